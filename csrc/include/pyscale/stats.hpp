@@ -1,0 +1,67 @@
+// Summary statistics of a state w (SPEC §1): s, u, s^(2), u^(2), the population loss and
+// the sign-invariant MSE, all from one fused pass.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+
+#include "parallel.hpp"
+#include "problem.hpp"
+
+namespace pyscale {
+
+// Layout of one recorded row, shared by every engine and by the Python wrappers.
+enum RecordField : int { kT = 0, kS, kU, kS2, kU2, kLoss, kMse, kRecordWidth };
+
+struct Moments {
+    double s = 0, u = 0, s2 = 0, u2 = 0;
+    double dist_minus = 0;  // ||w - w*||^2
+    double dist_plus = 0;   // ||w + w*||^2
+};
+
+// Population loss L = 3 s^2 + 3 s*^2 - 4 u^2 - 2 s* s (+ sigma^2), SPEC §1 (Wick).
+inline double population_loss(double s, double u, double s_star, double noise) {
+    return 3.0 * s * s + 3.0 * s_star * s_star - 4.0 * u * u - 2.0 * s_star * s + noise;
+}
+
+// MSE(w, w*) = min(||w - w*||^2, ||w + w*||^2) / d, SPEC §1. Computed from the two
+// distances directly (not ||w||^2 + ||w*||^2 - 2|w.w*|) so that it keeps its relative
+// accuracy once w is close to +-w*.
+inline double sign_invariant_mse(const Moments& m, double dim) {
+    return std::min(m.dist_minus, m.dist_plus) / dim;
+}
+
+template <int NS, int NMAX>
+Moments moments(const ProblemView& p, const double* w, BlockedReducer<NS, NMAX>& red) {
+    static_assert(NS >= 6, "moments() needs a reducer with at least 6 slots");
+    const double* lam = p.lambda;
+    const double* ws = p.w_star;
+    auto r = red.run([&](std::size_t b, std::size_t e, double* acc) {
+        for (std::size_t i = b; i < e; ++i) {
+            const double lw = lam[i] * w[i];
+            const double lws = lam[i] * ws[i];
+            const double dm = w[i] - ws[i];
+            const double dp = w[i] + ws[i];
+            acc[0] += lw * w[i];
+            acc[1] += lw * ws[i];
+            acc[2] += lw * lw;
+            acc[3] += lw * lws;
+            acc[4] += dm * dm;
+            acc[5] += dp * dp;
+        }
+    });
+    return Moments{r[0], r[1], r[2], r[3], r[4], r[5]};
+}
+
+inline void write_record(double* row, double t, const ProblemView& p, const Moments& m) {
+    row[kT] = t;
+    row[kS] = m.s;
+    row[kU] = m.u;
+    row[kS2] = m.s2;
+    row[kU2] = m.u2;
+    row[kLoss] = population_loss(m.s, m.u, p.s_star, p.noise);
+    row[kMse] = sign_invariant_mse(m, p.dim);
+}
+
+}  // namespace pyscale
