@@ -198,7 +198,7 @@ class Problem:
             return self.n_coords
         return int(np.unique(self.eigenvalues).size)
 
-    def compress(self, rtol: float, representative: str = "count") -> "Problem":
+    def compress(self, rtol: float, representative: str = "target") -> "Problem":
         """Group eigenvalues within a factor 1 + rtol into modes, summing the vectors exactly
         per mode (SPEC §5); see :func:`pyscale.compression.compress`."""
         from .compression import compress

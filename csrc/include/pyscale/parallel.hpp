@@ -54,15 +54,23 @@ public:
     std::array<double, NS> run(Body&& body) {
         const std::size_t nb = blocks_;
         double* part = partial_.data();
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(threads_) if (threads_ > 1)
-#endif
-        for (long long b = 0; b < static_cast<long long>(nb); ++b) {
-            const std::size_t begin = static_cast<std::size_t>(b) * kBlock;
+        auto one_block = [&](std::size_t b) {
+            const std::size_t begin = b * kBlock;
             const std::size_t end = std::min(n_, begin + kBlock);
             double acc[NS] = {};
             body(begin, end, acc);
-            for (int k = 0; k < NS; ++k) part[static_cast<std::size_t>(b) * NS + k] = acc[k];
+            for (int k = 0; k < NS; ++k) part[b * NS + k] = acc[k];
+        };
+        if (threads_ > 1) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads_)
+#endif
+            for (long long b = 0; b < static_cast<long long>(nb); ++b)
+                one_block(static_cast<std::size_t>(b));
+        } else {
+            // No parallel region at all: even an inactive one costs about a microsecond,
+            // as much as a whole GD step at d = 1000.
+            for (std::size_t b = 0; b < nb; ++b) one_block(b);
         }
         std::array<double, NS> total{};
         for (std::size_t b = 0; b < nb; ++b) {

@@ -1,0 +1,66 @@
+"""The population flow from t = 0 to t = 1e5 (the horizon of the paper's Figure 2, i.e.
+1e7 GD steps at lr = 1e-2) against the NumPy GD loop that a researcher would run instead.
+
+``time_numpy_gd_step`` times one NumPy GD step: the baseline for the whole horizon is
+1e7 times it (running it would take minutes at d = 1e3 and a day at d = 1e6). The
+``track_*`` benchmarks report the integrator's work per decade of t.
+"""
+import numpy as np
+
+import pyscale
+
+from .baselines import numpy_gd
+
+HORIZON = 1e5
+GD_STEPS_FOR_HORIZON = int(HORIZON / 1e-2)
+
+
+class FlowToFigure2Horizon:
+    params = ([1_000, 1_000_000], [1e-6, 1e-9])
+    param_names = ["d", "rtol"]
+    timeout = 1200
+    number = 1
+    repeat = 1
+
+    def setup(self, d, rtol):
+        self.problem = pyscale.Problem.power_law(d, 2.0, seed=0)
+        self.times = np.concatenate([[0.0], np.geomspace(1e-2, HORIZON, 8)])
+
+    def time_flow(self, d, rtol):
+        pyscale.simulate(self.problem, "flow", t=self.times, rtol=rtol)
+
+    def track_steps_per_decade(self, d, rtol):
+        tr = pyscale.simulate(self.problem, "flow", t=self.times, rtol=rtol)
+        return tr.meta["steps"] / np.log10(HORIZON / 1e-2)
+
+    def track_passes_per_decade(self, d, rtol):
+        tr = pyscale.simulate(self.problem, "flow", t=self.times, rtol=rtol)
+        return tr.meta["passes"] / np.log10(HORIZON / 1e-2)
+
+
+class NumpyGDBaseline:
+    """One NumPy GD step; x 1e7 = the NumPy cost of reaching t = 1e5 at lr = 1e-2."""
+    params = [1_000, 1_000_000]
+    param_names = ["d"]
+
+    def setup(self, d):
+        self.problem = pyscale.Problem.power_law(d, 2.0, seed=0)
+
+    def time_numpy_gd_step(self, d):
+        p = self.problem
+        numpy_gd(p.eigenvalues, p.w_star, p.w0.copy(), p.s_star, 1e-2, 1)
+
+
+class FlowMemory:
+    """Peak memory of a flow run at d = 1e7: the problem (3 arrays) + state + 4 stage vectors."""
+    timeout = 600
+
+    def setup(self):
+        self.problem = pyscale.Problem.power_law(10_000_000, 2.0, seed=0)
+
+    def peakmem_flow_d1e7(self):
+        pyscale.simulate(self.problem, "flow", t=[0.0, 1.0], rtol=1e-6)
+
+    def track_workspace_arrays(self):
+        return pyscale._core.flow_workspace_bytes(10_000_000) / (8 * 10_000_000)
+    track_workspace_arrays.unit = "arrays of length d"
