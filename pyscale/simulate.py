@@ -6,6 +6,8 @@ Engines (``method=``):
 * ``"flow"`` — population gradient flow ẇ = −∇L(w) (SPEC §2), stiff Rosenbrock solver
   with error control (``rtol``), O(d) per stage through the diagonal + rank-2 Jacobian.
 * ``"gd"`` — population gradient descent w ← w − lr ∇L(w), one fused pass per step.
+* ``"sgd"`` — online SGD on fresh samples; ``"erm"`` — full-batch GD on a fixed data set
+  (:mod:`pyscale.stochastic`).
 """
 from __future__ import annotations
 
@@ -112,7 +114,8 @@ def _concat(first: Optional[Trajectory], second: Trajectory) -> Trajectory:
 def _run_flow(problem: Problem, *, t=None, rtol: float = 1e-9, atol: Optional[float] = None,
               h0: Optional[float] = None, hmax: float = np.inf, max_steps: int = 100_000_000,
               threads: int = 0, progress: Optional[ProgressCallback] = None,
-              progress_every: int = 64, resume: Optional[Trajectory] = None) -> Trajectory:
+              progress_every: int = 64, resume: Optional[Trajectory] = None,
+              scheme: str = "rodas4") -> Trajectory:
     if t is None:
         raise ValueError("method='flow' needs t= (record times, or a horizon)")
     times = np.asarray(t, dtype=np.float64)
@@ -137,9 +140,9 @@ def _run_flow(problem: Problem, *, t=None, rtol: float = 1e-9, atol: Optional[fl
     out = _core.flow_run(problem.eigenvalues, problem.w_star, w, float(problem.d),
                          problem.noise, t0, times, rtol, -1.0 if atol is None else float(atol),
                          0.0 if h0 is None else float(h0), float(hmax), int(max_steps),
-                         int(threads), int(progress_every), _callback(progress))
+                         int(threads), int(progress_every), _callback(progress), scheme)
     meta = _base_meta(problem, "flow")
-    meta.update(rtol=rtol, atol=out["atol"], steps=out["steps"], rejected=out["rejected"],
+    meta.update(scheme=scheme, rtol=rtol, atol=out["atol"], steps=out["steps"], rejected=out["rejected"],
                 rhs_evals=out["rhs_evals"], passes=out["passes"], h_next=out["h_next"],
                 status=out["status"], t_reached=out["t"], threads=out["threads"],
                 wall_time=time.perf_counter() - start)
@@ -191,8 +194,20 @@ def _run_gd(problem: Problem, *, lr: float = None, steps: int = None,
     return _concat(prev, traj)
 
 
+def _run_sgd(problem: Problem, **options) -> Trajectory:
+    # Imported on use: pyscale.stochastic imports helpers from this module.
+    from .stochastic import run_sgd
+    return run_sgd(problem, **options)
+
+
+def _run_erm(problem: Problem, **options) -> Trajectory:
+    from .stochastic import run_erm
+    return run_erm(problem, **options)
+
+
 #: method name -> engine runner(problem, **options) -> Trajectory
-ENGINES: Dict[str, Callable[..., Trajectory]] = {"flow": _run_flow, "gd": _run_gd}
+ENGINES: Dict[str, Callable[..., Trajectory]] = {"flow": _run_flow, "gd": _run_gd,
+                                                 "sgd": _run_sgd, "erm": _run_erm}
 
 
 def simulate(problem: Problem, method: str = "flow", **options) -> Trajectory:
@@ -203,8 +218,14 @@ def simulate(problem: Problem, method: str = "flow", **options) -> Trajectory:
     returned by an interrupted or shorter run; continues it exactly).
 
     ``method="flow"``: ``t`` (increasing record times, or a horizon → 200 log-spaced
-    times), ``rtol`` (default 1e-9), ``atol``, ``h0``, ``hmax``, ``max_steps``.
+    times), ``rtol`` (default 1e-9), ``atol``, ``h0``, ``hmax``, ``max_steps``,
+    ``scheme`` (``"rodas4"``, the default, or ``"ros4"``).
     ``method="gd"``: ``lr``, ``steps``, ``record`` (step indices, or a count).
+    ``method="sgd"``: online SGD on fresh samples — ``lr``, ``steps``, ``record``, ``batch``
+    (default 1), ``noise`` (label-noise variance; None → ``problem.noise``), ``seed``.
+    ``method="erm"``: full-batch GD on ``n_samples`` fixed samples — ``n_samples``, ``lr``,
+    ``steps``, ``record``, ``noise``, ``seed``; needs 8·n_samples·d bytes.
+    See :mod:`pyscale.stochastic` (and :func:`pyscale.simulate_many` for ensembles).
 
     Raises :class:`~pyscale.DivergenceError` (with the partial trajectory) when GD
     diverges and :class:`~pyscale.Interrupted` on Ctrl-C or when ``progress`` returns False.

@@ -28,6 +28,17 @@ def test_flow_matches_dop853(a):
     assert ph.T1 is not None and ph.T2 is not None
 
 
+def test_ros4_scheme_matches_dop853_too():
+    problem = pyscale.Problem.power_law(300, 2.0, seed=12)
+    times = np.concatenate([[0.0], np.geomspace(1e-2, 1e4, 30)])
+    ref_s, ref_u, ref_mse = numpy_stats(problem, flow_reference(problem, times))
+    traj = pyscale.simulate(problem, "flow", t=times, rtol=1e-9, scheme="ros4")
+    assert traj.meta["scheme"] == "ros4"
+    assert np.max(np.abs(traj.u - ref_u)) < 1e-6
+    assert np.max(np.abs(traj.s - ref_s)) < 1e-6
+    assert np.max(np.abs(traj.mse / ref_mse - 1)) < 1e-6
+
+
 def test_flow_matches_dop853_at_d_1000():
     problem = pyscale.Problem.power_law(1000, 2.0, seed=5)
     times = np.concatenate([[0.0], np.geomspace(1e-1, 2e3, 20)])
