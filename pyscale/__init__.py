@@ -11,9 +11,16 @@ The model, equations and predictions are those of *Fast Escape, Slow Convergence
 __version__ = "0.1.0"
 
 from .errors import DivergenceError, Interrupted
+from .hierarchy import hierarchy
 from .problem import Problem, power_law_eigenvalues
 from .simulate import simulate
+from .stochastic import Ensemble, simulate_many
 from .trajectory import Phases, Trajectory
+from .io import load
+from .theory import Prediction, predict
+from .compare import compare
 
-__all__ = ["Problem", "Trajectory", "Phases", "simulate", "power_law_eigenvalues",
-           "DivergenceError", "Interrupted", "__version__"]
+__all__ = ["Problem", "Trajectory", "Phases", "simulate", "simulate_many", "Ensemble",
+           "power_law_eigenvalues",
+           "DivergenceError", "Interrupted", "load", "predict", "Prediction", "compare", "hierarchy",
+           "__version__"]

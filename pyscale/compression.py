@@ -361,6 +361,9 @@ def compressed_power_law(d: int, a: float, seed: int = 0, target: str = "unit_q"
 
     Same seed → same problem; the stream differs from the uncompressed constructor's, so
     a compressed and a full problem of one seed agree in distribution, not draw by draw.
+    The head's Gaussians are drawn first, so one seed gives the same head coordinates
+    (i ≤ the head size, ≈ a/δ) for every d beyond it: a sweep over d at fixed seed uses
+    common random numbers where the escape is decided.
     """
     d = _check_dimension(d)
     a = _check_exponent(a)
@@ -398,22 +401,26 @@ def compressed_power_law(d: int, a: float, seed: int = 0, target: str = "unit_q"
     info = {"constructor": "power_law", "a": a, "seed": seed, "target": target,
             "init": "sphere",
             "compressed": {"rtol": rtol, "representative": "count",
-                           "n_modes": int(n_modes), "source_n_coords": None}}
+                           "n_modes": int(n_modes)}}
     return Problem(eig, ws_v, w0_v, noise=noise, d=d, counts=counts_v, info=info)
 
 
 # ---------------------------------------------------------------------------- error
 def compression_error(problem_or_params: Union[Problem, dict], method: str = "flow",
-                      rtol: float = 1e-3, **options) -> dict:
+                      rtol: float = 1e-3, *, solver_rtol: Optional[float] = None,
+                      representative: Optional[str] = None, **options) -> dict:
     """A posteriori estimate of the grouping error at δ = ``rtol`` (SPEC §5): the same
     realisation compressed at δ and at δ/2, both run with ``simulate(method, **options)``
-    and compared on the common record times.
+    and compared on the common record times. ``rtol`` is the grouping tolerance δ; the
+    flow's own error tolerance is ``solver_rtol`` (default: the engine's).
 
     ``problem_or_params``: an explicit (uncompressed) Problem — both are
     ``problem.compress(δ)`` and ``problem.compress(δ/2)`` — or a dict of
     :func:`compressed_power_law` arguments (d, a, seed, target, noise) — then the fine
     problem is drawn at δ/2 and the coarse one is its regrouping ``fine.compress(δ)``, so
     both hold exactly the same sums (a coarse mode's Gram is the sum of its fine modes').
+    ``representative`` (see :func:`compress`) defaults to "target" for an explicit problem
+    and to "count" for parameters — what :func:`compressed_power_law` itself uses.
 
     Returns a dict: ``u``, ``s`` (max absolute differences over the records), ``mse``
     (max relative difference), ``loss`` (max absolute), ``n_modes`` (coarse, fine), and
@@ -430,8 +437,9 @@ def compression_error(problem_or_params: Union[Problem, dict], method: str = "fl
             raise ValueError(
                 "compression_error needs the explicit problem (or power-law parameters): a "
                 "compressed problem cannot be refined to δ/2")
-        fine = problem_or_params.compress(rtol / 2)
-        coarse = problem_or_params.compress(rtol)
+        rep = "target" if representative is None else representative
+        fine = problem_or_params.compress(rtol / 2, representative=rep)
+        coarse = problem_or_params.compress(rtol, representative=rep)
     elif isinstance(problem_or_params, dict):
         params = dict(problem_or_params)
         allowed = {"d", "a", "seed", "target", "noise"}
@@ -440,10 +448,14 @@ def compression_error(problem_or_params: Union[Problem, dict], method: str = "fl
             raise ValueError(f"power-law parameters must include d and a and may include "
                              f"{sorted(allowed - {'d', 'a'})}; got {sorted(params)}")
         fine = compressed_power_law(rtol=rtol / 2, **params)
-        coarse = fine.compress(rtol)
+        coarse = fine.compress(rtol, representative=representative or "count")
     else:
         raise TypeError("problem_or_params must be a Problem or a dict of power-law "
                         f"parameters, got {type(problem_or_params).__name__}")
+    if solver_rtol is not None:
+        if method != "flow":
+            raise ValueError("solver_rtol applies to method='flow' only")
+        options["rtol"] = solver_rtol
     traj_fine = simulate(fine, method=method, **options)
     traj_coarse = simulate(coarse, method=method, **options)
     n = min(len(traj_fine), len(traj_coarse))

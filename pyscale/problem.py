@@ -106,6 +106,9 @@ class Problem:
             counts = _as_vector("counts", self.counts, n)
             if np.any(counts < 0):
                 raise ValueError("counts must be >= 0")
+            if abs(float(np.sum(counts)) - d) > 1e-9 * d:
+                raise ValueError(f"counts sum to {float(np.sum(counts))!r}, not to d = {d}: "
+                                 "each physical coordinate must be represented once")
         if d < n and self.counts is None:
             raise ValueError(f"d={d} is smaller than the number of stored coordinates {n}")
         q_norm = float(np.dot(lam, w_star * w_star))

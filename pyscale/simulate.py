@@ -61,10 +61,11 @@ def _base_meta(problem: Problem, method: str) -> dict:
             "version": __version__}
 
 
-def _finish(out: dict, records: np.ndarray, w: np.ndarray, meta: dict,
-            what: str) -> Trajectory:
-    """Wraps the core's answer; raises with the partial trajectory on divergence or Ctrl-C."""
-    traj = Trajectory.from_records(records[: out["records_written"]], w, meta)
+def _finish(out: dict, records: np.ndarray, w: np.ndarray, meta: dict, what: str,
+            previous: Optional[Trajectory] = None) -> Trajectory:
+    """Wraps the core's answer (after ``previous``, the run it resumed); raises with the
+    whole partial trajectory on divergence or Ctrl-C."""
+    traj = _concat(previous, Trajectory.from_records(records[: out["records_written"]], w, meta))
     status = out["status"]
     if status == "diverged":
         step = int(meta["diverged_at_step"])
@@ -146,8 +147,7 @@ def _run_flow(problem: Problem, *, t=None, rtol: float = 1e-9, atol: Optional[fl
                 rhs_evals=out["rhs_evals"], passes=out["passes"], h_next=out["h_next"],
                 status=out["status"], t_reached=out["t"], threads=out["threads"],
                 wall_time=time.perf_counter() - start)
-    traj = _finish(out, out["records"], w, meta, "the flow")
-    return _concat(prev, traj)
+    return _finish(out, out["records"], w, meta, "the flow", prev)
 
 
 def _run_gd(problem: Problem, *, lr: float = None, steps: int = None,
@@ -190,8 +190,7 @@ def _run_gd(problem: Problem, *, lr: float = None, steps: int = None,
                 last_good_step=out["last_step"] - (1 if out["status"] == "diverged" else 0),
                 t_reached=out["last_step"] * lr, threads=out["threads"],
                 wall_time=time.perf_counter() - start)
-    traj = _finish(out, out["records"], w, meta, "gradient descent")
-    return _concat(prev, traj)
+    return _finish(out, out["records"], w, meta, "gradient descent", prev)
 
 
 def _run_sgd(problem: Problem, **options) -> Trajectory:

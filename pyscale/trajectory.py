@@ -60,6 +60,18 @@ class Trajectory:
     def as_dict(self) -> Dict[str, np.ndarray]:
         return {name: getattr(self, name) for name in FIELDS}
 
+    def save(self, path, problem=None, extra: Optional[dict] = None):
+        """Write to ``path`` (``.npz``) with meta, version and seed; ``problem`` stores its
+        arrays too. See :func:`pyscale.io.save_trajectory`."""
+        from .io import save_trajectory
+        return save_trajectory(self, path, problem=problem, extra=extra)
+
+    @classmethod
+    def load(cls, path) -> "Trajectory":
+        """Read a file written by :meth:`save` (:func:`pyscale.io.load_trajectory`)."""
+        from .io import load_trajectory
+        return load_trajectory(path)
+
     def phases(self, delta: float = 0.05, eps: float = 0.05, s0: float = 0.0) -> Phases:
         """Stopping times T1(δ), T1', T2(ε) of SPEC §3 read off the recorded times.
 

@@ -12,7 +12,6 @@ import pytest
 import scipy.special
 import scipy.stats
 
-import pyscale
 from pyscale import Problem, simulate
 from pyscale import compression as C
 
@@ -68,7 +67,8 @@ def test_error_shrinks_with_delta(explicit, full_flow):
 
 def test_compression_error_estimates_the_actual_error(explicit, full_flow):
     delta = 0.02
-    est = C.compression_error(explicit, method="flow", rtol=delta, **FLOW)
+    est = C.compression_error(explicit, method="flow", rtol=delta, t=TIMES,
+                              solver_rtol=FLOW["rtol"], threads=1)
     actual = _errors(simulate(explicit.compress(delta), "flow", **FLOW), full_flow)
     assert est["n_modes"][0] == explicit.compress(delta).n_modes
     assert est["n_modes"][0] < est["n_modes"][1] < D
@@ -78,14 +78,21 @@ def test_compression_error_estimates_the_actual_error(explicit, full_flow):
 
 
 def test_compression_error_on_power_law_parameters():
+    """At d = 10^9 the estimate comes from one realisation drawn at δ/2 and regrouped at δ
+    (count-weighted, as the sampler). It must shrink fast with δ: measured for seed 3,
+    |Δu| = 3.7e-3 at δ = 0.08 (grouping then reaches i ≈ 25, where the head still carries
+    u(0), the escape's driver) against 7.9e-7 at δ = 0.02. The MSE hardly moves before
+    t = 10^4 at this d (relative differences ~1e-10, the solver's level)."""
     times = np.concatenate([[0.0], np.geomspace(1e-2, 1e4, 21)])
     coarse = C.compression_error({"d": 10**9, "a": 2.0, "seed": 3}, rtol=0.08, t=times,
                                  threads=1)
     finer = C.compression_error({"d": 10**9, "a": 2.0, "seed": 3}, rtol=0.02, t=times,
                                 threads=1)
-    assert coarse["n_modes"][0] < finer["n_modes"][0] < 10**5
-    for key in ("u", "s", "mse"):
-        assert 0 <= finer[key] < coarse[key] < 1e-3, (key, finer[key], coarse[key])
+    assert coarse["n_modes"][0] < finer["n_modes"][0] < 10**4
+    for key in ("u", "s"):
+        assert 0 < finer[key] < coarse[key] / 100, (key, finer[key], coarse[key])
+    assert finer["u"] < 1e-5 and finer["s"] < 1e-5
+    assert coarse["mse"] < 1e-6 and finer["mse"] < 1e-6
     traj_coarse, traj_fine = finer["trajectories"]
     assert traj_coarse.meta["d"] == traj_fine.meta["d"] == 10**9
 
@@ -141,8 +148,8 @@ def test_compress_keeps_head_and_gram_sums(explicit):
                             getattr(explicit, x) @ getattr(explicit, y), rel_tol=1e-12)
     assert math.isclose(compressed.stats()["mse"], explicit.stats()["mse"], rel_tol=1e-12)
     assert compressed.counts.sum() == D and compressed.d == D
-    # Every mode's eigenvalue lies within its group: ratios of neighbours' ranges ≤ 1 + δ.
-    assert math.isclose(compressed.s_star, explicit.s_star, rel_tol=1e-13)  # "target"
+    # The default w*²-weighted eigenvalue keeps s* = Σ λ_i w*_i² exactly.
+    assert math.isclose(compressed.s_star, explicit.s_star, rel_tol=1e-13)
     assert compressed.info["compressed"]["n_modes"] == compressed.n_modes
     assert explicit.n_modes == D and not explicit.is_compressed
 
@@ -194,7 +201,7 @@ def test_compress_degenerate_modes():
     np.testing.assert_allclose(c.w_star, [math.sqrt(5.0), math.sqrt(30.0), 0.0,
                                           math.sqrt(5.0)])
     np.testing.assert_array_equal(c.counts, 5.0)
-    ref, traj = (simulate(q, "gd", lr=0.1, steps=200, threads=1) for q in (p, c))
+    ref, traj = (simulate(q, "gd", lr=1e-3, steps=300, threads=1) for q in (p, c))
     np.testing.assert_allclose(traj.u, ref.u, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(traj.mse, ref.mse, rtol=1e-12)
 
@@ -258,14 +265,17 @@ def test_compressed_power_law_normalisations(target):
 
 def test_bartlett_sampler_matches_direct_gram_sums():
     """Gram sums of n = 3 Gaussian pairs: Bartlett draws vs direct draws, two-sample KS
-    on S_gg, S_gh, S_hh (α = 1e-3 each: false failure ≤ 3e-3 under the null)."""
+    on S_gg, S_gh, S_hh and on det G (which depends on their joint law); α = 1e-3 each:
+    false failure ≤ 4e-3 under the null (which holds exactly here)."""
     n_draws = 4000
     rng = np.random.default_rng(11)
     g1, h1, h2 = C.sample_mode_grams(np.full(n_draws, 3), rng)
-    bartlett = (g1 * g1, g1 * h1, h1 * h1 + h2 * h2)
+    bartlett = [g1 * g1, g1 * h1, h1 * h1 + h2 * h2]
     x = np.random.default_rng(12).standard_normal((n_draws, 3, 2))
-    direct = ((x[..., 0] ** 2).sum(1), (x[..., 0] * x[..., 1]).sum(1),
-              (x[..., 1] ** 2).sum(1))
+    direct = [(x[..., 0] ** 2).sum(1), (x[..., 0] * x[..., 1]).sum(1),
+              (x[..., 1] ** 2).sum(1)]
+    for sums in (bartlett, direct):
+        sums.append(sums[0] * sums[2] - sums[1] ** 2)
     for b, r in zip(bartlett, direct):
         assert scipy.stats.ks_2samp(b, r).pvalue > 1e-3
     # Size-one modes are plain Gaussians (signed, not |g|).
@@ -283,7 +293,9 @@ def test_initial_overlaps_distributed_as_full_draws():
     """u(0) (which drives the escape) and s(0) over seeds: compressed power-law draws vs
     (i) full draws and (ii) full draws compressed with the same grouping (the same law
     exactly). Two-sample KS at α = 1e-3 and z-tests of mean and variance at |z| < 3.9
-    (two-sided 1e-4): false failure ≤ 4·1e-3 + 8·1e-4 ≈ 5e-3 under the null; fixed seeds."""
+    (two-sided 1e-4): false failure ≤ 4·1e-3 + 8·1e-4 ≈ 5e-3 under the null; fixed seeds.
+    Against full draws the null holds up to the grouping's change of the law, O(δ²) in
+    the spectrum's moments (Σ n λ̄² vs Σ λ_i²), far below what 1500 draws resolve."""
     d, a, delta, n = 5000, 2.0, 0.05, 1500
     sampled = _u0_s0(Problem.power_law(d, a, seed=k, compress=delta) for k in range(n))
     full = _u0_s0(Problem.power_law(d, a, seed=10_000 + k) for k in range(n))

@@ -89,6 +89,8 @@ def test_population_loss_matches_monte_carlo():
     (dict(eigenvalues=[], w_star=[], w0=[]), "d must be >= 1"),
     (dict(eigenvalues=[[1.0]], w_star=[1.0], w0=[1.0]), "1-D"),
     (dict(eigenvalues=[1.0], w_star=[1.0], w0=[1.0], noise=-1.0), "noise"),
+    (dict(eigenvalues=[1.0, 0.5], w_star=[1.0, 1.0], w0=[1.0, 0.0], d=10, counts=[1.0, 2.0]),
+     "counts sum"),
 ])
 def test_bad_problems_are_rejected(kwargs, message):
     with pytest.raises(ValueError, match=message):

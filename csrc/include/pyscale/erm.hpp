@@ -78,12 +78,8 @@ inline void erm_make_data(const ProblemView& p, std::uint64_t seed, std::size_t 
     const double* SL = sl.data();
     const int nt = detail::erm_threads(n_samples * n, threads);
     const std::size_t nb = block_count(n);
-    (void)nt;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-#endif
-    for (long long j = 0; j < static_cast<long long>(n_samples); ++j) {
-        double* row = X + static_cast<std::size_t>(j) * n;
+    detail::for_blocks(n_samples, nt, [&](std::size_t j) {
+        double* row = X + j * n;
         // Same blocks and block-order sum as run_sgd's pass 1: identical q, hence labels.
         double q = 0.0;
         for (std::size_t bl = 0; bl < nb; ++bl) {
@@ -94,7 +90,7 @@ inline void erm_make_data(const ProblemView& p, std::uint64_t seed, std::size_t 
             q += qb;
         }
         y[j] = detail::label(gen, static_cast<std::uint64_t>(j), q, sigma);
-    }
+    });
 }
 
 // Runs steps step0+1 .. step_end of full-batch GD on the data set (X, y) from w (in place).
@@ -118,7 +114,6 @@ inline ErmResult run_erm(const ProblemView& p, const double* X, const double* y,
         throw AllocationError("the ERM workspace", (2 * N + n) * sizeof(double));
     }
     const int nt = detail::erm_threads(N * n, opt.threads);
-    (void)nt;
     double* P = proj.data();
     double* C = coef.data();
     double* G = grad.data();
@@ -126,11 +121,8 @@ inline ErmResult run_erm(const ProblemView& p, const double* X, const double* y,
 
     // p_j = x_j·w, coefficient c_j = (4/N)((p_j)^2 - y_j) p_j; returns L_N(w).
     auto project = [&]() -> double {
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-#endif
-        for (long long j = 0; j < static_cast<long long>(N); ++j) {
-            const double* row = X + static_cast<std::size_t>(j) * n;
+        detail::for_blocks(N, nt, [&](std::size_t j) {
+            const double* row = X + j * n;
             double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
             std::size_t i = 0;
             for (; i + 4 <= n; i += 4) {
@@ -143,7 +135,7 @@ inline ErmResult run_erm(const ProblemView& p, const double* X, const double* y,
             const double pj = (a0 + a1) + (a2 + a3);
             P[j] = pj;
             C[j] = scale * (pj * pj - y[j]) * pj;
-        }
+        });
         double l = 0.0;
         for (std::size_t j = 0; j < N; ++j) {
             const double r = P[j] * P[j] - y[j];
@@ -155,11 +147,8 @@ inline ErmResult run_erm(const ProblemView& p, const double* X, const double* y,
     constexpr std::size_t kCols = 256;
     const std::size_t nchunks = (n + kCols - 1) / kCols;
     auto gradient = [&]() {
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-#endif
-        for (long long c = 0; c < static_cast<long long>(nchunks); ++c) {
-            const std::size_t lo = static_cast<std::size_t>(c) * kCols;
+        detail::for_blocks(nchunks, nt, [&](std::size_t c) {
+            const std::size_t lo = c * kCols;
             const std::size_t hi = std::min(n, lo + kCols);
             double* g = G + lo;
             std::fill(g, g + (hi - lo), 0.0);
@@ -168,7 +157,7 @@ inline ErmResult run_erm(const ProblemView& p, const double* X, const double* y,
                 const double* row = X + j * n + lo;
                 for (std::size_t i = 0; i < hi - lo; ++i) g[i] += cj * row[i];
             }
-        }
+        });
     };
 
     BlockedReducer<6> full(n, opt.threads);

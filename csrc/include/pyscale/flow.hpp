@@ -112,7 +112,7 @@ constexpr double kDistanceTightening = 0.1;
 struct FlowOptions {
     FlowMethod method = FlowMethod::kRodas4;
     double rtol = 1e-9;
-    double atol = -1.0;  // per-coordinate floor; < 0: rtol * 1e-2 * rms(w*), see default_atol()
+    double atol = -1.0;  // per-coordinate floor; < 0: rtol * 1e-2 * ||w*|| / sqrt(d)
     double h0 = 0.0;     // first step; <= 0: chosen from the head time scale
     double hmax = std::numeric_limits<double>::infinity();
     long long max_steps = 100000000;
@@ -165,7 +165,8 @@ inline double default_atol(const ProblemView& p, double rtol, int threads = 0) {
     auto r = red.run([&](std::size_t b, std::size_t e, double* acc) {
         for (std::size_t i = b; i < e; ++i) acc[0] += p.w_star[i] * p.w_star[i];
     });
-    const double rms = std::sqrt(r[0] / static_cast<double>(p.n));
+    // Per physical coordinate: a compressed problem stores few, large entries.
+    const double rms = std::sqrt(r[0] / p.dim);
     return rtol * 1e-2 * (rms > 0 ? rms : 1.0);
 }
 

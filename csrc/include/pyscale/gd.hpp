@@ -2,7 +2,8 @@
 // grad L = (12 s - 4 s*) Q w - 8 u Q w*, exactly that iteration.
 //
 // One fused pass per step: the update of w and the sums s, u that the next step needs are
-// computed together, so each step reads lambda, w*, w once and writes w once.
+// computed together, so each step reads lambda, w*, w once and writes w once. Recorded steps
+// take one more pass for the remaining statistics.
 #pragma once
 
 #include <cmath>
@@ -87,6 +88,14 @@ inline GdResult run_gd(const ProblemView& p, double* w, double lr, long long ste
 
     GdResult res;
     res.last_step = step0;
+    // s and u that drive the iteration always come from gd_update_block's summation order
+    // (a = b = 0 leaves w unchanged), whichever path a step takes: a run resumed from any
+    // step then repeats the uninterrupted one bit for bit.
+    auto update = [&](double a, double b) {
+        return fast.run([&](std::size_t lo, std::size_t hi, double* acc) {
+            gd_update_block(lo, hi, w, lam, ws, a, b, acc);
+        });
+    };
     Moments m = moments(p, w, full);
     const double limit = opt.divergence_factor * std::fmax(1.0, std::fmax(p.s_star, m.s));
     std::size_t next = 0;
@@ -95,36 +104,14 @@ inline GdResult run_gd(const ProblemView& p, double* w, double lr, long long ste
         write_record(out + next * kRecordWidth, step0 * lr, p, m);
         ++next;
     }
-    double s = m.s, u = m.u;
+    auto su = update(0.0, 0.0);
+    double s = su[0], u = su[1];
     for (long long k = step0 + 1; k <= step_end; ++k) {
-        const double a = lr * (12.0 * s - 4.0 * p.s_star);
-        const double b = 8.0 * lr * u;
+        su = update(lr * (12.0 * s - 4.0 * p.s_star), 8.0 * lr * u);
+        s = su[0];
+        u = su[1];
         const bool record = next < n_records && record_steps[next] == k;
-        if (record) {
-            auto r = full.run([&](std::size_t lo, std::size_t hi, double* acc) {
-                for (std::size_t i = lo; i < hi; ++i) {
-                    const double wi = w[i] - lam[i] * (a * w[i] - b * ws[i]);
-                    w[i] = wi;
-                    const double lw = lam[i] * wi, lws = lam[i] * ws[i];
-                    const double dm = wi - ws[i], dp = wi + ws[i];
-                    acc[0] += lw * wi;
-                    acc[1] += lw * ws[i];
-                    acc[2] += lw * lw;
-                    acc[3] += lw * lws;
-                    acc[4] += dm * dm;
-                    acc[5] += dp * dp;
-                }
-            });
-            m = Moments{r[0], r[1], r[2], r[3], r[4], r[5]};
-            s = m.s;
-            u = m.u;
-        } else {
-            auto r = fast.run([&](std::size_t lo, std::size_t hi, double* acc) {
-                gd_update_block(lo, hi, w, lam, ws, a, b, acc);
-            });
-            s = r[0];
-            u = r[1];
-        }
+        if (record) m = moments(p, w, full);  // one extra pass, on record steps only
         res.last_step = k;
         if (!std::isfinite(s) || !std::isfinite(u) || s > limit) {
             res.status = RunStatus::kDiverged;

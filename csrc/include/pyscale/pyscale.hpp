@@ -1,10 +1,13 @@
 // Umbrella header: the whole pyscale C++ core (header-only, C++17, no Python).
 #pragma once
 
+#include "erm.hpp"
 #include "errors.hpp"
 #include "flow.hpp"
 #include "gd.hpp"
 #include "parallel.hpp"
+#include "philox.hpp"
 #include "problem.hpp"
 #include "progress.hpp"
+#include "sgd.hpp"
 #include "stats.hpp"

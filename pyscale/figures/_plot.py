@@ -1,0 +1,129 @@
+"""Shared plotting and running helpers of the paper's figures (SPEC §4): one style, log-log
+axes, phase markers, and progress-tracked runs. Matplotlib runs with the Agg backend."""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Iterator, Optional, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+__all__ = ["new_figure", "log_axes", "mark_time", "save", "palette", "Runs", "positive"]
+
+STYLE = {"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 8,
+         "xtick.labelsize": 9, "ytick.labelsize": 9, "lines.linewidth": 1.6,
+         "axes.grid": True, "grid.alpha": 0.25, "grid.linewidth": 0.6,
+         "savefig.dpi": 130, "figure.dpi": 130}
+
+
+def new_figure(ncols: int = 1, nrows: int = 1, title: str = "", panel=(4.6, 3.6)):
+    """A figure with ``nrows × ncols`` panels (a flat array of axes) in the house style."""
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(nrows, ncols, figsize=(panel[0] * ncols, panel[1] * nrows),
+                                 squeeze=False, constrained_layout=True)
+    if title:
+        fig.suptitle(title, fontsize=12)
+    for ax in axes.flat:
+        for key, value in (("grid", True),):
+            ax.grid(value, which="major", alpha=STYLE["grid.alpha"])
+    return fig, axes.ravel()
+
+
+def log_axes(ax, xlabel: str, ylabel: str, title: str = "", x: str = "log",
+             y: str = "log") -> None:
+    """Label an axis pair; both logarithmic unless told otherwise."""
+    ax.set_xscale(x)
+    ax.set_yscale(y)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+
+
+def mark_time(ax, t: Optional[float], label: str, color: str = "0.3",
+              style: str = "--") -> None:
+    """A vertical line at time t labelled in the legend (skipped when t is None)."""
+    if t is None or not np.isfinite(t) or t <= 0:
+        return
+    ax.axvline(t, color=color, linestyle=style, linewidth=1.1, label=label)
+
+
+def positive(x: np.ndarray, y: np.ndarray):
+    """Points with x > 0 and y > 0 (what a log-log plot can show)."""
+    x, y = np.asarray(x), np.asarray(y)
+    keep = (x > 0) & (y > 0) & np.isfinite(y)
+    return x[keep], y[keep]
+
+
+def palette(n: int) -> Sequence:
+    """n distinguishable colours (viridis without its pale yellow end)."""
+    return [plt.cm.viridis(v) for v in np.linspace(0.0, 0.85, max(n, 1))]
+
+
+def save(fig, out) -> Path:
+    """Write the figure (format from the suffix) and close it."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+class Runs:
+    """Progress over a figure's runs: an outer bar counting runs and, per run, an engine
+    bar fed by the engine's progress callback (:mod:`pyscale.progress`)."""
+
+    def __init__(self, total: int, desc: str, enabled: Optional[bool] = None):
+        from ..progress import task_bar
+        self.enabled = enabled
+        self.bar = task_bar(total, desc, enabled=enabled)
+
+    @contextlib.contextmanager
+    def engine(self, method: str, horizon_t: float, desc: str) -> Iterator:
+        from ..progress import EngineBar
+        with EngineBar(method, horizon_t, desc=desc, enabled=self.enabled) as bar:
+            yield bar
+        self.bar.update(1)
+
+    def simulate(self, problem, method: str, desc: str = "", **options):
+        """pyscale.simulate with a progress bar."""
+        from ..simulate import simulate
+        with self.engine(method, _horizon(method, options), desc or method) as bar:
+            return simulate(problem, method, progress=bar, **options)
+
+    def simulate_many(self, problem, seeds, method: str = "sgd", desc: str = "", **options):
+        """pyscale.simulate_many with a progress bar."""
+        from ..stochastic import simulate_many
+        with self.engine(method, _horizon(method, options), desc or method) as bar:
+            return simulate_many(problem, seeds=seeds, method=method, progress=bar, **options)
+
+    def close(self) -> None:
+        self.bar.close()
+
+    def __enter__(self) -> "Runs":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _horizon(method: str, options: dict) -> float:
+    if method == "flow":
+        t = np.asarray(options["t"], dtype=float)
+        return float(t if t.ndim == 0 else t[-1])
+    return float(options["steps"]) * float(options["lr"])
+
+
+def log_records(steps: int, n: int = 300) -> np.ndarray:
+    """0 and about n log-spaced step indices up to ``steps`` (for log-time plots)."""
+    idx = np.unique(np.geomspace(1, steps, n).round().astype(np.int64))
+    return np.unique(np.concatenate([[0], idx, [steps]]))
+
+
+def log_times(horizon: float, n: int = 300, start: float = 1e-2) -> np.ndarray:
+    """0 and n log-spaced times from ``start`` to ``horizon`` (flow record times)."""
+    return np.concatenate([[0.0], np.geomspace(start, horizon, n)])

@@ -1,0 +1,202 @@
+"""The predictions of SPEC §3 as functions of a :class:`~pyscale.Problem` (any spectrum),
+in O(d) with numba kernels (:mod:`pyscale._kernels.theory`).
+
+>>> import pyscale
+>>> problem = pyscale.Problem.power_law(1000, 2.0, seed=0)
+>>> pred = pyscale.predict(problem)
+>>> pred.escape_rate, pred.escape_time(0.05)        # ρ and T1(δ) = log(δ/|C|)/ρ
+>>> pred.tail_mse(tau, w_at_T2)                      # Phase III from a state at T2
+
+Modules, one job each: :mod:`.escape` (Phase I: ρ, C, Volterra), :mod:`.convergence`
+(Phase IIb: Corollary 1; the plateau), :mod:`.tail` (Phase III), :mod:`.isotropic`
+(the closed 2-D ODE of Q = c I).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Union
+
+import numpy as np
+
+from ..problem import Problem
+from .convergence import (PhaseIIbBound, check_power_law_exponent, plateau_excess_bound,
+                          t2_bound, t2_power_law)
+from .escape import EscapeLaw, dispersion, escape_law, solve_volterra
+from .isotropic import isotropic_flow, isotropic_rhs
+from .tail import (TailAsymptotics, aligned_error, spectral_proxy, tail_asymptotics,
+                   tail_mse, tail_profile)
+
+__all__ = ["predict", "Prediction", "spectral_proxy", "tail_asymptotics", "TailAsymptotics",
+           "tail_mse", "tail_profile", "t2_bound", "t2_power_law", "PhaseIIbBound",
+           "plateau_excess_bound", "escape_law", "EscapeLaw", "dispersion",
+           "solve_volterra", "isotropic_flow", "isotropic_rhs", "fit_power_law_exponent",
+           "aligned_error"]
+
+
+def fit_power_law_exponent(problem: Problem) -> float:
+    """Least-squares slope a of log λ against log(rank) (λ ∝ rank^{-a}), ranks counted in
+    physical coordinates (``counts``) so that a compressed spectrum gives the same a.
+    A descriptive fit for spectra that are not built as power laws."""
+    order = np.argsort(-problem.eigenvalues, kind="stable")
+    lam = problem.eigenvalues[order]
+    counts = problem.counts[order]
+    upper = np.cumsum(counts)
+    rank = upper - 0.5 * counts + 0.5  # mid-rank of each stored coordinate's block
+    keep = counts > 0
+    if keep.sum() < 2 or np.ptp(lam[keep]) == 0:
+        return 0.0
+    slope = np.polyfit(np.log(rank[keep]), np.log(lam[keep]), 1, w=np.sqrt(counts[keep]))[0]
+    return float(-slope)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Every prediction of SPEC §3 for one problem. Build it with :func:`predict`.
+
+    escape_rate ρ and escape_prefactor C (Phase I) are computed on construction, O(d);
+    everything else is computed on demand from a time grid or a state. ``a`` is the
+    power-law exponent used by the asymptotic formulas (None for a spectrum that is not a
+    power law: those formulas then raise ValueError, the exact sums do not need it).
+    """
+    problem: Problem
+    escape: EscapeLaw
+    a: Optional[float] = None
+    a_source: str = "none"
+
+    # ------------------------------------------------------------------ Phase I
+    @property
+    def escape_rate(self) -> float:
+        """ρ: the root > 4 s* λ_1 of 1 = 8 Σ_i (w*_i)^2 λ_i^2 / (ρ − 4 s* λ_i) (SPEC §3)."""
+        return self.escape.rate
+
+    @property
+    def escape_prefactor(self) -> float:
+        """C = â(ρ) / D'(ρ) (SPEC §3); its sign is the sign u takes at escape."""
+        return self.escape.prefactor
+
+    def escape_time(self, delta: float = 0.05) -> float:
+        """T1(δ) ≈ log(δ / |C|) / ρ (SPEC §3)."""
+        return self.escape.time_to(delta)
+
+    def u_escape(self, t) -> np.ndarray:
+        """u(t) ≈ C e^{ρ t} (SPEC §3, Phase I)."""
+        return self.escape.u(t)
+
+    def u_volterra(self, t, s_path=None, max_step: Optional[float] = None) -> np.ndarray:
+        """u(t) from the Volterra equation (SPEC §2) with Θ(t) = s* t, or with the Θ of a
+        recorded s path ``s_path = (t, s)``; see :func:`pyscale.theory.solve_volterra`."""
+        return solve_volterra(self.problem, t, s_path=s_path, max_step=max_step)
+
+    def dispersion(self, p) -> np.ndarray:
+        """D(p) = 1 − 8 Σ_i (w*_i)^2 λ_i^2 / (p − 4 s* λ_i) (SPEC §3)."""
+        return dispersion(self.problem, p)
+
+    # ------------------------------------------------------------------ Phase IIb
+    def t2_bound(self, eps: float, state_at_T1prime, s0: float,
+                 t1_prime: float = 0.0) -> PhaseIIbBound:
+        """Corollary 1 (SPEC §3) from w(T1') (an array, or a Trajectory ending at T1');
+        ``.T2`` is T1' + log(4 S≥(λ_ε)/ε)/(4 s0 λ_ε). The power-law asymptotic is
+        attached as ``.asymptotic`` when a > 1 is known."""
+        a = self.a if (self.a is not None and self.a > 1) else None
+        return t2_bound(self.problem, eps, state_at_T1prime, s0, t1_prime=t1_prime, a=a)
+
+    def t2_asymptotic(self, eps, s0: float, s_T1prime: float = 1.0 / 3.0,
+                      head_alignment: float = 1.0):
+        """Power-law form of Corollary 1: T2 − T1' ∝ ε^{-2a/(a−1)} log(1/ε) (SPEC §3);
+        see :func:`pyscale.theory.t2_power_law`. Needs a > 1."""
+        return t2_power_law(eps, self._power_law_a(), s0, d=self.problem.d,
+                            s_T1prime=s_T1prime, head_alignment=head_alignment,
+                            star_mean2=self.sigma_star2)
+
+    @property
+    def sigma_star2(self) -> float:
+        """σ*^2 = ||w*||^2 / d: the MSE of w = 0, the plateau level (SPEC §3)."""
+        return self.problem.star_norm2 / self.problem.d
+
+    def plateau_bound(self, eps) -> float:
+        """Proposition 4 (SPEC §3): the bound on MSE(T2) − σ*^2, with constant 1,
+        (ε^{-a}/d)^{1/3} + (log d / d)^{1/3}. Needs a > 1."""
+        return plateau_excess_bound(eps, self._power_law_a(), self.problem.d)
+
+    # ------------------------------------------------------------------ Phase III
+    def tail_mse(self, tau, w_at_T2):
+        """MSE(T2 + τ) ≈ MSE(T2) · Ŝ_d(τ) from the state w(T2) (SPEC §3)."""
+        return tail_mse(self.problem, tau, w_at_T2)
+
+    def tail_profile(self, tau, w_at_T2):
+        """Ŝ_d(τ) = Σ π_i e^{−16 s* λ_i τ}, π_i ∝ e_i(T2)^2 (SPEC §3)."""
+        return tail_profile(self.problem, tau, w_at_T2)
+
+    def spectral_proxy(self, tau):
+        """S_d(τ) = (1/d) Σ_i e^{−16 s* λ_i τ} over the physical coordinates (``counts``)."""
+        p = self.problem
+        return spectral_proxy(p.eigenvalues, tau, counts=p.counts, d=p.d, s_star=p.s_star)
+
+    def tail_asymptotics(self, tau) -> TailAsymptotics:
+        """Early / mesoscopic / late regimes of S_d(τ) (SPEC §3). Needs a > 1."""
+        return tail_asymptotics(self.problem.d, self._power_law_a(), tau)
+
+    @property
+    def tail_exponent(self) -> float:
+        """1/a: 1 − S_d(τ) ∝ τ^{1/a} in the mesoscopic regime (SPEC §3). Needs a > 1."""
+        return 1.0 / self._power_law_a()
+
+    # ------------------------------------------------------------------ isotropic
+    @property
+    def isotropic_scale(self) -> float:
+        """c = tr Q / d: the isotropic problem Q = c I with the same trace."""
+        p = self.problem
+        return float(np.dot(p.counts, p.eigenvalues) / p.d)
+
+    def isotropic(self, t) -> dict:
+        """The closed 2-D ODE of Q = c I (SPEC §2), c = tr Q / d, from this problem's
+        s(0), u(0): the isotropic reference (exact when the problem is isotropic)."""
+        p = self.problem
+        s0 = float(np.dot(p.eigenvalues * p.w0, p.w0))
+        u0 = float(np.dot(p.eigenvalues * p.w_star, p.w0))
+        out = isotropic_flow(t, s0, u0, s_star=p.s_star, c=self.isotropic_scale)
+        out["mse"] = out["q_error"] / (self.isotropic_scale * p.d)
+        return out
+
+    # ------------------------------------------------------------------ misc
+    def _power_law_a(self) -> float:
+        return check_power_law_exponent(self.a)
+
+    def summary(self, delta: float = 0.05) -> dict:
+        """The scalar predictions: ρ, C, T1(δ), and (a > 1) the tail exponent 1/a."""
+        out = {"d": self.problem.d, "a": self.a, "escape_rate": self.escape_rate,
+               "escape_prefactor": self.escape_prefactor, "delta": delta,
+               "T1": self.escape_time(delta), "sigma_star2": self.sigma_star2}
+        if self.a is not None and self.a > 1:
+            out["tail_exponent"] = 1.0 / self.a
+        return out
+
+    def __repr__(self) -> str:
+        return (f"Prediction(d={self.problem.d}, a={self.a}, rho={self.escape_rate:.12g}, "
+                f"C={self.escape_prefactor:.6g}, T1(0.05)={self.escape_time(0.05):.6g})")
+
+
+def predict(problem: Problem, a: Union[None, float, str] = None) -> Prediction:
+    """All SPEC §3 predictions for ``problem``; ρ and C are computed now (O(d)).
+
+    ``a``: the power-law exponent for the asymptotic formulas — default: the ``a`` the
+    problem was built with (``Problem.power_law``), else none; a number; or ``"fit"``
+    (:func:`fit_power_law_exponent`). a <= 1 is accepted here (the exact sums hold for
+    any spectrum) and refused with ValueError by the asymptotic formulas.
+    """
+    if not isinstance(problem, Problem):
+        raise TypeError(f"problem must be a pyscale.Problem, got {type(problem).__name__}")
+    if a is None:
+        info_a = problem.info.get("a") if problem.info.get("constructor") == "power_law" \
+            else None
+        a_value, source = (None, "none") if info_a is None else (float(info_a), "problem")
+    elif isinstance(a, str):
+        if a != "fit":
+            raise ValueError(f"a must be a number, None or 'fit', got {a!r}")
+        a_value, source = fit_power_law_exponent(problem), "fitted"
+    else:
+        a_value, source = float(a), "given"
+        if not np.isfinite(a_value) or a_value < 0:
+            raise ValueError(f"a must be finite and >= 0, got {a}")
+    return Prediction(problem=problem, escape=escape_law(problem), a=a_value,
+                      a_source=source)

@@ -1,0 +1,147 @@
+"""Phase III, spectral-tail learning (SPEC §3).
+
+With u = s = s* frozen, the error e = w − w* obeys ė_i = −8 s* λ_i e_i, so
+
+    MSE(T2 + τ) ≈ MSE(T2) · Ŝ_d(τ),   Ŝ_d(τ) = Σ_i π_i e^{−16 s* λ_i τ},   π_i ∝ e_i(T2)^2,
+
+(the SPEC writes s* = 1). The uniform proxy S_d(τ) = (1/d) Σ_i e^{−16 λ_i τ} has, for the
+power law (β_d = 16/H_{d,a}, x_d = (β_d τ)^{1/a}), three regimes:
+
+    early        1 − 16 τ / d                 β_d τ ≪ 1,
+    mesoscopic   1 − Γ(1 − 1/a) x_d / d       1 ≪ x_d ≪ d,
+    late         ≤ exp(−β_d τ d^{−a})          x_d ≳ d.
+
+About Γ(1 − 1/a) x_d directions are learned by time τ, so 1 − S_d ∝ τ^{1/a}: the tail
+exponent 1/a.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from .._kernels.theory import weighted_exp_sums
+from ..problem import Problem
+from .convergence import check_power_law_exponent
+
+__all__ = ["spectral_proxy", "tail_profile", "tail_mse", "TailAsymptotics",
+           "tail_asymptotics", "aligned_error"]
+
+
+def _taus(tau) -> np.ndarray:
+    tau = np.atleast_1d(np.asarray(tau, dtype=np.float64))
+    if tau.ndim != 1 or np.any(~np.isfinite(tau)) or np.any(tau < 0):
+        raise ValueError("tau must be finite and >= 0")
+    return np.ascontiguousarray(tau)
+
+
+def _shaped(values: np.ndarray, tau) -> np.ndarray:
+    return float(values[0]) if np.ndim(tau) == 0 else values
+
+
+def spectral_proxy(eigenvalues, tau, counts=None, d: Optional[int] = None,
+                   s_star: float = 1.0):
+    """S_d(τ) = (1/d) Σ_i exp(−16 s* λ_i τ) (SPEC §3, s* = 1 by default).
+
+    ``counts``/``d``: for a compressed spectrum, stored eigenvalue i stands for counts[i]
+    physical ones and d = Σ counts (the default). O(d) per τ (numba).
+    """
+    lam = np.ascontiguousarray(np.asarray(eigenvalues, dtype=np.float64))
+    if lam.ndim != 1 or lam.size == 0:
+        raise ValueError("eigenvalues must be a non-empty 1-D array")
+    weights = (np.ones(lam.size) if counts is None
+               else np.ascontiguousarray(np.asarray(counts, dtype=np.float64)))
+    if weights.shape != lam.shape:
+        raise ValueError("counts must have the length of eigenvalues")
+    d = float(weights.sum()) if d is None else float(d)
+    taus = _taus(tau)
+    out = weighted_exp_sums(lam, weights, 16.0 * float(s_star), taus, np.empty(taus.size))
+    return _shaped(out / d, tau)
+
+
+def aligned_error(problem: Problem, w) -> np.ndarray:
+    """e = w ∓ w*: the error against the nearer of ±w* (sign of w·w*), so that
+    ||e||^2 / d is exactly the MSE of SPEC §1."""
+    w = np.asarray(w, dtype=np.float64)
+    if w.shape != (problem.n_coords,):
+        raise ValueError(f"the state has shape {w.shape}, the problem has "
+                         f"{problem.n_coords} stored coordinates")
+    sign = 1.0 if np.dot(problem.w_star, w) >= 0 else -1.0
+    return w - sign * problem.w_star
+
+
+def tail_profile(problem: Problem, tau, w_at_T2):
+    """Ŝ_d(τ) = Σ_i π_i e^{−16 s* λ_i τ}, π_i = e_i(T2)^2 / Σ_j e_j(T2)^2 (SPEC §3).
+    Exact on compressed problems (a quadratic form in e)."""
+    e = aligned_error(problem, w_at_T2)
+    e2 = np.ascontiguousarray(e * e)
+    taus = _taus(tau)
+    out = weighted_exp_sums(problem.eigenvalues, e2, 16.0 * problem.s_star, taus,
+                            np.empty(taus.size))
+    return _shaped(out / e2.sum(), tau)
+
+
+def tail_mse(problem: Problem, tau, w_at_T2):
+    """MSE(T2 + τ) ≈ MSE(T2) · Ŝ_d(τ) (SPEC §3): the frozen (u = s = s*) Phase III
+    prediction from the state w(T2). Equal to (1/d) Σ_i e_i(T2)^2 e^{−16 s* λ_i τ}.
+    Its error is O(ε) relative plus O(ε^2 τ^2 s*^(2) / d) when w(T2) has |u|, s ∈ [1−ε, 1]."""
+    e = aligned_error(problem, w_at_T2)
+    e2 = np.ascontiguousarray(e * e)
+    taus = _taus(tau)
+    out = weighted_exp_sums(problem.eigenvalues, e2, 16.0 * problem.s_star, taus,
+                            np.empty(taus.size))
+    return _shaped(out / problem.d, tau)
+
+
+@dataclass(frozen=True)
+class TailAsymptotics:
+    """The three regimes of S_d(τ) for the power law (SPEC §3), per τ.
+
+    beta_d = 16/H_{d,a}; x_d = (β_d τ)^{1/a}; learned = Γ(1 − 1/a) x_d (directions learned
+    by τ). early = 1 − 16τ/d; mesoscopic = 1 − Γ(1−1/a) x_d/d; late = exp(−β_d τ d^{−a})
+    (an upper bound). regime: 'early' where x_d < 1 (β_d τ < 1), 'late' where x_d >= d,
+    'mesoscopic' between; value: the formula of that regime (accurate well inside it:
+    near the crossovers x_d ≈ 1 and x_d ≈ d no formula is).
+    """
+    tau: np.ndarray
+    d: int
+    a: float
+    beta_d: float
+    x_d: np.ndarray
+    learned: np.ndarray
+    early: np.ndarray
+    mesoscopic: np.ndarray
+    late: np.ndarray
+    regime: np.ndarray
+    value: np.ndarray
+
+    @property
+    def exponent(self) -> float:
+        """The tail exponent 1/a: 1 − S_d ∝ τ^{1/a} in the mesoscopic regime."""
+        return 1.0 / self.a
+
+
+def tail_asymptotics(d: int, a: float, tau) -> TailAsymptotics:
+    """Early / mesoscopic / late asymptotics of the uniform proxy S_d(τ) for
+    λ_i = i^{-a}/H_{d,a} (SPEC §3), and which one applies at each τ. a must be > 1
+    (ValueError otherwise: Γ(1 − 1/a) x_d needs it). O(1) per τ (H_{d,a} without a
+    length-d array)."""
+    from ..compression import power_law_normaliser
+    a = check_power_law_exponent(a)
+    d = int(d)
+    if d < 1:
+        raise ValueError(f"d must be >= 1, got {d}")
+    taus = _taus(tau)
+    beta = 16.0 / power_law_normaliser(d, a)
+    x_d = (beta * taus) ** (1.0 / a)
+    learned = math.gamma(1.0 - 1.0 / a) * x_d
+    early = 1.0 - 16.0 * taus / d
+    meso = 1.0 - learned / d
+    late = np.exp(-beta * taus * float(d) ** (-a))
+    regime = np.where(x_d < 1.0, "early", np.where(x_d >= d, "late", "mesoscopic"))
+    value = np.where(regime == "early", early, np.where(regime == "late", late, meso))
+    return TailAsymptotics(tau=taus, d=d, a=a, beta_d=beta, x_d=x_d, learned=learned,
+                           early=early, mesoscopic=meso, late=late, regime=regime,
+                           value=value)
