@@ -180,7 +180,8 @@ class Comparison(dict):
 # ---------------------------------------------------------------------------- compare
 def compare(trajectory: Trajectory, prediction, delta: float = 0.05, eps: float = 0.05,
             s0: float = 0.1, states: Optional[Dict[str, np.ndarray]] = None,
-            resimulate: bool = True, plot=None) -> Comparison:
+            resimulate: bool = True, phase3_floor: float = 1e-4,
+            plot=None) -> Comparison:
     """Measured against predicted, for one trajectory (SPEC §3).
 
     ``prediction``: a :class:`~pyscale.theory.Prediction` (or the Problem, then predicted
@@ -207,7 +208,9 @@ def compare(trajectory: Trajectory, prediction, delta: float = 0.05, eps: float 
       ('predicted'; 'holds' says whether measured <= predicted) and its power-law form;
     * ``plateau`` — MSE(T2) − σ*^2 vs the Proposition 4 bound;
     * ``phase3`` — max relative error of MSE(T2) Ŝ_d(τ) against the simulated MSE over τ
-      where the simulated MSE is above 1e-8 MSE(T2);
+      where the simulated MSE is above ``phase3_floor`` · MSE(T2) (the frozen rates are
+      off by O(ε) relative, so the error of a mode grows like ε · 16 λ_i τ: deep into the
+      decay of a fully learned spectrum the relative error of the MSE is no longer O(ε));
     * ``tail_exponent`` — log-log slope of the learned fraction 1 − MSE(t)/σ*^2 against
       the Phase III clock Λ(t)/2 = (Θ(T1') − Θ(t))/2 (e_i^2 ≈ (w*_i)^2 e^{−16 λ_i Λ/2}
       from T1' on, so this is 1 − S_d with w*-weights) on the mesoscopic window
@@ -323,7 +326,7 @@ def compare(trajectory: Trajectory, prediction, delta: float = 0.05, eps: float 
             mse_meas = tr.mse[after]
             mse_pred = prediction.tail_mse(tau, w_t2)
             mse0 = float(prediction.tail_mse(0.0, w_t2))
-            ok = mse_meas >= 1e-8 * mse0
+            ok = mse_meas >= phase3_floor * mse0
             rel = np.abs(mse_pred - mse_meas) / mse_meas
             max_rel = float(rel[ok].max()) if ok.any() else None
             res["phase3"] = {"measured": max_rel, "predicted": float(eps),

@@ -5,13 +5,11 @@ good to ~1e-10 here) for t <= 8, and the C++ flow engine at rtol 1e-12, resumed 
 record (pyscale.hierarchy.exact_moments) for the long horizons; a NumPy Lanczos with full
 reorthogonalisation for the quadrature.
 """
-import warnings
-
 import numpy as np
 import pytest
 
 import pyscale
-from pyscale.hierarchy import (convergence_study, exact_moments, hierarchy, realizable_rows)
+from pyscale.hierarchy import convergence_study, exact_moments, hierarchy, realizable_rows
 from pyscale._kernels import hierarchy as kern
 
 from conftest import flow_reference

@@ -222,7 +222,8 @@ def _error_norm(stages, e5, e3, h, y, y_new, rtol, atol):
 @njit(cache=True)
 def integrate(kind, y0, x, source, lam_max, s_star, times, rtol, atol, max_steps,
               blowup, s_limit, tab_a, tab_b, tab_c, tab_e3, tab_e5):
-    """Dormand–Prince 8(5,3) with error control, stepping exactly onto each record time.
+    """Dormand–Prince 8(5,3) with error control, stepping exactly onto each record time
+    (the hierarchy is autonomous, so the nodes ``tab_c`` are not needed).
 
     Returns (records (len(times), len(y0)), n_written, steps, rejected, rhs_evals, status,
     t_reached). status DIVERGED: a non-finite state, |y| > blowup, |s| or |u| beyond
