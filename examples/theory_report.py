@@ -10,7 +10,10 @@ t = 10^6 (log-spaced records) and print, from ``pyscale.compare``:
   (s0 = 0.1) and its power-law form ε^{-2a/(a−1)} log(1/ε);
 * 1/a: the log-log slope of 1 − MSE/σ*^2 on the mesoscopic window 10 <= x_d <= d/30
   vs 1/a (and vs the same fit of the exact sum 1 − S_d);
-* III err: max relative error of MSE(T2) Ŝ_d(τ) (frozen Phase III) vs the simulated MSE.
+* III err: max relative error of MSE(T2) Ŝ_d(τ) (frozen Phase III) vs the simulated MSE;
+* IIb: the log-log slope of 1 − |u| against Λ = Θ(T1') − Θ(t) on Λ ∈ [10, 0.1/λ_d] vs
+  (a − 1)/a, from 1 − u ≈ T(1/Λ) ≍ Λ^{−(1 − 1/a)} (SPEC §3 writes Λ^{−1/a}; the two
+  agree only at a = 2).
 
 Usage: python examples/theory_report.py [--quick] [--seed N] [--plots DIR]
 (--quick: d <= 10^4). Takes about two minutes on two cores.
@@ -49,8 +52,8 @@ def main():
     dims = [1_000, 10_000] if args.quick else [1_000, 10_000, 100_000]
     header = (f"{'a':>4} {'d':>7} | {'rho pred':>9} {'rho fit':>9} | {'T1 pred':>8} "
               f"{'T1 sim':>8} | {'T2 sim':>8} {'T2 bound':>9} {'T2 asym':>9} | "
-              f"{'1/a':>5} {'slope':>6} {'S_d fit':>7} {'x_d window':>13} | "
-              f"{'III err':>7} | {'s':>5}")
+              f"{'1/a':>5} {'slope':>6} {'S_d fit':>7} {'clock window':>13} | "
+              f"{'III err':>7} | {'(a-1)/a':>7} {'IIb':>5} | {'s':>5}")
     print(f"pyscale {pyscale.__version__}: theory vs flow, seed {args.seed}, "
           f"delta = eps = 0.05, s0 = 0.1, horizon t = {args.horizon:g}")
     print(header)
@@ -62,16 +65,19 @@ def main():
             rate = res.get("escape_rate", {})
             t2 = res.get("T2", {})
             tail = res.get("tail_exponent", {})
+            iib = res.get("phase2b_exponent", {})
             window = ("-" if not tail else
                       f"{tail['window'][0]:.2g}-{tail['window'][1]:.2g}")
             print(f"{a:>4g} {d:>7d} | {fmt(rate.get('predicted'), '.5g'):>9} "
                   f"{fmt(rate.get('measured'), '.5g'):>9} | "
-                  f"{fmt(res['T1']['predicted'], '.4g'):>8} {fmt(res['T1']['measured'], '.4g'):>8} | "
+                  f"{fmt(res['T1']['predicted'], '.4g'):>8} "
+                  f"{fmt(res['T1']['measured'], '.4g'):>8} | "
                   f"{fmt(t2.get('measured'), '.4g'):>8} {fmt(t2.get('predicted'), '.3g'):>9} "
                   f"{fmt(t2.get('asymptotic'), '.3g'):>9} | "
                   f"{1 / a:>5.3f} {fmt(tail.get('measured'), '.3f'):>6} "
                   f"{fmt(tail.get('proxy_exact_sum'), '.3f'):>7} {window:>13} | "
                   f"{fmt(res.get('phase3', {}).get('max_rel_error'), '.1e'):>7} | "
+                  f"{(a - 1) / a:>7.3f} {fmt(iib.get('measured'), '.3f'):>5} | "
                   f"{wall:5.1f}", flush=True)
     print(f"total {time.perf_counter() - total:.0f} s. T2 sim: first record with "
           f"1 - |u| <= eps; T2 bound: Corollary 1 from w(T1'); clock window: the fit window "

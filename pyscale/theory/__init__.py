@@ -1,11 +1,12 @@
 """The predictions of SPEC §3 as functions of a :class:`~pyscale.Problem` (any spectrum),
 in O(d) with numba kernels (:mod:`pyscale._kernels.theory`).
 
->>> import pyscale
->>> problem = pyscale.Problem.power_law(1000, 2.0, seed=0)
->>> pred = pyscale.predict(problem)
->>> pred.escape_rate, pred.escape_time(0.05)        # ρ and T1(δ) = log(δ/|C|)/ρ
->>> pred.tail_mse(tau, w_at_T2)                      # Phase III from a state at T2
+Example::
+
+    problem = pyscale.Problem.power_law(1000, 2.0, seed=0)
+    pred = pyscale.predict(problem)
+    pred.escape_rate, pred.escape_time(0.05)        # ρ and T1(δ) = log(δ/|C|)/ρ
+    pred.tail_mse(tau, w_at_T2)                      # Phase III from a state at T2
 
 Modules, one job each: :mod:`.escape` (Phase I: ρ, C, Volterra), :mod:`.convergence`
 (Phase IIb: Corollary 1; the plateau), :mod:`.tail` (Phase III), :mod:`.isotropic`
