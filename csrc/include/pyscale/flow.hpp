@@ -173,8 +173,8 @@ inline double default_atol(const ProblemView& p, double rtol, int threads = 0) {
 class FlowIntegrator {
 public:
     FlowIntegrator(const ProblemView& p, FlowWorkspace& ws, const FlowOptions& opt)
-        : p_(p), ws_(ws), opt_(opt), tab_(tableau(opt.method)), red2_(p.n, opt.threads),
-          red5_(p.n, opt.threads), red6_(p.n, opt.threads), redfin_(p.n, opt.threads) {
+        : p_(p), ws_(ws), opt_(opt), tab_(tableau(opt.method)), red5_(p.n, opt.threads),
+          red6s_(p.n, opt.threads), red6_(p.n, opt.threads), redfin_(p.n, opt.threads) {
         if (ws.size() != p.n) throw std::invalid_argument("workspace size != problem size");
         if (ws.stages() < tab_.stages)
             throw std::invalid_argument("workspace has fewer stage vectors than the method");
@@ -287,10 +287,10 @@ private:
     // reject). The tableau is a template parameter so that every stage's coefficient loops
     // unroll into straight-line code.
     //
-    // Each stage takes two fused passes: one accumulates q = U^T M^-1 r_i (the right-hand
-    // side r_i is recomputed on the fly rather than stored), the next forms
-    // K_i = M^-1 (r_i + U z) and, in the same sweep, the moments (s, u) of Y_{i+1} that the
-    // following stage's f needs. M = diag(1/(h gamma) - c0 lambda), U = [Qy, Qw*].
+    // S + 1 passes per attempt: the first sets up the capacitance matrix and stage 1's
+    // solve; each stage's pass forms K_i = M^-1 (r_i + U z) (r_i recomputed on the fly, never
+    // stored) together with what the next stage needs; the last forms the new state, its
+    // moments and the error. M = diag(1/(h gamma) - c0 lambda), U = [Qy, Qw*].
     template <const RosenbrockTableau& T>
     double attempt_with(const double* y, double* y_new, const Moments& m, double h,
                         Moments& m_new, FlowResult& res) {
@@ -325,6 +325,8 @@ private:
         });
         res.passes += 1;
         // Capacitance K = C^-1 - P with C = diag(-24, 8) (the rank-2 part of J).
+        c.p12 = s1[1];
+        c.p22 = s1[2];
         c.k11 = -1.0 / 24.0 - s1[0];
         c.k12 = -s1[1];
         c.k22 = 1.0 / 8.0 - s1[2];
@@ -397,6 +399,7 @@ private:
         double gh = 0, c0 = 0, inv_h = 0;
         double coef = 0, u8 = 0;  // f(Y_i) = lambda (coef Y_i + u8 w*)
         double k11 = 0, k12 = 0, k22 = 0, det = 1, z1 = 0, z2 = 0;
+        double p12 = 0, p22 = 0;  // entries of U^T M^-1 U
 
         void solve_capacitance(double q1, double q2) {
             z1 = (k22 * q1 - k12 * q2) / det;
@@ -424,6 +427,12 @@ private:
     };
 
     // Stages I .. S-2 (K_I stored), and the capacitance solve for stage S-1.
+    //
+    // One pass per stage. Stage I+1's right-hand side
+    //     r = lambda (coef Y + u8 w*) + (1/h) sum_j C_{I+1,j} K_j
+    // is linear in the two scalars coef, u8 that only the end of this pass knows (they come
+    // from the moments of Y_{I+1}); so the pass accumulates the pieces of q = U^T M^-1 r
+    // separately and combines them afterwards, instead of sweeping the vectors again.
     template <const RosenbrockTableau& T, int I>
     void stages(StepContext& c, FlowResult& res) {
         constexpr int L = T.stages - 1;
@@ -435,30 +444,32 @@ private:
             double* Ki = c.K[I];
             // Each block works on a private copy of the context: stores into the stage
             // vectors could otherwise alias its fields and force reloads in the inner loop.
-            auto mom = red2_.run([&](std::size_t b, std::size_t e, double* acc) {
+            auto sums = red6s_.run([&](std::size_t b, std::size_t e, double* acc) {
                 const StepContext cc = c;
                 for (std::size_t k = b; k < e; ++k) {
                     Ki[k] = cc.template solve_stage<T, I>(lam, ws, k);
                     const double yn = cc.template stage_state<T, I + 1>(k);
-                    acc[0] += lam[k] * yn * yn;
-                    acc[1] += lam[k] * yn * ws[k];
+                    double ck = 0.0;
+                    for (int j = 0; j <= I; ++j) ck += T.C[I + 1][j] * cc.K[j][k];
+                    const double inv_m = 1.0 / (gh - c0 * lam[k]);
+                    const double ly = lam[k] * y[k] * inv_m, lws = lam[k] * ws[k] * inv_m;
+                    const double lyn = lam[k] * yn;
+                    acc[0] += lyn * yn;
+                    acc[1] += lyn * ws[k];
+                    acc[2] += ly * lyn;
+                    acc[3] += lws * lyn;
+                    acc[4] += ly * ck;
+                    acc[5] += lws * ck;
                 }
             });
             res.passes += 1;
             ++res.rhs_evals;
-            c.coef = 4.0 * (p_.s_star - 3.0 * mom[0]);
-            c.u8 = 8.0 * mom[1];
-            auto q = red2_.run([&](std::size_t b, std::size_t e, double* acc) {
-                const StepContext cc = c;
-                for (std::size_t k = b; k < e; ++k) {
-                    const double r = cc.template stage_rhs<T, I + 1>(lam, ws, k);
-                    const double inv_m = 1.0 / (gh - c0 * lam[k]);
-                    acc[0] += lam[k] * y[k] * r * inv_m;
-                    acc[1] += lam[k] * ws[k] * r * inv_m;
-                }
-            });
-            res.passes += 1;
-            c.solve_capacitance(q[0], q[1]);
+            c.coef = 4.0 * (p_.s_star - 3.0 * sums[0]);
+            c.u8 = 8.0 * sums[1];
+            // p12 = sum (lambda y)(lambda w*)/m, p22 = sum (lambda w*)^2/m from the first pass.
+            const double q1 = c.coef * sums[2] + c.u8 * c.p12 + c.inv_h * sums[4];
+            const double q2 = c.coef * sums[3] + c.u8 * c.p22 + c.inv_h * sums[5];
+            c.solve_capacitance(q1, q2);
             stages<T, I + 1>(c, res);
         }
     }
@@ -470,8 +481,8 @@ private:
     double atol_ = 0.0;
     double lambda_max_ = 0.0;
     double star_norm2_ = 0.0;  // ||w*||^2, the scale of ||w -+ w*||^2
-    BlockedReducer<2> red2_;
     BlockedReducer<5> red5_;
+    BlockedReducer<6> red6s_;
     BlockedReducer<6> red6_;
     BlockedReducer<12, 1> redfin_;
 };
