@@ -43,6 +43,43 @@ def default_record_steps(steps: int, n: int = 200) -> np.ndarray:
     return np.unique(np.concatenate([[0], idx, [steps]]))
 
 
+def _positive_lr(lr) -> float:
+    if lr is None:
+        raise ValueError("lr= is required")
+    lr = float(lr)
+    if not (lr > 0) or not np.isfinite(lr):
+        raise ValueError(f"lr must be positive and finite, got {lr}")
+    return lr
+
+
+def _int_at_least(name: str, value, low: int) -> int:
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    try:
+        ok = int(value) == value
+    except (TypeError, ValueError):
+        ok = False
+    if not ok or int(value) < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def _record_steps(steps: int, record) -> np.ndarray:
+    """Step indices to record for the step engines: None (about 200 log-spaced), a count,
+    or strictly increasing indices within [0, steps]."""
+    if record is None:
+        return default_record_steps(steps)
+    if np.ndim(record) == 0:
+        return default_record_steps(steps, _int_at_least("record", record, 1))
+    rec = np.asarray(record)
+    if rec.ndim != 1 or rec.size == 0 or not np.all(rec == np.round(rec)):
+        raise ValueError("record must be a 1-D array of step indices")
+    rec = rec.astype(np.int64)
+    if np.any(np.diff(rec) <= 0) or rec[0] < 0 or rec[-1] > steps:
+        raise ValueError(f"record steps must be strictly increasing within [0, {steps}]")
+    return rec
+
+
 def _callback(progress) -> Optional[Callable[[float, int], bool]]:
     if progress is None or progress is False:
         return None
@@ -156,23 +193,9 @@ def _run_gd(problem: Problem, *, lr: float = None, steps: int = None,
             divergence_factor: float = 1e30, resume: Optional[Trajectory] = None) -> Trajectory:
     if lr is None or steps is None:
         raise ValueError("method='gd' needs lr= and steps=")
-    lr = float(lr)
-    if not (lr > 0) or not np.isfinite(lr):
-        raise ValueError(f"lr must be positive and finite, got {lr}")
-    if isinstance(steps, bool) or int(steps) != steps or steps < 0:
-        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
-    steps = int(steps)
-    if record is None:
-        rec = default_record_steps(steps)
-    elif np.ndim(record) == 0:
-        rec = default_record_steps(steps, int(record))
-    else:
-        rec = np.asarray(record)
-        if rec.ndim != 1 or rec.size == 0 or not np.all(rec == np.round(rec)):
-            raise ValueError("record must be a 1-D array of step indices")
-        rec = rec.astype(np.int64)
-        if np.any(np.diff(rec) <= 0) or rec[0] < 0 or rec[-1] > steps:
-            raise ValueError(f"record steps must be strictly increasing within [0, {steps}]")
+    lr = _positive_lr(lr)
+    steps = _int_at_least("steps", steps, 0)
+    rec = _record_steps(steps, record)
     w, prev = _resume_state(problem, resume, "gd")
     step0 = 0
     if prev is not None:

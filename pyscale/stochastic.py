@@ -28,8 +28,8 @@ import numpy as np
 from . import _core
 from .errors import DivergenceError, Interrupted
 from .problem import Problem
-from .simulate import (_base_meta, _callback, _concat, _finish, _resume_state,
-                       default_record_steps)
+from .simulate import (_base_meta, _callback, _concat, _finish, _int_at_least,
+                       _positive_lr, _record_steps, _resume_state)
 from .trajectory import FIELDS, Trajectory
 
 __all__ = ["simulate_many", "Ensemble", "erm_dataset", "erm_memory_bytes"]
@@ -46,42 +46,6 @@ def _require_physical(problem: Problem, method: str) -> None:
             f"method={method!r} draws samples x ~ N(0, Q) in the physical coordinates, but this "
             f"problem is compressed ({problem.n_coords} stored coordinates for d={problem.d}); "
             f"build it without compress= to run {method!r}")
-
-
-def _positive_lr(lr) -> float:
-    if lr is None:
-        raise ValueError("lr= is required")
-    lr = float(lr)
-    if not (lr > 0) or not np.isfinite(lr):
-        raise ValueError(f"lr must be positive and finite, got {lr}")
-    return lr
-
-
-def _int_at_least(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or value is None:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    try:
-        ok = int(value) == value
-    except (TypeError, ValueError):
-        ok = False
-    if not ok or int(value) < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
-
-
-def _record_steps(steps: int, record) -> np.ndarray:
-    """Step indices to record, validated as for method='gd'."""
-    if record is None:
-        return default_record_steps(steps)
-    if np.ndim(record) == 0:
-        return default_record_steps(steps, _int_at_least("record", record, 1))
-    rec = np.asarray(record)
-    if rec.ndim != 1 or rec.size == 0 or not np.all(rec == np.round(rec)):
-        raise ValueError("record must be a 1-D array of step indices")
-    rec = rec.astype(np.int64)
-    if np.any(np.diff(rec) <= 0) or rec[0] < 0 or rec[-1] > steps:
-        raise ValueError(f"record steps must be strictly increasing within [0, {steps}]")
-    return rec
 
 
 def _noise(problem: Problem, noise) -> float:

@@ -15,7 +15,7 @@
 // Error control is on what the flow is for. Each coordinate is linear given (s, u) (SPEC §2,
 // Duhamel), so a local error e_i matters only through its effect on s, u (which drive every
 // coordinate) and on the MSE. A step is accepted when the first-order bounds
-//   2 sum lambda_i |w_i| |e_i| <= rtol s,   sum lambda_i |w*_i| |e_i| <= rtol |u|,
+//   2 sum lambda_i |w_i| |e_i| <= 10 rtol s,   sum lambda_i |w*_i| |e_i| <= 10 rtol |u|,
 //   2 sum |w_i -+ w*_i| |e_i| <= rtol ||w -+ w*||^2 / 10
 // hold, and every coordinate is within kComponentSlack * (atol + rtol |w_i|) (max norm: unlike
 // an RMS norm it does not dilute an error in one head direction by 1/sqrt(d)). Per-coordinate
@@ -108,6 +108,12 @@ constexpr double kComponentSlack = 1e3;
 // The MSE decays by many decades while errors committed early in slow coordinates persist,
 // so its global error is the sum of many local ones: control it 10x tighter than s and u.
 constexpr double kDistanceTightening = 0.1;
+// Errors in s and u, by contrast, do not pile up: the flow contracts them after the escape
+// (measured: global error 1/20 of the local tolerance over t in [0, 1e12]). A local
+// tolerance of 10 rtol makes the global error in s and u about rtol (0.2-1 rtol measured for
+// a in [0, 4], d in [200, 2000]), i.e. rtol means what a user expects it to mean, with
+// ~1.8x fewer steps than a local tolerance of rtol.
+constexpr double kLocalSlack = 10.0;
 
 struct FlowOptions {
     FlowMethod method = FlowMethod::kRodas4;
@@ -379,8 +385,9 @@ private:
         // sum |lambda w w*| so that a sign change of u does not stall the integrator; the
         // other floors are far below anything physical and only guard exact zeros.
         const double sstar = p_.s_star;
-        const double tol_s = rtol * (m_new.s + 1e-10 * sstar);
-        const double tol_u = rtol * (std::max(std::abs(m_new.u), 1e-2 * fin[10]) + 1e-10 * sstar);
+        const double tol_s = kLocalSlack * rtol * (m_new.s + 1e-10 * sstar);
+        const double tol_u =
+            kLocalSlack * rtol * (std::max(std::abs(m_new.u), 1e-2 * fin[10]) + 1e-10 * sstar);
         const double tol_minus =
             kDistanceTightening * rtol * (m_new.dist_minus + 1e-10 * star_norm2_);
         const double tol_plus =
