@@ -143,7 +143,9 @@ def test_argparse_rejects_malformed_numbers(capsys):
     assert "--d" in capsys.readouterr().err
 
 
-def test_python_dash_m_pyscale_runs():
-    result = subprocess.run([sys.executable, "-m", "pyscale", "--version"],
+def test_python_dash_m_pyscale_runs(tmp_path):
+    # Outside the source tree: `-m` puts the working directory first on sys.path, and the
+    # checkout's pyscale/ has no compiled extension when the package was pip-installed.
+    result = subprocess.run([sys.executable, "-m", "pyscale", "--version"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and pyscale.__version__ in result.stdout
