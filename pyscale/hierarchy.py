@@ -30,6 +30,7 @@ import numpy as np
 
 from .errors import DivergenceError
 from .problem import Problem
+from .simulate import record_times
 
 __all__ = ["hierarchy", "Hierarchy", "CLOSURES", "realizable_rows", "exact_moments",
            "convergence_study", "ConvergenceStudy"]
@@ -98,17 +99,7 @@ def _check_order(order) -> int:
 def _check_times(t) -> np.ndarray:
     if t is None:
         raise ValueError("t= is required: record times (increasing, >= 0) or a horizon")
-    times = np.asarray(t, dtype=np.float64)
-    if times.ndim == 0:
-        from .simulate import default_times
-        times = default_times(float(times))
-    if times.ndim != 1 or times.size == 0:
-        raise ValueError("t must be a horizon or a non-empty 1-D array of record times")
-    if not np.all(np.isfinite(times)) or np.any(times < 0):
-        raise ValueError("record times must be finite and >= 0")
-    if np.any(np.diff(times) <= 0):
-        raise ValueError("record times must be strictly increasing")
-    return times
+    return record_times(t)
 
 
 # --------------------------------------------------------------------------- set-up

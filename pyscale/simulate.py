@@ -21,7 +21,7 @@ from .errors import DivergenceError, Interrupted
 from .problem import Problem
 from .trajectory import FIELDS, Trajectory
 
-__all__ = ["simulate", "default_times", "default_record_steps", "ENGINES"]
+__all__ = ["simulate", "default_times", "default_record_steps", "record_times", "ENGINES"]
 
 ProgressCallback = Callable[[float, int], Optional[bool]]
 
@@ -33,6 +33,20 @@ def default_times(horizon: float, n: int = 200, start: float = 1e-2) -> np.ndarr
         raise ValueError(f"the horizon t must be positive and finite, got {horizon}")
     start = min(start, horizon)
     return np.concatenate([[0.0], np.geomspace(start, horizon, n)])
+
+
+def record_times(t) -> np.ndarray:
+    """Record times from a horizon (→ :func:`default_times`) or an increasing 1-D array."""
+    times = np.asarray(t, dtype=np.float64)
+    if times.ndim == 0:
+        times = default_times(float(times))
+    if times.ndim != 1 or times.size == 0:
+        raise ValueError("t must be a horizon or a non-empty 1-D array of record times")
+    if not np.all(np.isfinite(times)) or np.any(times < 0):
+        raise ValueError("record times must be finite and >= 0")
+    if np.any(np.diff(times) <= 0):
+        raise ValueError("record times must be strictly increasing")
+    return times
 
 
 def default_record_steps(steps: int, n: int = 200) -> np.ndarray:
@@ -156,15 +170,7 @@ def _run_flow(problem: Problem, *, t=None, rtol: float = 1e-9, atol: Optional[fl
               scheme: str = "rodas4") -> Trajectory:
     if t is None:
         raise ValueError("method='flow' needs t= (record times, or a horizon)")
-    times = np.asarray(t, dtype=np.float64)
-    if times.ndim == 0:
-        times = default_times(float(times))
-    if times.ndim != 1 or times.size == 0:
-        raise ValueError("t must be a horizon or a 1-D array of record times")
-    if not np.all(np.isfinite(times)) or np.any(times < 0):
-        raise ValueError("record times must be finite and >= 0")
-    if np.any(np.diff(times) <= 0):
-        raise ValueError("record times must be strictly increasing")
+    times = record_times(t)
     rtol = float(rtol)
     if not (1e-14 <= rtol < 1):
         raise ValueError(f"rtol must lie in [1e-14, 1), got {rtol}")
