@@ -78,6 +78,18 @@ def _samples_mode(samples: str) -> int:
         raise ValueError(f"samples must be one of {sorted(_SAMPLES)}, got {samples!r}") from None
 
 
+def _sgd_options(problem: Problem, lr, steps, batch, noise, progress_every, samples, record):
+    """The validated options shared by a single SGD run and an SGD ensemble."""
+    _require_physical(problem, "sgd")
+    if steps is None:
+        raise ValueError("method='sgd' needs lr= and steps=")
+    lr = _positive_lr(lr)
+    steps = _int_at_least("steps", steps, 0)
+    return (lr, steps, _int_at_least("batch", batch, 1), _noise(problem, noise),
+            _int_at_least("progress_every", progress_every, 1), _samples_mode(samples),
+            _record_steps(steps, record))
+
+
 def _diverged(out: dict, records: np.ndarray, w, meta: dict, what: str, hint: str):
     traj = Trajectory.from_records(records[: out["records_written"]], w, meta)
     step = int(meta["diverged_at_step"])
@@ -116,17 +128,9 @@ def run_sgd(problem: Problem, *, lr: float = None, steps: int = None,
     or ``"regenerate"``; all three give identical results. ``simd=False`` forces the scalar Philox path (same
     numbers). Raises DivergenceError with the step, Interrupted on Ctrl-C / progress False.
     """
-    _require_physical(problem, "sgd")
-    if steps is None:
-        raise ValueError("method='sgd' needs lr= and steps=")
-    lr = _positive_lr(lr)
-    steps = _int_at_least("steps", steps, 0)
-    batch = _int_at_least("batch", batch, 1)
-    noise = _noise(problem, noise)
+    lr, steps, batch, noise, progress_every, mode, rec = _sgd_options(
+        problem, lr, steps, batch, noise, progress_every, samples, record)
     seed = _seed(seed)
-    progress_every = _int_at_least("progress_every", progress_every, 1)
-    mode = _samples_mode(samples)
-    rec = _record_steps(steps, record)
     w, prev = _resume_state(problem, resume, "sgd")
     step0 = 0
     if prev is not None:
@@ -410,16 +414,8 @@ def simulate_many(problem: Problem, seeds: Union[int, Sequence[int]] = 8,
 def _sgd_ensemble(problem, seeds, threads, quantiles, keep_w, *, lr=None, steps=None,
                   record=None, batch=1, noise=None, progress=None, progress_every=4096,
                   divergence_factor=1e30, samples="auto", simd=True) -> Ensemble:
-    _require_physical(problem, "sgd")
-    if steps is None:
-        raise ValueError("method='sgd' needs lr= and steps=")
-    lr = _positive_lr(lr)
-    steps = _int_at_least("steps", steps, 0)
-    batch = _int_at_least("batch", batch, 1)
-    noise = _noise(problem, noise)
-    progress_every = _int_at_least("progress_every", progress_every, 1)
-    mode = _samples_mode(samples)
-    rec = _record_steps(steps, record)
+    lr, steps, batch, noise, progress_every, mode, rec = _sgd_options(
+        problem, lr, steps, batch, noise, progress_every, samples, record)
     R, n = seeds.size, problem.n_coords
     W = np.empty((R, n))
     W[:] = problem.w0

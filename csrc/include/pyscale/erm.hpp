@@ -78,7 +78,7 @@ inline void erm_make_data(const ProblemView& p, std::uint64_t seed, std::size_t 
     const double* SL = sl.data();
     const int nt = detail::erm_threads(n_samples * n, threads);
     const std::size_t nb = block_count(n);
-    detail::for_blocks(n_samples, nt, [&](std::size_t j) {
+    for_blocks(n_samples, nt, [&](std::size_t j) {
         double* row = X + j * n;
         // Same blocks and block-order sum as run_sgd's pass 1: identical q, hence labels.
         double q = 0.0;
@@ -121,7 +121,7 @@ inline ErmResult run_erm(const ProblemView& p, const double* X, const double* y,
 
     // p_j = x_j·w, coefficient c_j = (4/N)((p_j)^2 - y_j) p_j; returns L_N(w).
     auto project = [&]() -> double {
-        detail::for_blocks(N, nt, [&](std::size_t j) {
+        for_blocks(N, nt, [&](std::size_t j) {
             const double* row = X + j * n;
             double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
             std::size_t i = 0;
@@ -147,7 +147,7 @@ inline ErmResult run_erm(const ProblemView& p, const double* X, const double* y,
     constexpr std::size_t kCols = 256;
     const std::size_t nchunks = (n + kCols - 1) / kCols;
     auto gradient = [&]() {
-        detail::for_blocks(nchunks, nt, [&](std::size_t c) {
+        for_blocks(nchunks, nt, [&](std::size_t c) {
             const std::size_t lo = c * kCols;
             const std::size_t hi = std::min(n, lo + kCols);
             double* g = G + lo;
@@ -167,12 +167,11 @@ inline ErmResult run_erm(const ProblemView& p, const double* X, const double* y,
     double train = project();
     Moments m = moments(p, w, full);
     const double limit = opt.divergence_factor * std::fmax(1.0, std::fmax(p.s_star, m.s));
-    std::size_t next = 0;
-    while (next < n_records && record_steps[next] < step0) ++next;
-    if (next < n_records && record_steps[next] == step0) {
-        write_record(out + next * kRecordWidth, step0 * lr, p, m);
-        if (train_loss) train_loss[next] = train;
-        ++next;
+    RecordCursor rec(record_steps, n_records, step0);
+    if (rec.due(step0)) {
+        write_record(out + rec.row() * kRecordWidth, step0 * lr, p, m);
+        if (train_loss) train_loss[rec.row()] = train;
+        rec.advance();
     }
     const double* lam = p.lambda;
     const double* ws = p.w_star;
@@ -194,10 +193,10 @@ inline ErmResult run_erm(const ProblemView& p, const double* X, const double* y,
             break;
         }
         train = project();
-        if (next < n_records && record_steps[next] == k) {
-            write_record(out + next * kRecordWidth, k * lr, p, moments(p, w, full));
-            if (train_loss) train_loss[next] = train;
-            ++next;
+        if (rec.due(k)) {
+            write_record(out + rec.row() * kRecordWidth, k * lr, p, moments(p, w, full));
+            if (train_loss) train_loss[rec.row()] = train;
+            rec.advance();
         }
         if (hook && opt.progress_every > 0 && (k - step0) % opt.progress_every == 0 &&
             !hook(k * lr, k - step0)) {
@@ -205,7 +204,7 @@ inline ErmResult run_erm(const ProblemView& p, const double* X, const double* y,
             break;
         }
     }
-    res.records_written = next;
+    res.records_written = rec.written();
     return res;
 }
 

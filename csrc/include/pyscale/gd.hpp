@@ -114,11 +114,10 @@ inline GdResult run_gd(const ProblemView& p, double* w, double lr, long long ste
     };
     Moments m = moments(p, w, full);
     const double limit = opt.divergence_factor * std::fmax(1.0, std::fmax(p.s_star, m.s));
-    std::size_t next = 0;
-    while (next < n_records && record_steps[next] < step0) ++next;
-    if (next < n_records && record_steps[next] == step0) {
-        write_record(out + next * kRecordWidth, step0 * lr, p, m);
-        ++next;
+    RecordCursor rec(record_steps, n_records, step0);
+    if (rec.due(step0)) {
+        write_record(out + rec.row() * kRecordWidth, step0 * lr, p, m);
+        rec.advance();
     }
     auto su = update(0.0, 0.0);
     double s = su[0], u = su[1];
@@ -126,7 +125,7 @@ inline GdResult run_gd(const ProblemView& p, double* w, double lr, long long ste
         su = update(lr * (12.0 * s - 4.0 * p.s_star), 8.0 * lr * u);
         s = su[0];
         u = su[1];
-        const bool record = next < n_records && record_steps[next] == k;
+        const bool record = rec.due(k);
         if (record) m = moments(p, w, full);  // one extra pass, on record steps only
         res.last_step = k;
         if (!std::isfinite(s) || !std::isfinite(u) || s > limit) {
@@ -135,15 +134,15 @@ inline GdResult run_gd(const ProblemView& p, double* w, double lr, long long ste
             break;
         }
         if (record) {
-            write_record(out + next * kRecordWidth, k * lr, p, m);
-            ++next;
+            write_record(out + rec.row() * kRecordWidth, k * lr, p, m);
+            rec.advance();
         }
         if (hook && (k - step0) % opt.progress_every == 0 && !hook(k * lr, k - step0)) {
             res.status = RunStatus::kInterrupted;
             break;
         }
     }
-    res.records_written = next;
+    res.records_written = rec.written();
     return res;
 }
 

@@ -38,6 +38,21 @@ inline int threads_for(std::size_t n, int requested) {
 
 // Scratch for block partials; owned by whoever runs the passes (an engine workspace),
 // so repeated passes allocate nothing.
+// body(b) for b < nb on `threads` OpenMP threads; with one thread, no parallel region at
+// all: even an inactive one costs about a microsecond, as much as a GD step at d = 1000.
+template <class Body>
+inline void for_blocks(std::size_t nb, int threads, Body&& body) {
+    if (threads > 1) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+        for (long long b = 0; b < static_cast<long long>(nb); ++b)
+            body(static_cast<std::size_t>(b));
+    } else {
+        for (std::size_t b = 0; b < nb; ++b) body(b);
+    }
+}
+
 // NS slots are reduced by summation; the last NMAX of them by maximum (for error norms).
 template <int NS, int NMAX = 0>
 class BlockedReducer {
@@ -54,24 +69,13 @@ public:
     std::array<double, NS> run(Body&& body) {
         const std::size_t nb = blocks_;
         double* part = partial_.data();
-        auto one_block = [&](std::size_t b) {
+        for_blocks(nb, threads_, [&](std::size_t b) {
             const std::size_t begin = b * kBlock;
             const std::size_t end = std::min(n_, begin + kBlock);
             double acc[NS] = {};
             body(begin, end, acc);
             for (int k = 0; k < NS; ++k) part[b * NS + k] = acc[k];
-        };
-        if (threads_ > 1) {
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(threads_)
-#endif
-            for (long long b = 0; b < static_cast<long long>(nb); ++b)
-                one_block(static_cast<std::size_t>(b));
-        } else {
-            // No parallel region at all: even an inactive one costs about a microsecond,
-            // as much as a whole GD step at d = 1000.
-            for (std::size_t b = 0; b < nb; ++b) one_block(b);
-        }
+        });
         std::array<double, NS> total{};
         for (std::size_t b = 0; b < nb; ++b) {
             for (int k = 0; k < NS - NMAX; ++k) total[k] += part[b * NS + k];

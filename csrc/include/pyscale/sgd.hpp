@@ -252,21 +252,6 @@ inline void apply_update(double* w, const double* X, std::size_t ld, const doubl
     su[4] = u0, su[5] = u1, su[6] = u2, su[7] = u3;
 }
 
-// body(b) for b < nb, on `threads` OpenMP threads; with one thread no parallel region at
-// all (even an inactive one costs about a microsecond, a third of a step at d = 1000).
-template <class Body>
-inline void for_blocks(std::size_t nb, int threads, Body&& body) {
-    if (threads > 1) {
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(threads)
-#endif
-        for (long long b = 0; b < static_cast<long long>(nb); ++b)
-            body(static_cast<std::size_t>(b));
-    } else {
-        for (std::size_t b = 0; b < nb; ++b) body(b);
-    }
-}
-
 // Label y = q^2 + sigma xi of sample `sample` (SPEC §1).
 inline double label(const NormalStream& gen, std::uint64_t sample, double q, double sigma) {
     return sigma > 0 ? q * q + sigma * gen.one(sample, kLabelDomain, 0) : q * q;
@@ -285,7 +270,7 @@ inline double normal_sample_loop(std::uint64_t seed, std::size_t d, long long st
     std::vector<double> part(nb);
     double total = 0.0;
     for (long long k = 0; k < steps; ++k) {
-        detail::for_blocks(nb, th, [&](std::size_t bl) {
+        for_blocks(nb, th, [&](std::size_t bl) {
             const std::size_t lo = bl * kBlock, hi = std::min(d, lo + kBlock);
             double z[NormalStream::kChunk];
             double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
@@ -368,7 +353,7 @@ inline SgdResult run_sgd(const ProblemView& p, double* w, double lr, int batch,
     // optionally draw and project the samples of `first` on the updated coordinates.
     auto sweep = [&](bool update, bool stats, std::uint64_t pending_first, bool draw,
                      std::uint64_t first) {
-        detail::for_blocks(nb, threads, [&](std::size_t bl) {
+        for_blocks(nb, threads, [&](std::size_t bl) {
             const std::size_t lo = bl * kBlock, hi = std::min(n, lo + kBlock);
             double* ch = CH + bl * 8 * B;
             double* su = SU + bl * 8;
@@ -431,12 +416,11 @@ inline SgdResult run_sgd(const ProblemView& p, double* w, double lr, int batch,
     res.last_step = step0;
     Moments m = moments(p, w, full);
     const double limit = opt.divergence_factor * std::fmax(1.0, std::fmax(p.s_star, m.s));
-    std::size_t next = 0;
-    while (next < n_records && record_steps[next] < step0) ++next;
-    if (next < n_records && record_steps[next] == step0) {
-        write_record(out + next * kRecordWidth, step0 * lr, p, m);
-        if (online_loss) online_loss[next] = std::numeric_limits<double>::quiet_NaN();
-        ++next;
+    RecordCursor rec(record_steps, n_records, step0);
+    if (rec.due(step0)) {
+        write_record(out + rec.row() * kRecordWidth, step0 * lr, p, m);
+        if (online_loss) online_loss[rec.row()] = std::numeric_limits<double>::quiet_NaN();
+        rec.advance();
     }
     double loss_sum = window0_sum;
     long long loss_count = window0_count;
@@ -486,7 +470,7 @@ inline SgdResult run_sgd(const ProblemView& p, double* w, double lr, int batch,
         }
         pending = true;
         pending_first = first;
-        const bool record = next < n_records && record_steps[next] == k;
+        const bool record = rec.due(k);
         const bool check = hook && opt.progress_every > 0 && (k - step0) % opt.progress_every == 0;
         if (record || check || k == step_end) {
             sweep(true, true, pending_first, false, 0);  // flush: w becomes w_k
@@ -500,18 +484,18 @@ inline SgdResult run_sgd(const ProblemView& p, double* w, double lr, int batch,
             }
         }
         if (record) {
-            write_record(out + next * kRecordWidth, k * lr, p, moments(p, w, full));
-            if (online_loss) online_loss[next] = loss_sum / static_cast<double>(loss_count);
+            write_record(out + rec.row() * kRecordWidth, k * lr, p, moments(p, w, full));
+            if (online_loss) online_loss[rec.row()] = loss_sum / static_cast<double>(loss_count);
             loss_sum = 0.0;
             loss_count = 0;
-            ++next;
+            rec.advance();
         }
         if (check && !hook(k * lr, k - step0)) {
             res.status = RunStatus::kInterrupted;
             break;
         }
     }
-    res.records_written = next;
+    res.records_written = rec.written();
     res.window_sum = loss_sum;
     res.window_count = loss_count;
     return res;

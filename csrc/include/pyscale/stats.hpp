@@ -64,4 +64,22 @@ inline void write_record(double* row, double t, const ProblemView& p, const Mome
     row[kMse] = sign_invariant_mse(m, p.dim);
 }
 
+// Walks a run's increasing record steps. Records before the starting step belong to an
+// earlier run that this one resumes; their rows are left untouched.
+class RecordCursor {
+public:
+    RecordCursor(const long long* steps, std::size_t n, long long start) : steps_(steps), n_(n) {
+        while (next_ < n_ && steps_[next_] < start) ++next_;
+    }
+    bool due(long long step) const { return next_ < n_ && steps_[next_] == step; }
+    std::size_t row() const { return next_; }  // the row the next due record goes to
+    void advance() { ++next_; }
+    std::size_t written() const { return next_; }
+
+private:
+    const long long* steps_;
+    std::size_t n_;
+    std::size_t next_ = 0;
+};
+
 }  // namespace pyscale
