@@ -143,7 +143,7 @@ py::array_t<double> state_record(const Array& lambda, const Array& w_star, const
     return out.reshape({static_cast<py::ssize_t>(pyscale::kRecordWidth)});
 }
 
-// ---- stochastic engines (sgd.hpp, erm.hpp, philox.hpp) ---------------------------------
+// ---- stochastic engines (sgd.hpp, erm.hpp, normal.hpp) ---------------------------------
 
 using SeedArray = py::array_t<std::uint64_t, py::array::c_style | py::array::forcecast>;
 
@@ -153,13 +153,21 @@ void require_writeable(const char* name, const py::array_t<double>& a) {
                                     " must be a writeable C-contiguous float64 array");
 }
 
+pyscale::SampleStorage sample_storage(const std::string& samples) {
+    if (samples == "auto") return pyscale::SampleStorage::kAuto;
+    if (samples == "store") return pyscale::SampleStorage::kStore;
+    if (samples == "regenerate") return pyscale::SampleStorage::kRegenerate;
+    throw std::invalid_argument("samples must be 'auto', 'store' or 'regenerate', got '" +
+                                samples + "'");
+}
+
 pyscale::SgdOptions sgd_options(int threads, long long progress_every, double divergence_factor,
-                                int store, bool simd) {
+                                const std::string& samples, bool simd) {
     pyscale::SgdOptions opt;
     opt.threads = threads;
     opt.progress_every = progress_every;
     opt.divergence_factor = divergence_factor;
-    opt.store = store;
+    opt.sample_storage = sample_storage(samples);
     opt.simd = simd;
     return opt;
 }
@@ -167,8 +175,9 @@ pyscale::SgdOptions sgd_options(int threads, long long progress_every, double di
 py::dict sgd_run(const Array& lambda, const Array& w_star, py::array_t<double> w, double dim,
                  double noise, double lr, int batch, std::uint64_t seed, long long step0,
                  long long step_end, const IndexArray& record_steps, int threads,
-                 long long progress_every, double divergence_factor, int store, bool simd,
-                 py::object callback, double window_sum, long long window_count) {
+                 long long progress_every, double divergence_factor,
+                 const std::string& samples, bool simd, py::object callback, double window_sum,
+                 long long window_count) {
     auto p = view(lambda, w_star, dim, noise, threads);
     require_length("w", w, p.n);
     require_writeable("w", w);
@@ -177,7 +186,7 @@ py::dict sgd_run(const Array& lambda, const Array& w_star, py::array_t<double> w
     py::array_t<double> online(nrec);
     std::fill(online.mutable_data(), online.mutable_data() + nrec,
               std::numeric_limits<double>::quiet_NaN());
-    auto opt = sgd_options(threads, progress_every, divergence_factor, store, simd);
+    auto opt = sgd_options(threads, progress_every, divergence_factor, samples, simd);
     PythonHook hook{callback};
     pyscale::SgdResult r;
     {
@@ -204,7 +213,7 @@ py::dict sgd_ensemble_run(const Array& lambda, const Array& w_star, py::array_t<
                           double dim, double noise, const SeedArray& seeds, double lr,
                           int batch, long long step_end, const IndexArray& record_steps,
                           int threads, long long progress_every, double divergence_factor,
-                          int store, bool simd, py::object callback) {
+                          const std::string& samples, bool simd, py::object callback) {
     auto p = view(lambda, w_star, dim, noise, 0);
     const std::size_t R = static_cast<std::size_t>(seeds.size());
     if (W.ndim() != 2 || static_cast<std::size_t>(W.shape(0)) != R ||
@@ -218,7 +227,7 @@ py::dict sgd_ensemble_run(const Array& lambda, const Array& w_star, py::array_t<
               std::numeric_limits<double>::quiet_NaN());
     std::fill(online.mutable_data(), online.mutable_data() + online.size(),
               std::numeric_limits<double>::quiet_NaN());
-    auto opt = sgd_options(threads, progress_every, divergence_factor, store, simd);
+    auto opt = sgd_options(threads, progress_every, divergence_factor, samples, simd);
     PythonHook hook{callback};
     std::vector<pyscale::SgdResult> rs;
     {
@@ -322,7 +331,10 @@ double normal_sample_loop(std::uint64_t seed, std::size_t d, long long steps, in
 PYBIND11_MODULE(_core, m) {
     m.doc() = "pyscale C++ core (header-only library under csrc/include/pyscale)";
     py::register_exception<pyscale::AllocationError>(m, "AllocationError", PyExc_MemoryError);
-    m.attr("RECORD_FIELDS") = py::make_tuple("t", "s", "u", "s2", "u2", "loss", "mse");
+    py::tuple record_fields(static_cast<std::size_t>(pyscale::kRecordWidth));
+    for (int i = 0; i < pyscale::kRecordWidth; ++i)
+        record_fields[i] = py::str(pyscale::kRecordFieldNames[static_cast<std::size_t>(i)]);
+    m.attr("RECORD_FIELDS") = record_fields;
 #ifdef _OPENMP
     m.attr("HAS_OPENMP") = true;
 #else
@@ -354,13 +366,13 @@ PYBIND11_MODULE(_core, m) {
     m.def("sgd_run", &sgd_run, py::arg("lam"), py::arg("w_star"), py::arg("w"), py::arg("dim"),
           py::arg("noise"), py::arg("lr"), py::arg("batch"), py::arg("seed"), py::arg("step0"),
           py::arg("step_end"), py::arg("record_steps"), py::arg("threads"),
-          py::arg("progress_every"), py::arg("divergence_factor"), py::arg("store"),
+          py::arg("progress_every"), py::arg("divergence_factor"), py::arg("samples"),
           py::arg("simd"), py::arg("callback"), py::arg("window_sum") = 0.0,
           py::arg("window_count") = 0);
     m.def("sgd_ensemble_run", &sgd_ensemble_run, py::arg("lam"), py::arg("w_star"),
           py::arg("W"), py::arg("dim"), py::arg("noise"), py::arg("seeds"), py::arg("lr"),
           py::arg("batch"), py::arg("step_end"), py::arg("record_steps"), py::arg("threads"),
-          py::arg("progress_every"), py::arg("divergence_factor"), py::arg("store"),
+          py::arg("progress_every"), py::arg("divergence_factor"), py::arg("samples"),
           py::arg("simd"), py::arg("callback"));
     m.def("sgd_workspace_bytes",
           [](std::size_t n, int batch) { return pyscale::sgd_workspace_bytes(n, batch); },

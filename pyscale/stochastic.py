@@ -34,7 +34,7 @@ from .trajectory import FIELDS, Trajectory
 
 __all__ = ["simulate_many", "Ensemble", "erm_dataset", "erm_memory_bytes"]
 
-_SAMPLES = {"auto": -1, "store": 1, "regenerate": 0}
+_SAMPLES = ("auto", "regenerate", "store")
 
 
 # ---------------------------------------------------------------------------- validation
@@ -71,11 +71,10 @@ def _seed(seed) -> int:
     return s
 
 
-def _samples_mode(samples: str) -> int:
-    try:
-        return _SAMPLES[samples]
-    except (KeyError, TypeError):
-        raise ValueError(f"samples must be one of {sorted(_SAMPLES)}, got {samples!r}") from None
+def _samples_mode(samples: str) -> str:
+    if not isinstance(samples, str) or samples not in _SAMPLES:
+        raise ValueError(f"samples must be one of {list(_SAMPLES)}, got {samples!r}")
+    return samples
 
 
 def _sgd_options(problem: Problem, lr, steps, batch, noise, progress_every, samples, record):
