@@ -38,7 +38,8 @@ __all__ = ["hierarchy", "Hierarchy", "CLOSURES", "realizable_rows", "exact_momen
 #: closure name -> kernel id
 CLOSURES = {"gauss": 1, "zero": 0}
 
-_STATUS = {0: "completed", 1: "diverged", 2: "step_limit"}
+# Status codes of the kernels (_kernels.hierarchy.STATUS_*, the C++ RunStatus values).
+_STATUS = {0: "completed", 1: "interrupted", 2: "diverged", 3: "step_limit"}
 
 
 @dataclass

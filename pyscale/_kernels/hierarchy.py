@@ -41,9 +41,12 @@ from numba import njit
 ZERO = 0
 GAUSS = 1
 
+# Run status codes: the values of the C++ core's RunStatus (csrc/include/pyscale/progress.hpp),
+# so that a status code means the same thing whichever engine returns it.
 STATUS_COMPLETED = 0
-STATUS_DIVERGED = 1
-STATUS_STEP_LIMIT = 2
+STATUS_INTERRUPTED = 1
+STATUS_DIVERGED = 2
+STATUS_STEP_LIMIT = 3
 
 
 # ----------------------------------------------------------------------------- quadrature

@@ -323,9 +323,10 @@ inline void SgdEngine::reduce_stats(double& s, double& u) const {
 // Runs steps step0+1 .. step_end of online SGD on w (in place), with label-noise variance
 // p.noise and learning rate lr; t = step * lr. record_steps must be increasing within
 // [step0, step_end]; row r of `out` (kRecordWidth doubles) receives the population record
-// (s, u, s2, u2, loss, mse; model page: Statistics and loss) after record_steps[r] steps, and online_loss[r]
-// (if not null) the mean per-sample loss l_b of the steps since the previous record — the
-// progressive-validation estimate of the population loss along the way (NaN at step0).
+// (s, u, s2, u2, loss, mse; model page: Statistics and loss) after record_steps[r] steps,
+// and online_loss[r] (if not null) the mean per-sample loss l_b of the steps since the
+// previous record — the progressive-validation estimate of the population loss along the
+// way (NaN at step0).
 // See detail::SgdEngine for how a step is computed.
 inline SgdResult run_sgd(const ProblemView& p, double* w, double lr, int batch,
                          std::uint64_t seed, long long step0, long long step_end,
