@@ -1,4 +1,4 @@
-// Population gradient descent (model page: Gradient flow, Time and steps):
+// Population gradient descent (model page: Gradient flow; model page: Time and steps):
 // w <- w - lr * grad L(w) with grad L = (12 s - 4 s*) Q w - 8 u Q w*, exactly that iteration.
 //
 // One fused pass per step: the update of w and the sums s, u that the next step needs are

@@ -1,6 +1,7 @@
-// Online SGD on fresh samples (model page: Data model, SGD floor): at step k a batch of B
-// samples x_b = sqrt(lambda) ⊙ z_b ~ N(0, Q), y_b = <x_b, w*>^2 + xi_b, xi_b ~ N(0, sigma^2),
-// and the per-sample loss l_b = ((x_b·w)^2 - y_b)^2 averaged over the batch:
+// Online SGD on fresh samples (model page: Data model; model page: SGD floor): at step k a
+// batch of B samples x_b = sqrt(lambda) ⊙ z_b ~ N(0, Q), y_b = <x_b, w*>^2 + xi_b,
+// xi_b ~ N(0, sigma^2), and the per-sample loss l_b = ((x_b·w)^2 - y_b)^2 averaged over
+// the batch:
 //     w <- w - (lr / B) sum_b 4 ((x_b·w)^2 - y_b) (x_b·w) x_b.
 // Its expectation is the population gradient (model page: Gradient flow), so with
 // t = step * lr the mean trajectory follows population GD at the same lr (and the flow as

@@ -1,7 +1,7 @@
 // The per-chunk kernels of online SGD and of the ERM data set: draw the Gaussians of a
 // sample, form x = sqrt(lambda) ⊙ z and its projections x·w, x·w*, and apply a batch update
 // w -= sum_b c_b x_b (optionally accumulating s = w^T Q w and u = w^T Q w* of the new w).
-// Model page: Data model (the samples), SGD floor (the online update).
+// The samples follow (model page: Data model), the update (model page: SGD floor).
 //
 // Bitwise contract. Every engine path (stored or regenerated samples, AVX2 or scalar code,
 // any thread count) goes through these loops in the same chunks of NormalStream::kChunk

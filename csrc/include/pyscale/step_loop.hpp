@@ -1,7 +1,7 @@
 // The step loop shared by the discrete-time engines (GD, ERM, online SGD): which steps are
 // taken, where records are written, when a run stops and what its result then says. The
 // engines differ only in what one step does; that lives in an engine policy object.
-// Model page: Time and steps (step k is time t = k lr).
+// Step k is time t = k lr (model page: Time and steps).
 //
 // The loop, for steps k = step0 + 1 .. step_end:
 //
