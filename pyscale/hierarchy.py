@@ -28,6 +28,7 @@ from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
+from . import _core
 from .errors import DivergenceError
 from .problem import Problem
 from ._kernels import dop853
@@ -41,7 +42,8 @@ __all__ = ["hierarchy", "Hierarchy", "CLOSURES", "realizable_rows", "exact_momen
 #: closure name -> kernel id
 CLOSURES = {"gauss": 1, "zero": 0}
 
-_STATUS = {0: "completed", 1: "diverged", 2: "step_limit"}
+# Status codes of the kernels (_kernels.hierarchy.STATUS_*): the core's RunStatus values.
+_STATUS = {int(code): name for name, code in _core.RunStatus.__members__.items()}
 
 
 @dataclass
