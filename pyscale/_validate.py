@@ -47,7 +47,7 @@ def integer(name: str, value: Any, low: Optional[int] = None,
     if isinstance(value, numbers.Integral):
         out = operator.index(value)
     elif isinstance(value, numbers.Real) and float(value).is_integer():
-        out = int(value)
+        out = int(float(value))
     elif isinstance(value, numbers.Real):  # a number, just not a whole one
         raise ValueError(f"{name} must be an integer{where}, got {_show(value)}")
     else:

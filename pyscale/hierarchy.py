@@ -328,6 +328,7 @@ def exact_moments(problem: Problem, t, orders: int = 3, rtol: float = 1e-12):
                 traj = simulate(problem, "flow", t=[0.0], rtol=rtol)
         else:
             traj = simulate(problem, "flow", t=[ti], rtol=rtol, resume=traj)
+            assert traj.w is not None  # the flow always hands back its final state
             w = traj.w
         weighted = w.copy()
         for k in range(orders):
