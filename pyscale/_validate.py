@@ -17,7 +17,8 @@ import numpy as np
 
 __all__ = ["integer", "real", "positive", "probability", "seed", "threads", "choice",
            "keywords", "vector", "record_times", "record_steps", "suggest", "dimension",
-           "exponent", "grouping_tolerance", "memory", "available_memory", "MAX_THREADS", "MAX_STEPS", "MAX_BATCH"]
+           "exponent", "grouping_tolerance", "memory", "available_memory", "MAX_THREADS",
+           "MAX_STEPS", "MAX_BATCH"]
 
 #: Largest thread count accepted (OpenMP cannot start more than a few thousand threads).
 MAX_THREADS = 1024

@@ -22,9 +22,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from . import _core
+from . import _core, compression
 from . import _validate as check
-from . import compression
 
 __all__ = ["Problem", "power_law_eigenvalues"]
 
