@@ -45,7 +45,14 @@ from typing import Optional, Tuple, Union
 
 import numpy as np
 
-from .problem import Problem, _check_dimension, _check_exponent
+from .problem import (
+    Problem,
+    _check_dimension,
+    _check_exponent,
+    _check_noise,
+    _check_seed,
+    check_spectrum_range,
+)
 
 __all__ = ["compress", "compressed_power_law", "compression_error", "power_law_normaliser",
            "power_law_modes", "mode_power_sums", "sample_mode_grams", "REPRESENTATIVES"]
@@ -62,14 +69,25 @@ _EM_COEFFS = (1.0 / 12.0, -1.0 / 720.0, 1.0 / 30240.0, -1.0 / 1209600.0,
               1.0 / 47900160.0)
 
 
-def _check_rtol(rtol) -> float:
+def _check_rtol(rtol, below_one: bool = True) -> float:
+    """The grouping tolerance δ: a real number in (0, 1), sensible values 1e-4 … 1e-1.
+
+    ``below_one=False`` (explicit :func:`compress` only) allows any δ > 0: grouping an
+    explicit spectrum coarsely is a legitimate experiment; a power law's ``compress=δ``
+    with δ ≥ 1 is always a mistake (it merges whole octaves of the spectrum).
+    """
+    what = "rtol (the grouping tolerance δ, compress=)"
+    allowed = "in (0, 1)" if below_one else "> 0"
+    if isinstance(rtol, (bool, complex, np.complexfloating, str)) or rtol is None:
+        raise ValueError(f"{what} must be a real number {allowed}, got {rtol!r:.40}")
     try:
         value = float(rtol)
     except (TypeError, ValueError):
-        raise ValueError(f"rtol (the grouping tolerance δ) must be a number, got {rtol!r}") \
+        raise ValueError(f"{what} must be a real number {allowed}, got {rtol!r:.40}") \
             from None
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"rtol (the grouping tolerance δ) must be finite and > 0, got {rtol!r}")
+    if not np.isfinite(value) or value <= 0 or (below_one and value >= 1):
+        raise ValueError(f"{what} must be {allowed}, got {rtol!r}: it groups eigenvalues "
+                         f"within a factor 1 + δ; sensible values are 1e-4 … 1e-1")
     return value
 
 
@@ -267,7 +285,7 @@ def compress(problem: Problem, rtol: float, representative: str = "target") -> P
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a pyscale.Problem, got {type(problem).__name__}")
-    rtol = _check_rtol(rtol)
+    rtol = _check_rtol(rtol, below_one=False)
     if representative not in REPRESENTATIVES:
         raise ValueError(f"representative must be one of {REPRESENTATIVES}, "
                          f"got {representative!r}")
@@ -368,9 +386,11 @@ def compressed_power_law(d: int, a: float, seed: int = 0, target: str = "unit_q"
     d = _check_dimension(d)
     a = _check_exponent(a)
     rtol = _check_rtol(rtol)
+    check_spectrum_range(d, a)
+    _check_seed(seed)
     if target not in ("unit_q", "norm_d"):
         raise ValueError(f"target must be 'unit_q' or 'norm_d', got {target!r}")
-    noise = float(noise)
+    noise = _check_noise(noise)
     first, last = power_law_modes(d, a, rtol)
     sizes = last - first + 1
     normaliser = power_law_normaliser(d, a)

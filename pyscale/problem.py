@@ -11,6 +11,8 @@ products only, so it runs unchanged on either kind.
 """
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -20,7 +22,20 @@ __all__ = ["Problem", "power_law_eigenvalues"]
 
 
 def _as_vector(name: str, x, n: Optional[int] = None) -> np.ndarray:
-    arr = np.ascontiguousarray(np.asarray(x, dtype=np.float64))
+    """``x`` as a contiguous float64 vector; complex, non-numeric, non-finite refused."""
+    raw = np.asarray(x)
+    if np.iscomplexobj(raw):
+        raise TypeError(f"{name} is complex ({raw.dtype}); pyscale's model is real: pass "
+                        f"the real vector (np.real(...) if the imaginary part is zero)")
+    if raw.dtype.kind not in "biuf":
+        try:
+            raw = raw.astype(np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be an array of real numbers, got dtype "
+                            f"{raw.dtype}") from None
+        if np.iscomplexobj(raw):  # pragma: no cover - astype(float64) is never complex
+            raise TypeError(f"{name} is complex")
+    arr = np.ascontiguousarray(raw, dtype=np.float64)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be a 1-D array, got shape {arr.shape}")
     if arr.size == 0:
@@ -38,6 +53,8 @@ def power_law_eigenvalues(d: int, a: float) -> np.ndarray:
     """λ_i = i^(-a) / H_{d,a},  H_{d,a} = Σ_{j≤d} j^(-a), so that tr Q = 1 (SPEC §1)."""
     d = _check_dimension(d)
     a = _check_exponent(a)
+    check_spectrum_range(d, a)
+    check_memory(3 * 8 * d, f"power_law_eigenvalues(d={d})")
     i = np.arange(1, d + 1, dtype=np.float64)
     raw = i ** (-a)
     # Summing smallest-first keeps H_{d,a} accurate to rounding at any d.
@@ -57,10 +74,91 @@ def _check_dimension(d) -> int:
 
 
 def _check_exponent(a) -> float:
-    a = float(a)
+    if isinstance(a, (bool, complex, np.complexfloating, str)):
+        raise TypeError(f"the power-law exponent a must be a real number, got {a!r}")
+    try:
+        a = float(a)
+    except (TypeError, ValueError):
+        raise TypeError(f"the power-law exponent a must be a real number, got {a!r:.40}") \
+            from None
     if not np.isfinite(a) or a < 0:
         raise ValueError(f"the power-law exponent a must be finite and >= 0, got {a}")
     return a
+
+
+def _check_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an integer >= 0, got {seed!r:.40}")
+    if seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed}")
+    return int(seed)
+
+
+#: Smallest positive normal float64: eigenvalues below it lose precision, then become 0.
+_TINY = float(np.finfo(np.float64).tiny)
+
+
+def max_exponent(d: int) -> float:
+    """The largest a for which d^(-a) (the smallest power-law eigenvalue before
+    normalisation) is a normal float64: a ≤ ln(1/tiny)/ln d ≈ 708.4/ln d."""
+    return math.inf if d <= 1 else -math.log(_TINY) / math.log(d)
+
+
+def check_spectrum_range(d: int, a: float) -> None:
+    """Refuse a power law whose smallest eigenvalue λ_d ∝ d^(-a) underflows float64."""
+    limit = max_exponent(d)
+    if a > limit:
+        raise ValueError(f"power law d={d}, a={a:g}: the eigenvalues i^(-a) underflow "
+                         f"float64 (d^(-a) < {_TINY:.3g}); the largest a that works at this "
+                         f"d is {math.floor(limit * 1000) / 1000:g}")
+
+
+def available_memory() -> Optional[int]:
+    """Bytes of memory available to a new allocation (Linux MemAvailable, else physical
+    pages free), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(n_bytes: float, what: str) -> None:
+    """MemoryError *before* allocating ``n_bytes`` for ``what`` when they exceed the
+    available memory; the message says the sizes and suggests compression."""
+    free = available_memory()
+    if free is not None and n_bytes > free:
+        raise MemoryError(f"{what} needs about {_bytes(n_bytes)} of memory, more than the "
+                          f"{_bytes(free)} available; use spectral compression instead: "
+                          f"compress=1e-3 (command line: --compress 1e-3), whose memory "
+                          f"grows with the number of modes, not with d")
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:.3g} {unit}"
+        n /= 1000.0
+    return f"{n:.3g} PB"  # pragma: no cover
+
+
+def _check_noise(noise) -> float:
+    if isinstance(noise, (bool, complex, np.complexfloating, str)) or noise is None:
+        raise TypeError(f"noise is a variance and must be a real number >= 0, got {noise!r}")
+    try:
+        noise = float(noise)
+    except (TypeError, ValueError):
+        raise TypeError(f"noise is a variance and must be a real number >= 0, got "
+                        f"{noise!r:.40}") from None
+    if not np.isfinite(noise) or noise < 0:
+        raise ValueError(f"noise is a variance and must be finite and >= 0, got {noise}")
+    return noise
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,9 +194,7 @@ class Problem:
                 "(drop null directions of Q: they neither move nor count in the loss)")
         w_star = _as_vector("w_star", self.w_star, n)
         w0 = _as_vector("w0", self.w0, n)
-        noise = float(self.noise)
-        if not np.isfinite(noise) or noise < 0:
-            raise ValueError(f"noise is a variance and must be finite and >= 0, got {noise}")
+        noise = _check_noise(self.noise)
         d = n if self.d is None else _check_dimension(self.d)
         if self.counts is None:
             counts = np.ones(n)
@@ -161,11 +257,16 @@ class Problem:
         """
         d = _check_dimension(d)
         a = _check_exponent(a)
+        seed = _check_seed(seed)
         if target not in ("unit_q", "norm_d"):
             raise ValueError(f"target must be 'unit_q' or 'norm_d', got {target!r}")
         if init != "sphere":
             raise ValueError(f"init must be 'sphere', got {init!r}")
-        if compress is not None:
+        noise = _check_noise(noise)
+        if compress is None:
+            # the eigenvalues, g, h, w*, w(0) and temporaries: ~8 vectors of d float64
+            check_memory(8 * 8 * d, f"Problem.power_law(d={d})")
+        else:
             from .compression import compressed_power_law
             return compressed_power_law(d, a, seed=seed, target=target, noise=noise,
                                         rtol=compress)
