@@ -148,3 +148,8 @@ def test_python_dash_m_pyscale_runs(tmp_path):
     result = subprocess.run([sys.executable, "-m", "pyscale", "--version"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and pyscale.__version__ in result.stdout
+
+
+def test_figure_numbers_known_to_the_cli_are_the_figures():
+    from pyscale import cli, figures
+    assert tuple(cli.FIGURES) == tuple(sorted(figures.FIGURES))
