@@ -119,3 +119,82 @@ def test_problem_arrays_are_read_only():
     p = Problem.power_law(10, 2.0)
     with pytest.raises(ValueError):
         p.w0[0] = 1.0
+
+
+def _explicit(n=5):
+    lam = 1.0 / np.arange(1, n + 1)
+    return lam, np.ones(n), np.full(n, 0.1)
+
+
+@pytest.mark.parametrize("name", ["eigenvalues", "w_star", "w0", "counts"])
+def test_complex_arrays_are_refused_not_truncated(name):
+    lam, w_star, w0 = _explicit()
+    arrays = {"eigenvalues": lam, "w_star": w_star, "w0": w0, "counts": np.ones(5)}
+    arrays[name] = arrays[name] + 1e-3j
+    with pytest.raises(TypeError, match=f"{name} is complex"):
+        Problem(**arrays)
+
+
+def test_non_numeric_arrays_name_the_parameter():
+    lam, w_star, w0 = _explicit()
+    with pytest.raises(TypeError, match="w0 must be an array of real numbers"):
+        Problem(lam, w_star, np.array(["a", "b", "c", "d", "e"]))
+
+
+@pytest.mark.parametrize("d", [2, 100, 10**6])
+def test_underflowing_power_law_says_why_and_the_largest_exponent(d):
+    limit = -np.log(np.finfo(np.float64).tiny) / np.log(d)  # d^-a >= smallest normal
+    with pytest.raises(ValueError, match="underflow") as info:
+        Problem.power_law(d, limit * 1.001)
+    assert f"largest a that works at this d is {np.floor(limit * 1000) / 1000:g}" \
+        in str(info.value)
+    p = Problem.power_law(d, limit * 0.999) if d <= 100 else None
+    if p is not None:  # just below the limit: every eigenvalue is a positive normal float
+        assert np.all(p.eigenvalues >= np.finfo(np.float64).tiny)
+    with pytest.raises(ValueError, match="underflow"):  # compressed: same limit
+        Problem.power_law(max(d, 10**4), 1e6, compress=1e-2)
+
+
+def test_power_law_1e6_no_longer_blames_null_directions():
+    with pytest.raises(ValueError) as info:
+        Problem.power_law(100, a=1e6)
+    assert "underflow" in str(info.value) and "null directions" not in str(info.value)
+
+
+@pytest.mark.parametrize("compress", [1.0, 10.0, 0.0, -1e-3, float("nan"), float("inf")])
+def test_compression_tolerance_outside_zero_one_is_refused(compress):
+    with pytest.raises(ValueError, match=r"in \(0, 1\).*sensible values are 1e-4 … 1e-1"):
+        Problem.power_law(10**6, 2.0, compress=compress)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"d": 100, "a": float("nan")}, ValueError, "exponent a must be finite"),
+    ({"d": 100, "a": float("inf")}, ValueError, "exponent a must be finite"),
+    ({"d": 100, "a": -1.0}, ValueError, "exponent a must be finite and >= 0"),
+    ({"d": 100, "a": 1 + 2j}, TypeError, "exponent a must be a real number"),
+    ({"d": 100, "a": "2"}, TypeError, "exponent a must be a real number"),
+    ({"d": 100, "a": 2.0, "noise": float("nan")}, ValueError, "noise is a variance"),
+    ({"d": 100, "a": 2.0, "noise": -0.1}, ValueError, "noise is a variance"),
+    ({"d": 100, "a": 2.0, "noise": float("inf")}, ValueError, "noise is a variance"),
+    ({"d": 100, "a": 2.0, "seed": -1}, ValueError, "seed must be an integer >= 0"),
+    ({"d": 100, "a": 2.0, "seed": 1.5}, TypeError, "seed must be an integer >= 0"),
+    ({"d": float("nan"), "a": 2.0}, ValueError, "d must be an integer >= 1"),
+    ({"d": -5, "a": 2.0}, ValueError, "d must be >= 1"),
+    ({"d": 10**6, "a": 2.0, "compress": 1e-2, "noise": -1.0}, ValueError,
+     "noise is a variance"),
+    ({"d": 10**6, "a": 2.0, "compress": 1e-2, "seed": -2}, ValueError, "seed must be"),
+])
+def test_non_finite_and_negative_parameters_are_named(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        Problem.power_law(**kwargs)
+
+
+def test_memory_is_checked_before_allocating():
+    from pyscale.problem import available_memory
+    free = available_memory()
+    assert free is not None and free > 0
+    d = int(free // 8) + 1  # one float64 vector of this length alone exceeds the memory
+    with pytest.raises(MemoryError, match=r"needs about .* of memory.*compress=1e-3"):
+        Problem.power_law(d, 2.0)
+    # the compressed problem of the same size needs memory for its modes only
+    assert Problem.power_law(d, 2.0, compress=1e-2).n_coords < 10**5
