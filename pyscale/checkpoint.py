@@ -5,7 +5,7 @@ The engines stop cleanly when their progress callback returns False and hand bac
 trajectory holding the records so far and the state to continue from (``traj.w``,
 ``meta['t_reached']``, the flow's ``meta['h_next']``, the step engines' ``meta['last_step']``);
 ``simulate(..., resume=traj)`` then continues the very same computation. A checkpointed
-run is therefore bitwise identical to an uninterrupted one (SPEC §5 engines; tested in
+run is therefore bitwise identical to an uninterrupted one (model page: Time and steps; tested in
 ``tests/test_io.py``).
 """
 from __future__ import annotations

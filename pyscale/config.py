@@ -3,7 +3,7 @@ names the offending field (``problem.a``, ``gd.lr``, ``grid.d[2]``, ...).
 
 A run configuration (``pyscale simulate --config`` / ``pyscale predict --config``)::
 
-    [problem]            # SPEC §1: Problem.power_law(d, a, seed, target, noise, compress)
+    [problem]            # Problem.power_law(d, a, seed, target, noise, compress)
     d = 1000
     a = 2.0
     seed = 0
@@ -40,7 +40,7 @@ its own table::
     retries = 2
     dask = ""            # "" = local processes, "local" = a dask LocalCluster, or an address
 
-Engine options per method (SPEC §5 engines, :func:`pyscale.simulate`):
+Engine options per method (model page: Time and steps; :func:`pyscale.simulate`):
 
 * flow: ``t`` (horizon, required), ``records`` (200), ``t_start`` (1e-2), ``rtol`` (1e-9)
 * gd: ``lr``, ``steps`` (required), ``records`` (200)

@@ -1,6 +1,6 @@
 """Results on disk: trajectories as ``.npz``, sweep tables as Parquet part files.
 
-A trajectory file holds everything needed to trust and reuse a run (SPEC §3's records plus
+A trajectory file holds everything needed to trust and reuse a run (its records plus
 provenance): the recorded columns, the final state ``w`` (so the run can be resumed, see
 :func:`pyscale.simulate`'s ``resume=``), the engine's ``meta`` (method, options, counters,
 ``h_next`` / ``last_step`` for exact resumption), the problem's parameters and, when given,

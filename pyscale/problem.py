@@ -1,10 +1,11 @@
-"""The data model of SPEC §1: a diagonal covariance Q, a target w*, an initialisation w(0).
+"""The data model (model page: Data model): a diagonal covariance Q, a target w*, an
+initialisation w(0).
 
 A :class:`Problem` is immutable and validated on construction. Its arrays are stored in
 the eigenbasis of Q (any covariance reduces to this, see :meth:`Problem.from_covariance`).
 
-Stored coordinates need not be physical coordinates: a *compressed* problem (SPEC §5)
-stores, per group of (nearly) equal eigenvalues, a few virtual coordinates whose inner
+Stored coordinates need not be physical coordinates: a *compressed* problem (model page:
+Compression) stores, per group of (nearly) equal eigenvalues, a few virtual coordinates whose inner
 products equal the group's exact sums; ``counts`` says how many physical coordinates each
 stored coordinate stands for and ``d`` is the true dimension. Every engine computes inner
 products only, so it runs unchanged on either kind.
@@ -50,7 +51,8 @@ def _as_vector(name: str, x, n: Optional[int] = None) -> np.ndarray:
 
 
 def power_law_eigenvalues(d: int, a: float) -> np.ndarray:
-    """λ_i = i^(-a) / H_{d,a},  H_{d,a} = Σ_{j≤d} j^(-a), so that tr Q = 1 (SPEC §1)."""
+    """λ_i = i^(-a) / H_{d,a},  H_{d,a} = Σ_{j≤d} j^(-a), so that tr Q = 1 (model page:
+    Data model)."""
     d = _check_dimension(d)
     a = _check_exponent(a)
     check_spectrum_range(d, a)
@@ -163,7 +165,7 @@ def _check_noise(noise) -> float:
 
 @dataclass(frozen=True, eq=False)
 class Problem:
-    """Phase retrieval on x ~ N(0, diag(eigenvalues)), y = <x, w*>^2 + ξ (SPEC §1).
+    """Phase retrieval on x ~ N(0, diag(eigenvalues)), y = <x, w*>^2 + ξ (model page: Data model).
 
     Parameters
     ----------
@@ -221,7 +223,7 @@ class Problem:
     # ------------------------------------------------------------------ constructors
     @classmethod
     def from_covariance(cls, covariance, w_star, w0, noise: float = 0.0) -> "Problem":
-        """Rotate a full covariance C = V diag(λ) V^T into its eigenbasis (SPEC §1).
+        """Rotate a full covariance C = V diag(λ) V^T into its eigenbasis (model page: Data model).
 
         w* and w(0) are given in the original coordinates and returned as V^T w*, V^T w0;
         eigenvalues are sorted in decreasing order (λ_1 largest, as in the paper).
@@ -249,7 +251,7 @@ class Problem:
     def power_law(cls, d: int, a: float, seed: int = 0, target: str = "unit_q",
                   init: str = "sphere", noise: float = 0.0,
                   compress: Optional[float] = None) -> "Problem":
-        """The paper's problem (SPEC §1): λ_i = i^(-a)/H_{d,a}, w* = g/||Q^{1/2} g||
+        """The paper's problem (model page: Data model): λ_i = i^(-a)/H_{d,a}, w* = g/||Q^{1/2} g||
         (``target="unit_q"``, s* = 1) or g √d/||g|| (``target="norm_d"``, ||w*||² = d),
         g ~ N(0, I_d), and w(0) uniform on the unit sphere.
 
@@ -295,22 +297,22 @@ class Problem:
 
     @property
     def n_modes(self) -> int:
-        """Number of modes (SPEC §5): groups of stored coordinates sharing one eigenvalue in
-        a compressed problem (a mode is stored as ≤ 2 virtual coordinates); n_coords
-        otherwise (every coordinate is its own mode)."""
+        """Number of modes (model page: Compression): groups of stored coordinates sharing
+        one eigenvalue in a compressed problem (a mode is stored as ≤ 2 virtual
+        coordinates); n_coords otherwise (every coordinate is its own mode)."""
         if not self.is_compressed:
             return self.n_coords
         return int(np.unique(self.eigenvalues).size)
 
     def compress(self, rtol: float, representative: str = "target") -> "Problem":
         """Group eigenvalues within a factor 1 + rtol into modes, summing the vectors exactly
-        per mode (SPEC §5); see :func:`pyscale.compression.compress`."""
+        per mode (model page: Compression); see :func:`pyscale.compression.compress`."""
         from .compression import compress
         return compress(self, rtol=rtol, representative=representative)
 
     @property
     def s_star(self) -> float:
-        """s* = w*^T Q w* (SPEC §1)."""
+        """s* = w*^T Q w* (model page: Data model)."""
         return float(np.dot(self.eigenvalues, self.w_star * self.w_star))
 
     @property
@@ -328,7 +330,8 @@ class Problem:
                        counts=self.counts, info=self.info)
 
     def stats(self, w=None) -> dict:
-        """Summary statistics of w (default w(0)): s, u, s2, u2, loss, mse (SPEC §1)."""
+        """Summary statistics of w (default w(0)): s, u, s2, u2, loss, mse (model page:
+        Statistics and loss)."""
         from . import _core
         w = self.w0 if w is None else _as_vector("w", w, self.n_coords)
         row = _core.state_record(self.eigenvalues, self.w_star, w, float(self.d), self.noise)

@@ -8,7 +8,7 @@ as one tidy table task by task so that an interrupted sweep resumes where it sto
 >>> result = run_sweep(config, "results/", dask="local")         # a dask LocalCluster
 >>> result = run_sweep(config, "results/", dask="tcp://host:8786")  # an existing cluster
 >>> result.records        # tidy: task_id, a, d, seed, method, ..., t, s, u, s2, u2, loss, mse
->>> result.summary        # per task: T1, T1', T2 (SPEC §3), final mse, escape rate, status
+>>> result.summary        # per task: T1, T1', T2, final mse, escape rate, status
 
 On disk (``out``): ``index.json`` (the task list), ``records/<task_id>.parquet`` and
 ``summary/<task_id>.parquet`` written by the coordinating process as each task finishes
@@ -109,7 +109,8 @@ def tasks_of(config: Union[SweepConfig, Sequence[Task]]) -> List[Task]:
 
 
 def _escape_rate(problem) -> float:
-    """ρ of SPEC §3 from :func:`pyscale.predict` where available (NaN otherwise, e.g. a≤1)."""
+    """ρ (model page: Escape) from :func:`pyscale.predict` where available (NaN otherwise,
+    e.g. a ≤ 1)."""
     try:
         from .theory import predict
     except ImportError:

@@ -1,4 +1,4 @@
-"""Problem: constructors, normalisations (SPEC §1) and the validation of bad input."""
+"""Problem: constructors, normalisations (model page: Data model) and the validation of bad input."""
 import numpy as np
 import pytest
 
