@@ -432,8 +432,9 @@ def compression_error(problem_or_params: Union[Problem, dict], method: str = "fl
                       representative: Optional[str] = None, **options) -> dict:
     """A posteriori estimate of the grouping error at δ = ``rtol`` (model page:
     Compression): the same realisation compressed at δ and at δ/2, both run with
-    ``simulate(method, **options)`` and compared on the common record times. ``rtol`` is the grouping tolerance δ; the
-    flow's own error tolerance is ``solver_rtol`` (default: the engine's).
+    ``simulate(method, **options)`` and compared on the common record times. ``rtol`` is
+    the grouping tolerance δ; the flow's own error tolerance is ``solver_rtol`` (default:
+    the engine's).
 
     ``problem_or_params``: an explicit (uncompressed) Problem — both are
     ``problem.compress(δ)`` and ``problem.compress(δ/2)`` — or a dict of
