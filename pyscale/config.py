@@ -16,8 +16,9 @@ A run configuration (``pyscale simulate --config`` / ``pyscale predict --config`
     records = 200
 
 A sweep configuration (``pyscale sweep CONFIG``) replaces single values by lists under
-``[grid]`` (any of a, d, seed, target, noise, method) and gives each method's options in
-its own table::
+``[grid]`` (problem fields a, d, seed, target, noise, compress; ``method``; and engine
+options such as lr, steps, batch, sample_seed — each multiplies the runs of the methods
+that have it) and gives each method's options in its own table::
 
     [grid]
     a = [1.5, 2.0]
@@ -40,7 +41,8 @@ its own table::
     retries = 2
     dask = ""            # "" = local processes, "local" = a dask LocalCluster, or an address
 
-Engine options per method (model page: Time and steps; :func:`pyscale.simulate`):
+Engine options per method (model page: Time and steps; :func:`pyscale.simulate`); the
+range of every numeric field is in :data:`RANGES`:
 
 * flow: ``t`` (horizon, required), ``records`` (200), ``t_start`` (1e-2), ``rtol`` (1e-9)
 * gd: ``lr``, ``steps`` (required), ``records`` (200)

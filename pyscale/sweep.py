@@ -10,18 +10,23 @@ as one tidy table task by task so that an interrupted sweep resumes where it sto
 >>> result.records        # tidy: task_id, a, d, seed, method, ..., t, s, u, s2, u2, loss, mse
 >>> result.summary        # per task: T1, T1', T2, final mse, escape rate, status
 
-On disk (``out``): ``index.json`` (the task list), ``records/<task_id>.parquet`` and
-``summary/<task_id>.parquet`` written by the coordinating process as each task finishes
-(workers need no shared file system), ``failures.json`` for tasks that failed after their
-retries. A task whose records file exists is done and never recomputed; task ids hash the
-task's full parameters, so changing the grid only adds tasks. Read it back with
+On disk (``out``): ``index.json`` (the task list, and the SHA-256 and row count of each
+finished task's parts), ``records/<task_id>.parquet`` and ``summary/<task_id>.parquet``
+written by the coordinating process as each task finishes (workers need no shared file
+system; each part atomically: temporary file, fsync, rename), ``failures.json`` for tasks
+that failed after their retries. A task counts as done when both parts verify against the
+index (a damaged part is recomputed); task ids hash the task's full parameters, so
+changing the grid only adds tasks, and a different sweep into the same directory adds its
+tasks to the index (nothing finished is hidden). Read it back with
 :func:`pyscale.io.read_table` or ``pyscale.load(out)``.
 
 Backends: :class:`concurrent.futures.ProcessPoolExecutor` (default; ``workers`` processes)
 or ``dask.distributed`` (``dask="local"`` starts a LocalCluster, any other string is a
 scheduler address, or pass a ``distributed.Client``). Tasks run single-threaded
 (``threads=1``; results never depend on the thread count). A task that raises is retried
-``retries`` times, then reported in ``SweepResult.failed``; the sweep goes on.
+``retries`` times, then reported in ``SweepResult.failed``; the sweep goes on. A local
+worker that dies is replaced with its pool and its task retried; local workers exit when
+their coordinator dies (even by SIGKILL).
 """
 from __future__ import annotations
 
