@@ -447,8 +447,11 @@ def read_index(directory: PathLike) -> dict:
     if not isinstance(tasks, list) or not all(isinstance(t, dict) and "task_id" in t
                                               for t in tasks):
         raise BadFileError(index_path, "its task list is malformed")
-    parts = index.setdefault("parts", {})
-    if not isinstance(parts, dict):
+    if "parts" not in index:  # written by an earlier pyscale: parts found on disk count
+        index["parts"] = {t["task_id"]: {w: None for w in ("records", "summary")
+                                         if (directory / w / f"{t['task_id']}.parquet")
+                                         .is_file()} for t in tasks}
+    if not isinstance(index["parts"], dict):
         raise BadFileError(index_path, "its part list is malformed")
     return index
 
@@ -469,12 +472,13 @@ def read_table(directory: PathLike, which: str = "records"):
     index = read_index(directory)
     frames = []
     for task in index["tasks"]:
-        entry = index["parts"].get(task["task_id"], {}).get(which)
-        if entry is None:
+        entries = index["parts"].get(task["task_id"], {})
+        if which not in entries:
             continue  # not finished (yet)
+        entry = entries[which]  # None: a part of an earlier layout, without checksum
         path = directory / which / f"{task['task_id']}.parquet"
         try:
-            verify_part(path, entry, entry.get("columns", ()))
+            verify_part(path, entry, entry.get("columns", ()) if entry else ())
         except FileNotFoundError as err:
             raise BadFileError(path, "part file is missing", _RERUN) from err
         except BadFileError as err:

@@ -170,8 +170,8 @@ def _watch_parent(parent: int) -> None:
             os._exit(1)
 
 
-def _worker_init(parent: int, pids) -> None:
-    """Initializer of each local worker: die with the coordinator, report the pid.
+def _worker_init(parent: int) -> None:
+    """Initializer of each local worker: die with the coordinator.
 
     A SIGKILLed coordinator runs no clean-up, so each worker watches for itself: a daemon
     thread polls ``os.getppid()`` and exits the process once it changes.
@@ -181,7 +181,6 @@ def _worker_init(parent: int, pids) -> None:
         os._exit(1)
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True,
                      name="pyscale-parent-watchdog").start()
-    pids.put(os.getpid())
 
 
 class _LocalBackend:
@@ -196,15 +195,15 @@ class _LocalBackend:
         import multiprocessing
         self.workers = workers or os.cpu_count() or 1
         self.context = multiprocessing.get_context("spawn")
-        self.pids = self.context.SimpleQueue()
-        self.known_pids: set = set()
         self.restarts = 0
         self.pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
+        import multiprocessing
+        # children that exist before the pool are not its workers (see close)
+        self.other_children = {c.pid for c in multiprocessing.active_children()}
         return ProcessPoolExecutor(self.workers, mp_context=self.context,
-                                   initializer=_worker_init,
-                                   initargs=(os.getpid(), self.pids))
+                                   initializer=_worker_init, initargs=(os.getpid(),))
 
     def submit(self, fn, *args):
         return self.pool.submit(fn, *args)
@@ -222,29 +221,19 @@ class _LocalBackend:
         self.restarts += 1
         self.pool = self._new_pool()
 
-    def _worker_pids(self) -> set:
-        while not self.pids.empty():
-            self.known_pids.add(self.pids.get())
-        return self.known_pids
-
     def close(self, cancel: bool = False):
         if not cancel:
             self.pool.shutdown(wait=True)
             return
         # Ctrl-C or a broken pool: stop the running tasks now instead of waiting for them
-        # (their results would be discarded; finished tasks are already on disk).
+        # (their results would be discarded; finished tasks are already on disk). The
+        # pool's workers are this process's children started since the pool was made;
+        # active_children() lists only children not yet reaped, so no pid is reused.
         import multiprocessing
-        # Only pids of children not yet reaped: such a pid cannot belong to anyone else.
-        alive = {child.pid for child in multiprocessing.active_children()}
-        pids = self._worker_pids() & alive
-        self.pool.shutdown(wait=False, cancel_futures=True)
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        self.pool.shutdown(wait=True)
-        self.known_pids.clear()
+        for child in multiprocessing.active_children():
+            if child.pid not in self.other_children:
+                child.terminate()
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 #: Seconds to wait for a remote dask scheduler before giving up with a clear message.
@@ -351,6 +340,7 @@ class _SweepDirectory:
                                       f"(no index.json; holds {', '.join(sorted(foreign)[:3])}"
                                       f"); choose an empty or new directory")
         out.mkdir(parents=True, exist_ok=True)
+        self.damaged: List[str] = []  # what is_done found damaged (to be recomputed)
         self._lock()
         self.index = (read_index(out) if (out / "index.json").exists() else
                       {"format": SWEEP_FORMAT, "tasks": [], "parts": {}})
@@ -385,7 +375,7 @@ class _SweepDirectory:
         A part that fails is removed from the index (and so recomputed); a readable part
         without an index entry (written just before a crash) is verified and adopted.
         """
-        entries = self.index["parts"].get(task.task_id)
+        entries = self.index["parts"].get(task.task_id) or None
         for which, columns in (("records", RECORD_COLUMNS), ("summary", SUMMARY_COLUMNS)):
             path = self.out / which / f"{task.task_id}.parquet"
             entry = None if entries is None else entries.get(which)
@@ -399,13 +389,12 @@ class _SweepDirectory:
             if rows == 0 or (which == "summary" and rows != 1):
                 self.index["parts"].pop(task.task_id, None)
                 return False
-        if entries is None:  # adopt parts written before the index was updated
+        if entries is None or None in entries.values():  # parts written before the index
+            # was updated (a crash in between), or by an earlier layout: verified, adopted
             self.index["parts"][task.task_id] = {
                 which: _entry_of(self.out / which / f"{task.task_id}.parquet")
                 for which in ("records", "summary")}
         return True
-
-    damaged: List[str]
 
     def store(self, task: Task, records, summary) -> None:
         """Write both parts atomically, then their checksums into the index."""
@@ -493,7 +482,6 @@ def _run_in(directory: "_SweepDirectory", tasks, workers, dask, dask_processes, 
     from .progress import task_bar
     out = directory.out
     directory.add_tasks(tasks)
-    directory.damaged = []
     result = SweepResult(out=out, records=None, summary=None, n_tasks=len(tasks))
     todo = []
     for t in tasks:

@@ -164,16 +164,25 @@ def test_damaged_part_is_refused_by_show_then_recomputed(capsys, tmp_path, how, 
     pd.testing.assert_frame_equal(by_task(second.records), by_task(first.records))
 
 
-def test_part_written_just_before_a_crash_is_verified_and_adopted(tmp_path):
+@pytest.mark.parametrize("lost", ["one-entry", "all-entries"])
+def test_parts_without_index_entries_are_verified_and_adopted(capsys, tmp_path, lost):
+    """one-entry: the crash came between writing a part and updating the index;
+    all-entries: a directory written by an earlier layout (no checksums at all)."""
     config = parse_sweep(SWEEP_A)
     first = threads_sweep(config, tmp_path)
     index = json.loads((tmp_path / "index.json").read_text())
     victim = sorted(first.computed)[0]
-    del index["parts"][victim]  # the crash came between the part and the index update
+    if lost == "one-entry":
+        del index["parts"][victim]
+    else:
+        del index["parts"]
     (tmp_path / "index.json").write_text(json.dumps(index))
+    if lost == "all-entries":  # still readable as it is
+        assert len(pyscale.io.read_table(tmp_path, "summary")) == 2
     second = threads_sweep(config, tmp_path)
     assert not second.computed and victim in second.reused
     assert victim in json.loads((tmp_path / "index.json").read_text())["parts"]
+    pd.testing.assert_frame_equal(by_task(pyscale.load(tmp_path)), by_task(first.records))
 
 
 class KillOnce:
@@ -200,10 +209,30 @@ def test_killed_local_worker_task_is_retried_and_the_sweep_completes(tmp_path):
                        runner=KillOnce(markers, victim))
     assert not result.failed and sorted(result.computed) == sorted(t.task_id for t in tasks)
     assert len(list(markers.glob(f"{victim}.*"))) == 2  # killed once, then retried
+    import multiprocessing
+    assert multiprocessing.active_children() == []  # the broken pool's workers are gone
     direct = pyscale.simulate(tasks[1].problem.build(), "flow",
                               **tasks[1].run.engine_kwargs(tasks[1].problem.seed))
     rows = result.records[result.records.task_id == victim].sort_values("t")
     np.testing.assert_array_equal(rows.u.to_numpy(), direct.u)
+
+
+def test_ctrl_c_in_a_local_sweep_stops_its_workers_and_keeps_finished_tasks(tmp_path):
+    import multiprocessing
+    tasks = tasks_of(parse_sweep(SWEEP_A)) + tasks_of(parse_sweep(SWEEP_B))
+    finished = []
+
+    def interrupt_after_two(task, status):
+        finished.append(task.task_id)
+        if len(finished) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(pyscale.Interrupted) as info:
+        run_sweep(tasks, tmp_path, workers=2, progress=False,
+                  on_task_done=interrupt_after_two)
+    assert sorted(info.value.result.computed) == sorted(finished)
+    assert multiprocessing.active_children() == []  # no worker left running
+    assert set(pyscale.load(tmp_path).task_id) == set(finished)
 
 
 def _state(pid: int) -> str:
