@@ -341,9 +341,16 @@ class _SweepDirectory:
                                       f"); choose an empty or new directory")
         out.mkdir(parents=True, exist_ok=True)
         self.damaged: List[str] = []  # what is_done found damaged (to be recomputed)
+        self.saved_at = 0.0
         self._lock()
-        self.index = (read_index(out) if (out / "index.json").exists() else
-                      {"format": SWEEP_FORMAT, "tasks": [], "parts": {}})
+        try:
+            self.index = (read_index(out) if (out / "index.json").exists() else
+                          {"format": SWEEP_FORMAT, "tasks": [], "parts": {}})
+        except BadFileError as err:
+            self.lock_file.close()
+            raise BadFileError(out / "index.json", str(err).split(": ", 1)[-1],
+                               "it was not modified; restore it, or move it away to start "
+                               "a new index (finished parts are verified and kept)") from None
 
     def _lock(self) -> None:
         import fcntl
@@ -356,7 +363,12 @@ class _SweepDirectory:
                                   f"now; wait for it or choose another directory") from None
 
     def close(self) -> None:
-        self.lock_file.close()  # releases the lock
+        try:  # entries of parts stored since the last index write (after any error too)
+            self.save_index()
+        except OSError:
+            pass  # the parts are on disk; the next run verifies and adopts them
+        finally:
+            self.lock_file.close()  # releases the lock
 
     def add_tasks(self, tasks: List[Task]) -> None:
         from . import __version__
@@ -368,6 +380,7 @@ class _SweepDirectory:
 
     def save_index(self) -> None:
         write_json(self.out / "index.json", self.index)
+        self.saved_at = time.monotonic()
 
     def is_done(self, task: Task) -> bool:
         """Whether both parts of ``task`` are stored and verify (checksum, rows, columns).
@@ -396,12 +409,18 @@ class _SweepDirectory:
                 for which in ("records", "summary")}
         return True
 
+    #: Seconds between index writes while tasks finish: rewriting a large index after
+    #: every task would cost O(tasks²); a part whose entry was not yet written when the
+    #: coordinator died is verified and adopted on resume (:meth:`is_done`).
+    INDEX_EVERY = 2.0
+
     def store(self, task: Task, records, summary) -> None:
         """Write both parts atomically, then their checksums into the index."""
         entries = {"summary": write_part(self.out / "summary", task.task_id, summary),
                    "records": write_part(self.out / "records", task.task_id, records)}
         self.index["parts"][task.task_id] = entries
-        self.save_index()
+        if time.monotonic() - self.saved_at >= self.INDEX_EVERY:
+            self.save_index()
 
     def write_failures(self, failed: Dict[str, str], computed: List[str]) -> None:
         path = self.out / "failures.json"
@@ -578,6 +597,7 @@ def _drive(backend, todo: List[Task], runner, retries: int, directory: "_SweepDi
 
 
 def _finish(directory: "_SweepDirectory", tasks: List[Task], result: SweepResult):
+    directory.save_index()
     ids = [t.task_id for t in tasks if t.task_id in directory.index["parts"]]
     out = directory.out
     result.records = read_parts(out / "records", ids)

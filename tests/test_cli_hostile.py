@@ -350,3 +350,19 @@ def test_console_entry_point_prints_one_line(tmp_path, good_run, argv, code):
     assert result.returncode == code, result.stderr
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.parametrize("index", ['{"format": "pyscale.sweep/1", "tasks": [', '{"tasks": 5}',
+                                   '[]', ''], ids=["files-sweep-index-truncated",
+                                                   "files-sweep-index-foreign",
+                                                   "files-sweep-index-list",
+                                                   "files-sweep-index-empty"])
+def test_sweep_into_a_directory_with_a_damaged_index_is_refused(capsys, tmp_path, index):
+    config = tmp_path / "s.json"
+    config.write_text(json.dumps({"grid": {"a": [2.0], "d": [20]}, "flow": {"t": 5.0}}))
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "index.json").write_text(index)
+    code, _, err = run(capsys, ["sweep", config, "--out", out, "--no-progress"])
+    assert_refused(code, err, 1, "index.json", "sweep")
+    assert (out / "index.json").read_text() == index  # left as it was
