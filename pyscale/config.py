@@ -498,8 +498,10 @@ def load_config_file(path) -> dict:
     """Read a TOML (``.toml``) or JSON (``.json``) file into a dict; errors name the file."""
     path = Path(path)
     if not path.is_file():
-        what = "is a directory, not" if path.is_dir() else "no such"
-        raise ConfigError(str(path), f"{what} configuration file")
+        what = ("is a directory, not a configuration file" if path.is_dir() else
+                "not a regular file (expected a .toml or .json configuration file)"
+                if path.exists() else "no such configuration file")
+        raise ConfigError(str(path), what)
     if path.suffix not in (".json", ".toml"):
         raise ConfigError(str(path), "configuration files must end in .toml or .json")
     try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -115,20 +116,36 @@ def check_spectrum_range(d: int, a: float) -> None:
                          f"d is {math.floor(limit * 1000) / 1000:g}")
 
 
+def _cgroup_headroom() -> Optional[int]:
+    """Bytes left under a cgroup v2 memory limit (containers), or None without one."""
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = int(Path("/sys/fs/cgroup/memory.current").read_text())
+    except (OSError, ValueError):
+        return None
+    return None if limit == "max" else max(int(limit) - used, 0)
+
+
 def available_memory() -> Optional[int]:
-    """Bytes of memory available to a new allocation (Linux MemAvailable, else physical
-    pages free), or None where unknown."""
+    """Bytes of memory available to a new allocation: Linux MemAvailable (else free
+    physical pages), capped by a container's cgroup limit; None where unknown."""
+    free = None
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+                    free = int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return None
+        free = None
+    if free is None:
+        try:
+            free = int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        except (ValueError, OSError, AttributeError):
+            free = None
+    headroom = _cgroup_headroom()
+    if headroom is not None:
+        free = headroom if free is None else min(free, headroom)
+    return free
 
 
 def check_memory(n_bytes: float, what: str) -> None:
