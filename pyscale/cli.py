@@ -191,7 +191,8 @@ def _load_tables(args) -> Dict[str, dict]:
     data = load_config_file(args.config)
     _reject_unknown("", data, ("problem", "run"))
     for section, table in data.items():
-        _reject_unknown(section, table, table if isinstance(table, dict) else ())
+        if not isinstance(table, dict):  # `problem = 5`: refused with its type
+            _reject_unknown(section, table, ())
     return data
 
 

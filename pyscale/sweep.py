@@ -590,8 +590,8 @@ def _drive(backend, todo: List[Task], runner, retries: int, directory: "_SweepDi
             for task in lost.values():
                 failed(task, "the worker process running it died")
             in_flight.clear()
-            bar.write(f"a worker process died; retrying {len(lost) + 1} task(s) on a fresh "
-                      f"pool of {backend.workers} workers")
+            bar.write(f"a worker process died; the {len(lost) + intact.count(False)} task(s) "
+                      f"it took with it are retried on a fresh pool (within --retries)")
             backend.restart()
         fill()
 
