@@ -580,9 +580,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
     except SystemExit as done:  # --help, --version, or a usage error already printed
         return done.code if isinstance(done.code, int) else EXIT_USAGE
+    if extra:  # reported by the subcommand, as every other error
+        print(f"pyscale {args.command}: error: unrecognized arguments: {' '.join(extra)}",
+              file=sys.stderr)
+        return EXIT_USAGE
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
