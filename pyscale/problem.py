@@ -245,7 +245,13 @@ class Problem:
         w* and w(0) are given in the original coordinates and returned as V^T w*, V^T w0;
         eigenvalues are sorted in decreasing order (λ_1 largest, as in the paper).
         """
-        c = np.asarray(covariance, dtype=np.float64)
+        if np.iscomplexobj(np.asarray(covariance)):
+            raise TypeError("covariance is complex; pyscale's model is real (a Hermitian "
+                            "complex covariance is not a real Gaussian model)")
+        try:
+            c = np.asarray(covariance, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError("covariance must be a square matrix of real numbers") from None
         if c.ndim != 2 or c.shape[0] != c.shape[1]:
             raise ValueError(f"covariance must be a square matrix, got shape {c.shape}")
         if not np.all(np.isfinite(c)):

@@ -198,3 +198,9 @@ def test_memory_is_checked_before_allocating():
         Problem.power_law(d, 2.0)
     # the compressed problem of the same size needs memory for its modes only
     assert Problem.power_law(d, 2.0, compress=1e-2).n_coords < 10**5
+
+
+def test_complex_covariance_is_refused():
+    cov = np.eye(3) + 1e-3j * np.array([[0, 1, 0], [-1, 0, 0], [0, 0, 0]])
+    with pytest.raises(TypeError, match="covariance is complex"):
+        Problem.from_covariance(cov, np.ones(3), np.ones(3))
