@@ -145,7 +145,7 @@ def _add_simulate(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from ._version import __version__
     parser = _Parser(
         prog="pyscale", description="Learning dynamics of phase retrieval on power-law "
         "data (arXiv 2511.18661): figures, runs, predictions, sweeps.")
@@ -377,14 +377,15 @@ def _build_problem(pconf):
     try:
         return pconf.build()
     except MemoryError as err:
-        raise CLIError(f"problem: {err}", code=EXIT_ERROR) from None
+        hint = "" if "--compress" in str(err) else " (on the command line: --compress 1e-3)"
+        raise CLIError(f"problem: {err}{hint}", code=EXIT_ERROR) from None
     except (ValueError, TypeError) as err:
         raise CLIError(f"problem: {err}") from None
 
 
 def _engine(args, problem, rconf, options, extra, bar):
     """Run the engine (checkpointed when asked); the trajectory."""
-    from .simulate import simulate
+    from .engines import simulate
     if args.checkpoint is not None:
         from .checkpoint import run_checkpointed
         return run_checkpointed(problem, rconf.method, args.checkpoint,
@@ -411,6 +412,7 @@ def _interrupted(args, err, save) -> int:
 
 def cmd_simulate(args) -> int:
     from .errors import DivergenceError
+    from .io import save_trajectory
     from .progress import EngineBar
     tables = _load_tables(args)
     pconf = _problem_config(args, tables)
@@ -421,7 +423,7 @@ def cmd_simulate(args) -> int:
     extra = {"problem_config": pconf.as_dict(), "run_config": rconf.as_dict()}
 
     def save(traj, path):
-        traj.save(path, problem=problem, extra=extra)
+        save_trajectory(traj, path, problem=problem, extra=extra)
 
     horizon_t = (rconf.options["t"] if rconf.method == "flow"
                  else rconf.options["steps"] * rconf.options["lr"])

@@ -52,7 +52,6 @@ range of every numeric field is in :data:`RANGES`:
 """
 from __future__ import annotations
 
-import difflib
 import itertools
 import json
 import sys
@@ -60,7 +59,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-import numpy as np
+from . import _validate as check
 
 __all__ = ["ConfigError", "ProblemConfig", "RunConfig", "SweepConfig", "load_config_file",
            "parse_problem", "parse_run", "parse_sweep", "METHODS", "METHOD_OPTIONS"]
@@ -77,8 +76,7 @@ class ConfigError(ValueError):
 
 # ---------------------------------------------------------------------------- field checks
 def _suggest(key: str, allowed) -> str:
-    close = difflib.get_close_matches(str(key), [str(a) for a in allowed], n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return check.suggest(str(key), [str(a) for a in allowed])
 
 
 def _reject_unknown(section: str, table: Mapping, allowed) -> None:
@@ -92,115 +90,78 @@ def _reject_unknown(section: str, table: Mapping, allowed) -> None:
                               f"{', '.join(sorted(allowed))}")
 
 
-INT32_MAX = 2**31 - 1
-INT63_MAX = 2**63 - 1
+def _reason(name: str, err: Exception) -> str:
+    """A validator's message without the leading parameter name (the caller names it)."""
+    text = str(err)
+    return text[len(name):].lstrip() if text.startswith(name) else text
+
+
+def _number(value):
+    """Text from a flag or a file as a number ("1e7", "1_000", "nan"); others unchanged."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip().replace("_", "")
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return value  # refused by the validator, which names the expected type
 
 
 @dataclass(frozen=True)
 class Range:
-    """The allowed values of one numeric field: an integer or a finite real in an interval.
-
-    ``low``/``high`` are bounds (None: unbounded); ``open_low``/``open_high`` exclude them.
-    :meth:`check` converts and validates a value; the message names the field and the range.
-    """
+    """The allowed values of one numeric field: an integer or a finite real in an interval
+    (``low``/``high``: bounds or None; ``open_low``/``open_high`` exclude them).
+    :meth:`check` converts text and validates with :mod:`pyscale._validate`."""
     kind: str  # "int" or "real"
     low: Optional[float] = None
     high: Optional[float] = None
     open_low: bool = False
     open_high: bool = False
 
-    def _fmt(self, x) -> str:
-        return str(int(x)) if self.kind == "int" else f"{x:.6g}"
-
-    def describe(self) -> str:
-        what = "an integer" if self.kind == "int" else "a finite number"
-        high = None if self.high == INT63_MAX else self.high  # the int64 limit goes unsaid
-        if self.low is not None and high is not None:
-            left, right = "(" if self.open_low else "[", ")" if self.open_high else "]"
-            return f"{what} in {left}{self._fmt(self.low)}, {self._fmt(high)}{right}"
-        if self.low is not None:
-            return f"{what} {'>' if self.open_low else '>='} {self._fmt(self.low)}"
-        if high is not None:
-            return f"{what} {'<' if self.open_high else '<='} {self._fmt(high)}"
-        return what
-
-    def _inside(self, x) -> bool:
-        if self.low is not None and (x <= self.low if self.open_low else x < self.low):
-            return False
-        return not (self.high is not None and (x >= self.high if self.open_high
-                                               else x > self.high))
-
     def check(self, name: str, value):
         """``value`` as an int or float inside the range, else ConfigError(name, ...)."""
         try:
-            x = _integer(name, value) if self.kind == "int" else _real(name, value)
-        except ConfigError:
-            raise ConfigError(name, f"must be {self.describe()}, got {value!r:.40}") from None
-        if not self._inside(x):
-            raise ConfigError(name, f"must be {self.describe()}, got {x!r}")
-        return x
-
-
-def _integer(name: str, value) -> int:
-    """An integer; 1e7, 1_000_000 (text) and 3.0 are accepted, True and 2.5 are not."""
-    if isinstance(value, bool) or isinstance(value, (complex, np.complexfloating)):
-        raise ConfigError(name, f"must be an integer, got {value!r}")
-    if isinstance(value, str):
-        try:
-            value = float(value.replace("_", "")) if any(c in value for c in ".eE") \
-                else int(value.replace("_", ""))
-        except ValueError:
-            raise ConfigError(name, f"must be an integer, got {value!r}") from None
-    if isinstance(value, (float, np.floating)):
-        if not np.isfinite(value) or not float(value).is_integer():
-            raise ConfigError(name, f"must be an integer, got {value!r}")
-        value = int(value)
-    if not isinstance(value, (int, np.integer)):
-        raise ConfigError(name, f"must be an integer, got {value!r:.40}")
-    return int(value)
-
-
-def _real(name: str, value) -> float:
-    """A finite real number (text such as "1e-3" is accepted)."""
-    if isinstance(value, bool) or isinstance(value, (complex, np.complexfloating)):
-        raise ConfigError(name, f"must be a number, got {value!r}")
-    try:
-        x = float(value)
-    except (TypeError, ValueError, OverflowError):
-        raise ConfigError(name, f"must be a number, got {value!r:.40}") from None
-    if not np.isfinite(x):
-        raise ConfigError(name, f"must be finite, got {value!r}")
-    return x
+            if self.kind == "int":
+                return check.integer(name, _number(value), self.low, self.high)
+            return check.real(name, _number(value), self.low, self.high,
+                              low_open=self.open_low, high_open=self.open_high)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(name, _reason(name, err)) from None
 
 
 def _choice(name: str, value, choices) -> str:
-    if not isinstance(value, str) or value not in choices:
-        raise ConfigError(name, f"must be one of {', '.join(map(repr, choices))}, got "
-                                f"{value!r:.40}{_suggest(str(value), choices)}")
-    return value
+    try:
+        return check.choice(name, value, choices)
+    except ValueError as err:
+        raise ConfigError(name, _reason(name, err)) from None
 
+
+INT32_MAX = check.MAX_BATCH
 
 #: The range of every numeric field of a configuration and of every CLI flag: one table,
-#: used by the config parser and by the command line's argparse types alike.
+#: used by the config parser and by the command line's argparse types alike; the checks
+#: themselves are :mod:`pyscale._validate`'s.
 RANGES: Dict[str, Range] = {
     # problem (model page: Data model)
-    "d": Range("int", 1, INT63_MAX),
+    "d": Range("int", 1),
     "a": Range("real", 0.0),
-    "seed": Range("int", 0, INT63_MAX),
+    "seed": Range("int", 0, 2 ** 64 - 1),
     "noise": Range("real", 0.0),
     "compress": Range("real", 0.0, 1.0, open_low=True, open_high=True),
     # engine options (model page: Time and steps)
     "t": Range("real", 0.0, open_low=True),
     "t_start": Range("real", 0.0, open_low=True),
     "rtol": Range("real", 0.0, 1.0, open_low=True, open_high=True),
-    "records": Range("int", 2, INT32_MAX),
+    "records": Range("int", 2, 10 ** 7),
     "lr": Range("real", 0.0, open_low=True),
-    "steps": Range("int", 1, INT63_MAX),
-    "batch": Range("int", 1, INT32_MAX),
-    "sample_seed": Range("int", 0, INT63_MAX),
+    "steps": Range("int", 1, check.MAX_STEPS),
+    "batch": Range("int", 1, check.MAX_BATCH),
+    "sample_seed": Range("int", 0, 2 ** 64 - 1),
     "n_samples": Range("int", 1, INT32_MAX),
     # command-line only
-    "threads": Range("int", 0, 4096),
+    "threads": Range("int", 0, check.MAX_THREADS),
     "workers": Range("int", 1, 4096),
     "retries": Range("int", 0, 1000),
     "delta": Range("real", 0.0, 1.0, open_low=True, open_high=True),
@@ -294,10 +255,10 @@ class RunConfig:
 
     def engine_kwargs(self, problem_seed: int = 0) -> Dict[str, Any]:
         """Keyword arguments of :func:`pyscale.simulate` for this run."""
-        from .simulate import default_times
+        from ._validate import record_times
         o = self.options
         if self.method == "flow":
-            return {"t": default_times(o["t"], n=o["records"], start=o["t_start"]),
+            return {"t": record_times(o["t"], count=o["records"], start=o["t_start"]),
                     "rtol": o["rtol"]}
         kw = {"lr": o["lr"], "steps": o["steps"], "record": o["records"]}
         if self.method in ("sgd", "erm"):

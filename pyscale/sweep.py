@@ -33,7 +33,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import signal
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor
@@ -134,7 +133,7 @@ def run_task(task: Task, threads: int = 1):
     """
     import pandas as pd
 
-    from .simulate import simulate
+    from .engines import simulate
     problem = task.problem.build()
     start = time.perf_counter()
     try:
@@ -371,7 +370,7 @@ class _SweepDirectory:
             self.lock_file.close()  # releases the lock
 
     def add_tasks(self, tasks: List[Task]) -> None:
-        from . import __version__
+        from ._version import __version__
         known = {t["task_id"] for t in self.index["tasks"]}
         self.index["tasks"] += [{"task_id": t.task_id, **t.description()} for t in tasks
                                 if t.task_id not in known]

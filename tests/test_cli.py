@@ -121,7 +121,7 @@ def test_bad_flags_get_messages_naming_them(capsys, argv, needle):
 
 
 @pytest.mark.parametrize("text, needle", [
-    ('[problem]\nd = 50\na = "two"\n[run]\nt = 10\n', "problem.a: must be a finite number"),
+    ('[problem]\nd = 50\na = "two"\n[run]\nt = 10\n', "problem.a: must be a real number"),
     ('[problem]\nd = 50\na = 2\n[run]\nt = 10\nrtoll = 1e-9\n',
      "run.rtoll: unknown field (did you mean 'rtol'?)"),
     ('[problem]\nd = 50\na = 2\n[run]\nmethod = "adam"\n', "run.method: must be one of"),

@@ -318,7 +318,8 @@ def test_flipped_byte_in_an_array_is_caught_by_the_checksum(tmp_path):
     the CRC is recomputed to prove that the header's checksum catches it independently)."""
     import zipfile
     problem = pyscale.Problem.power_law(40, 2.0)
-    path = pyscale.simulate(problem, "gd", lr=1e-2, steps=100).save(tmp_path / "r.npz")
+    path = pyscale.io.save_trajectory(pyscale.simulate(problem, "gd", lr=1e-2, steps=100),
+                                      tmp_path / "r.npz")
     with zipfile.ZipFile(path) as z:
         members = {name: z.read(name) for name in z.namelist()}
     data = bytearray(members["state/w.npy"])
