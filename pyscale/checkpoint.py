@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
+from .engines import simulate
 from .errors import Interrupted
 from .io import BadFileError, load_trajectory, read_header, save_trajectory
 from .problem import Problem
-from .engines import simulate
 from .trajectory import Trajectory
 
 __all__ = ["run_checkpointed"]
@@ -81,7 +81,7 @@ def run_checkpointed(problem: Problem, method: str, path, every: float = 60.0,
         deadline = time.monotonic() + every
         checkpoint_due = [False]
 
-        def hook(t, steps):
+        def hook(t, steps, deadline=deadline, checkpoint_due=checkpoint_due):
             if progress is not None and progress(t, steps) is False:
                 return False
             if steps > 0 and time.monotonic() >= deadline:  # stop after progress only
