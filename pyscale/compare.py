@@ -17,6 +17,7 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
+from . import _repr, tidy
 from .problem import Problem
 from .theory import Prediction, predict
 from .trajectory import Trajectory
@@ -98,6 +99,10 @@ class Comparison(dict):
             ("T2", "T2(eps) [bound]"), ("plateau", "MSE(T2) - sigma*^2 [bound]"),
             ("phase3", "Phase III max rel. error [vs eps]"), ("tail_exponent", "tail exponent 1/a"),
             ("phase2b_exponent", "1-|u| exponent (a-1)/a"))
+
+    to_pandas = tidy.comparison_to_pandas
+    __repr__ = _repr.repr_text
+    _repr_html_ = _repr.repr_html
 
     def rows(self) -> list:
         out = []

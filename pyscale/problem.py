@@ -16,6 +16,8 @@ from typing import Optional
 
 import numpy as np
 
+from . import _repr
+
 __all__ = ["Problem", "power_law_eigenvalues"]
 
 
@@ -233,7 +235,5 @@ class Problem:
         row = _core.state_record(self.eigenvalues, self.w_star, w, float(self.d), self.noise)
         return {k: float(v) for k, v in zip(_core.RECORD_FIELDS, row) if k != "t"}
 
-    def __repr__(self) -> str:
-        extra = f", n_coords={self.n_coords}" if self.is_compressed else ""
-        return (f"Problem(d={self.d}{extra}, s_star={self.s_star:.6g}, noise={self.noise}, "
-                f"info={self.info})")
+    __repr__ = _repr.repr_text
+    _repr_html_ = _repr.repr_html

@@ -25,7 +25,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from . import _core
+from . import _core, _repr, tidy
 from .errors import DivergenceError, Interrupted
 from .problem import Problem
 from .simulate import (_base_meta, _callback, _concat, _finish, _int_at_least,
@@ -365,11 +365,10 @@ class Ensemble:
         meta["status"] = self.meta.get("member_status", ["completed"] * len(self))[i]
         return Trajectory(w=None if self.w is None else self.w[i], meta=meta, **cols)
 
-    def __repr__(self) -> str:
-        return (f"Ensemble(method={self.meta.get('method')!r}, members={len(self)}, "
-                f"records={self.t.size}, final mean mse={self.mean_mse[-1]:.6g}, "
-                f"final mean |u|={self.mean_abs_u[-1]:.6g})")
-
+    to_pandas = tidy.ensemble_to_pandas
+    to_xarray = tidy.ensemble_to_xarray
+    __repr__ = _repr.repr_text
+    _repr_html_ = _repr.repr_html
 
 def _seed_list(seeds) -> np.ndarray:
     if np.ndim(seeds) == 0:

@@ -7,6 +7,8 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
+from . import _repr, tidy
+
 __all__ = ["Trajectory", "Phases"]
 
 #: Columns recorded by every engine (the C++ core's RecordField order).
@@ -94,13 +96,9 @@ class Trajectory:
         t2 = _first(self.t, ok)
         return Phases(t1, t1p, t2, float(delta), float(eps), float(s0))
 
-    def __repr__(self) -> str:
-        if len(self) == 0:
-            return f"Trajectory(empty, status={self.status!r})"
-        return (f"Trajectory(method={self.meta.get('method')!r}, n={len(self)}, "
-                f"t=[{self.t[0]:.3g}, {self.t[-1]:.3g}], final mse={self.mse[-1]:.6g}, "
-                f"|u|={abs(self.u[-1]):.6g}, status={self.status!r})")
-
+    to_pandas = tidy.trajectory_to_pandas
+    __repr__ = _repr.repr_text
+    _repr_html_ = _repr.repr_html
 
 def _first(t: np.ndarray, mask: np.ndarray) -> Optional[float]:
     idx = np.flatnonzero(mask)
