@@ -98,7 +98,8 @@ def _callback(progress) -> Optional[Callable[[float, int], bool]]:
     if progress is None or progress is False:
         return None
     if not callable(progress):
-        raise TypeError("progress must be a callable (t, steps) -> bool | None")
+        raise TypeError(f"progress must be True, False, None or a callable (t, steps) -> "
+                        f"bool | None, got {type(progress).__name__}")
 
     def hook(t, steps):
         return progress(t, steps) is not False
@@ -241,8 +242,9 @@ ENGINES: Dict[str, Callable[..., Trajectory]] = {"flow": _run_flow, "gd": _run_g
 def simulate(problem: Problem, method: str = "flow", **options) -> Trajectory:
     """Run one engine on ``problem`` and return its :class:`~pyscale.Trajectory`.
 
-    Common options: ``threads`` (results do not depend on it), ``progress`` (callable
-    ``(t, steps) -> bool | None``; returning False stops the run), ``resume`` (a trajectory
+    Common options: ``threads`` (results do not depend on it), ``progress`` (True: a tqdm
+    bar; or a callable ``(t, steps) -> bool | None``, returning False stops the run),
+    ``resume`` (a trajectory
     returned by an interrupted or shorter run; continues it exactly).
 
     ``method="flow"``: ``t`` (increasing record times, or a horizon → 200 log-spaced
@@ -264,4 +266,21 @@ def simulate(problem: Problem, method: str = "flow", **options) -> Trajectory:
         engine = ENGINES[method]
     except KeyError:
         raise ValueError(f"unknown method {method!r}; choose one of {sorted(ENGINES)}") from None
-    return engine(problem, **options)
+    return _with_progress(engine, problem, method, options)
+
+
+def _with_progress(engine: Callable[..., Trajectory], problem, method: str, options: dict,
+                   members: int = 1):
+    """Run ``engine`` with ``progress=True`` turned into a tqdm bar (closed, and filled when
+    the run completes); a callable or None passes through unchanged."""
+    from .progress import make_progress, run_horizon
+    if options.get("progress") is not True:
+        return engine(problem, **options)
+    hook, close = make_progress(True, method, run_horizon(method, options), members)
+    try:
+        result = engine(problem, **{**options, "progress": hook})
+    except BaseException:
+        close()
+        raise
+    close(completed=True)
+    return result

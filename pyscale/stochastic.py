@@ -29,7 +29,7 @@ from . import _core, _repr, tidy
 from .errors import DivergenceError, Interrupted
 from .problem import Problem
 from .simulate import (_base_meta, _callback, _concat, _finish, _int_at_least,
-                       _positive_lr, _record_steps, _resume_state)
+                       _positive_lr, _record_steps, _resume_state, _with_progress)
 from .trajectory import FIELDS, Trajectory
 
 __all__ = ["simulate_many", "Ensemble", "erm_dataset", "erm_memory_bytes"]
@@ -393,7 +393,8 @@ def simulate_many(problem: Problem, seeds: Union[int, Sequence[int]] = 8,
     single-threaded); member r is bit-identical to ``simulate(problem, "sgd",
     seed=seeds[r], ...)`` whatever ``threads``. ``method="erm"`` runs members one after
     the other, each parallel inside. Other options as for :func:`pyscale.simulate`
-    (``resume`` is not supported). For "sgd", ``progress(t, steps)`` sees the ensemble's mean
+    (``resume`` is not supported); ``progress=True`` shows a tqdm bar. For "sgd",
+    ``progress(t, steps)`` sees the ensemble's mean
     progress (member steps so far / R: monotone, ending at ``steps``). Raises DivergenceError
     / Interrupted with the partial ensemble as ``err.trajectory``.
     """
@@ -403,11 +404,15 @@ def simulate_many(problem: Problem, seeds: Union[int, Sequence[int]] = 8,
         raise ValueError(f"quantiles must lie in [0, 1], got {q}")
     if "resume" in options or "seed" in options:
         raise ValueError("simulate_many takes seeds=, not seed= or resume=")
-    if method == "sgd":
-        return _sgd_ensemble(problem, seed_arr, threads, q, keep_w, **options)
-    if method == "erm":
-        return _erm_ensemble(problem, seed_arr, threads, q, keep_w, **options)
-    raise ValueError(f"simulate_many supports method='sgd' or 'erm', got {method!r}")
+    runners = {"sgd": _sgd_ensemble, "erm": _erm_ensemble}
+    if method not in runners:
+        raise ValueError(f"simulate_many supports method='sgd' or 'erm', got {method!r}")
+
+    def run(prob, **opts):
+        return runners[method](prob, seed_arr, threads, q, keep_w, **opts)
+    # ERM members run one after the other, each reporting t from 0: one bar over all R.
+    return _with_progress(run, problem, method, options,
+                          members=seed_arr.size if method == "erm" else 1)
 
 
 def _sgd_ensemble(problem, seeds, threads, quantiles, keep_w, *, lr=None, steps=None,
