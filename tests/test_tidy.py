@@ -184,3 +184,77 @@ def test_repr_of_empty_and_stopped_objects(stopped):
     assert member.status == "diverged" and "status=diverged" in repr(member)
     empty = pyscale.Trajectory(*(np.empty(0),) * 7, w=None, meta={"method": "gd"})
     assert repr(empty) == "Trajectory(method=gd, records=0, status=completed)"
+
+
+# ---------------------------------------------------------------------------- sweep tables
+SWEEP = {"grid": {"a": [2.0], "d": [30], "seed": [0], "method": ["flow", "gd", "sgd", "erm"]},
+         "flow": {"t": 20.0, "records": 15}, "gd": {"lr": 1e-2, "steps": 500, "records": 15},
+         "sgd": {"lr": 1e-2, "steps": 500, "records": 15, "batch": 2},
+         "erm": {"lr": 1e-2, "steps": 300, "records": 15, "n_samples": 60}}
+#: option -> the methods it applies to (elsewhere the table holds NA, never -1)
+APPLIES = {"lr": {"gd", "sgd", "erm"}, "steps": {"gd", "sgd", "erm"}, "batch": {"sgd"},
+           "sample_seed": {"sgd", "erm"}, "n_samples": {"erm"}, "rtol": {"flow"}}
+
+
+@pytest.fixture(scope="module")
+def sweep_tables(tmp_path_factory):
+    from pyscale.config import parse_sweep
+    from pyscale.io import read_parts, write_part
+    from pyscale.sweep import run_task, tasks_of
+    out = tmp_path_factory.mktemp("sweep")
+    for task in tasks_of(parse_sweep(SWEEP)):
+        records, summary = run_task(task)
+        write_part(out / "records", task.task_id, records)
+        write_part(out / "summary", task.task_id, summary)
+    return read_parts(out / "records"), read_parts(out / "summary")  # through parquet
+
+
+def test_sweep_tables_hold_na_where_an_option_does_not_apply(sweep_tables):
+    records, summary = sweep_tables
+    for table in (records, summary):
+        for column, methods in APPLIES.items():
+            applies = table["method"].isin(methods)
+            assert table.loc[applies, column].notna().all(), column
+            assert table.loc[~applies, column].isna().all(), column
+            assert not (table[column] == -1).any()
+        for column in ("steps", "batch", "sample_seed", "n_samples"):
+            assert str(table[column].dtype) == "Int64", column
+    sgd = summary[summary.method == "sgd"].iloc[0]
+    assert sgd.batch == 2 and sgd.lr == 1e-2 and sgd.sample_seed == 0
+    assert summary[summary.method == "erm"].iloc[0].n_samples == 60
+    assert summary[summary.method == "flow"].iloc[0].rtol == 1e-9
+
+
+def test_sweep_summary_names_measured_and_predicted(sweep_tables):
+    _, summary = sweep_tables
+    for column in ("T1_measured", "T1_predicted", "T1_prime_measured", "T2_measured",
+                   "escape_rate_predicted", "diverged_at_step"):
+        assert column in summary.columns
+    assert not {"T1", "T1_prime", "T2", "escape_rate"} & set(summary.columns)
+    assert summary["diverged_at_step"].isna().all()  # every run completed
+    prediction = pyscale.predict(pyscale.Problem.power_law(30, 2.0, seed=0))
+    np.testing.assert_allclose(summary["escape_rate_predicted"], prediction.escape_rate,
+                               rtol=1e-15)
+    np.testing.assert_allclose(summary["T1_predicted"], prediction.escape_time(0.05),
+                               rtol=1e-15)
+    from pyscale.config import parse_sweep
+    from pyscale.sweep import tasks_of
+    task = next(t for t in tasks_of(parse_sweep(SWEEP)) if t.run.method == "flow")
+    direct = pyscale.simulate(task.problem.build(), "flow", **task.run.engine_kwargs(0))
+    flow = summary[summary.method == "flow"].iloc[0]
+    phases = direct.phases()
+    assert flow.T1_measured == phases.T1 and flow.T1_prime_measured == phases.T1_prime > 0
+    assert phases.T2 is None and np.isnan(flow.T2_measured)  # not reached by t = 20: NaN
+
+
+def test_sweep_summary_of_a_diverged_run_gives_the_step():
+    from pyscale.config import parse_sweep
+    from pyscale.sweep import run_task, tasks_of
+    config = parse_sweep({"grid": {"a": [2.0], "d": [30], "seed": [0], "method": ["gd"]},
+                          "gd": {"lr": 1e3, "steps": 50, "records": 10}})
+    _, summary = run_task(tasks_of(config)[0])
+    row = summary.iloc[0]
+    assert row.status == "diverged" and str(summary["diverged_at_step"].dtype) == "Int64"
+    with pytest.raises(pyscale.DivergenceError) as err:
+        pyscale.simulate(pyscale.Problem.power_law(30, 2.0, seed=0), "gd", lr=1e3, steps=50)
+    assert row.diverged_at_step == err.value.step
