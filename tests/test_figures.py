@@ -27,7 +27,7 @@ def test_every_figure_documents_its_parameters():
     for number, module in FIGURES.items():
         assert set(module.PARAMS) == {"full", "quick"}, number
         assert module.__doc__ and f"Figure {number}" in module.__doc__
-        assert "(model page: " in module.__doc__ and "SPEC" not in module.__doc__
+        assert "(model page: " in module.__doc__ and "§" not in module.__doc__
 
 
 def test_figure_command(tmp_path, capsys):
