@@ -128,7 +128,8 @@ def ensemble_to_xarray(ens):
         had stopped; ``abs_u_band`` and ``mse_band`` (quantile, t): the ensemble's quantiles
         over seeds (``Ensemble.band``; coordinate ``quantile`` = ``ens.quantiles``);
         ``w_final`` (seed, coord) when the final states were kept; per member
-        ``status`` and ``diverged_at_step`` (NaN when the member did not diverge).
+        ``status``, ``last_step`` (SGD: the last step run) and ``diverged_at_step`` (NaN
+        when the member did not diverge).
         ``attrs``: the rest of ``meta``.
 
     Raises
@@ -146,6 +147,9 @@ def ensemble_to_xarray(ens):
     status = ens.meta.get("member_status")
     if isinstance(status, (list, tuple)) and len(status) == len(ens):
         data["status"] = (("seed",), np.asarray(status, dtype=str))
+    last = ens.meta.get("last_step")
+    if isinstance(last, (list, tuple, np.ndarray)) and len(last) == len(ens):
+        data["last_step"] = (("seed",), np.asarray(last, dtype=np.int64))
     data["diverged_at_step"] = (("seed",), _diverged_steps(ens))
     coords = {"seed": np.asarray(ens.seeds, dtype=np.uint64),
               "t": np.asarray(ens.t, dtype=np.float64),

@@ -102,6 +102,7 @@ def test_ensemble_exports_show_nan_where_members_stopped(stopped):
             values = ds[name].isel(seed=i).to_numpy()
             assert np.isfinite(values[alive]).all() and np.isnan(values[~alive]).all()
     assert list(ds["status"].to_numpy()) == stopped.meta["member_status"]
+    np.testing.assert_array_equal(ds["last_step"].to_numpy(), stopped.meta["last_step"])
     df = stopped.to_pandas()
     assert len(df) == len(stopped) * stopped.t.size
     n_dead = int(np.isnan(stopped.s).sum())
