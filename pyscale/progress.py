@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["EngineBar", "task_bar", "make_progress", "run_horizon"]
+__all__ = ["EngineBar", "task_bar", "make_progress", "run_horizon", "run_with_progress"]
 
 
 class EngineBar:
@@ -144,3 +144,19 @@ def make_progress(progress, method: str, horizon: float | None,
         return progress, _no_close
     raise TypeError(f"progress must be True, False, None or a callable (t, steps) -> "
                     f"bool | None, got {type(progress).__name__}")
+
+
+def run_with_progress(run: Callable, problem, method: str, options: dict, members: int = 1):
+    """``run(problem, **options)`` with ``progress=True`` turned into a bar by
+    :func:`make_progress` (closed on any exit, filled first when the run completes); any
+    other ``progress`` value passes through unchanged to the engine."""
+    if options.get("progress") is not True:
+        return run(problem, **options)
+    hook, close = make_progress(True, method, run_horizon(method, options), members)
+    try:
+        result = run(problem, **{**options, "progress": hook})
+    except BaseException:
+        close()
+        raise
+    close(completed=True)
+    return result

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..engines import simulate
 from ..problem import Problem
-from ..simulate import simulate
 
 __all__ = ["PredictedPhases", "predicted_phases", "prediction", "phase2b_clock",
            "phase2b_window"]

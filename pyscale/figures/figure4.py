@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..engines import simulate
 from ..problem import Problem
-from ..simulate import simulate
 from ._plot import Runs, log_axes, log_records, log_times, new_figure, palette, save
 from ._theory import prediction
 
