@@ -100,8 +100,9 @@ def _comparison_rows(comparison) -> Rows:
 
 def _comparison_table(comparison) -> tuple[Sequence[str], list[Sequence[str]]]:
     header = ("quantity", "measured", "predicted", "predicted / measured")
-    body = [(row["quantity"], _fmt(row["measured"]), _fmt(row["predicted"]),
-             _fmt(row["ratio"])) for row in comparison.rows()]
+    body: list[Sequence[str]] = [
+        (str(row["quantity"]), _fmt(row["measured"]), _fmt(row["predicted"]),
+         _fmt(row["ratio"])) for row in comparison.rows()]
     return header, body
 
 

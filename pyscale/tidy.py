@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from . import _core
+
 __all__ = ["trajectory_to_pandas", "ensemble_to_pandas", "ensemble_to_xarray",
            "comparison_to_pandas"]
 
@@ -25,10 +27,10 @@ MEMBER_META = ("member_status", "last_step", "diverged_at_step")
 
 
 def _fields():
-    """The recorded columns (t, s, u, s2, u2, loss, mse), from the Trajectory module (imported
-    here: that module attaches this one's functions as methods)."""
-    from .trajectory import FIELDS
-    return FIELDS
+    """The recorded columns (t, s, u, s2, u2, loss, mse), in the core's record order (the
+    Trajectory's FIELDS; read from the core because that module attaches this one's
+    functions as methods)."""
+    return tuple(_core.RECORD_FIELDS)
 
 
 def _ensemble_fields():
