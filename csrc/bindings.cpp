@@ -53,7 +53,8 @@ py::array_t<double> record_buffer(std::size_t rows) {
 py::dict flow_run(const Array& lambda, const Array& w_star, py::array_t<double> w, double dim,
                   double noise, double t0, const Array& t_records, double rtol, double atol,
                   double h0, double hmax, long long max_steps, int threads,
-                  long long progress_every, py::object callback, const std::string& scheme) {
+                  long long progress_every, py::object callback, const std::string& scheme,
+                  const std::string& record_mode, bool keep_dense, py::object observer) {
     auto p = view(lambda, w_star, dim, noise, threads);
     require_length("w", w, p.n);
     if (!(w.flags() & py::array::c_style) || !w.writeable())
@@ -74,7 +75,25 @@ py::dict flow_run(const Array& lambda, const Array& w_star, py::array_t<double> 
     opt.max_steps = max_steps;
     opt.threads = threads;
     opt.progress_every = progress_every;
+    if (record_mode == "interpolate")
+        opt.record_mode = pyscale::RecordMode::kInterpolate;
+    else if (record_mode == "step")
+        opt.record_mode = pyscale::RecordMode::kStep;
+    else
+        throw std::invalid_argument("record_mode must be 'interpolate' or 'step', got '" +
+                                    record_mode + "'");
     PythonHook hook{callback};
+    // The observer (a Python callable on one dense row, or None) runs with the GIL.
+    pyscale::StepObserver step_observer;
+    if (!observer.is_none()) {
+        step_observer = [&observer](const double* row) {
+            py::gil_scoped_acquire gil;
+            py::array_t<double> r(static_cast<py::ssize_t>(pyscale::kDenseWidth));
+            std::copy(row, row + pyscale::kDenseWidth, r.mutable_data());
+            return observer(r).cast<double>();
+        };
+    }
+    std::vector<double> dense_log;
     pyscale::FlowResult r;
     double atol_used;
     {
@@ -83,8 +102,11 @@ py::dict flow_run(const Array& lambda, const Array& w_star, py::array_t<double> 
         pyscale::FlowIntegrator integ(p, ws, opt);
         atol_used = integ.atol();
         r = integ.run(w.mutable_data(), t0, t_records.data(), nrec, out.mutable_data(),
-                      std::ref(hook));
+                      std::ref(hook), step_observer, keep_dense ? &dense_log : nullptr);
     }
+    const std::size_t dense_rows = dense_log.size() / pyscale::kDenseWidth;
+    py::array_t<double> dense({dense_rows, static_cast<std::size_t>(pyscale::kDenseWidth)});
+    std::copy(dense_log.begin(), dense_log.end(), dense.mutable_data());
     py::dict d;
     d["records"] = out;
     d["status"] = pyscale::status_name(r.status);
@@ -96,6 +118,8 @@ py::dict flow_run(const Array& lambda, const Array& w_star, py::array_t<double> 
     d["rhs_evals"] = r.rhs_evals;
     d["passes"] = r.passes;
     d["records_written"] = r.records_written;
+    d["stopped_by_event"] = r.stopped_by_event;
+    d["dense"] = dense;
     d["atol"] = atol_used;
     d["threads"] = pyscale::threads_for(p.n, threads);
     return d;
@@ -332,7 +356,9 @@ PYBIND11_MODULE(_core, m) {
           py::arg("noise"), py::arg("t0"), py::arg("t_records"), py::arg("rtol"),
           py::arg("atol"), py::arg("h0"), py::arg("hmax"), py::arg("max_steps"),
           py::arg("threads"), py::arg("progress_every"), py::arg("callback"),
-          py::arg("scheme") = "rodas4");
+          py::arg("scheme") = "rodas4", py::arg("record_mode") = "interpolate",
+          py::arg("keep_dense") = true, py::arg("observer") = py::none());
+    m.attr("FLOW_DENSE_WIDTH") = static_cast<int>(pyscale::kDenseWidth);
     m.def("gd_run", &gd_run, py::arg("lam"), py::arg("w_star"), py::arg("w"), py::arg("dim"),
           py::arg("noise"), py::arg("lr"), py::arg("step0"), py::arg("step_end"),
           py::arg("record_steps"), py::arg("threads"), py::arg("progress_every"),
