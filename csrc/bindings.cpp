@@ -54,7 +54,8 @@ py::dict flow_run(const Array& lambda, const Array& w_star, py::array_t<double> 
                   double noise, double t0, const Array& t_records, double rtol, double atol,
                   double h0, double hmax, long long max_steps, int threads,
                   long long progress_every, py::object callback, const std::string& scheme,
-                  const std::string& record_mode, bool keep_dense, py::object observer) {
+                  const std::string& record_mode, bool keep_dense, bool dense_every_step,
+                  py::object observer) {
     auto p = view(lambda, w_star, dim, noise, threads);
     require_length("w", w, p.n);
     if (!(w.flags() & py::array::c_style) || !w.writeable())
@@ -82,6 +83,7 @@ py::dict flow_run(const Array& lambda, const Array& w_star, py::array_t<double> 
     else
         throw std::invalid_argument("record_mode must be 'interpolate' or 'step', got '" +
                                     record_mode + "'");
+    opt.dense_every_step = dense_every_step;
     PythonHook hook{callback};
     // The observer (a Python callable on one dense row, or None) runs with the GIL.
     pyscale::StepObserver step_observer;
@@ -357,7 +359,8 @@ PYBIND11_MODULE(_core, m) {
           py::arg("atol"), py::arg("h0"), py::arg("hmax"), py::arg("max_steps"),
           py::arg("threads"), py::arg("progress_every"), py::arg("callback"),
           py::arg("scheme") = "rodas4", py::arg("record_mode") = "interpolate",
-          py::arg("keep_dense") = true, py::arg("observer") = py::none());
+          py::arg("keep_dense") = true, py::arg("dense_every_step") = false,
+          py::arg("observer") = py::none());
     m.attr("FLOW_DENSE_WIDTH") = static_cast<int>(pyscale::kDenseWidth);
     m.def("gd_run", &gd_run, py::arg("lam"), py::arg("w_star"), py::arg("w"), py::arg("dim"),
           py::arg("noise"), py::arg("lr"), py::arg("step0"), py::arg("step_end"),

@@ -167,7 +167,7 @@ def _run_flow(problem: Problem, *, t=None, rtol: float = 1e-9, atol: Optional[fl
               h0: Optional[float] = None, hmax: float = np.inf, max_steps: int = 100_000_000,
               threads: int = 0, progress: Optional[ProgressCallback] = None,
               progress_every: int = 64, resume: Optional[Trajectory] = None,
-              scheme: str = "rodas4") -> Trajectory:
+              scheme: str = "rodas4", record_mode: str = "interpolate") -> Trajectory:
     if t is None:
         raise ValueError("method='flow' needs t= (record times, or a horizon)")
     times = record_times(t)
@@ -184,7 +184,8 @@ def _run_flow(problem: Problem, *, t=None, rtol: float = 1e-9, atol: Optional[fl
     out = _core.flow_run(problem.eigenvalues, problem.w_star, w, float(problem.d),
                          problem.noise, t0, times, rtol, -1.0 if atol is None else float(atol),
                          0.0 if h0 is None else float(h0), float(hmax), int(max_steps),
-                         int(threads), int(progress_every), _callback(progress), scheme)
+                         int(threads), int(progress_every), _callback(progress), scheme,
+                         record_mode)
     meta = _base_meta(problem, "flow")
     meta.update(scheme=scheme, rtol=rtol, atol=out["atol"], steps=out["steps"], rejected=out["rejected"],
                 rhs_evals=out["rhs_evals"], passes=out["passes"], h_next=out["h_next"],

@@ -82,6 +82,9 @@ struct FlowOptions {
     int threads = 0;
     long long progress_every = 64;  // accepted steps between progress-hook calls
     RecordMode record_mode = RecordMode::kInterpolate;
+    // Every dense row with all its fields (for events on s^(2), u^(2), the MSE); otherwise
+    // rows carry s and u everywhere and the other fields only where a record needs them.
+    bool dense_every_step = false;
 };
 
 struct FlowResult {
@@ -141,7 +144,7 @@ public:
         : p_(p), ws_(ws), opt_(opt), tab_(tableau(opt.method)), capacitance_sums_(p.n, opt.threads),
           stage_sums_(p.n, opt.threads), moment_sums_(p.n, opt.threads),
           final_sums_(p.n, opt.threads), final_dense_sums_(p.n, opt.threads),
-          dense_sums_(p.n, opt.threads) {
+          dense_extra_sums_(p.n, opt.threads), dense_all_sums_(p.n, opt.threads) {
         if (ws.size() != p.n) throw std::invalid_argument("workspace size != problem size");
         if (ws.stages() < tab_.stages)
             throw std::invalid_argument("workspace has fewer stage vectors than the method");
@@ -214,7 +217,10 @@ public:
             ++res.steps;
             const double t_start = t;
             t = lands ? target : t + step;
-            dense_row(row, spare, y, m, m_new, t_start, step, res);
+            // Records strictly inside the step need the dense output's extra sums.
+            const bool extras = opt_.dense_every_step ||
+                                (interpolate && next < n_records && t_records[next] < t);
+            dense_row(row, spare, y, m, m_new, t_start, step, extras, res);
             m = m_new;
             h = controller_.after_accept(step, err, last_rejected, lands, h);
             last_rejected = false;
@@ -266,29 +272,49 @@ private:
     // f(y)_i = lambda_i (a y_i + b w*_i): the coefficients a, b from the moments of y.
     double rhs_coef(const Moments& m) const { return 4.0 * (p_.s_star - 3.0 * m.s); }
 
-    // The dense row of the step just accepted (y0 -> y1, size h). RODAS4's sums come from
-    // its last stage pass; ROS4's Hermite cubic needs f(y1), known only now: one more pass.
+    // The dense row of the step just accepted (y0 -> y1, size h); `extras`: also the sums
+    // that records need (dense.hpp). RODAS4's scalar sums come from its last stage pass;
+    // ROS4's Hermite cubic needs f(y1), known only now: one more pass.
     void dense_row(double* row, const double* y0, const double* y1, const Moments& m0,
-                   const Moments& m1, double t0, double h, FlowResult& res) {
+                   const Moments& m1, double t0, double h, bool extras, FlowResult& res) {
+        const double* lam = p_.lambda;
+        const double* ws = p_.w_star;
         if (tab_.has_stage_dense_output) {
-            dense_row_from_sums(row, t0, h, final_dense_.data());
+            if (!extras) {
+                dense_row_from_sums(row, t0, h, final_dense_.data(), nullptr);
+                return;
+            }
+            const int last = tab_.stages - 1;
+            auto sums = dense_extra_sums_.run([&](std::size_t b, std::size_t e, double* acc) {
+                for (std::size_t i = b; i < e; ++i) {
+                    double c2 = 0.0, c3 = 0.0;
+                    for (int j = 0; j < last; ++j) {
+                        c2 += tab_.D2[j] * ws_.stage(j)[i];
+                        c3 += tab_.D3[j] * ws_.stage(j)[i];
+                    }
+                    accumulate_dense_extras(acc, {lam[i], ws[i], y0[i], y1[i], c2, c3});
+                }
+            });
+            res.passes += 1;
+            dense_row_from_sums(row, t0, h, final_dense_.data(), sums.data());
             return;
         }
         const double a0 = h * rhs_coef(m0), b0 = h * 8.0 * m0.u;
         const double a1 = h * rhs_coef(m1), b1 = h * 8.0 * m1.u;
-        const double* lam = p_.lambda;
-        const double* ws = p_.w_star;
-        auto sums = dense_sums_.run([&](std::size_t b, std::size_t e, double* acc) {
+        auto sums = dense_all_sums_.run([&](std::size_t b, std::size_t e, double* acc) {
             for (std::size_t i = b; i < e; ++i) {
                 const double hf0 = lam[i] * (a0 * y0[i] + b0 * ws[i]);
                 const double hf1 = lam[i] * (a1 * y1[i] + b1 * ws[i]);
                 const double dy = y1[i] - y0[i];
-                accumulate_dense(acc, lam[i], ws[i], y0[i], y1[i], dy + hf0,
-                                 -2.0 * dy - hf0 - hf1);
+                const DenseCoordinate x{lam[i], ws[i], y0[i], y1[i], hf0 - dy,
+                                        2.0 * dy - hf0 - hf1};
+                accumulate_dense_scalars(acc, x);
+                if (extras) accumulate_dense_extras(acc + kDenseScalarSums, x);
             }
         });
         res.passes += 1;
-        dense_row_from_sums(row, t0, h, sums.data());
+        dense_row_from_sums(row, t0, h, sums.data(),
+                            extras ? sums.data() + kDenseScalarSums : nullptr);
     }
 
     // Overwrites y0 (the state at the start of the accepted step, y1 at its end) with the
@@ -318,8 +344,8 @@ private:
                 const double hf0 = lam[i] * (a0 * y0[i] + b0 * ws[i]);
                 const double hf1 = lam[i] * (a1 * y1[i] + b1 * ws[i]);
                 const double dy = y1[i] - y0[i];
-                y0[i] = basis.b[0] * y0[i] + basis.b[1] * y1[i] + basis.b[2] * (dy + hf0) +
-                        basis.b[3] * (-2.0 * dy - hf0 - hf1);
+                y0[i] = basis.b[0] * y0[i] + basis.b[1] * y1[i] + basis.b[2] * (hf0 - dy) +
+                        basis.b[3] * (2.0 * dy - hf0 - hf1);
             }
         }
         res.passes += 1;
@@ -335,7 +361,7 @@ private:
     // Slots of the last pass: 11 sums, then (RODAS4) the dense output's sums, then one max.
     static constexpr int kFinalSums = 11;
     using FinalReducer = BlockedReducer<kFinalSums + 1, 1>;
-    using FinalDenseReducer = BlockedReducer<kFinalSums + kDenseSums + 1, 1>;
+    using FinalDenseReducer = BlockedReducer<kFinalSums + kDenseScalarSums + 1, 1>;
 
     // One Rosenbrock step of size h from y (moments m). Writes the proposal into y_new (the
     // last stage's storage) and its moments into m_new; returns the scaled error (> 1:
@@ -353,7 +379,7 @@ private:
         constexpr int S = T.stages;
         constexpr int L = S - 1;
         constexpr bool kDense = T.has_stage_dense_output;
-        constexpr int kMaxSlot = kDense ? kFinalSums + kDenseSums : kFinalSums;
+        constexpr int kMaxSlot = kDense ? kFinalSums + kDenseScalarSums : kFinalSums;
         StepContext c;
         c.y = y;
         for (int j = 0; j < L; ++j) c.K[j] = ws_.stage(j);
@@ -430,7 +456,7 @@ private:
                         c2 += T.D2[j] * cc.K[j][i];
                         c3 += T.D3[j] * cc.K[j][i];
                     }
-                    accumulate_dense(acc + kFinalSums, lam[i], ws[i], y[i], yn, c2, c3);
+                    accumulate_dense_scalars(acc + kFinalSums, {lam[i], ws[i], y[i], yn, c2, c3});
                 }
                 const double sc = comp_atol + comp_rtol * std::max(std::abs(y[i]), std::abs(yn));
                 const double ratio = err / sc;
@@ -441,7 +467,7 @@ private:
         res.passes += 1;
         ++res.rhs_evals;
         if constexpr (kDense)
-            std::copy(fin.begin() + kFinalSums, fin.begin() + kFinalSums + kDenseSums,
+            std::copy(fin.begin() + kFinalSums, fin.begin() + kFinalSums + kDenseScalarSums,
                       final_dense_.begin());
         m_new = Moments{fin[0], fin[1], fin[2], fin[3], fin[4], fin[5]};
         // Tolerances on the observables. u's scale is floored by a fraction of
@@ -557,8 +583,9 @@ private:
     BlockedReducer<6> moment_sums_;
     FinalReducer final_sums_;
     FinalDenseReducer final_dense_sums_;
-    BlockedReducer<kDenseSums> dense_sums_;
-    std::array<double, kDenseSums> final_dense_{};  // the last attempt's dense-output sums
+    BlockedReducer<kDenseExtraSums> dense_extra_sums_;
+    BlockedReducer<kDenseScalarSums + kDenseExtraSums> dense_all_sums_;
+    std::array<double, kDenseScalarSums> final_dense_{};  // the last attempt's dense-output sums
 };
 
 // Convenience: run the flow with a workspace of its own.
