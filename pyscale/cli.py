@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from .phases import DEFAULTS
+
 __all__ = ["main", "build_parser"]
 
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
@@ -58,8 +60,8 @@ def _add_problem_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--noise", type=float, help="label-noise variance sigma^2 (default 0)")
     g.add_argument("--compress", type=float,
                    help="spectral compression tolerance delta (huge d; flow and gd only)")
-    g.add_argument("--delta", type=float, default=0.05, help="escape threshold for T1")
-    g.add_argument("--eps", type=float, default=0.05, help="convergence threshold for T2")
+    g.add_argument("--delta", type=float, default=DEFAULTS.delta, help="escape threshold for T1")
+    g.add_argument("--eps", type=float, default=DEFAULTS.eps, help="convergence threshold for T2")
     g.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
@@ -114,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Escape rate and prefactor, predicted T1, the T2 bound "
                           "and the plateau bound (SPEC §3).")
     _add_problem_flags(pred)
-    pred.add_argument("--s0", type=float, default=0.1,
+    pred.add_argument("--s0", type=float, default=DEFAULTS.s0,
                       help="margin of T1' (s >= 1/3 + s0 after it) in Corollary 1")
 
     sw = sub.add_parser("sweep", help="run a grid of problems and methods",

@@ -17,6 +17,7 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
+from .phases import DEFAULTS
 from .problem import Problem
 from .theory import Prediction, predict
 from .trajectory import Trajectory
@@ -182,8 +183,8 @@ class Comparison(dict):
 
 
 # ---------------------------------------------------------------------------- compare
-def compare(trajectory: Trajectory, prediction, delta: float = 0.05, eps: float = 0.05,
-            s0: float = 0.1, states: Optional[Dict[str, np.ndarray]] = None,
+def compare(trajectory: Trajectory, prediction, delta: float = DEFAULTS.delta,
+            eps: float = DEFAULTS.eps, s0: float = DEFAULTS.s0, states: Optional[Dict[str, np.ndarray]] = None,
             resimulate: bool = True, phase3_floor: float = 1e-4,
             plot=None) -> Comparison:
     """Measured against predicted, for one trajectory (SPEC §3).
@@ -252,7 +253,8 @@ def compare(trajectory: Trajectory, prediction, delta: float = 0.05, eps: float 
     au = np.abs(tr.u) / s_star
 
     # ---- Phase I
-    t1_meas = crossing_time(tr.t, au, delta)
+    # Exact along the flow's dense output; otherwise the log-interpolated record crossing.
+    t1_meas = ph.T1 if tr.dense is not None else crossing_time(tr.t, au, delta)
     t1_pred = prediction.escape_time(delta)
     res["T1"] = {"measured": t1_meas, "predicted": t1_pred,
                  "rel_error": _rel(t1_meas, t1_pred), "record": ph.T1}

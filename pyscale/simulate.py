@@ -113,10 +113,13 @@ def _base_meta(problem: Problem, method: str) -> dict:
 
 
 def _finish(out: dict, records: np.ndarray, w: np.ndarray, meta: dict, what: str,
-            previous: Optional[Trajectory] = None) -> Trajectory:
-    """Wraps the core's answer (after ``previous``, the run it resumed); raises with the
-    whole partial trajectory on divergence or Ctrl-C."""
-    traj = _concat(previous, Trajectory.from_records(records[: out["records_written"]], w, meta))
+            previous: Optional[Trajectory] = None,
+            complete: Optional[Callable[[Trajectory], Trajectory]] = None) -> Trajectory:
+    """Wraps the core's answer (after ``previous``, the run it resumed; ``complete``
+    adds engine-specific parts to the new segment); raises with the whole partial
+    trajectory on divergence or Ctrl-C."""
+    segment = Trajectory.from_records(records[: out["records_written"]], w, meta)
+    traj = _concat(previous, complete(segment) if complete else segment)
     status = out["status"]
     if status == "diverged":
         step = int(meta["diverged_at_step"])
@@ -160,14 +163,19 @@ def _concat(first: Optional[Trajectory], second: Trajectory) -> Trajectory:
         if key in first.meta and key in meta:
             meta[key] = first.meta[key] + meta[key]
     meta["resumed"] = True
-    return Trajectory(w=second.w, meta=meta, **cols)
+    from .events import concat_dense
+    dense, events = concat_dense(first, second)
+    return Trajectory(w=second.w, meta=meta, dense=dense, events=events, **cols)
 
 
 def _run_flow(problem: Problem, *, t=None, rtol: float = 1e-9, atol: Optional[float] = None,
               h0: Optional[float] = None, hmax: float = np.inf, max_steps: int = 100_000_000,
               threads: int = 0, progress: Optional[ProgressCallback] = None,
               progress_every: int = 64, resume: Optional[Trajectory] = None,
-              scheme: str = "rodas4", record_mode: str = "interpolate") -> Trajectory:
+              scheme: str = "rodas4", record_mode: str = "interpolate",
+              events=None) -> Trajectory:
+    from .events import dense_completion, parse_events, terminal_observer
+    evs = parse_events(events)
     if t is None:
         raise ValueError("method='flow' needs t= (record times, or a horizon)")
     times = record_times(t)
@@ -185,13 +193,16 @@ def _run_flow(problem: Problem, *, t=None, rtol: float = 1e-9, atol: Optional[fl
                          problem.noise, t0, times, rtol, -1.0 if atol is None else float(atol),
                          0.0 if h0 is None else float(h0), float(hmax), int(max_steps),
                          int(threads), int(progress_every), _callback(progress), scheme,
-                         record_mode)
+                         record_mode, True, bool(evs),
+                         terminal_observer(evs, problem.s_star, problem.noise, problem.d))
     meta = _base_meta(problem, "flow")
     meta.update(scheme=scheme, rtol=rtol, atol=out["atol"], steps=out["steps"], rejected=out["rejected"],
                 rhs_evals=out["rhs_evals"], passes=out["passes"], h_next=out["h_next"],
                 status=out["status"], t_reached=out["t"], threads=out["threads"],
                 wall_time=time.perf_counter() - start)
-    return _finish(out, out["records"], w, meta, "the flow", prev)
+    meta.update(record_mode=record_mode, stopped_by_event=out["stopped_by_event"])
+    return _finish(out, out["records"], w, meta, "the flow", prev,
+                   dense_completion(out, problem, evs))
 
 
 def _run_gd(problem: Problem, *, lr: float = None, steps: int = None,
