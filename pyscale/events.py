@@ -160,7 +160,7 @@ def _bracketed_roots(dense: DenseOutput, ev: Event) -> list[tuple]:
             continue
         else:
             theta = brentq(lambda th, k=k: float(_value(dense, ev, k, th)), a, b,
-                           xtol=1e-15, rtol=4.5e-16)
+                           xtol=1e-15, rtol=1e-15)
         hits.append((int(k), float(theta)))
     return hits
 
@@ -217,14 +217,15 @@ def dense_completion(out: dict, problem, events: Sequence[Event]):
         traj.dense = dense
         if not events:
             return traj
-        if out["stopped_by_event"]:
-            dense = dense.subset(slice(0, len(dense)))
         hits = locate_events(dense, events)
         t_stop = float(out["t"]) if out["stopped_by_event"] else np.inf
         for h in hits:  # occurrences after the stop (in its step) did not happen
-            keep = h.times <= t_stop
+            keep = h.times <= t_stop * (1 + 1e-14)
             h.times = h.times[keep]
             h.records = {k: v[keep] for k, v in h.records.items()}
+            if h.terminal and h.times.size and out["stopped_by_event"]:
+                # the core's time of the stop, to the last bit
+                h.times[-1] = h.records["t"][-1] = t_stop
         traj.events = hits
         if out["stopped_by_event"] and (len(traj) == 0 or traj.t[-1] < t_stop):
             _append_record(traj, dense.at(np.array([t_stop])), t_stop)
