@@ -144,7 +144,7 @@ public:
         : p_(p), ws_(ws), opt_(opt), tab_(tableau(opt.method)), capacitance_sums_(p.n, opt.threads),
           stage_sums_(p.n, opt.threads), moment_sums_(p.n, opt.threads),
           final_sums_(p.n, opt.threads), final_dense_sums_(p.n, opt.threads),
-          dense_extra_sums_(p.n, opt.threads), dense_all_sums_(p.n, opt.threads) {
+          final_full_sums_(p.n, opt.threads), dense_all_sums_(p.n, opt.threads) {
         if (ws.size() != p.n) throw std::invalid_argument("workspace size != problem size");
         if (ws.stages() < tab_.stages)
             throw std::invalid_argument("workspace has fewer stage vectors than the method");
@@ -205,8 +205,13 @@ public:
                 res.status = RunStatus::kStepLimit;
                 break;
             }
+            // Records strictly inside the step need the dense output's extra sums (RODAS4
+            // forms them in the attempt's last pass, ROS4 in one more pass).
+            const double t_planned = lands ? target : t + step;
+            const bool extras = opt_.dense_every_step ||
+                                (interpolate && next < n_records && t_records[next] < t_planned);
             Moments m_new;
-            const double err = attempt(y, spare, m, step, m_new, res);
+            const double err = attempt(y, spare, m, step, m_new, extras, res);
             if (!(err <= 1.0)) {  // also catches NaN
                 ++res.rejected;
                 h = controller_.after_reject(step, err);
@@ -217,9 +222,6 @@ public:
             ++res.steps;
             const double t_start = t;
             t = lands ? target : t + step;
-            // Records strictly inside the step need the dense output's extra sums.
-            const bool extras = opt_.dense_every_step ||
-                                (interpolate && next < n_records && t_records[next] < t);
             dense_row(row, spare, y, m, m_new, t_start, step, extras, res);
             m = m_new;
             h = controller_.after_accept(step, err, last_rejected, lands, h);
@@ -280,23 +282,8 @@ private:
         const double* lam = p_.lambda;
         const double* ws = p_.w_star;
         if (tab_.has_stage_dense_output) {
-            if (!extras) {
-                dense_row_from_sums(row, t0, h, final_dense_.data(), nullptr);
-                return;
-            }
-            const int last = tab_.stages - 1;
-            auto sums = dense_extra_sums_.run([&](std::size_t b, std::size_t e, double* acc) {
-                for (std::size_t i = b; i < e; ++i) {
-                    double c2 = 0.0, c3 = 0.0;
-                    for (int j = 0; j < last; ++j) {
-                        c2 += tab_.D2[j] * ws_.stage(j)[i];
-                        c3 += tab_.D3[j] * ws_.stage(j)[i];
-                    }
-                    accumulate_dense_extras(acc, {lam[i], ws[i], y0[i], y1[i], c2, c3});
-                }
-            });
-            res.passes += 1;
-            dense_row_from_sums(row, t0, h, final_dense_.data(), sums.data());
+            dense_row_from_sums(row, t0, h, final_dense_.data(),
+                                extras ? final_extras_.data() : nullptr);
             return;
         }
         const double a0 = h * rhs_coef(m0), b0 = h * 8.0 * m0.u;
@@ -352,16 +339,20 @@ private:
     }
 
     double attempt(const double* y, double* y_new, const Moments& m, double h, Moments& m_new,
-                   FlowResult& res) {
-        return opt_.method == FlowMethod::kRos4
-                   ? attempt_with<kRos4>(y, y_new, m, h, m_new, res, final_sums_)
-                   : attempt_with<kRodas4>(y, y_new, m, h, m_new, res, final_dense_sums_);
+                   bool extras, FlowResult& res) {
+        if (opt_.method == FlowMethod::kRos4)
+            return attempt_with<kRos4, false>(y, y_new, m, h, m_new, res, final_sums_);
+        return extras ? attempt_with<kRodas4, true>(y, y_new, m, h, m_new, res, final_full_sums_)
+                      : attempt_with<kRodas4, false>(y, y_new, m, h, m_new, res,
+                                                     final_dense_sums_);
     }
 
     // Slots of the last pass: 11 sums, then (RODAS4) the dense output's sums, then one max.
     static constexpr int kFinalSums = 11;
     using FinalReducer = BlockedReducer<kFinalSums + 1, 1>;
     using FinalDenseReducer = BlockedReducer<kFinalSums + kDenseScalarSums + 1, 1>;
+    using FinalFullReducer =
+        BlockedReducer<kFinalSums + kDenseScalarSums + kDenseExtraSums + 1, 1>;
 
     // One Rosenbrock step of size h from y (moments m). Writes the proposal into y_new (the
     // last stage's storage) and its moments into m_new; returns the scaled error (> 1:
@@ -373,13 +364,16 @@ private:
     // stored) together with what the next stage needs; the last forms the new state, its
     // moments, the error and (RODAS4) the inner products of the dense output.
     // M = diag(1/(h gamma) - c0 lambda), U = [Qy, Qw*].
-    template <const RosenbrockTableau& T, class Reducer>
+    template <const RosenbrockTableau& T, bool kExtras, class Reducer>
     double attempt_with(const double* y, double* y_new, const Moments& m, double h,
                         Moments& m_new, FlowResult& res, Reducer& final_reducer) {
         constexpr int S = T.stages;
         constexpr int L = S - 1;
         constexpr bool kDense = T.has_stage_dense_output;
-        constexpr int kMaxSlot = kDense ? kFinalSums + kDenseScalarSums : kFinalSums;
+        static_assert(kDense || !kExtras, "extra dense sums need a stage dense output");
+        constexpr int kExtraSlot = kFinalSums + kDenseScalarSums;
+        constexpr int kMaxSlot = kDense ? kExtraSlot + (kExtras ? kDenseExtraSums : 0)
+                                        : kFinalSums;
         StepContext c;
         c.y = y;
         for (int j = 0; j < L; ++j) c.K[j] = ws_.stage(j);
@@ -456,7 +450,9 @@ private:
                         c2 += T.D2[j] * cc.K[j][i];
                         c3 += T.D3[j] * cc.K[j][i];
                     }
-                    accumulate_dense_scalars(acc + kFinalSums, {lam[i], ws[i], y[i], yn, c2, c3});
+                    const DenseCoordinate x{lam[i], ws[i], y[i], yn, c2, c3};
+                    accumulate_dense_scalars(acc + kFinalSums, x);
+                    if constexpr (kExtras) accumulate_dense_extras(acc + kExtraSlot, x);
                 }
                 const double sc = comp_atol + comp_rtol * std::max(std::abs(y[i]), std::abs(yn));
                 const double ratio = err / sc;
@@ -469,6 +465,9 @@ private:
         if constexpr (kDense)
             std::copy(fin.begin() + kFinalSums, fin.begin() + kFinalSums + kDenseScalarSums,
                       final_dense_.begin());
+        if constexpr (kExtras)
+            std::copy(fin.begin() + kExtraSlot, fin.begin() + kExtraSlot + kDenseExtraSums,
+                      final_extras_.begin());
         m_new = Moments{fin[0], fin[1], fin[2], fin[3], fin[4], fin[5]};
         // Tolerances on the observables. u's scale is floored by a fraction of
         // sum |lambda w w*| so that a sign change of u does not stall the integrator; the
@@ -583,9 +582,10 @@ private:
     BlockedReducer<6> moment_sums_;
     FinalReducer final_sums_;
     FinalDenseReducer final_dense_sums_;
-    BlockedReducer<kDenseExtraSums> dense_extra_sums_;
+    FinalFullReducer final_full_sums_;
     BlockedReducer<kDenseScalarSums + kDenseExtraSums> dense_all_sums_;
     std::array<double, kDenseScalarSums> final_dense_{};  // the last attempt's dense-output sums
+    std::array<double, kDenseExtraSums> final_extras_{};
 };
 
 // Convenience: run the flow with a workspace of its own.
