@@ -362,6 +362,18 @@ PYBIND11_MODULE(_core, m) {
           py::arg("keep_dense") = true, py::arg("dense_every_step") = false,
           py::arg("observer") = py::none());
     m.attr("FLOW_DENSE_WIDTH") = static_cast<int>(pyscale::kDenseWidth);
+    {
+        using C = pyscale::StepController;
+        py::dict c;
+        c["SAFETY"] = C::kSafety;
+        c["MIN_FACTOR"] = C::kMinFactor;
+        c["MAX_FACTOR"] = C::kMaxFactor;
+        c["MAX_FACTOR_AFTER_REJECT"] = C::kMaxFactorAfterReject;
+        c["LANDING_RECOVERY"] = C::kLandingRecovery;
+        c["ERROR_FLOOR"] = C::kErrorFloor;
+        c["LANDING_SLACK"] = C::kLandingSlack;
+        m.attr("FLOW_CONTROLLER") = c;
+    }
     m.def("gd_run", &gd_run, py::arg("lam"), py::arg("w_star"), py::arg("w"), py::arg("dim"),
           py::arg("noise"), py::arg("lr"), py::arg("step0"), py::arg("step_end"),
           py::arg("record_steps"), py::arg("threads"), py::arg("progress_every"),

@@ -208,3 +208,10 @@ def test_ros4_hermite_records(problem, reference):
 def test_record_mode_is_validated(problem):
     with pytest.raises(ValueError, match="record_mode"):
         pyscale.simulate(problem, "flow", t=1.0, record_mode="dense")
+
+
+def test_hierarchy_uses_the_flow_controller_constants():
+    from pyscale import _core
+    from pyscale._kernels import hierarchy as kernel
+    for name, value in _core.FLOW_CONTROLLER.items():
+        assert getattr(kernel, name) == value, name
