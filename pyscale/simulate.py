@@ -259,7 +259,11 @@ def simulate(problem: Problem, method: str = "flow", **options) -> Trajectory:
 
     ``method="flow"``: ``t`` (increasing record times, or a horizon → 200 log-spaced
     times), ``rtol`` (default 1e-9), ``atol``, ``h0``, ``hmax``, ``max_steps``,
-    ``scheme`` (``"rodas4"``, the default, or ``"ros4"``).
+    ``scheme`` (``"rodas4"``, the default, or ``"ros4"``), ``record_mode``
+    (``"interpolate"``, the default: records read off the dense output, no step lands on
+    them but the last; ``"step"``: a step lands on every record), ``events``
+    (:mod:`pyscale.events`). The trajectory keeps the dense output (``traj.dense``) for
+    exact stopping times (:mod:`pyscale.phases`).
     ``method="gd"``: ``lr``, ``steps``, ``record`` (step indices, or a count).
     ``method="sgd"``: online SGD on fresh samples — ``lr``, ``steps``, ``record``, ``batch``
     (default 1), ``noise`` (label-noise variance; None → ``problem.noise``), ``seed``.
