@@ -243,7 +243,8 @@ def _append_record(traj, fields: dict[str, np.ndarray], t_stop: float):
 def concat_dense(first, second):
     """Dense output and events of a resumed run: ``first``'s followed by ``second``'s."""
     a, b = getattr(first, "dense", None), getattr(second, "dense", None)
-    dense = b
+    # Without the first part's dense output the whole run has none (phases: record grid).
+    dense = b if len(first) == 0 else None
     if a is not None and b is not None:
         dense = DenseOutput(np.concatenate([a.rows, b.rows]), b.s_star, b.noise, b.dim)
     ea, eb = getattr(first, "events", None), getattr(second, "events", None)

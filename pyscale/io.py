@@ -134,6 +134,8 @@ def save_trajectory(traj: Trajectory, path: PathLike, problem: Optional[Problem]
                                      for name in FIELDS}
     if traj.w is not None:
         arrays["state/w"] = np.asarray(traj.w)
+    if getattr(traj, "dense", None) is not None:  # the flow's dense output (exact phases)
+        arrays["dense/rows"] = np.asarray(traj.dense.rows)
     meta = _split_arrays(dict(traj.meta), "meta", arrays)
     info = dict(traj.meta.get("problem", {}))
     header = {"format": TRAJECTORY_FORMAT, "pyscale_version": __version__,
@@ -183,7 +185,12 @@ def load_trajectory(path: PathLike) -> Trajectory:
         cols = {name: np.array(npz[f"col/{name}"]) for name in FIELDS}
         w = np.array(npz["state/w"]) if "state/w" in npz.files else None
         meta = _join_arrays(header["meta"], npz)
-    return Trajectory(w=w, meta=meta, **cols)
+        dense = None
+        if "dense/rows" in npz.files:
+            from .dense_output import DenseOutput
+            dense = DenseOutput(np.array(npz["dense/rows"]), meta.get("s_star", 1.0),
+                                meta.get("noise", 0.0), meta.get("d", 1))
+    return Trajectory(w=w, meta=meta, dense=dense, **cols)
 
 
 def load_problem(path: PathLike) -> Optional[Problem]:

@@ -215,3 +215,15 @@ def test_hierarchy_uses_the_flow_controller_constants():
     from pyscale._kernels import hierarchy as kernel
     for name, value in _core.FLOW_CONTROLLER.items():
         assert getattr(kernel, name) == value, name
+
+
+def test_dense_output_survives_save_load_and_checkpoints(problem, tmp_path):
+    traj = pyscale.simulate(problem, "flow", t=600.0)
+    back = pyscale.Trajectory.load(traj.save(tmp_path / "flow.npz"))
+    np.testing.assert_array_equal(back.dense.rows, traj.dense.rows)
+    assert back.phases() == traj.phases()
+    # a resumed run whose first part lost its dense output falls back to the record grid
+    no_dense = pyscale.Trajectory.load(traj.save(tmp_path / "again.npz"))
+    no_dense.dense = None
+    more = pyscale.simulate(problem, "flow", t=np.array([0.0, 600.0, 700.0]), resume=no_dense)
+    assert more.dense is None
