@@ -227,3 +227,11 @@ def test_dense_output_survives_save_load_and_checkpoints(problem, tmp_path):
     no_dense.dense = None
     more = pyscale.simulate(problem, "flow", t=np.array([0.0, 600.0, 700.0]), resume=no_dense)
     assert more.dense is None
+
+
+def test_terminal_event_state_with_ros4(problem, reference):
+    traj = pyscale.simulate(problem, "flow", t=600.0, scheme="ros4",
+                            events=[("s", 0.5, +1, True)])
+    assert traj.t[-1] == pytest.approx(reference.t_events[4][0], rel=1e-6)
+    s_end, _ = _su(problem, traj.w)  # Hermite dense state at the event
+    assert s_end == pytest.approx(0.5, rel=1e-6)

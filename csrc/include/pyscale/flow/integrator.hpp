@@ -223,6 +223,7 @@ public:
             const double t_start = t;
             t = lands ? target : t + step;
             dense_row(row, spare, y, m, m_new, t_start, step, extras, res);
+            const Moments m_start = m;
             m = m_new;
             h = controller_.after_accept(step, err, last_rejected, lands, h);
             last_rejected = false;
@@ -232,18 +233,14 @@ public:
             stop = std::min(stop, 1.0);
             const double t_end = stopping && stop < 1.0 ? t_start + stop * step : t;
             if (interpolate) {
-                for (; next < n_records && t_records[next] <= t_end; ++next) {
-                    const double tr = t_records[next];
-                    const Moments mr = tr == t ? m : dense_moments(row, (tr - t_start) / step);
-                    write_record(out + next * kRecordWidth, tr, p_, mr);
-                }
+                next = write_dense_records(out, t_records, n_records, next, row, t_end, t, m);
             } else if (lands && t <= t_end) {
                 write_record(out + next * kRecordWidth, t, p_, m);
                 ++next;
             }
             if (stopping) {
                 if (t_end < t) {
-                    dense_state(spare, y, stop, step, res);
+                    dense_state(spare, y, m_start, m, stop, step, res);
                     std::swap(y, spare);
                     t = t_end;
                 }
@@ -269,6 +266,20 @@ private:
     double initial_step(const Moments& m) const {
         const double rate = lambda_max_ * (4.0 * p_.s_star + 12.0 * std::abs(m.s) + 1.0);
         return std::pow(opt_.rtol, 0.25) / rate;
+    }
+
+    // Records r >= next with t_records[r] <= t_end, read off the dense row of the step that
+    // ends at t (moments m there: a record at t itself is the integrator's state).
+    std::size_t write_dense_records(double* out, const double* t_records, std::size_t n_records,
+                                    std::size_t next, const double* row, double t_end, double t,
+                                    const Moments& m) const {
+        const double t_start = row[kDenseT0], step = row[kDenseH];
+        for (; next < n_records && t_records[next] <= t_end; ++next) {
+            const double tr = t_records[next];
+            const Moments mr = tr == t ? m : dense_moments(row, (tr - t_start) / step);
+            write_record(out + next * kRecordWidth, tr, p_, mr);
+        }
+        return next;
     }
 
     // f(y)_i = lambda_i (a y_i + b w*_i): the coefficients a, b from the moments of y.
@@ -306,7 +317,8 @@ private:
 
     // Overwrites y0 (the state at the start of the accepted step, y1 at its end) with the
     // dense state at theta. RODAS4 reads its stage vectors, still intact.
-    void dense_state(double* y0, const double* y1, double theta, double h, FlowResult& res) {
+    void dense_state(double* y0, const double* y1, const Moments& m0, const Moments& m1,
+                     double theta, double h, FlowResult& res) {
         const DenseBasis basis(theta);
         const double* lam = p_.lambda;
         const double* ws = p_.w_star;
@@ -322,9 +334,6 @@ private:
                         basis.b[3] * c3;
             }
         } else {
-            const Moments m0 = moments(p_, y0, moment_sums_);
-            const Moments m1 = moments(p_, y1, moment_sums_);
-            res.passes += 2;
             const double a0 = h * rhs_coef(m0), b0 = h * 8.0 * m0.u;
             const double a1 = h * rhs_coef(m1), b1 = h * 8.0 * m1.u;
             for (std::size_t i = 0; i < p_.n; ++i) {
