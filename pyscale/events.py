@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -34,7 +34,7 @@ from .dense_output import DenseOutput, bernstein_range, roots_in_unit_interval
 
 __all__ = ["Event", "EventHits", "parse_events", "locate_events", "terminal_observer"]
 
-SPEC_FIELDS = ("s", "u", "abs_u", "s2", "u2", "loss", "mse")
+EVENT_FIELDS = ("s", "u", "abs_u", "s2", "u2", "loss", "mse")
 _SUBINTERVALS = 16
 
 
@@ -86,8 +86,8 @@ def _parse_one(ev, index: int) -> Event:
                      bool(getattr(ev, "terminal", False)), name)
     if isinstance(ev, (tuple, list)) and 2 <= len(ev) <= 4 and isinstance(ev[0], str):
         field = ev[0]
-        if field not in SPEC_FIELDS:
-            raise ValueError(f"event field must be one of {SPEC_FIELDS}, got {field!r}")
+        if field not in EVENT_FIELDS:
+            raise ValueError(f"event field must be one of {EVENT_FIELDS}, got {field!r}")
         level = float(ev[1])
         if not np.isfinite(level):
             raise ValueError(f"event level must be finite, got {ev[1]!r}")
@@ -209,25 +209,25 @@ def terminal_observer(events: Sequence[Event], s_star: float, noise: float, dim:
     return observe
 
 
-def dense_completion(out: dict, problem, events: Sequence[Event]):
+def dense_completion(out: Any, problem: Any, events: Sequence[Event]):
     """For the flow runner: a function that gives a new trajectory segment its dense output
     and its events; a terminal event's record is appended as the segment's last row."""
     def complete(traj):
-        dense = DenseOutput(out["dense"], problem.s_star, problem.noise, problem.d)
+        dense = DenseOutput(out.dense, problem.s_star, problem.noise, problem.d)
         traj.dense = dense
         if not events:
             return traj
         hits = locate_events(dense, events)
-        t_stop = float(out["t"]) if out["stopped_by_event"] else np.inf
+        t_stop = float(out.state.t) if out.stopped_by_event else np.inf
         for h in hits:  # occurrences after the stop (in its step) did not happen
             keep = h.times <= t_stop * (1 + 1e-14)
             h.times = h.times[keep]
             h.records = {k: v[keep] for k, v in h.records.items()}
-            if h.terminal and h.times.size and out["stopped_by_event"]:
+            if h.terminal and h.times.size and out.stopped_by_event:
                 # the core's time of the stop, to the last bit
                 h.times[-1] = h.records["t"][-1] = t_stop
         traj.events = hits
-        if out["stopped_by_event"] and (len(traj) == 0 or traj.t[-1] < t_stop):
+        if out.stopped_by_event and (len(traj) == 0 or traj.t[-1] < t_stop):
             _append_record(traj, dense.at(np.array([t_stop])), t_stop)
         return traj
     return complete

@@ -38,6 +38,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .. import _core
+
 # Step-size controller: the rules and constants of the flow's StepController
 # (csrc/include/pyscale/flow/controller.hpp), named the same; tests/test_dense.py checks that
 # they agree with the core's. (numba freezes these at compile time.)
@@ -53,9 +55,13 @@ ERROR_ORDER = 8.0  # DOP853: min(order, embedded order) + 1 = 8 (scipy's exponen
 ZERO = 0
 GAUSS = 1
 
-STATUS_COMPLETED = 0
-STATUS_DIVERGED = 1
-STATUS_STEP_LIMIT = 2
+# Run status codes, read from the core's RunStatus enum (csrc/include/pyscale/progress.hpp):
+# a status code means the same thing whichever engine returns it. Module-level ints are
+# compile-time constants to numba.
+STATUS_COMPLETED = int(_core.RunStatus.completed)
+STATUS_INTERRUPTED = int(_core.RunStatus.interrupted)
+STATUS_DIVERGED = int(_core.RunStatus.diverged)
+STATUS_STEP_LIMIT = int(_core.RunStatus.step_limit)
 
 
 # ----------------------------------------------------------------------------- quadrature

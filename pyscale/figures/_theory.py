@@ -9,7 +9,7 @@ import numpy as np
 
 from ..phases import DEFAULTS
 from ..problem import Problem
-from ..simulate import simulate
+from ..engines import simulate
 
 __all__ = ["PredictedPhases", "predicted_phases", "prediction"]
 
