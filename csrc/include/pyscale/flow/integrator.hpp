@@ -144,7 +144,8 @@ public:
         : p_(p), ws_(ws), opt_(opt), tab_(tableau(opt.method)), capacitance_sums_(p.n, opt.threads),
           stage_sums_(p.n, opt.threads), moment_sums_(p.n, opt.threads),
           final_sums_(p.n, opt.threads), final_dense_sums_(p.n, opt.threads),
-          final_full_sums_(p.n, opt.threads), dense_all_sums_(p.n, opt.threads) {
+          final_full_sums_(p.n, opt.threads), dense_all_sums_(p.n, opt.threads),
+          final_direct_sums_(p.n, opt.threads) {
         if (ws.size() != p.n) throw std::invalid_argument("workspace size != problem size");
         if (ws.stages() < tab_.stages)
             throw std::invalid_argument("workspace has fewer stage vectors than the method");
@@ -207,9 +208,19 @@ public:
             }
             // Records strictly inside the step need the dense output's extra sums (RODAS4
             // forms them in the attempt's last pass, ROS4 in one more pass).
+            // A few records: their moments directly at their theta; many: the dense row's
+            // extra sums (both formed in the attempt's last pass for RODAS4).
             const double t_planned = lands ? target : t + step;
-            const bool extras = opt_.dense_every_step ||
-                                (interpolate && next < n_records && t_records[next] < t_planned);
+            std::size_t inside = 0;
+            while (interpolate && next + inside < n_records &&
+                   t_records[next + inside] < t_planned && inside <= kInlineRecords)
+                ++inside;
+            const bool direct = tab_.has_stage_dense_output && !opt_.dense_every_step &&
+                                inside > 0 && inside <= kInlineRecords;
+            const bool extras = opt_.dense_every_step || (inside > 0 && !direct);
+            inline_count_ = direct ? static_cast<int>(inside) : 0;
+            for (int q = 0; q < inline_count_; ++q)
+                inline_theta_[q] = (t_records[next + q] - t) / step;
             Moments m_new;
             const double err = attempt(y, spare, m, step, m_new, extras, res);
             if (!(err <= 1.0)) {  // also catches NaN
@@ -274,9 +285,19 @@ private:
                                     std::size_t next, const double* row, double t_end, double t,
                                     const Moments& m) const {
         const double t_start = row[kDenseT0], step = row[kDenseH];
-        for (; next < n_records && t_records[next] <= t_end; ++next) {
+        for (int q = 0; next < n_records && t_records[next] <= t_end; ++next, ++q) {
             const double tr = t_records[next];
-            const Moments mr = tr == t ? m : dense_moments(row, (tr - t_start) / step);
+            Moments mr = m;
+            if (tr != t) {
+                mr = dense_moments(row, (tr - t_start) / step);
+                if (q < inline_count_) {  // formed at this very theta in the last pass
+                    const double* d = direct_sums_.data() + 4 * q;
+                    mr.s2 = d[0];
+                    mr.u2 = d[1];
+                    mr.dist_minus = d[2];
+                    mr.dist_plus = d[3];
+                }
+            }
             write_record(out + next * kRecordWidth, tr, p_, mr);
         }
         return next;
@@ -350,10 +371,14 @@ private:
     double attempt(const double* y, double* y_new, const Moments& m, double h, Moments& m_new,
                    bool extras, FlowResult& res) {
         if (opt_.method == FlowMethod::kRos4)
-            return attempt_with<kRos4, false>(y, y_new, m, h, m_new, res, final_sums_);
-        return extras ? attempt_with<kRodas4, true>(y, y_new, m, h, m_new, res, final_full_sums_)
-                      : attempt_with<kRodas4, false>(y, y_new, m, h, m_new, res,
-                                                     final_dense_sums_);
+            return attempt_with<kRos4, kNoExtras>(y, y_new, m, h, m_new, res, final_sums_);
+        if (extras)
+            return attempt_with<kRodas4, kGramExtras>(y, y_new, m, h, m_new, res,
+                                                      final_full_sums_);
+        if (inline_count_ > 0)
+            return attempt_with<kRodas4, kDirectRecords>(y, y_new, m, h, m_new, res,
+                                                         final_direct_sums_);
+        return attempt_with<kRodas4, kNoExtras>(y, y_new, m, h, m_new, res, final_dense_sums_);
     }
 
     // Slots of the last pass: 11 sums, then (RODAS4) the dense output's sums, then one max.
@@ -362,6 +387,12 @@ private:
     using FinalDenseReducer = BlockedReducer<kFinalSums + kDenseScalarSums + 1, 1>;
     using FinalFullReducer =
         BlockedReducer<kFinalSums + kDenseScalarSums + kDenseExtraSums + 1, 1>;
+    // What the last pass adds for records inside the step: nothing, the dense row's extra
+    // sums, or (at most kInlineRecords records) s^(2), u^(2), ||w -+ w*||^2 at each one's theta.
+    static constexpr int kNoExtras = 0, kGramExtras = 1, kDirectRecords = 2;
+    static constexpr int kInlineRecords = 4;  // beyond that the dense row's sums are cheaper
+    static constexpr int kDirectSums = 4 * kInlineRecords;
+    using FinalDirectReducer = BlockedReducer<kFinalSums + kDenseScalarSums + kDirectSums + 1, 1>;
 
     // One Rosenbrock step of size h from y (moments m). Writes the proposal into y_new (the
     // last stage's storage) and its moments into m_new; returns the scaled error (> 1:
@@ -373,16 +404,23 @@ private:
     // stored) together with what the next stage needs; the last forms the new state, its
     // moments, the error and (RODAS4) the inner products of the dense output.
     // M = diag(1/(h gamma) - c0 lambda), U = [Qy, Qw*].
-    template <const RosenbrockTableau& T, bool kExtras, class Reducer>
+    template <const RosenbrockTableau& T, int kExtraMode, class Reducer>
     double attempt_with(const double* y, double* y_new, const Moments& m, double h,
                         Moments& m_new, FlowResult& res, Reducer& final_reducer) {
         constexpr int S = T.stages;
         constexpr int L = S - 1;
         constexpr bool kDense = T.has_stage_dense_output;
-        static_assert(kDense || !kExtras, "extra dense sums need a stage dense output");
+        constexpr bool kExtras = kExtraMode == kGramExtras;
+        constexpr bool kDirect = kExtraMode == kDirectRecords;
+        static_assert(kDense || kExtraMode == kNoExtras, "records need a stage dense output");
         constexpr int kExtraSlot = kFinalSums + kDenseScalarSums;
-        constexpr int kMaxSlot = kDense ? kExtraSlot + (kExtras ? kDenseExtraSums : 0)
-                                        : kFinalSums;
+        constexpr int kMaxSlot =
+            kDense ? kExtraSlot + (kExtras ? kDenseExtraSums : kDirect ? kDirectSums : 0)
+                   : kFinalSums;
+        DenseBasis basis[kInlineRecords] = {DenseBasis(0.0), DenseBasis(0.0), DenseBasis(0.0),
+                                            DenseBasis(0.0)};
+        const int n_direct = kDirect ? inline_count_ : 0;
+        for (int q = 0; q < n_direct; ++q) basis[q] = DenseBasis(inline_theta_[q]);
         StepContext c;
         c.y = y;
         for (int j = 0; j < L; ++j) c.K[j] = ws_.stage(j);
@@ -462,6 +500,20 @@ private:
                     const DenseCoordinate x{lam[i], ws[i], y[i], yn, c2, c3};
                     accumulate_dense_scalars(acc + kFinalSums, x);
                     if constexpr (kExtras) accumulate_dense_extras(acc + kExtraSlot, x);
+                    if constexpr (kDirect) {
+                        const double lws_i = lam[i] * ws[i];
+                        for (int q = 0; q < n_direct; ++q) {
+                            const double* b = basis[q].b;
+                            const double wq = b[0] * y[i] + b[1] * yn + b[2] * c2 + b[3] * c3;
+                            const double lwq = lam[i] * wq;
+                            const double dmq = wq - ws[i], dpq = wq + ws[i];
+                            double* a = acc + kExtraSlot + 4 * q;
+                            a[0] += lwq * lwq;
+                            a[1] += lwq * lws_i;
+                            a[2] += dmq * dmq;
+                            a[3] += dpq * dpq;
+                        }
+                    }
                 }
                 const double sc = comp_atol + comp_rtol * std::max(std::abs(y[i]), std::abs(yn));
                 const double ratio = err / sc;
@@ -477,6 +529,9 @@ private:
         if constexpr (kExtras)
             std::copy(fin.begin() + kExtraSlot, fin.begin() + kExtraSlot + kDenseExtraSums,
                       final_extras_.begin());
+        if constexpr (kDirect)
+            std::copy(fin.begin() + kExtraSlot, fin.begin() + kExtraSlot + kDirectSums,
+                      direct_sums_.begin());
         m_new = Moments{fin[0], fin[1], fin[2], fin[3], fin[4], fin[5]};
         // Tolerances on the observables. u's scale is floored by a fraction of
         // sum |lambda w w*| so that a sign change of u does not stall the integrator; the
@@ -595,6 +650,11 @@ private:
     BlockedReducer<kDenseScalarSums + kDenseExtraSums> dense_all_sums_;
     std::array<double, kDenseScalarSums> final_dense_{};  // the last attempt's dense-output sums
     std::array<double, kDenseExtraSums> final_extras_{};
+    FinalDirectReducer final_direct_sums_;
+    // The records of the step being attempted whose moments its last pass forms directly.
+    int inline_count_ = 0;
+    double inline_theta_[kInlineRecords] = {};
+    std::array<double, kDirectSums> direct_sums_{};
 };
 
 // Convenience: run the flow with a workspace of its own.
