@@ -17,7 +17,8 @@ import numpy as np
 
 __all__ = ["integer", "real", "positive", "probability", "seed", "threads", "choice",
            "keywords", "vector", "record_times", "record_steps", "suggest", "dimension",
-           "exponent", "grouping_tolerance", "memory", "available_memory", "MAX_THREADS", "MAX_STEPS", "MAX_BATCH"]
+           "exponent", "grouping_tolerance", "memory", "available_memory", "MAX_THREADS",
+           "MAX_STEPS", "MAX_BATCH"]
 
 #: Largest thread count accepted (OpenMP cannot start more than a few thousand threads).
 MAX_THREADS = 1024
@@ -47,7 +48,7 @@ def integer(name: str, value: Any, low: Optional[int] = None,
     if isinstance(value, numbers.Integral):
         out = operator.index(value)
     elif isinstance(value, numbers.Real) and float(value).is_integer():
-        out = int(value)
+        out = int(float(value))
     elif isinstance(value, numbers.Real):  # a number, just not a whole one
         raise ValueError(f"{name} must be an integer{where}, got {_show(value)}")
     else:
@@ -180,12 +181,13 @@ def record_steps(steps: int, record: Any, name: str = "record") -> np.ndarray:
 
 def _num(x) -> str:
     """Bounds as a reader writes them: 2**64 - 1 rather than 1.84467e+19."""
-    if isinstance(x, int) and x >= 2 ** 20:
+    if isinstance(x, int):
         for k in range(20, 128):
             if x == 2 ** k:
                 return f"2**{k}"
             if x == 2 ** k - 1:
                 return f"2**{k} - 1"
+        return str(x)
     return f"{x:g}"
 
 
