@@ -51,7 +51,7 @@ def _check(delta: float, eps: float, s0: float):
 
 
 def stopping_times(traj, delta=None, eps=None, s0=None):
-    """T1(δ), T1'(s0), T2(ε) of ``traj`` as a :class:`~pyscale.trajectory.Phases`.
+    """T1(δ), T1'(s0), T2(ε) of ``traj`` (the fields of ``Trajectory.phases()``).
 
     Parameters
     ----------
@@ -63,11 +63,11 @@ def stopping_times(traj, delta=None, eps=None, s0=None):
 
     Returns
     -------
-    Phases
-        Times in the trajectory's time unit (t = step · lr for the step engines); None
-        where the trajectory does not reach them.
+    tuple
+        (T1, T1', T2, delta, eps, s0), the fields of
+        :class:`~pyscale.trajectory.Phases`: times in the trajectory's time unit (t = step ·
+        lr for the step engines), None where the trajectory does not reach them.
     """
-    from .trajectory import Phases
     delta = DEFAULTS.delta if delta is None else delta
     eps = DEFAULTS.eps if eps is None else eps
     s0 = DEFAULTS.s0 if s0 is None else s0
@@ -80,7 +80,7 @@ def stopping_times(traj, delta=None, eps=None, s0=None):
         t1 = _first_escape(dense, delta * s_star)
         t1p = _last_upward_crossing(dense, s_star * (1.0 / 3.0 + s0))
         t2 = _first_in_band(dense, eps, s_star)
-    return Phases(t1, t1p, t2, delta, eps, s0)
+    return t1, t1p, t2, delta, eps, s0
 
 
 def grid_stopping_times(traj, delta: float, eps: float, s0: float):

@@ -75,7 +75,7 @@ class Trajectory:
         :func:`pyscale.phases.stopping_times`.
         """
         from .phases import stopping_times
-        return stopping_times(self, delta, eps, s0)
+        return Phases(*stopping_times(self, delta, eps, s0))
 
     to_pandas = tidy.trajectory_to_pandas
     __repr__ = _repr.repr_text
