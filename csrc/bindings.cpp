@@ -3,7 +3,7 @@
 // released while an engine runs. No numerics here; see csrc/include/pyscale/.
 //
 // Layout (one register_* function per part, as boost-histogram does):
-//   register_enums    RunStatus, RecordField, FlowScheme, SampleStorage
+//   register_enums    RunStatus, RecordField, FlowScheme, FlowRecordMode, SampleStorage
 //   register_errors   C++ exceptions -> Python exception types (the one place they map)
 //   register_problem  CoreProblem (the arrays an engine reads) and its statistics
 //   register_flow     FlowOptions, FlowState, FlowRun, run_flow
@@ -117,6 +117,8 @@ struct FlowRun {
     std::size_t records_written = 0;
     double atol = 0.0;
     int threads = 1;
+    py::array_t<double> dense;      // (accepted steps, kDenseWidth): the dense output
+    bool stopped_by_event = false;  // the observer stopped the run at state.t
 };
 
 struct StepRun {
@@ -141,14 +143,35 @@ struct EnsembleRun {
 
 // ---- flow -------------------------------------------------------------------------------
 
+// The observer (a Python callable on one dense row, or None) runs with the GIL.
+pyscale::StepObserver step_observer(const py::object& observer) {
+    if (observer.is_none()) return nullptr;
+    return [&observer](const double* row) {
+        py::gil_scoped_acquire gil;
+        py::array_t<double> r(static_cast<py::ssize_t>(pyscale::kDenseWidth));
+        std::copy(row, row + pyscale::kDenseWidth, r.mutable_data());
+        return observer(r).cast<double>();
+    };
+}
+
+py::array_t<double> dense_rows(const std::vector<double>& log) {
+    const auto rows = static_cast<py::ssize_t>(log.size() / pyscale::kDenseWidth);
+    py::array_t<double> out({rows, static_cast<py::ssize_t>(pyscale::kDenseWidth)});
+    std::copy(log.begin(), log.end(), out.mutable_data());
+    return out;
+}
+
 FlowRun run_flow(const CoreProblem& problem, State w, const FlowState& start,
-                 const Array& t_records, const pyscale::FlowOptions& opt, py::object callback) {
+                 const Array& t_records, const pyscale::FlowOptions& opt, py::object callback,
+                 py::object observer) {
     require_state(problem, w);
     const auto& p = problem.view();
     const std::size_t nrec = static_cast<std::size_t>(t_records.size());
     FlowRun run;
     run.records = record_buffer(nrec);
     PythonHook hook{std::move(callback)};
+    const pyscale::StepObserver observe = step_observer(observer);
+    std::vector<double> dense_log;
     pyscale::FlowResult r;
     {
         py::gil_scoped_release release;
@@ -158,8 +181,10 @@ FlowRun run_flow(const CoreProblem& problem, State w, const FlowState& start,
         pyscale::FlowIntegrator integ(p, ws, o);
         run.atol = integ.atol();
         r = integ.run(w.mutable_data(), start.t, t_records.data(), nrec,
-                      run.records.mutable_data(), std::ref(hook));
+                      run.records.mutable_data(), std::ref(hook), observe, &dense_log);
     }
+    run.dense = dense_rows(dense_log);
+    run.stopped_by_event = r.stopped_by_event;
     run.status = r.status;
     run.signalled = hook.signalled;
     run.state = FlowState{r.t, r.h_next};
@@ -326,6 +351,11 @@ void register_enums(py::module_& m) {
     py::enum_<pyscale::FlowMethod>(m, "FlowScheme", "Rosenbrock scheme of the flow.")
         .value("rodas4", pyscale::FlowMethod::kRodas4)
         .value("ros4", pyscale::FlowMethod::kRos4);
+    py::enum_<pyscale::RecordMode>(m, "FlowRecordMode",
+                                   "How the flow writes records: off its dense output, or "
+                                   "by landing a step on each.")
+        .value("interpolate", pyscale::RecordMode::kInterpolate)
+        .value("step", pyscale::RecordMode::kStep);
     py::enum_<pyscale::SampleStorage>(m, "SampleStorage",
                                       "Where online SGD keeps a step's samples for its update.")
         .value("auto", pyscale::SampleStorage::kAuto)
@@ -381,7 +411,9 @@ void register_flow(py::module_& m) {
         .def_readwrite("hmax", &pyscale::FlowOptions::hmax)
         .def_readwrite("max_steps", &pyscale::FlowOptions::max_steps)
         .def_readwrite("threads", &pyscale::FlowOptions::threads)
-        .def_readwrite("progress_every", &pyscale::FlowOptions::progress_every);
+        .def_readwrite("progress_every", &pyscale::FlowOptions::progress_every)
+        .def_readwrite("record_mode", &pyscale::FlowOptions::record_mode)
+        .def_readwrite("dense_every_step", &pyscale::FlowOptions::dense_every_step);
     py::class_<FlowState>(m, "FlowState", "Where a flow run stands (exact resume).")
         .def(py::init<double, double>(), py::arg("t") = 0.0, py::arg("h_next") = 0.0)
         .def_readonly("t", &FlowState::t)
@@ -397,9 +429,25 @@ void register_flow(py::module_& m) {
         .def_readonly("passes", &FlowRun::passes)
         .def_readonly("records_written", &FlowRun::records_written)
         .def_readonly("atol", &FlowRun::atol)
-        .def_readonly("threads", &FlowRun::threads);
+        .def_readonly("threads", &FlowRun::threads)
+        .def_readonly("dense", &FlowRun::dense)
+        .def_readonly("stopped_by_event", &FlowRun::stopped_by_event);
     m.def("run_flow", &run_flow, py::arg("problem"), py::arg("w"), py::arg("start"),
-          py::arg("t_records"), py::arg("options"), py::arg("callback") = py::none());
+          py::arg("t_records"), py::arg("options"), py::arg("callback") = py::none(),
+          py::arg("observer") = py::none());
+    m.attr("FLOW_DENSE_WIDTH") = static_cast<int>(pyscale::kDenseWidth);
+    {
+        using C = pyscale::StepController;
+        py::dict c;
+        c["SAFETY"] = C::kSafety;
+        c["MIN_FACTOR"] = C::kMinFactor;
+        c["MAX_FACTOR"] = C::kMaxFactor;
+        c["MAX_FACTOR_AFTER_REJECT"] = C::kMaxFactorAfterReject;
+        c["LANDING_RECOVERY"] = C::kLandingRecovery;
+        c["ERROR_FLOOR"] = C::kErrorFloor;
+        c["LANDING_SLACK"] = C::kLandingSlack;
+        m.attr("FLOW_CONTROLLER") = c;
+    }
     m.def(
         "flow_workspace_bytes",
         [](std::size_t n, pyscale::FlowMethod scheme) {

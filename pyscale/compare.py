@@ -20,6 +20,7 @@ import numpy as np
 
 from . import _repr, tidy
 from .engines import simulate
+from .phases import DEFAULTS
 from .problem import Problem
 from .theory import Prediction, predict
 from .trajectory import Trajectory
@@ -190,8 +191,9 @@ class Comparison(dict):
 
 
 # ---------------------------------------------------------------------------- compare
-def compare(trajectory: Trajectory, prediction: Any, delta: float = 0.05, eps: float = 0.05,
-            s0: float = 0.1, states: Optional[Dict[str, np.ndarray]] = None,
+def compare(trajectory: Trajectory, prediction: Any, delta: float = DEFAULTS.delta,
+            eps: float = DEFAULTS.eps, s0: float = DEFAULTS.s0,
+            states: Optional[Dict[str, np.ndarray]] = None,
             resimulate: bool = True, phase3_floor: float = 1e-4,
             plot: Any = None) -> Comparison:
     """Measured against predicted, for one trajectory (SPEC §3).
@@ -311,11 +313,13 @@ def _context(trajectory: Any, prediction: Any, delta: float, eps: float, s0: flo
 
 
 def _phase1(ctx: _Context) -> None:
-    """T1 (log-interpolated crossing of |u| = δ) vs log(δ/|C|)/ρ, the sign of u(T1), the
-    escape rate fitted on log|u| and the Volterra solution against the simulated u."""
+    """T1 (|u| = δ: exact on a dense output, else the log-interpolated crossing) vs
+    log(δ/|C|)/ρ, the sign of u(T1), the escape rate fitted on log|u| and the Volterra
+    solution against the simulated u."""
     tr, pred, ph, res = ctx.tr, ctx.prediction, ctx.phases, ctx.result
     delta = res["delta"]
-    t1_meas = crossing_time(tr.t, ctx.abs_u, delta)
+    # Exact along the flow's dense output; otherwise the log-interpolated record crossing.
+    t1_meas = ph.T1 if tr.dense is not None else crossing_time(tr.t, ctx.abs_u, delta)
     t1_pred = pred.escape_time(delta)
     res["T1"] = {"measured": t1_meas, "predicted": t1_pred,
                  "rel_error": _rel(t1_meas, t1_pred), "record": ph.T1}

@@ -33,6 +33,7 @@ from ._kernels import dop853
 from ._validate import record_times
 from .engines import simulate
 from .errors import DivergenceError
+from .phases import DEFAULTS
 from .problem import Problem
 from .statistics import statistics
 
@@ -380,7 +381,8 @@ def convergence_study(problem: Problem, orders: Sequence[int] = (16, 32, 64), t=
                       closures: Sequence[str] = ("gauss", "zero"),
                       tols: Sequence[float] = (1e-9, 1e-6, 1e-3), check_orders: int = 3,
                       rtol: float = 1e-12, reference_rtol: float = 1e-12,
-                      delta: float = 0.05, eps: float = 0.05) -> ConvergenceStudy:
+                      delta: float = DEFAULTS.delta,
+                      eps: float = DEFAULTS.eps) -> ConvergenceStudy:
     """Error vs K and vs t of each closure against the exact flow, and the validity horizon
     (how far in t each K stays within each tolerance), with the phases T1, T1', T2 of SPEC §3.
 

@@ -40,6 +40,18 @@ from numba import njit
 
 from .. import _core
 
+# Step-size controller: the rules and constants of the flow's StepController
+# (csrc/include/pyscale/flow/controller.hpp), named the same; tests/test_dense.py checks that
+# they agree with the core's. (numba freezes these at compile time.)
+SAFETY = 0.9
+MIN_FACTOR = 0.2
+MAX_FACTOR = 5.0
+MAX_FACTOR_AFTER_REJECT = 1.0
+LANDING_RECOVERY = 5.0
+ERROR_FLOOR = 1e-10
+LANDING_SLACK = 4 * np.finfo(np.float64).eps
+ERROR_ORDER = 8.0  # DOP853: min(order, embedded order) + 1 = 8 (scipy's exponent)
+
 ZERO = 0
 GAUSS = 1
 
@@ -259,6 +271,7 @@ def integrate(kind, y0, x, source, lam_max, s_star, times, rtol, atol, max_steps
     hierarchy_rhs(kind, y, x, source, lam_max, s_star, f)
     evals += 1
     h = min(1e-3 / max(lam_max, 1e-300), times[written])
+    last_rejected = False
     while written < times.size:
         if steps >= max_steps:
             status = STATUS_STEP_LIMIT
@@ -270,7 +283,7 @@ def integrate(kind, y0, x, source, lam_max, s_star, times, rtol, atol, max_steps
             break
         h_proposed = h
         landing = False
-        if t + h >= target * (1.0 - 1e-14):
+        if t + h >= target * (1.0 - LANDING_SLACK):
             h = target - t
             landing = True
         for i in range(n):
@@ -310,17 +323,21 @@ def integrate(kind, y0, x, source, lam_max, s_star, times, rtol, atol, max_steps
             if landing:
                 records[written, :] = y
                 written += 1
-            factor = 10.0 if err == 0.0 else min(10.0, 0.9 * err ** (-1.0 / 8.0))
-            h *= factor
-            if landing:
-                # a step clipped onto a record time says little about the step size to come
-                h = max(h, h_proposed)
+            factor = min(MAX_FACTOR, max(MIN_FACTOR,
+                                         SAFETY * max(err, ERROR_FLOOR) ** (-1.0 / ERROR_ORDER)))
+            if last_rejected:
+                factor = min(factor, MAX_FACTOR_AFTER_REJECT)
+            last_rejected = False
+            h_new = h * factor
+            # a step clipped onto a record time says little about the step size to come
+            h = max(h_new, min(h_proposed, LANDING_RECOVERY * h_new)) if landing else h_new
         else:
             rejected += 1
+            last_rejected = True
             if np.isfinite(err):
-                h *= max(0.2, 0.9 * err ** (-1.0 / 8.0))
+                h *= max(MIN_FACTOR, SAFETY * err ** (-1.0 / ERROR_ORDER))
             else:
-                h *= 0.2
+                h *= MIN_FACTOR
     return records, written, steps, rejected, evals, status, t
 
 

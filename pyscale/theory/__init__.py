@@ -19,6 +19,7 @@ from typing import Optional, Union
 
 import numpy as np
 
+from ..phases import DEFAULTS
 from ..problem import Problem
 from .convergence import (
     PhaseIIbBound,
@@ -86,7 +87,7 @@ class Prediction:
         """C = â(ρ) / D'(ρ) (SPEC §3); its sign is the sign u takes at escape."""
         return self.escape.prefactor
 
-    def escape_time(self, delta: float = 0.05) -> float:
+    def escape_time(self, delta: float = DEFAULTS.delta) -> float:
         """T1(δ) ≈ log(δ / |C|) / ρ (SPEC §3)."""
         return self.escape.time_to(delta)
 
@@ -174,7 +175,7 @@ class Prediction:
     def _power_law_a(self) -> float:
         return check_power_law_exponent(self.a)
 
-    def summary(self, delta: float = 0.05) -> dict:
+    def summary(self, delta: float = DEFAULTS.delta) -> dict:
         """The scalar predictions: ρ, C, T1(δ), and (a > 1) the tail exponent 1/a."""
         out = {"d": self.problem.d, "a": self.a, "escape_rate": self.escape_rate,
                "escape_prefactor": self.escape_prefactor, "delta": delta,
