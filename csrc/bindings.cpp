@@ -154,8 +154,9 @@ void require_writeable(const char* name, const py::array_t<double>& a) {
 }
 
 pyscale::SgdOptions sgd_options(int threads, long long progress_every, double divergence_factor,
-                                int store, bool simd) {
+                                int store, bool simd, bool common_streams = false) {
     pyscale::SgdOptions opt;
+    opt.streams = common_streams ? pyscale::Streams::kCommon : pyscale::Streams::kIndependent;
     opt.threads = threads;
     opt.progress_every = progress_every;
     opt.divergence_factor = divergence_factor;
@@ -168,7 +169,8 @@ py::dict sgd_run(const Array& lambda, const Array& w_star, py::array_t<double> w
                  double noise, double lr, int batch, std::uint64_t seed, long long step0,
                  long long step_end, const IndexArray& record_steps, int threads,
                  long long progress_every, double divergence_factor, int store, bool simd,
-                 py::object callback, double window_sum, long long window_count) {
+                 py::object callback, double window_sum, long long window_count,
+                 bool common_streams) {
     auto p = view(lambda, w_star, dim, noise, threads);
     require_length("w", w, p.n);
     require_writeable("w", w);
@@ -177,7 +179,7 @@ py::dict sgd_run(const Array& lambda, const Array& w_star, py::array_t<double> w
     py::array_t<double> online(nrec);
     std::fill(online.mutable_data(), online.mutable_data() + nrec,
               std::numeric_limits<double>::quiet_NaN());
-    auto opt = sgd_options(threads, progress_every, divergence_factor, store, simd);
+    auto opt = sgd_options(threads, progress_every, divergence_factor, store, simd, common_streams);
     PythonHook hook{callback};
     pyscale::SgdResult r;
     {
@@ -204,7 +206,7 @@ py::dict sgd_ensemble_run(const Array& lambda, const Array& w_star, py::array_t<
                           double dim, double noise, const SeedArray& seeds, double lr,
                           int batch, long long step_end, const IndexArray& record_steps,
                           int threads, long long progress_every, double divergence_factor,
-                          int store, bool simd, py::object callback) {
+                          int store, bool simd, py::object callback, bool common_streams) {
     auto p = view(lambda, w_star, dim, noise, 0);
     const std::size_t R = static_cast<std::size_t>(seeds.size());
     if (W.ndim() != 2 || static_cast<std::size_t>(W.shape(0)) != R ||
@@ -218,7 +220,7 @@ py::dict sgd_ensemble_run(const Array& lambda, const Array& w_star, py::array_t<
               std::numeric_limits<double>::quiet_NaN());
     std::fill(online.mutable_data(), online.mutable_data() + online.size(),
               std::numeric_limits<double>::quiet_NaN());
-    auto opt = sgd_options(threads, progress_every, divergence_factor, store, simd);
+    auto opt = sgd_options(threads, progress_every, divergence_factor, store, simd, common_streams);
     PythonHook hook{callback};
     std::vector<pyscale::SgdResult> rs;
     {
@@ -317,6 +319,145 @@ double normal_sample_loop(std::uint64_t seed, std::size_t d, long long steps, in
     return pyscale::normal_sample_loop(seed, d, steps, threads, simd);
 }
 
+// ==== mode chain and gamma sampler (mode_chain.hpp, gamma.hpp) ===========================
+// Flat functions, dict results (to be converted to the typed style with the rest).
+
+pyscale::ModeView mode_view(const Array& lambda, const Array& count, const Array& r, double dim,
+                            double noise) {
+    const std::size_t m = static_cast<std::size_t>(lambda.shape(0));
+    require_length("count", count, m);
+    require_length("r", r, m);
+    return pyscale::make_mode_view(m, lambda.data(), count.data(), r.data(), dim, noise);
+}
+
+pyscale::ModeChainOptions chain_options(int threads, long long progress_every,
+                                        double divergence_factor, bool simd,
+                                        bool common_streams) {
+    pyscale::ModeChainOptions opt;
+    opt.threads = threads;
+    opt.progress_every = progress_every;
+    opt.divergence_factor = divergence_factor;
+    opt.simd = simd;
+    opt.streams = common_streams ? pyscale::Streams::kCommon : pyscale::Streams::kIndependent;
+    return opt;
+}
+
+py::dict chain_run(const Array& lambda, const Array& count, const Array& r,
+                   py::array_t<double> c1, py::array_t<double> c2, double dim, double noise,
+                   double lr, int batch, std::uint64_t seed, long long step0,
+                   long long step_end, const IndexArray& record_steps, int threads,
+                   long long progress_every, double divergence_factor, bool simd,
+                   bool common_streams, py::object callback, double window_sum,
+                   long long window_count) {
+    auto p = mode_view(lambda, count, r, dim, noise);
+    require_length("c1", c1, p.m);
+    require_length("c2", c2, p.m);
+    require_writeable("c1", c1);
+    require_writeable("c2", c2);
+    const std::size_t nrec = static_cast<std::size_t>(record_steps.size());
+    auto out = record_buffer(nrec);
+    py::array_t<double> online(nrec);
+    std::fill(online.mutable_data(), online.mutable_data() + nrec,
+              std::numeric_limits<double>::quiet_NaN());
+    auto opt = chain_options(threads, progress_every, divergence_factor, simd, common_streams);
+    PythonHook hook{callback};
+    pyscale::SgdResult res;
+    {
+        py::gil_scoped_release release;
+        res = pyscale::run_mode_chain(p, c1.mutable_data(), c2.mutable_data(), lr, batch, seed,
+                                      step0, step_end, record_steps.data(), nrec,
+                                      out.mutable_data(), online.mutable_data(), opt,
+                                      std::ref(hook), window_sum, window_count);
+    }
+    py::dict d;
+    d["records"] = out;
+    d["online_loss"] = online;
+    d["window"] = py::make_tuple(res.window_sum, res.window_count);
+    d["status"] = pyscale::status_name(res.status);
+    d["signalled"] = hook.signalled;
+    d["last_step"] = res.last_step;
+    d["diverged_at_step"] = res.diverged_at_step;
+    d["records_written"] = res.records_written;
+    d["threads"] = pyscale::chain_threads(p.m, threads);
+    return d;
+}
+
+py::dict chain_ensemble_run(const Array& lambda, const Array& count, const Array& r,
+                            py::array_t<double> C1, py::array_t<double> C2, double dim,
+                            double noise, const SeedArray& seeds, double lr, int batch,
+                            long long step_end, const IndexArray& record_steps, int threads,
+                            long long progress_every, double divergence_factor, bool simd,
+                            bool common_streams, py::object callback) {
+    auto p = mode_view(lambda, count, r, dim, noise);
+    const std::size_t R = static_cast<std::size_t>(seeds.size());
+    for (const auto* a : {&C1, &C2})
+        if (a->ndim() != 2 || static_cast<std::size_t>(a->shape(0)) != R ||
+            static_cast<std::size_t>(a->shape(1)) != p.m)
+            throw std::invalid_argument("C1 and C2 must have shape (len(seeds), modes)");
+    require_writeable("C1", C1);
+    require_writeable("C2", C2);
+    const std::size_t nrec = static_cast<std::size_t>(record_steps.size());
+    py::array_t<double> out({R, nrec, static_cast<std::size_t>(pyscale::kRecordWidth)});
+    py::array_t<double> online({R, nrec});
+    std::fill(out.mutable_data(), out.mutable_data() + out.size(),
+              std::numeric_limits<double>::quiet_NaN());
+    std::fill(online.mutable_data(), online.mutable_data() + online.size(),
+              std::numeric_limits<double>::quiet_NaN());
+    auto opt = chain_options(threads, progress_every, divergence_factor, simd, common_streams);
+    PythonHook hook{callback};
+    std::vector<pyscale::SgdResult> rs;
+    {
+        py::gil_scoped_release release;
+        rs = pyscale::run_mode_chain_ensemble(p, C1.mutable_data(), C2.mutable_data(), R,
+                                              seeds.data(), lr, batch, step_end,
+                                              record_steps.data(), nrec, out.mutable_data(),
+                                              online.mutable_data(), threads, opt,
+                                              std::ref(hook));
+    }
+    py::list status, last_step, diverged, written;
+    for (const auto& res : rs) {
+        status.append(pyscale::status_name(res.status));
+        last_step.append(res.last_step);
+        diverged.append(res.diverged_at_step);
+        written.append(res.records_written);
+    }
+    py::dict d;
+    d["records"] = out;
+    d["online_loss"] = online;
+    d["status"] = status;
+    d["last_step"] = last_step;
+    d["diverged_at_step"] = diverged;
+    d["records_written"] = written;
+    d["signalled"] = hook.signalled;
+    return d;
+}
+
+// Gamma(shape) draws (sample, lo .. hi-1) of GammaStream(seed): bulk (`fill`) or one by one
+// (`draw`) — the same bits either way (testing).
+py::array_t<double> gamma_draws(std::uint64_t seed, double shape, std::uint64_t sample,
+                                std::size_t lo, std::size_t hi, bool bulk, bool simd) {
+    if (hi < lo) throw std::invalid_argument("hi < lo");
+    const pyscale::GammaShape g(shape);
+    py::array_t<double> out(hi - lo);
+    double* o = out.mutable_data();
+    {
+        py::gil_scoped_release release;
+        const pyscale::GammaStream gen(seed, simd);
+        const std::size_t kc = pyscale::NormalStream::kChunk;
+        std::vector<pyscale::GammaShape> shapes(kc, g);
+        for (std::size_t j = lo; j < hi;) {
+            const std::size_t je = std::min(hi, j + kc);
+            if (bulk)
+                gen.fill(shapes.data(), sample, j, je, o + (j - lo));
+            else
+                for (std::size_t i = j; i < je; ++i) o[i - lo] = gen.draw(g, sample, i);
+            j = je;
+        }
+    }
+    return out;
+}
+// ==== end of the mode-chain block ========================================================
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -356,12 +497,12 @@ PYBIND11_MODULE(_core, m) {
           py::arg("step_end"), py::arg("record_steps"), py::arg("threads"),
           py::arg("progress_every"), py::arg("divergence_factor"), py::arg("store"),
           py::arg("simd"), py::arg("callback"), py::arg("window_sum") = 0.0,
-          py::arg("window_count") = 0);
+          py::arg("window_count") = 0, py::arg("common_streams") = false);
     m.def("sgd_ensemble_run", &sgd_ensemble_run, py::arg("lam"), py::arg("w_star"),
           py::arg("W"), py::arg("dim"), py::arg("noise"), py::arg("seeds"), py::arg("lr"),
           py::arg("batch"), py::arg("step_end"), py::arg("record_steps"), py::arg("threads"),
           py::arg("progress_every"), py::arg("divergence_factor"), py::arg("store"),
-          py::arg("simd"), py::arg("callback"));
+          py::arg("simd"), py::arg("callback"), py::arg("common_streams") = false);
     m.def("sgd_workspace_bytes",
           [](std::size_t n, int batch) { return pyscale::sgd_workspace_bytes(n, batch); },
           py::arg("n"), py::arg("batch"));
@@ -396,4 +537,31 @@ PYBIND11_MODULE(_core, m) {
           },
           py::arg("key"), py::arg("g0"), py::arg("c1"), py::arg("c2"), py::arg("c3"),
           py::arg("m"), py::arg("simd") = true);
+
+    // ==== mode chain and gamma sampler ====
+    m.def("chain_run", &chain_run, py::arg("lam"), py::arg("count"), py::arg("r"),
+          py::arg("c1"), py::arg("c2"), py::arg("dim"), py::arg("noise"), py::arg("lr"),
+          py::arg("batch"), py::arg("seed"), py::arg("step0"), py::arg("step_end"),
+          py::arg("record_steps"), py::arg("threads"), py::arg("progress_every"),
+          py::arg("divergence_factor"), py::arg("simd"), py::arg("common_streams"),
+          py::arg("callback"), py::arg("window_sum") = 0.0, py::arg("window_count") = 0);
+    m.def("chain_ensemble_run", &chain_ensemble_run, py::arg("lam"), py::arg("count"),
+          py::arg("r"), py::arg("C1"), py::arg("C2"), py::arg("dim"), py::arg("noise"),
+          py::arg("seeds"), py::arg("lr"), py::arg("batch"), py::arg("step_end"),
+          py::arg("record_steps"), py::arg("threads"), py::arg("progress_every"),
+          py::arg("divergence_factor"), py::arg("simd"), py::arg("common_streams"),
+          py::arg("callback"));
+    m.def("chain_workspace_bytes", &pyscale::mode_chain_workspace_bytes, py::arg("modes"),
+          py::arg("batch"));
+    m.def(
+        "stream_seed",
+        [](std::uint64_t seed, double dim, bool common) {
+            return pyscale::stream_seed(
+                seed, dim, common ? pyscale::Streams::kCommon : pyscale::Streams::kIndependent);
+        },
+        py::arg("seed"), py::arg("dim"), py::arg("common"));
+    py::module_ testing = m.def_submodule("testing", "Entry points for the tests");
+    testing.def("gamma_draws", &gamma_draws, py::arg("seed"), py::arg("shape"), py::arg("sample"),
+          py::arg("lo"), py::arg("hi"), py::arg("bulk") = true, py::arg("simd") = true);
+    // ==== end of the mode-chain block ====
 }

@@ -14,7 +14,14 @@ Randomness is counter-based (Philox4x32-10, ``csrc/include/pyscale/philox.hpp``)
 Gaussians of sample ``m`` are a pure function of ``(seed, m)``. Runs are therefore
 bit-reproducible from ``seed`` whatever ``threads``, a resumed run continues exactly, and the
 ERM data set with seed ``s`` is the first ``n_samples`` samples online SGD with seed ``s`` and
-``batch=1`` sees. Samples need the physical coordinates: compressed problems are refused.
+``batch=1`` sees. ``streams="independent"`` (the default) mixes the true dimension d into the
+generator's key, so one seed at two dimensions gives unrelated runs; ``streams="common"``
+keys by the seed alone (common random numbers across d, and the streams of earlier
+releases bit for bit).
+
+On a compressed problem ``method="sgd"`` runs the mode chain (:mod:`pyscale.mode_chain`;
+model page: Mode chain): exact in law, O(modes) per step whatever d. Finite-sample GD
+reuses its samples, which does not reduce to modes: it needs the physical coordinates.
 """
 from __future__ import annotations
 
@@ -26,6 +33,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import _core
+from . import mode_chain as _chain
 from .errors import DivergenceError, Interrupted
 from .problem import Problem
 from .simulate import (_base_meta, _callback, _concat, _finish, _int_at_least,
@@ -35,17 +43,31 @@ from .trajectory import FIELDS, Trajectory
 __all__ = ["simulate_many", "Ensemble", "erm_dataset", "erm_memory_bytes"]
 
 _SAMPLES = {"auto": -1, "store": 1, "regenerate": 0}
+_STREAMS = ("independent", "common")
 
 
 # ---------------------------------------------------------------------------- validation
-def _require_physical(problem: Problem, method: str) -> None:
+def _require_problem(problem: Problem) -> None:
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a pyscale.Problem, got {type(problem).__name__}")
+
+
+def _require_physical(problem: Problem, method: str) -> None:
+    _require_problem(problem)
     if problem.is_compressed:
         raise ValueError(
-            f"method={method!r} draws samples x ~ N(0, Q) in the physical coordinates, but this "
-            f"problem is compressed ({problem.n_coords} stored coordinates for d={problem.d}); "
-            f"build it without compress= to run {method!r}")
+            f"method={method!r} reuses a fixed set of samples, and data reuse does not reduce "
+            f"to modes (a sample's components across a mode stay correlated from step to "
+            f"step), so it needs the physical coordinates; this problem is compressed "
+            f"({problem.n_coords} stored coordinates for d={problem.d}): build it without "
+            f"compress= (online SGD, method='sgd', does run on compressed problems)")
+
+
+def _common_streams(streams) -> bool:
+    """streams="independent" (d mixed into the key) -> False, "common" -> True."""
+    if streams not in _STREAMS:
+        raise ValueError(f"streams must be one of {_STREAMS}, got {streams!r}")
+    return streams == "common"
 
 
 def _noise(problem: Problem, noise) -> float:
@@ -80,7 +102,7 @@ def _samples_mode(samples: str) -> int:
 
 def _sgd_options(problem: Problem, lr, steps, batch, noise, progress_every, samples, record):
     """The validated options shared by a single SGD run and an SGD ensemble."""
-    _require_physical(problem, "sgd")
+    _require_problem(problem)
     if steps is None:
         raise ValueError("method='sgd' needs lr= and steps=")
     lr = _positive_lr(lr)
@@ -88,6 +110,16 @@ def _sgd_options(problem: Problem, lr, steps, batch, noise, progress_every, samp
     return (lr, steps, _int_at_least("batch", batch, 1), _noise(problem, noise),
             _int_at_least("progress_every", progress_every, 1), _samples_mode(samples),
             _record_steps(steps, record))
+
+
+def _check_resume(prev: Trajectory, **values) -> None:
+    """A resumed run must repeat the interrupted run's options (trajectories from before
+    the streams option used the common streams)."""
+    for key, val in values.items():
+        old = prev.meta.get(key, "common" if key == "streams" else None)
+        if old != val:
+            raise ValueError(f"resume with the same {key} as the interrupted run "
+                             f"({old!r}, got {val!r})")
 
 
 def _diverged(out: dict, records: np.ndarray, w, meta: dict, what: str, hint: str):
@@ -113,7 +145,7 @@ def run_sgd(problem: Problem, *, lr: float = None, steps: int = None,
             noise: Optional[float] = None, seed: int = 0, threads: int = 0,
             progress=None, progress_every: int = 4096, divergence_factor: float = 1e30,
             resume: Optional[Trajectory] = None, samples: str = "auto",
-            simd: bool = True) -> Trajectory:
+            simd: bool = True, streams: str = "independent") -> Trajectory:
     """Online SGD on fresh samples (``simulate(problem, method="sgd", ...)``).
 
     Step k draws ``batch`` fresh samples and applies
@@ -126,27 +158,42 @@ def run_sgd(problem: Problem, *, lr: float = None, steps: int = None,
     ``samples``: ``"auto"`` (keep a step's samples for the update, fused into the next
     step's sweep, when they fit 256 MiB, else regenerate them from the counter), ``"store"``
     or ``"regenerate"``; all three give identical results. ``simd=False`` forces the scalar Philox path (same
-    numbers). Raises DivergenceError with the step, Interrupted on Ctrl-C / progress False.
+    numbers). ``streams``: ``"independent"`` (d mixed into the key) or ``"common"`` (the seed
+    alone; see the module docstring). Raises DivergenceError with the step, Interrupted on
+    Ctrl-C / progress False.
+
+    A compressed problem runs on the mode chain (:mod:`pyscale.mode_chain`; ``samples`` does
+    not apply there): the same options and records, exact in law, O(modes) per step; the
+    final ``w`` is the chain state in the problem's stored coordinates.
     """
     lr, steps, batch, noise, progress_every, mode, rec = _sgd_options(
         problem, lr, steps, batch, noise, progress_every, samples, record)
     seed = _seed(seed)
+    common = _common_streams(streams)
+    modes = _chain.modes_of(problem) if problem.is_compressed else None
     w, prev = _resume_state(problem, resume, "sgd")
     step0 = 0
     if prev is not None:
-        for key, val in (("lr", lr), ("batch", batch), ("seed", seed), ("noise", noise)):
-            if prev.meta.get(key) != val:
-                raise ValueError(f"resume with the same {key} as the interrupted run "
-                                 f"({prev.meta.get(key)!r}, got {val!r})")
+        _check_resume(prev, lr=lr, batch=batch, seed=seed, noise=noise, streams=streams)
         step0 = int(prev.meta["last_step"])
         rec = rec[rec > step0]
     window = (0.0, 0) if prev is None else tuple(prev.meta.get("online_loss_window", (0.0, 0)))
     start = time.perf_counter()
-    out = _core.sgd_run(problem.eigenvalues, problem.w_star, w, float(problem.d), noise, lr,
-                        batch, seed, step0, steps, rec, int(threads), progress_every,
-                        float(divergence_factor), mode, bool(simd), _callback(progress),
-                        float(window[0]), int(window[1]))
+    if modes is not None:
+        out = _chain.run_chain(problem, modes, w, noise=noise, lr=lr, batch=batch, seed=seed,
+                               step0=step0, steps=steps, rec=rec, threads=threads,
+                               progress_every=progress_every,
+                               divergence_factor=divergence_factor, simd=simd, common=common,
+                               callback=_callback(progress), window=window)
+    else:
+        out = _core.sgd_run(problem.eigenvalues, problem.w_star, w, float(problem.d), noise,
+                            lr, batch, seed, step0, steps, rec, int(threads), progress_every,
+                            float(divergence_factor), mode, bool(simd), _callback(progress),
+                            float(window[0]), int(window[1]), common)
     meta = _base_meta(problem, "sgd")
+    meta.update(engine="mode_chain" if modes is not None else "full", streams=streams)
+    if modes is not None:
+        meta["n_modes"] = modes.size
     meta.update(lr=lr, batch=batch, seed=seed, noise=noise, steps=out["last_step"] - step0,
                 last_step=out["last_step"], status=out["status"],
                 diverged_at_step=out["diverged_at_step"],
@@ -204,14 +251,16 @@ def _check_memory(needed: int, what: str, max_memory: Optional[int]) -> None:
 
 def erm_dataset(problem: Problem, n_samples: int, seed: int = 0,
                 noise: Optional[float] = None, threads: int = 0,
-                max_memory: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+                max_memory: Optional[int] = None,
+                streams: str = "independent") -> Tuple[np.ndarray, np.ndarray]:
     """The data set of method='erm': X (n_samples × d, rows x_j = sqrt(λ) ⊙ z_j) and
-    y_j = <x_j, w*>² + ξ_j — the first n_samples samples of online SGD with this seed and
-    batch 1. Needs 8 · n_samples · (d + 1) bytes; refuses (MemoryError) what will not fit."""
+    y_j = <x_j, w*>² + ξ_j — the first n_samples samples of online SGD with this seed,
+    these ``streams`` and batch 1. Needs 8 · n_samples · (d + 1) bytes; refuses
+    (MemoryError) what will not fit."""
     _require_physical(problem, "erm")
     n_samples = _int_at_least("n_samples", n_samples, 1)
     noise = _noise(problem, noise)
-    seed = _seed(seed)
+    seed = int(_core.stream_seed(_seed(seed), float(problem.d), _common_streams(streams)))
     _check_memory(int(_core.erm_data_bytes(n_samples, problem.n_coords)),
                   f"the ERM data set ({n_samples} samples × d = {problem.n_coords})", max_memory)
     X = np.empty((n_samples, problem.n_coords))
@@ -225,7 +274,7 @@ def run_erm(problem: Problem, *, n_samples: int = None, lr: float = None, steps:
             record: Union[None, int, Sequence[int]] = None, noise: Optional[float] = None,
             seed: int = 0, threads: int = 0, progress=None, progress_every: int = 64,
             divergence_factor: float = 1e30, resume: Optional[Trajectory] = None,
-            max_memory: Optional[int] = None) -> Trajectory:
+            max_memory: Optional[int] = None, streams: str = "independent") -> Trajectory:
     """Full-batch GD on a fixed data set of ``n_samples`` samples (data reuse):
     ``w ← w − lr (4/N) Σ_j ((x_j·w)² − y_j)(x_j·w) x_j`` (``simulate(..., method="erm")``).
 
@@ -233,9 +282,10 @@ def run_erm(problem: Problem, *, n_samples: int = None, lr: float = None, steps:
     training loss ``(1/N) Σ_j ((x_j·w)² − y_j)²`` at the recorded steps; ``t = step · lr``.
     Memory: the data set is ``n_samples × d`` doubles (:func:`erm_memory_bytes`); a run
     that would not fit the available memory (or ``max_memory`` bytes) raises MemoryError
-    with the figure before allocating anything.
+    with the figure before allocating anything. ``streams`` as for online SGD.
     """
     _require_physical(problem, "erm")
+    _common_streams(streams)
     if n_samples is None or steps is None:
         raise ValueError("method='erm' needs n_samples=, lr= and steps=")
     n_samples = _int_at_least("n_samples", n_samples, 1)
@@ -248,24 +298,22 @@ def run_erm(problem: Problem, *, n_samples: int = None, lr: float = None, steps:
     w, prev = _resume_state(problem, resume, "erm")
     step0 = 0
     if prev is not None:
-        for key, val in (("lr", lr), ("n_samples", n_samples), ("seed", seed),
-                         ("noise", noise)):
-            if prev.meta.get(key) != val:
-                raise ValueError(f"resume with the same {key} as the interrupted run "
-                                 f"({prev.meta.get(key)!r}, got {val!r})")
+        _check_resume(prev, lr=lr, n_samples=n_samples, seed=seed, noise=noise,
+                      streams=streams)
         step0 = int(prev.meta["last_step"])
         rec = rec[rec > step0]
     needed = erm_memory_bytes(problem, n_samples)
     _check_memory(needed, f"method='erm' with n_samples={n_samples} at d={problem.n_coords}",
                   max_memory)
     start = time.perf_counter()
-    X, y = erm_dataset(problem, n_samples, seed, noise, threads, max_memory=needed)
+    X, y = erm_dataset(problem, n_samples, seed, noise, threads, max_memory=needed,
+                       streams=streams)
     out = _core.erm_run(problem.eigenvalues, problem.w_star, X, y, w, float(problem.d), noise,
                         lr, step0, steps, rec, int(threads), progress_every,
                         float(divergence_factor), _callback(progress))
     del X, y
     meta = _base_meta(problem, "erm")
-    meta.update(lr=lr, n_samples=n_samples, seed=seed, noise=noise,
+    meta.update(lr=lr, n_samples=n_samples, seed=seed, noise=noise, streams=streams,
                 steps=out["last_step"] - step0, last_step=out["last_step"],
                 status=out["status"], diverged_at_step=out["diverged_at_step"],
                 last_good_step=out["last_step"] - (1 if out["status"] == "diverged" else 0),
@@ -413,18 +461,29 @@ def simulate_many(problem: Problem, seeds: Union[int, Sequence[int]] = 8,
 
 def _sgd_ensemble(problem, seeds, threads, quantiles, keep_w, *, lr=None, steps=None,
                   record=None, batch=1, noise=None, progress=None, progress_every=4096,
-                  divergence_factor=1e30, samples="auto", simd=True) -> Ensemble:
+                  divergence_factor=1e30, samples="auto", simd=True,
+                  streams="independent") -> Ensemble:
     lr, steps, batch, noise, progress_every, mode, rec = _sgd_options(
         problem, lr, steps, batch, noise, progress_every, samples, record)
+    common = _common_streams(streams)
+    modes = _chain.modes_of(problem) if problem.is_compressed else None
     R, n = seeds.size, problem.n_coords
     W = np.empty((R, n))
     W[:] = problem.w0
     start = time.perf_counter()
-    out = _core.sgd_ensemble_run(problem.eigenvalues, problem.w_star, W, float(problem.d),
-                                 noise, seeds, lr, batch, steps, rec, int(threads),
-                                 progress_every, float(divergence_factor), mode, bool(simd),
-                                 _callback(progress))
+    if modes is not None:
+        out = _chain.run_chain_ensemble(
+            problem, modes, W, seeds, noise=noise, lr=lr, batch=batch, steps=steps, rec=rec,
+            threads=threads, progress_every=progress_every,
+            divergence_factor=divergence_factor, simd=simd, common=common,
+            callback=_callback(progress))
+    else:
+        out = _core.sgd_ensemble_run(problem.eigenvalues, problem.w_star, W, float(problem.d),
+                                     noise, seeds, lr, batch, steps, rec, int(threads),
+                                     progress_every, float(divergence_factor), mode,
+                                     bool(simd), _callback(progress), common)
     meta = _base_meta(problem, "sgd")
+    meta.update(engine="mode_chain" if modes is not None else "full", streams=streams)
     meta.update(lr=lr, batch=batch, noise=noise, steps=steps, member_status=out["status"],
                 last_step=out["last_step"], diverged_at_step=out["diverged_at_step"],
                 threads=int(threads), wall_time=time.perf_counter() - start,
