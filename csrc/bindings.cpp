@@ -456,6 +456,14 @@ py::array_t<double> gamma_draws(std::uint64_t seed, double shape, std::uint64_t 
     }
     return out;
 }
+// The log acceptance bound x^2 / 2 + d (1 - v + log v) of a Marsaglia-Tsang attempt for
+// shape a at the Gaussian x (testing: its accuracy at huge shapes).
+double gamma_log_bound(double shape, double x) {
+    const pyscale::GammaShape g(shape);
+    const double y = g.c * x;
+    if (!(y > -1.0)) throw std::invalid_argument("need 1 + c x > 0");
+    return 0.5 * x * x + g.d * pyscale::detail::gamma_log_ratio(y);
+}
 // ==== end of the mode-chain block ========================================================
 
 }  // namespace
@@ -563,5 +571,6 @@ PYBIND11_MODULE(_core, m) {
     py::module_ testing = m.def_submodule("testing", "Entry points for the tests");
     testing.def("gamma_draws", &gamma_draws, py::arg("seed"), py::arg("shape"), py::arg("sample"),
           py::arg("lo"), py::arg("hi"), py::arg("bulk") = true, py::arg("simd") = true);
+    testing.def("gamma_log_bound", &gamma_log_bound, py::arg("shape"), py::arg("x"));
     // ==== end of the mode-chain block ====
 }

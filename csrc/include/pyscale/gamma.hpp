@@ -79,6 +79,11 @@ inline double log1p_minus(double y) {
     return y * y * h;
 }
 
+// 1 - v + log v with v = (1 + y)^3, in a form without cancellation (see the header).
+inline double gamma_log_ratio(double y) {
+    return 3.0 * log1p_minus(y) - 3.0 * y * y - y * y * y;
+}
+
 // One Marsaglia-Tsang attempt for Gamma(d + 1/3) from x ~ N(0, 1), U ~ U(0, 1): the draw,
 // or a negative number if rejected.
 inline double gamma_attempt(const GammaShape& g, double x, double u) {
@@ -88,8 +93,7 @@ inline double gamma_attempt(const GammaShape& g, double x, double u) {
     const double v = t * t * t;
     const double x2 = x * x;
     if (u < 1.0 - 0.0331 * x2 * x2) return g.d * v;
-    const double log_ratio = 3.0 * log1p_minus(y) - 3.0 * y * y - y * y * y;  // 1 - v + log v
-    if (std::log(u) < 0.5 * x2 + g.d * log_ratio) return g.d * v;
+    if (std::log(u) < 0.5 * x2 + g.d * gamma_log_ratio(y)) return g.d * v;
     return -1.0;
 }
 
