@@ -232,13 +232,24 @@ private:
             normals_.fill(sample, kChainBetaDomain, c * B_, ce * B_, be);
         else
             std::fill(be, be + (ce - c) * B_, 0.0);  // c2 = 0 on this chunk: beta unused
+        if (B_ == 1) {  // the common case, with the sums in registers
+            double pp = 0.0, qq = 0.0;
+            for (std::size_t i = c; i < ce; ++i) {
+                const double s = sl_[i], a = al[i - c], b = be[i - c];
+                pp += s * (a * c1[i] + b * c2[i]);
+                qq += s * (a * p_.r[i]);
+            }
+            part[0] += pp;
+            part[1] += qq;
+            return;
+        }
         for (std::size_t i = c; i < ce; ++i) {
-            const double a1 = sl_[i] * c1[i], a2 = sl_[i] * c2[i], ar = sl_[i] * p_.r[i];
+            const double s = sl_[i];
             const double* ai = al + (i - c) * B_;
             const double* bi = be + (i - c) * B_;
             for (std::size_t j = 0; j < B_; ++j) {
-                part[2 * j] += ai[j] * a1 + bi[j] * a2;
-                part[2 * j + 1] += ai[j] * ar;
+                part[2 * j] += s * (ai[j] * c1[i] + bi[j] * c2[i]);
+                part[2 * j + 1] += s * (ai[j] * p_.r[i]);
             }
         }
     }
@@ -249,6 +260,7 @@ private:
         if (chis_[c / kC]) gammas_.fill(shapes_.data() + c, sample, c, ce, chi);
         const double* al = alpha_.data() + c * B_;
         const double* be = beta_.data() + c * B_;
+        double s = 0.0, u = 0.0;
         for (std::size_t i = c; i < ce; ++i) {
             const double* ai = al + (i - c) * B_;
             const double* bi = be + (i - c) * B_;
@@ -268,9 +280,11 @@ private:
             }
             c1[i] = x1;
             c2[i] = x2;
-            acc[0] += p_.lambda[i] * (x1 * x1 + x2 * x2);
-            acc[1] += p_.lambda[i] * x1 * p_.r[i];
+            s += p_.lambda[i] * (x1 * x1 + x2 * x2);
+            u += p_.lambda[i] * x1 * p_.r[i];
         }
+        acc[0] += s;
+        acc[1] += u;
     }
 
     const ModeView& p_;
