@@ -117,9 +117,9 @@ def test_repeated_spectrum_chain_matches_the_full_engine():
 
 
 def test_grouped_power_law_matches_the_full_problem_to_the_grouping_error():
-    # a = 2, d = 10^4, δ = 10^-3: ~4.6e3 modes (2e3 of them the exact head). The grouping moves each eigenvalue by
-    # a relative O(δ), hence the statistics by O(δ) relative: allowed on top of 4 standard
-    # errors.
+    # a = 2, d = 10^4, δ = 10^-3: ~4.6e3 modes (2e3 of them the exact head). The grouping
+    # moves each eigenvalue by a relative O(δ), hence the statistics by O(δ) relative:
+    # allowed on top of 4 standard errors.
     delta = 1e-3
     full = Problem.power_law(10**4, 2.0, seed=3, noise=0.05)
     comp = full.compress(delta)
