@@ -23,7 +23,7 @@ import numpy as np
 
 import pyscale
 from pyscale import _core
-from pyscale.mode_chain import modes_of
+from pyscale.engines.chain import modes_of
 
 LR = 0.02
 # A seed whose d = 10^9 run survives lr = 0.02: at a = 2 about a quarter of the runs blow up

@@ -1,5 +1,5 @@
 """Online SGD on compressed problems: the mode chain (csrc/include/pyscale/mode_chain.hpp,
-pyscale/mode_chain.py), validated in distribution against the full engine (two-sample KS
+pyscale/engines/chain.py), validated in distribution against the full engine (two-sample KS
 tests and means within standard errors over fixed seed sets), plus its bitwise contracts
 (threads, resume, ensembles) and the seed streams across dimensions."""
 import math
@@ -7,13 +7,15 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import stats
 
 from pyscale import DivergenceError, Interrupted, Problem, simulate, simulate_many
-from pyscale.mode_chain import modes_of
+from pyscale.engines.chain import modes_of
+from pyscale.statistics import statistics
 
 R = 200                  # seeds per engine
 CHAIN_SEEDS = np.arange(10**6, 10**6 + R)  # disjoint from the full engine's 0 .. R-1
@@ -61,7 +63,7 @@ def test_equal_eigenvalues_compress_exactly():
     m = modes_of(comp)
     assert comp.n_modes == 20 and m.size == 20 and np.all(m.count == 50)
     assert set(m.lam) == set(lam)  # each mode keeps its exact eigenvalue
-    ref, got = full.stats(), comp.stats()
+    ref, got = statistics(full), statistics(comp)
     for key in ref:
         assert got[key] == pytest.approx(ref[key], rel=1e-12)
 
@@ -167,7 +169,7 @@ def test_threads_do_not_change_the_bits(big):
     np.testing.assert_array_equal(one.u, two.u)
     np.testing.assert_array_equal(one.meta["online_loss"], two.meta["online_loss"])
     # The records are the project's statistics of the returned state.
-    ref = big.stats(one.w)
+    ref = statistics(big, one.w)
     assert one.u[-1] == pytest.approx(ref["u"], rel=1e-12)
     assert one.mse[-1] == pytest.approx(ref["mse"], rel=1e-12)
     assert one.s[-1] == pytest.approx(ref["s"], rel=1e-12)
@@ -195,7 +197,7 @@ def test_interrupt_and_resume_continue_exactly(small):
     np.testing.assert_array_equal(done.w, whole.w)
     np.testing.assert_array_equal(done.mse, whole.mse)
     np.testing.assert_array_equal(done.meta["online_loss"], whole.meta["online_loss"])
-    with pytest.raises(ValueError, match="same streams"):
+    with pytest.raises(ValueError, match="streams must be the interrupted run"):
         simulate(small, "sgd", resume=part, streams="common", **opts)
 
 
@@ -215,7 +217,7 @@ def test_divergence_says_at_which_step(small):
         simulate(small, "sgd", lr=20.0, steps=1000, seed=0)
     assert 1 <= err.value.step < 1000
     assert np.all(np.isfinite(err.value.trajectory.mse))
-    with pytest.raises(DivergenceError, match="members diverged"):
+    with pytest.raises(DivergenceError, match="the ensemble diverged at step"):
         simulate_many(small, 2, "sgd", lr=20.0, steps=1000)
 
 
@@ -240,27 +242,28 @@ def test_finite_sample_gd_stays_refused(small):
 
 
 # ------------------------------------------------------------------ streams across d
-# Records of simulate(P, "sgd", lr=0.01, steps=500, record=5, seed=7, batch=2, threads=1) and
-# simulate(P, "erm", n_samples=200, lr=0.01, steps=100, record=4, seed=5, threads=1), with
-# P = Problem.power_law(300, 1.5, seed=3, noise=0.05), saved from the code before
-# independent streams existed.
-SAVED_SGD_U = [0.02130870994640132, 0.021326138589691398, 0.02318675350167124,
-               0.024727073371085935, 0.47524004279901, 0.8822057568767163]
-SAVED_SGD_W5 = -0.43633993922228553  # sum of the final w's first five coordinates
-SAVED_ERM_U = [0.02130870994640132, 0.0218392773320785, 0.02418001495917285,
-               0.03945852244504804, 0.5198770239896648]
+# Runs saved from the code before independent streams existed (tests/data/
+# reference_runs.npz, made by tests/data/make_reference_runs.py on saved explicit problems).
+SAVED = np.load(Path(__file__).parent / "data" / "reference_runs.npz")
 
 
-def test_common_streams_reproduce_the_earlier_bits():
-    p = Problem.power_law(300, 1.5, seed=3, noise=0.05)
-    sgd = dict(lr=0.01, steps=500, record=5, seed=7, batch=2, threads=1)
-    erm = dict(n_samples=200, lr=0.01, steps=100, record=4, seed=5, threads=1)
-    tr = simulate(p, "sgd", streams="common", **sgd)
-    assert tr.u.tolist() == SAVED_SGD_U and float(tr.w[:5].sum()) == SAVED_SGD_W5
-    assert simulate(p, "erm", streams="common", **erm).u.tolist() == SAVED_ERM_U
-    # The default, independent streams, gives other paths (same law).
-    assert simulate(p, "sgd", **sgd).u.tolist() != SAVED_SGD_U
-    assert simulate(p, "erm", **erm).u.tolist() != SAVED_ERM_U
+def _saved_problem(key):
+    noise, d = SAVED[f"{key}/scalars"]
+    return Problem(SAVED[f"{key}/eigenvalues"], SAVED[f"{key}/w_star"], SAVED[f"{key}/w0"],
+                   noise=float(noise), d=int(d), counts=SAVED[f"{key}/counts"])
+
+
+@pytest.mark.parametrize("name,method,opts", [
+    ("sgd", "sgd", {"lr": 5e-3, "steps": 3000, "record": 30, "seed": 11}),
+    ("erm", "erm", {"lr": 5e-3, "steps": 800, "record": 20, "seed": 4, "n_samples": 400}),
+])
+def test_common_streams_reproduce_the_earlier_bits(name, method, opts):
+    p = _saved_problem("noisy")
+    common = simulate(p, method, threads=1, streams="common", **opts)
+    assert np.array_equal(common.u, SAVED[f"{name}/u"])
+    assert np.array_equal(common.w, SAVED[f"{name}/w"])
+    # The default, independent streams, gives another path (of the same law).
+    assert not np.array_equal(simulate(p, method, threads=1, **opts).u, SAVED[f"{name}/u"])
 
 
 @pytest.mark.parametrize("compress", [None, 1e-3])

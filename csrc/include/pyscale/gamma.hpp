@@ -35,6 +35,7 @@
 #include <cstdint>
 #include <stdexcept>
 
+#include "normal.hpp"
 #include "philox.hpp"
 
 namespace pyscale {

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _core
-from .problem import Problem
+from .. import _core
+from ..problem import Problem
 
-__all__ = ["Modes", "modes_of"]
+__all__ = ["Modes", "modes_of", "run_chain", "run_chain_ensemble"]
 
 
 @dataclass(frozen=True)
@@ -105,31 +105,29 @@ def modes_of(problem: Problem) -> Modes:
                  second=second, n_coords=n)
 
 
-def run_chain(problem: Problem, modes: Modes, w: np.ndarray, *, noise, lr, batch, seed,
-              step0, steps, rec, threads, progress_every, divergence_factor, simd, common,
-              callback, window):
-    """One chain run from the stored state w (updated in place); the core's result dict."""
+def run_chain(problem: Problem, modes: Modes, w: np.ndarray, noise: float, lr: float,
+              batch: int, seed: int, state, steps: int, rec: np.ndarray, opt, callback):
+    """One chain run from the stored state w (updated in place): the core's StepRun.
+    ``opt`` is the run's SgdOptions (its sample storage does not apply)."""
     c1, c2 = modes.state(w)
-    out = _core.chain_run(modes.lam, modes.count, modes.r, c1, c2, float(problem.d), noise,
-                          lr, batch, seed, step0, steps, rec, int(threads), progress_every,
-                          float(divergence_factor), bool(simd), bool(common), callback,
-                          float(window[0]), int(window[1]))
+    out = _core.run_mode_chain(modes.lam, modes.count, modes.r, c1, c2, float(problem.d),
+                               float(noise), lr, batch, seed, state, steps, rec, opt, callback)
     w[:] = modes.to_w(c1, c2)
     return out
 
 
-def run_chain_ensemble(problem: Problem, modes: Modes, W: np.ndarray, seeds, *, noise, lr,
-                       batch, steps, rec, threads, progress_every, divergence_factor, simd,
-                       common, callback):
-    """R chains from the rows of W (R × n_coords, updated in place); the core's result."""
+def run_chain_ensemble(problem: Problem, modes: Modes, W: np.ndarray, seeds: np.ndarray,
+                       noise: float, lr: float, batch: int, steps: int, rec: np.ndarray, opt,
+                       threads: int, callback):
+    """R chains from the rows of W (R × n_coords, updated in place): the core's
+    EnsembleRun."""
     c1, c2 = modes.state(W[0])
     R = W.shape[0]
     C1 = np.repeat(c1[None, :], R, axis=0)
     C2 = np.repeat(c2[None, :], R, axis=0)
-    out = _core.chain_ensemble_run(modes.lam, modes.count, modes.r, C1, C2, float(problem.d),
-                                   noise, seeds, lr, batch, steps, rec, int(threads),
-                                   progress_every, float(divergence_factor), bool(simd),
-                                   bool(common), callback)
+    out = _core.run_mode_chain_ensemble(modes.lam, modes.count, modes.r, C1, C2,
+                                        float(problem.d), float(noise), seeds, lr, batch,
+                                        steps, rec, opt, threads, callback)
     for i in range(R):
         W[i] = modes.to_w(C1[i], C2[i])
     return out
