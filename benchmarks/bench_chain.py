@@ -115,7 +115,7 @@ class ChainDraws:
 
     def _gauss_time(self, count):
         steps = 200
-        return _best(lambda: _core.normal_sample_loop(1, count, steps, 1)) / (steps * count)
+        return _best(lambda: _core.testing.normal_sample_loop(1, count, steps, 1)) / (steps * count)
 
     def _gamma_time(self, count):
         n = 10**6
