@@ -170,6 +170,8 @@ public:
             su_part_.resize(nb_ * 2);
         } catch (const std::bad_alloc&) {
             throw AllocationError("the mode-chain workspace", mode_chain_workspace_bytes(m, batch));
+        } catch (const std::length_error&) {
+            throw AllocationError("the mode-chain workspace", mode_chain_workspace_bytes(m, batch));
         }
         for (std::size_t i = 0; i < m; ++i) {
             sl_[i] = std::sqrt(p.lambda[i]);
