@@ -361,6 +361,9 @@ void register_enums(py::module_& m) {
         .value("auto", pyscale::SampleStorage::kAuto)
         .value("store", pyscale::SampleStorage::kStore)
         .value("regenerate", pyscale::SampleStorage::kRegenerate);
+    py::enum_<pyscale::Streams>(m, "Streams", "How a seed selects the generator's key.")
+        .value("independent", pyscale::Streams::kIndependent)
+        .value("common", pyscale::Streams::kCommon);
 }
 
 void register_errors(py::module_& m) {
@@ -469,7 +472,8 @@ void register_step_options(py::module_& m) {
         .def_readwrite("divergence_factor", &pyscale::SgdOptions::divergence_factor)
         .def_readwrite("sample_storage", &pyscale::SgdOptions::sample_storage)
         .def_readwrite("store_limit_bytes", &pyscale::SgdOptions::store_limit_bytes)
-        .def_readwrite("simd", &pyscale::SgdOptions::simd);
+        .def_readwrite("simd", &pyscale::SgdOptions::simd)
+        .def_readwrite("streams", &pyscale::SgdOptions::streams);
     py::class_<pyscale::ErmOptions>(m, "ErmOptions")
         .def(py::init<>())
         .def_readwrite("threads", &pyscale::ErmOptions::threads)
@@ -581,6 +585,161 @@ void register_testing(py::module_& t) {
         py::arg("n"), "Allocate (and free) a flow workspace for n coordinates.");
 }
 
+// ==== mode chain and gamma sampler (mode_chain.hpp, gamma.hpp) ===========================
+// Online SGD on the modes of a compressed problem: the arrays of the modes in, the chain
+// state (c1, c2) updated in place, a StepRun / EnsembleRun out (the options are SgdOptions;
+// sample_storage does not apply).
+
+pyscale::ModeView mode_view(const Array& lambda, const Array& count, const Array& r, double dim,
+                            double noise) {
+    const std::size_t m = static_cast<std::size_t>(lambda.size());
+    require_length("lam", lambda, m);
+    require_length("count", count, m);
+    require_length("r", r, m);
+    return pyscale::make_mode_view(m, lambda.data(), count.data(), r.data(), dim, noise);
+}
+
+pyscale::ModeChainOptions chain_options(const pyscale::SgdOptions& o) {
+    pyscale::ModeChainOptions opt;
+    opt.threads = o.threads;
+    opt.progress_every = o.progress_every;
+    opt.divergence_factor = o.divergence_factor;
+    opt.simd = o.simd;
+    opt.streams = o.streams;
+    return opt;
+}
+
+StepRun run_mode_chain(const Array& lambda, const Array& count, const Array& r, State c1,
+                       State c2, double dim, double noise, double lr, int batch,
+                       std::uint64_t seed, const StepState& start, long long step_end,
+                       const IndexArray& record_steps, const pyscale::SgdOptions& options,
+                       py::object callback) {
+    const auto p = mode_view(lambda, count, r, dim, noise);
+    require_length("c1", c1, p.m);
+    require_length("c2", c2, p.m);
+    require_writeable("c1", c1);
+    require_writeable("c2", c2);
+    const std::size_t nrec = static_cast<std::size_t>(record_steps.size());
+    StepRun run;
+    run.records = record_buffer(nrec);
+    run.per_record = nan_array({static_cast<py::ssize_t>(nrec)});
+    const auto opt = chain_options(options);
+    PythonHook hook{std::move(callback)};
+    pyscale::SgdResult res;
+    {
+        py::gil_scoped_release release;
+        res = pyscale::run_mode_chain(p, c1.mutable_data(), c2.mutable_data(), lr, batch, seed,
+                                      start.step, step_end, record_steps.data(), nrec,
+                                      run.records.mutable_data(), run.per_record.mutable_data(),
+                                      opt, std::ref(hook), start.window_sum,
+                                      start.window_count);
+    }
+    fill_step_run(run, res, hook);
+    run.state.window_sum = res.window_sum;
+    run.state.window_count = res.window_count;
+    run.threads = pyscale::chain_threads(p.m, opt.threads);
+    return run;
+}
+
+EnsembleRun run_mode_chain_ensemble(const Array& lambda, const Array& count, const Array& r,
+                                    State C1, State C2, double dim, double noise,
+                                    const SeedArray& seeds, double lr, int batch,
+                                    long long step_end, const IndexArray& record_steps,
+                                    const pyscale::SgdOptions& options, int threads,
+                                    py::object callback) {
+    const auto p = mode_view(lambda, count, r, dim, noise);
+    const std::size_t R = static_cast<std::size_t>(seeds.size());
+    for (const State* a : {&C1, &C2})
+        if (a->ndim() != 2 || static_cast<std::size_t>(a->shape(0)) != R ||
+            static_cast<std::size_t>(a->shape(1)) != p.m)
+            throw std::invalid_argument("C1 and C2 must have shape (len(seeds), modes)");
+    require_writeable("C1", C1);
+    require_writeable("C2", C2);
+    const std::size_t nrec = static_cast<std::size_t>(record_steps.size());
+    EnsembleRun run;
+    run.records = nan_array({static_cast<py::ssize_t>(R), static_cast<py::ssize_t>(nrec),
+                             pyscale::kRecordWidth});
+    run.per_record = nan_array({static_cast<py::ssize_t>(R), static_cast<py::ssize_t>(nrec)});
+    const auto opt = chain_options(options);
+    PythonHook hook{std::move(callback)};
+    std::vector<pyscale::SgdResult> rs;
+    {
+        py::gil_scoped_release release;
+        rs = pyscale::run_mode_chain_ensemble(p, C1.mutable_data(), C2.mutable_data(), R,
+                                              seeds.data(), lr, batch, step_end,
+                                              record_steps.data(), nrec,
+                                              run.records.mutable_data(),
+                                              run.per_record.mutable_data(), threads, opt,
+                                              std::ref(hook));
+    }
+    for (const auto& res : rs) {
+        run.status.push_back(res.status);
+        run.last_step.push_back(res.last_step);
+        run.diverged_at_step.push_back(res.diverged_at_step);
+        run.records_written.push_back(res.records_written);
+    }
+    run.signalled = hook.signalled;
+    return run;
+}
+
+// Gamma(shape) draws (sample, lo .. hi-1) of GammaStream(seed): in bulk (`fill`) or one by
+// one (`draw`) — the same bits either way.
+py::array_t<double> gamma_draws(std::uint64_t seed, double shape, std::uint64_t sample,
+                                std::size_t lo, std::size_t hi, bool bulk, bool simd) {
+    if (hi < lo) throw std::invalid_argument("hi < lo");
+    const pyscale::GammaShape g(shape);
+    py::array_t<double> out(static_cast<py::ssize_t>(hi - lo));
+    double* o = out.mutable_data();
+    py::gil_scoped_release release;
+    const pyscale::GammaStream gen(seed, simd);
+    const std::size_t kc = pyscale::NormalStream::kChunk;
+    std::vector<pyscale::GammaShape> shapes(kc, g);
+    for (std::size_t j = lo; j < hi;) {
+        const std::size_t je = std::min(hi, j + kc);
+        if (bulk)
+            gen.fill(shapes.data(), sample, j, je, o + (j - lo));
+        else
+            for (std::size_t i = j; i < je; ++i) o[i - lo] = gen.draw(g, sample, i);
+        j = je;
+    }
+    return out;
+}
+
+// The log acceptance bound x^2 / 2 + d (1 - v + log v) of a Marsaglia-Tsang attempt for
+// shape a at the Gaussian x (its accuracy at huge shapes is tested).
+double gamma_log_bound(double shape, double x) {
+    const pyscale::GammaShape g(shape);
+    const double y = g.c * x;
+    if (!(y > -1.0)) throw std::invalid_argument("need 1 + c x > 0");
+    return 0.5 * x * x + g.d * pyscale::detail::gamma_log_ratio(y);
+}
+
+void register_chain(py::module_& m, py::module_& testing) {
+    m.def("run_mode_chain", &run_mode_chain, py::arg("lam"), py::arg("count"), py::arg("r"),
+          py::arg("c1"), py::arg("c2"), py::arg("dim"), py::arg("noise"), py::arg("lr"),
+          py::arg("batch"), py::arg("seed"), py::arg("start"), py::arg("step_end"),
+          py::arg("record_steps"), py::arg("options"), py::arg("callback") = py::none());
+    m.def("run_mode_chain_ensemble", &run_mode_chain_ensemble, py::arg("lam"),
+          py::arg("count"), py::arg("r"), py::arg("C1"), py::arg("C2"), py::arg("dim"),
+          py::arg("noise"), py::arg("seeds"), py::arg("lr"), py::arg("batch"),
+          py::arg("step_end"), py::arg("record_steps"), py::arg("options"),
+          py::arg("threads"), py::arg("callback") = py::none());
+    m.def("chain_workspace_bytes", &pyscale::mode_chain_workspace_bytes, py::arg("modes"),
+          py::arg("batch"));
+    m.def(
+        "stream_seed",
+        [](std::uint64_t seed, double dim, pyscale::Streams streams) {
+            return pyscale::stream_seed(seed, dim, streams);
+        },
+        py::arg("seed"), py::arg("dim"), py::arg("streams"),
+        "The seed the generators are built from (d mixed in unless streams is common).");
+    testing.def("gamma_draws", &gamma_draws, py::arg("seed"), py::arg("shape"),
+                py::arg("sample"), py::arg("lo"), py::arg("hi"), py::arg("bulk") = true,
+                py::arg("simd") = true);
+    testing.def("gamma_log_bound", &gamma_log_bound, py::arg("shape"), py::arg("x"));
+}
+// ==== end of the mode-chain block ========================================================
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -598,4 +757,5 @@ PYBIND11_MODULE(_core, m) {
     register_steps(m);
     auto testing = m.def_submodule("testing");
     register_testing(testing);
+    register_chain(m, testing);  // mode chain and gamma sampler
 }
