@@ -17,6 +17,7 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
+from .engines import simulate
 from .problem import Problem
 from .theory import Prediction, predict
 from .trajectory import Trajectory
@@ -77,7 +78,6 @@ def _rel(measured, predicted) -> Optional[float]:
 
 
 def _flow_state(problem: Problem, t: float) -> np.ndarray:
-    from .simulate import simulate
     if t <= 0:
         return np.array(problem.w0, copy=True)
     return simulate(problem, "flow", t=[0.0, float(t)], rtol=1e-10).w
