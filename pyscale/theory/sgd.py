@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 
@@ -164,7 +163,7 @@ def _fixed_point(c: _Closure, lr: float, batch: int, sigma2: float):
     return f + gb * alpha[0] + gg * alpha[1]
 
 
-def linear_coefficient(problem: Problem, batch: int = 1, noise: Optional[float] = None
+def linear_coefficient(problem: Problem, batch: int = 1, noise: float | None = None
                        ) -> float:
     """c₁ in tr S / d = (η σ²/B)(1 + η c₁ + O(η²)): the exact O(lr) relative correction of
     the linearised chain (model page: SGD floor).
@@ -247,7 +246,7 @@ def _stable_bound(c: _Closure, batch: int, sigma2: float) -> float:
     return lo
 
 
-def max_stable_lr(problem: Problem, batch: int = 1, noise: Optional[float] = None) -> float:
+def max_stable_lr(problem: Problem, batch: int = 1, noise: float | None = None) -> float:
     """The largest stable online-SGD step near w* (model page: SGD floor): the lr at which
     the (diagonally closed) second-moment recursion S ← S − η(HS + SH) + η² K(S) stops
     contracting. O(d) per bisection step."""
@@ -266,7 +265,7 @@ def _mean_shift_mse(problem: Problem, alpha: float) -> float:
     return float(shift @ shift) / problem.d
 
 
-def sgd_floor(problem: Problem, lr: float, batch: int = 1, noise: Optional[float] = None
+def sgd_floor(problem: Problem, lr: float, batch: int = 1, noise: float | None = None
               ) -> SgdFloor:
     """Stationary E[MSE] of online SGD near w* at step ``lr`` and batch ``batch``
     (model page: SGD floor); ``noise`` overrides ``problem.noise`` (σ²).
@@ -297,7 +296,7 @@ def sgd_floor(problem: Problem, lr: float, batch: int = 1, noise: Optional[float
 
 
 def sgd_relaxation_rates(problem: Problem, lr: float, batch: int = 1,
-                         noise: Optional[float] = None) -> np.ndarray:
+                         noise: float | None = None) -> np.ndarray:
     """κ_i = −ln ρ_i / η per unit time t = step · lr, ρ_i = 1 − 2η h_i + η² k_i the
     per-step factor of E[e_i²] (model page: SGD floor); κ_i → 16 (s* λ_i + 2 v_i²) as
     lr → 0 (16 s* λ_i for the tail, v_i = λ_i w*_i). noise enters k_i through m0, m2."""
@@ -341,7 +340,7 @@ def _closure_path(c: _Closure, D0: np.ndarray, fl: SgdFloor, taus: np.ndarray) -
 
 
 def sgd_tail_mse(problem: Problem, tau, w_at_T2, lr: float, batch: int = 1,
-                 noise: Optional[float] = None, coupled: bool = True):
+                 noise: float | None = None, coupled: bool = True):
     """E MSE(T2 + τ) under online SGD from the state w(T2) (model page: SGD floor).
 
     ``coupled=False``: the closed form, direction by direction,
