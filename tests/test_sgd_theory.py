@@ -109,6 +109,37 @@ def test_linear_coefficient_is_the_slope_at_zero():
     assert slope == pytest.approx(sgd.linear_coefficient(p), rel=0.01)
 
 
+def _exact_bound(p, batch):
+    """Largest lr with spectral radius < 1 of the exact one-step map
+    T(S) = (I − ηH) S (I − ηH) + η² (K(S) − H S H) as a d² × d² matrix (bisection). T is a
+    positive map, so ρ(T) < 1 exactly when X = (1 − T)⁻¹ I (= Σ Tⁿ I) is positive
+    semi-definite: for ρ(T) > 1 the dual Perron vector Y ⪰ 0 gives ⟨Y, X⟩ < 0."""
+    d = p.d
+    _, _, H = _dense_parts(p)
+    basis = np.eye(d * d).reshape(d * d, d, d)
+    k_mat = np.array([(_dense_k(p, E, batch) - H @ E @ H).ravel() for E in basis]).T
+    eye = np.eye(d)
+    lo, hi = 0.0, 2.0 * sgd.max_stable_lr(p, batch)
+    for _ in range(30):
+        lr = 0.5 * (lo + hi)
+        M = eye - lr * H
+        T = np.kron(M, M) + lr * lr * k_mat          # row-major vec(M S M) = (M ⊗ M) vec S
+        X = np.linalg.solve(np.eye(d * d) - T, eye.ravel()).reshape(d, d)
+        if np.linalg.eigvalsh(0.5 * (X + X.T))[0] >= 0.0:
+            lo = lr
+        else:
+            hi = lr
+    return lo
+
+
+@pytest.mark.parametrize("a,batch", [(0.0, 1), (1.5, 4), (2.0, 1)])
+def test_stable_lr_against_exact_linearised_chain(a, batch):
+    """The closure's bound is slightly optimistic: 0-8% above the exact chain's."""
+    p = _problem(12, a)
+    ratio = sgd.max_stable_lr(p, batch) / _exact_bound(p, batch)
+    assert 1.0 <= ratio <= 1.08
+
+
 # ---------------------------------------------------------------------------- simulation
 _CACHE = {}
 
