@@ -297,6 +297,8 @@ def test_tail_law_reduces_to_phase3_at_small_lr():
                                         ({"lr": "x"}, TypeError),
                                         ({"lr": 0.01, "batch": 0}, ValueError),
                                         ({"lr": 0.01, "batch": 1.5}, ValueError),
+                                        ({"lr": 0.01, "batch": "x"}, ValueError),
+                                        ({"lr": 0.01, "batch": None}, ValueError),
                                         ({"lr": 0.01, "noise": -0.1}, ValueError)])
 def test_bad_input(kwargs, err):
     with pytest.raises(err):

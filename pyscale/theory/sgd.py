@@ -69,7 +69,11 @@ def _positive(name: str, value, allow_zero: bool = False) -> float:
 
 
 def _batch(batch) -> int:
-    if isinstance(batch, bool) or not float(batch).is_integer() or int(batch) < 1:
+    try:
+        ok = not isinstance(batch, bool) and float(batch).is_integer() and int(batch) >= 1
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
         raise ValueError(f"batch must be an integer >= 1, got {batch!r}")
     return int(batch)
 
