@@ -319,11 +319,18 @@ void register_enums(py::module_& m) {
         .value("loss", pyscale::kLoss)
         .value("mse", pyscale::kMse);
     // The record schema, declared once (stats.hpp), in column order.
-    m.attr("RECORD_FIELDS") = py::make_tuple("t", "s", "u", "s2", "u2", "loss", "mse");
+    py::tuple fields(static_cast<std::size_t>(pyscale::kRecordWidth));
+    for (int j = 0; j < pyscale::kRecordWidth; ++j) fields[j] = pyscale::kRecordFieldNames[j];
+    m.attr("RECORD_FIELDS") = fields;
     m.attr("RECORD_WIDTH") = static_cast<int>(pyscale::kRecordWidth);
     py::enum_<pyscale::FlowMethod>(m, "FlowScheme", "Rosenbrock scheme of the flow.")
         .value("rodas4", pyscale::FlowMethod::kRodas4)
         .value("ros4", pyscale::FlowMethod::kRos4);
+    py::enum_<pyscale::SampleStorage>(m, "SampleStorage",
+                                      "Where online SGD keeps a step's samples for its update.")
+        .value("auto", pyscale::SampleStorage::kAuto)
+        .value("store", pyscale::SampleStorage::kStore)
+        .value("regenerate", pyscale::SampleStorage::kRegenerate);
 }
 
 void register_errors(py::module_& m) {
@@ -412,7 +419,7 @@ void register_step_options(py::module_& m) {
         .def_readwrite("threads", &pyscale::SgdOptions::threads)
         .def_readwrite("progress_every", &pyscale::SgdOptions::progress_every)
         .def_readwrite("divergence_factor", &pyscale::SgdOptions::divergence_factor)
-        .def_readwrite("store", &pyscale::SgdOptions::store)
+        .def_readwrite("sample_storage", &pyscale::SgdOptions::sample_storage)
         .def_readwrite("store_limit_bytes", &pyscale::SgdOptions::store_limit_bytes)
         .def_readwrite("simd", &pyscale::SgdOptions::simd);
     py::class_<pyscale::ErmOptions>(m, "ErmOptions")

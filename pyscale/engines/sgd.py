@@ -22,8 +22,7 @@ from .. import _core
 from .. import _validate as check
 from ..problem import Problem
 from ..trajectory import Trajectory
-from ._run import (core_problem, finish, progress_hook, start, step_meta,
-                   step_state)
+from ._run import core_problem, finish, progress_hook, start, step_meta, step_state
 from .gd import step_options
 
 __all__ = ["run", "OPTIONS", "HINT", "sgd_options", "require_physical", "noise_variance"]
@@ -32,7 +31,8 @@ OPTIONS = ("lr", "steps", "record", "batch", "noise", "seed", "threads", "progre
            "progress_every", "divergence_factor", "resume", "samples", "simd")
 HINT = ("lower lr or raise batch (a single sample's gradient fluctuates far more than the "
         "population gradient, so online SGD needs a smaller step than GD)")
-SAMPLES = {"auto": -1, "store": 1, "regenerate": 0}
+SAMPLES = {"auto": _core.SampleStorage.auto, "store": _core.SampleStorage.store,
+           "regenerate": _core.SampleStorage.regenerate}
 
 
 def require_physical(problem: Problem, method: str) -> None:
@@ -55,7 +55,7 @@ def sgd_options(problem: Problem, threads: Any, progress_every: Any, divergence_
     opt.progress_every = check.integer("progress_every", progress_every, 1, check.MAX_STEPS)
     opt.divergence_factor = check.real("divergence_factor", divergence_factor, 1.0,
                                        low_open=True)
-    opt.store = SAMPLES[check.choice("samples", samples, SAMPLES)]
+    opt.sample_storage = SAMPLES[check.choice("samples", samples, SAMPLES)]
     if not isinstance(simd, bool):
         raise TypeError(f"simd must be True or False, got {simd!r}")
     opt.simd = simd
