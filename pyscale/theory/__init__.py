@@ -30,6 +30,7 @@ from .convergence import (
 )
 from .escape import EscapeLaw, dispersion, escape_law, solve_volterra
 from .isotropic import isotropic_flow, isotropic_rhs
+from .sgd import SgdFloor, max_stable_lr, sgd_floor, sgd_tail_mse
 from .tail import (
     TailAsymptotics,
     aligned_error,
@@ -43,7 +44,7 @@ __all__ = ["predict", "Prediction", "spectral_proxy", "tail_asymptotics", "TailA
            "tail_mse", "tail_profile", "t2_bound", "t2_power_law", "PhaseIIbBound",
            "plateau_excess_bound", "escape_law", "EscapeLaw", "dispersion",
            "solve_volterra", "isotropic_flow", "isotropic_rhs", "fit_power_law_exponent",
-           "aligned_error"]
+           "aligned_error", "SgdFloor", "sgd_floor", "sgd_tail_mse", "max_stable_lr"]
 
 
 def fit_power_law_exponent(problem: Problem) -> float:
@@ -153,6 +154,18 @@ class Prediction:
     def tail_exponent(self) -> float:
         """1/a: 1 − S_d(τ) ∝ τ^{1/a} in the mesoscopic regime (SPEC §3). Needs a > 1."""
         return 1.0 / self._power_law_a()
+
+    # ------------------------------------------------------------------ online SGD
+    def sgd_floor(self, lr: float, batch: int = 1, noise: Optional[float] = None) -> SgdFloor:
+        """Stationary E[MSE] of online SGD near w*: η σ²/B with its O(lr) corrections and
+        the largest stable lr (model page: SGD floor); see :func:`pyscale.theory.sgd_floor`."""
+        return sgd_floor(self.problem, lr, batch, noise)
+
+    def sgd_tail_mse(self, tau, w_at_T2, lr: float, batch: int = 1,
+                     noise: Optional[float] = None, coupled: bool = True):
+        """E MSE(T2 + τ) under online SGD ≈ MSE(T2) Ŝ_d(τ) + floor (1 − S_d(τ)) with the
+        finite-lr rates (model page: SGD floor); see :func:`pyscale.theory.sgd_tail_mse`."""
+        return sgd_tail_mse(self.problem, tau, w_at_T2, lr, batch, noise, coupled=coupled)
 
     # ------------------------------------------------------------------ isotropic
     @property
