@@ -1,0 +1,61 @@
+"""Sphinx configuration of the pyscale documentation.
+
+Build (warnings are errors): ``python -m sphinx -W -b html docs docs/_build/html``.
+No network at build time: no intersphinx, no remote images.
+"""
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))  # the package, built in place
+sys.path.insert(0, os.path.join(HERE, "_ext"))
+
+import pyscale  # noqa: E402
+
+project = "pyscale"
+author = "the pyscale developers"
+copyright = "the pyscale developers"
+version = release = pyscale.__version__
+
+extensions = [
+    "myst_parser",
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "numpydoc",
+    "optional_pages",
+    "docstring_text",
+]
+
+# Pages other engineers write: linked and listed only when the file exists, so the build
+# passes with -W either way (see _ext/optional_pages.py).
+optional_pages = ["chain", "theory_sgd", "cpp"]
+
+source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
+root_doc = "index"
+exclude_patterns = ["_build", "_ext", "Thumbs.db", ".DS_Store"]
+templates_path = []
+
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist", "attrs_inline"]
+myst_heading_anchors = 3
+myst_dmath_double_inline = True
+
+autosummary_generate = True
+autosummary_imported_members = False
+autodoc_default_options = {"members": True, "undoc-members": False, "show-inheritance": False}
+autodoc_typehints = "none"
+autodoc_member_order = "bysource"
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+numpydoc_xref_param_type = False
+nitpicky = False
+
+html_theme = "pydata_sphinx_theme"
+html_title = f"pyscale {release}"
+html_static_path = []
+html_theme_options = {
+    "navigation_with_keys": False,
+    "show_toc_level": 2,
+    "icon_links": [],
+}
+html_show_sourcelink = False
