@@ -3,11 +3,25 @@
 Build (warnings are errors): ``python -m sphinx -W -b html docs docs/_build/html``.
 No network at build time: no intersphinx, no remote images.
 """
+import glob
 import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))  # the package, built in place
+ROOT = os.path.dirname(HERE)
+
+
+def _built_in_place() -> bool:
+    return bool(glob.glob(os.path.join(ROOT, "pyscale", "_core*")))
+
+
+# Document the package built in place when there is one (a development checkout);
+# otherwise the installed one: a fresh clone's source tree has no compiled core, and
+# ``python -m sphinx`` run from the root would otherwise import it first.
+if _built_in_place():
+    sys.path.insert(0, ROOT)
+else:
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != ROOT]
 sys.path.insert(0, os.path.join(HERE, "_ext"))
 
 import pyscale  # noqa: E402
