@@ -7,7 +7,7 @@ docstring; the text renders exactly as written.
 """
 import re
 
-_TICKS = re.compile(r"(`[^`]*`)")
+_TICKS = re.compile(r"(``.+?``|`[^`]*`)")  # ``literal`` first, then `role`
 
 
 def _escape_line(line):
