@@ -34,3 +34,22 @@ def test_flow_demo_runs_without_python(tmp_path):
     assert lines[0].startswith("d=1000 a=2 status=completed")
     u_final = float(lines[-1].split()[1])
     assert abs(abs(u_final) - 1.0) < 1e-2
+
+
+def test_numba_status_codes_are_the_core_run_status():
+    """The hierarchy kernels return the C++ RunStatus codes (progress.hpp), named alike."""
+    import importlib
+    import re
+
+    from pyscale._kernels import hierarchy as kern
+
+    hierarchy = importlib.import_module("pyscale.hierarchy")  # the module, not the function
+
+    header = (ROOT / "csrc" / "include" / "pyscale" / "progress.hpp").read_text()
+    body = re.search(r"enum class RunStatus : int \{(.*?)\};", header, re.S).group(1)
+    codes = {re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower(): int(value)
+             for name, value in re.findall(r"k(\w+) = (\d+)", body)}
+    assert codes == {"completed": 0, "interrupted": 1, "diverged": 2, "step_limit": 3}
+    for name, value in codes.items():
+        assert getattr(kern, f"STATUS_{name.upper()}") == value
+    assert hierarchy._STATUS == {value: name for name, value in codes.items()}
