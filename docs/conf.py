@@ -4,6 +4,7 @@ Build (warnings are errors): ``python -m sphinx -W -b html docs docs/_build/html
 No network at build time: no intersphinx, no remote images.
 """
 import glob
+import importlib.machinery
 import os
 import sys
 
@@ -12,7 +13,9 @@ ROOT = os.path.dirname(HERE)
 
 
 def _built_in_place() -> bool:
-    return bool(glob.glob(os.path.join(ROOT, "pyscale", "_core*")))
+    """Is the compiled core in the source tree (not just its stubs)?"""
+    return any(glob.glob(os.path.join(ROOT, "pyscale", "_core*" + suffix))
+               for suffix in importlib.machinery.EXTENSION_SUFFIXES)
 
 
 # Document the package built in place when there is one (a development checkout);
