@@ -34,5 +34,5 @@ def test_bad_figure_requests_are_refused(tmp_path, capsys):
         make_figure(9, tmp_path / "x.png")
     with pytest.raises(ValueError, match="give a directory"):
         next(make_all(tmp_path / "all.png", quick=True))
-    assert main(["figure", "2", "--out", str(tmp_path / "f2.txt")]) == 1
+    assert main(["figure", "2", "--out", str(tmp_path / "f2.txt")]) == 2  # bad usage
     assert "--out: must end in .png" in capsys.readouterr().err
