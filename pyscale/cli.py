@@ -515,8 +515,8 @@ def cmd_sweep(args) -> int:
     print(f"sweep: {result.n_tasks} tasks, {len(result.computed)} computed, "
           f"{len(result.reused)} reused, {len(result.failed)} failed -> {out}")
     if len(result.summary):
-        cols = [c for c in ("a", "d", "seed", "method", "T1", "T1_prime", "T2", "final_mse",
-                            "escape_rate", "status") if c in result.summary.columns]
+        cols = [c for c in ("a", "d", "seed", "method", "T1_measured", "T1_predicted",
+                            "T2_measured", "final_mse", "status") if c in result.summary.columns]
         print(result.summary[cols].to_string(index=False))
     if result.failed:
         first = next(iter(result.failed.items()))

@@ -22,7 +22,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from . import _core, compression
+from . import _core, _repr, compression
 from . import _validate as check
 
 __all__ = ["Problem", "power_law_eigenvalues"]
@@ -245,10 +245,8 @@ class Problem:
         return Problem(self.eigenvalues, self.w_star, w0, noise=self.noise, d=self.d,
                        counts=self.counts, info=self.info)
 
-    def __repr__(self) -> str:
-        extra = f", n_coords={self.n_coords}" if self.is_compressed else ""
-        return (f"Problem(d={self.d}{extra}, s_star={self.s_star:.6g}, noise={self.noise}, "
-                f"info={self.info})")
+    __repr__ = _repr.repr_text
+    _repr_html_ = _repr.repr_html
 
 
 def _check_fits(d: int) -> None:

@@ -8,7 +8,7 @@ as one tidy table task by task so that an interrupted sweep resumes where it sto
 >>> result = run_sweep(config, "results/", dask="local")         # a dask LocalCluster
 >>> result = run_sweep(config, "results/", dask="tcp://host:8786")  # an existing cluster
 >>> result.records        # tidy: task_id, a, d, seed, method, ..., t, s, u, s2, u2, loss, mse
->>> result.summary        # per task: T1, T1', T2, final mse, escape rate, status
+>>> result.summary        # per task: T1_measured, T1_predicted, T1_prime_measured, ...
 
 On disk (``out``): ``index.json`` (the task list, and the SHA-256 and row count of each
 finished task's parts), ``records/<task_id>.parquet`` and ``summary/<task_id>.parquet``
@@ -64,13 +64,20 @@ __all__ = ["Task", "SweepResult", "run_sweep", "run_task", "tasks_of", "SWEEP_FO
 
 SWEEP_FORMAT = SWEEP_INDEX_FORMAT
 
-#: Run-option columns of the tidy table (NaN / None where a method has no such option).
+#: Run-option columns of the tidy table: NA (NaN, or pandas' nullable <NA> for the integer
+#: ones) where a method has no such option (lr, steps for the flow; batch outside SGD, ...).
 OPTION_COLUMNS = ("lr", "steps", "batch", "sample_seed", "n_samples", "rtol")
 #: The leading columns of both tables: a task's parameters (:meth:`Task.columns`).
 TASK_COLUMNS = ("task_id", "a", "d", "seed", "target", "noise", "method", *OPTION_COLUMNS)
 RECORD_COLUMNS = (*TASK_COLUMNS, *FIELDS)
-SUMMARY_COLUMNS = (*TASK_COLUMNS, "T1", "T1_prime", "T2", "t_final", "final_mse",
-                   "final_abs_u", "escape_rate", "status", "wall_time")
+SUMMARY_COLUMNS = (*TASK_COLUMNS, "T1_measured", "T1_predicted", "T1_prime_measured",
+                   "T2_measured", "t_final", "final_mse", "final_abs_u",
+                   "escape_rate_predicted", "diverged_at_step", "status", "wall_time")
+#: Column dtypes of both tables: integers are nullable so that "does not apply" is <NA>.
+COLUMN_DTYPES = {"lr": "float64", "rtol": "float64", "steps": "Int64", "batch": "Int64",
+                 "sample_seed": "Int64", "n_samples": "Int64", "T1_measured": "float64",
+                 "T1_prime_measured": "float64", "T2_measured": "float64",
+                 "diverged_at_step": "Int64"}
 
 
 @dataclass(frozen=True)
@@ -89,16 +96,15 @@ class Task:
         return hashlib.sha1(text.encode()).hexdigest()[:16]
 
     def columns(self) -> Dict[str, Any]:
-        """The task's parameters as the leading columns of the tidy table."""
+        """The task's parameters as the leading columns of the tidy table; None (NA in the
+        table) for the options the task's method does not take."""
         p, o = self.problem, self.run.engine_kwargs(self.problem.seed)
         cols = {"task_id": self.task_id, "a": p.a, "d": p.d, "seed": p.seed,
                 "target": p.target, "noise": float(o.get("noise", p.noise)),
                 "method": self.run.method}
-        opts = self.run.options
-        cols.update(lr=float(opts.get("lr", np.nan)), steps=int(opts.get("steps", -1)),
-                    batch=int(opts.get("batch", 1)), sample_seed=int(o.get("seed", -1)),
-                    n_samples=int(opts.get("n_samples", -1)),
-                    rtol=float(opts.get("rtol", np.nan)))
+        # engine_kwargs holds exactly the options this method's engine receives
+        cols.update({name: o.get("seed" if name == "sample_seed" else name)
+                     for name in OPTION_COLUMNS})
         return cols
 
 
@@ -112,17 +118,15 @@ def tasks_of(config: Union[SweepConfig, Sequence[Task]]) -> List[Task]:
     return tasks
 
 
-def _escape_rate(problem) -> float:
-    """ρ (model page: Escape) from :func:`pyscale.predict` where available (NaN otherwise,
-    e.g. a ≤ 1)."""
+def _predicted(problem, delta: float):
+    """(ρ, T1(δ) = log(δ/|C|)/ρ) from :func:`pyscale.predict` (model page: Escape); NaN
+    where the theory does not apply (e.g. a <= 1)."""
     try:
         from .theory import predict
-    except ImportError:
-        return float("nan")
-    try:
-        return float(predict(problem).escape_rate)
-    except Exception:  # the theory does not apply to every problem (e.g. a <= 1)
-        return float("nan")
+        pred = predict(problem)
+        return float(pred.escape_rate), float(pred.escape_time(delta))
+    except Exception:  # the theory does not apply to every problem
+        return float("nan"), float("nan")
 
 
 def run_task(task: Task, threads: int = 1):
@@ -147,15 +151,21 @@ def run_task(task: Task, threads: int = 1):
     records = pd.DataFrame({**{k: [v] * len(traj) for k, v in cols.items()},
                             **{name: getattr(traj, name) for name in FIELDS}})
     phases = traj.phases()
-    summary = pd.DataFrame([{**cols, "T1": phases.T1, "T1_prime": phases.T1_prime,
-                             "T2": phases.T2, "t_final": float(traj.t[-1]) if len(traj) else
-                             np.nan, "final_mse": float(traj.mse[-1]) if len(traj) else np.nan,
+    rho, t1 = _predicted(problem, phases.delta)
+    diverged = traj.meta.get("diverged_at_step") if status == "diverged" else None
+    summary = pd.DataFrame([{**cols, "T1_measured": phases.T1, "T1_predicted": t1,
+                             "T1_prime_measured": phases.T1_prime, "T2_measured": phases.T2,
+                             "t_final": float(traj.t[-1]) if len(traj) else np.nan,
+                             "final_mse": float(traj.mse[-1]) if len(traj) else np.nan,
                              "final_abs_u": float(abs(traj.u[-1])) if len(traj) else np.nan,
-                             "escape_rate": _escape_rate(problem), "status": status,
-                             "wall_time": wall}])
-    for name in ("T1", "T1_prime", "T2"):
-        summary[name] = summary[name].astype(float)
-    return records, summary
+                             "escape_rate_predicted": rho, "diverged_at_step": diverged,
+                             "status": status, "wall_time": wall}])
+    return _typed(records), _typed(summary)
+
+
+def _typed(table):
+    """The table with :data:`COLUMN_DTYPES` applied (None becomes NaN or <NA>)."""
+    return table.astype({k: v for k, v in COLUMN_DTYPES.items() if k in table.columns})
 
 
 # ---------------------------------------------------------------------------- backends

@@ -46,7 +46,8 @@ def test_local_sweep_writes_a_tidy_table(config, local_result):
     assert rows.u.tolist() == direct.u.tolist() and rows.t.tolist() == direct.t.tolist()
     summary = local_result.summary
     assert len(summary) == 12 and set(summary.status) == {"completed"}
-    assert {"T1", "T1_prime", "T2", "final_mse", "escape_rate"} <= set(summary.columns)
+    assert {"T1_measured", "T1_predicted", "T1_prime_measured", "T2_measured", "final_mse",
+            "escape_rate_predicted", "diverged_at_step"} <= set(summary.columns)
     pd.testing.assert_frame_equal(sorted_records(pyscale.load(local_result.out)),
                                   sorted_records(records))
 
