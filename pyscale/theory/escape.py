@@ -23,11 +23,21 @@ __all__ = ["EscapeLaw", "escape_law", "dispersion", "solve_volterra", "theta_pat
 class EscapeLaw:
     """ρ, C and the by-products of the root search (SPEC §3, Phase I).
 
-    rate: ρ, the root of 1 = 8 Σ_i (w*_i)^2 λ_i^2 / (ρ − 4 s* λ_i) above the top pole.
-    prefactor: C = â(ρ) / D'(ρ), â(p) = Σ_i λ_i w_i(0) w*_i / (p − 4 s* λ_i),
+    Attributes
+    ----------
+    rate : float
+        ρ, the root of 1 = 8 Σ_i (w*_i)^2 λ_i^2 / (ρ − 4 s* λ_i) above the top pole.
+    prefactor : float
+        C = â(ρ) / D'(ρ), â(p) = Σ_i λ_i w_i(0) w*_i / (p − 4 s* λ_i),
         D'(ρ) = 8 Σ_i (w*_i)^2 λ_i^2 / (ρ − 4 s* λ_i)^2.
-    top_pole: 4 s* max{λ_i : w*_i ≠ 0}; gap: ρ − top_pole (kept to full relative precision).
-    a_hat, d_prime: â(ρ) and D'(ρ). iterations: evaluations of the O(d) sums.
+    top_pole : float
+        4 s* max{λ_i : w*_i ≠ 0}.
+    gap : float
+        ρ − top_pole (kept to full relative precision).
+    a_hat, d_prime : float
+        â(ρ) and D'(ρ).
+    iterations : int
+        Evaluations of the O(d) sums.
     """
     rate: float
     prefactor: float
