@@ -1,4 +1,4 @@
-"""Simulation against theory, side by side (SPEC §3): :func:`compare` reads the stopping
+"""Simulation against theory, side by side (model page: Phases): :func:`compare` reads the stopping
 times, fitted rates and log-log exponents off a simulated :class:`~pyscale.Trajectory` and
 puts each beside the matching :class:`~pyscale.theory.Prediction`.
 
@@ -89,7 +89,7 @@ def _flow_state(problem: Problem, t: float) -> np.ndarray:
 
 
 def _theta(traj: Trajectory, s_star: float) -> np.ndarray:
-    """Θ(t) = ∫_0^t (s* − 3 s) on the record grid (trapezoid rule; SPEC §2)."""
+    """Θ(t) = ∫_0^t (s* − 3 s) on the record grid (trapezoid rule; model page: Gradient flow)."""
     inc = np.diff(traj.t) * (s_star - 1.5 * (traj.s[1:] + traj.s[:-1]))
     return np.concatenate([[0.0], np.cumsum(inc)])
 
@@ -196,7 +196,7 @@ def compare(trajectory: Trajectory, prediction: Any, delta: float = DEFAULTS.del
             states: Optional[Dict[str, np.ndarray]] = None,
             resimulate: bool = True, phase3_floor: float = 1e-4,
             plot: Any = None) -> Comparison:
-    """Measured against predicted, for one trajectory (SPEC §3).
+    """Measured against predicted, for one trajectory (model page: Phases).
 
     ``prediction``: a :class:`~pyscale.theory.Prediction` (or the Problem, then predicted
     here). ``delta``, ``eps``, ``s0``: the stopping-time parameters (T1: |u| >= δ s*;

@@ -18,7 +18,7 @@ FIELDS: Tuple[str, ...] = tuple(_core.RECORD_FIELDS)
 
 @dataclass(frozen=True)
 class Phases:
-    """Stopping times of SPEC §3 (None where the trajectory does not reach them).
+    """Stopping times (model page: Phases; None where the trajectory does not reach them).
 
     T1: first t with |u| >= delta s*.  T1_prime: the time after which s stays >= s* (1/3 +
     s0) (the last upward crossing).  T2: first t with |u|/s* and s/s* both in [1 - eps, 1].

@@ -1,5 +1,6 @@
 // The pyscale core from plain C++ (no Python): build a power-law problem, run the
-// population gradient flow of SPEC §2 to t = 1e5 and print the recorded statistics.
+// population gradient flow (model page: Gradient flow) to t = 1e5 and print the recorded
+// statistics.
 //
 //   g++ -std=c++17 -O3 -fopenmp -Icsrc/include csrc/examples/flow_demo.cpp -o flow_demo
 //   ./flow_demo [d] [a]
@@ -15,7 +16,8 @@ int main(int argc, char** argv) {
     const std::size_t d = argc > 1 ? std::strtoul(argv[1], nullptr, 10) : 1000;
     const double a = argc > 2 ? std::atof(argv[2]) : 2.0;
 
-    // lambda_i = i^-a / H_{d,a}; w* = g / ||Q^{1/2} g||; w(0) uniform on the sphere (SPEC §1).
+    // lambda_i = i^-a / H_{d,a}; w* = g / ||Q^{1/2} g||; w(0) uniform on the sphere (model page:
+    // Data model).
     std::vector<double> lambda(d), w_star(d), w(d);
     double harmonic = 0.0;
     for (std::size_t i = d; i >= 1; --i) harmonic += std::pow(double(i), -a);

@@ -175,6 +175,53 @@ class FlowScheme:
     @property
     def value(self) -> int:
         ...
+class FlowRecordMode:
+    """
+    How the flow writes records: off its dense output, or by landing a step on each.
+    
+    Members:
+    
+      interpolate
+    
+      step
+    """
+    __members__: typing.ClassVar[dict[str, FlowRecordMode]]
+    interpolate: typing.ClassVar[FlowRecordMode]
+    step: typing.ClassVar[FlowRecordMode]
+    @typing.overload
+    def __eq__(self, other: FlowRecordMode) -> bool:
+        ...
+    @typing.overload
+    def __eq__(self, other: typing.Any) -> bool:
+        ...
+    def __getstate__(self) -> int:
+        ...
+    def __hash__(self) -> int:
+        ...
+    def __index__(self) -> int:
+        ...
+    def __init__(self, value: int) -> None:
+        ...
+    def __int__(self) -> int:
+        ...
+    @typing.overload
+    def __ne__(self, other: FlowRecordMode) -> bool:
+        ...
+    @typing.overload
+    def __ne__(self, other: typing.Any) -> bool:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def __setstate__(self, state: int) -> None:
+        ...
+    def __str__(self) -> str:
+        ...
+    @property
+    def name(self) -> str:
+        ...
+    @property
+    def value(self) -> int:
+        ...
 class SampleStorage:
     """
     Where online SGD keeps a step's samples for its update.
@@ -287,6 +334,8 @@ class CoreProblem:
     def s_star(self) -> float:
         ...
 class FlowOptions:
+    dense_every_step: bool
+    record_mode: FlowRecordMode
     scheme: FlowScheme
     def __init__(self) -> None:
         ...
@@ -349,6 +398,9 @@ class FlowRun:
     def atol(self) -> float:
         ...
     @property
+    def dense(self) -> numpy.typing.NDArray[numpy.float64]:
+        ...
+    @property
     def passes(self) -> int:
         ...
     @property
@@ -374,6 +426,9 @@ class FlowRun:
         ...
     @property
     def steps(self) -> int:
+        ...
+    @property
+    def stopped_by_event(self) -> bool:
         ...
     @property
     def threads(self) -> int:
@@ -526,7 +581,7 @@ def flow_workspace_bytes(n: int, scheme: FlowScheme = FlowScheme.rodas4) -> int:
     ...
 def run_erm(problem: CoreProblem, X: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], w: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], lr: float, start: StepState, step_end: int, record_steps: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], options: ErmOptions, callback: typing.Any = None) -> StepRun:
     ...
-def run_flow(problem: CoreProblem, w: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], start: FlowState, t_records: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], options: FlowOptions, callback: typing.Any = None) -> FlowRun:
+def run_flow(problem: CoreProblem, w: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], start: FlowState, t_records: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], options: FlowOptions, callback: typing.Any = None, observer: typing.Any = None) -> FlowRun:
     ...
 def run_gd(problem: CoreProblem, w: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], lr: float, start: StepState, step_end: int, record_steps: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], options: GdOptions, callback: typing.Any = None) -> StepRun:
     ...
@@ -548,6 +603,8 @@ def stream_seed(seed: int, dim: float, streams: Streams) -> int:
     """
     The seed the generators are built from (d mixed in unless streams is common).
     """
+FLOW_CONTROLLER: dict = {'SAFETY': 0.9, 'MIN_FACTOR': 0.2, 'MAX_FACTOR': 5.0, 'MAX_FACTOR_AFTER_REJECT': 1.0, 'LANDING_RECOVERY': 5.0, 'ERROR_FLOOR': 1e-10, 'LANDING_SLACK': 8.881784197001252e-16}
+FLOW_DENSE_WIDTH: int = 50
 HAS_AVX2: bool = True
 HAS_OPENMP: bool = True
 RECORD_FIELDS: tuple = ('t', 's', 'u', 's2', 'u2', 'loss', 'mse')
