@@ -19,11 +19,12 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 
 from . import _repr, tidy
+from .compare_sgd import compare_ensemble
 from .engines import simulate
 from .phases import DEFAULTS
 from .problem import Problem
 from .theory import Prediction, predict
-from .trajectory import Trajectory
+from .trajectory import Ensemble, Trajectory
 
 __all__ = ["compare", "Comparison", "fit_loglog", "fit_exponential_rate",
            "crossing_time"]
@@ -122,6 +123,9 @@ class Comparison(dict):
                         "window": item.get("window")})
         return out
 
+    def __str__(self) -> str:
+        return self.table().to_string()
+
     def table(self):
         """Scalar comparisons as a pandas DataFrame (quantity, measured, predicted,
         ratio = predicted/measured, window)."""
@@ -196,7 +200,9 @@ def compare(trajectory: Trajectory, prediction: Any, delta: float = DEFAULTS.del
             states: Optional[Dict[str, np.ndarray]] = None,
             resimulate: bool = True, phase3_floor: float = 1e-4,
             plot: Any = None) -> Comparison:
-    """Measured against predicted, for one trajectory (model page: Phases).
+    """Measured against predicted, for one trajectory (model page: Phases), or for an
+    online-SGD :class:`~pyscale.Ensemble` (then :func:`pyscale.compare_sgd.compare_ensemble`:
+    the noise floor, the SGD Phase III law and the escape time over seeds).
 
     ``prediction``: a :class:`~pyscale.theory.Prediction` (or the Problem, then predicted
     here). ``delta``, ``eps``, ``s0``: the stopping-time parameters (T1: |u| >= δ s*;
@@ -236,6 +242,8 @@ def compare(trajectory: Trajectory, prediction: Any, delta: float = DEFAULTS.del
 
     ``curves`` holds the arrays behind the plot; ``plot``: a path to save the figure.
     """
+    if isinstance(trajectory, Ensemble):  # online SGD over seeds: floor, SGD Phase III, T1
+        return compare_ensemble(trajectory, prediction, delta=delta)  # type: ignore[return-value]
     ctx = _context(trajectory, prediction, delta, eps, s0, states, resimulate)
     res = ctx.result
     _phase1(ctx)

@@ -347,7 +347,8 @@ def load_trajectory(path: PathLike) -> Trajectory:
             from .dense_output import DenseOutput
             dense = DenseOutput(arrays["dense/rows"], meta.get("s_star", 1.0),
                                 meta.get("noise", 0.0), meta.get("d", 1))
-        return Trajectory(w=arrays.get("state/w"), meta=meta, dense=dense, **cols)
+        return Trajectory(w=arrays.get("state/w"), meta=meta, dense=dense,
+                          **cols)  # type: ignore[arg-type]  # the FIELDS columns
     except (ValueError, TypeError) as err:
         raise BadFileError(path, f"not a valid trajectory ({_reason(err)})") from None
 

@@ -55,7 +55,7 @@ class Trajectory:
     @classmethod
     def from_records(cls, records: np.ndarray, w, meta) -> "Trajectory":
         cols = {name: np.ascontiguousarray(records[:, j]) for j, name in enumerate(FIELDS)}
-        return cls(w=w, meta=meta, **cols)
+        return cls(w=w, meta=meta, **cols)  # type: ignore[arg-type]  # the FIELDS columns
 
     def __len__(self) -> int:
         return int(self.t.size)

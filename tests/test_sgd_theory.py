@@ -314,3 +314,12 @@ def test_refuses_compressed_and_unstable():
         sgd.sgd_tail_mse(p, 1.0, p.w_star, 10 * sgd.max_stable_lr(p))
     with pytest.raises(TypeError):
         compare_ensemble(p, p)
+
+
+def test_compare_routes_an_ensemble_to_the_sgd_comparison():
+    problem = pyscale.Problem.power_law(30, 0.0, seed=1, noise=0.05)
+    ens = pyscale.simulate_many(problem, seeds=4, lr=0.01, steps=3000, record=20, threads=1)
+    result = pyscale.compare(ens, pyscale.predict(problem))
+    from pyscale.compare_sgd import SgdComparison
+    assert isinstance(result, SgdComparison)
+    assert "floor" in result.table()
