@@ -157,7 +157,8 @@ def _measured_floor(a, lr, batch, d=50, seeds=12):
     burn, total = 1.0 * t_relax, max(3.0 * t_relax, 400.0)
     steps = int(round(total / lr))
     rec = np.linspace(0, steps, 201).astype(np.int64)
-    ens = pyscale.simulate_many(p.with_w0(start), seeds=seeds, method="sgd", streams="common", lr=lr,
+    ens = pyscale.simulate_many(p.with_w0(start), seeds=seeds, method="sgd",
+                                streams="common", lr=lr,
                                 steps=steps, batch=batch, threads=1, record=rec)
     late = ens.t >= burn
     per_seed = ens.mse[:, late].mean(axis=1)
@@ -238,19 +239,22 @@ def test_stable_lr_bound_against_divergence(a, batch):
     bound = sgd.max_stable_lr(p, batch)
     below = 0.8 * bound
     steps = int(300 / below)
-    ens = pyscale.simulate_many(p, seeds=8, method="sgd", streams="common", lr=below, steps=steps, batch=batch,
+    ens = pyscale.simulate_many(p, seeds=8, method="sgd",
+                                streams="common", lr=below, steps=steps, batch=batch,
                                 threads=1, record=[0, steps])
     assert np.all(np.isfinite(ens.mse))
     above = 1.5 * bound
     with pytest.raises(pyscale.DivergenceError):
-        pyscale.simulate_many(p, seeds=8, method="sgd", streams="common", lr=above, steps=int(300 / above),
+        pyscale.simulate_many(p, seeds=8, method="sgd",
+                              streams="common", lr=above, steps=int(300 / above),
                               batch=batch, threads=1, record=[0, int(300 / above)])
 
 
 # ---------------------------------------------------------------------------- plumbing
 def test_escape_rows_match_a_plain_loop():
     p = _problem(50, 1.5, seed=6)
-    ens = pyscale.simulate_many(p, seeds=6, method="sgd", streams="common", lr=0.005, steps=1200, threads=1,
+    ens = pyscale.simulate_many(p, seeds=6, method="sgd",
+                                streams="common", lr=0.005, steps=1200, threads=1,
                                 record=10)
     res = compare_ensemble(ens, p, delta=0.3)
     expected = []
