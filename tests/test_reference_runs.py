@@ -1,0 +1,68 @@
+"""Bitwise equality with reference runs saved before the engine-layer rebuild.
+
+tests/data/reference_runs.npz holds explicit problems (eigenvalues, w*, w0, counts) and
+small runs of every engine on them (tests/data/make_reference_runs.py). Rebuilding each run
+with the current package must give the same bits: restructuring the Python shell or the
+binding may not change numerics.
+"""
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pyscale
+
+DATA = Path(__file__).parent / "data"
+_spec = importlib.util.spec_from_file_location("make_reference_runs",
+                                               DATA / "make_reference_runs.py")
+REF = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(REF)
+SAVED = np.load(DATA / "reference_runs.npz")
+
+# Options that later releases need to select the numerics the references were made with.
+ADAPT: dict = {}
+
+
+def _problem(key):
+    noise, d = SAVED[f"{key}/scalars"]
+    return pyscale.Problem(SAVED[f"{key}/eigenvalues"], SAVED[f"{key}/w_star"],
+                           SAVED[f"{key}/w0"], noise=float(noise), d=int(d),
+                           counts=SAVED[f"{key}/counts"])
+
+
+def _same(name, field, value):
+    ref = SAVED[f"{name}/{field}"]
+    assert value.shape == ref.shape, f"{name}.{field}: shape {value.shape} != {ref.shape}"
+    assert np.array_equal(value, ref, equal_nan=True), f"{name}.{field} differs"
+
+
+@pytest.mark.parametrize("name", sorted(REF.RUNS))
+def test_run_bitwise(name):
+    key, method, opts = REF.RUNS[name]
+    traj = pyscale.simulate(_problem(key), method, threads=1, **opts, **ADAPT.get(method, {}))
+    for field in ("t", "s", "u", "s2", "u2", "loss", "mse", "w"):
+        _same(name, field, getattr(traj, field))
+
+
+@pytest.mark.parametrize("name", sorted(REF.ENSEMBLES))
+def test_ensemble_bitwise(name):
+    key, method, opts = REF.ENSEMBLES[name]
+    ens = pyscale.simulate_many(_problem(key), method=method, threads=1, **opts,
+                                **ADAPT.get(method, {}))
+    for field in ("s", "u", "mse", "train_loss", "w"):
+        _same(name, field, getattr(ens, field))
+
+
+@pytest.mark.parametrize("name", sorted(REF.HIERARCHY))
+def test_hierarchy_bitwise(name):
+    key, opts = REF.HIERARCHY[name]
+    res = pyscale.hierarchy(_problem(key), **opts)
+    _same(name, "s", res.s)
+    _same(name, "u", res.u)
+
+
+def test_threads_do_not_change_the_reference():
+    key, method, opts = REF.RUNS["sgd"]
+    traj = pyscale.simulate(_problem(key), method, threads=2, **opts, **ADAPT.get(method, {}))
+    _same("sgd", "u", traj.u)
