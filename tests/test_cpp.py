@@ -159,3 +159,13 @@ def test_ensemble_demo_mean_mse_matches_simulate_many(programs):
     np.testing.assert_allclose(col["mean_mse"], mse.mean(axis=0), rtol=PRINTED)
     sem = mse.std(axis=0, ddof=1) / np.sqrt(members)
     np.testing.assert_allclose(col["stderr_mse"], sem, rtol=PRINTED, atol=1e-15)
+
+
+def test_examples_report_bad_arguments_in_one_line(programs):
+    for name, args, message in (("gd_demo", (300, 2, -1), "lr must be positive"),
+                                ("flow_demo", (0,), "problem has no coordinates"),
+                                ("sgd_demo", (300, 2, 0.01, -5), "step0 <= step_end")):
+        res = subprocess.run([str(programs[name]), *map(str, args)], capture_output=True,
+                             text=True, timeout=60, env=ENV)
+        assert res.returncode == 2 and res.stdout == "", (name, res)
+        assert len(res.stderr.splitlines()) == 1 and message in res.stderr, (name, res.stderr)

@@ -11,7 +11,9 @@
 
 #include <cmath>
 #include <cstddef>
+#include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <vector>
 
 #include <pyscale/pyscale.hpp>
@@ -59,4 +61,16 @@ inline std::vector<long long> log_spaced_steps(long long last, int n) {
     }
     if (steps.back() != last) steps.push_back(last);
     return steps;
+}
+
+// Runs an example's body and turns an exception (bad arguments: std::invalid_argument; an
+// allocation the core cannot make: pyscale::AllocationError) into a one-line message and
+// exit status 2.
+inline int run_demo(int (*body)(int, char**), int argc, char** argv) {
+    try {
+        return body(argc, argv);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "%s: %s\n", argc > 0 ? argv[0] : "demo", e.what());
+        return 2;
+    }
 }

@@ -3,6 +3,7 @@
 // lone run_sgd with its seed. Prints the ensemble mean of the MSE with its standard error.
 //
 //   ./ensemble_demo [d=500] [a=2] [members=16] [lr=0.01] [steps=50000] [threads=0]
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -12,7 +13,9 @@
 
 #include "demo_problem.hpp"
 
-int main(int argc, char** argv) {
+namespace {
+
+int demo(int argc, char** argv) {
     const auto d = static_cast<std::size_t>(demo_arg(argc, argv, 1, 500));
     const double a = demo_arg(argc, argv, 2, 2.0);
     const auto members = static_cast<std::size_t>(demo_arg(argc, argv, 3, 16));
@@ -66,3 +69,7 @@ int main(int argc, char** argv) {
     }
     return 0;
 }
+
+}  // namespace
+
+int main(int argc, char** argv) { return run_demo(demo, argc, argv); }

@@ -10,7 +10,9 @@
 
 #include "demo_problem.hpp"
 
-int main(int argc, char** argv) {
+namespace {
+
+int demo(int argc, char** argv) {
     const auto d = static_cast<std::size_t>(demo_arg(argc, argv, 1, 1000));
     const double a = demo_arg(argc, argv, 2, 2.0);
     const double lr = demo_arg(argc, argv, 3, 0.1);
@@ -39,3 +41,7 @@ int main(int argc, char** argv) {
     }
     return result.status == pyscale::RunStatus::kCompleted ? 0 : 1;
 }
+
+}  // namespace
+
+int main(int argc, char** argv) { return run_demo(demo, argc, argv); }
