@@ -2,10 +2,10 @@
 # let find_package(pyscale CONFIG) locate them.
 include(CMakePackageConfigHelpers)
 
-# The whole include/pyscale tree, so headers added later need no edit here.
+# The whole include/pyscale tree (every file, any depth), so headers added later need no
+# edit here.
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/csrc/include/pyscale"
-        DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}"
-        FILES_MATCHING PATTERN "*.hpp" PATTERN "*.h")
+        DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
 
 install(TARGETS pyscale_core EXPORT pyscaleTargets)
 

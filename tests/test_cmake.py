@@ -99,10 +99,13 @@ def test_build_and_install_leave_the_source_tree_untouched(package):
 def test_install_tree_has_every_header_and_the_package_files(package):
     prefix = package["prefix"]
     src = ROOT / "csrc" / "include" / "pyscale"
-    headers = sorted(p.relative_to(src) for p in src.rglob("*.hpp"))
+    headers = sorted(p.relative_to(src) for p in src.rglob("*") if p.is_file())
     assert Path("pyscale.hpp") in headers
     for rel in headers:  # whole directory tree, so new headers need no CMake edit
         assert (prefix / "include" / "pyscale" / rel).read_bytes() == (src / rel).read_bytes()
+    installed = {p.relative_to(prefix / "include" / "pyscale")
+                 for p in (prefix / "include" / "pyscale").rglob("*") if p.is_file()}
+    assert installed == set(headers)
     cmake_dir = prefix / "share" / "cmake" / "pyscale"
     for name in ("pyscaleConfig.cmake", "pyscaleConfigVersion.cmake", "pyscaleTargets.cmake"):
         assert (cmake_dir / name).is_file(), name

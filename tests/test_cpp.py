@@ -164,7 +164,8 @@ def test_ensemble_demo_mean_mse_matches_simulate_many(programs):
 def test_examples_report_bad_arguments_in_one_line(programs):
     for name, args, message in (("gd_demo", (300, 2, -1), "lr must be positive"),
                                 ("flow_demo", (0,), "problem has no coordinates"),
-                                ("sgd_demo", (300, 2, 0.01, -5), "step0 <= step_end")):
+                                ("sgd_demo", (300, 2, 0.01, -5), "step0 <= step_end"),
+                                ("ensemble_demo", (100, 2, 1), "members must be >= 2")):
         res = subprocess.run([str(programs[name]), *map(str, args)], capture_output=True,
                              text=True, timeout=60, env=ENV)
         assert res.returncode == 2 and res.stdout == "", (name, res)

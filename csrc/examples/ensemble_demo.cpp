@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <stdexcept>
 #include <vector>
 
 #include <pyscale/pyscale.hpp>
@@ -15,17 +16,15 @@
 
 namespace {
 
-int demo(int argc, char** argv) {
+int example_main(int argc, char** argv) {
     const auto d = static_cast<std::size_t>(demo_arg(argc, argv, 1, 500));
     const double a = demo_arg(argc, argv, 2, 2.0);
     const auto members = static_cast<std::size_t>(demo_arg(argc, argv, 3, 16));
     const double lr = demo_arg(argc, argv, 4, 0.01);
     const auto steps = static_cast<long long>(demo_arg(argc, argv, 5, 50000));
     const int threads = static_cast<int>(demo_arg(argc, argv, 6, 0));  // <= 0: OpenMP default
-    if (members < 2) {
-        std::fprintf(stderr, "members must be >= 2 (a standard error needs two runs)\n");
-        return 2;
-    }
+    if (members < 2)
+        throw std::invalid_argument("members must be >= 2 (a standard error needs two runs)");
     const DemoProblem demo(d, a);
     const pyscale::ProblemView problem = demo.view();
 
@@ -72,4 +71,4 @@ int demo(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) { return run_demo(demo, argc, argv); }
+int main(int argc, char** argv) { return run_demo(example_main, argc, argv); }

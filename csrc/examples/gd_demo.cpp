@@ -12,7 +12,7 @@
 
 namespace {
 
-int demo(int argc, char** argv) {
+int example_main(int argc, char** argv) {
     const auto d = static_cast<std::size_t>(demo_arg(argc, argv, 1, 1000));
     const double a = demo_arg(argc, argv, 2, 2.0);
     const double lr = demo_arg(argc, argv, 3, 0.1);
@@ -44,4 +44,4 @@ int demo(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) { return run_demo(demo, argc, argv); }
+int main(int argc, char** argv) { return run_demo(example_main, argc, argv); }
