@@ -38,8 +38,9 @@ def cmake(*args, cwd=None) -> str:
 
 
 def source_files() -> set:
-    """Every path in the source tree outside the setuptools build/ and caches."""
-    skip = {".git", "build", "__pycache__", ".pytest_cache"}
+    """Every path in the source tree outside the setuptools build/, environments and caches."""
+    skip = {".git", "build", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache",
+            ".mypy_cache", ".asv"}
     out = set()
     for path, dirs, files in os.walk(ROOT):
         dirs[:] = [d for d in dirs if d not in skip]

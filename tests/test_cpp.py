@@ -5,6 +5,7 @@ directory (nothing lands in the repository), runs them, and checks the examples'
 against independent references (SciPy, plain NumPy loops) and the Python engines.
 """
 import os
+import re
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -170,3 +171,28 @@ def test_examples_report_bad_arguments_in_one_line(programs):
                              text=True, timeout=60, env=ENV)
         assert res.returncode == 2 and res.stdout == "", (name, res)
         assert len(res.stderr.splitlines()) == 1 and message in res.stderr, (name, res.stderr)
+
+
+def test_cpp_page_snippets_compile(tmp_path):
+    """Every ```cpp block of docs/cpp.md compiles against the headers, each in its own scope
+    after a preamble giving the names the page assumes (d, w, p, steps, rec, hook)."""
+    page = (ROOT / "docs" / "cpp.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"^```cpp[ \t]*\n(.*?)^```[ \t]*$", page, re.S | re.M)
+    assert len(blocks) >= 6
+    body = "\n".join("    {\n" + block + "    }" for block in blocks)
+    source = tmp_path / "cpp_page.cpp"
+    source.write_text(
+        "#include <chrono>\n#include <cstdint>\n#include <functional>\n#include <vector>\n"
+        "#include <pyscale/pyscale.hpp>\n\n"
+        "void page(std::size_t d) {\n"
+        "    std::vector<double> lambda(d, 1.0), w_star(d, 1.0), w(d, 0.1);\n"
+        "    pyscale::ProblemView p = pyscale::make_problem_view(d, lambda.data(),\n"
+        "                                                        w_star.data(), double(d));\n"
+        "    std::vector<long long> steps = {0, 1};\n"
+        "    std::vector<double> rec(steps.size() * pyscale::kRecordWidth);\n"
+        "    pyscale::ProgressHook hook;\n"
+        f"{body}\n}}\n")
+    cmd = [CXX, "-std=c++17", "-fsyntax-only", "-fopenmp", f"-I{ROOT / 'csrc' / 'include'}",
+           str(source)]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-4000:]
