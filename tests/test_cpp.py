@@ -73,7 +73,8 @@ def demo_problem(d: int, a: float) -> pyscale.Problem:
     """csrc/examples/demo_problem.hpp in NumPy: power-law λ, w* ∝ sin(1.7 i + 0.3) with
     s* = 1, w(0) ∝ cos(2.3 i + 1.1) on the unit sphere."""
     i = np.arange(d, dtype=np.float64)
-    lam = pyscale.problem.power_law_eigenvalues(d, a)
+    raw = (i + 1) ** -a
+    lam = raw / np.sum(raw[::-1])  # H_{d,a} summed smallest term first, as the header does
     w_star = np.sin(1.7 * i + 0.3)
     w0 = np.cos(2.3 * i + 1.1)
     return pyscale.Problem(lam, w_star / np.sqrt(lam @ w_star**2), w0 / np.linalg.norm(w0))
