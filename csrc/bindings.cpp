@@ -1,17 +1,35 @@
-// pybind11 marshalling for the pyscale C++ core: arrays in, arrays out, the GIL released
-// while an engine runs. No numerics here; see csrc/include/pyscale/.
+// pybind11 binding of the pyscale C++ core: typed options, results and resumable state,
+// enums for run status and record fields, caller-visible buffers as NumPy arrays, the GIL
+// released while an engine runs. No numerics here; see csrc/include/pyscale/.
+//
+// Layout (one register_* function per part, as boost-histogram does):
+//   register_enums    RunStatus, RecordField, FlowScheme, SampleStorage
+//   register_errors   C++ exceptions -> Python exception types (the one place they map)
+//   register_problem  CoreProblem (the arrays an engine reads) and its statistics
+//   register_flow     FlowOptions, FlowState, FlowRun, run_flow
+//   register_steps    StepState, StepRun, Gd/Sgd/Erm options, run_gd / run_sgd / run_erm,
+//                     run_sgd_ensemble, erm_make_data, workspace sizes
+//   register_testing  _core.testing: generator internals the tests and benchmarks probe
 #include <pybind11/functional.h>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+
+#include <limits>
+#include <string>
+#include <vector>
 
 #include <pyscale/pyscale.hpp>
 
 namespace py = pybind11;
 using Array = py::array_t<double, py::array::c_style | py::array::forcecast>;
 using IndexArray = py::array_t<long long, py::array::c_style | py::array::forcecast>;
+using SeedArray = py::array_t<std::uint64_t, py::array::c_style | py::array::forcecast>;
+using State = py::array_t<double, py::array::c_style>;  // written in place: no conversion
 
 namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 void require_length(const char* name, const py::array& a, std::size_t n) {
     if (a.ndim() != 1 || static_cast<std::size_t>(a.shape(0)) != n)
@@ -19,15 +37,35 @@ void require_length(const char* name, const py::array& a, std::size_t n) {
                                     std::to_string(n));
 }
 
-pyscale::ProblemView view(const Array& lambda, const Array& w_star, double dim, double noise,
-                          int threads) {
-    require_length("w_star", w_star, static_cast<std::size_t>(lambda.shape(0)));
-    return pyscale::make_problem_view(static_cast<std::size_t>(lambda.shape(0)), lambda.data(),
-                                      w_star.data(), dim, noise, threads);
+void require_writeable(const char* name, const State& a) {
+    if (!a.writeable()) throw std::invalid_argument(std::string(name) + " must be writeable");
+}
+
+// The arrays an engine reads, kept alive for as long as the view is used.
+class CoreProblem {
+public:
+    CoreProblem(Array eigenvalues, Array w_star, double dim, double noise)
+        : eigenvalues_(std::move(eigenvalues)), w_star_(std::move(w_star)) {
+        require_length("eigenvalues", eigenvalues_, static_cast<std::size_t>(eigenvalues_.size()));
+        require_length("w_star", w_star_, static_cast<std::size_t>(eigenvalues_.size()));
+        view_ = pyscale::make_problem_view(static_cast<std::size_t>(eigenvalues_.size()),
+                                           eigenvalues_.data(), w_star_.data(), dim, noise, 1);
+    }
+    const pyscale::ProblemView& view() const { return view_; }
+    std::size_t n() const { return view_.n; }
+
+private:
+    Array eigenvalues_, w_star_;
+    pyscale::ProblemView view_;
+};
+
+void require_state(const CoreProblem& p, const State& w) {
+    require_length("w", w, p.n());
+    require_writeable("w", w);
 }
 
 // Progress hook that (with the GIL) calls the optional Python callback and checks for
-// Ctrl-C; a pending signal stops the run and is left for the caller to see.
+// Ctrl-C; a pending signal stops the run and is reported through `signalled`.
 struct PythonHook {
     py::object callback;
     bool signalled = false;
@@ -43,212 +81,157 @@ struct PythonHook {
     }
 };
 
-py::array_t<double> record_buffer(std::size_t rows) {
-    py::array_t<double> out({rows, static_cast<std::size_t>(pyscale::kRecordWidth)});
-    std::fill(out.mutable_data(), out.mutable_data() + out.size(),
-              std::numeric_limits<double>::quiet_NaN());
+py::array_t<double> nan_array(std::vector<py::ssize_t> shape) {
+    py::array_t<double> out(shape);
+    std::fill(out.mutable_data(), out.mutable_data() + out.size(), kNaN);
     return out;
 }
 
-py::dict flow_run(const Array& lambda, const Array& w_star, py::array_t<double> w, double dim,
-                  double noise, double t0, const Array& t_records, double rtol, double atol,
-                  double h0, double hmax, long long max_steps, int threads,
-                  long long progress_every, py::object callback, const std::string& scheme) {
-    auto p = view(lambda, w_star, dim, noise, threads);
-    require_length("w", w, p.n);
-    if (!(w.flags() & py::array::c_style) || !w.writeable())
-        throw std::invalid_argument("w must be a writeable C-contiguous float64 array");
+py::array_t<double> record_buffer(std::size_t rows) {
+    return nan_array({static_cast<py::ssize_t>(rows), pyscale::kRecordWidth});
+}
+
+// ---- resumable state and results --------------------------------------------------------
+
+// Where a flow run stands: its time and the step it would try next (resume is bitwise).
+struct FlowState {
+    double t = 0.0;
+    double h_next = 0.0;
+};
+
+// Where a step engine stands: the step index of w, and the online-loss window still open
+// (steps after the last record), so that a resumed run's online losses equal an
+// uninterrupted run's.
+struct StepState {
+    long long step = 0;
+    double window_sum = 0.0;
+    long long window_count = 0;
+};
+
+struct FlowRun {
+    py::array_t<double> records;
+    pyscale::RunStatus status = pyscale::RunStatus::kCompleted;
+    bool signalled = false;
+    FlowState state;
+    long long steps = 0, rejected = 0, rhs_evals = 0, passes = 0;
+    std::size_t records_written = 0;
+    double atol = 0.0;
+    int threads = 1;
+};
+
+struct StepRun {
+    py::array_t<double> records;
+    py::array_t<double> per_record;  // online loss (sgd), training loss (erm), empty (gd)
+    pyscale::RunStatus status = pyscale::RunStatus::kCompleted;
+    bool signalled = false;
+    StepState state;
+    long long diverged_at_step = -1;
+    std::size_t records_written = 0;
+    int threads = 1;
+};
+
+struct EnsembleRun {
+    py::array_t<double> records;     // (members, records, kRecordWidth)
+    py::array_t<double> per_record;  // (members, records): online loss
+    std::vector<pyscale::RunStatus> status;
+    std::vector<long long> last_step, diverged_at_step;
+    std::vector<std::size_t> records_written;
+    bool signalled = false;
+};
+
+// ---- flow -------------------------------------------------------------------------------
+
+FlowRun run_flow(const CoreProblem& problem, State w, const FlowState& start,
+                 const Array& t_records, const pyscale::FlowOptions& opt, py::object callback) {
+    require_state(problem, w);
+    const auto& p = problem.view();
     const std::size_t nrec = static_cast<std::size_t>(t_records.size());
-    auto out = record_buffer(nrec);
-    pyscale::FlowOptions opt;
-    if (scheme == "rodas4")
-        opt.method = pyscale::FlowMethod::kRodas4;
-    else if (scheme == "ros4")
-        opt.method = pyscale::FlowMethod::kRos4;
-    else
-        throw std::invalid_argument("scheme must be 'rodas4' or 'ros4', got '" + scheme + "'");
-    opt.rtol = rtol;
-    opt.atol = atol;
-    opt.h0 = h0;
-    opt.hmax = hmax;
-    opt.max_steps = max_steps;
-    opt.threads = threads;
-    opt.progress_every = progress_every;
-    PythonHook hook{callback};
+    FlowRun run;
+    run.records = record_buffer(nrec);
+    PythonHook hook{std::move(callback)};
     pyscale::FlowResult r;
-    double atol_used;
     {
         py::gil_scoped_release release;
         pyscale::FlowWorkspace ws(p.n, opt.method);
-        pyscale::FlowIntegrator integ(p, ws, opt);
-        atol_used = integ.atol();
-        r = integ.run(w.mutable_data(), t0, t_records.data(), nrec, out.mutable_data(),
-                      std::ref(hook));
+        pyscale::FlowOptions o = opt;
+        if (start.h_next > 0.0 && o.h0 <= 0.0) o.h0 = start.h_next;
+        pyscale::FlowIntegrator integ(p, ws, o);
+        run.atol = integ.atol();
+        r = integ.run(w.mutable_data(), start.t, t_records.data(), nrec,
+                      run.records.mutable_data(), std::ref(hook));
     }
-    py::dict d;
-    d["records"] = out;
-    d["status"] = pyscale::status_name(r.status);
-    d["signalled"] = hook.signalled;
-    d["t"] = r.t;
-    d["h_next"] = r.h_next;
-    d["steps"] = r.steps;
-    d["rejected"] = r.rejected;
-    d["rhs_evals"] = r.rhs_evals;
-    d["passes"] = r.passes;
-    d["records_written"] = r.records_written;
-    d["atol"] = atol_used;
-    d["threads"] = pyscale::threads_for(p.n, threads);
-    return d;
+    run.status = r.status;
+    run.signalled = hook.signalled;
+    run.state = FlowState{r.t, r.h_next};
+    run.steps = r.steps;
+    run.rejected = r.rejected;
+    run.rhs_evals = r.rhs_evals;
+    run.passes = r.passes;
+    run.records_written = r.records_written;
+    run.threads = pyscale::threads_for(p.n, opt.threads);
+    return run;
 }
 
-py::dict gd_run(const Array& lambda, const Array& w_star, py::array_t<double> w, double dim,
-                double noise, double lr, long long step0, long long step_end,
-                const IndexArray& record_steps, int threads, long long progress_every,
-                double divergence_factor, py::object callback) {
-    auto p = view(lambda, w_star, dim, noise, threads);
-    require_length("w", w, p.n);
-    if (!(w.flags() & py::array::c_style) || !w.writeable())
-        throw std::invalid_argument("w must be a writeable C-contiguous float64 array");
+// ---- step engines -----------------------------------------------------------------------
+
+template <class Result>
+void fill_step_run(StepRun& run, const Result& r, const PythonHook& hook) {
+    run.status = r.status;
+    run.signalled = hook.signalled;
+    run.state.step = r.last_step;
+    run.diverged_at_step = r.diverged_at_step;
+    run.records_written = r.records_written;
+}
+
+StepRun run_gd(const CoreProblem& problem, State w, double lr, const StepState& start,
+               long long step_end, const IndexArray& record_steps,
+               const pyscale::GdOptions& opt, py::object callback) {
+    require_state(problem, w);
+    const auto& p = problem.view();
     const std::size_t nrec = static_cast<std::size_t>(record_steps.size());
-    auto out = record_buffer(nrec);
-    pyscale::GdOptions opt;
-    opt.threads = threads;
-    opt.progress_every = progress_every;
-    opt.divergence_factor = divergence_factor;
-    PythonHook hook{callback};
+    StepRun run;
+    run.records = record_buffer(nrec);
+    run.per_record = py::array_t<double>(0);
+    PythonHook hook{std::move(callback)};
     pyscale::GdResult r;
     {
         py::gil_scoped_release release;
-        r = pyscale::run_gd(p, w.mutable_data(), lr, step0, step_end, record_steps.data(), nrec,
-                            out.mutable_data(), opt, std::ref(hook));
+        r = pyscale::run_gd(p, w.mutable_data(), lr, start.step, step_end, record_steps.data(),
+                            nrec, run.records.mutable_data(), opt, std::ref(hook));
     }
-    py::dict d;
-    d["records"] = out;
-    d["status"] = pyscale::status_name(r.status);
-    d["signalled"] = hook.signalled;
-    d["last_step"] = r.last_step;
-    d["diverged_at_step"] = r.diverged_at_step;
-    d["records_written"] = r.records_written;
-    d["threads"] = pyscale::threads_for(p.n, threads);
-    return d;
+    fill_step_run(run, r, hook);
+    run.threads = pyscale::threads_for(p.n, opt.threads);
+    return run;
 }
 
-py::array_t<double> state_record(const Array& lambda, const Array& w_star, const Array& w,
-                                 double dim, double noise, double t) {
-    auto p = view(lambda, w_star, dim, noise, 0);
-    require_length("w", w, p.n);
-    auto out = record_buffer(1);
-    pyscale::BlockedReducer<6> red(p.n, 0);
-    pyscale::write_record(out.mutable_data(), t, p, pyscale::moments(p, w.data(), red));
-    return out.reshape({static_cast<py::ssize_t>(pyscale::kRecordWidth)});
-}
-
-// ---- stochastic engines (sgd.hpp, erm.hpp, philox.hpp) ---------------------------------
-
-using SeedArray = py::array_t<std::uint64_t, py::array::c_style | py::array::forcecast>;
-
-void require_writeable(const char* name, const py::array_t<double>& a) {
-    if (!(a.flags() & py::array::c_style) || !a.writeable())
-        throw std::invalid_argument(std::string(name) +
-                                    " must be a writeable C-contiguous float64 array");
-}
-
-pyscale::SgdOptions sgd_options(int threads, long long progress_every, double divergence_factor,
-                                int store, bool simd) {
-    pyscale::SgdOptions opt;
-    opt.threads = threads;
-    opt.progress_every = progress_every;
-    opt.divergence_factor = divergence_factor;
-    opt.store = store;
-    opt.simd = simd;
-    return opt;
-}
-
-py::dict sgd_run(const Array& lambda, const Array& w_star, py::array_t<double> w, double dim,
-                 double noise, double lr, int batch, std::uint64_t seed, long long step0,
-                 long long step_end, const IndexArray& record_steps, int threads,
-                 long long progress_every, double divergence_factor, int store, bool simd,
-                 py::object callback, double window_sum, long long window_count) {
-    auto p = view(lambda, w_star, dim, noise, threads);
-    require_length("w", w, p.n);
-    require_writeable("w", w);
+StepRun run_sgd(const CoreProblem& problem, State w, double lr, int batch, std::uint64_t seed,
+                const StepState& start, long long step_end, const IndexArray& record_steps,
+                const pyscale::SgdOptions& opt, py::object callback) {
+    require_state(problem, w);
+    const auto& p = problem.view();
     const std::size_t nrec = static_cast<std::size_t>(record_steps.size());
-    auto out = record_buffer(nrec);
-    py::array_t<double> online(nrec);
-    std::fill(online.mutable_data(), online.mutable_data() + nrec,
-              std::numeric_limits<double>::quiet_NaN());
-    auto opt = sgd_options(threads, progress_every, divergence_factor, store, simd);
-    PythonHook hook{callback};
+    StepRun run;
+    run.records = record_buffer(nrec);
+    run.per_record = nan_array({static_cast<py::ssize_t>(nrec)});
+    PythonHook hook{std::move(callback)};
     pyscale::SgdResult r;
     {
         py::gil_scoped_release release;
-        r = pyscale::run_sgd(p, w.mutable_data(), lr, batch, seed, step0, step_end,
-                             record_steps.data(), nrec, out.mutable_data(),
-                             online.mutable_data(), opt, std::ref(hook), window_sum,
-                             window_count);
+        r = pyscale::run_sgd(p, w.mutable_data(), lr, batch, seed, start.step, step_end,
+                             record_steps.data(), nrec, run.records.mutable_data(),
+                             run.per_record.mutable_data(), opt, std::ref(hook),
+                             start.window_sum, start.window_count);
     }
-    py::dict d;
-    d["records"] = out;
-    d["online_loss"] = online;
-    d["window"] = py::make_tuple(r.window_sum, r.window_count);
-    d["status"] = pyscale::status_name(r.status);
-    d["signalled"] = hook.signalled;
-    d["last_step"] = r.last_step;
-    d["diverged_at_step"] = r.diverged_at_step;
-    d["records_written"] = r.records_written;
-    d["threads"] = pyscale::threads_for(p.n, threads);
-    return d;
+    fill_step_run(run, r, hook);
+    run.state.window_sum = r.window_sum;
+    run.state.window_count = r.window_count;
+    run.threads = pyscale::threads_for(p.n, opt.threads);
+    return run;
 }
 
-py::dict sgd_ensemble_run(const Array& lambda, const Array& w_star, py::array_t<double> W,
-                          double dim, double noise, const SeedArray& seeds, double lr,
-                          int batch, long long step_end, const IndexArray& record_steps,
-                          int threads, long long progress_every, double divergence_factor,
-                          int store, bool simd, py::object callback) {
-    auto p = view(lambda, w_star, dim, noise, 0);
-    const std::size_t R = static_cast<std::size_t>(seeds.size());
-    if (W.ndim() != 2 || static_cast<std::size_t>(W.shape(0)) != R ||
-        static_cast<std::size_t>(W.shape(1)) != p.n)
-        throw std::invalid_argument("W must have shape (len(seeds), n)");
-    require_writeable("W", W);
-    const std::size_t nrec = static_cast<std::size_t>(record_steps.size());
-    py::array_t<double> out({R, nrec, static_cast<std::size_t>(pyscale::kRecordWidth)});
-    py::array_t<double> online({R, nrec});
-    std::fill(out.mutable_data(), out.mutable_data() + out.size(),
-              std::numeric_limits<double>::quiet_NaN());
-    std::fill(online.mutable_data(), online.mutable_data() + online.size(),
-              std::numeric_limits<double>::quiet_NaN());
-    auto opt = sgd_options(threads, progress_every, divergence_factor, store, simd);
-    PythonHook hook{callback};
-    std::vector<pyscale::SgdResult> rs;
-    {
-        py::gil_scoped_release release;
-        rs = pyscale::run_sgd_ensemble(p, W.mutable_data(), R, seeds.data(), lr, batch,
-                                       step_end, record_steps.data(), nrec, out.mutable_data(),
-                                       online.mutable_data(), threads, opt, std::ref(hook));
-    }
-    py::list status, last_step, diverged, written;
-    for (const auto& r : rs) {
-        status.append(pyscale::status_name(r.status));
-        last_step.append(r.last_step);
-        diverged.append(r.diverged_at_step);
-        written.append(r.records_written);
-    }
-    py::dict d;
-    d["records"] = out;
-    d["online_loss"] = online;
-    d["status"] = status;
-    d["last_step"] = last_step;
-    d["diverged_at_step"] = diverged;
-    d["records_written"] = written;
-    d["signalled"] = hook.signalled;
-    return d;
-}
-
-void erm_data(const Array& lambda, const Array& w_star, double dim, double noise,
-              std::uint64_t seed, py::array_t<double> X, py::array_t<double> y, int threads,
-              bool simd) {
-    auto p = view(lambda, w_star, dim, noise, threads);
+void erm_make_data(const CoreProblem& problem, std::uint64_t seed, State X, State y,
+                   int threads, bool simd) {
+    const auto& p = problem.view();
     if (X.ndim() != 2 || static_cast<std::size_t>(X.shape(1)) != p.n)
         throw std::invalid_argument("X must have shape (n_samples, n)");
     const std::size_t N = static_cast<std::size_t>(X.shape(0));
@@ -259,141 +242,312 @@ void erm_data(const Array& lambda, const Array& w_star, double dim, double noise
     pyscale::erm_make_data(p, seed, N, X.mutable_data(), y.mutable_data(), threads, simd);
 }
 
-py::dict erm_run(const Array& lambda, const Array& w_star, const Array& X, const Array& y,
-                 py::array_t<double> w, double dim, double noise, double lr, long long step0,
-                 long long step_end, const IndexArray& record_steps, int threads,
-                 long long progress_every, double divergence_factor, py::object callback) {
-    auto p = view(lambda, w_star, dim, noise, threads);
-    require_length("w", w, p.n);
-    require_writeable("w", w);
+StepRun run_erm(const CoreProblem& problem, const Array& X, const Array& y, State w, double lr,
+                const StepState& start, long long step_end, const IndexArray& record_steps,
+                const pyscale::ErmOptions& opt, py::object callback) {
+    require_state(problem, w);
+    const auto& p = problem.view();
     if (X.ndim() != 2 || static_cast<std::size_t>(X.shape(1)) != p.n)
         throw std::invalid_argument("X must have shape (n_samples, n)");
     const std::size_t N = static_cast<std::size_t>(X.shape(0));
     require_length("y", y, N);
     const std::size_t nrec = static_cast<std::size_t>(record_steps.size());
-    auto out = record_buffer(nrec);
-    py::array_t<double> train(nrec);
-    std::fill(train.mutable_data(), train.mutable_data() + nrec,
-              std::numeric_limits<double>::quiet_NaN());
-    pyscale::ErmOptions opt;
-    opt.threads = threads;
-    opt.progress_every = progress_every;
-    opt.divergence_factor = divergence_factor;
-    PythonHook hook{callback};
+    StepRun run;
+    run.records = record_buffer(nrec);
+    run.per_record = nan_array({static_cast<py::ssize_t>(nrec)});
+    PythonHook hook{std::move(callback)};
     pyscale::ErmResult r;
     {
         py::gil_scoped_release release;
-        r = pyscale::run_erm(p, X.data(), y.data(), N, w.mutable_data(), lr, step0, step_end,
-                             record_steps.data(), nrec, out.mutable_data(),
-                             train.mutable_data(), opt, std::ref(hook));
+        r = pyscale::run_erm(p, X.data(), y.data(), N, w.mutable_data(), lr, start.step,
+                             step_end, record_steps.data(), nrec, run.records.mutable_data(),
+                             run.per_record.mutable_data(), opt, std::ref(hook));
     }
-    py::dict d;
-    d["records"] = out;
-    d["train_loss"] = train;
-    d["status"] = pyscale::status_name(r.status);
-    d["signalled"] = hook.signalled;
-    d["last_step"] = r.last_step;
-    d["diverged_at_step"] = r.diverged_at_step;
-    d["records_written"] = r.records_written;
-    return d;
+    fill_step_run(run, r, hook);
+    run.threads = pyscale::detail::erm_threads(N * p.n, opt.threads);
+    return run;
 }
 
-py::array_t<double> normal_fill(std::uint64_t seed, std::uint64_t sample, std::uint32_t domain,
-                                std::size_t lo, std::size_t hi, bool simd) {
-    if (hi < lo) throw std::invalid_argument("hi < lo");
-    if (domain >= 128) throw std::invalid_argument("domain must be < 128");
-    py::array_t<double> out(hi - lo);
-    pyscale::NormalStream gen(seed, simd);
-    gen.fill(sample, domain, lo, hi, out.mutable_data());
-    return out;
+EnsembleRun run_sgd_ensemble(const CoreProblem& problem, State W, const SeedArray& seeds,
+                             double lr, int batch, long long step_end,
+                             const IndexArray& record_steps, const pyscale::SgdOptions& opt,
+                             int threads, py::object callback) {
+    const auto& p = problem.view();
+    const std::size_t R = static_cast<std::size_t>(seeds.size());
+    if (W.ndim() != 2 || static_cast<std::size_t>(W.shape(0)) != R ||
+        static_cast<std::size_t>(W.shape(1)) != p.n)
+        throw std::invalid_argument("W must have shape (len(seeds), n)");
+    require_writeable("W", W);
+    const std::size_t nrec = static_cast<std::size_t>(record_steps.size());
+    EnsembleRun run;
+    run.records = nan_array({static_cast<py::ssize_t>(R), static_cast<py::ssize_t>(nrec),
+                             pyscale::kRecordWidth});
+    run.per_record = nan_array({static_cast<py::ssize_t>(R), static_cast<py::ssize_t>(nrec)});
+    PythonHook hook{std::move(callback)};
+    std::vector<pyscale::SgdResult> rs;
+    {
+        py::gil_scoped_release release;
+        rs = pyscale::run_sgd_ensemble(p, W.mutable_data(), R, seeds.data(), lr, batch,
+                                       step_end, record_steps.data(), nrec,
+                                       run.records.mutable_data(), run.per_record.mutable_data(),
+                                       threads, opt, std::ref(hook));
+    }
+    for (const auto& r : rs) {
+        run.status.push_back(r.status);
+        run.last_step.push_back(r.last_step);
+        run.diverged_at_step.push_back(r.diverged_at_step);
+        run.records_written.push_back(r.records_written);
+    }
+    run.signalled = hook.signalled;
+    return run;
 }
 
-// The bare sampling loop: `steps` times d Gaussians of the SGD feature stream, in the same
-// blocks and threads as run_sgd's pass 1 but with nothing else; returns the sum of all
-// draws (so none can be optimised away). The throughput limit of online SGD.
-double normal_sample_loop(std::uint64_t seed, std::size_t d, long long steps, int threads,
-                          bool simd) {
-    py::gil_scoped_release release;
-    return pyscale::normal_sample_loop(seed, d, steps, threads, simd);
+// ---- registration -----------------------------------------------------------------------
+
+void register_enums(py::module_& m) {
+    py::enum_<pyscale::RunStatus>(m, "RunStatus", "How a run ended.")
+        .value("completed", pyscale::RunStatus::kCompleted)
+        .value("interrupted", pyscale::RunStatus::kInterrupted)
+        .value("diverged", pyscale::RunStatus::kDiverged)
+        .value("step_limit", pyscale::RunStatus::kStepLimit);
+    py::enum_<pyscale::RecordField>(m, "RecordField", "Columns of a record row.")
+        .value("t", pyscale::kT)
+        .value("s", pyscale::kS)
+        .value("u", pyscale::kU)
+        .value("s2", pyscale::kS2)
+        .value("u2", pyscale::kU2)
+        .value("loss", pyscale::kLoss)
+        .value("mse", pyscale::kMse);
+    // The record schema, declared once (stats.hpp), in column order.
+    py::tuple fields(static_cast<std::size_t>(pyscale::kRecordWidth));
+    for (int j = 0; j < pyscale::kRecordWidth; ++j) fields[j] = pyscale::kRecordFieldNames[j];
+    m.attr("RECORD_FIELDS") = fields;
+    m.attr("RECORD_WIDTH") = static_cast<int>(pyscale::kRecordWidth);
+    py::enum_<pyscale::FlowMethod>(m, "FlowScheme", "Rosenbrock scheme of the flow.")
+        .value("rodas4", pyscale::FlowMethod::kRodas4)
+        .value("ros4", pyscale::FlowMethod::kRos4);
+    py::enum_<pyscale::SampleStorage>(m, "SampleStorage",
+                                      "Where online SGD keeps a step's samples for its update.")
+        .value("auto", pyscale::SampleStorage::kAuto)
+        .value("store", pyscale::SampleStorage::kStore)
+        .value("regenerate", pyscale::SampleStorage::kRegenerate);
 }
 
-}  // namespace
-
-PYBIND11_MODULE(_core, m) {
-    m.doc() = "pyscale C++ core (header-only library under csrc/include/pyscale)";
+void register_errors(py::module_& m) {
+    // std::invalid_argument -> ValueError and std::bad_alloc -> MemoryError are pybind11's
+    // own translations; an AllocationError says how many bytes it needed.
     py::register_exception<pyscale::AllocationError>(m, "AllocationError", PyExc_MemoryError);
-    m.attr("RECORD_FIELDS") = py::make_tuple("t", "s", "u", "s2", "u2", "loss", "mse");
-#ifdef _OPENMP
-    m.attr("HAS_OPENMP") = true;
-#else
-    m.attr("HAS_OPENMP") = false;
-#endif
-    m.def("flow_run", &flow_run, py::arg("lam"), py::arg("w_star"), py::arg("w"), py::arg("dim"),
-          py::arg("noise"), py::arg("t0"), py::arg("t_records"), py::arg("rtol"),
-          py::arg("atol"), py::arg("h0"), py::arg("hmax"), py::arg("max_steps"),
-          py::arg("threads"), py::arg("progress_every"), py::arg("callback"),
-          py::arg("scheme") = "rodas4");
-    m.def("gd_run", &gd_run, py::arg("lam"), py::arg("w_star"), py::arg("w"), py::arg("dim"),
-          py::arg("noise"), py::arg("lr"), py::arg("step0"), py::arg("step_end"),
-          py::arg("record_steps"), py::arg("threads"), py::arg("progress_every"),
-          py::arg("divergence_factor"), py::arg("callback"));
-    m.def("state_record", &state_record, py::arg("lam"), py::arg("w_star"), py::arg("w"),
-          py::arg("dim"), py::arg("noise"), py::arg("t") = 0.0);
+}
+
+void register_problem(py::module_& m) {
+    py::class_<CoreProblem>(m, "CoreProblem",
+                            "The arrays an engine reads: eigenvalues of Q, w*, true d, noise.")
+        .def(py::init<Array, Array, double, double>(), py::arg("eigenvalues"),
+             py::arg("w_star"), py::arg("dim"), py::arg("noise"))
+        .def_property_readonly("n", &CoreProblem::n)
+        .def_property_readonly("s_star", [](const CoreProblem& p) { return p.view().s_star; });
+    m.def(
+        "statistics",
+        [](const CoreProblem& problem, const Array& w, double t) {
+            require_length("w", w, problem.n());
+            auto out = nan_array({pyscale::kRecordWidth});
+            pyscale::BlockedReducer<6> red(problem.n(), 1);
+            const auto& p = problem.view();
+            pyscale::write_record(out.mutable_data(), t, p, pyscale::moments(p, w.data(), red));
+            return out;
+        },
+        py::arg("problem"), py::arg("w"), py::arg("t") = 0.0,
+        "One record row (t, s, u, s2, u2, loss, mse) of the state w.");
+    m.def(
+        "blocked_sum",
+        [](const Array& x) {
+            // The engines' fixed-block reduction: the same bits whatever the thread count.
+            pyscale::BlockedReducer<1> red(static_cast<std::size_t>(x.size()), 1);
+            const double* v = x.data();
+            return red.run([&](std::size_t b, std::size_t e, double* acc) {
+                for (std::size_t i = b; i < e; ++i) acc[0] += v[i];
+            })[0];
+        },
+        py::arg("x"), "Sum of x in fixed blocks (thread-count independent bits).");
+}
+
+void register_flow(py::module_& m) {
+    py::class_<pyscale::FlowOptions>(m, "FlowOptions")
+        .def(py::init<>())
+        .def_readwrite("scheme", &pyscale::FlowOptions::method)
+        .def_readwrite("rtol", &pyscale::FlowOptions::rtol)
+        .def_readwrite("atol", &pyscale::FlowOptions::atol)
+        .def_readwrite("h0", &pyscale::FlowOptions::h0)
+        .def_readwrite("hmax", &pyscale::FlowOptions::hmax)
+        .def_readwrite("max_steps", &pyscale::FlowOptions::max_steps)
+        .def_readwrite("threads", &pyscale::FlowOptions::threads)
+        .def_readwrite("progress_every", &pyscale::FlowOptions::progress_every);
+    py::class_<FlowState>(m, "FlowState", "Where a flow run stands (exact resume).")
+        .def(py::init<double, double>(), py::arg("t") = 0.0, py::arg("h_next") = 0.0)
+        .def_readonly("t", &FlowState::t)
+        .def_readonly("h_next", &FlowState::h_next);
+    py::class_<FlowRun>(m, "FlowRun")
+        .def_readonly("records", &FlowRun::records)
+        .def_readonly("status", &FlowRun::status)
+        .def_readonly("signalled", &FlowRun::signalled)
+        .def_readonly("state", &FlowRun::state)
+        .def_readonly("steps", &FlowRun::steps)
+        .def_readonly("rejected", &FlowRun::rejected)
+        .def_readonly("rhs_evals", &FlowRun::rhs_evals)
+        .def_readonly("passes", &FlowRun::passes)
+        .def_readonly("records_written", &FlowRun::records_written)
+        .def_readonly("atol", &FlowRun::atol)
+        .def_readonly("threads", &FlowRun::threads);
+    m.def("run_flow", &run_flow, py::arg("problem"), py::arg("w"), py::arg("start"),
+          py::arg("t_records"), py::arg("options"), py::arg("callback") = py::none());
     m.def(
         "flow_workspace_bytes",
-        [](std::size_t n) { return pyscale::FlowWorkspace::bytes_needed(n); }, py::arg("n"));
+        [](std::size_t n, pyscale::FlowMethod scheme) {
+            return pyscale::FlowWorkspace::bytes_needed(n, scheme);
+        },
+        py::arg("n"), py::arg("scheme") = pyscale::FlowMethod::kRodas4);
+}
+
+void register_step_options(py::module_& m) {
+    py::class_<pyscale::GdOptions>(m, "GdOptions")
+        .def(py::init<>())
+        .def_readwrite("threads", &pyscale::GdOptions::threads)
+        .def_readwrite("progress_every", &pyscale::GdOptions::progress_every)
+        .def_readwrite("divergence_factor", &pyscale::GdOptions::divergence_factor);
+    py::class_<pyscale::SgdOptions>(m, "SgdOptions")
+        .def(py::init<>())
+        .def_readwrite("threads", &pyscale::SgdOptions::threads)
+        .def_readwrite("progress_every", &pyscale::SgdOptions::progress_every)
+        .def_readwrite("divergence_factor", &pyscale::SgdOptions::divergence_factor)
+        .def_readwrite("sample_storage", &pyscale::SgdOptions::sample_storage)
+        .def_readwrite("store_limit_bytes", &pyscale::SgdOptions::store_limit_bytes)
+        .def_readwrite("simd", &pyscale::SgdOptions::simd);
+    py::class_<pyscale::ErmOptions>(m, "ErmOptions")
+        .def(py::init<>())
+        .def_readwrite("threads", &pyscale::ErmOptions::threads)
+        .def_readwrite("progress_every", &pyscale::ErmOptions::progress_every)
+        .def_readwrite("divergence_factor", &pyscale::ErmOptions::divergence_factor);
+}
+
+void register_steps(py::module_& m) {
+    register_step_options(m);
+    py::class_<StepState>(m, "StepState", "Where a step engine stands (exact resume).")
+        .def(py::init<long long, double, long long>(), py::arg("step") = 0,
+             py::arg("window_sum") = 0.0, py::arg("window_count") = 0)
+        .def_readonly("step", &StepState::step)
+        .def_readonly("window_sum", &StepState::window_sum)
+        .def_readonly("window_count", &StepState::window_count);
+    py::class_<StepRun>(m, "StepRun")
+        .def_readonly("records", &StepRun::records)
+        .def_readonly("per_record", &StepRun::per_record)
+        .def_readonly("status", &StepRun::status)
+        .def_readonly("signalled", &StepRun::signalled)
+        .def_readonly("state", &StepRun::state)
+        .def_readonly("diverged_at_step", &StepRun::diverged_at_step)
+        .def_readonly("records_written", &StepRun::records_written)
+        .def_readonly("threads", &StepRun::threads);
+    py::class_<EnsembleRun>(m, "EnsembleRun")
+        .def_readonly("records", &EnsembleRun::records)
+        .def_readonly("per_record", &EnsembleRun::per_record)
+        .def_readonly("status", &EnsembleRun::status)
+        .def_readonly("last_step", &EnsembleRun::last_step)
+        .def_readonly("diverged_at_step", &EnsembleRun::diverged_at_step)
+        .def_readonly("records_written", &EnsembleRun::records_written)
+        .def_readonly("signalled", &EnsembleRun::signalled);
+    m.def("run_gd", &run_gd, py::arg("problem"), py::arg("w"), py::arg("lr"), py::arg("start"),
+          py::arg("step_end"), py::arg("record_steps"), py::arg("options"),
+          py::arg("callback") = py::none());
+    m.def("run_sgd", &run_sgd, py::arg("problem"), py::arg("w"), py::arg("lr"),
+          py::arg("batch"), py::arg("seed"), py::arg("start"), py::arg("step_end"),
+          py::arg("record_steps"), py::arg("options"), py::arg("callback") = py::none());
+    m.def("run_sgd_ensemble", &run_sgd_ensemble, py::arg("problem"), py::arg("W"),
+          py::arg("seeds"), py::arg("lr"), py::arg("batch"), py::arg("step_end"),
+          py::arg("record_steps"), py::arg("options"), py::arg("threads"),
+          py::arg("callback") = py::none());
+    m.def("erm_make_data", &erm_make_data, py::arg("problem"), py::arg("seed"), py::arg("X"),
+          py::arg("y"), py::arg("threads") = 0, py::arg("simd") = true);
+    m.def("run_erm", &run_erm, py::arg("problem"), py::arg("X"), py::arg("y"), py::arg("w"),
+          py::arg("lr"), py::arg("start"), py::arg("step_end"), py::arg("record_steps"),
+          py::arg("options"), py::arg("callback") = py::none());
     m.def(
+        "sgd_workspace_bytes",
+        [](std::size_t n, int batch, const pyscale::SgdOptions& opt) {
+            return pyscale::sgd_workspace_bytes(n, batch, opt);
+        },
+        py::arg("n"), py::arg("batch"), py::arg("options"));
+    m.def("erm_data_bytes", &pyscale::erm_data_bytes, py::arg("n_samples"), py::arg("n"));
+}
+
+void register_testing(py::module_& t) {
+    t.doc() = "Generator and workspace internals, for tests and benchmarks.";
+    t.def(
+        "normal_fill",
+        [](std::uint64_t seed, std::uint64_t sample, std::uint32_t domain, std::size_t lo,
+           std::size_t hi, bool simd) {
+            if (hi < lo) throw std::invalid_argument("hi must be >= lo");
+            if (domain >= 128) throw std::invalid_argument("domain must be < 128");
+            py::array_t<double> out(static_cast<py::ssize_t>(hi - lo));
+            pyscale::NormalStream gen(seed, simd);
+            gen.fill(sample, domain, lo, hi, out.mutable_data());
+            return out;
+        },
+        py::arg("seed"), py::arg("sample"), py::arg("domain"), py::arg("lo"), py::arg("hi"),
+        py::arg("simd") = true, "Gaussians lo..hi-1 of (seed, sample, domain).");
+    t.def(
+        "normal_sample_loop",
+        [](std::uint64_t seed, std::size_t d, long long steps, int threads, bool simd) {
+            // The throughput limit of online SGD: steps x d Gaussians, nothing else.
+            py::gil_scoped_release release;
+            return pyscale::normal_sample_loop(seed, d, steps, threads, simd);
+        },
+        py::arg("seed"), py::arg("d"), py::arg("steps"), py::arg("threads") = 1,
+        py::arg("simd") = true);
+    t.def(
+        "philox4x32",
+        [](std::array<std::uint32_t, 4> c, std::array<std::uint32_t, 2> k) {
+            return pyscale::philox4x32<10>(c, k);
+        },
+        py::arg("counter"), py::arg("key"));
+    t.def(
+        "philox4x64",
+        [](std::array<std::uint64_t, 4> c, std::array<std::uint64_t, 2> k) {
+            return pyscale::philox4x64<10>(c, k);
+        },
+        py::arg("counter"), py::arg("key"));
+    t.def(
+        "philox4x32_words",
+        [](std::array<std::uint32_t, 2> key, std::uint32_t g0, std::uint32_t c1,
+           std::uint32_t c2, std::uint32_t c3, std::size_t count, bool simd) {
+            py::array_t<std::uint64_t> out(static_cast<py::ssize_t>(2 * count));
+            pyscale::philox4x32_words(key, g0, c1, c2, c3, count, out.mutable_data(), simd);
+            return out;
+        },
+        py::arg("key"), py::arg("g0"), py::arg("c1"), py::arg("c2"), py::arg("c3"),
+        py::arg("count"), py::arg("simd") = true);
+    t.def(
         "flow_workspace_check",
         [](std::size_t n) {
             pyscale::FlowWorkspace ws(n);
             return pyscale::FlowWorkspace::bytes_needed(ws.size());
         },
         py::arg("n"), "Allocate (and free) a flow workspace for n coordinates.");
-    // stochastic engines
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "pyscale C++ core (header-only library under csrc/include/pyscale)";
+#ifdef _OPENMP
+    m.attr("HAS_OPENMP") = true;
+#else
+    m.attr("HAS_OPENMP") = false;
+#endif
     m.attr("HAS_AVX2") = pyscale::cpu_has_avx2();
-    m.def("sgd_run", &sgd_run, py::arg("lam"), py::arg("w_star"), py::arg("w"), py::arg("dim"),
-          py::arg("noise"), py::arg("lr"), py::arg("batch"), py::arg("seed"), py::arg("step0"),
-          py::arg("step_end"), py::arg("record_steps"), py::arg("threads"),
-          py::arg("progress_every"), py::arg("divergence_factor"), py::arg("store"),
-          py::arg("simd"), py::arg("callback"), py::arg("window_sum") = 0.0,
-          py::arg("window_count") = 0);
-    m.def("sgd_ensemble_run", &sgd_ensemble_run, py::arg("lam"), py::arg("w_star"),
-          py::arg("W"), py::arg("dim"), py::arg("noise"), py::arg("seeds"), py::arg("lr"),
-          py::arg("batch"), py::arg("step_end"), py::arg("record_steps"), py::arg("threads"),
-          py::arg("progress_every"), py::arg("divergence_factor"), py::arg("store"),
-          py::arg("simd"), py::arg("callback"));
-    m.def("sgd_workspace_bytes",
-          [](std::size_t n, int batch) { return pyscale::sgd_workspace_bytes(n, batch); },
-          py::arg("n"), py::arg("batch"));
-    m.def("erm_data", &erm_data, py::arg("lam"), py::arg("w_star"), py::arg("dim"),
-          py::arg("noise"), py::arg("seed"), py::arg("X"), py::arg("y"), py::arg("threads"),
-          py::arg("simd") = true);
-    m.def("erm_run", &erm_run, py::arg("lam"), py::arg("w_star"), py::arg("X"), py::arg("y"),
-          py::arg("w"), py::arg("dim"), py::arg("noise"), py::arg("lr"), py::arg("step0"),
-          py::arg("step_end"), py::arg("record_steps"), py::arg("threads"),
-          py::arg("progress_every"), py::arg("divergence_factor"), py::arg("callback"));
-    m.def("erm_data_bytes", &pyscale::erm_data_bytes, py::arg("n_samples"), py::arg("n"));
-    m.def("normal_fill", &normal_fill, py::arg("seed"), py::arg("sample"), py::arg("domain"),
-          py::arg("lo"), py::arg("hi"), py::arg("simd") = true);
-    m.def("normal_sample_loop", &normal_sample_loop, py::arg("seed"), py::arg("d"),
-          py::arg("steps"), py::arg("threads") = 1, py::arg("simd") = true);
-    m.def("philox4x32",
-          [](std::array<std::uint32_t, 4> c, std::array<std::uint32_t, 2> k) {
-              return pyscale::philox4x32<10>(c, k);
-          },
-          py::arg("counter"), py::arg("key"));
-    m.def("philox4x64",
-          [](std::array<std::uint64_t, 4> c, std::array<std::uint64_t, 2> k) {
-              return pyscale::philox4x64<10>(c, k);
-          },
-          py::arg("counter"), py::arg("key"));
-    m.def("philox4x32_words",
-          [](std::array<std::uint32_t, 2> key, std::uint32_t g0, std::uint32_t c1,
-             std::uint32_t c2, std::uint32_t c3, std::size_t m_, bool simd) {
-              py::array_t<std::uint64_t> out(2 * m_);
-              pyscale::philox4x32_words(key, g0, c1, c2, c3, m_, out.mutable_data(), simd);
-              return out;
-          },
-          py::arg("key"), py::arg("g0"), py::arg("c1"), py::arg("c2"), py::arg("c3"),
-          py::arg("m"), py::arg("simd") = true);
+    register_enums(m);
+    register_errors(m);
+    register_problem(m);
+    register_flow(m);
+    register_steps(m);
+    auto testing = m.def_submodule("testing");
+    register_testing(testing);
 }

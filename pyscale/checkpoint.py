@@ -18,7 +18,7 @@ from typing import Callable, Optional
 from .errors import Interrupted
 from .io import read_header, save_trajectory, load_trajectory
 from .problem import Problem
-from .simulate import simulate
+from .engines import simulate
 from .trajectory import Trajectory
 
 __all__ = ["run_checkpointed"]

@@ -64,7 +64,7 @@ def _add_problem_flags(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from ._version import __version__
     parser = argparse.ArgumentParser(
         prog="pyscale", description="Learning dynamics of phase retrieval on power-law "
         "data (arXiv 2511.18661): figures, runs, predictions, sweeps.")
@@ -286,7 +286,8 @@ def _summary_rows(traj, problem, prediction, why, delta, eps, wall) -> List[tupl
 def cmd_simulate(args) -> int:
     from .errors import DivergenceError, Interrupted
     from .progress import EngineBar
-    from .simulate import simulate
+    from .engines import simulate
+    from .io import save_trajectory
     tables = _load_tables(args)
     pconf = _problem_config(args, tables)
     rconf = _run_config(args, tables)
@@ -323,7 +324,7 @@ def cmd_simulate(args) -> int:
             if args.checkpoint is not None:
                 where = f"checkpoint saved to {args.checkpoint}; rerun the same command to resume"
             elif out is not None and partial is not None:
-                partial.save(out, problem=problem, extra=extra)
+                save_trajectory(partial, out, problem=problem, extra=extra)
                 where = f"partial trajectory saved to {out}"
             else:
                 where = "nothing saved (use --out or --checkpoint)"
@@ -339,7 +340,7 @@ def cmd_simulate(args) -> int:
         except DivergenceError as err:
             bar.close()
             if out is not None and err.trajectory is not None:
-                err.trajectory.save(out, problem=problem, extra=extra)
+                save_trajectory(err.trajectory, out, problem=problem, extra=extra)
                 raise CLIError(f"{err} (partial trajectory saved to {out})") from None
             raise CLIError(str(err)) from None
         except (ValueError, MemoryError) as err:  # refused by the engine (e.g. compressed
@@ -347,7 +348,7 @@ def cmd_simulate(args) -> int:
             raise CLIError(f"{rconf.method}: {err}") from None
     wall = time.perf_counter() - start
     if args.out is not None:
-        traj.save(args.out, problem=problem, extra=extra)
+        save_trajectory(traj, args.out, problem=problem, extra=extra)
     prediction, why = _prediction(problem)
     rows = _summary_rows(traj, problem, prediction, why, args.delta, args.eps, wall)
     if out is not None:

@@ -13,10 +13,12 @@ Example::
 from __future__ import annotations
 
 import math
-from typing import Dict, Optional, Tuple
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
+from .engines import simulate
 from .problem import Problem
 from .theory import Prediction, predict
 from .trajectory import Trajectory
@@ -77,7 +79,6 @@ def _rel(measured, predicted) -> Optional[float]:
 
 
 def _flow_state(problem: Problem, t: float) -> np.ndarray:
-    from .simulate import simulate
     if t <= 0:
         return np.array(problem.w0, copy=True)
     return simulate(problem, "flow", t=[0.0, float(t)], rtol=1e-10).w
@@ -182,10 +183,10 @@ class Comparison(dict):
 
 
 # ---------------------------------------------------------------------------- compare
-def compare(trajectory: Trajectory, prediction, delta: float = 0.05, eps: float = 0.05,
+def compare(trajectory: Trajectory, prediction: Any, delta: float = 0.05, eps: float = 0.05,
             s0: float = 0.1, states: Optional[Dict[str, np.ndarray]] = None,
             resimulate: bool = True, phase3_floor: float = 1e-4,
-            plot=None) -> Comparison:
+            plot: Any = None) -> Comparison:
     """Measured against predicted, for one trajectory (SPEC §3).
 
     ``prediction``: a :class:`~pyscale.theory.Prediction` (or the Problem, then predicted
@@ -226,6 +227,55 @@ def compare(trajectory: Trajectory, prediction, delta: float = 0.05, eps: float 
 
     ``curves`` holds the arrays behind the plot; ``plot``: a path to save the figure.
     """
+    ctx = _context(trajectory, prediction, delta, eps, s0, states, resimulate)
+    res = ctx.result
+    _phase1(ctx)
+    _phase2b_bound(ctx)
+    _plateau_and_phase3(ctx, phase3_floor)
+    _tail_exponent(ctx)
+    _phase2b_exponent(ctx)
+    res["curves"] = ctx.curves
+    if plot is not None:
+        import matplotlib.pyplot as plt
+        fig = res.plot(plot)
+        plt.close(fig)
+    return res
+
+
+@dataclass
+class _Context:
+    """What every part of a comparison reads: the run, the theory, the stopping times."""
+    tr: Trajectory
+    prediction: Prediction
+    problem: Problem
+    phases: Any
+    abs_u: np.ndarray          # |u| / s* per record
+    eps: float
+    s0: float
+    result: Comparison
+    curves: Dict[str, Any]
+    states: Dict[str, np.ndarray]
+    resimulate: bool
+
+    @property
+    def power_law(self) -> bool:
+        return self.prediction.a is not None and self.prediction.a > 1
+
+    def state(self, name: str, t: Optional[float]) -> Optional[np.ndarray]:
+        """w at a stopping time: given, or the exact flow re-run up to it."""
+        if name in self.states:
+            return np.asarray(self.states[name], dtype=np.float64)
+        if t is None or not self.resimulate:
+            return None
+        method = self.result["method"]
+        self.result["states_from"] = ("flow (exact state)" if method == "flow"
+                                      else f"flow re-run (trajectory method: {method})")
+        self.states[name] = _flow_state(self.problem, t)
+        return self.states[name]
+
+
+def _context(trajectory: Any, prediction: Any, delta: float, eps: float, s0: float,
+             states: Optional[Dict[str, np.ndarray]], resimulate: bool) -> _Context:
     if isinstance(prediction, Problem):
         prediction = predict(prediction)
     if not isinstance(prediction, Prediction):
@@ -236,159 +286,157 @@ def compare(trajectory: Trajectory, prediction, delta: float = 0.05, eps: float 
     if trajectory.meta.get("d") not in (None, problem.d):
         raise ValueError(f"the trajectory has d = {trajectory.meta.get('d')}, the "
                          f"prediction d = {problem.d}")
-    s_star = problem.s_star
-    a = prediction.a
-    power_law = a is not None and a > 1
-    tr = trajectory
-    ph = tr.phases(delta=delta, eps=eps, s0=s0)
-    states = dict(states or {})
-    method = tr.meta.get("method", "unknown")
-    res = Comparison(d=problem.d, a=a, method=method, s_star=s_star, delta=float(delta),
-                     eps=float(eps), s0=float(s0), sigma_star2=prediction.sigma_star2,
+    ph = trajectory.phases(delta=delta, eps=eps, s0=s0)
+    res = Comparison(d=problem.d, a=prediction.a, method=trajectory.meta.get("method", "unknown"),
+                     s_star=problem.s_star, delta=float(delta), eps=float(eps), s0=float(s0),
+                     sigma_star2=prediction.sigma_star2,
                      times={"T1": ph.T1, "T1_prime": ph.T1_prime, "T2": ph.T2},
                      states_from="given" if states else None)
-    curves = {"trajectory": {k: getattr(tr, k) for k in ("t", "s", "u", "mse")}}
-    rho = prediction.escape_rate
-    au = np.abs(tr.u) / s_star
+    curves = {"trajectory": {k: getattr(trajectory, k) for k in ("t", "s", "u", "mse")}}
+    return _Context(trajectory, prediction, problem, ph, np.abs(trajectory.u) / problem.s_star,
+                    float(eps), float(s0), res, curves, dict(states or {}), resimulate)
 
-    # ---- Phase I
-    t1_meas = crossing_time(tr.t, au, delta)
-    t1_pred = prediction.escape_time(delta)
+
+def _phase1(ctx: _Context) -> None:
+    """T1 (log-interpolated crossing of |u| = δ) vs log(δ/|C|)/ρ, the sign of u(T1), the
+    escape rate fitted on log|u| and the Volterra solution against the simulated u."""
+    tr, pred, ph, res = ctx.tr, ctx.prediction, ctx.phases, ctx.result
+    delta = res["delta"]
+    t1_meas = crossing_time(tr.t, ctx.abs_u, delta)
+    t1_pred = pred.escape_time(delta)
     res["T1"] = {"measured": t1_meas, "predicted": t1_pred,
                  "rel_error": _rel(t1_meas, t1_pred), "record": ph.T1}
-    if ph.T1 is not None:
-        k1 = int(np.searchsorted(tr.t, ph.T1))
-        res["sign"] = {"u_T1": float(np.sign(tr.u[k1])),
-                       "C": float(np.sign(prediction.escape_prefactor)),
-                       "u0": float(np.sign(tr.u[0])),
-                       "agree": bool(np.sign(tr.u[k1]) == np.sign(prediction.escape_prefactor))}
-        lo = max(0.0, ph.T1 - 2.0 / rho)
-        same_sign = np.sign(tr.u) == np.sign(tr.u[k1])
-        # the window starts after the last sign change before T1
-        flips = np.flatnonzero(~same_sign[: k1 + 1])
-        if flips.size:
-            lo = max(lo, float(tr.t[flips[-1] + 1]))
-        fit = fit_exponential_rate(tr.t, tr.u, (lo, ph.T1))
-        if fit is not None:
-            res["escape_rate"] = {"measured": fit["rate"], "predicted": rho,
-                                  "rel_error": _rel(fit["rate"], rho),
-                                  "window": fit["window"], "n": fit["n"]}
-        m1 = tr.t <= ph.T1 * (1 + 1e-12)
-        t_p1 = tr.t[m1]
-        u_volt = prediction.u_volterra(t_p1)
-        u_exp = prediction.u_escape(t_p1)
-        scale = np.maximum.accumulate(np.abs(tr.u[m1]))  # u may cross zero early on
-        vol = {"max_rel_error_volterra": float(np.max(np.abs(u_volt - tr.u[m1]) / scale)),
-               "max_rel_error_exponential": float(np.max(np.abs(u_exp - tr.u[m1]) / scale)),
-               "window": (0.0, float(ph.T1))}
-        if ph.T1_prime is not None and tr.t[0] == 0.0:
-            m2 = tr.t <= ph.T1_prime * (1 + 1e-12)
-            u_exact = prediction.u_volterra(tr.t[m2], s_path=(tr.t, tr.s))
-            vol["max_abs_error_volterra_measured_theta"] = float(
-                np.max(np.abs(u_exact - tr.u[m2])))
-            vol["window_measured_theta"] = (0.0, float(ph.T1_prime))
-        res["volterra"] = vol
-        curves["phase1"] = {"t": t_p1, "u": tr.u[m1], "u_escape": u_exp,
-                            "u_volterra": u_volt}
+    if ph.T1 is None:
+        return
+    k1 = int(np.searchsorted(tr.t, ph.T1))
+    res["sign"] = {"u_T1": float(np.sign(tr.u[k1])), "C": float(np.sign(pred.escape_prefactor)),
+                   "u0": float(np.sign(tr.u[0])),
+                   "agree": bool(np.sign(tr.u[k1]) == np.sign(pred.escape_prefactor))}
+    rho = pred.escape_rate
+    lo = max(0.0, ph.T1 - 2.0 / rho)
+    # the window starts after the last sign change before T1
+    flips = np.flatnonzero(~(np.sign(tr.u) == np.sign(tr.u[k1]))[: k1 + 1])
+    if flips.size:
+        lo = max(lo, float(tr.t[flips[-1] + 1]))
+    fit = fit_exponential_rate(tr.t, tr.u, (lo, ph.T1))
+    if fit is not None:
+        res["escape_rate"] = {"measured": fit["rate"], "predicted": rho,
+                              "rel_error": _rel(fit["rate"], rho), "window": fit["window"],
+                              "n": fit["n"]}
+    _volterra(ctx)
 
-    def state(name: str, t: Optional[float]):
-        if name in states:
-            return np.asarray(states[name], dtype=np.float64)
-        if t is None or not resimulate:
-            return None
-        res["states_from"] = ("flow (exact state)" if method == "flow"
-                              else f"flow re-run (trajectory method: {method})")
-        states[name] = _flow_state(problem, t)
-        return states[name]
 
-    # ---- Phase IIb: Corollary 1
-    t_u_eps = None
-    hit = np.flatnonzero(1.0 - au <= eps)
-    if hit.size:
-        t_u_eps = float(tr.t[hit[0]])
-    w_t1p = state("T1_prime", ph.T1_prime)
-    if w_t1p is not None and ph.T1_prime is not None:
-        bound = prediction.t2_bound(eps, w_t1p, s0=s0, t1_prime=ph.T1_prime)
-        res["T2"] = {"measured": t_u_eps, "measured_phases": ph.T2, "predicted": bound.T2,
-                     "holds": None if t_u_eps is None else bool(t_u_eps <= bound.T2),
-                     "asymptotic": (None if bound.asymptotic is None
-                                    else ph.T1_prime + bound.asymptotic),
-                     "lambda_eps": bound.lambda_eps, "index_eps": bound.index,
-                     "head_alignment": bound.head_alignment, "T1_prime": ph.T1_prime}
+def _volterra(ctx: _Context) -> None:
+    tr, pred, ph = ctx.tr, ctx.prediction, ctx.phases
+    m1 = tr.t <= ph.T1 * (1 + 1e-12)
+    t_p1 = tr.t[m1]
+    u_volt = pred.u_volterra(t_p1)
+    u_exp = pred.u_escape(t_p1)
+    scale = np.maximum.accumulate(np.abs(tr.u[m1]))  # u may cross zero early on
+    vol = {"max_rel_error_volterra": float(np.max(np.abs(u_volt - tr.u[m1]) / scale)),
+           "max_rel_error_exponential": float(np.max(np.abs(u_exp - tr.u[m1]) / scale)),
+           "window": (0.0, float(ph.T1))}
+    if ph.T1_prime is not None and tr.t[0] == 0.0:
+        m2 = tr.t <= ph.T1_prime * (1 + 1e-12)
+        u_exact = pred.u_volterra(tr.t[m2], s_path=(tr.t, tr.s))
+        vol["max_abs_error_volterra_measured_theta"] = float(np.max(np.abs(u_exact - tr.u[m2])))
+        vol["window_measured_theta"] = (0.0, float(ph.T1_prime))
+    ctx.result["volterra"] = vol
+    ctx.curves["phase1"] = {"t": t_p1, "u": tr.u[m1], "u_escape": u_exp, "u_volterra": u_volt}
 
-    # ---- plateau and Phase III
-    if ph.T2 is not None:
-        k2 = int(np.searchsorted(tr.t, ph.T2))
-        mse_t2 = float(tr.mse[k2])
-        if power_law:
-            res["plateau"] = {"measured": mse_t2 - prediction.sigma_star2,
-                              "predicted": prediction.plateau_bound(eps),
-                              "mse_T2": mse_t2}
-        w_t2 = state("T2", ph.T2)
-        after = tr.t > ph.T2
-        if w_t2 is not None and after.sum() >= 3:
-            tau = tr.t[after] - ph.T2
-            mse_meas = tr.mse[after]
-            mse_pred = prediction.tail_mse(tau, w_t2)
-            mse0 = float(prediction.tail_mse(0.0, w_t2))
-            ok = mse_meas >= phase3_floor * mse0
-            rel = np.abs(mse_pred - mse_meas) / mse_meas
-            max_rel = float(rel[ok].max()) if ok.any() else None
-            res["phase3"] = {"measured": max_rel, "predicted": float(eps),
-                             "max_rel_error": max_rel,
-                             "window": ((float(tau[ok].min()), float(tau[ok].max()))
-                                        if ok.any() else None),
-                             "mse_T2": mse0, "eps": float(eps)}
-            learned_meas = 1.0 - mse_meas / mse0
-            learned_pred = 1.0 - mse_pred / mse0
-            p3 = {"t": tr.t[after], "tau": tau, "mse": mse_meas, "mse_predicted": mse_pred,
-                  "learned_measured": learned_meas, "learned_predicted": learned_pred,
-                  "learned_mesoscopic": None}
-            if power_law:
-                p3["learned_mesoscopic"] = (prediction.tail_asymptotics(tau).learned
-                                            / problem.d)
-            curves["phase3"] = p3
 
-    # ---- tail exponent: 1 − MSE(t)/σ*² against the Phase III clock Λ(t)/2
-    if power_law and ph.T1_prime is not None:
-        theta = _theta(tr, s_star)
-        k1p = int(np.searchsorted(tr.t, ph.T1_prime))
-        clock = 0.5 * (theta[k1p] - theta)  # = t − T1' once s ≈ s* (Θ' = −2 s*)
-        clock = np.where(tr.t > ph.T1_prime, clock, 0.0)
-        x_d = prediction.tail_asymptotics(np.maximum(clock, 0.0)).x_d
-        learned = 1.0 - tr.mse / prediction.sigma_star2
-        in_window = (clock > 0) & (x_d >= 10.0) & (x_d <= problem.d / 30.0)
-        if in_window.sum() >= 3:
-            window = (float(clock[in_window].min()), float(clock[in_window].max()))
-            fit_m = fit_loglog(clock, learned, window)
-            proxy = 1.0 - prediction.spectral_proxy(clock[in_window])
-            fit_p = fit_loglog(clock[in_window], proxy, window)
-            res["tail_exponent"] = {
-                "measured": None if fit_m is None else fit_m["slope"],
-                "predicted": 1.0 / a,
-                "proxy_exact_sum": None if fit_p is None else fit_p["slope"],
-                "window": window, "x_d_window": (10.0, problem.d / 30.0),
-                "variable": "(Theta(T1') - Theta(t))/2; y = 1 - MSE(t)/sigma*^2"}
-            curves["tail_exponent"] = {
-                "clock": clock[in_window], "learned": learned[in_window], "proxy": proxy,
-                "meso": prediction.tail_asymptotics(clock[in_window]).learned / problem.d}
+def _phase2b_bound(ctx: _Context) -> None:
+    """The first record with 1 − |u|/s* ≤ ε vs the bound of Corollary 1 from w(T1')."""
+    tr, ph, eps = ctx.tr, ctx.phases, ctx.eps
+    hit = np.flatnonzero(1.0 - ctx.abs_u <= eps)
+    t_u_eps = float(tr.t[hit[0]]) if hit.size else None
+    w_t1p = ctx.state("T1_prime", ph.T1_prime)
+    if w_t1p is None or ph.T1_prime is None:
+        return
+    bound = ctx.prediction.t2_bound(eps, w_t1p, s0=ctx.s0, t1_prime=ph.T1_prime)
+    ctx.result["T2"] = {
+        "measured": t_u_eps, "measured_phases": ph.T2, "predicted": bound.T2,
+        "holds": None if t_u_eps is None else bool(t_u_eps <= bound.T2),
+        "asymptotic": None if bound.asymptotic is None else ph.T1_prime + bound.asymptotic,
+        "lambda_eps": bound.lambda_eps, "index_eps": bound.index,
+        "head_alignment": bound.head_alignment, "T1_prime": ph.T1_prime}
 
-    # ---- Phase IIb exponent
-    if power_law and ph.T1_prime is not None:
-        theta = _theta(tr, s_star)
-        k1p = int(np.searchsorted(tr.t, ph.T1_prime))
-        lam_min = float(problem.eigenvalues.min())
-        big_lambda = theta[k1p] - theta
-        gap = 1.0 - au
-        m = (tr.t > ph.T1_prime) & (gap > 1e-10)
-        fit = fit_loglog(big_lambda[m], gap[m], (10.0, 0.1 / lam_min))
-        if fit is not None:
-            res["phase2b_exponent"] = {"measured": -fit["slope"], "predicted": (a - 1.0) / a,
-                                       "spec_stated": 1.0 / a, "window": fit["window"],
-                                       "variable": "Lambda = Theta(T1') - Theta(t)"}
-    res["curves"] = curves
-    if plot is not None:
-        import matplotlib.pyplot as plt
-        fig = res.plot(plot)
-        plt.close(fig)
-    return res
+
+def _plateau_and_phase3(ctx: _Context, phase3_floor: float) -> None:
+    """MSE(T2) − σ*² vs the plateau bound; MSE(T2) Ŝ_d(τ) vs the simulated MSE after T2."""
+    tr, ph, pred, res = ctx.tr, ctx.phases, ctx.prediction, ctx.result
+    if ph.T2 is None:
+        return
+    mse_t2 = float(tr.mse[int(np.searchsorted(tr.t, ph.T2))])
+    if ctx.power_law:
+        res["plateau"] = {"measured": mse_t2 - pred.sigma_star2,
+                          "predicted": pred.plateau_bound(ctx.eps), "mse_T2": mse_t2}
+    w_t2 = ctx.state("T2", ph.T2)
+    after = tr.t > ph.T2
+    if w_t2 is None or after.sum() < 3:
+        return
+    tau = tr.t[after] - ph.T2
+    mse_meas = tr.mse[after]
+    mse_pred = pred.tail_mse(tau, w_t2)
+    mse0 = float(pred.tail_mse(0.0, w_t2))
+    ok = mse_meas >= phase3_floor * mse0
+    max_rel = float((np.abs(mse_pred - mse_meas) / mse_meas)[ok].max()) if ok.any() else None
+    res["phase3"] = {"measured": max_rel, "predicted": ctx.eps, "max_rel_error": max_rel,
+                     "window": ((float(tau[ok].min()), float(tau[ok].max()))
+                                if ok.any() else None),
+                     "mse_T2": mse0, "eps": ctx.eps}
+    ctx.curves["phase3"] = {
+        "t": tr.t[after], "tau": tau, "mse": mse_meas, "mse_predicted": mse_pred,
+        "learned_measured": 1.0 - mse_meas / mse0, "learned_predicted": 1.0 - mse_pred / mse0,
+        "learned_mesoscopic": (pred.tail_asymptotics(tau).learned / ctx.problem.d
+                               if ctx.power_law else None)}
+
+
+def _clock_after_t1_prime(ctx: _Context) -> Optional[np.ndarray]:
+    """Λ(t) = Θ(T1') − Θ(t) on the record grid (model page: Phases), or None."""
+    if not ctx.power_law or ctx.phases.T1_prime is None:
+        return None
+    theta = _theta(ctx.tr, ctx.problem.s_star)
+    return theta[int(np.searchsorted(ctx.tr.t, ctx.phases.T1_prime))] - theta
+
+
+def _tail_exponent(ctx: _Context) -> None:
+    """Log-log slope of 1 − MSE(t)/σ*² against the Phase III clock Λ(t)/2 on the
+    mesoscopic window 10 ≤ x_d ≤ d/30, vs 1/a and vs the same fit of 1 − S_d."""
+    big_lambda = _clock_after_t1_prime(ctx)
+    if big_lambda is None:
+        return
+    tr, pred, d = ctx.tr, ctx.prediction, ctx.problem.d
+    clock = np.where(tr.t > ctx.phases.T1_prime, 0.5 * big_lambda, 0.0)  # ≈ t − T1'
+    x_d = pred.tail_asymptotics(np.maximum(clock, 0.0)).x_d
+    learned = 1.0 - tr.mse / pred.sigma_star2
+    in_window = (clock > 0) & (x_d >= 10.0) & (x_d <= d / 30.0)
+    if in_window.sum() < 3:
+        return
+    window = (float(clock[in_window].min()), float(clock[in_window].max()))
+    fit_m = fit_loglog(clock, learned, window)
+    proxy = 1.0 - pred.spectral_proxy(clock[in_window])
+    fit_p = fit_loglog(clock[in_window], proxy, window)
+    ctx.result["tail_exponent"] = {
+        "measured": None if fit_m is None else fit_m["slope"], "predicted": 1.0 / pred.a,
+        "proxy_exact_sum": None if fit_p is None else fit_p["slope"], "window": window,
+        "x_d_window": (10.0, d / 30.0),
+        "variable": "(Theta(T1') - Theta(t))/2; y = 1 - MSE(t)/sigma*^2"}
+    ctx.curves["tail_exponent"] = {
+        "clock": clock[in_window], "learned": learned[in_window], "proxy": proxy,
+        "meso": pred.tail_asymptotics(clock[in_window]).learned / d}
+
+
+def _phase2b_exponent(ctx: _Context) -> None:
+    """Log-log slope of 1 − |u|/s* against Λ on Λ ∈ [10, 0.1/λ_min] vs (a − 1)/a."""
+    big_lambda = _clock_after_t1_prime(ctx)
+    if big_lambda is None:
+        return
+    a = ctx.prediction.a
+    gap = 1.0 - ctx.abs_u
+    m = (ctx.tr.t > ctx.phases.T1_prime) & (gap > 1e-10)
+    fit = fit_loglog(big_lambda[m], gap[m], (10.0, 0.1 / float(ctx.problem.eigenvalues.min())))
+    if fit is not None:
+        ctx.result["phase2b_exponent"] = {
+            "measured": -fit["slope"], "predicted": (a - 1.0) / a, "window": fit["window"],
+            "variable": "Lambda = Theta(T1') - Theta(t)"}

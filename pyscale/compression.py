@@ -22,11 +22,11 @@ normalisation) and ``Problem.counts`` the physical coordinates behind each store
 
 Two ways in:
 
-* :func:`compress` (``Problem.compress``) groups an explicit problem's eigenvalues —
+* :func:`group` (behind ``Problem.compress``) groups an explicit problem's eigenvalues —
   greedily, from the largest, every run whose largest/smallest ratio is ≤ 1 + δ — and sums
   its vectors exactly per mode. Where neighbouring eigenvalues differ by more than the
   factor 1 + δ (the head of a power law) every coordinate stays its own mode, exactly.
-* :func:`compressed_power_law` (``Problem.power_law(..., compress=δ)``) never allocates a
+* :func:`draw_power_law` (behind ``Problem.power_law(..., compress=δ)``) never allocates a
   length-d vector: the groups of a power law are index ranges, their eigenvalue sums come
   from exact head sums plus Euler–Maclaurin, and each mode's Gram matrix of n i.i.d.
   standard Gaussian pairs (g_i, h_i) — a Wishart_2(n, I) matrix — is drawn exactly with the
@@ -35,20 +35,25 @@ Two ways in:
 For a power law λ_i ∝ i^(-a) the head up to i ≈ a/δ stays exact and the tail needs
 ≈ (a/δ) ln(δ d / a) modes: d = 10^9, a = 2, δ = 10^-3 is ~2.8·10^4 modes.
 
-The grouping error is O(δ) and is estimated a posteriori by :func:`compression_error`
-(the same realisation compressed at δ and δ/2).
+The grouping error is O(δ) and is estimated a posteriori by
+:func:`pyscale.compression_error.compression_error` (the same realisation compressed at δ
+and δ/2).
+
+This module is part of the model: arrays in, arrays out (:class:`Modes`); it never builds a
+:class:`~pyscale.Problem` nor runs an engine.
 """
 from __future__ import annotations
 
 import math
-from typing import Optional, Tuple, Union
+from dataclasses import dataclass, field
+from typing import Any, Dict, Tuple
 
 import numpy as np
 
-from .problem import Problem, _check_dimension, _check_exponent
+from . import _validate as check
 
-__all__ = ["compress", "compressed_power_law", "compression_error", "power_law_normaliser",
-           "power_law_modes", "mode_power_sums", "sample_mode_grams", "REPRESENTATIVES"]
+__all__ = ["Modes", "group", "draw_power_law", "power_law_normaliser", "power_law_modes",
+           "mode_power_sums", "sample_mode_grams", "REPRESENTATIVES"]
 
 #: How a mode's eigenvalue is chosen from its members (see :func:`compress`).
 REPRESENTATIVES = ("target", "count")
@@ -62,15 +67,16 @@ _EM_COEFFS = (1.0 / 12.0, -1.0 / 720.0, 1.0 / 30240.0, -1.0 / 1209600.0,
               1.0 / 47900160.0)
 
 
-def _check_rtol(rtol) -> float:
-    try:
-        value = float(rtol)
-    except (TypeError, ValueError):
-        raise ValueError(f"rtol (the grouping tolerance δ) must be a number, got {rtol!r}") \
-            from None
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"rtol (the grouping tolerance δ) must be finite and > 0, got {rtol!r}")
-    return value
+@dataclass(frozen=True)
+class Modes:
+    """A grouped problem's stored coordinates: ≤ 2 virtual coordinates per mode, with the
+    mode's eigenvalue, and the physical coordinates each stands for (``counts``)."""
+    eigenvalues: np.ndarray
+    w_star: np.ndarray
+    w0: np.ndarray
+    counts: np.ndarray
+    n_modes: int
+    info: Dict[str, Any] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------- power sums
@@ -115,7 +121,7 @@ def mode_power_sums(first: np.ndarray, last: np.ndarray, a: float) -> np.ndarray
     any width, in O(number of ranges) — no length-d array. Used for H_{d,a} and for the
     count-weighted mean eigenvalue of each power-law mode (SPEC §1, §5).
     """
-    a = _check_exponent(a)
+    a = check.exponent(a)
     first = np.asarray(first, dtype=np.int64)
     last = np.asarray(last, dtype=np.int64)
     if first.shape != last.shape or np.any(first < 1) or np.any(last < first):
@@ -141,7 +147,7 @@ def power_law_normaliser(d: int, a: float) -> float:
     for a > 1 this equals ζ(a) − ζ(a, d+1) and is checked against it in the tests).
     Relative accuracy ~1e-15.
     """
-    d = _check_dimension(d)
+    d = check.dimension(d)
     return float(mode_power_sums(np.array([1]), np.array([d]), a)[0])
 
 
@@ -156,9 +162,9 @@ def power_law_modes(d: int, a: float, rtol: float) -> Tuple[np.ndarray, np.ndarr
     it the widths grow geometrically, so there are ≈ (a/δ)(1 + ln(δ d / a)) modes.
     Cost O(number of modes).
     """
-    d = _check_dimension(d)
-    a = _check_exponent(a)
-    rtol = _check_rtol(rtol)
+    d = check.dimension(d)
+    a = check.exponent(a)
+    rtol = check.grouping_tolerance(rtol)
     if a == 0.0:  # isotropic: every eigenvalue equal, one mode
         return np.array([1], dtype=np.int64), np.array([d], dtype=np.int64)
     growth = math.exp(math.log1p(rtol) / a)  # (1+δ)^(1/a), the largest last/first ratio
@@ -233,8 +239,9 @@ def _assemble(lam_mode, count_mode, single, single_w_star, single_w0, s11, s01, 
     return eig, w_star, w0, counts, n_modes
 
 
-def compress(problem: Problem, rtol: float, representative: str = "target") -> Problem:
-    """Group an explicit problem's (nearly) equal eigenvalues into modes (SPEC §5).
+def group(eigenvalues: np.ndarray, w_star: np.ndarray, w0: np.ndarray, counts: np.ndarray,
+          rtol: float, representative: str = "target") -> Modes:
+    """Group a problem's (nearly) equal eigenvalues into modes (SPEC §5).
 
     Eigenvalues are sorted decreasingly and grouped greedily from the largest: a mode is
     the longest run whose largest/smallest ratio is ≤ 1 + δ (δ = ``rtol``). Each mode's
@@ -263,19 +270,16 @@ def compress(problem: Problem, rtol: float, representative: str = "target") -> P
     2.5e-5 / 4.6e-7 / 7.9e-9 with "count", and the relative MSE error 1.5e-5 / 8.5e-7 /
     1.6e-8 against 8.6e-5 / 6.0e-6 / 2.7e-6: "target" is 10–100× more accurate path by path.
 
-    Raises ValueError for rtol ≤ 0 or non-finite, or an unknown representative.
+    Raises ValueError for rtol outside (0, 1), or an unknown representative.
     """
-    if not isinstance(problem, Problem):
-        raise TypeError(f"problem must be a pyscale.Problem, got {type(problem).__name__}")
-    rtol = _check_rtol(rtol)
-    if representative not in REPRESENTATIVES:
-        raise ValueError(f"representative must be one of {REPRESENTATIVES}, "
-                         f"got {representative!r}")
-    order = np.argsort(-problem.eigenvalues, kind="stable")
-    lam = problem.eigenvalues[order]
-    w_star = problem.w_star[order]
-    w0 = problem.w0[order]
-    cnt = problem.counts[order]
+    rtol = check.grouping_tolerance(rtol)
+    check.choice("representative", representative, REPRESENTATIVES)
+    order = np.argsort(-eigenvalues, kind="stable")
+    lam = eigenvalues[order]
+    source_n = int(lam.size)
+    w_star = w_star[order]
+    w0 = w0[order]
+    cnt = counts[order]
     starts = _greedy_groups(lam, rtol)
     sizes = np.diff(np.append(starts, lam.size))
     single = sizes == 1
@@ -306,11 +310,9 @@ def compress(problem: Problem, rtol: float, representative: str = "target") -> P
 
     eig, ws_v, w0_v, counts_v, n_modes = _assemble(
         lam_mode, count_mode, single, w_star[starts], w0[starts], s11, s01, resid2)
-    info = dict(problem.info)
-    info["compressed"] = {"rtol": rtol, "representative": representative,
-                          "n_modes": int(n_modes), "source_n_coords": problem.n_coords}
-    return Problem(eig, ws_v, w0_v, noise=problem.noise, d=problem.d, counts=counts_v,
-                   info=info)
+    info = {"rtol": rtol, "representative": representative, "n_modes": int(n_modes),
+            "source_n_coords": source_n}
+    return Modes(eig, ws_v, w0_v, counts_v, int(n_modes), info)
 
 
 # ---------------------------------------------------------------------------- sampling
@@ -344,8 +346,8 @@ def sample_mode_grams(sizes, rng: np.random.Generator):
     return g_first, h_first, h_second
 
 
-def compressed_power_law(d: int, a: float, seed: int = 0, target: str = "unit_q",
-                         noise: float = 0.0, rtol: float = 1e-3) -> Problem:
+def draw_power_law(d: int, a: float, seed: int = 0, target: str = "unit_q",
+                   rtol: float = 1e-3) -> Modes:
     """The paper's problem (SPEC §1) at dimension d, compressed at tolerance δ = rtol
     (SPEC §5), in O(number of modes) time and memory — no length-d vector.
 
@@ -365,12 +367,10 @@ def compressed_power_law(d: int, a: float, seed: int = 0, target: str = "unit_q"
     (i ≤ the head size, ≈ a/δ) for every d beyond it: a sweep over d at fixed seed uses
     common random numbers where the escape is decided.
     """
-    d = _check_dimension(d)
-    a = _check_exponent(a)
-    rtol = _check_rtol(rtol)
-    if target not in ("unit_q", "norm_d"):
-        raise ValueError(f"target must be 'unit_q' or 'norm_d', got {target!r}")
-    noise = float(noise)
+    d = check.dimension(d)
+    a = check.exponent(a)
+    rtol = check.grouping_tolerance(rtol)
+    check.choice("target", target, ("unit_q", "norm_d"))
     first, last = power_law_modes(d, a, rtol)
     sizes = last - first + 1
     normaliser = power_law_normaliser(d, a)
@@ -398,77 +398,5 @@ def compressed_power_law(d: int, a: float, seed: int = 0, target: str = "unit_q"
         lam_mode, sizes.astype(np.float64), single, g1 * g_scale, h1 * h_scale,
         np.where(single, zeros, s11), np.where(single, zeros, s01),
         np.where(single, zeros, resid2))
-    info = {"constructor": "power_law", "a": a, "seed": seed, "target": target,
-            "init": "sphere",
-            "compressed": {"rtol": rtol, "representative": "count",
-                           "n_modes": int(n_modes)}}
-    return Problem(eig, ws_v, w0_v, noise=noise, d=d, counts=counts_v, info=info)
-
-
-# ---------------------------------------------------------------------------- error
-def compression_error(problem_or_params: Union[Problem, dict], method: str = "flow",
-                      rtol: float = 1e-3, *, solver_rtol: Optional[float] = None,
-                      representative: Optional[str] = None, **options) -> dict:
-    """A posteriori estimate of the grouping error at δ = ``rtol`` (SPEC §5): the same
-    realisation compressed at δ and at δ/2, both run with ``simulate(method, **options)``
-    and compared on the common record times. ``rtol`` is the grouping tolerance δ; the
-    flow's own error tolerance is ``solver_rtol`` (default: the engine's).
-
-    ``problem_or_params``: an explicit (uncompressed) Problem — both are
-    ``problem.compress(δ)`` and ``problem.compress(δ/2)`` — or a dict of
-    :func:`compressed_power_law` arguments (d, a, seed, target, noise) — then the fine
-    problem is drawn at δ/2 and the coarse one is its regrouping ``fine.compress(δ)``, so
-    both hold exactly the same sums (a coarse mode's Gram is the sum of its fine modes').
-    ``representative`` (see :func:`compress`) defaults to "target" for an explicit problem
-    and to "count" for parameters — what :func:`compressed_power_law` itself uses.
-
-    Returns a dict: ``u``, ``s`` (max absolute differences over the records), ``mse``
-    (max relative difference), ``loss`` (max absolute), ``n_modes`` (coarse, fine), and
-    ``trajectories`` (coarse, fine). The error is first order in δ, so the coarse run's
-    error is about twice the difference and the fine run's about equal to it.
-    """
-    from .simulate import simulate
-    rtol = _check_rtol(rtol)
-    if method not in ("flow", "gd"):
-        raise ValueError(f"compression_error supports method='flow' or 'gd' (the engines "
-                         f"that run on modes), got {method!r}")
-    if isinstance(problem_or_params, Problem):
-        if problem_or_params.is_compressed:
-            raise ValueError(
-                "compression_error needs the explicit problem (or power-law parameters): a "
-                "compressed problem cannot be refined to δ/2")
-        rep = "target" if representative is None else representative
-        fine = problem_or_params.compress(rtol / 2, representative=rep)
-        coarse = problem_or_params.compress(rtol, representative=rep)
-    elif isinstance(problem_or_params, dict):
-        params = dict(problem_or_params)
-        allowed = {"d", "a", "seed", "target", "noise"}
-        unknown = set(params) - allowed
-        if unknown or not {"d", "a"} <= set(params):
-            raise ValueError(f"power-law parameters must include d and a and may include "
-                             f"{sorted(allowed - {'d', 'a'})}; got {sorted(params)}")
-        fine = compressed_power_law(rtol=rtol / 2, **params)
-        coarse = fine.compress(rtol, representative=representative or "count")
-    else:
-        raise TypeError("problem_or_params must be a Problem or a dict of power-law "
-                        f"parameters, got {type(problem_or_params).__name__}")
-    if solver_rtol is not None:
-        if method != "flow":
-            raise ValueError("solver_rtol applies to method='flow' only")
-        options["rtol"] = solver_rtol
-    traj_fine = simulate(fine, method=method, **options)
-    traj_coarse = simulate(coarse, method=method, **options)
-    n = min(len(traj_fine), len(traj_coarse))
-    if n == 0 or not np.array_equal(traj_fine.t[:n], traj_coarse.t[:n]):
-        raise RuntimeError("the two runs recorded different times; pass explicit record "
-                           "times / steps")
-    mse_f, mse_c = traj_fine.mse[:n], traj_coarse.mse[:n]
-    return {
-        "rtol": rtol,
-        "u": float(np.max(np.abs(traj_fine.u[:n] - traj_coarse.u[:n]))),
-        "s": float(np.max(np.abs(traj_fine.s[:n] - traj_coarse.s[:n]))),
-        "loss": float(np.max(np.abs(traj_fine.loss[:n] - traj_coarse.loss[:n]))),
-        "mse": float(np.max(np.abs(mse_f - mse_c) / np.abs(mse_f))),
-        "n_modes": (coarse.n_modes, fine.n_modes),
-        "trajectories": (traj_coarse, traj_fine),
-    }
+    info = {"rtol": rtol, "representative": "count", "n_modes": int(n_modes)}
+    return Modes(eig, ws_v, w0_v, counts_v, int(n_modes), info)

@@ -224,10 +224,10 @@ class RunConfig:
 
     def engine_kwargs(self, problem_seed: int = 0) -> Dict[str, Any]:
         """Keyword arguments of :func:`pyscale.simulate` for this run."""
-        from .simulate import default_times
+        from ._validate import record_times
         o = self.options
         if self.method == "flow":
-            return {"t": default_times(o["t"], n=o["records"], start=o["t_start"]),
+            return {"t": record_times(o["t"], count=o["records"], start=o["t_start"]),
                     "rtol": o["rtol"]}
         kw = {"lr": o["lr"], "steps": o["steps"], "record": o["records"]}
         if self.method in ("sgd", "erm"):

@@ -28,9 +28,13 @@ from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
+from . import _core
 from .errors import DivergenceError
 from .problem import Problem
-from .simulate import record_times
+from ._kernels import dop853
+from ._validate import record_times
+from .engines import simulate
+from .statistics import statistics
 
 __all__ = ["hierarchy", "Hierarchy", "CLOSURES", "realizable_rows", "exact_moments",
            "convergence_study", "ConvergenceStudy"]
@@ -38,7 +42,8 @@ __all__ = ["hierarchy", "Hierarchy", "CLOSURES", "realizable_rows", "exact_momen
 #: closure name -> kernel id
 CLOSURES = {"gauss": 1, "zero": 0}
 
-_STATUS = {0: "completed", 1: "diverged", 2: "step_limit"}
+# Status codes of the kernels (_kernels.hierarchy.STATUS_*): the core's RunStatus values.
+_STATUS = {int(code): name for name, code in _core.RunStatus.__members__.items()}
 
 
 @dataclass
@@ -119,14 +124,9 @@ def _scaled_spectrum(problem: Problem):
     return lam_max, uniq[::-1] / lam_max, np.ascontiguousarray(sums[::-1])
 
 
-@functools.lru_cache(maxsize=1)
 def _dop853_tableau():
-    """Dormand–Prince 8(5,3) coefficients, taken from SciPy (the same method as its DOP853)."""
-    from scipy.integrate._ivp import dop853_coefficients as co
-    n = co.N_STAGES
-    return (np.ascontiguousarray(co.A[:n, :n]), np.ascontiguousarray(co.B),
-            np.ascontiguousarray(co.C[:n]), np.ascontiguousarray(co.E3),
-            np.ascontiguousarray(co.E5))
+    """Dormand–Prince 8(5,3) coefficients (Hairer–Nørsett–Wanner; pyscale/_kernels/dop853)."""
+    return dop853.A, dop853.B, dop853.C, dop853.E3, dop853.E5
 
 
 def _quadrature(x, sums, order):
@@ -237,7 +237,7 @@ def _run(problem: Problem, order: int, times: np.ndarray, closure: str, rtol: fl
     blowup = 1e8 * (1.0 + scale + float(np.max(np.abs(source))))
     # The flow's loss never increases and u² <= s s*, so s <= s* + sqrt(L(0)/3) (SPEC §1);
     # a truncated system ten times past that is blowing up.
-    initial = problem.stats()
+    initial = statistics(problem)
     s0, u0 = initial["s"], initial["u"]
     loss0 = 3 * s0 ** 2 + 3 * s_star ** 2 - 4 * u0 ** 2 - 2 * s_star * s0
     s_limit = 10.0 * (s_star + np.sqrt(max(loss0, 0.0) / 3.0) + abs(s0))
@@ -314,7 +314,6 @@ def exact_moments(problem: Problem, t, orders: int = 3, rtol: float = 1e-12):
     Returns (s, u, trajectory): arrays of shape (len(t), orders) and the flow's
     :class:`~pyscale.Trajectory` at the same times (for ``phases()``).
     """
-    from .simulate import simulate
     from .trajectory import Trajectory
     times = _check_times(t)
     orders = _check_order(orders)

@@ -6,7 +6,7 @@ provenance): the recorded columns, the final state ``w`` (so the run can be resu
 ``h_next`` / ``last_step`` for exact resumption), the problem's parameters and, when given,
 its arrays (eigenvalues, w*, w(0), counts), the package version and the seed.
 
->>> traj.save("run.npz", problem=problem)        # doctest: +SKIP
+>>> pyscale.io.save_trajectory(traj, "run.npz", problem=problem)  # doctest: +SKIP
 >>> traj = pyscale.load("run.npz")                 # doctest: +SKIP
 >>> problem = pyscale.io.load_problem("run.npz")   # doctest: +SKIP
 
@@ -127,7 +127,7 @@ def save_trajectory(traj: Trajectory, path: PathLike, problem: Optional[Problem]
     rebuild it exactly (costs 4 vectors of length ``n_coords``). ``extra`` is any JSON-able
     dict kept under ``header['extra']`` (the CLI stores the run's configuration there).
     """
-    from . import __version__
+    from ._version import __version__
     if not isinstance(traj, Trajectory):
         raise TypeError(f"expected a Trajectory, got {type(traj).__name__}")
     arrays: Dict[str, np.ndarray] = {f"col/{name}": np.asarray(getattr(traj, name))
@@ -177,7 +177,7 @@ def read_header(path: PathLike) -> dict:
 
 
 def load_trajectory(path: PathLike) -> Trajectory:
-    """Read a file written by :func:`save_trajectory` (or :meth:`Trajectory.save`)."""
+    """Read a file written by :func:`save_trajectory`."""
     header, npz = _open(path)
     with npz:
         cols = {name: np.array(npz[f"col/{name}"]) for name in FIELDS}

@@ -109,7 +109,7 @@ def run_task(task: Task, threads: int = 1):
     its status is ``"diverged"``.
     """
     import pandas as pd
-    from .simulate import simulate
+    from .engines import simulate
     problem = task.problem.build()
     start = time.perf_counter()
     try:
@@ -227,7 +227,7 @@ class SweepResult:
 
 
 def _write_index(out: Path, tasks: List[Task]) -> None:
-    from . import __version__
+    from ._version import __version__
     write_json(out / "index.json", {
         "format": SWEEP_FORMAT, "pyscale_version": __version__,
         "tasks": [{"task_id": t.task_id, **t.description()} for t in tasks]})

@@ -1,16 +1,19 @@
-"""Trajectory: what an engine returns — recorded summary statistics, the final state,
-the phase stopping times of SPEC §3, and save / load."""
+"""What the engines return: a :class:`Trajectory` (one run's records, final state and
+meta, and its phase stopping times) and an :class:`Ensemble` (runs over seeds on a common
+record grid). Arrays only: files are :mod:`pyscale.io`'s job."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["Trajectory", "Phases"]
+from . import _core
 
-#: Columns recorded by every engine (the C++ core's RecordField order).
-FIELDS = ("t", "s", "u", "s2", "u2", "loss", "mse")
+__all__ = ["Trajectory", "Phases", "Ensemble", "FIELDS"]
+
+#: Columns recorded by every engine, in the core's record order (declared once, in C++).
+FIELDS: Tuple[str, ...] = tuple(_core.RECORD_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -60,18 +63,6 @@ class Trajectory:
     def as_dict(self) -> Dict[str, np.ndarray]:
         return {name: getattr(self, name) for name in FIELDS}
 
-    def save(self, path, problem=None, extra: Optional[dict] = None):
-        """Write to ``path`` (``.npz``) with meta, version and seed; ``problem`` stores its
-        arrays too. See :func:`pyscale.io.save_trajectory`."""
-        from .io import save_trajectory
-        return save_trajectory(self, path, problem=problem, extra=extra)
-
-    @classmethod
-    def load(cls, path) -> "Trajectory":
-        """Read a file written by :meth:`save` (:func:`pyscale.io.load_trajectory`)."""
-        from .io import load_trajectory
-        return load_trajectory(path)
-
     def phases(self, delta: float = 0.05, eps: float = 0.05, s0: float = 0.0) -> Phases:
         """Stopping times T1(δ), T1', T2(ε) of SPEC §3 read off the recorded times.
 
@@ -105,3 +96,87 @@ class Trajectory:
 def _first(t: np.ndarray, mask: np.ndarray) -> Optional[float]:
     idx = np.flatnonzero(mask)
     return float(t[idx[0]]) if idx.size else None
+
+
+@dataclass
+class Ensemble:
+    """R independent runs on one problem, one per seed, on a common record grid ``t``.
+
+    Per-seed arrays ``s, u, s2, u2, loss, mse, train_loss`` have shape (R, len(t))
+    (``train_loss``: the online loss for SGD, the training loss for ERM; NaN where a member
+    stopped early). ``w`` (R, n) holds the final states (None with ``keep_w=False``).
+    Statistics are over seeds and sign-invariant where it matters (u's sign is random:
+    use ``abs_u``): :meth:`mean`, :meth:`std`, :meth:`band` (quantiles), and the shortcuts
+    ``mean_abs_u``, ``mean_mse``, ``band_abs_u``, ``band_mse`` (``quantiles`` × len(t)).
+    """
+    seeds: np.ndarray
+    t: np.ndarray
+    s: np.ndarray
+    u: np.ndarray
+    s2: np.ndarray
+    u2: np.ndarray
+    loss: np.ndarray
+    mse: np.ndarray
+    train_loss: np.ndarray
+    w: Optional[np.ndarray]
+    quantiles: Tuple[float, ...] = (0.1, 0.5, 0.9)
+    meta: Dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.seeds.size)
+
+    @property
+    def abs_u(self) -> np.ndarray:
+        return np.abs(self.u)
+
+    def _field(self, name: str) -> np.ndarray:
+        if name not in FIELDS[1:] + ("abs_u", "train_loss"):
+            raise ValueError(f"unknown field {name!r}")
+        return getattr(self, name)
+
+    def mean(self, name: str) -> np.ndarray:
+        """Mean over seeds of a field ('abs_u', 'mse', 's', 'loss', ...), per record."""
+        with np.errstate(all="ignore"):
+            return np.nanmean(self._field(name), axis=0)
+
+    def std(self, name: str) -> np.ndarray:
+        """Standard deviation over seeds (ddof=1), per record."""
+        with np.errstate(all="ignore"):
+            return np.nanstd(self._field(name), axis=0, ddof=1)
+
+    def band(self, name: str, q: Optional[Sequence[float]] = None) -> np.ndarray:
+        """Quantiles over seeds, shape (len(q), len(t)); q defaults to ``quantiles``."""
+        q = self.quantiles if q is None else tuple(q)
+        with np.errstate(all="ignore"):
+            return np.nanquantile(self._field(name), q, axis=0)
+
+    @property
+    def mean_abs_u(self) -> np.ndarray:
+        return self.mean("abs_u")
+
+    @property
+    def mean_mse(self) -> np.ndarray:
+        return self.mean("mse")
+
+    @property
+    def band_abs_u(self) -> np.ndarray:
+        return self.band("abs_u")
+
+    @property
+    def band_mse(self) -> np.ndarray:
+        return self.band("mse")
+
+    def trajectory(self, i: int) -> Trajectory:
+        """Member i as a Trajectory (records up to where it stopped)."""
+        ok = ~np.isnan(self.s[i])
+        cols = {name: getattr(self, name)[i][ok] if name != "t" else self.t[ok]
+                for name in FIELDS}
+        meta = dict(self.meta)
+        meta.update(seed=int(self.seeds[i]), train_loss=self.train_loss[i][ok])
+        meta["status"] = self.meta.get("member_status", ["completed"] * len(self))[i]
+        return Trajectory(w=None if self.w is None else self.w[i], meta=meta, **cols)
+
+    def __repr__(self) -> str:
+        return (f"Ensemble(method={self.meta.get('method')!r}, members={len(self)}, "
+                f"records={self.t.size}, final mean mse={self.mean_mse[-1]:.6g}, "
+                f"final mean |u|={self.mean_abs_u[-1]:.6g})")

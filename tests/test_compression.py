@@ -12,8 +12,10 @@ import pytest
 import scipy.special
 import scipy.stats
 
+import pyscale
 from pyscale import Problem, simulate
 from pyscale import compression as C
+from pyscale.compression_error import compression_error
 
 # The explicit-vs-compressed comparisons: d = 10^4 keeps the full flow to t = 10^6 at ~2.5 s
 # (d = 10^5 at δ = 1e-3 was checked by hand: 9001 modes, |Δu| = 2.8e-10, |Δs| = 5.7e-10,
@@ -67,7 +69,7 @@ def test_error_shrinks_with_delta(explicit, full_flow):
 
 def test_compression_error_estimates_the_actual_error(explicit, full_flow):
     delta = 0.02
-    est = C.compression_error(explicit, method="flow", rtol=delta, t=TIMES,
+    est = compression_error(explicit, method="flow", rtol=delta, t=TIMES,
                               solver_rtol=FLOW["rtol"], threads=1)
     actual = _errors(simulate(explicit.compress(delta), "flow", **FLOW), full_flow)
     assert est["n_modes"][0] == explicit.compress(delta).n_modes
@@ -84,9 +86,9 @@ def test_compression_error_on_power_law_parameters():
     u(0), the escape's driver) against 7.9e-7 at δ = 0.02. The MSE hardly moves before
     t = 10^4 at this d (relative differences ~1e-10, the solver's level)."""
     times = np.concatenate([[0.0], np.geomspace(1e-2, 1e4, 21)])
-    coarse = C.compression_error({"d": 10**9, "a": 2.0, "seed": 3}, rtol=0.08, t=times,
+    coarse = compression_error({"d": 10**9, "a": 2.0, "seed": 3}, rtol=0.08, t=times,
                                  threads=1)
-    finer = C.compression_error({"d": 10**9, "a": 2.0, "seed": 3}, rtol=0.02, t=times,
+    finer = compression_error({"d": 10**9, "a": 2.0, "seed": 3}, rtol=0.02, t=times,
                                 threads=1)
     assert coarse["n_modes"][0] < finer["n_modes"][0] < 10**4
     for key in ("u", "s"):
@@ -146,7 +148,8 @@ def test_compress_keeps_head_and_gram_sums(explicit):
     for x, y in (("w0", "w0"), ("w0", "w_star"), ("w_star", "w_star")):
         assert math.isclose(getattr(compressed, x) @ getattr(compressed, y),
                             getattr(explicit, x) @ getattr(explicit, y), rel_tol=1e-12)
-    assert math.isclose(compressed.stats()["mse"], explicit.stats()["mse"], rel_tol=1e-12)
+    assert math.isclose(pyscale.statistics(compressed)["mse"],
+                        pyscale.statistics(explicit)["mse"], rel_tol=1e-12)
     assert compressed.counts.sum() == D and compressed.d == D
     # The default w*²-weighted eigenvalue keeps s* = Σ λ_i w*_i² exactly.
     assert math.isclose(compressed.s_star, explicit.s_star, rel_tol=1e-13)
@@ -158,7 +161,7 @@ def test_compress_groups_within_tolerance():
     rng = np.random.default_rng(0)
     lam = np.exp(rng.uniform(-12, 0, 3000))
     p = Problem(lam, rng.standard_normal(3000), rng.standard_normal(3000))
-    for delta in (1e-3, 0.1, 3.0):
+    for delta in (1e-3, 0.1, 0.5):
         c = p.compress(delta, representative="count")
         # Count-weighted means preserve tr Q.
         assert math.isclose(c.counts @ c.eigenvalues, lam.sum(), rel_tol=1e-12)
@@ -179,14 +182,16 @@ def test_compress_is_order_independent_and_recompressible(explicit):
     shuffled = Problem(explicit.eigenvalues[perm], explicit.w_star[perm], explicit.w0[perm])
     a, b = explicit.compress(0.01), shuffled.compress(0.01)
     assert a.n_modes == b.n_modes
-    for key, value in a.stats().items():
-        assert math.isclose(value, b.stats()[key], rel_tol=1e-10, abs_tol=1e-15), key
+    for key, value in pyscale.statistics(a).items():
+        assert math.isclose(value, pyscale.statistics(b)[key], rel_tol=1e-10,
+                            abs_tol=1e-15), key
     # Recompressing a compressed problem keeps every Gram sum and the true dimension.
     again = a.compress(0.1)
     assert again.n_modes < a.n_modes and again.d == D and again.counts.sum() == D
     assert math.isclose(again.w0 @ again.w_star, explicit.w0 @ explicit.w_star,
                         rel_tol=1e-10)
-    assert math.isclose(again.stats()["mse"], explicit.stats()["mse"], rel_tol=1e-12)
+    assert math.isclose(pyscale.statistics(again)["mse"], pyscale.statistics(explicit)["mse"],
+                        rel_tol=1e-12)
 
 
 def test_compress_degenerate_modes():
@@ -285,7 +290,7 @@ def test_bartlett_sampler_matches_direct_gram_sums():
 
 
 def _u0_s0(problems):
-    stats = [p.stats() for p in problems]
+    stats = [pyscale.statistics(p) for p in problems]
     return np.array([s["u"] for s in stats]), np.array([s["s"] for s in stats])
 
 
@@ -316,11 +321,11 @@ def test_initial_overlaps_distributed_as_full_draws():
 # ------------------------------------------------------------------ bad input
 @pytest.mark.parametrize("rtol", [0.0, -1e-3, float("nan"), float("inf"), "abc", None])
 def test_bad_rtol_is_rejected(explicit, rtol):
-    with pytest.raises(ValueError, match="rtol"):
+    with pytest.raises((ValueError, TypeError), match="rtol"):
         explicit.compress(rtol)
-    with pytest.raises(ValueError, match="rtol"):
+    with pytest.raises((ValueError, TypeError), match="rtol"):
         Problem.power_law(1000, 2.0, compress=rtol if rtol is not None else 0.0)
-    with pytest.raises(ValueError, match="rtol"):
+    with pytest.raises((ValueError, TypeError), match="rtol"):
         C.power_law_modes(1000, 2.0, rtol if rtol is not None else -1.0)
 
 
@@ -328,22 +333,22 @@ def test_other_bad_input(explicit):
     with pytest.raises(ValueError, match="representative"):
         explicit.compress(0.01, representative="median")
     with pytest.raises(ValueError, match="target"):
-        C.compressed_power_law(1000, 2.0, target="unit", rtol=0.01)
+        Problem.power_law(1000, 2.0, target="unit", compress=0.01)
     with pytest.raises(ValueError, match="d must be"):
-        C.compressed_power_law(0, 2.0, rtol=0.01)
-    with pytest.raises(ValueError, match="exponent"):
-        C.compressed_power_law(1000, -1.0, rtol=0.01)
+        Problem.power_law(0, 2.0, compress=0.01)
+    with pytest.raises(ValueError, match="a must be"):
+        Problem.power_law(1000, -1.0, compress=0.01)
     with pytest.raises(ValueError, match="modes"):
         C.power_law_modes(10**15, 2.0, 1e-9)  # would need ~10^10 modes
     with pytest.raises(ValueError, match="first <= last"):
         C.mode_power_sums([5], [4], 2.0)
     with pytest.raises(ValueError, match="method"):
-        C.compression_error(explicit, method="sgd", rtol=0.01, t=1.0)
+        compression_error(explicit, method="sgd", rtol=0.01, t=1.0)
     with pytest.raises(ValueError, match="explicit problem"):
-        C.compression_error(explicit.compress(0.01), rtol=0.01, t=1.0)
+        compression_error(explicit.compress(0.01), rtol=0.01, t=1.0)
     with pytest.raises(ValueError, match="power-law parameters"):
-        C.compression_error({"d": 100}, rtol=0.01, t=1.0)
+        compression_error({"d": 100}, rtol=0.01, t=1.0)
     with pytest.raises(TypeError):
-        C.compression_error([1, 2], rtol=0.01, t=1.0)
-    with pytest.raises(TypeError):
-        C.compress("not a problem", 0.01)
+        compression_error([1, 2], rtol=0.01, t=1.0)
+    with pytest.raises(ValueError, match="rtol"):
+        explicit.compress(10)  # δ >= 1 would merge eigenvalues a factor 2 apart

@@ -197,3 +197,21 @@ def test_cpp_page_snippets_compile(tmp_path):
            str(source)]
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-4000:]
+
+
+def test_numba_status_codes_are_the_core_run_status():
+    """The hierarchy kernels return the C++ RunStatus codes (progress.hpp), named alike."""
+    import importlib
+
+    from pyscale._kernels import hierarchy as kern
+
+    hierarchy = importlib.import_module("pyscale.hierarchy")  # the module, not the function
+
+    header = (ROOT / "csrc" / "include" / "pyscale" / "progress.hpp").read_text()
+    body = re.search(r"enum class RunStatus : int \{(.*?)\};", header, re.S).group(1)
+    codes = {re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower(): int(value)
+             for name, value in re.findall(r"k(\w+) = (\d+)", body)}
+    assert codes == {"completed": 0, "interrupted": 1, "diverged": 2, "step_limit": 3}
+    for name, value in codes.items():
+        assert getattr(kern, f"STATUS_{name.upper()}") == value
+    assert hierarchy._STATUS == {value: name for name, value in codes.items()}

@@ -127,11 +127,11 @@ def test_results_do_not_depend_on_the_thread_count():
     ("flow", {"t": [0.0, np.inf]}, "finite"),
     ("flow", {"t": 10.0, "rtol": 0.0}, "rtol"),
     ("flow", {"t": 10.0, "scheme": "euler"}, "scheme"),
-    ("gd", {"lr": 0.1}, "needs lr= and steps="),
-    ("gd", {"lr": -0.1, "steps": 10}, "lr must be positive"),
-    ("gd", {"lr": 0.1, "steps": 10, "record": [0, 11]}, "record steps"),
+    ("gd", {"lr": 0.1}, "lr= and steps= are required"),
+    ("gd", {"lr": -0.1, "steps": 10}, "lr must be a finite number > 0"),
+    ("gd", {"lr": 0.1, "steps": 10, "record": [0, 11]}, "record: step indices"),
     ("gd", {"lr": 0.1, "steps": 2.5}, "steps must be"),
-    ("warp", {}, "unknown method"),
+    ("warp", {}, "method must be one of"),
 ])
 def test_bad_options_are_rejected(small_problem, method, options, message):
     with pytest.raises(ValueError, match=message):
@@ -145,4 +145,4 @@ def test_simulate_needs_a_problem():
 
 def test_workspace_that_cannot_be_allocated_says_how_much():
     with pytest.raises(MemoryError, match=r"needs .* GiB"):
-        pyscale._core.flow_workspace_check(1 << 50)
+        pyscale._core.testing.flow_workspace_check(1 << 50)

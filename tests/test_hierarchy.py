@@ -256,5 +256,16 @@ def test_moment_accessor_and_horizon_input(problem_a2):
     assert np.array_equal(run.moment(2, "u"), run.u[:, 1])
     with pytest.raises(ValueError):
         run.moment(6)
-    assert run.s[0, 0] == pytest.approx(problem_a2.stats()["s"], rel=1e-13)
-    assert run.u[0, 1] == pytest.approx(problem_a2.stats()["u2"], rel=1e-12)
+    assert run.s[0, 0] == pytest.approx(pyscale.statistics(problem_a2)["s"], rel=1e-13)
+    assert run.u[0, 1] == pytest.approx(pyscale.statistics(problem_a2)["u2"], rel=1e-12)
+
+
+def test_dop853_tableau_satisfies_its_order_conditions():
+    """The constants of pyscale/_kernels/dop853.py: consistent (c = A·1), and the quadrature
+    conditions Σ b_i c_i^k = 1/(k+1) of order 8 hold to rounding."""
+    from pyscale._kernels import dop853 as co
+    np.testing.assert_allclose(co.A.sum(axis=1), co.C, atol=1e-15)
+    for k in range(8):
+        assert abs(co.B @ co.C ** k - 1.0 / (k + 1)) < 1e-15
+    # The error weights annihilate constants (an error estimate of a consistent method).
+    assert abs(co.E5[:12].sum()) < 1e-14 and abs(co.E3[:12].sum()) < 1e-14

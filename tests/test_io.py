@@ -27,12 +27,13 @@ def assert_same_trajectory(a, b, rtol=0.0):
 
 def test_flow_trajectory_round_trip_keeps_columns_state_meta_and_problem(problem, tmp_path):
     traj = pyscale.simulate(problem, "flow", t=TIMES)
-    path = traj.save(tmp_path / "run.npz", problem=problem, extra={"note": "x"})
+    path = pyscale.io.save_trajectory(traj, tmp_path / "run.npz", problem=problem,
+                                      extra={"note": "x"})
     back = pyscale.load(path)
     assert isinstance(back, pyscale.Trajectory)
     assert_same_trajectory(traj, back)
     assert back.meta == json.loads(json.dumps(traj.meta))  # every meta entry survives
-    assert back.meta["h_next"] == traj.meta["h_next"]
+    assert back.meta["resume"] == traj.meta["resume"]
     header = io.read_header(path)
     assert header["pyscale_version"] == pyscale.__version__
     assert header["seed"] == 5 and header["method"] == "flow"
@@ -45,7 +46,7 @@ def test_flow_trajectory_round_trip_keeps_columns_state_meta_and_problem(problem
 
 def test_sgd_meta_arrays_round_trip(problem, tmp_path):
     traj = pyscale.simulate(problem, "sgd", lr=1e-2, steps=2000, record=20, seed=7)
-    back = pyscale.Trajectory.load(traj.save(tmp_path / "sgd.npz"))
+    back = pyscale.io.load_trajectory(pyscale.io.save_trajectory(traj, tmp_path / "sgd.npz"))
     assert_same_trajectory(traj, back)
     np.testing.assert_array_equal(back.meta["online_loss"], traj.meta["online_loss"])
     assert back.meta["seed"] == 7

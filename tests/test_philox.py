@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from pyscale import _core
+from pyscale._core import testing as _core
 
 M32 = 0xFFFFFFFF
 

@@ -92,7 +92,7 @@ def test_isotropic_flow_matches_closed_2d_ode():
                 4 * c * (s_star - 3 * s) * u + 8 * c * s_star * u]
 
     times = np.concatenate([[0.0], np.geomspace(1e-1, 1e4, 30)])
-    st = problem.stats()
+    st = pyscale.statistics(problem)
     ref = solve_ivp(closed, (0, times[-1]), [st["s"], st["u"]], method="DOP853", t_eval=times,
                     rtol=1e-12, atol=1e-14)
     traj = pyscale.simulate(problem, "flow", t=times, rtol=1e-10)

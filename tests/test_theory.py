@@ -109,7 +109,7 @@ def test_sign_at_escape_is_the_sign_of_C_even_against_u0():
     for seed in range(400):
         problem = Problem.power_law(d, 2.0, seed=seed)
         pred = predict(problem)
-        u0 = problem.stats()["u"]
+        u0 = pyscale.statistics(problem)["u"]
         c = pred.escape_prefactor
         if np.sign(u0) != np.sign(c) and abs(c) >= 0.1 / np.sqrt(d):
             found.append((problem, pred))

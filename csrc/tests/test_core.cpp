@@ -3,6 +3,10 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <string>
 #include <vector>
 
 #include <pyscale/pyscale.hpp>
@@ -113,6 +117,221 @@ void test_bad_input_throws() {
     check(threw, "impossible allocation reports its size");
 }
 
+
+// ---- the shared step loop -------------------------------------------------------------
+
+// A policy that logs what the loop asks of it: "a3" advance(3), "f3" flush(3), "r0:3"
+// record(row 0, step 3). It diverges at step `bad` (in advance, or in flush when
+// bad_in_flush), reporting `bad_step` as the diverged state's step.
+struct LoggingEngine {
+    std::vector<std::string> log;
+    long long bad = -1, bad_step = -1;
+    bool bad_in_flush = false;
+    pyscale::StepOutcome advance(long long k) {
+        log.push_back("a" + std::to_string(k));
+        if (k == bad && !bad_in_flush) return pyscale::StepOutcome::diverged_at(bad_step);
+        return pyscale::StepOutcome::taken(k);
+    }
+    pyscale::StepOutcome flush(long long k) {
+        log.push_back("f" + std::to_string(k));
+        if (k == bad && bad_in_flush) return pyscale::StepOutcome::diverged_at(bad_step);
+        return pyscale::StepOutcome::taken(k);
+    }
+    void record(std::size_t row, long long k) {
+        log.push_back("r" + std::to_string(row) + ":" + std::to_string(k));
+    }
+    std::string joined() const {
+        std::string s;
+        for (const auto& e : log) s += (s.empty() ? "" : " ") + e;
+        return s;
+    }
+};
+
+void test_step_loop_contract() {
+    const long long rec[] = {0, 2, 5};
+    {
+        LoggingEngine e;
+        std::vector<std::pair<double, long long>> calls;
+        pyscale::ProgressHook hook = [&](double t, long long steps) {
+            calls.emplace_back(t, steps);
+            return true;
+        };
+        // progress every 4 steps from step0 = 0: checks at 4; sync points 2, 4, 5 (= end).
+        auto r = pyscale::run_step_loop(e, {0, 5, rec, 3, 0.5, 4}, hook);
+        check(e.joined() == "r0:0 a1 a2 f2 r1:2 a3 a4 f4 a5 f5 r2:5",
+              "step loop: record at step0, flush exactly at records, checks and the end");
+        check(r.status == pyscale::RunStatus::kCompleted && r.last_step == 5 &&
+                  r.diverged_at_step == -1 && r.records_written == 3,
+              "step loop: completed run's bookkeeping");
+        check(calls.size() == 1 && calls[0].first == 2.0 && calls[0].second == 4,
+              "step loop: hook told (k lr, k - step0)");
+    }
+    {
+        LoggingEngine e;
+        e.bad = 4;
+        e.bad_step = 3;  // a deferred state caught one step late
+        auto r = pyscale::run_step_loop(e, {0, 5, rec, 3, 0.5, 4}, nullptr);
+        check(e.joined() == "r0:0 a1 a2 f2 r1:2 a3 a4" &&
+                  r.status == pyscale::RunStatus::kDiverged && r.last_step == 3 &&
+                  r.diverged_at_step == 3 && r.records_written == 2,
+              "step loop: divergence in a step stops at the reported state");
+        LoggingEngine f;
+        f.bad = 2;
+        f.bad_step = 2;
+        f.bad_in_flush = true;
+        r = pyscale::run_step_loop(f, {0, 5, rec, 3, 0.5, 4}, nullptr);
+        check(f.joined() == "r0:0 a1 a2 f2" && r.last_step == 2 && r.diverged_at_step == 2 &&
+                  r.records_written == 1,
+              "step loop: divergence found at a flush is not recorded");
+    }
+    {
+        LoggingEngine e;
+        auto r = pyscale::run_step_loop(e, {3, 6, rec, 3, 1.0, 2},
+                                        [](double, long long) { return false; });
+        // Rows before step0 belong to the run being resumed: they count as written.
+        check(e.joined() == "a4 a5 f5 r2:5" && r.status == pyscale::RunStatus::kInterrupted &&
+                  r.last_step == 5 && r.records_written == 3,
+              "step loop: resumed at step0 = 3, the hook stops it at its first check");
+        LoggingEngine f;
+        r = pyscale::run_step_loop(f, {0, 3, rec, 0, 1.0, 0},
+                                   [](double, long long) { return false; });
+        check(f.joined() == "a1 a2 a3 f3" && r.status == pyscale::RunStatus::kCompleted,
+              "step loop: progress_every <= 0 never calls the hook");
+    }
+}
+
+// The contract of the loop as each engine meets it. `run` runs one engine from w (in
+// place) over [step0, step_end]; the window pair carries SGD's open online-loss window.
+struct EngineRun {
+    const char* name;
+    std::function<pyscale::StepLoopResult(std::vector<double>& w, long long step0,
+                                          long long step_end, const long long* rec,
+                                          std::size_t n_rec, double* out,
+                                          const pyscale::ProgressHook& hook, double lr)>
+        run;
+};
+
+bool same_bits(const double* a, const double* b, std::size_t n) {
+    return std::memcmp(a, b, n * sizeof(double)) == 0;
+}
+
+void test_engine_contract(const EngineRun& e, const Fixture& f, double lr, double bad_lr) {
+    constexpr std::size_t W = pyscale::kRecordWidth;
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    const auto p = f.view();
+    const long long rec[] = {0, 1, 7, 40, 100};
+    const std::size_t n_rec = 5;
+    std::string tag = std::string(e.name) + ": ";
+
+    // One uninterrupted run.
+    std::vector<double> w = f.w0, out(n_rec * W, nan);
+    auto r = e.run(w, 0, 100, rec, n_rec, out.data(), nullptr, lr);
+    check(r.status == pyscale::RunStatus::kCompleted && r.last_step == 100 &&
+              r.records_written == n_rec && r.diverged_at_step == -1,
+          (tag + "completes with every record").c_str());
+
+    // Record at step 0 is the initial state; the record at step 7 is the state after 7 steps.
+    double row[W];
+    pyscale::BlockedReducer<6> red(p.n, 1);
+    pyscale::write_record(row, 0.0, p, pyscale::moments(p, f.w0.data(), red));
+    check(same_bits(row, out.data(), W), (tag + "record at step 0 = initial state").c_str());
+    std::vector<double> w7 = f.w0, out7(W, nan);
+    const long long rec7[] = {7};
+    e.run(w7, 0, 7, rec7, 1, out7.data(), nullptr, lr);
+    pyscale::write_record(row, 7 * lr, p, pyscale::moments(p, w7.data(), red));
+    check(same_bits(row, out.data() + 2 * W, W) && same_bits(row, out7.data(), W),
+          (tag + "record at step 7 = the state after 7 steps, t = 7 lr").c_str());
+
+    // Interrupted by the hook at its first check (progress_every = 16), then resumed.
+    std::vector<double> wi = f.w0, outi(n_rec * W, nan);
+    long long hook_steps = -1;
+    auto ri = e.run(wi, 0, 100, rec, n_rec, outi.data(),
+                    [&](double, long long steps) {
+                        hook_steps = steps;
+                        return false;
+                    },
+                    lr);
+    check(ri.status == pyscale::RunStatus::kInterrupted && ri.last_step == 16 &&
+              hook_steps == 16 && ri.records_written == 3 && std::isnan(outi[3 * W]),
+          (tag + "the hook stops the run after 16 steps").c_str());
+    auto rr = e.run(wi, ri.last_step, 100, rec, n_rec, outi.data(), nullptr, lr);
+    check(rr.status == pyscale::RunStatus::kCompleted && rr.records_written == n_rec &&
+              same_bits(wi.data(), w.data(), w.size()) &&
+              same_bits(outi.data(), out.data(), out.size()),
+          (tag + "resume continues the run bit for bit").c_str());
+
+    // Divergence stops the run with the step it happened at; later rows stay untouched.
+    std::vector<double> wd = f.w0, outd(n_rec * W, nan);
+    for (double& x : wd) x *= 10.0;
+    auto rd = e.run(wd, 0, 100, rec, n_rec, outd.data(), nullptr, bad_lr);
+    bool untouched = true;
+    for (std::size_t k = rd.records_written * W; k < outd.size(); ++k)
+        untouched = untouched && std::isnan(outd[k]);
+    check(rd.status == pyscale::RunStatus::kDiverged && rd.diverged_at_step > 0 &&
+              rd.last_step == rd.diverged_at_step && rd.diverged_at_step < 100 && untouched &&
+              rd.records_written >= 1 && rd.records_written < n_rec &&
+              rec[rd.records_written - 1] < rd.diverged_at_step,
+          (tag + "divergence stops with last_step = diverged_at_step").c_str());
+}
+
+void test_engines_meet_the_loop_contract() {
+    const Fixture f(1000, 1.5);
+    const auto p = f.view();
+    EngineRun gd{"gd", [&](std::vector<double>& w, long long s0, long long s1,
+                           const long long* rec, std::size_t n, double* out,
+                           const pyscale::ProgressHook& hook, double lr) {
+                     pyscale::GdOptions opt;
+                     opt.progress_every = 16;
+                     opt.divergence_factor = 1e6;
+                     return pyscale::StepLoopResult(
+                         pyscale::run_gd(p, w.data(), lr, s0, s1, rec, n, out, opt, hook));
+                 }};
+    test_engine_contract(gd, f, 0.3, 5.0);
+
+    const std::size_t N = 64;
+    std::vector<double> X(N * p.n), y(N);
+    pyscale::erm_make_data(p, 5, N, X.data(), y.data(), 1);
+    EngineRun erm{"erm", [&](std::vector<double>& w, long long s0, long long s1,
+                             const long long* rec, std::size_t n, double* out,
+                             const pyscale::ProgressHook& hook, double lr) {
+                      pyscale::ErmOptions opt;
+                      opt.progress_every = 16;
+                      opt.divergence_factor = 1e6;
+                      return pyscale::StepLoopResult(pyscale::run_erm(
+                          p, X.data(), y.data(), N, w.data(), lr, s0, s1, rec, n, out,
+                          nullptr, opt, hook));
+                  }};
+    test_engine_contract(erm, f, 0.3, 5.0);
+
+    for (int batch : {1, 4}) {
+        for (auto storage :
+             {pyscale::SampleStorage::kStore, pyscale::SampleStorage::kRegenerate}) {
+            double window_sum = 0.0;
+            long long window_count = 0;
+            const bool store = storage == pyscale::SampleStorage::kStore;
+            const char* names[2][2] = {{"sgd batch 1 regenerated", "sgd batch 1 stored"},
+                                       {"sgd batch 4 regenerated", "sgd batch 4 stored"}};
+            EngineRun sgd{
+                names[batch == 1 ? 0 : 1][store ? 1 : 0],
+                [&, batch, storage](std::vector<double>& w, long long s0, long long s1,
+                                    const long long* rec, std::size_t n, double* out,
+                                    const pyscale::ProgressHook& hook, double lr) {
+                    pyscale::SgdOptions opt;
+                    opt.progress_every = 16;
+                    opt.divergence_factor = 1e6;
+                    opt.sample_storage = storage;
+                    if (s0 == 0) window_sum = 0.0, window_count = 0;
+                    auto r = pyscale::run_sgd(p, w.data(), lr, batch, 9, s0, s1, rec, n, out,
+                                              nullptr, opt, hook, window_sum, window_count);
+                    window_sum = r.window_sum;
+                    window_count = r.window_count;
+                    return pyscale::StepLoopResult(r);
+                }};
+            test_engine_contract(sgd, f, 0.01, 0.5);
+        }
+    }
+}
+
 }  // namespace
 
 int main() {
@@ -120,6 +339,8 @@ int main() {
     test_flow_converges_and_loss_decreases();
     test_flow_is_thread_count_independent();
     test_bad_input_throws();
+    test_step_loop_contract();
+    test_engines_meet_the_loop_contract();
     std::printf("%d failed\n", failures);
     return failures == 0 ? 0 : 1;
 }

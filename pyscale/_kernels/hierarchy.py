@@ -38,12 +38,18 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .. import _core
+
 ZERO = 0
 GAUSS = 1
 
-STATUS_COMPLETED = 0
-STATUS_DIVERGED = 1
-STATUS_STEP_LIMIT = 2
+# Run status codes, read from the core's RunStatus enum (csrc/include/pyscale/progress.hpp):
+# a status code means the same thing whichever engine returns it. Module-level ints are
+# compile-time constants to numba.
+STATUS_COMPLETED = int(_core.RunStatus.completed)
+STATUS_INTERRUPTED = int(_core.RunStatus.interrupted)
+STATUS_DIVERGED = int(_core.RunStatus.diverged)
+STATUS_STEP_LIMIT = int(_core.RunStatus.step_limit)
 
 
 # ----------------------------------------------------------------------------- quadrature

@@ -91,13 +91,13 @@ class Runs:
 
     def simulate(self, problem, method: str, desc: str = "", **options):
         """pyscale.simulate with a progress bar."""
-        from ..simulate import simulate
+        from ..engines import simulate
         with self.engine(method, _horizon(method, options), desc or method) as bar:
             return simulate(problem, method, progress=bar, **options)
 
     def simulate_many(self, problem, seeds, method: str = "sgd", desc: str = "", **options):
         """pyscale.simulate_many with a progress bar."""
-        from ..stochastic import simulate_many
+        from ..engines import simulate_many
         with self.engine(method, _horizon(method, options), desc or method) as bar:
             return simulate_many(problem, seeds=seeds, method=method, progress=bar, **options)
 

@@ -8,7 +8,7 @@ from typing import Optional
 import numpy as np
 
 from ..problem import Problem
-from ..simulate import simulate
+from ..engines import simulate
 
 __all__ = ["PredictedPhases", "predicted_phases", "prediction"]
 

@@ -69,7 +69,7 @@ def make(out: Path, quick: bool = False, progress: Optional[bool] = None) -> Pat
 
 def _escape_window_run(problem: Problem, p: dict, t_end: float):
     """GD recorded on a linear grid over the escape window (cheap: t_end / η steps)."""
-    from ..simulate import simulate
+    from ..engines import simulate
     steps = max(10, int(round(t_end / p["lr"])))
     record = np.unique(np.linspace(0, steps, 200).round().astype(np.int64))
     return simulate(problem, "gd", lr=p["lr"], steps=steps, record=record)

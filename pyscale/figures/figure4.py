@@ -17,7 +17,7 @@ from typing import Optional
 import numpy as np
 
 from ..problem import Problem
-from ..simulate import simulate
+from ..engines import simulate
 from ._plot import Runs, log_axes, log_records, log_times, new_figure, palette, save
 from ._theory import prediction
 

@@ -1,12 +1,14 @@
 // Finite-sample gradient descent (empirical risk minimisation with data reuse): full-batch
-// GD on a fixed data set of N samples of the SPEC §1 model,
+// GD on a fixed data set of N samples of the data model (model page: Data model),
 //     L_N(w) = (1/N) sum_j ((x_j·w)^2 - y_j)^2,
 //     w <- w - lr (4/N) sum_j ((x_j·w)^2 - y_j)(x_j·w) x_j,
-// recording the population quantities (s, u, loss, mse of SPEC §1) and the training loss
-// L_N. As N -> infinity L_N -> L and the run approaches population GD at the same lr.
+// recording the population quantities (s, u, loss, mse; model page: Statistics and loss)
+// and the training loss L_N. As N -> infinity L_N -> L and the run approaches population GD
+// at the same lr.
 //
-// The data set is sample j = 0 .. N-1 of the SGD streams (sgd.hpp): X's row j is exactly
-// the sample online SGD with the same seed and batch 1 draws at step j + 1, label included.
+// The data set is sample j = 0 .. N-1 of the SGD streams (sgd_kernels.hpp): row j of X is
+// exactly the sample online SGD with the same seed and batch 1 draws at step j + 1, label
+// included.
 //
 // Memory: X is N x n doubles (8 N n bytes), caller-owned; the engine adds 2N + n doubles.
 // Each step reads X twice (X w, then X^T r); both products are ordered sums fixed by the
@@ -17,18 +19,18 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <limits>
 #include <new>
 #include <stdexcept>
 #include <vector>
 
 #include "errors.hpp"
+#include "normal.hpp"
 #include "parallel.hpp"
-#include "philox.hpp"
 #include "problem.hpp"
 #include "progress.hpp"
-#include "sgd.hpp"
+#include "sgd_kernels.hpp"
 #include "stats.hpp"
+#include "step_loop.hpp"
 
 namespace pyscale {
 
@@ -38,12 +40,8 @@ struct ErmOptions {
     double divergence_factor = 1e30;  // as GdOptions
 };
 
-struct ErmResult {
-    RunStatus status = RunStatus::kCompleted;
-    long long last_step = 0;
-    long long diverged_at_step = -1;
-    std::size_t records_written = 0;
-};
+// As GdResult (see StepLoopResult).
+struct ErmResult : StepLoopResult {};
 
 // Bytes of the data set (X and y) for N samples of n coordinates.
 inline std::size_t erm_data_bytes(std::size_t n_samples, std::size_t n) {
@@ -65,64 +63,101 @@ inline int erm_threads(std::size_t work, int requested) {
 }
 }  // namespace detail
 
-// Fills X (N x n, row-major) and y (N) with samples 0 .. N-1 of seed's streams and label
-// noise variance p.noise, exactly as run_sgd draws them with batch 1.
+// Fills samples (N x n, row-major) and labels (N) with samples 0 .. N-1 of seed's streams
+// and label noise variance p.noise, exactly as run_sgd draws them with batch 1.
 inline void erm_make_data(const ProblemView& p, std::uint64_t seed, std::size_t n_samples,
-                          double* X, double* y, int threads = 0, bool simd = true) {
+                          double* samples, double* labels, int threads = 0, bool simd = true) {
     if (p.n >= (std::size_t(1) << 40)) throw std::invalid_argument("at most 2^40 coordinates");
     const std::size_t n = p.n;
-    std::vector<double> sl(n);
-    for (std::size_t i = 0; i < n; ++i) sl[i] = std::sqrt(p.lambda[i]);
+    std::vector<double> sqrt_lambda(n);
+    for (std::size_t i = 0; i < n; ++i) sqrt_lambda[i] = std::sqrt(p.lambda[i]);
     const NormalStream gen(seed, simd);
     const double sigma = std::sqrt(p.noise);
-    const double* SL = sl.data();
-    const int nt = detail::erm_threads(n_samples * n, threads);
-    const std::size_t nb = block_count(n);
-    for_blocks(n_samples, nt, [&](std::size_t j) {
-        double* row = X + j * n;
-        // Same blocks and block-order sum as run_sgd's pass 1: identical q, hence labels.
-        double q = 0.0;
-        for (std::size_t bl = 0; bl < nb; ++bl) {
-            const std::size_t lo = bl * kBlock, hi = std::min(n, lo + kBlock);
-            double pb, qb;
-            detail::draw_project(gen, static_cast<std::uint64_t>(j), SL, p.w_star, p.w_star,
-                                 lo, hi, row + lo, pb, qb);
-            q += qb;
+    const int n_threads = detail::erm_threads(n_samples * n, threads);
+    const std::size_t n_blocks = block_count(n);
+    for_blocks(n_samples, n_threads, [&](std::size_t j) {
+        double* row = samples + j * n;
+        // Same blocks and block-order sum as run_sgd's sweeps: identical x·w*, hence labels.
+        double xw_star = 0.0;
+        for (std::size_t block = 0; block < n_blocks; ++block) {
+            const std::size_t lo = block * kBlock, hi = std::min(n, lo + kBlock);
+            double xw_block, xw_star_block;
+            detail::draw_project(gen, static_cast<std::uint64_t>(j), sqrt_lambda.data(),
+                                 p.w_star, p.w_star, lo, hi, row + lo, xw_block, xw_star_block);
+            xw_star += xw_star_block;
         }
-        y[j] = detail::label(gen, static_cast<std::uint64_t>(j), q, sigma);
+        labels[j] = detail::label(gen, static_cast<std::uint64_t>(j), xw_star, sigma);
     });
 }
 
-// Runs steps step0+1 .. step_end of full-batch GD on the data set (X, y) from w (in place).
-// Row r of `out` gets the population record after record_steps[r] steps (t = step * lr) and
-// train_loss[r] (if not null) the training loss L_N there.
-inline ErmResult run_erm(const ProblemView& p, const double* X, const double* y,
-                         std::size_t n_samples, double* w, double lr, long long step0,
-                         long long step_end, const long long* record_steps,
-                         std::size_t n_records, double* out, double* train_loss,
-                         const ErmOptions& opt = {}, const ProgressHook& hook = nullptr) {
-    if (!(lr > 0.0) || !std::isfinite(lr)) throw std::invalid_argument("lr must be positive");
-    if (n_samples < 1) throw std::invalid_argument("n_samples must be >= 1");
-    if (step0 < 0 || step_end < step0) throw std::invalid_argument("need 0 <= step0 <= step_end");
-    const std::size_t n = p.n, N = n_samples;
-    std::vector<double> proj, coef, grad;
-    try {
-        proj.resize(N);
-        coef.resize(N);
-        grad.resize(n);
-    } catch (const std::bad_alloc&) {
-        throw AllocationError("the ERM workspace", (2 * N + n) * sizeof(double));
-    }
-    const int nt = detail::erm_threads(N * n, opt.threads);
-    double* P = proj.data();
-    double* C = coef.data();
-    double* G = grad.data();
-    const double scale = 4.0 / static_cast<double>(N);
+namespace detail {
 
-    // p_j = x_j·w, coefficient c_j = (4/N)((p_j)^2 - y_j) p_j; returns L_N(w).
-    auto project = [&]() -> double {
-        for_blocks(N, nt, [&](std::size_t j) {
-            const double* row = X + j * n;
+// One full-batch GD step on the data set per advance: the gradient from the residual
+// coefficients of the current w, the update with its s, u (checked for divergence every
+// step), then the projections of the new w, which give the next step's coefficients and
+// the training loss.
+class ErmEngine {
+public:
+    ErmEngine(const ProblemView& p, const double* samples, const double* labels,
+              std::size_t n_samples, double* w, double lr, double* records, double* train_loss,
+              const ErmOptions& opt)
+        : p_(p), samples_(samples), labels_(labels), n_samples_(n_samples), w_(w), lr_(lr),
+          records_(records), train_loss_out_(train_loss),
+          n_threads_(erm_threads(n_samples * p.n, opt.threads)),
+          scale_(4.0 / static_cast<double>(n_samples)), full_(p.n, opt.threads),
+          fast_(p.n, opt.threads) {
+        try {
+            projections_.resize(n_samples);
+            coefficients_.resize(n_samples);
+            gradient_.resize(p.n);
+        } catch (const std::bad_alloc&) {
+            throw AllocationError("the ERM workspace", (2 * n_samples + p.n) * sizeof(double));
+        }
+        train_loss_ = project();
+        const double s0 = moments(p_, w_, full_).s;
+        limit_ = opt.divergence_factor * std::fmax(1.0, std::fmax(p_.s_star, s0));
+    }
+
+    StepOutcome advance(long long k) {
+        compute_gradient();
+        const double* lam = p_.lambda;
+        const double* w_star = p_.w_star;
+        const double* grad = gradient_.data();
+        double* w = w_;
+        const double lr = lr_;
+        const auto su = fast_.run([&](std::size_t lo, std::size_t hi, double* acc) {
+            for (std::size_t i = lo; i < hi; ++i) {
+                const double wi = w[i] - lr * grad[i];
+                w[i] = wi;
+                const double lw = lam[i] * wi;
+                acc[0] += lw * wi;
+                acc[1] += lw * w_star[i];
+            }
+        });
+        if (!std::isfinite(su[0]) || !std::isfinite(su[1]) || su[0] > limit_)
+            return StepOutcome::diverged_at(k);
+        train_loss_ = project();
+        return StepOutcome::taken(k);
+    }
+    StepOutcome flush(long long k) { return StepOutcome::taken(k); }  // w is always current
+    void record(std::size_t row, long long k) {
+        write_record(records_ + row * kRecordWidth, static_cast<double>(k) * lr_, p_,
+                     moments(p_, w_, full_));
+        if (train_loss_out_) train_loss_out_[row] = train_loss_;
+    }
+
+private:
+    // p_j = x_j·w and c_j = (4/N)(p_j^2 - y_j) p_j; returns L_N(w).
+    double project() {
+        const std::size_t n = p_.n;
+        const double* samples = samples_;
+        const double* labels = labels_;
+        const double* w = w_;
+        double* proj = projections_.data();
+        double* coef = coefficients_.data();
+        const double scale = scale_;
+        for_blocks(n_samples_, n_threads_, [&](std::size_t j) {
+            const double* row = samples + j * n;
             double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
             std::size_t i = 0;
             for (; i + 4 <= n; i += 4) {
@@ -133,79 +168,73 @@ inline ErmResult run_erm(const ProblemView& p, const double* X, const double* y,
             }
             for (; i < n; ++i) a0 += row[i] * w[i];
             const double pj = (a0 + a1) + (a2 + a3);
-            P[j] = pj;
-            C[j] = scale * (pj * pj - y[j]) * pj;
+            proj[j] = pj;
+            coef[j] = scale * (pj * pj - labels[j]) * pj;
         });
-        double l = 0.0;
-        for (std::size_t j = 0; j < N; ++j) {
-            const double r = P[j] * P[j] - y[j];
-            l += r * r;
+        double loss = 0.0;
+        for (std::size_t j = 0; j < n_samples_; ++j) {
+            const double r = proj[j] * proj[j] - labels[j];
+            loss += r * r;
         }
-        return l / static_cast<double>(N);
-    };
-    // grad_i = sum_j c_j X_ji, in column chunks (each g_i summed over j in order).
-    constexpr std::size_t kCols = 256;
-    const std::size_t nchunks = (n + kCols - 1) / kCols;
-    auto gradient = [&]() {
-        for_blocks(nchunks, nt, [&](std::size_t c) {
+        return loss / static_cast<double>(n_samples_);
+    }
+
+    // grad_i = sum_j c_j x_ji, in column chunks (each grad_i summed over j in order).
+    void compute_gradient() {
+        constexpr std::size_t kCols = 256;
+        const std::size_t n = p_.n;
+        const std::size_t n_chunks = (n + kCols - 1) / kCols;
+        const double* samples = samples_;
+        const double* coef = coefficients_.data();
+        double* grad = gradient_.data();
+        const std::size_t n_samples = n_samples_;
+        for_blocks(n_chunks, n_threads_, [&](std::size_t c) {
             const std::size_t lo = c * kCols;
             const std::size_t hi = std::min(n, lo + kCols);
-            double* g = G + lo;
+            double* g = grad + lo;
             std::fill(g, g + (hi - lo), 0.0);
-            for (std::size_t j = 0; j < N; ++j) {
-                const double cj = C[j];
-                const double* row = X + j * n + lo;
+            for (std::size_t j = 0; j < n_samples; ++j) {
+                const double cj = coef[j];
+                const double* row = samples + j * n + lo;
                 for (std::size_t i = 0; i < hi - lo; ++i) g[i] += cj * row[i];
             }
         });
-    };
+    }
 
-    BlockedReducer<6> full(n, opt.threads);
-    BlockedReducer<2> fast(n, opt.threads);
-    ErmResult res;
-    res.last_step = step0;
-    double train = project();
-    Moments m = moments(p, w, full);
-    const double limit = opt.divergence_factor * std::fmax(1.0, std::fmax(p.s_star, m.s));
-    RecordCursor rec(record_steps, n_records, step0);
-    if (rec.due(step0)) {
-        write_record(out + rec.row() * kRecordWidth, step0 * lr, p, m);
-        if (train_loss) train_loss[rec.row()] = train;
-        rec.advance();
-    }
-    const double* lam = p.lambda;
-    const double* ws = p.w_star;
-    for (long long k = step0 + 1; k <= step_end; ++k) {
-        gradient();
-        auto r = fast.run([&](std::size_t lo, std::size_t hi, double* acc) {
-            for (std::size_t i = lo; i < hi; ++i) {
-                const double wi = w[i] - lr * G[i];
-                w[i] = wi;
-                const double lw = lam[i] * wi;
-                acc[0] += lw * wi;
-                acc[1] += lw * ws[i];
-            }
-        });
-        res.last_step = k;
-        if (!std::isfinite(r[0]) || !std::isfinite(r[1]) || r[0] > limit) {
-            res.status = RunStatus::kDiverged;
-            res.diverged_at_step = k;
-            break;
-        }
-        train = project();
-        if (rec.due(k)) {
-            write_record(out + rec.row() * kRecordWidth, k * lr, p, moments(p, w, full));
-            if (train_loss) train_loss[rec.row()] = train;
-            rec.advance();
-        }
-        if (hook && opt.progress_every > 0 && (k - step0) % opt.progress_every == 0 &&
-            !hook(k * lr, k - step0)) {
-            res.status = RunStatus::kInterrupted;
-            break;
-        }
-    }
-    res.records_written = rec.written();
-    return res;
+    const ProblemView& p_;
+    const double* samples_;  // X, N x n row-major
+    const double* labels_;   // y, N
+    std::size_t n_samples_;
+    double* w_;
+    double lr_;
+    double* records_;
+    double* train_loss_out_;
+    int n_threads_;
+    double scale_;  // 4 / N
+    BlockedReducer<6> full_;
+    BlockedReducer<2> fast_;
+    std::vector<double> projections_, coefficients_, gradient_;
+    double train_loss_ = 0.0;  // L_N of the current w
+    double limit_ = 0.0;       // divergence threshold on s
+};
+
+}  // namespace detail
+
+// Runs steps step0+1 .. step_end of full-batch GD on the data set (samples X, labels y)
+// from w (in place). Row r of `out` gets the population record after record_steps[r] steps
+// (t = step * lr) and train_loss[r] (if not null) the training loss L_N there.
+inline ErmResult run_erm(const ProblemView& p, const double* samples, const double* labels,
+                         std::size_t n_samples, double* w, double lr, long long step0,
+                         long long step_end, const long long* record_steps,
+                         std::size_t n_records, double* out, double* train_loss,
+                         const ErmOptions& opt = {}, const ProgressHook& hook = nullptr) {
+    if (!(lr > 0.0) || !std::isfinite(lr)) throw std::invalid_argument("lr must be positive");
+    if (n_samples < 1) throw std::invalid_argument("n_samples must be >= 1");
+    if (step0 < 0 || step_end < step0) throw std::invalid_argument("need 0 <= step0 <= step_end");
+    detail::ErmEngine engine(p, samples, labels, n_samples, w, lr, out, train_loss, opt);
+    const StepSchedule schedule{step0, step_end, record_steps, n_records, lr,
+                                opt.progress_every};
+    return ErmResult{run_step_loop(engine, schedule, hook)};
 }
 
 }  // namespace pyscale

@@ -1,5 +1,5 @@
-// Population gradient descent, SPEC §2: w <- w - lr * grad L(w) with
-// grad L = (12 s - 4 s*) Q w - 8 u Q w*, exactly that iteration.
+// Population gradient descent (model page: Gradient flow; model page: Time and steps):
+// w <- w - lr * grad L(w) with grad L = (12 s - 4 s*) Q w - 8 u Q w*, exactly that iteration.
 //
 // One fused pass per step: the update of w and the sums s, u that the next step needs are
 // computed together, so each step reads lambda, w*, w once and writes w once. Recorded steps
@@ -15,6 +15,7 @@
 #include "problem.hpp"
 #include "progress.hpp"
 #include "stats.hpp"
+#include "step_loop.hpp"
 
 namespace pyscale {
 
@@ -26,12 +27,9 @@ struct GdOptions {
     double divergence_factor = 1e30;
 };
 
-struct GdResult {
-    RunStatus status = RunStatus::kCompleted;
-    long long last_step = 0;        // step index of the state left in w
-    long long diverged_at_step = -1;
-    std::size_t records_written = 0;
-};
+// status, last_step (the step index of the state left in w), diverged_at_step (-1 unless
+// diverged), records_written: see StepLoopResult.
+struct GdResult : StepLoopResult {};
 
 // The hot loop of one GD step on [lo, hi): w_i -= lambda_i (a w_i - b w*_i), and the new
 // s, u accumulated on the fly. Written with explicit two-wide vectors (GCC/Clang vector
@@ -51,7 +49,7 @@ inline void store2(double* p, v2d v) { std::memcpy(p, &v, sizeof v); }
 #endif
 
 inline void gd_update_block(std::size_t lo, std::size_t hi, double* __restrict w,
-                            const double* __restrict lam, const double* __restrict ws, double a,
+                            const double* __restrict lam, const double* __restrict w_star, double a,
                             double b, double* acc) {
     double s = 0, u = 0;
     std::size_t i = lo;
@@ -62,7 +60,7 @@ inline void gd_update_block(std::size_t lo, std::size_t hi, double* __restrict w
     for (; i + 4 <= hi; i += 4) {
         v2d w0 = detail::load2(w + i), w1 = detail::load2(w + i + 2);
         const v2d l0 = detail::load2(lam + i), l1 = detail::load2(lam + i + 2);
-        const v2d t0 = detail::load2(ws + i), t1 = detail::load2(ws + i + 2);
+        const v2d t0 = detail::load2(w_star + i), t1 = detail::load2(w_star + i + 2);
         w0 = w0 - l0 * (va * w0 - vb * t0);
         w1 = w1 - l1 * (va * w1 - vb * t1);
         detail::store2(w + i, w0);
@@ -78,15 +76,69 @@ inline void gd_update_block(std::size_t lo, std::size_t hi, double* __restrict w
     u = uv[0] + uv[1];
 #endif
     for (; i < hi; ++i) {
-        const double wi = w[i] - lam[i] * (a * w[i] - b * ws[i]);
+        const double wi = w[i] - lam[i] * (a * w[i] - b * w_star[i]);
         w[i] = wi;
         const double li = lam[i] * wi;
         s += li * wi;
-        u += li * ws[i];
+        u += li * w_star[i];
     }
     acc[0] += s;
     acc[1] += u;
 }
+
+namespace detail {
+
+// One GD step per advance: the fused update of w and of the s, u the next step needs, with
+// the divergence check on those s, u every step (it costs nothing extra).
+class GdEngine {
+public:
+    GdEngine(const ProblemView& p, double* w, double lr, double* records, const GdOptions& opt)
+        : p_(p), w_(w), lr_(lr), records_(records), full_(p.n, opt.threads),
+          fast_(p.n, opt.threads) {
+        const double s0 = moments(p_, w_, full_).s;
+        limit_ = opt.divergence_factor * std::fmax(1.0, std::fmax(p_.s_star, s0));
+        // s and u that drive the iteration always come from gd_update_block's summation
+        // order (a = b = 0 leaves w unchanged), whichever path a step takes: a run resumed
+        // from any step then repeats the uninterrupted one bit for bit.
+        update(0.0, 0.0);
+    }
+
+    // w_k = w_{k-1} - lr ((12 s - 4 s*) Q w - 8 u Q w*) (model page: Gradient flow).
+    StepOutcome advance(long long k) {
+        update(lr_ * (12.0 * s_ - 4.0 * p_.s_star), 8.0 * lr_ * u_);
+        if (!std::isfinite(s_) || !std::isfinite(u_) || s_ > limit_)
+            return StepOutcome::diverged_at(k);
+        return StepOutcome::taken(k);
+    }
+    StepOutcome flush(long long k) { return StepOutcome::taken(k); }  // w is always current
+    void record(std::size_t row, long long k) {
+        write_record(records_ + row * kRecordWidth, static_cast<double>(k) * lr_, p_,
+                     moments(p_, w_, full_));  // one extra pass, on record steps only
+    }
+
+private:
+    void update(double a, double b) {
+        const double* lam = p_.lambda;
+        const double* w_star = p_.w_star;
+        double* w = w_;
+        const auto su = fast_.run([&](std::size_t lo, std::size_t hi, double* acc) {
+            gd_update_block(lo, hi, w, lam, w_star, a, b, acc);
+        });
+        s_ = su[0];
+        u_ = su[1];
+    }
+
+    const ProblemView& p_;
+    double* w_;
+    double lr_;
+    double* records_;
+    BlockedReducer<6> full_;
+    BlockedReducer<2> fast_;
+    double limit_ = 0.0;   // divergence threshold on s
+    double s_ = 0, u_ = 0;  // s, u of the current w
+};
+
+}  // namespace detail
 
 // Runs steps step0+1 .. step_end on w (in place). record_steps must be increasing and in
 // [step0, step_end]; row r of out (kRecordWidth doubles) receives the state after
@@ -97,53 +149,10 @@ inline GdResult run_gd(const ProblemView& p, double* w, double lr, long long ste
                        const ProgressHook& hook = nullptr) {
     if (!(lr > 0.0) || !std::isfinite(lr)) throw std::invalid_argument("lr must be positive");
     if (step_end < step0) throw std::invalid_argument("step_end < step0");
-    BlockedReducer<6> full(p.n, opt.threads);
-    BlockedReducer<2> fast(p.n, opt.threads);
-    const double* lam = p.lambda;
-    const double* ws = p.w_star;
-
-    GdResult res;
-    res.last_step = step0;
-    // s and u that drive the iteration always come from gd_update_block's summation order
-    // (a = b = 0 leaves w unchanged), whichever path a step takes: a run resumed from any
-    // step then repeats the uninterrupted one bit for bit.
-    auto update = [&](double a, double b) {
-        return fast.run([&](std::size_t lo, std::size_t hi, double* acc) {
-            gd_update_block(lo, hi, w, lam, ws, a, b, acc);
-        });
-    };
-    Moments m = moments(p, w, full);
-    const double limit = opt.divergence_factor * std::fmax(1.0, std::fmax(p.s_star, m.s));
-    RecordCursor rec(record_steps, n_records, step0);
-    if (rec.due(step0)) {
-        write_record(out + rec.row() * kRecordWidth, step0 * lr, p, m);
-        rec.advance();
-    }
-    auto su = update(0.0, 0.0);
-    double s = su[0], u = su[1];
-    for (long long k = step0 + 1; k <= step_end; ++k) {
-        su = update(lr * (12.0 * s - 4.0 * p.s_star), 8.0 * lr * u);
-        s = su[0];
-        u = su[1];
-        const bool record = rec.due(k);
-        if (record) m = moments(p, w, full);  // one extra pass, on record steps only
-        res.last_step = k;
-        if (!std::isfinite(s) || !std::isfinite(u) || s > limit) {
-            res.status = RunStatus::kDiverged;
-            res.diverged_at_step = k;
-            break;
-        }
-        if (record) {
-            write_record(out + rec.row() * kRecordWidth, k * lr, p, m);
-            rec.advance();
-        }
-        if (hook && (k - step0) % opt.progress_every == 0 && !hook(k * lr, k - step0)) {
-            res.status = RunStatus::kInterrupted;
-            break;
-        }
-    }
-    res.records_written = rec.written();
-    return res;
+    detail::GdEngine engine(p, w, lr, out, opt);
+    const StepSchedule schedule{step0, step_end, record_steps, n_records, lr,
+                                opt.progress_every};
+    return GdResult{run_step_loop(engine, schedule, hook)};
 }
 
 }  // namespace pyscale

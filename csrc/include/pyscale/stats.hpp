@@ -1,5 +1,5 @@
-// Summary statistics of a state w (SPEC §1): s, u, s^(2), u^(2), the population loss and
-// the sign-invariant MSE, all from one fused pass.
+// Summary statistics of a state w (model page: Statistics and loss): s, u, s^(2), u^(2),
+// the population loss and the sign-invariant MSE, all from one fused pass.
 #pragma once
 
 #include <algorithm>
@@ -14,20 +14,25 @@ namespace pyscale {
 // Layout of one recorded row, shared by every engine and by the Python wrappers.
 enum RecordField : int { kT = 0, kS, kU, kS2, kU2, kLoss, kMse, kRecordWidth };
 
+// The names of the fields, in RecordField order (the binding exports them).
+inline constexpr std::array<const char*, kRecordWidth> kRecordFieldNames = {
+    "t", "s", "u", "s2", "u2", "loss", "mse"};
+
 struct Moments {
     double s = 0, u = 0, s2 = 0, u2 = 0;
     double dist_minus = 0;  // ||w - w*||^2
     double dist_plus = 0;   // ||w + w*||^2
 };
 
-// Population loss L = 3 s^2 + 3 s*^2 - 4 u^2 - 2 s* s (+ sigma^2), SPEC §1 (Wick).
+// Population loss L = 3 s^2 + 3 s*^2 - 4 u^2 - 2 s* s (+ sigma^2), by Wick's theorem
+// (model page: Statistics and loss).
 inline double population_loss(double s, double u, double s_star, double noise) {
     return 3.0 * s * s + 3.0 * s_star * s_star - 4.0 * u * u - 2.0 * s_star * s + noise;
 }
 
-// MSE(w, w*) = min(||w - w*||^2, ||w + w*||^2) / d, SPEC §1. Computed from the two
-// distances directly (not ||w||^2 + ||w*||^2 - 2|w.w*|) so that it keeps its relative
-// accuracy once w is close to +-w*.
+// MSE(w, w*) = min(||w - w*||^2, ||w + w*||^2) / d (model page: Statistics and loss).
+// Computed from the two distances directly (not ||w||^2 + ||w*||^2 - 2|w.w*|) so that it
+// keeps its relative accuracy once w is close to +-w*.
 inline double sign_invariant_mse(const Moments& m, double dim) {
     return std::min(m.dist_minus, m.dist_plus) / dim;
 }

@@ -1,0 +1,245 @@
+"""Every argument check of the package, with one message style.
+
+Each checker takes the parameter's *name* first and returns the value converted to the
+type the engines use, or raises :class:`ValueError` / :class:`TypeError` whose one-line
+message names the parameter, what it must be, and what it got. The CLI and the config
+files wrap these (prefixing the flag or the config key); nothing else validates.
+"""
+from __future__ import annotations
+
+import difflib
+import numbers
+import operator
+import os
+from typing import Any, Collection, Iterable, Mapping, Optional
+
+import numpy as np
+
+__all__ = ["integer", "real", "positive", "probability", "seed", "threads", "choice",
+           "keywords", "vector", "record_times", "record_steps", "suggest", "dimension",
+           "exponent", "grouping_tolerance", "memory", "available_memory", "MAX_THREADS", "MAX_STEPS", "MAX_BATCH"]
+
+#: Largest thread count accepted (OpenMP cannot start more than a few thousand threads).
+MAX_THREADS = 1024
+#: Largest step count: step indices and t = step · lr must stay exact in the core's int64.
+MAX_STEPS = 2 ** 62
+#: Largest batch: the core indexes samples of a step with 32-bit integers.
+MAX_BATCH = 2 ** 31 - 1
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def suggest(word: str, allowed: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' for the nearest allowed word, or ''."""
+    close = difflib.get_close_matches(str(word), list(allowed), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def integer(name: str, value: Any, low: Optional[int] = None,
+            high: Optional[int] = None) -> int:
+    """``value`` as an int in [low, high]; integral floats (1e6) are accepted, bools are not."""
+    where = _range_text(low, high)
+    if isinstance(value, (bool, np.bool_)) or value is None:
+        raise TypeError(f"{name} must be an integer{where}, got {_show(value)}")
+    if isinstance(value, numbers.Integral):
+        out = operator.index(value)
+    elif isinstance(value, numbers.Real) and float(value).is_integer():
+        out = int(value)
+    elif isinstance(value, numbers.Real):  # a number, just not a whole one
+        raise ValueError(f"{name} must be an integer{where}, got {_show(value)}")
+    else:
+        raise TypeError(f"{name} must be an integer{where}, got {_show(value)}")
+    if (low is not None and out < low) or (high is not None and out > high):
+        raise ValueError(f"{name} must be an integer{where}, got {out}")
+    return out
+
+
+def real(name: str, value: Any, low: Optional[float] = None, high: Optional[float] = None,
+         *, low_open: bool = False, high_open: bool = False) -> float:
+    """``value`` as a finite float within the given bounds (open or closed)."""
+    where = _range_text(low, high, low_open, high_open)
+    if isinstance(value, (bool, np.bool_, complex, np.complexfloating)) or \
+            not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number{where}, got {_show(value)}")
+    out = float(value)
+    ok = np.isfinite(out)
+    if ok and low is not None:
+        ok = out > low if low_open else out >= low
+    if ok and high is not None:
+        ok = out < high if high_open else out <= high
+    if not ok:
+        raise ValueError(f"{name} must be a finite number{where}, got {_show(value)}")
+    return out
+
+
+def positive(name: str, value: Any, high: Optional[float] = None) -> float:
+    """A finite float > 0 (and <= high)."""
+    return real(name, value, 0.0, high, low_open=True)
+
+
+def probability(name: str, value: Any) -> float:
+    return real(name, value, 0.0, 1.0)
+
+
+def seed(value: Any, name: str = "seed") -> int:
+    """A seed: an integer in [0, 2**64)."""
+    return integer(name, value, 0, 2 ** 64 - 1)
+
+
+def threads(value: Any, name: str = "threads") -> int:
+    """Thread count: 0 (the OpenMP default) or 1..MAX_THREADS. Results never depend on it."""
+    return integer(name, value, 0, MAX_THREADS)
+
+
+def choice(name: str, value: Any, allowed: Collection[str]) -> str:
+    """One of ``allowed`` (strings); a misspelling names the nearest one."""
+    if not isinstance(value, str) or value not in allowed:
+        hint = suggest(value, allowed) if isinstance(value, str) else ""
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, sorted(allowed)))}, "
+                         f"got {_show(value)}{hint}")
+    return value
+
+
+def keywords(where: str, given: Mapping[str, Any], allowed: Collection[str]) -> None:
+    """Refuse keyword arguments ``where`` does not take, naming the nearest valid one."""
+    for key in given:
+        if key not in allowed:
+            raise TypeError(f"{where} got an unexpected keyword argument {key!r}"
+                            f"{suggest(key, allowed)}; it takes "
+                            f"{', '.join(sorted(allowed))}")
+
+
+def vector(name: str, value: Any, n: Optional[int] = None,
+           other: str = "eigenvalues") -> np.ndarray:
+    """A finite, real, 1-D float64 array (C-contiguous copy-if-needed), of length n if given."""
+    try:
+        raw = np.asarray(value)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"{name} must be a 1-D array of real numbers ({exc})") from None
+    if raw.dtype.kind == "c":
+        raise TypeError(f"{name} must be real, got a complex array (its imaginary part "
+                        f"would be dropped)")
+    if raw.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be a 1-D array of real numbers, got dtype {raw.dtype}")
+    arr = np.ascontiguousarray(raw, dtype=np.float64)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array, got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty: the dimension d must be >= 1")
+    if n is not None and arr.size != n:
+        raise ValueError(f"{name} has length {arr.size} but {other} has length {n}")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{name} has a non-finite entry ({arr[i]!r}) at index {i}")
+    return arr
+
+
+def record_times(t: Any, name: str = "t", start: float = 1e-2, count: int = 200) -> np.ndarray:
+    """Record times of the flow: a horizon (→ 0 and ``count`` log-spaced times from
+    ``start``) or a non-empty, strictly increasing 1-D array of finite times >= 0."""
+    if t is None:
+        raise ValueError(f"{name} is required: a horizon or increasing record times")
+    if np.ndim(t) == 0:
+        horizon = positive(name, t)
+        # Always ends at the horizon (one point would otherwise be `start` itself).
+        grid = np.geomspace(min(start, horizon), horizon, count) if count > 1 else [horizon]
+        return np.concatenate([[0.0], grid])
+    times = vector(name, t)
+    if np.any(times < 0):
+        raise ValueError(f"{name}: record times must be >= 0, got {times.min()!r}")
+    if np.any(np.diff(times) <= 0):
+        i = int(np.flatnonzero(np.diff(times) <= 0)[0])
+        raise ValueError(f"{name}: record times must be strictly increasing, but "
+                         f"t[{i + 1}] = {times[i + 1]!r} follows t[{i}] = {times[i]!r}")
+    return times
+
+
+def record_steps(steps: int, record: Any, name: str = "record") -> np.ndarray:
+    """Step indices to record: None (about 200 log-spaced), a count, or strictly
+    increasing indices within [0, steps]. Always includes 0 and ``steps`` for counts."""
+    if record is None or np.ndim(record) == 0:
+        count = 200 if record is None else integer(name, record, 1, 10 ** 7)
+        if steps <= 0:
+            return np.zeros(1, dtype=np.int64)
+        idx = np.unique(np.geomspace(1, steps, count).round().astype(np.int64))
+        return np.unique(np.concatenate([[0], idx, [steps]]))
+    rec = np.asarray(record)
+    if rec.ndim != 1 or rec.size == 0 or rec.dtype.kind not in "iuf" or \
+            not np.all(np.isfinite(rec)) or not np.all(rec == np.round(rec)):
+        raise ValueError(f"{name} must be a count or a 1-D array of step indices")
+    rec = rec.astype(np.int64)
+    if np.any(np.diff(rec) <= 0) or rec[0] < 0 or rec[-1] > steps:
+        raise ValueError(f"{name}: step indices must be strictly increasing within "
+                         f"[0, {steps}]")
+    return rec
+
+
+def _num(x) -> str:
+    """Bounds as a reader writes them: 2**64 - 1 rather than 1.84467e+19."""
+    if isinstance(x, int) and x >= 2 ** 20:
+        for k in range(20, 128):
+            if x == 2 ** k:
+                return f"2**{k}"
+            if x == 2 ** k - 1:
+                return f"2**{k} - 1"
+    return f"{x:g}"
+
+
+def _range_text(low, high, low_open: bool = False, high_open: bool = False) -> str:
+    if low is not None and high is not None:
+        return (f" in {'(' if low_open else '['}{_num(low)}, {_num(high)}"
+                f"{')' if high_open else ']'}")
+    if low is not None:
+        return f" {'>' if low_open else '>='} {_num(low)}"
+    if high is not None:
+        return f" {'<' if high_open else '<='} {_num(high)}"
+    return ""
+
+
+def dimension(d: Any, name: str = "d") -> int:
+    """The dimension d: an integer >= 1 (integral floats such as 1e9 accepted)."""
+    return integer(name, d, 1)
+
+
+def exponent(a: Any, name: str = "a") -> float:
+    """The power-law exponent a >= 0 (a = 0 is isotropic)."""
+    return real(name, a, 0.0)
+
+
+def grouping_tolerance(rtol: Any, name: str = "rtol") -> float:
+    """The compression tolerance δ in (0, 1): eigenvalues within a factor 1 + δ share a
+    mode. δ ≥ 1 would merge eigenvalues a factor two apart — an O(1) error; 1e-4 … 1e-1
+    is the useful range (the error is O(δ))."""
+    if isinstance(rtol, numbers.Real) and not isinstance(rtol, bool) and \
+            np.isfinite(float(rtol)) and float(rtol) >= 1:
+        raise ValueError(f"{name} (the grouping tolerance δ) must be < 1, got {rtol!r}: "
+                         f"eigenvalues a factor 1 + δ apart would share a mode, an O(1) "
+                         f"error; use 1e-4 ... 1e-1 (the error is O(δ))")
+    return real(name, rtol, 0.0, 1.0, low_open=True, high_open=True)
+
+
+def available_memory() -> Optional[int]:
+    """Bytes of memory available now (psutil if installed, else sysconf), or None."""
+    try:
+        import psutil
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def memory(needed: int, what: str, max_memory: Optional[int], fix: str) -> None:
+    """Refuse, before allocating, a workspace of ``needed`` bytes that will not fit."""
+    limit = available_memory() if max_memory is None else \
+        integer("max_memory", max_memory, 0)
+    if limit is not None and needed > limit:
+        source = "available" if max_memory is None else "allowed (max_memory)"
+        raise MemoryError(f"{what} needs {needed} bytes ({needed / 2 ** 30:.3g} GiB) but only "
+                          f"{limit} bytes ({limit / 2 ** 30:.3g} GiB) are {source}; {fix}")

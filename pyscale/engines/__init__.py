@@ -1,0 +1,53 @@
+"""The engines: :func:`simulate` (one run → :class:`~pyscale.Trajectory`) and
+:func:`simulate_many` (runs over seeds → :class:`~pyscale.Ensemble`).
+
+One module per engine (``flow``, ``gd``, ``sgd``, ``erm``), each a ``run(problem,
+**options)`` with its ``OPTIONS``; ``_run`` holds what they share (start, finish, the one
+divergence and interrupt path). Adding an engine means adding a module and a line in
+:data:`ENGINES`.
+"""
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any, Dict
+
+from .. import _validate as check
+from ..problem import Problem
+from ..trajectory import Trajectory
+from . import erm, flow, gd, sgd
+from .ensemble import simulate_many
+
+__all__ = ["simulate", "simulate_many", "ENGINES"]
+
+#: method name -> engine module (``run(problem, **options)``, ``OPTIONS``)
+ENGINES: Dict[str, ModuleType] = {"flow": flow, "gd": gd, "sgd": sgd, "erm": erm}
+
+
+def simulate(problem: Problem, method: str = "flow", **options: Any) -> Trajectory:
+    """Run one engine on ``problem`` and return its :class:`~pyscale.Trajectory`.
+
+    Common options: ``threads`` (results do not depend on it), ``progress`` (callable
+    ``(t, steps) -> bool | None``; returning False stops the run), ``resume`` (a trajectory
+    returned by an interrupted or shorter run; continues it exactly).
+
+    ``method="flow"``: ``t`` (increasing record times, or a horizon → 200 log-spaced
+    times), ``rtol`` (default 1e-9), ``atol``, ``h0``, ``hmax``, ``max_steps``,
+    ``scheme`` (``"rodas4"``, the default, or ``"ros4"``).
+    ``method="gd"``: ``lr``, ``steps``, ``record`` (step indices, or a count).
+    ``method="sgd"``: online SGD on fresh samples — ``lr``, ``steps``, ``record``, ``batch``
+    (default 1), ``noise`` (label-noise variance; None → ``problem.noise``), ``seed``,
+    ``samples``, ``simd``.
+    ``method="erm"``: full-batch GD on ``n_samples`` fixed samples — ``n_samples``, ``lr``,
+    ``steps``, ``record``, ``noise``, ``seed``, ``max_memory``; needs 8·n_samples·d bytes.
+
+    Unknown options are refused, naming the nearest valid one. Raises
+    :class:`~pyscale.DivergenceError` (with the whole partial trajectory) when a step
+    engine diverges and :class:`~pyscale.Interrupted` on Ctrl-C or when ``progress``
+    returns False.
+    """
+    if not isinstance(problem, Problem):
+        raise TypeError(f"problem must be a pyscale.Problem, got {type(problem).__name__}")
+    engine = ENGINES[check.choice("method", method, ENGINES)]
+    check.keywords(f"simulate(method={method!r})", options, engine.OPTIONS)
+    result: Trajectory = engine.run(problem, **options)
+    return result

@@ -1,0 +1,165 @@
+"""What every engine run shares: the prologue (options, the state to start from, the core's
+view of the problem) and the epilogue (the core's status → a :class:`Trajectory`, or the
+exception that carries the *whole* partial trajectory, earlier resumed segments included).
+
+Each engine module (flow, gd, sgd, erm) validates its own options, calls :func:`start`,
+runs the core, and hands the core's result to :func:`finish`: so every engine has exactly
+one divergence path and one interrupt path, and a resumed run is concatenated in one place.
+"""
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional
+
+import numpy as np
+
+from .. import _core
+from .._version import __version__
+from ..errors import DivergenceError, Interrupted
+from ..problem import Problem
+from ..trajectory import FIELDS, Trajectory
+
+__all__ = ["Start", "start", "finish", "core_problem", "base_meta", "progress_hook",
+           "divergence_message", "concat", "step_meta", "step_state", "COUNTERS"]
+
+ProgressCallback = Callable[[float, int], Optional[bool]]
+
+#: Per-run counters that add up over the segments of a resumed run.
+COUNTERS = ("steps", "rejected", "rhs_evals", "passes", "wall_time", "samples_drawn")
+
+
+def core_problem(problem: Problem, noise: Optional[float] = None) -> "_core.CoreProblem":
+    """The arrays the core reads (kept alive by the returned object); ``noise`` overrides
+    the problem's label-noise variance for this run."""
+    return _core.CoreProblem(problem.eigenvalues, problem.w_star, float(problem.d),
+                             float(problem.noise if noise is None else noise))
+
+
+def base_meta(problem: Problem, method: str) -> Dict[str, Any]:
+    return {"method": method, "d": problem.d, "n_coords": problem.n_coords,
+            "s_star": problem.s_star, "noise": problem.noise, "problem": dict(problem.info),
+            "version": __version__}
+
+
+def progress_hook(progress: Any) -> Optional[Callable[[float, int], bool]]:
+    """The core's hook from ``progress``: None/False (none) or a callable ``(t, steps)``
+    whose False return stops the run."""
+    if progress is None or progress is False:
+        return None
+    if not callable(progress):
+        raise TypeError(f"progress must be a callable (t, steps) -> bool | None, "
+                        f"got {type(progress).__name__}")
+
+    def hook(t: float, steps: int) -> bool:
+        return progress(t, steps) is not False
+    return hook
+
+
+@dataclass
+class Start:
+    """Where a run starts: a fresh copy of the state, the trajectory it resumes (if any)
+    and that run's resumable state (``meta['resume']``)."""
+    w: np.ndarray
+    previous: Optional[Trajectory] = None
+    resume: Dict[str, Any] = field(default_factory=dict)
+
+
+def start(problem: Problem, method: str, resume: Optional[Trajectory],
+          same: Optional[Mapping[str, Any]] = None) -> Start:
+    """The state to run from: ``problem.w0``, or the end of ``resume`` — which must come
+    from the same method and problem size and have been run with the options ``same``."""
+    if resume is None:
+        return Start(np.array(problem.w0, dtype=np.float64, copy=True))
+    if not isinstance(resume, Trajectory):
+        raise TypeError(f"resume must be a Trajectory, got {type(resume).__name__}")
+    if resume.meta.get("method") != method:
+        raise ValueError(f"resume: cannot continue a {resume.meta.get('method')!r} "
+                         f"trajectory with method={method!r}")
+    if resume.w is None or len(resume) == 0 or "resume" not in resume.meta:
+        raise ValueError("resume: the trajectory has no final state to continue from")
+    w = np.array(resume.w, dtype=np.float64, copy=True)
+    if w.shape != (problem.n_coords,):
+        raise ValueError(f"resume: the trajectory has {w.size} coordinates, the problem "
+                         f"{problem.n_coords}")
+    for key, value in (same or {}).items():
+        if resume.meta.get(key) != value:
+            raise ValueError(f"resume: {key} must be the interrupted run's "
+                             f"{resume.meta.get(key)!r}, got {value!r}")
+    return Start(w, resume, dict(resume.meta["resume"]))
+
+
+def concat(first: Optional[Trajectory], second: Trajectory,
+           per_record: Iterable[str] = ()) -> Trajectory:
+    """``second`` appended to ``first`` (the run it resumed): records, per-record meta
+    arrays (``per_record``) and counters."""
+    if first is None:
+        return second
+    cols = {k: np.concatenate([getattr(first, k), getattr(second, k)]) for k in FIELDS}
+    meta = dict(second.meta)
+    for key in per_record:
+        if key in first.meta and key in meta:
+            meta[key] = np.concatenate([first.meta[key], meta[key]])
+    for key in COUNTERS:
+        if key in first.meta and key in meta:
+            meta[key] = first.meta[key] + meta[key]
+    meta["resumed"] = True
+    return Trajectory(w=second.w, meta=meta, **cols)
+
+
+def divergence_message(what: str, step: int, lr: float, hint: str,
+                       last_good: Optional[int] = None, members: str = "") -> str:
+    """The one divergence message: what diverged, where, what to do, where the data is."""
+    kept = "" if last_good is None else f" up to step {last_good}"
+    return (f"{what} diverged at step {step} (t = {step * lr:.6g}){members}: the iterate "
+            f"became non-finite or exploded; {hint}. The trajectory{kept} is in "
+            f"err.trajectory.")
+
+
+def finish(run: Any, w: np.ndarray, meta: Dict[str, Any], begun: Start, what: str,
+           hint: str = "", per_record: Optional[str] = None) -> Trajectory:
+    """The core's result ``run`` → the whole trajectory (after ``begun.previous``); raises
+    :class:`DivergenceError` / :class:`Interrupted` carrying it, or warns on a step limit."""
+    n = int(run.records_written)
+    if per_record is not None:
+        meta[per_record] = np.array(run.per_record[:n])
+    meta["status"] = run.status.name
+    traj = Trajectory.from_records(run.records[:n], w, meta)
+    traj = concat(begun.previous, traj, () if per_record is None else (per_record,))
+    if run.status == _core.RunStatus.diverged:
+        step = int(meta["diverged_at_step"])
+        raise DivergenceError(divergence_message(what, step, meta["lr"], hint,
+                                                 meta.get("last_good_step")), step, traj)
+    if run.status == _core.RunStatus.interrupted:
+        cause = "signal" if run.signalled else "callback"
+        why = "Ctrl-C" if run.signalled else "the progress callback"
+        raise Interrupted(f"{what} stopped by {why} at t = {meta['t_reached']:.6g}; resume "
+                          f"with simulate(..., resume=err.trajectory)", traj, cause=cause)
+    if run.status == _core.RunStatus.step_limit:
+        warnings.warn(f"{what} stopped at t = {meta['t_reached']:.6g}: step budget "
+                      f"exhausted (max_steps) or step size underflow; the trajectory is "
+                      f"truncated", RuntimeWarning, stacklevel=4)
+    return traj
+
+
+def step_meta(problem: Problem, method: str, run: Any, begun: Start, lr: float,
+              started: float, **options: Any) -> Dict[str, Any]:
+    """The meta of a step engine's run (gd, sgd, erm): options, counters, resumable state."""
+    step0 = int(begun.resume.get("step", 0))
+    last = int(run.state.step)
+    diverged = run.status == _core.RunStatus.diverged
+    meta = base_meta(problem, method)
+    meta.update(lr=lr, **options, steps=last - step0, last_step=last,
+                diverged_at_step=int(run.diverged_at_step),
+                last_good_step=last - 1 if diverged else last, t_reached=last * lr,
+                threads=int(run.threads), wall_time=time.perf_counter() - started,
+                resume={"step": last, "window_sum": float(run.state.window_sum),
+                        "window_count": int(run.state.window_count)})
+    return meta
+
+
+def step_state(begun: Start) -> "_core.StepState":
+    r = begun.resume
+    return _core.StepState(int(r.get("step", 0)), float(r.get("window_sum", 0.0)),
+                           int(r.get("window_count", 0)))

@@ -1,0 +1,174 @@
+"""Ensembles over seeds: :func:`simulate_many` runs one engine once per seed and returns an
+:class:`~pyscale.Ensemble` on a common record grid. Online SGD runs its members in parallel
+in the core (each member single-threaded, bit-identical to the single run with its seed);
+finite-sample GD runs them one after the other, each parallel inside.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Dict, List, Sequence, Tuple, Union
+
+import numpy as np
+
+from .. import _core
+from .. import _validate as check
+from ..errors import DivergenceError, Interrupted
+from ..problem import Problem
+from ..trajectory import FIELDS, Ensemble, Trajectory
+from . import erm, sgd
+from ._run import base_meta, core_problem, divergence_message, progress_hook
+from .gd import step_options
+
+__all__ = ["simulate_many", "seed_list", "METHODS"]
+
+METHODS = ("sgd", "erm")
+_SGD_OPTIONS = tuple(k for k in sgd.OPTIONS if k not in ("seed", "resume", "threads"))
+_ERM_OPTIONS = tuple(k for k in erm.OPTIONS if k not in ("seed", "resume", "threads"))
+
+
+def seed_list(seeds: Any) -> np.ndarray:
+    """Seeds of an ensemble: a count R (seeds 0 .. R−1) or distinct integers."""
+    if np.ndim(seeds) == 0:
+        return np.arange(check.integer("seeds", seeds, 1, 10 ** 7), dtype=np.uint64)
+    values = [check.seed(s, "seeds") for s in seeds]
+    if not values:
+        raise ValueError("seeds must not be empty")
+    if len(set(values)) != len(values):
+        raise ValueError("seeds must be distinct (equal seeds give identical runs)")
+    return np.array(values, dtype=np.uint64)
+
+
+def simulate_many(problem: Problem, seeds: Union[int, Sequence[int]] = 8,
+                  method: str = "sgd", *, threads: int = 0,
+                  quantiles: Sequence[float] = (0.1, 0.5, 0.9), keep_w: bool = True,
+                  **options: Any) -> Ensemble:
+    """Run ``method`` ("sgd" or "erm") once per seed and return an :class:`Ensemble`.
+
+    ``seeds``: a count R (seeds 0 .. R−1) or distinct integers. ``method="sgd"`` runs the
+    members in parallel in the C++ core (``threads`` of them at a time); member r is
+    bit-identical to ``simulate(problem, "sgd", seed=seeds[r], ...)`` whatever
+    ``threads``. ``method="erm"`` runs members one after the other. Other options as for
+    :func:`pyscale.simulate` (``seed`` and ``resume`` are not taken). For "sgd",
+    ``progress(t, steps)`` sees the ensemble's mean progress. Raises DivergenceError /
+    Interrupted with the partial ensemble as ``err.trajectory``.
+    """
+    if not isinstance(problem, Problem):
+        raise TypeError(f"problem must be a pyscale.Problem, got {type(problem).__name__}")
+    method = check.choice("method", method, METHODS)
+    allowed = _SGD_OPTIONS if method == "sgd" else _ERM_OPTIONS
+    if "seed" in options or "resume" in options:
+        raise TypeError("simulate_many takes seeds= (a count or distinct seeds), not seed= "
+                        "or resume= (ensembles are not resumed)")
+    check.keywords(f"simulate_many(method={method!r})", options, allowed)
+    seed_arr = seed_list(seeds)
+    q = tuple(check.probability("quantiles", x) for x in quantiles)
+    threads = check.threads(threads)
+    if method == "sgd":
+        return _sgd_ensemble(problem, seed_arr, threads, q, bool(keep_w), **options)
+    return _erm_ensemble(problem, seed_arr, threads, q, bool(keep_w), **options)
+
+
+def _sgd_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
+                  quantiles: Tuple[float, ...], keep_w: bool, *, lr: Any = None,
+                  steps: Any = None, record: Any = None, batch: Any = 1, noise: Any = None,
+                  progress: Any = None, progress_every: Any = 4096,
+                  divergence_factor: Any = 1e30, samples: Any = "auto",
+                  simd: Any = True) -> Ensemble:
+    sgd.require_physical(problem, "sgd")
+    lr, steps, rec, _ = step_options(lr, steps, record, divergence_factor)
+    batch = check.integer("batch", batch, 1, check.MAX_BATCH)
+    noise = sgd.noise_variance(problem, noise)
+    opt = sgd.sgd_options(problem, 1, progress_every, divergence_factor, samples, simd)
+    sgd.check_workspace(problem, batch, opt, members=min(len(seeds), max(threads, 1)))
+    W = np.empty((seeds.size, problem.n_coords))
+    W[:] = problem.w0
+    started = time.perf_counter()
+    out = _core.run_sgd_ensemble(core_problem(problem, noise), W, seeds, lr, batch, steps,
+                                 rec, opt, threads, progress_hook(progress))
+    status = [s.name for s in out.status]
+    meta = base_meta(problem, "sgd")
+    meta.update(lr=lr, batch=batch, noise=noise, steps=steps, member_status=status,
+                last_step=list(out.last_step), diverged_at_step=list(out.diverged_at_step),
+                threads=threads, wall_time=time.perf_counter() - started,
+                samples_drawn=int(sum(out.last_step)) * batch)
+    records = out.records
+    ens = Ensemble(seeds=seeds, t=rec * lr, w=W if keep_w else None,
+                   train_loss=out.per_record, quantiles=quantiles, meta=meta,
+                   **{name: np.ascontiguousarray(records[:, :, j])
+                      for j, name in enumerate(FIELDS) if name != "t"})
+    return _raise_on_status(ens, status, list(out.diverged_at_step), out.signalled, lr)
+
+
+def _erm_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
+                  quantiles: Tuple[float, ...], keep_w: bool, *, progress: Any = None,
+                  **options: Any) -> Ensemble:
+    members: List[Trajectory] = []
+    status: List[str] = []
+    diverged: List[int] = []
+    signalled = False
+    started = time.perf_counter()
+    for s in seeds:
+        try:
+            traj = erm.run(problem, seed=int(s), threads=threads, progress=progress,
+                           **options)
+            status.append("completed")
+            diverged.append(-1)
+        except DivergenceError as err:
+            traj = err.trajectory
+            status.append("diverged")
+            diverged.append(err.step)
+        except Interrupted as err:
+            traj = err.trajectory
+            status.append("interrupted")
+            diverged.append(-1)
+            signalled = err.cause == "signal"
+        members.append(traj)
+        if status[-1] == "interrupted":
+            break
+    lr, steps, rec, _ = step_options(options.get("lr"), options.get("steps"),
+                                     options.get("record"), options.get("divergence_factor",
+                                                                        1e30))
+    arrays = _member_arrays(members, seeds.size, rec.size)
+    W = np.full((seeds.size, problem.n_coords), np.nan) if keep_w else None
+    for i, traj in enumerate(members):
+        if W is not None and traj.w is not None:
+            W[i] = traj.w
+    status += ["interrupted"] * (seeds.size - len(status))
+    diverged += [-1] * (seeds.size - len(diverged))
+    meta = dict(members[0].meta)
+    meta.pop("train_loss", None)
+    meta.pop("resume", None)
+    meta.update(member_status=status, diverged_at_step=diverged,
+                wall_time=time.perf_counter() - started)
+    ens = Ensemble(seeds=seeds, t=rec * lr, w=W, quantiles=quantiles, meta=meta, **arrays)
+    return _raise_on_status(ens, status, diverged, signalled, lr)
+
+
+def _member_arrays(members: List[Trajectory], count: int, n_records: int
+                   ) -> Dict[str, np.ndarray]:
+    """Per-seed arrays (count × n_records), NaN where a member stopped early."""
+    arrays = {name: np.full((count, n_records), np.nan) for name in FIELDS[1:] + ("train_loss",)}
+    for i, traj in enumerate(members):
+        k = len(traj)
+        for name in FIELDS[1:]:
+            arrays[name][i, :k] = getattr(traj, name)
+        arrays["train_loss"][i, :k] = traj.meta["train_loss"]
+    return arrays
+
+
+def _raise_on_status(ens: Ensemble, status: List[str], diverged_at: List[int],
+                     signalled: bool, lr: float) -> Ensemble:
+    bad = [i for i, s in enumerate(status) if s == "diverged"]
+    if bad:
+        i = min(bad, key=lambda j: diverged_at[j])
+        step = int(diverged_at[i])
+        members = f" in {len(bad)} of {len(ens)} members, first seed {int(ens.seeds[i])}"
+        raise DivergenceError(divergence_message("the ensemble", step, lr,
+                                                 "lower lr or raise batch", members=members),
+                              step, ens)
+    if any(s == "interrupted" for s in status):
+        why = "Ctrl-C" if signalled else "the progress callback"
+        raise Interrupted(f"the ensemble was stopped by {why}; the partial ensemble is in "
+                          f"err.trajectory (ensembles cannot be resumed)", ens,
+                          cause="signal" if signalled else "callback")
+    return ens

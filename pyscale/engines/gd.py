@@ -1,0 +1,50 @@
+"""``method="gd"``: population gradient descent w ← w − lr ∇L(w) with
+∇L = (12 s − 4 s*) Q w − 8 u Q w* (model page: Time and steps), one fused O(d) pass per
+step in the C++ core; t = step · lr.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Optional
+
+from .. import _core
+from .. import _validate as check
+from ..problem import Problem
+from ..trajectory import Trajectory
+from ._run import core_problem, finish, progress_hook, start, step_meta, step_state
+
+__all__ = ["run", "OPTIONS", "HINT"]
+
+OPTIONS = ("lr", "steps", "record", "threads", "progress", "progress_every",
+           "divergence_factor", "resume")
+HINT = "lower lr (lr * lambda_max * (12 s + 4 s*) must stay below 2)"
+
+
+def step_options(lr: Any, steps: Any, record: Any, divergence_factor: Any):
+    """(lr, steps, record step indices, divergence factor), validated; shared by gd/sgd/erm."""
+    if lr is None or steps is None:
+        raise ValueError("lr= and steps= are required")
+    lr = check.positive("lr", lr)
+    steps = check.integer("steps", steps, 0, check.MAX_STEPS)
+    factor = check.real("divergence_factor", divergence_factor, 1.0, low_open=True)
+    return lr, steps, check.record_steps(steps, record), factor
+
+
+def run(problem: Problem, *, lr: Optional[float] = None, steps: Optional[int] = None,
+        record: Any = None, threads: int = 0, progress: Any = None, progress_every: int = 4096,
+        divergence_factor: float = 1e30, resume: Optional[Trajectory] = None) -> Trajectory:
+    """``steps`` steps of population GD from ``problem.w0`` (or the end of ``resume``);
+    see :func:`pyscale.simulate`."""
+    lr, steps, rec, factor = step_options(lr, steps, record, divergence_factor)
+    opt = _core.GdOptions()
+    opt.threads = check.threads(threads)
+    opt.progress_every = check.integer("progress_every", progress_every, 1, check.MAX_STEPS)
+    opt.divergence_factor = factor
+    begun = start(problem, "gd", resume, {"lr": lr})
+    state = step_state(begun)
+    rec = rec[rec > state.step] if begun.previous is not None else rec
+    started = time.perf_counter()
+    out = _core.run_gd(core_problem(problem), begun.w, lr, state, steps, rec, opt,
+                       progress_hook(progress))
+    meta = step_meta(problem, "gd", out, begun, lr, started)
+    return finish(out, begun.w, meta, begun, "gradient descent", HINT)
