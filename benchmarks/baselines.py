@@ -1,5 +1,4 @@
 """The NumPy loops a researcher would write, the baselines of every speed claim."""
-import numpy as np
 
 
 def numpy_gd(lam, w_star, w, s_star, lr, steps):

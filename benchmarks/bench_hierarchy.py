@@ -96,10 +96,10 @@ if __name__ == "__main__":
     for closure in ("gauss", "zero"):
         bench = HierarchyK64()
         bench.setup(closure)
-        best = min(timeit.repeat(lambda: bench.time_hierarchy_to_t10(closure), number=1,
+        best = min(timeit.repeat(lambda c=closure, b=bench: b.time_hierarchy_to_t10(c), number=1,
                                  repeat=5))
         best_est = min(timeit.repeat(
-            lambda: bench.time_hierarchy_to_t10_with_error_estimate(closure), number=1,
+            lambda c=closure, b=bench: b.time_hierarchy_to_t10_with_error_estimate(c), number=1,
             repeat=5))
         print(f"hierarchy K={ORDER} to t={HORIZON:g}, {closure}: {best * 1e3:.2f} ms "
               f"({bench.track_steps_to_t10(closure)} steps); with error estimate "

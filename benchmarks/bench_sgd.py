@@ -117,8 +117,8 @@ if __name__ == "__main__":
         b.setup(d)
         steps = b.steps
         tn = _best(b._numpy, 7) / steps
-        t1 = _best(lambda: b._pyscale(1), 7) / steps
-        t2 = _best(lambda: b._pyscale(2), 7) / steps
+        t1 = _best(lambda b=b: b._pyscale(1), 7) / steps
+        t2 = _best(lambda b=b: b._pyscale(2), 7) / steps
         tl = _best(b._limit, 7) / steps
         print(f"d = {d}: numpy {tn * 1e6:9.2f} us/step | pyscale 1 thread {t1 * 1e6:8.2f} "
               f"us/step ({tn / t1:.2f}x) | 2 threads {t2 * 1e6:8.2f} us/step ({tn / t2:.2f}x) | "
@@ -127,7 +127,7 @@ if __name__ == "__main__":
     e = EnsembleThroughput()
     e.setup(1)
     for threads in EnsembleThroughput.params:
-        t = _best(lambda: e._run(threads), 7)
+        t = _best(lambda n=threads: e._run(n), 7)
         print(f"simulate_many R = {e.R}, d = {e.D}, threads = {threads}: "
               f"{e.R * e.STEPS / t:,.0f} member-steps/s "
               f"({e.R * e.STEPS * e.D / t / 1e6:.0f} M Gaussians/s)")

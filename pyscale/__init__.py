@@ -13,6 +13,7 @@ Layers, each importing only from those before it: the model (:mod:`~pyscale.prob
 (:mod:`~pyscale.trajectory`) → analysis (:mod:`~pyscale.theory`, :mod:`~pyscale.compare`,
 :mod:`~pyscale.hierarchy`) → the front door (:mod:`~pyscale.io`, the CLI, figures, sweeps).
 """
+from ._version import __version__
 from .compare import compare
 from .engines import simulate, simulate_many
 from .errors import DivergenceError, Interrupted
@@ -22,7 +23,6 @@ from .problem import Problem, power_law_eigenvalues
 from .statistics import statistics
 from .theory import Prediction, predict
 from .trajectory import Ensemble, Phases, Trajectory
-from ._version import __version__
 
 __all__ = ["Problem", "Trajectory", "Phases", "simulate", "simulate_many", "Ensemble",
            "power_law_eigenvalues", "statistics", "DivergenceError", "Interrupted", "load",

@@ -17,7 +17,8 @@ import numpy as np
 
 __all__ = ["integer", "real", "positive", "probability", "seed", "threads", "choice",
            "keywords", "vector", "record_times", "record_steps", "suggest", "dimension",
-           "exponent", "grouping_tolerance", "memory", "available_memory", "MAX_THREADS", "MAX_STEPS", "MAX_BATCH"]
+           "exponent", "grouping_tolerance", "memory", "available_memory", "MAX_THREADS",
+           "MAX_STEPS", "MAX_BATCH"]
 
 #: Largest thread count accepted (OpenMP cannot start more than a few thousand threads).
 MAX_THREADS = 1024
@@ -47,7 +48,7 @@ def integer(name: str, value: Any, low: Optional[int] = None,
     if isinstance(value, numbers.Integral):
         out = operator.index(value)
     elif isinstance(value, numbers.Real) and float(value).is_integer():
-        out = int(value)
+        out = int(float(value))
     elif isinstance(value, numbers.Real):  # a number, just not a whole one
         raise ValueError(f"{name} must be an integer{where}, got {_show(value)}")
     else:

@@ -81,7 +81,9 @@ def _rel(measured, predicted) -> Optional[float]:
 def _flow_state(problem: Problem, t: float) -> np.ndarray:
     if t <= 0:
         return np.array(problem.w0, copy=True)
-    return simulate(problem, "flow", t=[0.0, float(t)], rtol=1e-10).w
+    w = simulate(problem, "flow", t=[0.0, float(t)], rtol=1e-10).w
+    assert w is not None  # the flow always hands back its final state
+    return w
 
 
 def _theta(traj: Trajectory, s_star: float) -> np.ndarray:
@@ -261,6 +263,12 @@ class _Context:
     def power_law(self) -> bool:
         return self.prediction.a is not None and self.prediction.a > 1
 
+    @property
+    def a(self) -> float:
+        """The power-law exponent (only read where :attr:`power_law` holds)."""
+        assert self.prediction.a is not None
+        return float(self.prediction.a)
+
     def state(self, name: str, t: Optional[float]) -> Optional[np.ndarray]:
         """w at a stopping time: given, or the exact flow re-run up to it."""
         if name in self.states:
@@ -418,7 +426,7 @@ def _tail_exponent(ctx: _Context) -> None:
     proxy = 1.0 - pred.spectral_proxy(clock[in_window])
     fit_p = fit_loglog(clock[in_window], proxy, window)
     ctx.result["tail_exponent"] = {
-        "measured": None if fit_m is None else fit_m["slope"], "predicted": 1.0 / pred.a,
+        "measured": None if fit_m is None else fit_m["slope"], "predicted": 1.0 / ctx.a,
         "proxy_exact_sum": None if fit_p is None else fit_p["slope"], "window": window,
         "x_d_window": (10.0, d / 30.0),
         "variable": "(Theta(T1') - Theta(t))/2; y = 1 - MSE(t)/sigma*^2"}
@@ -432,7 +440,7 @@ def _phase2b_exponent(ctx: _Context) -> None:
     big_lambda = _clock_after_t1_prime(ctx)
     if big_lambda is None:
         return
-    a = ctx.prediction.a
+    a = ctx.a
     gap = 1.0 - ctx.abs_u
     m = (ctx.tr.t > ctx.phases.T1_prime) & (gap > 1e-10)
     fit = fit_loglog(big_lambda[m], gap[m], (10.0, 0.1 / float(ctx.problem.eigenvalues.min())))

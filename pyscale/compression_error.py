@@ -32,8 +32,8 @@ def compression_error(problem_or_params: Union[Problem, dict], method: str = "fl
     power-law arguments (d, a, seed, target, noise) of ``Problem.power_law`` — then the fine
     problem is drawn at δ/2 and the coarse one is its regrouping ``fine.compress(δ)``, so
     both hold exactly the same sums (a coarse mode's Gram is the sum of its fine modes').
-    ``representative`` (see :func:`pyscale.compression.group`) defaults to "target" for an explicit problem
-    and to "count" for parameters — what a compressed power law itself uses.
+    ``representative`` (see :func:`pyscale.compression.group`) defaults to "target" for an
+    explicit problem and to "count" for parameters — what a compressed power law itself uses.
 
     Returns a dict: ``u``, ``s`` (max absolute differences over the records), ``mse``
     (max relative difference), ``loss`` (max absolute), ``n_modes`` (coarse, fine), and

@@ -20,7 +20,6 @@ exact flow.
 """
 from __future__ import annotations
 
-import functools
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -29,11 +28,11 @@ from typing import Any, Dict, Optional, Sequence
 import numpy as np
 
 from . import _core
-from .errors import DivergenceError
-from .problem import Problem
 from ._kernels import dop853
 from ._validate import record_times
 from .engines import simulate
+from .errors import DivergenceError
+from .problem import Problem
 from .statistics import statistics
 
 __all__ = ["hierarchy", "Hierarchy", "CLOSURES", "realizable_rows", "exact_moments",
@@ -328,6 +327,7 @@ def exact_moments(problem: Problem, t, orders: int = 3, rtol: float = 1e-12):
                 traj = simulate(problem, "flow", t=[0.0], rtol=rtol)
         else:
             traj = simulate(problem, "flow", t=[ti], rtol=rtol, resume=traj)
+            assert traj.w is not None  # the flow always hands back its final state
             w = traj.w
         weighted = w.copy()
         for k in range(orders):

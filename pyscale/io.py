@@ -149,7 +149,7 @@ def save_trajectory(traj: Trajectory, path: PathLike, problem: Optional[Problem]
     arrays["header"] = np.frombuffer(header_bytes, dtype=np.uint8)
     with atomic_path(path, suffix=".npz") as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
+            np.savez(fh, **arrays)  # type: ignore[arg-type]  # numpy's stub: allow_pickle
     return Path(path)
 
 

@@ -22,9 +22,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from . import _core
+from . import _core, compression
 from . import _validate as check
-from . import compression
 
 __all__ = ["Problem", "power_law_eigenvalues"]
 
@@ -81,8 +80,9 @@ class Problem:
     w_star: np.ndarray
     w0: np.ndarray
     noise: float = 0.0
-    d: Optional[int] = None
-    counts: Optional[np.ndarray] = None
+    # None (the defaults) become n and ones in __post_init__: after construction both are set.
+    d: int = None  # type: ignore[assignment]
+    counts: np.ndarray = None  # type: ignore[assignment]
     info: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -7,12 +7,11 @@ reorthogonalisation for the quadrature.
 """
 import numpy as np
 import pytest
+from conftest import flow_reference
 
 import pyscale
-from pyscale.hierarchy import convergence_study, exact_moments, hierarchy, realizable_rows
 from pyscale._kernels import hierarchy as kern
-
-from conftest import flow_reference
+from pyscale.hierarchy import convergence_study, exact_moments, hierarchy, realizable_rows
 
 # Reference accuracy (SciPy at rtol 1e-11, flow engine at 1e-12) plus the hierarchy's own
 # integration error at rtol 1e-10: differences below this are noise, not closure error.

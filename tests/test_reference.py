@@ -7,10 +7,10 @@ within 1e-7.
 """
 import numpy as np
 import pytest
+from conftest import flow_reference, numpy_stats
 from scipy.integrate import solve_ivp
 
 import pyscale
-from conftest import flow_reference, numpy_stats
 
 
 @pytest.mark.parametrize("a", [1.5, 2.0, 3.0])

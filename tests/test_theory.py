@@ -10,8 +10,7 @@ from scipy.optimize import brentq
 import pyscale
 from pyscale import Problem, predict
 from pyscale.compare import crossing_time
-from pyscale.theory import (spectral_proxy, t2_power_law, tail_asymptotics,
-                            plateau_excess_bound)
+from pyscale.theory import plateau_excess_bound, spectral_proxy, t2_power_law, tail_asymptotics
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -300,7 +299,7 @@ def test_power_law_asymptotics_need_a_above_one():
         with pytest.raises(ValueError, match="a > 1"):
             pred.tail_asymptotics([1.0])
         with pytest.raises(ValueError, match="a > 1"):
-            pred.tail_exponent
+            _ = pred.tail_exponent
         traj = pyscale.simulate(problem, "flow", t=10.0)  # simulations stay allowed
         assert np.all(np.isfinite(traj.u))
     with pytest.raises(ValueError, match="pass a="):

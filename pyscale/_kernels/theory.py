@@ -95,7 +95,7 @@ def escape_root(lam, w_star, w0, s_star, rtol, max_iter):
     converged = False
     it = 0
     k, kp, ahat = dispersion_terms(lam, w_star, w0, s_star, mu_top, x)
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 (the count is read after the loop)
         g = 8.0 * k - 1.0
         if g > 0.0:
             lo = x

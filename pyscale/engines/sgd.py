@@ -22,8 +22,7 @@ from .. import _core
 from .. import _validate as check
 from ..problem import Problem
 from ..trajectory import Trajectory
-from ._run import (core_problem, finish, progress_hook, start, step_meta,
-                   step_state)
+from ._run import core_problem, finish, progress_hook, start, step_meta, step_state
 from .gd import step_options
 
 __all__ = ["run", "OPTIONS", "HINT", "sgd_options", "require_physical", "noise_variance"]

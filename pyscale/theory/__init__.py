@@ -20,12 +20,23 @@ from typing import Optional, Union
 import numpy as np
 
 from ..problem import Problem
-from .convergence import (PhaseIIbBound, check_power_law_exponent, plateau_excess_bound,
-                          t2_bound, t2_power_law)
+from .convergence import (
+    PhaseIIbBound,
+    check_power_law_exponent,
+    plateau_excess_bound,
+    t2_bound,
+    t2_power_law,
+)
 from .escape import EscapeLaw, dispersion, escape_law, solve_volterra
 from .isotropic import isotropic_flow, isotropic_rhs
-from .tail import (TailAsymptotics, aligned_error, spectral_proxy, tail_asymptotics,
-                   tail_mse, tail_profile)
+from .tail import (
+    TailAsymptotics,
+    aligned_error,
+    spectral_proxy,
+    tail_asymptotics,
+    tail_mse,
+    tail_profile,
+)
 
 __all__ = ["predict", "Prediction", "spectral_proxy", "tail_asymptotics", "TailAsymptotics",
            "tail_mse", "tail_profile", "t2_bound", "t2_power_law", "PhaseIIbBound",

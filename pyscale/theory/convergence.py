@@ -173,6 +173,6 @@ def plateau_excess_bound(eps, a: float, d: int):
     a must be > 1 (ValueError otherwise)."""
     a = check_power_law_exponent(a)
     eps = np.asarray(eps, dtype=np.float64)
-    d = float(d)
-    out = (eps ** (-a) / d) ** (1.0 / 3.0) + (math.log(d) / d) ** (1.0 / 3.0)
+    dim = float(d)
+    out = (eps ** (-a) / dim) ** (1.0 / 3.0) + (math.log(dim) / dim) ** (1.0 / 3.0)
     return float(out) if out.ndim == 0 else out

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Union
 
 import numpy as np
 
@@ -37,7 +37,7 @@ def _taus(tau) -> np.ndarray:
     return np.ascontiguousarray(tau)
 
 
-def _shaped(values: np.ndarray, tau) -> np.ndarray:
+def _shaped(values: np.ndarray, tau) -> Union[float, np.ndarray]:
     return float(values[0]) if np.ndim(tau) == 0 else values
 
 
@@ -55,10 +55,10 @@ def spectral_proxy(eigenvalues, tau, counts=None, d: Optional[int] = None,
                else np.ascontiguousarray(np.asarray(counts, dtype=np.float64)))
     if weights.shape != lam.shape:
         raise ValueError("counts must have the length of eigenvalues")
-    d = float(weights.sum()) if d is None else float(d)
+    dim = float(weights.sum()) if d is None else float(d)
     taus = _taus(tau)
     out = weighted_exp_sums(lam, weights, 16.0 * float(s_star), taus, np.empty(taus.size))
-    return _shaped(out / d, tau)
+    return _shaped(out / dim, tau)
 
 
 def aligned_error(problem: Problem, w) -> np.ndarray:
