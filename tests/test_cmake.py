@@ -129,6 +129,8 @@ def test_package_version_is_pyprojects_and_minor_versions_are_incompatible(packa
     major, minor = (int(x) for x in version.split(".")[:2])
     assert find_package_probe(package, f"{major}.{minor}") == f"found=1 version={version}"
     assert find_package_probe(package, f"{major}.{minor + 1}").startswith("found=0")
+    if minor > 0:  # an older minor version is refused too (same-major would accept it)
+        assert find_package_probe(package, f"{major}.{minor - 1}").startswith("found=0")
 
 
 def explicit_problem() -> pyscale.Problem:
