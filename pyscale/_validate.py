@@ -181,12 +181,13 @@ def record_steps(steps: int, record: Any, name: str = "record") -> np.ndarray:
 
 def _num(x) -> str:
     """Bounds as a reader writes them: 2**64 - 1 rather than 1.84467e+19."""
-    if isinstance(x, int) and x >= 2 ** 20:
+    if isinstance(x, int):
         for k in range(20, 128):
             if x == 2 ** k:
                 return f"2**{k}"
             if x == 2 ** k - 1:
                 return f"2**{k} - 1"
+        return str(x)
     return f"{x:g}"
 
 

@@ -5,7 +5,7 @@ The engines stop cleanly when their progress callback returns False and hand bac
 trajectory holding the records so far and the state to continue from (``traj.w``,
 ``meta['t_reached']``, the flow's ``meta['h_next']``, the step engines' ``meta['last_step']``);
 ``simulate(..., resume=traj)`` then continues the very same computation. A checkpointed
-run is therefore bitwise identical to an uninterrupted one (SPEC §5 engines; tested in
+run is therefore bitwise identical to an uninterrupted one (model page: Time and steps; tested in
 ``tests/test_io.py``).
 """
 from __future__ import annotations
@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from .errors import Interrupted
-from .io import read_header, save_trajectory, load_trajectory
-from .problem import Problem
 from .engines import simulate
+from .errors import Interrupted
+from .io import BadFileError, load_trajectory, read_header, save_trajectory
+from .problem import Problem
 from .trajectory import Trajectory
 
 __all__ = ["run_checkpointed"]
@@ -27,6 +27,25 @@ __all__ = ["run_checkpointed"]
 def _same(a, b) -> bool:
     return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True,
                                                                      default=str)
+
+
+def _checked(read, path: Path):
+    """``read(path)``; a damaged checkpoint raises BadFileError naming it and saying that
+    it was left untouched (it may be the only copy of a long run)."""
+    try:
+        return read(path)
+    except BadFileError as err:
+        reason = str(err).split(": ", 1)[-1]
+        raise BadFileError(path, f"checkpoint is unusable ({reason.split('; ')[0]})",
+                           "it was not modified: restore a copy, or move it away to start "
+                           "the run over") from None
+
+
+def _read_checkpoint_header(path: Path) -> dict:
+    header = _checked(read_header, path)
+    if not isinstance(header.get("meta"), dict):
+        raise BadFileError(path, "checkpoint has no engine state (meta)")
+    return header
 
 
 def run_checkpointed(problem: Problem, method: str, path, every: float = 60.0,
@@ -47,22 +66,22 @@ def run_checkpointed(problem: Problem, method: str, path, every: float = 60.0,
     path = Path(path)
     extra = dict(extra or {})
     prev: Optional[Trajectory] = None
-    if path.is_file():
-        header = read_header(path)
+    if path.exists():
+        header = _read_checkpoint_header(path)
         stored = {"extra": header.get("extra", {}), "method": header.get("method"),
                   "problem": header["meta"].get("problem")}
         wanted = {"extra": extra, "method": method, "problem": dict(problem.info)}
         if not _same(stored, wanted):
             raise ValueError(f"the checkpoint {path} belongs to another run "
                              f"({stored}); remove it or choose another path")
-        prev = load_trajectory(path)
+        prev = _checked(load_trajectory, path)
         if prev.status == "completed":
             return prev
     while True:
         deadline = time.monotonic() + every
         checkpoint_due = [False]
 
-        def hook(t, steps):
+        def hook(t, steps, deadline=deadline, checkpoint_due=checkpoint_due):
             if progress is not None and progress(t, steps) is False:
                 return False
             if steps > 0 and time.monotonic() >= deadline:  # stop after progress only

@@ -1,16 +1,19 @@
 """The ``pyscale`` command (also ``python -m pyscale``): the paper's figures, single runs,
 predictions and sweeps from the shell.
 
-    pyscale figure 2 --out fig2.png          # one of the paper's figures (SPEC §4), 1..6
+    pyscale figure 2 --out fig2.png          # one of the paper's figures, 1..6
     pyscale figure all --out docs/gallery    # all six
     pyscale simulate --d 1000 --a 2 --method flow --t 1e5 --out run.npz
     pyscale simulate --config run.toml --checkpoint run.npz --checkpoint-every 60
-    pyscale predict --d 1000 --a 2           # the SPEC §3 predictions
+    pyscale predict --d 1000 --a 2           # the theory's predictions (model page: Phases)
     pyscale sweep sweep.toml --out results/ [--workers 4 | --dask local | --dask tcp://...]
     pyscale show run.npz | results/          # summary of a saved run or sweep
 
-Exit status: 0 success, 1 invalid input or failed run (the message names the bad field or
-flag), 2 bad command line (argparse), 130 interrupted by Ctrl-C (partial results saved).
+Every error is one line on stderr, ``pyscale COMMAND: error: ...``, and an exit status:
+0 success, 1 a failed run or an unusable file (I/O, memory, divergence, a damaged result),
+2 bad usage (a flag or configuration value out of range, a bad combination), 130
+interrupted by Ctrl-C (the line says what was saved). Every output path is checked before
+any work starts.
 """
 from __future__ import annotations
 
@@ -25,106 +28,153 @@ from typing import Dict, List, Optional, Sequence
 
 __all__ = ["main", "build_parser"]
 
-EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 class CLIError(Exception):
-    """An error to report as ``error: message`` with exit status 1."""
+    """An error to report as ``error: message``; ``code`` is the exit status (2: usage)."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE):
+        super().__init__(message)
+        self.code = code
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``prog: error: message``, exit status 2): the usage
+    block is left to ``--help``."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
 # ---------------------------------------------------------------------------- parser
-PROBLEM_FLAGS = {"d": int, "a": float, "seed": int, "target": str, "noise": float,
-                 "compress": float}
-RUN_FLAGS = {"t": float, "records": int, "t_start": float, "rtol": float, "lr": float,
-             "steps": int, "batch": int, "sample_seed": int, "n_samples": int}
+PROBLEM_FLAGS = ("d", "a", "seed", "target", "noise", "compress")
+RUN_FLAGS = ("t", "records", "t_start", "rtol", "lr", "steps", "batch", "sample_seed",
+             "n_samples")
 
 
-def _int_like(text: str) -> int:
-    """Integers written as 1e7 or 1_000_000 are accepted."""
-    value = float(text.replace("_", ""))
-    if not value.is_integer():
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}")
-    return int(value)
+def _checked(key: str):
+    """The argparse ``type=`` of a numeric flag: the field's range from
+    :data:`pyscale.config.RANGES` (one table for flags and configuration files)."""
+    from .config import RANGES, ConfigError
+
+    def parse(text: str):
+        try:
+            return RANGES[key].check(key, text)
+        except ConfigError as err:
+            raise argparse.ArgumentTypeError(err.reason) from None
+
+    parse.__name__ = key
+    return parse
+
+
+def _dask_address(text: str) -> str:
+    from .config import ConfigError, check_dask_address
+    try:
+        return check_dask_address("--dask", text)
+    except ConfigError as err:
+        raise argparse.ArgumentTypeError(err.reason) from None
 
 
 def _add_problem_flags(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("problem (SPEC §1; override the config's [problem])")
+    g = p.add_argument_group("problem (model page: Data model; override the config's "
+                             "[problem])")
     g.add_argument("--config", type=Path, help="TOML or JSON file with [problem] and [run]")
-    g.add_argument("--d", type=_int_like, help="dimension")
-    g.add_argument("--a", type=float, help="power-law exponent of the spectrum")
-    g.add_argument("--seed", type=_int_like, help="seed of w* and w(0) (default 0)")
+    g.add_argument("--d", type=_checked("d"), help="dimension")
+    g.add_argument("--a", type=_checked("a"), help="power-law exponent of the spectrum")
+    g.add_argument("--seed", type=_checked("seed"), help="seed of w* and w(0) (default 0)")
     g.add_argument("--target", choices=("unit_q", "norm_d"),
                    help="w* normalisation: s* = 1 (unit_q, default) or ||w*||^2 = d")
-    g.add_argument("--noise", type=float, help="label-noise variance sigma^2 (default 0)")
-    g.add_argument("--compress", type=float,
-                   help="spectral compression tolerance delta (huge d; flow and gd only)")
-    g.add_argument("--delta", type=float, default=0.05, help="escape threshold for T1")
-    g.add_argument("--eps", type=float, default=0.05, help="convergence threshold for T2")
+    g.add_argument("--noise", type=_checked("noise"),
+                   help="label-noise variance sigma^2 (default 0)")
+    g.add_argument("--compress", type=_checked("compress"),
+                   help="spectral compression tolerance delta in (0, 1), sensible 1e-4 .. "
+                        "1e-1 (huge d; flow and gd only)")
+    g.add_argument("--delta", type=_checked("delta"), default=0.05,
+                   help="escape threshold for T1, in (0, 1)")
+    g.add_argument("--eps", type=_checked("eps"), default=0.05,
+                   help="convergence threshold for T2, in (0, 1)")
     g.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def _add_figure(sub) -> None:
+    fig = sub.add_parser("figure", help="reproduce one of the paper's figures",
+                         description="Reproduce figure N of the paper (1-6) or all of them.")
+    fig.add_argument("number", help="1, 2, 3, 4, 5, 6 or all")
+    fig.add_argument("--out", type=Path, required=True,
+                     help="output PNG, PDF or SVG (a directory for 'all')")
+    fig.add_argument("--force", action="store_true", help="overwrite existing files")
+    fig.add_argument("--quick", action="store_true",
+                     help="small dimensions and horizons: a smoke test in seconds")
+    fig.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def _add_simulate(sub) -> None:
+    sim = sub.add_parser("simulate", help="run one engine on one problem",
+                         description="Run one engine on one problem; print T1, T1', T2 "
+                         "(model page: Phases), the final MSE and the predicted escape rate.")
+    _add_problem_flags(sim)
+    r = sim.add_argument_group("run (override the config's [run])")
+    r.add_argument("--method", choices=("flow", "gd", "sgd", "erm"),
+                   help="engine (default flow)")
+    r.add_argument("--t", type=_checked("t"), help="flow: horizon")
+    r.add_argument("--records", type=_checked("records"),
+                   help="number of records, >= 2 (default 200)")
+    r.add_argument("--t-start", dest="t_start", type=_checked("t_start"),
+                   help="flow: first log-spaced record time (default 1e-2)")
+    r.add_argument("--rtol", type=_checked("rtol"),
+                   help="flow: relative tolerance (default 1e-9)")
+    r.add_argument("--lr", type=_checked("lr"), help="gd/sgd/erm: step size")
+    r.add_argument("--steps", type=_checked("steps"), help="gd/sgd/erm: number of steps")
+    r.add_argument("--batch", type=_checked("batch"), help="sgd: batch size (default 1)")
+    r.add_argument("--sample-seed", dest="sample_seed", type=_checked("sample_seed"),
+                   help="sgd/erm: seed of the samples (default: --seed)")
+    r.add_argument("--n-samples", dest="n_samples", type=_checked("n_samples"),
+                   help="erm: size of the data set")
+    r.add_argument("--threads", type=_checked("threads"), default=0,
+                   help="engine threads (0: all; results do not depend on it)")
+    o = sim.add_argument_group("output (checked before the run starts)")
+    o.add_argument("--out", type=Path, help="save the trajectory here (.npz)")
+    o.add_argument("--force", action="store_true", help="overwrite an existing --out")
+    o.add_argument("--checkpoint", type=Path,
+                   help="save resumable state here and continue from it if it exists")
+    o.add_argument("--checkpoint-every", dest="checkpoint_every",
+                   type=_checked("checkpoint_every"), default=60.0,
+                   help="seconds of wall time between checkpoints (default 60)")
+    o.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from ._version import __version__
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="pyscale", description="Learning dynamics of phase retrieval on power-law "
         "data (arXiv 2511.18661): figures, runs, predictions, sweeps.")
     parser.add_argument("--version", action="version", version=f"pyscale {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-
-    fig = sub.add_parser("figure", help="reproduce one of the paper's figures (SPEC §4)",
-                         description="Reproduce figure N of the paper (1-6) or all of them.")
-    fig.add_argument("number", help="1, 2, 3, 4, 5, 6 or all")
-    fig.add_argument("--out", type=Path, required=True,
-                     help="output PNG (a directory for 'all')")
-    fig.add_argument("--quick", action="store_true",
-                     help="small dimensions and horizons: a smoke test in seconds")
-    fig.add_argument("--no-progress", action="store_true", help="hide progress bars")
-
-    sim = sub.add_parser("simulate", help="run one engine on one problem",
-                         description="Run one engine on one problem; print T1, T1', T2 "
-                         "(SPEC §3), the final MSE and the predicted escape rate.")
-    _add_problem_flags(sim)
-    r = sim.add_argument_group("run (override the config's [run])")
-    r.add_argument("--method", choices=("flow", "gd", "sgd", "erm"),
-                   help="engine (default flow)")
-    r.add_argument("--t", type=float, help="flow: horizon")
-    r.add_argument("--records", type=_int_like, help="number of records (default 200)")
-    r.add_argument("--t-start", dest="t_start", type=float,
-                   help="flow: first log-spaced record time (default 1e-2)")
-    r.add_argument("--rtol", type=float, help="flow: relative tolerance (default 1e-9)")
-    r.add_argument("--lr", type=float, help="gd/sgd/erm: step size")
-    r.add_argument("--steps", type=_int_like, help="gd/sgd/erm: number of steps")
-    r.add_argument("--batch", type=_int_like, help="sgd: batch size (default 1)")
-    r.add_argument("--sample-seed", dest="sample_seed", type=_int_like,
-                   help="sgd/erm: seed of the samples (default: --seed)")
-    r.add_argument("--n-samples", dest="n_samples", type=_int_like,
-                   help="erm: size of the data set")
-    r.add_argument("--threads", type=_int_like, default=0,
-                   help="engine threads (0: all; results do not depend on it)")
-    o = sim.add_argument_group("output")
-    o.add_argument("--out", type=Path, help="save the trajectory here (.npz)")
-    o.add_argument("--checkpoint", type=Path,
-                   help="save resumable state here and continue from it if it exists")
-    o.add_argument("--checkpoint-every", dest="checkpoint_every", type=float, default=60.0,
-                   help="seconds of wall time between checkpoints (default 60)")
-    o.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_figure(sub)
+    _add_simulate(sub)
 
     pred = sub.add_parser("predict", help="the theory's predictions for one problem",
                           description="Escape rate and prefactor, predicted T1, the T2 bound "
-                          "and the plateau bound (SPEC §3).")
+                          "and the plateau bound (model page: Phases).")
     _add_problem_flags(pred)
-    pred.add_argument("--s0", type=float, default=0.1,
-                      help="margin of T1' (s >= 1/3 + s0 after it) in Corollary 1")
+    pred.add_argument("--s0", type=_checked("s0"), default=0.1,
+                      help="margin of T1' (s >= 1/3 + s0 after it) in Corollary 1, "
+                           "in (0, 2/3)")
 
     sw = sub.add_parser("sweep", help="run a grid of problems and methods",
                         description="Run the grid of a sweep config (TOML/JSON); results "
                         "go to a Parquet table task by task; rerun to resume.")
     sw.add_argument("config", type=Path, help="sweep configuration (see docs/cli.md)")
     sw.add_argument("--out", type=Path, help="output directory (default: [sweep] out)")
-    sw.add_argument("--workers", type=_int_like, help="worker processes (default: cores)")
-    sw.add_argument("--dask", help="'local' for a dask LocalCluster, or a scheduler address")
-    sw.add_argument("--retries", type=_int_like, help="retries of a failed task (default 2)")
+    sw.add_argument("--workers", type=_checked("workers"),
+                    help="worker processes, >= 1 (default: cores)")
+    sw.add_argument("--dask", type=_dask_address,
+                    help="'local' for a dask LocalCluster, or a scheduler address "
+                         "(tcp://host:port)")
+    sw.add_argument("--retries", type=_checked("retries"),
+                    help="retries of a failed task (default 2)")
     sw.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     show = sub.add_parser("show", help="summarise a saved trajectory (.npz) or sweep (dir)")
@@ -135,12 +185,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ---------------------------------------------------------------------------- helpers
 def _load_tables(args) -> Dict[str, dict]:
-    from .config import load_config_file
+    from .config import _reject_unknown, load_config_file
     if getattr(args, "config", None) is None:
         return {}
     data = load_config_file(args.config)
-    from .config import _reject_unknown
     _reject_unknown("", data, ("problem", "run"))
+    for section, table in data.items():
+        if not isinstance(table, dict):  # `problem = 5`: refused with its type
+            _reject_unknown(section, table, ())
     return data
 
 
@@ -148,12 +200,16 @@ def _flags(args, names) -> Dict[str, object]:
     return {k: getattr(args, k) for k in names if getattr(args, k, None) is not None}
 
 
+def _flag_name(key: str) -> str:
+    return f"--{key.replace('_', '-')}"
+
+
 def _rename_flag_error(err, flags: Dict[str, object], section: str):
     """Report a ConfigError about a value given as a flag under the flag's name."""
     field = getattr(err, "field", "")
     key = field.split(".", 1)[1] if field.startswith(section + ".") else None
     if key in flags:
-        return CLIError(f"--{key.replace('_', '-')}: {str(err).split(': ', 1)[1]}")
+        return CLIError(f"{_flag_name(key)}: {err.reason}")
     return CLIError(str(err))
 
 
@@ -171,24 +227,40 @@ def _problem_config(args, tables):
 
 
 def _run_config(args, tables):
-    from .config import ConfigError, parse_run
+    from .config import METHOD_OPTIONS, ConfigError, parse_run
     flags = _flags(args, RUN_FLAGS)
     table = dict(tables.get("run", {}))
     if args.method is not None:
         table["method"] = args.method
     method = table.get("method", "flow")
     # Flags that do not belong to the chosen method are an error, not silently ignored.
-    from .config import METHOD_OPTIONS
     for key in flags:
         if method in METHOD_OPTIONS and key not in METHOD_OPTIONS[method]:
-            raise CLIError(f"--{key.replace('_', '-')}: not an option of method={method!r} "
+            raise CLIError(f"{_flag_name(key)}: not an option of method={method!r} "
                            f"(its options: {', '.join(METHOD_OPTIONS[method])})")
     table.update(flags)
     try:
         return parse_run(table)
     except ConfigError as err:
+        if err.field == "run.t_start":  # name both ends of the bad interval
+            names = {k: _flag_name(k) if k in flags else f"run.{k}" for k in ("t_start", "t")}
+            raise CLIError(f"{names['t_start']} = {table['t_start']} must be below the "
+                           f"horizon {names['t']} = {table['t']}") from None
         given = dict(flags, **({"method": args.method} if args.method is not None else {}))
         raise _rename_flag_error(err, given, "run") from None
+
+
+def _check_outputs(args) -> None:
+    """Refuse unusable output paths now, before any work (not after a long run)."""
+    from .io import check_output_path
+    if getattr(args, "out", None) is not None:
+        check_output_path(args.out, "--out", overwrite=args.force, suffixes=(".npz",))
+    if getattr(args, "checkpoint", None) is not None:
+        # an existing checkpoint is the run to resume: verified when it is read
+        check_output_path(args.checkpoint, "--checkpoint", overwrite=True,
+                          suffixes=(".npz",))
+        if args.out is not None and args.out.resolve() == args.checkpoint.resolve():
+            raise CLIError("--out and --checkpoint must be different files")
 
 
 def _fmt(x) -> str:
@@ -238,28 +310,46 @@ def _value(obj, name, *args):
 
 
 # ---------------------------------------------------------------------------- commands
-def cmd_figure(args) -> int:
-    from .figures import FIGURES, make_all, make_figure
-    progress = False if args.no_progress else None
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
+#: The paper's figures (``pyscale.figures.FIGURES``; a test keeps the two equal): known
+#: here so that paths are checked before the plotting stack is imported (~2 s).
+FIGURES = (1, 2, 3, 4, 5, 6)
+
+
+def _figure_targets(args) -> List[Path]:
+    """The files ``pyscale figure`` will write, each checked before any drawing."""
+    from .io import check_output_path
     if args.number == "all":
-        if args.out.suffix.lower() in (".png", ".pdf", ".svg"):
+        if args.out.suffix.lower() in FIGURE_SUFFIXES:
             raise CLIError(f"--out: 'figure all' writes figure1.png ... figure6.png into a "
                            f"directory, got the file name {str(args.out)!r}")
+        check_output_path(args.out, "--out", kind="dir")
+        targets = [args.out / f"figure{n}.png" for n in FIGURES]
+    else:
+        try:
+            number = int(args.number)
+        except ValueError:
+            number = None
+        if number not in FIGURES:
+            raise CLIError(f"figure: number must be one of {', '.join(map(str, FIGURES))} "
+                           f"or 'all', got {args.number!r}")
+        targets = [args.out]
+    for target in targets:
+        check_output_path(target, "--out", overwrite=args.force, suffixes=FIGURE_SUFFIXES)
+    return targets
+
+
+def cmd_figure(args) -> int:
+    _figure_targets(args)
+    from .figures import make_all, make_figure
+    progress = False if args.no_progress else None
+    if args.number == "all":
         for number, path, seconds in make_all(args.out, quick=args.quick, progress=progress):
             print(f"figure {number}: {path}  ({seconds:.1f} s)")
         return EXIT_OK
-    try:
-        number = int(args.number)
-    except ValueError:
-        number = None
-    if number not in FIGURES:
-        raise CLIError(f"figure: number must be one of {', '.join(map(str, FIGURES))} or "
-                       f"'all', got {args.number!r}")
-    if args.out.suffix.lower() not in (".png", ".pdf", ".svg"):
-        raise CLIError(f"--out: must end in .png, .pdf or .svg, got {str(args.out)!r}")
     start = time.perf_counter()
-    path = make_figure(number, args.out, quick=args.quick, progress=progress)
-    print(f"figure {number}: {path}  ({time.perf_counter() - start:.1f} s)")
+    path = make_figure(int(args.number), args.out, quick=args.quick, progress=progress)
+    print(f"figure {args.number}: {path}  ({time.perf_counter() - start:.1f} s)")
     return EXIT_OK
 
 
@@ -283,76 +373,92 @@ def _summary_rows(traj, problem, prediction, why, delta, eps, wall) -> List[tupl
     return rows
 
 
-def cmd_simulate(args) -> int:
-    from .errors import DivergenceError, Interrupted
-    from .progress import EngineBar
+def _build_problem(pconf):
+    try:
+        return pconf.build()
+    except MemoryError as err:
+        hint = "" if "--compress" in str(err) else " (on the command line: --compress 1e-3)"
+        raise CLIError(f"problem: {err}{hint}", code=EXIT_ERROR) from None
+    except (ValueError, TypeError) as err:
+        raise CLIError(f"problem: {err}") from None
+
+
+def _engine(args, problem, rconf, options, extra, bar):
+    """Run the engine (checkpointed when asked); the trajectory."""
     from .engines import simulate
+    if args.checkpoint is not None:
+        from .checkpoint import run_checkpointed
+        return run_checkpointed(problem, rconf.method, args.checkpoint,
+                                every=args.checkpoint_every, progress=bar, extra=extra,
+                                **options)
+    return simulate(problem, rconf.method, progress=bar, **options)
+
+
+def _interrupted(args, err, save) -> int:
+    """Ctrl-C during a run: save what there is, say where, exit status 130."""
+    partial = getattr(err, "trajectory", None)
+    out = args.out or args.checkpoint
+    if args.checkpoint is not None:
+        where = f"checkpoint saved to {args.checkpoint}; rerun the same command to resume"
+    elif out is not None and partial is not None:
+        save(partial, out)
+        where = f"partial trajectory saved to {out}"
+    else:
+        where = "nothing saved (use --out or --checkpoint)"
+    t = partial.meta.get("t_reached", float("nan")) if partial is not None else float("nan")
+    print(f"pyscale simulate: interrupted at t = {t:.6g}: {where}", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def cmd_simulate(args) -> int:
+    from .errors import DivergenceError
     from .io import save_trajectory
+    from .progress import EngineBar
     tables = _load_tables(args)
     pconf = _problem_config(args, tables)
     rconf = _run_config(args, tables)
-    if args.out is not None and args.out.suffix != ".npz":
-        raise CLIError(f"--out: trajectories are saved as .npz, got {str(args.out)!r}")
-    if args.checkpoint is not None and args.checkpoint.suffix != ".npz":
-        raise CLIError(f"--checkpoint: must end in .npz, got {str(args.checkpoint)!r}")
-    if not args.checkpoint_every > 0:
-        raise CLIError(f"--checkpoint-every: must be > 0 seconds, got {args.checkpoint_every}")
-    try:
-        problem = pconf.build()
-    except ValueError as err:
-        raise CLIError(f"problem: {err}") from None
+    _check_outputs(args)
+    problem = _build_problem(pconf)
     options = dict(rconf.engine_kwargs(pconf.seed), threads=args.threads)
     extra = {"problem_config": pconf.as_dict(), "run_config": rconf.as_dict()}
+
+    def save(traj, path):
+        save_trajectory(traj, path, problem=problem, extra=extra)
+
     horizon_t = (rconf.options["t"] if rconf.method == "flow"
                  else rconf.options["steps"] * rconf.options["lr"])
-    out = args.out or args.checkpoint
     start = time.perf_counter()
     enabled = False if args.no_progress else None
     with EngineBar(rconf.method, horizon_t, desc=f"{rconf.method} d={problem.d}",
                    enabled=enabled) as bar:
         try:
-            if args.checkpoint is not None:
-                from .checkpoint import run_checkpointed
-                traj = run_checkpointed(problem, rconf.method, args.checkpoint,
-                                        every=args.checkpoint_every, progress=bar,
-                                        extra=extra, **options)
-            else:
-                traj = simulate(problem, rconf.method, progress=bar, **options)
-        except Interrupted as err:
+            traj = _engine(args, problem, rconf, options, extra, bar)
+        except KeyboardInterrupt as err:  # Interrupted carries the partial trajectory
             bar.close()
-            partial = err.trajectory
-            if args.checkpoint is not None:
-                where = f"checkpoint saved to {args.checkpoint}; rerun the same command to resume"
-            elif out is not None and partial is not None:
-                save_trajectory(partial, out, problem=problem, extra=extra)
-                where = f"partial trajectory saved to {out}"
-            else:
-                where = "nothing saved (use --out or --checkpoint)"
-            print(f"interrupted at t = {partial.meta.get('t_reached', float('nan')):.6g}: "
-                  f"{where}", file=sys.stderr)
-            return EXIT_INTERRUPTED
-        except KeyboardInterrupt:  # Ctrl-C outside the engine (e.g. while saving)
-            bar.close()
-            where = (f"the last checkpoint in {args.checkpoint} is intact; rerun the same "
-                     f"command to resume" if args.checkpoint is not None else "nothing saved")
-            print(f"interrupted: {where}", file=sys.stderr)
-            return EXIT_INTERRUPTED
+            return _interrupted(args, err, save)
         except DivergenceError as err:
             bar.close()
+            out = args.out or args.checkpoint
             if out is not None and err.trajectory is not None:
-                save_trajectory(err.trajectory, out, problem=problem, extra=extra)
-                raise CLIError(f"{err} (partial trajectory saved to {out})") from None
-            raise CLIError(str(err)) from None
-        except (ValueError, MemoryError) as err:  # refused by the engine (e.g. compressed
-            bar.close()                           # problem with sgd, data set too large)
+                save(err.trajectory, out)
+                raise CLIError(f"{err} (partial trajectory saved to {out})",
+                               EXIT_ERROR) from None
+            raise CLIError(str(err), EXIT_ERROR) from None
+        except MemoryError as err:
+            bar.close()
+            raise CLIError(f"{rconf.method}: {err}", EXIT_ERROR) from None
+        except (ValueError, TypeError) as err:  # refused by the engine (e.g. compressed
+            bar.close()                           # problem with sgd)
+            if getattr(err, "path", None) is not None:  # a damaged checkpoint
+                raise CLIError(str(err), EXIT_ERROR) from None
             raise CLIError(f"{rconf.method}: {err}") from None
     wall = time.perf_counter() - start
     if args.out is not None:
-        save_trajectory(traj, args.out, problem=problem, extra=extra)
+        save(traj, args.out)
     prediction, why = _prediction(problem)
     rows = _summary_rows(traj, problem, prediction, why, args.delta, args.eps, wall)
-    if out is not None:
-        rows.append(("saved_to", str(out)))
+    if args.out or args.checkpoint:
+        rows.append(("saved_to", str(args.out or args.checkpoint)))
     _print_table(f"pyscale simulate: {problem!r}", rows, args.json)
     return EXIT_OK
 
@@ -369,15 +475,12 @@ def _t2_bound(problem, args):
 def cmd_predict(args) -> int:
     tables = _load_tables(args)
     pconf = _problem_config(args, tables)
-    try:
-        problem = pconf.build()
-    except ValueError as err:
-        raise CLIError(f"problem: {err}") from None
+    problem = _build_problem(pconf)
     prediction, why = _prediction(problem)
     if prediction is None:
         raise CLIError(f"no prediction for this problem: {why}")
     rows = [("d", problem.d), ("a", pconf.a), ("s_star", problem.s_star),
-            ("escape_rate", _value(prediction, "escape_rate"), "rho, SPEC §3 Phase I"),
+            ("escape_rate", _value(prediction, "escape_rate"), "rho (model page: Escape)"),
             ("escape_prefactor", _value(prediction, "escape_prefactor"), "C"),
             ("T1_predicted", _value(prediction, "escape_time", args.delta),
              f"log(delta/|C|)/rho, delta = {args.delta:g}"),
@@ -406,33 +509,38 @@ def cmd_sweep(args) -> int:
                            retries=args.retries, progress=progress)
     except Interrupted as err:
         res = getattr(err, "result", None)
-        print(f"{err}" + (f" ({len(res.computed)} computed this run)" if res else ""),
-              file=sys.stderr)
+        print(f"pyscale sweep: {err}" + (f" ({len(res.computed)} computed this run)"
+                                         if res else ""), file=sys.stderr)
         return EXIT_INTERRUPTED
     print(f"sweep: {result.n_tasks} tasks, {len(result.computed)} computed, "
           f"{len(result.reused)} reused, {len(result.failed)} failed -> {out}")
     if len(result.summary):
-        cols = [c for c in ("a", "d", "seed", "method", "T1", "T1_prime", "T2", "final_mse",
-                            "escape_rate", "status") if c in result.summary.columns]
+        cols = [c for c in ("a", "d", "seed", "method", "T1_measured", "T1_predicted",
+                            "T2_measured", "final_mse", "status") if c in result.summary.columns]
         print(result.summary[cols].to_string(index=False))
-    for task_id, message in result.failed.items():
-        print(f"failed: {task_id}: {message}", file=sys.stderr)
-    return EXIT_ERROR if result.failed else EXIT_OK
+    if result.failed:
+        first = next(iter(result.failed.items()))
+        raise CLIError(f"{len(result.failed)} task(s) failed after their retries (listed in "
+                       f"{Path(out) / 'failures.json'}); first: {first[0]}: {first[1]}",
+                       EXIT_ERROR)
+    return EXIT_OK
 
 
 def cmd_show(args) -> int:
     from .io import load_trajectory, read_header, read_table
     path = args.path
     if path.is_dir():
+        read_table(path, "records")  # verifies every part, records included
         summary = read_table(path, "summary")
         print(summary.to_string(index=False) if len(summary) else "(no finished tasks)")
         return EXIT_OK
-    if not path.is_file():
-        raise CLIError(f"show: no such file or directory: {path}")
+    if not path.exists():
+        raise CLIError(f"no such file or directory: {path}", EXIT_ERROR)
     header = read_header(path)
     traj = load_trajectory(path)
     ph = traj.phases()
-    rows = [("method", header.get("method")), ("pyscale_version", header["pyscale_version"]),
+    rows = [("method", header.get("method")),
+            ("pyscale_version", header.get("pyscale_version")),
             ("seed", header.get("seed")), ("problem", json.dumps(traj.meta.get("problem"))),
             ("status", traj.status), ("records", len(traj)),
             ("t_final", float(traj.t[-1]) if len(traj) else None),
@@ -446,22 +554,55 @@ COMMANDS = {"figure": cmd_figure, "simulate": cmd_simulate, "predict": cmd_predi
             "sweep": cmd_sweep, "show": cmd_show}
 
 
+def _exit_status(err: BaseException) -> int:
+    """1 for a failed run or an unusable file, 2 for bad usage (see the module docstring)."""
+    from .io import BadFileError
+    if isinstance(err, CLIError):
+        return err.code
+    if isinstance(err, (BadFileError, MemoryError, OSError, RuntimeError)):
+        return EXIT_ERROR
+    if isinstance(err, (ValueError, TypeError)):
+        return EXIT_USAGE
+    return EXIT_ERROR
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split()) or type(err).__name__
+    if not isinstance(err, (CLIError, ValueError, TypeError, OSError, MemoryError,
+                            RuntimeError)):
+        text = f"{type(err).__name__}: {text}"
+    return text
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point of the ``pyscale`` console script; returns the exit status."""
-    from .config import ConfigError
+    """Entry point of the ``pyscale`` console script; returns the exit status.
+
+    Every error is reported as one line (``pyscale COMMAND: error: ...``); set the
+    environment variable ``PYSCALE_TRACEBACK=1`` to see the traceback instead.
+    """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args, extra = parser.parse_known_args(argv)
+    except SystemExit as done:  # --help, --version, or a usage error already printed
+        return done.code if isinstance(done.code, int) else EXIT_USAGE
+    if extra:  # reported by the subcommand, as every other error
+        print(f"pyscale {args.command}: error: unrecognized arguments: {' '.join(extra)}",
+              file=sys.stderr)
+        return EXIT_USAGE
     try:
         return COMMANDS[args.command](args)
-    except (CLIError, ConfigError) as err:
-        print(f"pyscale {args.command}: error: {err}", file=sys.stderr)
-        return EXIT_ERROR
     except KeyboardInterrupt:
-        print(f"pyscale {args.command}: interrupted", file=sys.stderr)
+        print(f"pyscale {args.command}: interrupted; nothing more was saved (outputs are "
+              f"written atomically: no partial files)", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # output piped into a command that stopped reading (head)
         sys.stdout = open(os.devnull, "w")
         return EXIT_OK
+    except Exception as err:
+        if os.environ.get("PYSCALE_TRACEBACK"):
+            raise
+        print(f"pyscale {args.command}: error: {_one_line(err)}", file=sys.stderr)
+        return _exit_status(err)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,6 +18,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
+from . import _repr, tidy
 from .engines import simulate
 from .problem import Problem
 from .theory import Prediction, predict
@@ -101,6 +102,10 @@ class Comparison(dict):
             ("T2", "T2(eps) [bound]"), ("plateau", "MSE(T2) - sigma*^2 [bound]"),
             ("phase3", "Phase III max rel. error [vs eps]"), ("tail_exponent", "tail exponent 1/a"),
             ("phase2b_exponent", "1-|u| exponent (a-1)/a"))
+
+    to_pandas = tidy.comparison_to_pandas
+    __repr__ = _repr.repr_text
+    _repr_html_ = _repr.repr_html
 
     def rows(self) -> list:
         out = []

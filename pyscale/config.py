@@ -3,7 +3,7 @@ names the offending field (``problem.a``, ``gd.lr``, ``grid.d[2]``, ...).
 
 A run configuration (``pyscale simulate --config`` / ``pyscale predict --config``)::
 
-    [problem]            # SPEC §1: Problem.power_law(d, a, seed, target, noise, compress)
+    [problem]            # Problem.power_law(d, a, seed, target, noise, compress)
     d = 1000
     a = 2.0
     seed = 0
@@ -16,8 +16,9 @@ A run configuration (``pyscale simulate --config`` / ``pyscale predict --config`
     records = 200
 
 A sweep configuration (``pyscale sweep CONFIG``) replaces single values by lists under
-``[grid]`` (any of a, d, seed, target, noise, method) and gives each method's options in
-its own table::
+``[grid]`` (problem fields a, d, seed, target, noise, compress; ``method``; and engine
+options such as lr, steps, batch, sample_seed — each multiplies the runs of the methods
+that have it) and gives each method's options in its own table::
 
     [grid]
     a = [1.5, 2.0]
@@ -40,7 +41,8 @@ its own table::
     retries = 2
     dask = ""            # "" = local processes, "local" = a dask LocalCluster, or an address
 
-Engine options per method (SPEC §5 engines, :func:`pyscale.simulate`):
+Engine options per method (model page: Time and steps; :func:`pyscale.simulate`); the
+range of every numeric field is in :data:`RANGES`:
 
 * flow: ``t`` (horizon, required), ``records`` (200), ``t_start`` (1e-2), ``rtol`` (1e-9)
 * gd: ``lr``, ``steps`` (required), ``records`` (200)
@@ -50,7 +52,6 @@ Engine options per method (SPEC §5 engines, :func:`pyscale.simulate`):
 """
 from __future__ import annotations
 
-import difflib
 import itertools
 import json
 import sys
@@ -58,7 +59,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-import numpy as np
+from . import _validate as check
 
 __all__ = ["ConfigError", "ProblemConfig", "RunConfig", "SweepConfig", "load_config_file",
            "parse_problem", "parse_run", "parse_sweep", "METHODS", "METHOD_OPTIONS"]
@@ -70,64 +71,109 @@ class ConfigError(ValueError):
     def __init__(self, field: str, message: str):
         super().__init__(f"{field}: {message}")
         self.field = field
+        self.reason = message
 
 
 # ---------------------------------------------------------------------------- field checks
 def _suggest(key: str, allowed) -> str:
-    close = difflib.get_close_matches(key, list(allowed), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return check.suggest(str(key), [str(a) for a in allowed])
 
 
 def _reject_unknown(section: str, table: Mapping, allowed) -> None:
     if not isinstance(table, Mapping):
-        raise ConfigError(section, f"must be a table of key = value pairs, got "
-                                   f"{type(table).__name__}")
+        raise ConfigError(section or "configuration", f"must be a table of key = value "
+                          f"pairs, got {type(table).__name__} {table!r:.40}")
     for key in table:
         if key not in allowed:
-            raise ConfigError(f"{section}.{key}" if section else key,
+            raise ConfigError(f"{section}.{key}" if section else str(key),
                               f"unknown field{_suggest(key, allowed)}; allowed: "
                               f"{', '.join(sorted(allowed))}")
 
 
-def _integer(name: str, value, low: Optional[int] = None) -> int:
-    if isinstance(value, bool):
-        raise ConfigError(name, f"must be an integer, got {value!r}")
-    if isinstance(value, str):
+def _reason(name: str, err: Exception) -> str:
+    """A validator's message without the leading parameter name (the caller names it)."""
+    text = str(err)
+    return text[len(name):].lstrip() if text.startswith(name) else text
+
+
+def _number(value):
+    """Text from a flag or a file as a number ("1e7", "1_000", "nan"); others unchanged."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip().replace("_", "")
+    for convert in (int, float):
         try:
-            value = float(value) if any(c in value for c in ".eE") else int(value)
+            return convert(text)
         except ValueError:
-            raise ConfigError(name, f"must be an integer, got {value!r}") from None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if not isinstance(value, (int, np.integer)):
-        raise ConfigError(name, f"must be an integer, got {value!r}")
-    value = int(value)
-    if low is not None and value < low:
-        raise ConfigError(name, f"must be >= {low}, got {value}")
-    return value
+            pass
+    return value  # refused by the validator, which names the expected type
 
 
-def _real(name: str, value, low: Optional[float] = None, positive: bool = False) -> float:
-    if isinstance(value, bool):
-        raise ConfigError(name, f"must be a number, got {value!r}")
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(name, f"must be a number, got {value!r}") from None
-    if not np.isfinite(x):
-        raise ConfigError(name, f"must be finite, got {value!r}")
-    if positive and not x > 0:
-        raise ConfigError(name, f"must be > 0, got {x:g}")
-    if low is not None and x < low:
-        raise ConfigError(name, f"must be >= {low:g}, got {x:g}")
-    return x
+@dataclass(frozen=True)
+class Range:
+    """The allowed values of one numeric field: an integer or a finite real in an interval
+    (``low``/``high``: bounds or None; ``open_low``/``open_high`` exclude them).
+    :meth:`check` converts text and validates with :mod:`pyscale._validate`."""
+    kind: str  # "int" or "real"
+    low: Optional[float] = None
+    high: Optional[float] = None
+    open_low: bool = False
+    open_high: bool = False
+
+    def check(self, name: str, value):
+        """``value`` as an int or float inside the range, else ConfigError(name, ...)."""
+        try:
+            if self.kind == "int":
+                return check.integer(name, _number(value), self.low, self.high)
+            return check.real(name, _number(value), self.low, self.high,
+                              low_open=self.open_low, high_open=self.open_high)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(name, _reason(name, err)) from None
 
 
 def _choice(name: str, value, choices) -> str:
-    if value not in choices:
-        raise ConfigError(name, f"must be one of {', '.join(map(repr, choices))}, got "
-                                f"{value!r}{_suggest(str(value), choices)}")
-    return value
+    try:
+        return check.choice(name, value, choices)
+    except ValueError as err:
+        raise ConfigError(name, _reason(name, err)) from None
+
+
+INT32_MAX = check.MAX_BATCH
+
+#: The range of every numeric field of a configuration and of every CLI flag: one table,
+#: used by the config parser and by the command line's argparse types alike; the checks
+#: themselves are :mod:`pyscale._validate`'s.
+RANGES: Dict[str, Range] = {
+    # problem (model page: Data model)
+    "d": Range("int", 1),
+    "a": Range("real", 0.0),
+    "seed": Range("int", 0, 2 ** 64 - 1),
+    "noise": Range("real", 0.0),
+    "compress": Range("real", 0.0, 1.0, open_low=True, open_high=True),
+    # engine options (model page: Time and steps)
+    "t": Range("real", 0.0, open_low=True),
+    "t_start": Range("real", 0.0, open_low=True),
+    "rtol": Range("real", 0.0, 1.0, open_low=True, open_high=True),
+    "records": Range("int", 2, 10 ** 7),
+    "lr": Range("real", 0.0, open_low=True),
+    "steps": Range("int", 1, check.MAX_STEPS),
+    "batch": Range("int", 1, check.MAX_BATCH),
+    "sample_seed": Range("int", 0, 2 ** 64 - 1),
+    "n_samples": Range("int", 1, INT32_MAX),
+    # command-line only
+    "threads": Range("int", 0, check.MAX_THREADS),
+    "workers": Range("int", 1, 4096),
+    "retries": Range("int", 0, 1000),
+    "delta": Range("real", 0.0, 1.0, open_low=True, open_high=True),
+    "eps": Range("real", 0.0, 1.0, open_low=True, open_high=True),
+    "s0": Range("real", 0.0, 2.0 / 3.0, open_low=True, open_high=True),
+    "checkpoint_every": Range("real", 0.0, open_low=True),
+}
+
+
+def check_field(name: str, key: str, value):
+    """Validate ``value`` with the range of field ``key``; errors are named ``name``."""
+    return RANGES[key].check(name, value)
 
 
 # ---------------------------------------------------------------------------- problem
@@ -136,7 +182,7 @@ TARGETS = ("unit_q", "norm_d")
 
 @dataclass(frozen=True)
 class ProblemConfig:
-    """The arguments of :meth:`pyscale.Problem.power_law` (SPEC §1)."""
+    """The arguments of :meth:`pyscale.Problem.power_law` (model page: Data model)."""
     d: int
     a: float
     seed: int = 0
@@ -158,18 +204,12 @@ PROBLEM_FIELDS = ("d", "a", "seed", "target", "noise", "compress")
 
 def _problem_value(section: str, key: str, value):
     name = f"{section}.{key}"
-    if key == "d":
-        return _integer(name, value, 1)
-    if key == "a":
-        return _real(name, value, low=0.0)
-    if key == "seed":
-        return _integer(name, value, 0)
     if key == "target":
         return _choice(name, value, TARGETS)
-    if key == "noise":
-        return _real(name, value, low=0.0)
-    if key == "compress":
-        return None if value in (None, 0, "", False) else _real(name, value, positive=True)
+    if key == "compress" and value in (None, 0, "", False):
+        return None
+    if key in PROBLEM_FIELDS:
+        return check_field(name, key, value)
     raise ConfigError(name, f"unknown field{_suggest(key, PROBLEM_FIELDS)}")
 
 
@@ -186,29 +226,20 @@ def parse_problem(table: Mapping, section: str = "problem") -> ProblemConfig:
 # ---------------------------------------------------------------------------- engine runs
 METHODS = ("flow", "gd", "sgd", "erm")
 
-#: option name -> (kind, required, default); kind in int+, int0, real+, real0
-METHOD_OPTIONS: Dict[str, Dict[str, Tuple[str, bool, Any]]] = {
-    "flow": {"t": ("real+", True, None), "records": ("int+", False, 200),
-             "t_start": ("real+", False, 1e-2), "rtol": ("real+", False, 1e-9)},
-    "gd": {"lr": ("real+", True, None), "steps": ("int0", True, None),
-           "records": ("int+", False, 200)},
-    "sgd": {"lr": ("real+", True, None), "steps": ("int0", True, None),
-            "records": ("int+", False, 200), "batch": ("int+", False, 1),
-            "sample_seed": ("int0", False, None), "noise": ("real0", False, None)},
-    "erm": {"n_samples": ("int+", True, None), "lr": ("real+", True, None),
-            "steps": ("int0", True, None), "records": ("int+", False, 200),
-            "sample_seed": ("int0", False, None), "noise": ("real0", False, None)},
+#: option name -> (required, default) per method; each option's range is RANGES[name].
+METHOD_OPTIONS: Dict[str, Dict[str, Tuple[bool, Any]]] = {
+    "flow": {"t": (True, None), "records": (False, 200), "t_start": (False, 1e-2),
+             "rtol": (False, 1e-9)},
+    "gd": {"lr": (True, None), "steps": (True, None), "records": (False, 200)},
+    "sgd": {"lr": (True, None), "steps": (True, None), "records": (False, 200),
+            "batch": (False, 1), "sample_seed": (False, None), "noise": (False, None)},
+    "erm": {"n_samples": (True, None), "lr": (True, None), "steps": (True, None),
+            "records": (False, 200), "sample_seed": (False, None), "noise": (False, None)},
 }
 
-
-def _option_value(name: str, kind: str, value):
-    if kind == "int+":
-        return _integer(name, value, 1)
-    if kind == "int0":
-        return _integer(name, value, 0)
-    if kind == "real+":
-        return _real(name, value, positive=True)
-    return _real(name, value, low=0.0)
+#: Every engine option of any method (the names a sweep's [grid] may list besides the
+#: problem fields and ``method``).
+ENGINE_OPTIONS = tuple(sorted({k for spec in METHOD_OPTIONS.values() for k in spec}))
 
 
 @dataclass(frozen=True)
@@ -246,6 +277,8 @@ class RunConfig:
 
 def parse_run(table: Mapping, section: str = "run", method: Optional[str] = None) -> RunConfig:
     """Validate an engine table: ``method`` (unless given) plus that method's options."""
+    if not isinstance(table, Mapping):
+        _reject_unknown(section, table, ())
     table = dict(table)
     if method is None:
         method = table.pop("method", "flow")
@@ -253,29 +286,42 @@ def parse_run(table: Mapping, section: str = "run", method: Optional[str] = None
         table.pop("method", None)
     method = _choice(f"{section}.method", method, METHODS)
     spec = METHOD_OPTIONS[method]
+    for key in table:
+        if key in ENGINE_OPTIONS and key not in spec:
+            raise ConfigError(f"{section}.{key}", f"not an option of method={method!r} "
+                              f"(its options: {', '.join(spec)})")
     _reject_unknown(section, table, spec)
     options = {}
-    for key, (kind, required, default) in spec.items():
+    for key, (required, default) in spec.items():
         value = table.get(key)
-        if value is None:
+        if value is None and key == "t_start" and table.get("t") is not None:
+            # default first record 1e-2, or t/100 for horizons that short
+            horizon = check_field(f"{section}.t", "t", table["t"])
+            options[key] = default if default < horizon else horizon * 1e-2
+        elif value is None:
             if required:
                 raise ConfigError(f"{section}.{key}", f"is required for method={method!r}")
             options[key] = default
         else:
-            options[key] = _option_value(f"{section}.{key}", kind, value)
+            options[key] = check_field(f"{section}.{key}", key, value)
+    if method == "flow" and options["t_start"] >= options["t"]:
+        raise ConfigError(f"{section}.t_start", f"the first record time t_start = "
+                          f"{options['t_start']:g} must be below the horizon t = "
+                          f"{options['t']:g}")
     return RunConfig(method, options)
 
 
 # ---------------------------------------------------------------------------- sweeps
-GRID_FIELDS = ("a", "d", "seed", "target", "noise", "method")
+GRID_FIELDS = ("a", "d", "seed", "target", "noise", "compress", "method",
+               *[k for k in ENGINE_OPTIONS if k not in PROBLEM_FIELDS])
 SWEEP_FIELDS = ("out", "workers", "retries", "dask")
 
 
 @dataclass(frozen=True)
 class SweepConfig:
-    """A grid of problems × methods (:mod:`pyscale.sweep`)."""
+    """A grid of problems × engine runs (:mod:`pyscale.sweep`)."""
     problems: Tuple[ProblemConfig, ...]
-    runs: Dict[str, RunConfig]
+    runs: Tuple[RunConfig, ...]
     grid: Dict[str, list]
     out: Optional[str] = None
     workers: Optional[int] = None
@@ -283,8 +329,8 @@ class SweepConfig:
     dask: Optional[str] = None
 
     def tasks(self) -> List[Tuple[ProblemConfig, RunConfig]]:
-        """The Cartesian product, in grid order (problem fields, then method)."""
-        return [(p, self.runs[m]) for p in self.problems for m in self.grid["method"]]
+        """The Cartesian product, in grid order (problem fields, then runs)."""
+        return [(p, r) for p in self.problems for r in self.runs]
 
 
 def _as_list(name: str, value) -> list:
@@ -294,69 +340,118 @@ def _as_list(name: str, value) -> list:
     return values
 
 
-def parse_sweep(config: Mapping) -> SweepConfig:
-    """Validate a sweep configuration (see the module docstring)."""
-    allowed = {"grid", "problem", "sweep", *METHODS}
-    _reject_unknown("", config, allowed)
+def _grid_values(key: str, values: list) -> list:
+    """Validate the list ``grid.key`` element by element (errors name ``grid.key[i]``)."""
+    checked = []
+    for i, value in enumerate(values):
+        name = f"grid.{key}[{i}]"
+        if key == "method":
+            checked.append(_choice(name, value, METHODS))
+        elif key in PROBLEM_FIELDS:
+            try:
+                checked.append(_problem_value("grid", key, value))
+            except ConfigError as err:
+                raise ConfigError(name, str(err).split(": ", 1)[1]) from None
+        else:
+            checked.append(check_field(name, key, value))
+    if len(set(map(repr, checked))) != len(checked):
+        raise ConfigError(f"grid.{key}", f"has repeated values {values!r}")
+    return checked
+
+
+def _parse_grid(config: Mapping) -> Dict[str, list]:
     grid_table = config.get("grid")
     if grid_table is None:
         raise ConfigError("grid", "is required: the lists of a, d, seed, method to sweep")
     _reject_unknown("grid", grid_table, GRID_FIELDS)
-    fixed = dict(config.get("problem", {}))
-    _reject_unknown("problem", fixed, PROBLEM_FIELDS)
-    grid: Dict[str, list] = {}
-    for key in GRID_FIELDS:
-        if key in grid_table:
-            if key in fixed:
-                raise ConfigError(f"grid.{key}", "is also set in [problem]; set it once")
-            values = _as_list(f"grid.{key}", grid_table[key])
-            if key == "method":
-                grid[key] = [_choice(f"grid.method[{i}]", v, METHODS)
-                             for i, v in enumerate(values)]
-            else:
-                grid[key] = [_problem_value_indexed(key, i, v) for i, v in enumerate(values)]
-            if len(set(map(repr, grid[key]))) != len(grid[key]):
-                raise ConfigError(f"grid.{key}", f"has repeated values {grid_table[key]!r}")
+    grid = {key: _grid_values(key, _as_list(f"grid.{key}", grid_table[key]))
+            for key in GRID_FIELDS if key in grid_table}
     grid.setdefault("method", ["flow"])
-    for key in ("d", "a"):
-        if key not in grid and key not in fixed:
-            raise ConfigError(f"grid.{key}", f"is required (or set problem.{key})")
-    fixed_values = {k: _problem_value("problem", k, v) for k, v in fixed.items()
-                    if v is not None}
-    keys = [k for k in GRID_FIELDS if k in grid and k != "method"]
-    problems = tuple(ProblemConfig(**fixed_values, **dict(zip(keys, combo)))
-                     for combo in itertools.product(*(grid[k] for k in keys)))
-    runs = {}
+    return grid
+
+
+def _sweep_runs(config: Mapping, grid: Dict[str, list]) -> Tuple[RunConfig, ...]:
+    """Each method of ``grid.method`` × the gridded engine options it has."""
+    options = [k for k in grid if k in ENGINE_OPTIONS and k not in PROBLEM_FIELDS]
+    for key in options:
+        if not any(key in METHOD_OPTIONS[m] for m in grid["method"]):
+            raise ConfigError(f"grid.{key}", f"is not an option of any method in grid.method "
+                              f"({', '.join(grid['method'])})")
+    runs = []
     for method in grid["method"]:
-        if method not in config:
-            needed = [k for k, (_, req, _) in METHOD_OPTIONS[method].items() if req]
-            raise ConfigError(method, f"is required: the options of method {method!r} "
-                                      f"({', '.join(needed)})")
-        runs[method] = parse_run(config[method], section=method, method=method)
+        table = config.get(method)
+        if table is None:
+            needed = [k for k, (req, _) in METHOD_OPTIONS[method].items()
+                      if req and k not in grid]
+            if needed:
+                raise ConfigError(method, f"is required: the options of method {method!r} "
+                                          f"({', '.join(needed)})")
+            table = {}
+        _reject_unknown(method, table, METHOD_OPTIONS[method])
+        mine = [k for k in options if k in METHOD_OPTIONS[method]]
+        for key in mine:
+            if key in table:
+                raise ConfigError(f"grid.{key}", f"is also set in [{method}]; set it once")
+        for combo in itertools.product(*(grid[k] for k in mine)):
+            runs.append(parse_run({**table, **dict(zip(mine, combo))}, section=method,
+                                  method=method))
     for method in METHODS:
         if method in config and method not in grid["method"]:
             raise ConfigError(method, f"options given but {method!r} is not in grid.method")
-    sweep = dict(config.get("sweep", {}))
+    return tuple(runs)
+
+
+def _parse_sweep_table(config: Mapping) -> dict:
+    sweep = config.get("sweep", {})
     _reject_unknown("sweep", sweep, SWEEP_FIELDS)
     out = sweep.get("out")
     if out is not None and not isinstance(out, str):
         raise ConfigError("sweep.out", f"must be a directory path, got {out!r}")
     workers = sweep.get("workers")
-    workers = None if workers is None else _integer("sweep.workers", workers, 1)
-    retries = _integer("sweep.retries", sweep.get("retries", 2), 0)
+    workers = None if workers is None else check_field("sweep.workers", "workers", workers)
+    retries = check_field("sweep.retries", "retries", sweep.get("retries", 2))
     dask = sweep.get("dask") or None
-    if dask is not None and not isinstance(dask, str):
-        raise ConfigError("sweep.dask", f"must be 'local' or a scheduler address, got {dask!r}")
-    return SweepConfig(problems=problems, runs=runs, grid=grid, out=out, workers=workers,
-                       retries=retries, dask=dask)
+    if dask is not None:
+        dask = check_dask_address("sweep.dask", dask)
+    return {"out": out, "workers": workers, "retries": retries, "dask": dask}
 
 
-def _problem_value_indexed(key: str, i: int, value):
-    """Validate grid value ``grid.key[i]`` with the rules of the problem field ``key``."""
-    try:
-        return _problem_value("grid", key, value)
-    except ConfigError as err:
-        raise ConfigError(f"grid.{key}[{i}]", str(err).split(": ", 1)[1]) from None
+def parse_sweep(config: Mapping) -> SweepConfig:
+    """Validate a sweep configuration (see the module docstring)."""
+    _reject_unknown("", config, {"grid", "problem", "sweep", *METHODS})
+    grid = _parse_grid(config)
+    fixed = config.get("problem", {})
+    _reject_unknown("problem", fixed, PROBLEM_FIELDS)
+    for key in fixed:
+        if key in grid:
+            raise ConfigError(f"grid.{key}", "is also set in [problem]; set it once")
+    for key in ("d", "a"):
+        if key not in grid and key not in fixed:
+            raise ConfigError(f"grid.{key}", f"is required (or set problem.{key})")
+    fixed_values = {k: _problem_value("problem", k, v) for k, v in fixed.items()
+                    if v is not None}
+    keys = [k for k in PROBLEM_FIELDS if k in grid]
+    problems = tuple(ProblemConfig(**fixed_values, **dict(zip(keys, combo)))
+                     for combo in itertools.product(*(grid[k] for k in keys)))
+    return SweepConfig(problems=problems, runs=_sweep_runs(config, grid), grid=grid,
+                       **_parse_sweep_table(config))
+
+
+_DASK_SCHEMES = ("tcp", "tls", "ucx", "ws", "wss", "inproc")
+
+
+def check_dask_address(name: str, value) -> str:
+    """``"local"`` or a scheduler address ``scheme://host:port`` (or ``host:port``)."""
+    import re
+    if not isinstance(value, str):
+        raise ConfigError(name, f"must be 'local' or a scheduler address, got {value!r:.40}")
+    if value == "local":
+        return value
+    pattern = rf"^(({'|'.join(_DASK_SCHEMES)})://)?[A-Za-z0-9_.\-\[\]:]+:\d{{1,5}}$"
+    if not re.match(pattern, value):
+        raise ConfigError(name, f"must be 'local' or a scheduler address such as "
+                                f"tcp://host:8786, got {value!r:.60}")
+    return value
 
 
 # ---------------------------------------------------------------------------- files
@@ -364,8 +459,19 @@ def load_config_file(path) -> dict:
     """Read a TOML (``.toml``) or JSON (``.json``) file into a dict; errors name the file."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(str(path), "no such configuration file")
-    text = path.read_text()
+        what = ("is a directory, not a configuration file" if path.is_dir() else
+                "not a regular file (expected a .toml or .json configuration file)"
+                if path.exists() else "no such configuration file")
+        raise ConfigError(str(path), what)
+    if path.suffix not in (".json", ".toml"):
+        raise ConfigError(str(path), "configuration files must end in .toml or .json")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(str(path), f"not a text file (byte {err.start} is not UTF-8): "
+                                     f"expected TOML or JSON") from None
+    except OSError as err:
+        raise ConfigError(str(path), f"cannot read it: {err.strerror}") from None
     if path.suffix == ".json":
         try:
             data = json.loads(text)
@@ -383,5 +489,6 @@ def load_config_file(path) -> dict:
     else:
         raise ConfigError(str(path), "configuration files must end in .toml or .json")
     if not isinstance(data, dict):
-        raise ConfigError(str(path), "must hold a table at top level")
+        raise ConfigError(str(path), f"must hold a table at top level, got "
+                                     f"{type(data).__name__}")
     return data

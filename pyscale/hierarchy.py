@@ -28,6 +28,7 @@ from typing import Any, Dict, Optional, Sequence
 import numpy as np
 
 from . import _core
+from . import _validate as check
 from ._kernels import dop853
 from ._validate import record_times
 from .engines import simulate
@@ -92,17 +93,12 @@ class Hierarchy:
 
 
 # --------------------------------------------------------------------------- validation
-def _check_order(order) -> int:
-    if isinstance(order, bool) or not isinstance(order, (int, np.integer)):
-        raise ValueError(f"order must be an integer >= 1, got {order!r}")
-    if order < 1:
-        raise ValueError(f"order (the truncation K) must be >= 1, got {order}")
-    return int(order)
+def _check_order(order, name: str = "order") -> int:
+    """The truncation order K (the number of moments kept): an integer in [1, 1024]."""
+    return check.integer(name, order, 1, 1024)
 
 
 def _check_times(t) -> np.ndarray:
-    if t is None:
-        raise ValueError("t= is required: record times (increasing, >= 0) or a horizon")
     return record_times(t)
 
 

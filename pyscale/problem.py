@@ -22,7 +22,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from . import _core, compression
+from . import _core, _repr, compression
 from . import _validate as check
 
 __all__ = ["Problem", "power_law_eigenvalues"]
@@ -37,16 +37,22 @@ def _sum(x: np.ndarray) -> float:
     return float(_core.blocked_sum(np.ascontiguousarray(x, dtype=np.float64)))
 
 
-def power_law_eigenvalues(d: int, a: float) -> np.ndarray:
-    """λ_i = i^(-a) / H_{d,a},  H_{d,a} = Σ_{j≤d} j^(-a), so that tr Q = 1
-    (model page: Data model)."""
-    d = check.dimension(d)
-    a = check.exponent(a)
+def _check_no_underflow(d: int, a: float) -> None:
+    """Refuse a power law whose smallest eigenvalue d^-a underflows float64 (full or
+    compressed: both would end with eigenvalues 0, blamed on the wrong cause)."""
     if d > 1 and a * math.log2(d) > 1022:
         raise ValueError(
             f"a = {a:g} is too large for d = {d}: d^-a = 2^-{a * math.log2(d):.4g} underflows "
             f"float64 (the smallest normal number is 2^-1022); at this d use "
             f"a <= {1022 / math.log2(d):.4g}")
+
+
+def power_law_eigenvalues(d: int, a: float) -> np.ndarray:
+    """λ_i = i^(-a) / H_{d,a},  H_{d,a} = Σ_{j≤d} j^(-a), so that tr Q = 1
+    (model page: Data model)."""
+    d = check.dimension(d)
+    a = check.exponent(a)
+    _check_no_underflow(d, a)
     i = np.arange(1, d + 1, dtype=np.float64)
     raw = i ** (-a)
     # Summing smallest-first keeps H_{d,a} accurate to rounding at any d.
@@ -176,6 +182,7 @@ class Problem:
         check.choice("init", init, ("sphere",))
         info = {"constructor": "power_law", "a": a, "seed": seed, "target": target,
                 "init": init}
+        _check_no_underflow(d, a)
         if compress is not None:
             modes = compression.draw_power_law(d, a, seed=seed, target=target, rtol=compress)
             return cls(modes.eigenvalues, modes.w_star, modes.w0, noise=noise, d=d,
@@ -238,10 +245,8 @@ class Problem:
         return Problem(self.eigenvalues, self.w_star, w0, noise=self.noise, d=self.d,
                        counts=self.counts, info=self.info)
 
-    def __repr__(self) -> str:
-        extra = f", n_coords={self.n_coords}" if self.is_compressed else ""
-        return (f"Problem(d={self.d}{extra}, s_star={self.s_star:.6g}, noise={self.noise}, "
-                f"info={self.info})")
+    __repr__ = _repr.repr_text
+    _repr_html_ = _repr.repr_html
 
 
 def _check_fits(d: int) -> None:

@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import _core
+from . import _core, _repr, tidy
 
 __all__ = ["Trajectory", "Phases", "Ensemble", "FIELDS"]
 
@@ -85,13 +85,9 @@ class Trajectory:
         t2 = _first(self.t, ok)
         return Phases(t1, t1p, t2, float(delta), float(eps), float(s0))
 
-    def __repr__(self) -> str:
-        if len(self) == 0:
-            return f"Trajectory(empty, status={self.status!r})"
-        return (f"Trajectory(method={self.meta.get('method')!r}, n={len(self)}, "
-                f"t=[{self.t[0]:.3g}, {self.t[-1]:.3g}], final mse={self.mse[-1]:.6g}, "
-                f"|u|={abs(self.u[-1]):.6g}, status={self.status!r})")
-
+    to_pandas = tidy.trajectory_to_pandas
+    __repr__ = _repr.repr_text
+    _repr_html_ = _repr.repr_html
 
 def _first(t: np.ndarray, mask: np.ndarray) -> Optional[float]:
     idx = np.flatnonzero(mask)
@@ -176,7 +172,7 @@ class Ensemble:
         meta["status"] = self.meta.get("member_status", ["completed"] * len(self))[i]
         return Trajectory(w=None if self.w is None else self.w[i], meta=meta, **cols)
 
-    def __repr__(self) -> str:
-        return (f"Ensemble(method={self.meta.get('method')!r}, members={len(self)}, "
-                f"records={self.t.size}, final mean mse={self.mean_mse[-1]:.6g}, "
-                f"final mean |u|={self.mean_abs_u[-1]:.6g})")
+    to_pandas = tidy.ensemble_to_pandas
+    to_xarray = tidy.ensemble_to_xarray
+    __repr__ = _repr.repr_text
+    _repr_html_ = _repr.repr_html

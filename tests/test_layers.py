@@ -15,11 +15,11 @@ ROOT = Path(pyscale.__file__).parent
 
 # Layer of each module (dotted name below pyscale); higher may import lower, never up.
 LAYERS = {
-    0: ["_core", "_version", "_validate", "errors", "_kernels", "progress"],
+    0: ["_core", "_version", "_validate", "errors", "_kernels", "progress", "tidy", "_repr"],
     1: ["compression", "problem"],
     2: ["statistics", "trajectory", "engines"],
     3: ["theory", "compare", "compare_sgd", "hierarchy", "compression_error", "phases",
-        "events", "tidy", "_repr"],
+        "events"],
     4: ["io", "checkpoint", "config", "sweep", "figures", "cli", "__main__", "__init__"],
 }
 LAYER_OF = {name: level for level, names in LAYERS.items() for name in names}

@@ -1,4 +1,4 @@
-"""Problem: constructors, normalisations (SPEC §1) and the validation of bad input."""
+"""Problem: constructors, normalisations (model page: Data model), refusal of bad input."""
 import numpy as np
 import pytest
 
@@ -119,3 +119,91 @@ def test_problem_arrays_are_read_only():
     p = Problem.power_law(10, 2.0)
     with pytest.raises(ValueError):
         p.w0[0] = 1.0
+
+
+
+def _explicit(n=5):
+    lam = 1.0 / np.arange(1, n + 1)
+    return lam, np.ones(n), np.full(n, 0.1)
+
+
+@pytest.mark.parametrize("name", ["eigenvalues", "w_star", "w0", "counts"])
+def test_complex_arrays_are_refused_not_truncated(name):
+    lam, w_star, w0 = _explicit()
+    arrays = {"eigenvalues": lam, "w_star": w_star, "w0": w0, "counts": np.ones(5)}
+    arrays[name] = arrays[name] + 1e-3j
+    with pytest.raises(TypeError, match=f"{name} must be real, got a complex array"):
+        Problem(**arrays)
+
+
+def test_non_numeric_arrays_name_the_parameter():
+    lam, w_star, w0 = _explicit()
+    with pytest.raises(TypeError, match="w0 must be a 1-D array of real numbers"):
+        Problem(lam, w_star, np.array(["a", "b", "c", "d", "e"]))
+
+
+@pytest.mark.parametrize("d", [2, 100, 10**6])
+def test_underflowing_power_law_says_why_and_the_largest_exponent(d):
+    limit = 1022 / np.log2(d)  # d^-a >= 2^-1022, the smallest normal float64
+    with pytest.raises(ValueError, match="underflows float64") as info:
+        Problem.power_law(d, limit * 1.001)
+    assert f"at this d use a <= {limit:.4g}" in str(info.value)
+    if d <= 100:  # just below the limit every eigenvalue is still positive
+        assert np.all(Problem.power_law(d, limit * 0.999).eigenvalues > 0)
+    with pytest.raises(ValueError, match="underflows float64"):  # compressed: same limit
+        Problem.power_law(max(d, 10**4), 1e6, compress=1e-2)
+
+
+def test_power_law_1e6_no_longer_blames_null_directions():
+    with pytest.raises(ValueError) as info:
+        Problem.power_law(100, a=1e6)
+    assert "underflows" in str(info.value) and "null directions" not in str(info.value)
+
+
+@pytest.mark.parametrize("compress, message", [
+    (1.0, "must be < 1.*use 1e-4 ... 1e-1"), (10.0, "must be < 1.*use 1e-4 ... 1e-1"),
+    (0.0, r"must be a finite number in \(0, 1\)"), (-1e-3, r"in \(0, 1\)"),
+    (float("nan"), r"in \(0, 1\)"), (float("inf"), r"in \(0, 1\)")])
+def test_compression_tolerance_outside_zero_one_is_refused(compress, message):
+    with pytest.raises(ValueError, match="grouping tolerance δ|rtol") as info:
+        Problem.power_law(10**6, 2.0, compress=compress)
+    assert __import__("re").search(message, str(info.value)), str(info.value)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"d": 100, "a": float("nan")}, ValueError, "a must be a finite number >= 0"),
+    ({"d": 100, "a": float("inf")}, ValueError, "a must be a finite number >= 0"),
+    ({"d": 100, "a": -1.0}, ValueError, "a must be a finite number >= 0"),
+    ({"d": 100, "a": 1 + 2j}, TypeError, "a must be a real number"),
+    ({"d": 100, "a": "2"}, TypeError, "a must be a real number"),
+    ({"d": 100, "a": 2.0, "noise": float("nan")}, ValueError, "noise must be a finite"),
+    ({"d": 100, "a": 2.0, "noise": -0.1}, ValueError, "noise must be a finite number >= 0"),
+    ({"d": 100, "a": 2.0, "noise": float("inf")}, ValueError, "noise must be a finite"),
+    ({"d": 100, "a": 2.0, "seed": -1}, ValueError, "seed must be an integer in"),
+    ({"d": 100, "a": 2.0, "seed": 1.5}, ValueError, "seed must be an integer in"),
+    ({"d": float("nan"), "a": 2.0}, ValueError, "d must be an integer >= 1"),
+    ({"d": -5, "a": 2.0}, ValueError, "d must be an integer >= 1"),
+    ({"d": 10**6, "a": 2.0, "compress": 1e-2, "noise": -1.0}, ValueError,
+     "noise must be a finite number >= 0"),
+    ({"d": 10**6, "a": 2.0, "compress": 1e-2, "seed": -2}, ValueError, "seed must be"),
+])
+def test_non_finite_and_negative_parameters_are_named(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        Problem.power_law(**kwargs)
+
+
+def test_memory_is_checked_before_allocating():
+    from pyscale._validate import available_memory
+    free = available_memory()
+    assert free is not None and free > 0
+    d = int(free // 8) + 1  # one float64 vector of this length alone exceeds the memory
+    with pytest.raises(MemoryError, match=r"needs \d+ bytes .* available; pass compress=1e-3"):
+        Problem.power_law(d, 2.0)
+    # the compressed problem of the same size needs memory for its modes only
+    assert Problem.power_law(d, 2.0, compress=1e-2).n_coords < 10**5
+
+
+def test_complex_covariance_is_refused():
+    cov = np.eye(3) + 1e-3j * np.array([[0, 1, 0], [-1, 0, 0], [0, 0, 0]])
+    with pytest.raises(TypeError, match="covariance must be a real matrix"):
+        Problem.from_covariance(cov, np.ones(3), np.ones(3))

@@ -46,7 +46,8 @@ def test_local_sweep_writes_a_tidy_table(config, local_result):
     assert rows.u.tolist() == direct.u.tolist() and rows.t.tolist() == direct.t.tolist()
     summary = local_result.summary
     assert len(summary) == 12 and set(summary.status) == {"completed"}
-    assert {"T1", "T1_prime", "T2", "final_mse", "escape_rate"} <= set(summary.columns)
+    assert {"T1_measured", "T1_predicted", "T1_prime_measured", "T2_measured", "final_mse",
+            "escape_rate_predicted", "diverged_at_step"} <= set(summary.columns)
     pd.testing.assert_frame_equal(sorted_records(pyscale.load(local_result.out)),
                                   sorted_records(records))
 
@@ -152,3 +153,45 @@ def test_bad_sweep_config_names_the_field(change, field):
     with pytest.raises(ConfigError) as info:
         parse_sweep(config)
     assert info.value.field == field and str(info.value).startswith(field)
+
+
+def test_grid_over_engine_options_runs_each_combination():
+    """[grid] may list engine options (lr, batch, sample_seed, ...) besides problem fields;
+    each applies to the methods that have it (flow has no lr: it runs once per problem)."""
+    config = parse_sweep({
+        "grid": {"a": [2.0], "d": [30], "noise": [0.0, 0.05], "method": ["flow", "sgd"],
+                 "lr": [1e-2, 2e-2], "batch": [1, 4], "sample_seed": [0, 1]},
+        "flow": {"t": 5.0, "records": 10}, "sgd": {"steps": 200, "records": 10}})
+    tasks = tasks_of(config)
+    assert len(tasks) == 2 * (1 + 2 * 2 * 2)
+    sgd = [t for t in tasks if t.run.method == "sgd"]
+    combos = {(t.problem.noise, t.run.options["lr"], t.run.options["batch"],
+               t.run.options["sample_seed"]) for t in sgd}
+    assert combos == {(n, lr, b, s) for n in (0.0, 0.05) for lr in (1e-2, 2e-2)
+                      for b in (1, 4) for s in (0, 1)}
+    assert len({t.task_id for t in tasks}) == len(tasks)
+    # each gridded run is exactly the direct call with those options
+    task = next(t for t in sgd if t.run.options["batch"] == 4 and t.problem.noise == 0.05)
+    records, _ = run_task(task)
+    direct = pyscale.simulate(task.problem.build(), "sgd", lr=task.run.options["lr"],
+                              steps=200, record=10, batch=4,
+                              seed=task.run.options["sample_seed"])
+    assert records.u.tolist() == direct.u.tolist()
+    assert set(records.batch) == {4}
+
+
+@pytest.mark.parametrize("grid, method_table, needle", [
+    ({"lrr": [0.1]}, {"lr": 0.1, "steps": 9}, "grid.lrr: unknown field (did you mean 'lr'?)"),
+    ({"bach": [2]}, {"lr": 0.1, "steps": 9}, "did you mean 'batch'?"),
+    ({"lr": [0.1, -1.0]}, {"steps": 9}, "grid.lr[1]: must be a finite number > 0"),
+    ({"lr": [0.1]}, {"lr": 0.2, "steps": 9}, "grid.lr: is also set in [sgd]"),
+    ({"n_samples": [10]}, {"lr": 0.1, "steps": 9},
+     "grid.n_samples: is not an option of any method in grid.method (sgd)"),
+    ({"batch": [1, 1]}, {"lr": 0.1, "steps": 9}, "grid.batch: has repeated values"),
+])
+def test_grid_option_names_and_values_are_validated(grid, method_table, needle):
+    config = {"grid": {"a": [2.0], "d": [30], "method": ["sgd"], **grid},
+              "sgd": method_table}
+    with pytest.raises(ConfigError) as info:
+        parse_sweep(config)
+    assert needle in str(info.value)

@@ -13,6 +13,7 @@ from typing import Any, Dict
 
 from .. import _validate as check
 from ..problem import Problem
+from ..progress import run_with_progress
 from ..trajectory import Trajectory
 from . import erm, flow, gd, sgd
 from .ensemble import simulate_many
@@ -26,8 +27,9 @@ ENGINES: Dict[str, ModuleType] = {"flow": flow, "gd": gd, "sgd": sgd, "erm": erm
 def simulate(problem: Problem, method: str = "flow", **options: Any) -> Trajectory:
     """Run one engine on ``problem`` and return its :class:`~pyscale.Trajectory`.
 
-    Common options: ``threads`` (results do not depend on it), ``progress`` (callable
-    ``(t, steps) -> bool | None``; returning False stops the run), ``resume`` (a trajectory
+    Common options: ``threads`` (results do not depend on it), ``progress`` (True: a tqdm
+    bar; or a callable ``(t, steps) -> bool | None``, returning False stops the run),
+    ``resume`` (a trajectory
     returned by an interrupted or shorter run; continues it exactly).
 
     ``method="flow"``: ``t`` (increasing record times, or a horizon → 200 log-spaced
@@ -49,5 +51,5 @@ def simulate(problem: Problem, method: str = "flow", **options: Any) -> Trajecto
         raise TypeError(f"problem must be a pyscale.Problem, got {type(problem).__name__}")
     engine = ENGINES[check.choice("method", method, ENGINES)]
     check.keywords(f"simulate(method={method!r})", options, engine.OPTIONS)
-    result: Trajectory = engine.run(problem, **options)
+    result: Trajectory = run_with_progress(engine.run, problem, method, options)
     return result

@@ -49,8 +49,8 @@ def progress_hook(progress: Any) -> Optional[Callable[[float, int], bool]]:
     if progress is None or progress is False:
         return None
     if not callable(progress):
-        raise TypeError(f"progress must be a callable (t, steps) -> bool | None, "
-                        f"got {type(progress).__name__}")
+        raise TypeError(f"progress must be True, False, None or a callable (t, steps) -> "
+                        f"bool | None, got {type(progress).__name__}")
 
     def hook(t: float, steps: int) -> bool:
         return progress(t, steps) is not False

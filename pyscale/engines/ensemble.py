@@ -14,6 +14,7 @@ from .. import _core
 from .. import _validate as check
 from ..errors import DivergenceError, Interrupted
 from ..problem import Problem
+from ..progress import run_with_progress
 from ..trajectory import FIELDS, Ensemble, Trajectory
 from . import erm, sgd
 from ._run import base_meta, core_problem, divergence_message, progress_hook
@@ -48,7 +49,8 @@ def simulate_many(problem: Problem, seeds: Union[int, Sequence[int]] = 8,
     members in parallel in the C++ core (``threads`` of them at a time); member r is
     bit-identical to ``simulate(problem, "sgd", seed=seeds[r], ...)`` whatever
     ``threads``. ``method="erm"`` runs members one after the other. Other options as for
-    :func:`pyscale.simulate` (``seed`` and ``resume`` are not taken). For "sgd",
+    :func:`pyscale.simulate` (``seed`` and ``resume`` are not taken); ``progress=True``
+    shows a tqdm bar. For "sgd",
     ``progress(t, steps)`` sees the ensemble's mean progress. Raises DivergenceError /
     Interrupted with the partial ensemble as ``err.trajectory``.
     """
@@ -63,9 +65,14 @@ def simulate_many(problem: Problem, seeds: Union[int, Sequence[int]] = 8,
     seed_arr = seed_list(seeds)
     q = tuple(check.probability("quantiles", x) for x in quantiles)
     threads = check.threads(threads)
-    if method == "sgd":
-        return _sgd_ensemble(problem, seed_arr, threads, q, bool(keep_w), **options)
-    return _erm_ensemble(problem, seed_arr, threads, q, bool(keep_w), **options)
+    runner = _sgd_ensemble if method == "sgd" else _erm_ensemble
+
+    def run(prob: Problem, **opts: Any) -> Ensemble:
+        return runner(prob, seed_arr, threads, q, bool(keep_w), **opts)
+    # ERM members run one after the other, each reporting t from 0: one bar over all R.
+    result: Ensemble = run_with_progress(run, problem, method, options,
+                                         members=seed_arr.size if method == "erm" else 1)
+    return result
 
 
 def _sgd_ensemble(problem: Problem, seeds: np.ndarray, threads: int,

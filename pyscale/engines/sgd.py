@@ -65,9 +65,12 @@ def sgd_options(problem: Problem, threads: Any, progress_every: Any, divergence_
 def check_workspace(problem: Problem, batch: int, opt: "_core.SgdOptions",
                     members: int = 1) -> None:
     needed = members * int(_core.sgd_workspace_bytes(problem.n_coords, batch, opt))
+    regenerate = _core.SgdOptions()
+    regenerate.sample_storage = _core.SampleStorage.regenerate
+    smaller = members * int(_core.sgd_workspace_bytes(problem.n_coords, batch, regenerate))
+    fix = "lower batch or d" + (", or use samples='regenerate'" if smaller < needed else "")
     check.memory(needed, f"the online-SGD workspace (batch {batch}, d = {problem.n_coords}"
-                 f"{f', {members} members' if members > 1 else ''})", None,
-                 "lower batch or d, or use samples='regenerate'")
+                 f"{f', {members} members' if members > 1 else ''})", None, fix)
 
 
 def run(problem: Problem, *, lr: Optional[float] = None, steps: Optional[int] = None,

@@ -1,4 +1,4 @@
-"""The paper's figures (SPEC §4), one module per figure, each reproducible with one call
+"""The paper's figures, one module per figure, each reproducible with one call
 (or ``pyscale figure N --out FILE.png``):
 
 ====  =============================================================  ==================
@@ -19,8 +19,8 @@ smoke test) and ``make(out, quick=False, progress=None) -> Path``.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, Optional, Tuple
 
 from . import figure1, figure2, figure3, figure4, figure5, figure6
 
@@ -31,7 +31,7 @@ FIGURES = {1: figure1, 2: figure2, 3: figure3, 4: figure4, 5: figure5, 6: figure
 
 
 def make_figure(number: int, out, quick: bool = False,
-                progress: Optional[bool] = None) -> Path:
+                progress: bool | None = None) -> Path:
     """Draw figure ``number`` (1-6) of the paper into ``out`` (PNG, PDF or SVG)."""
     try:
         module = FIGURES[int(number)]
@@ -42,7 +42,7 @@ def make_figure(number: int, out, quick: bool = False,
 
 
 def make_all(directory, quick: bool = False,
-             progress: Optional[bool] = None) -> Iterator[Tuple[int, Path, float]]:
+             progress: bool | None = None) -> Iterator[tuple[int, Path, float]]:
     """Draw every figure into ``directory/figure{N}.png``; yields (N, path, seconds)."""
     directory = Path(directory)
     if directory.suffix.lower() in (".png", ".pdf", ".svg"):

@@ -1,10 +1,10 @@
-"""Shared plotting and running helpers of the paper's figures (SPEC §4): one style, log-log
+"""Shared plotting and running helpers of the paper's figures: one style, log-log
 axes, phase markers, and progress-tracked runs. Matplotlib runs with the Agg backend."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
 
 import matplotlib
 
@@ -12,7 +12,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-__all__ = ["new_figure", "log_axes", "mark_time", "save", "palette", "Runs", "positive"]
+__all__ = ["new_figure", "log_axes", "mark_time", "save", "palette", "Runs", "positive",
+           "figure_legend"]
 
 STYLE = {"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 8,
          "xtick.labelsize": 9, "ytick.labelsize": 9, "lines.linewidth": 1.6,
@@ -28,7 +29,7 @@ def new_figure(ncols: int = 1, nrows: int = 1, title: str = "", panel=(4.6, 3.6)
     if title:
         fig.suptitle(title, fontsize=12)
     for ax in axes.flat:
-        for key, value in (("grid", True),):
+        for _key, value in (("grid", True),):
             ax.grid(value, which="major", alpha=STYLE["grid.alpha"])
     return fig, axes.ravel()
 
@@ -44,12 +45,25 @@ def log_axes(ax, xlabel: str, ylabel: str, title: str = "", x: str = "log",
         ax.set_title(title)
 
 
-def mark_time(ax, t: Optional[float], label: str, color: str = "0.3",
+def mark_time(ax, t: float | None, label: str, color: str = "0.3",
               style: str = "--") -> None:
     """A vertical line at time t labelled in the legend (skipped when t is None)."""
     if t is None or not np.isfinite(t) or t <= 0:
         return
     ax.axvline(t, color=color, linestyle=style, linewidth=1.1, label=label)
+
+
+def figure_legend(fig, axes, ncol: int = 0, fontsize: float = 8.5):
+    """One legend for the whole figure, below the panels (clear of every curve): the
+    labelled artists of all ``axes``, each label once, in order of appearance."""
+    handles, labels = [], []
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            if label and label not in labels:
+                handles.append(handle)
+                labels.append(label)
+    return fig.legend(handles, labels, loc="outside lower center",
+                      ncol=ncol or min(len(labels), 6), fontsize=fontsize, frameon=False)
 
 
 def positive(x: np.ndarray, y: np.ndarray):
@@ -77,7 +91,7 @@ class Runs:
     """Progress over a figure's runs: an outer bar counting runs and, per run, an engine
     bar fed by the engine's progress callback (:mod:`pyscale.progress`)."""
 
-    def __init__(self, total: int, desc: str, enabled: Optional[bool] = None):
+    def __init__(self, total: int, desc: str, enabled: bool | None = None):
         from ..progress import task_bar
         self.enabled = enabled
         self.bar = task_bar(total, desc, enabled=enabled)
@@ -104,7 +118,7 @@ class Runs:
     def close(self) -> None:
         self.bar.close()
 
-    def __enter__(self) -> "Runs":
+    def __enter__(self) -> Runs:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -1,20 +1,20 @@
-"""The theory curves the figures draw, from :func:`pyscale.predict` (SPEC §3), in one
-place so that every figure asks the same questions the same way."""
+"""The theory curves the figures draw, from :func:`pyscale.predict` (model page: Phases), in
+one place so that every figure asks the same questions the same way."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 
-from ..problem import Problem
 from ..engines import simulate
+from ..problem import Problem
 
-__all__ = ["PredictedPhases", "predicted_phases", "prediction"]
+__all__ = ["PredictedPhases", "predicted_phases", "prediction", "phase2b_clock",
+           "phase2b_window"]
 
 
 def prediction(problem: Problem):
-    """``pyscale.predict(problem)`` (SPEC §3)."""
+    """``pyscale.predict(problem)`` (model page: Phases)."""
     from ..theory import predict
     return predict(problem)
 
@@ -26,15 +26,16 @@ class PredictedPhases:
     T1: float
     escape_rate: float
     escape_prefactor: float
-    T1_prime: Optional[float]
-    T2_bound: Optional[float]
+    T1_prime: float | None
+    T2_bound: float | None
     s0: float
 
 
 def predicted_phases(problem: Problem, delta: float = 0.05, eps: float = 0.05,
                      s0: float = 0.1, horizon: float = 1e3) -> PredictedPhases:
-    """SPEC §3 phase predictions. T1' is read off a flow run (records every 1 % in log t
-    up to ``horizon``); the flow is rerun to exactly T1' for the state the bound needs."""
+    """Predicted phase times (model page: Phases). T1' is read off a flow run (records
+    every 1 % in log t up to ``horizon``); the flow is rerun to exactly T1' for the state
+    the bound needs."""
     pred = prediction(problem)
     flow = simulate(problem, "flow", t=np.concatenate([[0.0], np.geomspace(1e-3, horizon,
                                                                           500)]))
@@ -49,3 +50,42 @@ def predicted_phases(problem: Problem, delta: float = 0.05, eps: float = 0.05,
     return PredictedPhases(T1=pred.escape_time(delta), escape_rate=pred.escape_rate,
                            escape_prefactor=pred.escape_prefactor, T1_prime=t1p,
                            T2_bound=t2, s0=s0)
+
+
+def phase2b_clock(traj, t1_prime: float, s_star: float = 1.0) -> np.ndarray:
+    """Λ(t) = Θ(T1') − Θ(t), Θ(t) = ∫_0^t (s* − 3 s) dt' (trapezoid rule on the records),
+    the variable of the Phase IIb law 1 − u ≍ Λ^{−(a−1)/a} (model page: Phases); 0 up to
+    T1'. Once s ≈ s*, Λ ≈ 2 s* (t − T1')."""
+    from ..compare import _theta
+    theta = _theta(traj, s_star)
+    k = int(np.searchsorted(traj.t, t1_prime))
+    return np.where(traj.t > t1_prime, theta[k] - theta, 0.0)
+
+
+def phase2b_window(d: int, a: float, min_learned: float = 5.0,
+                   max_bias: float = 0.1) -> tuple[float, float]:
+    """The Λ range where the Phase IIb law 1 − u ≍ Λ^{−(a−1)/a} holds at dimension d
+    (model page: Phases), for a > 1.
+
+    By time Λ the k = (Λ / H_{d,a})^{1/a} leading directions are learned (λ_k Λ = 1 with
+    λ_k = k^{−a} / H_{d,a}), and 1 − u is the unlearned tail mass
+    Σ_{i>k} λ_i (w*_i)² ∝ k^{1−a} − d^{1−a}. The law needs a tail to speak of,
+    ``k ≥ min_learned``, and the finite-d term small: (k/d)^{a−1} ≤ ``max_bias`` (it steepens
+    the log-log slope by the factor 1 / (1 − (k/d)^{a−1})), i.e. Λ^{1/a} ≪ d.
+
+    Parameters
+    ----------
+    d : dimension; a : spectral exponent (> 1).
+    min_learned : fewest learned directions k at the window's start.
+    max_bias : largest relative finite-d correction (k/d)^{a−1} at its end.
+
+    Returns
+    -------
+    (Λ_lo, Λ_hi) = (H k_lo^a, H k_hi^a) with k_lo = min_learned, k_hi = d · max_bias^{1/(a−1)}
+    (in time units: Λ ≈ 2 s* (t − T1')); Λ_lo ≥ Λ_hi means the law has no window at this d.
+    """
+    if not a > 1:
+        raise ValueError(f"the Phase IIb law needs a > 1, got a = {a}")
+    harmonic = float(np.sum(np.arange(1, int(d) + 1, dtype=np.float64)[::-1] ** (-a)))
+    k_hi = d * max_bias ** (1.0 / (a - 1.0))
+    return harmonic * min_learned ** a, harmonic * k_hi ** a

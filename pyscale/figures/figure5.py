@@ -1,18 +1,27 @@
-"""Figure 5 (SPEC §4): the order parameters |u| and s under online SGD for
-a ∈ {0.5, 1, 1.5} with label noise ξ ~ N(0, 0.05) (variance 0.05).
+"""Figure 5: the order parameters |u| and s under online SGD for a ∈ {0.5, 1, 1.5} with label
+noise ξ ~ N(0, 0.05) (variance 0.05) (model page: SGD floor).
 
 Choices made here: d = 1000, s* = 1 (``target="unit_q"``), lr = 10⁻² (2·10⁻² diverges for
-some seeds at a = 1.5), batch 1, t up to 5·10³; solid: the median over 4 seeds of the sample
-stream, band: 10-90 % quantiles; dashed: the population gradient flow from the same w(0)
-(the lr → 0 limit of the mean, SPEC §5).
+some seeds at a = 1.5), batch 1, t up to 5·10³; solid: the MEDIAN over 4 seeds of the
+sample stream, band: the 10 % to 90 % quantiles over seeds; dashed: the population gradient
+flow from the same w(0) (the lr → 0 limit of the mean; model page: Time and steps).
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 from ..problem import Problem
-from ._plot import Runs, log_axes, log_records, log_times, new_figure, palette, positive, save
+from ._plot import (
+    Runs,
+    figure_legend,
+    log_axes,
+    log_records,
+    log_times,
+    new_figure,
+    palette,
+    positive,
+    save,
+)
 
 TITLE = "Online SGD: order parameters"
 
@@ -24,14 +33,14 @@ PARAMS = {
 }
 
 
-def make(out: Path, quick: bool = False, progress: Optional[bool] = None) -> Path:
+def make(out: Path, quick: bool = False, progress: bool | None = None) -> Path:
     p = PARAMS["quick" if quick else "full"]
     horizon = p["steps"] * p["lr"]
     records = log_records(p["steps"], 150)
     fig, (ax_u, ax_s) = new_figure(
         2, 1, panel=(4.8, 3.9),
-        title=f"{TITLE}: d = {p['d']}, lr = {p['lr']:g}, label noise σ² = {p['noise']:g}, "
-              f"{p['seeds']} seeds")
+        title=f"{TITLE}: d = {p['d']}, lr = {p['lr']:g}, label noise σ² = {p['noise']:g}\n"
+              f"solid: median of {p['seeds']} seeds; band: 10–90 % quantiles over seeds")
     colors = palette(len(p["a"]))
     with Runs(2 * len(p["a"]), "figure 5", progress) as runs:
         for a, color in zip(p["a"], colors):
@@ -45,12 +54,14 @@ def make(out: Path, quick: bool = False, progress: Optional[bool] = None) -> Pat
                 lo, mid, hi = ens.band(name, (0.1, 0.5, 0.9))
                 ax.fill_between(ens.t[keep], lo[keep], hi[keep], color=color, alpha=0.2,
                                 linewidth=0)
-                ax.plot(*positive(ens.t, mid), color=color, label=f"SGD, a = {a:g}")
+                ax.plot(*positive(ens.t, mid), color=color, label=f"SGD median, a = {a:g}")
                 ax.plot(*positive(flow.t, flow_values), color=color, linestyle="--",
                         linewidth=1.1)
     for ax, ylabel in ((ax_u, "|u| = |w^T Q w*|"), (ax_s, "s = w^T Q w")):
         ax.plot([], [], color="0.3", linestyle="--", linewidth=1.1, label="population flow")
+        ax.fill_between([], [], [], color="0.3", alpha=0.2, linewidth=0,
+                        label=f"10–90 % quantiles over {p['seeds']} seeds")
         log_axes(ax, "time t = step · lr", ylabel)
-        ax.legend(loc="lower right")
-    ax_s.axhline(1 / 3, color="0.5", linestyle="-.", linewidth=1.0)
+    ax_s.axhline(1 / 3, color="0.5", linestyle="-.", linewidth=1.0, label="s = 1/3")
+    figure_legend(fig, (ax_u, ax_s), ncol=4)
     return save(fig, out)

@@ -112,6 +112,8 @@ public:
             gradient_.resize(p.n);
         } catch (const std::bad_alloc&) {
             throw AllocationError("the ERM workspace", (2 * n_samples + p.n) * sizeof(double));
+        } catch (const std::length_error&) {
+            throw AllocationError("the ERM workspace", (2 * n_samples + p.n) * sizeof(double));
         }
         train_loss_ = project();
         const double s0 = moments(p_, w_, full_).s;

@@ -87,13 +87,13 @@ inline bool sgd_stores_samples(std::size_t n, int batch, const SgdOptions& opt) 
 }
 
 // Bytes run_sgd allocates besides the caller's buffers: sqrt(lambda) (n doubles), the
-// stored samples (B n doubles, unless regenerated) and the block partials (8 (B + 1) per
-// block of kBlock coordinates).
+// stored samples (B n doubles, unless regenerated), the block partials (8 (B + 1) per
+// block of kBlock coordinates) and the per-sample projections and coefficients (3 B).
 inline std::size_t sgd_workspace_bytes(std::size_t n, int batch, const SgdOptions& opt = {}) {
     const std::size_t b = static_cast<std::size_t>(batch);
     const std::size_t samples = b * n * sizeof(double);
     return n * sizeof(double) + (sgd_stores_samples(n, batch, opt) ? samples : 0) +
-           block_count(n) * 8 * (b + 1) * sizeof(double);
+           block_count(n) * 8 * (b + 1) * sizeof(double) + 3 * b * sizeof(double);
 }
 
 namespace detail {
@@ -124,13 +124,19 @@ public:
           store_(sgd_stores_samples(p.n, batch, opt)), gen_(seed, opt.simd),
           simd_(gen_.simd()), sigma_(std::sqrt(p.noise)), records_(records),
           online_loss_out_(online_loss), loss_sum_(window0_sum), loss_count_(window0_count),
-          full_(p.n, opt.threads), projections_(2 * batch_), coefficients_(batch_) {
+          full_(p.n, opt.threads) {
+        // Every buffer is allocated here, inside the guard: a batch or d too large to fit
+        // reports the bytes it needed instead of a bare std::bad_alloc.
         try {
             sqrt_lambda_.resize(p.n);
             stored_samples_.resize(store_ ? batch_ * p.n : 0);
             projection_chains_.resize(n_blocks_ * 8 * batch_);
             stat_chains_.resize(n_blocks_ * 8);
+            projections_.resize(2 * batch_);
+            coefficients_.resize(batch_);
         } catch (const std::bad_alloc&) {
+            throw AllocationError("the SGD workspace", sgd_workspace_bytes(p.n, batch, opt));
+        } catch (const std::length_error&) {
             throw AllocationError("the SGD workspace", sgd_workspace_bytes(p.n, batch, opt));
         }
         for (std::size_t i = 0; i < p.n; ++i) sqrt_lambda_[i] = std::sqrt(p.lambda[i]);
