@@ -2,7 +2,7 @@
 
 
 def numpy_gd(lam, w_star, w, s_star, lr, steps):
-    """Population GD (SPEC §2), one step = s, u, gradient, update."""
+    """Population GD (model page: Gradient flow), one step = s, u, gradient, update."""
     lam_w_star = lam * w_star
     for _ in range(steps):
         lw = lam * w

@@ -1,5 +1,5 @@
-"""Spectral compression (SPEC §5): the flow to t = 1e8 costs O(number of modes), so going
-from d = 10^6 to d = 10^9 (or 10^12) should cost only the ~ln d growth of the mode count,
+"""Spectral compression (model page: Compression): the flow to t = 1e8 costs O(number of modes), so
+going from d = 10^6 to d = 10^9 (or 10^12) should cost only the ~ln d growth of the mode count,
 a small factor, never the factor 1000 of d itself.
 
 ``time_flow_to_1e8`` times the compressed flow (δ = 1e-3, a = 2, rtol = 1e-9, one thread);

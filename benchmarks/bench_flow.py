@@ -64,3 +64,49 @@ class FlowMemory:
     def track_workspace_arrays(self):
         return pyscale._core.flow_workspace_bytes(10_000_000) / (8 * 10_000_000)
     track_workspace_arrays.unit = "arrays of length d"
+
+
+class FlowDenseRecords:
+    """Records read off the dense output cost no steps: 4001 records vs 41 at d = 2e4, to
+    t = 1e6 (log-spaced from 1e-2, plus t = 0). ``record_mode="step"`` lands a step on
+    every record instead (the previous behaviour), for comparison."""
+    params = ([41, 4001], ["interpolate", "step"])
+    param_names = ["records", "record_mode"]
+    timeout = 600
+    number = 1
+    repeat = 3
+
+    def setup(self, records, record_mode):
+        self.problem = pyscale.Problem.power_law(20_000, 2.0, seed=0)
+        self.times = np.concatenate([[0.0], np.geomspace(1e-2, 1e6, records - 1)])
+
+    def time_flow(self, records, record_mode):
+        pyscale.simulate(self.problem, "flow", t=self.times, threads=1,
+                         record_mode=record_mode)
+
+    def track_steps(self, records, record_mode):
+        tr = pyscale.simulate(self.problem, "flow", t=self.times, threads=1,
+                              record_mode=record_mode)
+        return tr.meta["steps"]
+
+
+class FlowDenseRecordCostRatio:
+    """CPU time of 4001 records over that of 41 (d = 2e4, t = 1e6; goal <= 1.3)."""
+    timeout = 600
+
+    def setup(self):
+        self.problem = pyscale.Problem.power_law(20_000, 2.0, seed=0)
+
+    def _cpu(self, records):
+        import time
+        times = np.concatenate([[0.0], np.geomspace(1e-2, 1e6, records - 1)])
+        best = np.inf
+        for _ in range(2):
+            start = time.process_time()
+            pyscale.simulate(self.problem, "flow", t=times, threads=1)
+            best = min(best, time.process_time() - start)
+        return best
+
+    def track_ratio_4001_vs_41(self):
+        return self._cpu(4001) / self._cpu(41)
+    track_ratio_4001_vs_41.unit = "ratio"

@@ -1,4 +1,5 @@
-"""The truncated hierarchy (SPEC §2, pyscale.hierarchy) at K = 64 to t = 10, a = 2, d = 1000.
+"""The truncated hierarchy (model page: Moment hierarchy; pyscale.hierarchy) at K = 64 to t = 10, a
+= 2, d = 1000.
 
 ``time_*`` exclude numba compilation (``setup`` runs the kernels once, and cache=True keeps
 them on disk). ``track_compile_seconds`` measures the compilation on its own: a fresh Python

@@ -16,7 +16,7 @@ TAUS = np.geomspace(1e-2, 1e12, 100)
 
 
 def numpy_escape_law(lam, w_star, w0, s_star):
-    """ρ by SciPy's brentq on the NumPy dispersion sum, then C = â(ρ)/D'(ρ) (SPEC §3)."""
+    """ρ by SciPy's brentq on the NumPy dispersion sum, then C = â(ρ)/D'(ρ) (model page: Escape)."""
     c = (lam * w_star) ** 2
     mu = 4.0 * s_star * lam
     top = mu.max()
@@ -29,7 +29,7 @@ def numpy_escape_law(lam, w_star, w0, s_star):
 
 
 def numpy_tail_curve(lam, e2, taus, rate=16.0):
-    """Σ_i e_i^2 exp(−rate λ_i τ) for each τ, one NumPy exp per τ (SPEC §3, Phase III)."""
+    """Σ_i e_i^2 exp(−rate λ_i τ) for each τ, one NumPy exp per τ (model page: Phase III)."""
     return np.array([e2 @ np.exp(-rate * tau * lam) for tau in taus])
 
 

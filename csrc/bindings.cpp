@@ -3,7 +3,7 @@
 // released while an engine runs. No numerics here; see csrc/include/pyscale/.
 //
 // Layout (one register_* function per part, as boost-histogram does):
-//   register_enums    RunStatus, RecordField, FlowScheme, SampleStorage
+//   register_enums    RunStatus, RecordField, FlowScheme, FlowRecordMode, SampleStorage
 //   register_errors   C++ exceptions -> Python exception types (the one place they map)
 //   register_problem  CoreProblem (the arrays an engine reads) and its statistics
 //   register_flow     FlowOptions, FlowState, FlowRun, run_flow
@@ -117,6 +117,8 @@ struct FlowRun {
     std::size_t records_written = 0;
     double atol = 0.0;
     int threads = 1;
+    py::array_t<double> dense;      // (accepted steps, kDenseWidth): the dense output
+    bool stopped_by_event = false;  // the observer stopped the run at state.t
 };
 
 struct StepRun {
@@ -141,14 +143,35 @@ struct EnsembleRun {
 
 // ---- flow -------------------------------------------------------------------------------
 
+// The observer (a Python callable on one dense row, or None) runs with the GIL.
+pyscale::StepObserver step_observer(const py::object& observer) {
+    if (observer.is_none()) return nullptr;
+    return [&observer](const double* row) {
+        py::gil_scoped_acquire gil;
+        py::array_t<double> r(static_cast<py::ssize_t>(pyscale::kDenseWidth));
+        std::copy(row, row + pyscale::kDenseWidth, r.mutable_data());
+        return observer(r).cast<double>();
+    };
+}
+
+py::array_t<double> dense_rows(const std::vector<double>& log) {
+    const auto rows = static_cast<py::ssize_t>(log.size() / pyscale::kDenseWidth);
+    py::array_t<double> out({rows, static_cast<py::ssize_t>(pyscale::kDenseWidth)});
+    std::copy(log.begin(), log.end(), out.mutable_data());
+    return out;
+}
+
 FlowRun run_flow(const CoreProblem& problem, State w, const FlowState& start,
-                 const Array& t_records, const pyscale::FlowOptions& opt, py::object callback) {
+                 const Array& t_records, const pyscale::FlowOptions& opt, py::object callback,
+                 py::object observer) {
     require_state(problem, w);
     const auto& p = problem.view();
     const std::size_t nrec = static_cast<std::size_t>(t_records.size());
     FlowRun run;
     run.records = record_buffer(nrec);
     PythonHook hook{std::move(callback)};
+    const pyscale::StepObserver observe = step_observer(observer);
+    std::vector<double> dense_log;
     pyscale::FlowResult r;
     {
         py::gil_scoped_release release;
@@ -158,8 +181,10 @@ FlowRun run_flow(const CoreProblem& problem, State w, const FlowState& start,
         pyscale::FlowIntegrator integ(p, ws, o);
         run.atol = integ.atol();
         r = integ.run(w.mutable_data(), start.t, t_records.data(), nrec,
-                      run.records.mutable_data(), std::ref(hook));
+                      run.records.mutable_data(), std::ref(hook), observe, &dense_log);
     }
+    run.dense = dense_rows(dense_log);
+    run.stopped_by_event = r.stopped_by_event;
     run.status = r.status;
     run.signalled = hook.signalled;
     run.state = FlowState{r.t, r.h_next};
@@ -326,11 +351,19 @@ void register_enums(py::module_& m) {
     py::enum_<pyscale::FlowMethod>(m, "FlowScheme", "Rosenbrock scheme of the flow.")
         .value("rodas4", pyscale::FlowMethod::kRodas4)
         .value("ros4", pyscale::FlowMethod::kRos4);
+    py::enum_<pyscale::RecordMode>(m, "FlowRecordMode",
+                                   "How the flow writes records: off its dense output, or "
+                                   "by landing a step on each.")
+        .value("interpolate", pyscale::RecordMode::kInterpolate)
+        .value("step", pyscale::RecordMode::kStep);
     py::enum_<pyscale::SampleStorage>(m, "SampleStorage",
                                       "Where online SGD keeps a step's samples for its update.")
         .value("auto", pyscale::SampleStorage::kAuto)
         .value("store", pyscale::SampleStorage::kStore)
         .value("regenerate", pyscale::SampleStorage::kRegenerate);
+    py::enum_<pyscale::Streams>(m, "Streams", "How a seed selects the generator's key.")
+        .value("independent", pyscale::Streams::kIndependent)
+        .value("common", pyscale::Streams::kCommon);
 }
 
 void register_errors(py::module_& m) {
@@ -381,7 +414,9 @@ void register_flow(py::module_& m) {
         .def_readwrite("hmax", &pyscale::FlowOptions::hmax)
         .def_readwrite("max_steps", &pyscale::FlowOptions::max_steps)
         .def_readwrite("threads", &pyscale::FlowOptions::threads)
-        .def_readwrite("progress_every", &pyscale::FlowOptions::progress_every);
+        .def_readwrite("progress_every", &pyscale::FlowOptions::progress_every)
+        .def_readwrite("record_mode", &pyscale::FlowOptions::record_mode)
+        .def_readwrite("dense_every_step", &pyscale::FlowOptions::dense_every_step);
     py::class_<FlowState>(m, "FlowState", "Where a flow run stands (exact resume).")
         .def(py::init<double, double>(), py::arg("t") = 0.0, py::arg("h_next") = 0.0)
         .def_readonly("t", &FlowState::t)
@@ -397,9 +432,25 @@ void register_flow(py::module_& m) {
         .def_readonly("passes", &FlowRun::passes)
         .def_readonly("records_written", &FlowRun::records_written)
         .def_readonly("atol", &FlowRun::atol)
-        .def_readonly("threads", &FlowRun::threads);
+        .def_readonly("threads", &FlowRun::threads)
+        .def_readonly("dense", &FlowRun::dense)
+        .def_readonly("stopped_by_event", &FlowRun::stopped_by_event);
     m.def("run_flow", &run_flow, py::arg("problem"), py::arg("w"), py::arg("start"),
-          py::arg("t_records"), py::arg("options"), py::arg("callback") = py::none());
+          py::arg("t_records"), py::arg("options"), py::arg("callback") = py::none(),
+          py::arg("observer") = py::none());
+    m.attr("FLOW_DENSE_WIDTH") = static_cast<int>(pyscale::kDenseWidth);
+    {
+        using C = pyscale::StepController;
+        py::dict c;
+        c["SAFETY"] = C::kSafety;
+        c["MIN_FACTOR"] = C::kMinFactor;
+        c["MAX_FACTOR"] = C::kMaxFactor;
+        c["MAX_FACTOR_AFTER_REJECT"] = C::kMaxFactorAfterReject;
+        c["LANDING_RECOVERY"] = C::kLandingRecovery;
+        c["ERROR_FLOOR"] = C::kErrorFloor;
+        c["LANDING_SLACK"] = C::kLandingSlack;
+        m.attr("FLOW_CONTROLLER") = c;
+    }
     m.def(
         "flow_workspace_bytes",
         [](std::size_t n, pyscale::FlowMethod scheme) {
@@ -421,7 +472,8 @@ void register_step_options(py::module_& m) {
         .def_readwrite("divergence_factor", &pyscale::SgdOptions::divergence_factor)
         .def_readwrite("sample_storage", &pyscale::SgdOptions::sample_storage)
         .def_readwrite("store_limit_bytes", &pyscale::SgdOptions::store_limit_bytes)
-        .def_readwrite("simd", &pyscale::SgdOptions::simd);
+        .def_readwrite("simd", &pyscale::SgdOptions::simd)
+        .def_readwrite("streams", &pyscale::SgdOptions::streams);
     py::class_<pyscale::ErmOptions>(m, "ErmOptions")
         .def(py::init<>())
         .def_readwrite("threads", &pyscale::ErmOptions::threads)
@@ -533,6 +585,161 @@ void register_testing(py::module_& t) {
         py::arg("n"), "Allocate (and free) a flow workspace for n coordinates.");
 }
 
+// ==== mode chain and gamma sampler (mode_chain.hpp, gamma.hpp) ===========================
+// Online SGD on the modes of a compressed problem: the arrays of the modes in, the chain
+// state (c1, c2) updated in place, a StepRun / EnsembleRun out (the options are SgdOptions;
+// sample_storage does not apply).
+
+pyscale::ModeView mode_view(const Array& lambda, const Array& count, const Array& r, double dim,
+                            double noise) {
+    const std::size_t m = static_cast<std::size_t>(lambda.size());
+    require_length("lam", lambda, m);
+    require_length("count", count, m);
+    require_length("r", r, m);
+    return pyscale::make_mode_view(m, lambda.data(), count.data(), r.data(), dim, noise);
+}
+
+pyscale::ModeChainOptions chain_options(const pyscale::SgdOptions& o) {
+    pyscale::ModeChainOptions opt;
+    opt.threads = o.threads;
+    opt.progress_every = o.progress_every;
+    opt.divergence_factor = o.divergence_factor;
+    opt.simd = o.simd;
+    opt.streams = o.streams;
+    return opt;
+}
+
+StepRun run_mode_chain(const Array& lambda, const Array& count, const Array& r, State c1,
+                       State c2, double dim, double noise, double lr, int batch,
+                       std::uint64_t seed, const StepState& start, long long step_end,
+                       const IndexArray& record_steps, const pyscale::SgdOptions& options,
+                       py::object callback) {
+    const auto p = mode_view(lambda, count, r, dim, noise);
+    require_length("c1", c1, p.m);
+    require_length("c2", c2, p.m);
+    require_writeable("c1", c1);
+    require_writeable("c2", c2);
+    const std::size_t nrec = static_cast<std::size_t>(record_steps.size());
+    StepRun run;
+    run.records = record_buffer(nrec);
+    run.per_record = nan_array({static_cast<py::ssize_t>(nrec)});
+    const auto opt = chain_options(options);
+    PythonHook hook{std::move(callback)};
+    pyscale::SgdResult res;
+    {
+        py::gil_scoped_release release;
+        res = pyscale::run_mode_chain(p, c1.mutable_data(), c2.mutable_data(), lr, batch, seed,
+                                      start.step, step_end, record_steps.data(), nrec,
+                                      run.records.mutable_data(), run.per_record.mutable_data(),
+                                      opt, std::ref(hook), start.window_sum,
+                                      start.window_count);
+    }
+    fill_step_run(run, res, hook);
+    run.state.window_sum = res.window_sum;
+    run.state.window_count = res.window_count;
+    run.threads = pyscale::chain_threads(p.m, opt.threads);
+    return run;
+}
+
+EnsembleRun run_mode_chain_ensemble(const Array& lambda, const Array& count, const Array& r,
+                                    State C1, State C2, double dim, double noise,
+                                    const SeedArray& seeds, double lr, int batch,
+                                    long long step_end, const IndexArray& record_steps,
+                                    const pyscale::SgdOptions& options, int threads,
+                                    py::object callback) {
+    const auto p = mode_view(lambda, count, r, dim, noise);
+    const std::size_t R = static_cast<std::size_t>(seeds.size());
+    for (const State* a : {&C1, &C2})
+        if (a->ndim() != 2 || static_cast<std::size_t>(a->shape(0)) != R ||
+            static_cast<std::size_t>(a->shape(1)) != p.m)
+            throw std::invalid_argument("C1 and C2 must have shape (len(seeds), modes)");
+    require_writeable("C1", C1);
+    require_writeable("C2", C2);
+    const std::size_t nrec = static_cast<std::size_t>(record_steps.size());
+    EnsembleRun run;
+    run.records = nan_array({static_cast<py::ssize_t>(R), static_cast<py::ssize_t>(nrec),
+                             pyscale::kRecordWidth});
+    run.per_record = nan_array({static_cast<py::ssize_t>(R), static_cast<py::ssize_t>(nrec)});
+    const auto opt = chain_options(options);
+    PythonHook hook{std::move(callback)};
+    std::vector<pyscale::SgdResult> rs;
+    {
+        py::gil_scoped_release release;
+        rs = pyscale::run_mode_chain_ensemble(p, C1.mutable_data(), C2.mutable_data(), R,
+                                              seeds.data(), lr, batch, step_end,
+                                              record_steps.data(), nrec,
+                                              run.records.mutable_data(),
+                                              run.per_record.mutable_data(), threads, opt,
+                                              std::ref(hook));
+    }
+    for (const auto& res : rs) {
+        run.status.push_back(res.status);
+        run.last_step.push_back(res.last_step);
+        run.diverged_at_step.push_back(res.diverged_at_step);
+        run.records_written.push_back(res.records_written);
+    }
+    run.signalled = hook.signalled;
+    return run;
+}
+
+// Gamma(shape) draws (sample, lo .. hi-1) of GammaStream(seed): in bulk (`fill`) or one by
+// one (`draw`) — the same bits either way.
+py::array_t<double> gamma_draws(std::uint64_t seed, double shape, std::uint64_t sample,
+                                std::size_t lo, std::size_t hi, bool bulk, bool simd) {
+    if (hi < lo) throw std::invalid_argument("hi < lo");
+    const pyscale::GammaShape g(shape);
+    py::array_t<double> out(static_cast<py::ssize_t>(hi - lo));
+    double* o = out.mutable_data();
+    py::gil_scoped_release release;
+    const pyscale::GammaStream gen(seed, simd);
+    const std::size_t kc = pyscale::NormalStream::kChunk;
+    std::vector<pyscale::GammaShape> shapes(kc, g);
+    for (std::size_t j = lo; j < hi;) {
+        const std::size_t je = std::min(hi, j + kc);
+        if (bulk)
+            gen.fill(shapes.data(), sample, j, je, o + (j - lo));
+        else
+            for (std::size_t i = j; i < je; ++i) o[i - lo] = gen.draw(g, sample, i);
+        j = je;
+    }
+    return out;
+}
+
+// The log acceptance bound x^2 / 2 + d (1 - v + log v) of a Marsaglia-Tsang attempt for
+// shape a at the Gaussian x (its accuracy at huge shapes is tested).
+double gamma_log_bound(double shape, double x) {
+    const pyscale::GammaShape g(shape);
+    const double y = g.c * x;
+    if (!(y > -1.0)) throw std::invalid_argument("need 1 + c x > 0");
+    return 0.5 * x * x + g.d * pyscale::detail::gamma_log_ratio(y);
+}
+
+void register_chain(py::module_& m, py::module_& testing) {
+    m.def("run_mode_chain", &run_mode_chain, py::arg("lam"), py::arg("count"), py::arg("r"),
+          py::arg("c1"), py::arg("c2"), py::arg("dim"), py::arg("noise"), py::arg("lr"),
+          py::arg("batch"), py::arg("seed"), py::arg("start"), py::arg("step_end"),
+          py::arg("record_steps"), py::arg("options"), py::arg("callback") = py::none());
+    m.def("run_mode_chain_ensemble", &run_mode_chain_ensemble, py::arg("lam"),
+          py::arg("count"), py::arg("r"), py::arg("C1"), py::arg("C2"), py::arg("dim"),
+          py::arg("noise"), py::arg("seeds"), py::arg("lr"), py::arg("batch"),
+          py::arg("step_end"), py::arg("record_steps"), py::arg("options"),
+          py::arg("threads"), py::arg("callback") = py::none());
+    m.def("chain_workspace_bytes", &pyscale::mode_chain_workspace_bytes, py::arg("modes"),
+          py::arg("batch"));
+    m.def(
+        "stream_seed",
+        [](std::uint64_t seed, double dim, pyscale::Streams streams) {
+            return pyscale::stream_seed(seed, dim, streams);
+        },
+        py::arg("seed"), py::arg("dim"), py::arg("streams"),
+        "The seed the generators are built from (d mixed in unless streams is common).");
+    testing.def("gamma_draws", &gamma_draws, py::arg("seed"), py::arg("shape"),
+                py::arg("sample"), py::arg("lo"), py::arg("hi"), py::arg("bulk") = true,
+                py::arg("simd") = true);
+    testing.def("gamma_log_bound", &gamma_log_bound, py::arg("shape"), py::arg("x"));
+}
+// ==== end of the mode-chain block ========================================================
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -550,4 +757,5 @@ PYBIND11_MODULE(_core, m) {
     register_steps(m);
     auto testing = m.def_submodule("testing");
     register_testing(testing);
+    register_chain(m, testing);  // mode chain and gamma sampler
 }

@@ -1,5 +1,5 @@
-"""Validity horizon of the truncated hierarchy (SPEC §2) against the exact flow, with the
-phase times of SPEC §3: the numbers behind docs/hierarchy.md.
+"""Validity horizon of the truncated hierarchy (model page: Moment hierarchy) against the exact
+flow, with the phase times (model page: Phases): the numbers behind docs/hierarchy.md.
 
     python examples/hierarchy_convergence.py            # a = 1.5, 2, 3; d = 1000; seed 0
     python examples/hierarchy_convergence.py --a 2 --seed 1 --horizon 1e5

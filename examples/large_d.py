@@ -1,12 +1,13 @@
 """The paper's Figure 6 (log(1 − u) vs log t, a ∈ {1.5, 2, 4}) extended from d ≤ 5000 to
-d ∈ {10^3, ..., 10^9}, and the MSE at d = 10^9 against the Phase III prediction (SPEC §3).
+d ∈ {10^3, ..., 10^9}, and the MSE at d = 10^9 against the Phase III prediction (model page: Phase
+III).
 
-Every run is the population gradient flow on a spectrally compressed problem (SPEC §5,
-``Problem.power_law(d, a, compress=δ)``): the head (i ≲ a/δ) is exact, the tail is grouped
-into modes of eigenvalue ratio ≤ 1 + δ, drawn exactly in distribution, so d = 10^9 costs
+Every run is the population gradient flow on a spectrally compressed problem (model page:
+Compression; ``Problem.power_law(d, a, compress=δ)``): the head (i ≲ a/δ) is exact, the tail is
+grouped into modes of eigenvalue ratio ≤ 1 + δ, drawn exactly in distribution, so d = 10^9 costs
 ~3·10^4 modes instead of 10^9 coordinates.
 
-Phase III (SPEC §3): with u = s = s* = 1 frozen from T2 = T2(ε) on, e = w − w* obeys
+Phase III (model page: Phase III): with u = s = s* = 1 frozen from T2 = T2(ε) on, e = w − w* obeys
 e_i(T2 + τ) = e_i(T2) e^(−8 λ_i τ), so MSE(T2 + τ) ≈ MSE(T2) · Ŝ_d(τ),
 Ŝ_d(τ) = Σ_i π_i e^(−16 λ_i τ), π_i = e_i(T2)² / Σ_j e_j(T2)². On a compressed problem the
 sums over a mode's virtual coordinates are exactly the sums over its physical ones

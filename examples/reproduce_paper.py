@@ -1,4 +1,5 @@
-"""Reproduce every figure of the paper (SPEC §4) into a directory, with timings.
+"""Reproduce every figure of the paper (gallery: The paper's figures) into a directory, with
+timings.
 
     python examples/reproduce_paper.py [OUT_DIR] [--quick]
 

@@ -1,4 +1,4 @@
-"""Predicted vs measured, for a grid of power laws (issue 3; SPEC §3).
+"""Predicted vs measured, for a grid of power laws (issue 3; model page: Phases).
 
 For each a ∈ {1.5, 2, 3, 4} and d ∈ {10^3, 10^4, 10^5}: simulate the population flow to
 t = 10^6 (log-spaced records) and print, from ``pyscale.compare``:
@@ -12,7 +12,7 @@ t = 10^6 (log-spaced records) and print, from ``pyscale.compare``:
   vs 1/a (and vs the same fit of the exact sum 1 − S_d);
 * III err: max relative error of MSE(T2) Ŝ_d(τ) (frozen Phase III) vs the simulated MSE;
 * IIb: the log-log slope of 1 − |u| against Λ = Θ(T1') − Θ(t) on Λ ∈ [10, 0.1/λ_d] vs
-  (a − 1)/a, from 1 − u ≈ T(1/Λ) ≍ Λ^{−(1 − 1/a)} (SPEC §3 writes Λ^{−1/a}; the two
+  (a − 1)/a, from 1 − u ≈ T(1/Λ) ≍ Λ^{−(1 − 1/a)} (an earlier statement wrote Λ^{−1/a}; the two
   agree only at a = 2).
 
 Usage: python examples/theory_report.py [--quick] [--seed N] [--plots DIR]

@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from .phases import DEFAULTS
+
 __all__ = ["main", "build_parser"]
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -90,9 +92,9 @@ def _add_problem_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--compress", type=_checked("compress"),
                    help="spectral compression tolerance delta in (0, 1), sensible 1e-4 .. "
                         "1e-1 (huge d; flow and gd only)")
-    g.add_argument("--delta", type=_checked("delta"), default=0.05,
+    g.add_argument("--delta", type=_checked("delta"), default=DEFAULTS.delta,
                    help="escape threshold for T1, in (0, 1)")
-    g.add_argument("--eps", type=_checked("eps"), default=0.05,
+    g.add_argument("--eps", type=_checked("eps"), default=DEFAULTS.eps,
                    help="convergence threshold for T2, in (0, 1)")
     g.add_argument("--json", action="store_true", help="print the summary as JSON")
 
@@ -159,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Escape rate and prefactor, predicted T1, the T2 bound "
                           "and the plateau bound (model page: Phases).")
     _add_problem_flags(pred)
-    pred.add_argument("--s0", type=_checked("s0"), default=0.1,
+    pred.add_argument("--s0", type=_checked("s0"), default=DEFAULTS.s0,
                       help="margin of T1' (s >= 1/3 + s0 after it) in Corollary 1, "
                            "in (0, 2/3)")
 

@@ -1,4 +1,4 @@
-"""Simulation against theory, side by side (SPEC §3): :func:`compare` reads the stopping
+"""Simulation against theory, side by side (model page: Phases): :func:`compare` reads the stopping
 times, fitted rates and log-log exponents off a simulated :class:`~pyscale.Trajectory` and
 puts each beside the matching :class:`~pyscale.theory.Prediction`.
 
@@ -19,10 +19,12 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 
 from . import _repr, tidy
+from .compare_sgd import compare_ensemble
 from .engines import simulate
+from .phases import DEFAULTS
 from .problem import Problem
 from .theory import Prediction, predict
-from .trajectory import Trajectory
+from .trajectory import Ensemble, Trajectory
 
 __all__ = ["compare", "Comparison", "fit_loglog", "fit_exponential_rate",
            "crossing_time"]
@@ -88,7 +90,7 @@ def _flow_state(problem: Problem, t: float) -> np.ndarray:
 
 
 def _theta(traj: Trajectory, s_star: float) -> np.ndarray:
-    """Θ(t) = ∫_0^t (s* − 3 s) on the record grid (trapezoid rule; SPEC §2)."""
+    """Θ(t) = ∫_0^t (s* − 3 s) on the record grid (trapezoid rule; model page: Gradient flow)."""
     inc = np.diff(traj.t) * (s_star - 1.5 * (traj.s[1:] + traj.s[:-1]))
     return np.concatenate([[0.0], np.cumsum(inc)])
 
@@ -120,6 +122,9 @@ class Comparison(dict):
                                   and item.get("predicted") is not None else None),
                         "window": item.get("window")})
         return out
+
+    def __str__(self) -> str:
+        return self.table().to_string()
 
     def table(self):
         """Scalar comparisons as a pandas DataFrame (quantity, measured, predicted,
@@ -190,11 +195,14 @@ class Comparison(dict):
 
 
 # ---------------------------------------------------------------------------- compare
-def compare(trajectory: Trajectory, prediction: Any, delta: float = 0.05, eps: float = 0.05,
-            s0: float = 0.1, states: Optional[Dict[str, np.ndarray]] = None,
+def compare(trajectory: Trajectory, prediction: Any, delta: float = DEFAULTS.delta,
+            eps: float = DEFAULTS.eps, s0: float = DEFAULTS.s0,
+            states: Optional[Dict[str, np.ndarray]] = None,
             resimulate: bool = True, phase3_floor: float = 1e-4,
             plot: Any = None) -> Comparison:
-    """Measured against predicted, for one trajectory (SPEC §3).
+    """Measured against predicted, for one trajectory (model page: Phases), or for an
+    online-SGD :class:`~pyscale.Ensemble` (then :func:`pyscale.compare_sgd.compare_ensemble`:
+    the noise floor, the SGD Phase III law and the escape time over seeds).
 
     ``prediction``: a :class:`~pyscale.theory.Prediction` (or the Problem, then predicted
     here). ``delta``, ``eps``, ``s0``: the stopping-time parameters (T1: |u| >= δ s*;
@@ -234,6 +242,8 @@ def compare(trajectory: Trajectory, prediction: Any, delta: float = 0.05, eps: f
 
     ``curves`` holds the arrays behind the plot; ``plot``: a path to save the figure.
     """
+    if isinstance(trajectory, Ensemble):  # online SGD over seeds: floor, SGD Phase III, T1
+        return compare_ensemble(trajectory, prediction, delta=delta)  # type: ignore[return-value]
     ctx = _context(trajectory, prediction, delta, eps, s0, states, resimulate)
     res = ctx.result
     _phase1(ctx)
@@ -311,11 +321,13 @@ def _context(trajectory: Any, prediction: Any, delta: float, eps: float, s0: flo
 
 
 def _phase1(ctx: _Context) -> None:
-    """T1 (log-interpolated crossing of |u| = δ) vs log(δ/|C|)/ρ, the sign of u(T1), the
-    escape rate fitted on log|u| and the Volterra solution against the simulated u."""
+    """T1 (|u| = δ: exact on a dense output, else the log-interpolated crossing) vs
+    log(δ/|C|)/ρ, the sign of u(T1), the escape rate fitted on log|u| and the Volterra
+    solution against the simulated u."""
     tr, pred, ph, res = ctx.tr, ctx.prediction, ctx.phases, ctx.result
     delta = res["delta"]
-    t1_meas = crossing_time(tr.t, ctx.abs_u, delta)
+    # Exact along the flow's dense output; otherwise the log-interpolated record crossing.
+    t1_meas = ph.T1 if tr.dense is not None else crossing_time(tr.t, ctx.abs_u, delta)
     t1_pred = pred.escape_time(delta)
     res["T1"] = {"measured": t1_meas, "predicted": t1_pred,
                  "rel_error": _rel(t1_meas, t1_pred), "record": ph.T1}

@@ -1,8 +1,8 @@
-"""Spectral compression (SPEC §2 Duhamel, §5): the dynamics at d = 10^9 and beyond in
-O(number of modes) memory and time, exact in distribution up to an O(δ) grouping error.
+"""Spectral compression (model page: Gradient flow, Compression): the dynamics at d = 10^9 and
+beyond in O(number of modes) memory and time, exact in distribution up to an O(δ) grouping error.
 
 Why it works. Given the two scalar functions s(t), u(t), every coordinate evolves
-linearly (SPEC §2, Duhamel):
+linearly (model page: Gradient flow):
 
     w_i(t) = A(λ_i, t) w_i(0) + B(λ_i, t) w*_i.
 
@@ -119,7 +119,7 @@ def mode_power_sums(first: np.ndarray, last: np.ndarray, a: float) -> np.ndarray
     Terms with i < 256 are summed one by one (smallest first); the rest of a range by
     Euler–Maclaurin (:func:`_euler_maclaurin`). Relative accuracy ~1e-15 for any a ≥ 0,
     any width, in O(number of ranges) — no length-d array. Used for H_{d,a} and for the
-    count-weighted mean eigenvalue of each power-law mode (SPEC §1, §5).
+    count-weighted mean eigenvalue of each power-law mode (model page: Data model, Compression).
     """
     a = check.exponent(a)
     first = np.asarray(first, dtype=np.int64)
@@ -141,7 +141,7 @@ def mode_power_sums(first: np.ndarray, last: np.ndarray, a: float) -> np.ndarray
 
 
 def power_law_normaliser(d: int, a: float) -> float:
-    """H_{d,a} = Σ_{j≤d} j^(-a) (SPEC §1, so that tr Q = 1) without a length-d array.
+    """H_{d,a} = Σ_{j≤d} j^(-a) (model page: Data model; so that tr Q = 1) without a length-d array.
 
     Exact partial sums for j < 256 plus Euler–Maclaurin for the rest (any a ≥ 0;
     for a > 1 this equals ζ(a) − ζ(a, d+1) and is checked against it in the tests).
@@ -154,7 +154,7 @@ def power_law_normaliser(d: int, a: float) -> float:
 # ---------------------------------------------------------------------------- grouping
 def power_law_modes(d: int, a: float, rtol: float) -> Tuple[np.ndarray, np.ndarray]:
     """Index ranges [first_k, last_k] (1-based) grouping λ_i = i^(-a)/H_{d,a} into modes
-    whose largest/smallest eigenvalue ratio (last/first)^a is ≤ 1 + δ (SPEC §5).
+    whose largest/smallest eigenvalue ratio (last/first)^a is ≤ 1 + δ (model page: Compression).
 
     Greedy from the top, the same rule as :func:`compress`: a mode starting at p ends at
     q = floor(p (1+δ)^(1/a)). For p < 1/((1+δ)^(1/a) − 1) this is q = p: the head, where
@@ -241,7 +241,7 @@ def _assemble(lam_mode, count_mode, single, single_w_star, single_w0, s11, s01, 
 
 def group(eigenvalues: np.ndarray, w_star: np.ndarray, w0: np.ndarray, counts: np.ndarray,
           rtol: float, representative: str = "target") -> Modes:
-    """Group a problem's (nearly) equal eigenvalues into modes (SPEC §5).
+    """Group a problem's (nearly) equal eigenvalues into modes (model page: Compression).
 
     Eigenvalues are sorted decreasingly and grouped greedily from the largest: a mode is
     the longest run whose largest/smallest ratio is ≤ 1 + δ (δ = ``rtol``). Each mode's
@@ -258,8 +258,8 @@ def group(eigenvalues: np.ndarray, w_star: np.ndarray, w0: np.ndarray, counts: n
       s* = Σ λ_i w*_i² exactly for this realisation and cancels the first-order error of
       every w*²-weighted term — those that dominate u, s and the MSE once w ≈ ±w*, and
       the whole Phase III decay Σ e_i² e^(−16 λ_i τ) with e_i ≈ −w*_i in the unlearned
-      tail (SPEC §3). The w(0)-terms (weights w0_i w*_i, w0_i², which drive the escape)
-      keep a zero-mean first-order error. Falls back to "count" where w* vanishes.
+      tail (model page: Phase III). The w(0)-terms (weights w0_i w*_i, w0_i², which drive the
+      escape) keep a zero-mean first-order error. Falls back to "count" where w* vanishes.
     * ``"count"``: the count-weighted mean λ̄ = Σ c_i λ_i / Σ c_i. It preserves
       tr Q = Σ_i λ_i exactly; for i.i.d. entries the first-order error of every quadratic
       form has mean zero, leaving O(δ²) plus a zero-mean fluctuation per mode. It is the
@@ -348,8 +348,8 @@ def sample_mode_grams(sizes, rng: np.random.Generator):
 
 def draw_power_law(d: int, a: float, seed: int = 0, target: str = "unit_q",
                    rtol: float = 1e-3) -> Modes:
-    """The paper's problem (SPEC §1) at dimension d, compressed at tolerance δ = rtol
-    (SPEC §5), in O(number of modes) time and memory — no length-d vector.
+    """The paper's problem (model page: Data model) at dimension d, compressed at tolerance δ = rtol
+    (model page: Compression), in O(number of modes) time and memory — no length-d vector.
 
     * Modes: :func:`power_law_modes`; eigenvalue of mode [p, q]: the count-weighted mean
       (1/n) Σ_{i=p}^{q} i^(-a) / H_{d,a} (see :func:`compress`, "count"), with

@@ -22,8 +22,8 @@ __all__ = ["compression_error"]
 def compression_error(problem_or_params: Union[Problem, dict], method: str = "flow",
                       rtol: float = 1e-3, *, solver_rtol: Optional[float] = None,
                       representative: Optional[str] = None, **options: Any) -> dict:
-    """A posteriori estimate of the grouping error at δ = ``rtol`` (SPEC §5): the same
-    realisation compressed at δ and at δ/2, both run with ``simulate(method, **options)``
+    """A posteriori estimate of the grouping error at δ = ``rtol`` (model page: Compression): the
+    same realisation compressed at δ and at δ/2, both run with ``simulate(method, **options)``
     and compared on the common record times. ``rtol`` is the grouping tolerance δ; the
     flow's own error tolerance is ``solver_rtol`` (default: the engine's).
 

@@ -1,4 +1,4 @@
-"""The truncated moment hierarchy of SPEC §2 and its closures.
+"""The truncated moment hierarchy (model page: Moment hierarchy) and its closures.
 
 ``hierarchy(problem, order=K, t=..., closure=...)`` evolves the moments s^(k) = w^T Q^k w and
 u^(k) = w^T Q^k w*, k = 1..K, by the exact hierarchy
@@ -33,6 +33,7 @@ from ._kernels import dop853
 from ._validate import record_times
 from .engines import simulate
 from .errors import DivergenceError
+from .phases import DEFAULTS
 from .problem import Problem
 from .statistics import statistics
 
@@ -48,7 +49,7 @@ _STATUS = {int(code): name for name, code in _core.RunStatus.__members__.items()
 
 @dataclass
 class Hierarchy:
-    """Moments from the truncated hierarchy (SPEC §2).
+    """Moments from the truncated hierarchy (model page: Moment hierarchy).
 
     ``s[:, k-1]`` = s^(k), ``u[:, k-1]`` = u^(k) at the times ``t`` (shape (len(t), order)).
     ``s_scaled``, ``u_scaled`` are the same divided by λ_max^k: O(||w||²) at every order, use
@@ -105,7 +106,8 @@ def _check_times(t) -> np.ndarray:
 # --------------------------------------------------------------------------- set-up
 def _scaled_spectrum(problem: Problem):
     """Distinct eigenvalues (largest first) scaled by λ_max, and per-distinct-eigenvalue sums:
-    reference weight Σ c_i λ_i and the measures λ w0², λ w0 w*, λ² w*², λ w*² (SPEC §2)."""
+    reference weight Σ c_i λ_i and the measures λ w0², λ w0 w*, λ² w*², λ w*² (model page: Gradient
+    flow)."""
     lam = problem.eigenvalues
     lam_max = float(lam.max())
     w0, ws = problem.w0, problem.w_star
@@ -138,7 +140,8 @@ def hierarchy(problem: Problem, order: int = 32, t=None, closure: str = "gauss",
               rtol: float = 1e-10, atol: Optional[float] = None, max_steps: int = 10_000_000,
               error_estimate: bool = True, tol: float = 1e-6,
               on_divergence: str = "warn") -> Hierarchy:
-    """Evolve s^(k), u^(k), k = 1..order, by the hierarchy of SPEC §2 closed at order+1.
+    """Evolve s^(k), u^(k), k = 1..order, by the hierarchy (model page: Moment hierarchy) closed at
+    order+1.
 
     Parameters
     ----------
@@ -230,8 +233,8 @@ def _run(problem: Problem, order: int, times: np.ndarray, closure: str, rtol: fl
     scale = float(np.max(np.abs(y0))) if y0.size else 1.0
     atol_used = rtol * 1e-3 * max(scale, 1e-300) if atol is None else float(atol)
     blowup = 1e8 * (1.0 + scale + float(np.max(np.abs(source))))
-    # The flow's loss never increases and u² <= s s*, so s <= s* + sqrt(L(0)/3) (SPEC §1);
-    # a truncated system ten times past that is blowing up.
+    # The flow's loss never increases and u² <= s s*, so s <= s* + sqrt(L(0)/3) (model page:
+    # Statistics and loss); a truncated system ten times past that is blowing up.
     initial = statistics(problem)
     s0, u0 = initial["s"], initial["u"]
     loss0 = 3 * s0 ** 2 + 3 * s_star ** 2 - 4 * u0 ** 2 - 2 * s_star * s0
@@ -279,7 +282,7 @@ def _last_good_time(times: np.ndarray, good: np.ndarray) -> Optional[float]:
 def realizable_rows(s_scaled: np.ndarray, u_scaled: np.ndarray, star_scaled: np.ndarray,
                     rel: float = 1e-8) -> np.ndarray:
     """Per record: do the scaled moments m_k = s^(k)/λ_max^k, n_k = u^(k)/λ_max^k pass the
-    necessary conditions for moments of w w^T on a spectrum in (0, λ_max] (SPEC §1)?
+    necessary conditions for moments of w w^T on a spectrum in (0, λ_max] (model page: Data model)?
 
     m_k >= 0;  m_{k+1} <= m_k (support below λ_max);  m_k² <= m_{k-1} m_{k+1} (Cauchy–Schwarz /
     log-convexity);  n_k² <= m_k m*_k (Cauchy–Schwarz against w*). Violations below
@@ -303,8 +306,8 @@ def realizable_rows(s_scaled: np.ndarray, u_scaled: np.ndarray, star_scaled: np.
 
 # --------------------------------------------------------------------------- study
 def exact_moments(problem: Problem, t, orders: int = 3, rtol: float = 1e-12):
-    """s^(k)(t), u^(k)(t), k = 1..orders, of the exact population flow (SPEC §2), from its
-    state at each record time (the flow engine, resumed from one record to the next).
+    """s^(k)(t), u^(k)(t), k = 1..orders, of the exact population flow (model page: Gradient flow),
+    from its state at each record time (the flow engine, resumed from one record to the next).
 
     Returns (s, u, trajectory): arrays of shape (len(t), orders) and the flow's
     :class:`~pyscale.Trajectory` at the same times (for ``phases()``).
@@ -335,13 +338,14 @@ def exact_moments(problem: Problem, t, orders: int = 3, rtol: float = 1e-12):
 
 @dataclass
 class ConvergenceStudy:
-    """Errors of the closed hierarchy against the exact flow (SPEC §2) and validity horizons.
+    """Errors of the closed hierarchy against the exact flow (model page: Moment hierarchy) and
+    validity horizons.
 
     ``errors[(closure, K)]``: per record, max over orders 1..``check_orders`` of
     |s^(k) − s^(k)_exact| and |u^(k) − u^(k)_exact| (NaN after a blow-up).
     ``horizon[(closure, K, tol)]``: last record time up to which that error stays <= tol
     (None if already above at the first record). ``phases``: T1, T1', T2 of the exact flow
-    (SPEC §3) at the study's record resolution.
+    (model page: Phases) at the study's record resolution.
     """
     t: np.ndarray
     errors: Dict[tuple, np.ndarray]
@@ -363,7 +367,7 @@ class ConvergenceStudy:
             cells = [_fmt(self.horizon[(closure, order, tol)], self.t[-1]) for tol in self.tols]
             blow = f"{run.t_diverged:.3g}" if run.diverged else "—"
             rows.append(f"| {closure} | {order} | " + " | ".join(cells) + f" | {blow} |")
-        foot = (f"\n\nPhases of the exact flow (SPEC §3, δ = ε = {ph.delta:g}): "
+        foot = (f"\n\nPhases of the exact flow (model page: Phases; δ = ε = {ph.delta:g}): "
                 f"T1 = {_fmt(ph.T1)}, T1' = {_fmt(ph.T1_prime)}, T2 = {_fmt(ph.T2)}.")
         return head + "\n".join(rows) + foot
 
@@ -380,9 +384,11 @@ def convergence_study(problem: Problem, orders: Sequence[int] = (16, 32, 64), t=
                       closures: Sequence[str] = ("gauss", "zero"),
                       tols: Sequence[float] = (1e-9, 1e-6, 1e-3), check_orders: int = 3,
                       rtol: float = 1e-12, reference_rtol: float = 1e-12,
-                      delta: float = 0.05, eps: float = 0.05) -> ConvergenceStudy:
+                      delta: float = DEFAULTS.delta,
+                      eps: float = DEFAULTS.eps) -> ConvergenceStudy:
     """Error vs K and vs t of each closure against the exact flow, and the validity horizon
-    (how far in t each K stays within each tolerance), with the phases T1, T1', T2 of SPEC §3.
+    (how far in t each K stays within each tolerance), with the phases T1, T1', T2 (model page:
+    Phases).
 
     ``t`` defaults to 0 + 200 log-spaced times up to 1e5 (past T2 for the paper's a = 2,
     d = 1000). The reference is :func:`exact_moments` (flow engine at ``reference_rtol``).

@@ -235,6 +235,8 @@ def save_trajectory(traj: Trajectory, path: PathLike, problem: Optional[Problem]
                                      for name in FIELDS}
     if traj.w is not None:
         arrays["state/w"] = np.asarray(traj.w)
+    if getattr(traj, "dense", None) is not None:  # the flow's dense output (exact phases)
+        arrays["dense/rows"] = np.asarray(traj.dense.rows)
     meta = _split_arrays(dict(traj.meta), "meta", arrays)
     info = dict(traj.meta.get("problem", {}))
     header = {"format": TRAJECTORY_FORMAT, "pyscale_version": __version__,
@@ -339,8 +341,14 @@ def load_trajectory(path: PathLike) -> Trajectory:
     header, arrays = _open(path)
     cols = {name: arrays[f"col/{name}"] for name in FIELDS}
     try:
-        return Trajectory(w=arrays.get("state/w"),
-                          meta=_joined(header, "meta", arrays, Path(path)), **cols)
+        meta = _joined(header, "meta", arrays, Path(path))
+        dense = None
+        if "dense/rows" in arrays:  # the flow's dense output
+            from .dense_output import DenseOutput
+            dense = DenseOutput(arrays["dense/rows"], meta.get("s_star", 1.0),
+                                meta.get("noise", 0.0), meta.get("d", 1))
+        return Trajectory(w=arrays.get("state/w"), meta=meta, dense=dense,
+                          **cols)  # type: ignore[arg-type]  # the FIELDS columns
     except (ValueError, TypeError) as err:
         raise BadFileError(path, f"not a valid trajectory ({_reason(err)})") from None
 

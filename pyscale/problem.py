@@ -184,6 +184,7 @@ class Problem:
                 "init": init}
         _check_no_underflow(d, a)
         if compress is not None:
+            compress = check.grouping_tolerance(compress, name="compress")
             modes = compression.draw_power_law(d, a, seed=seed, target=target, rtol=compress)
             return cls(modes.eigenvalues, modes.w_star, modes.w0, noise=noise, d=d,
                        counts=modes.counts, info={**info, "compressed": modes.info})

@@ -18,11 +18,11 @@ FIELDS: Tuple[str, ...] = tuple(_core.RECORD_FIELDS)
 
 @dataclass(frozen=True)
 class Phases:
-    """Stopping times of SPEC §3 (None where the trajectory does not reach them).
+    """Stopping times (model page: Phases; None where the trajectory does not reach them).
 
-    T1: first t with |u| >= delta.  T1_prime: the time after which s stays >= 1/3 + s0
-    (s*/3 in general), i.e. the first record after the last one below.  T2: first t with
-    |u| and s both in [1 - eps, 1] (s* in general, u normalised by s*).
+    T1: first t with |u| >= delta s*.  T1_prime: the time after which s stays >= s* (1/3 +
+    s0) (the last upward crossing).  T2: first t with |u|/s* and s/s* both in [1 - eps, 1].
+    Exact along the flow's dense output; on the record grid for the other engines.
     """
     T1: Optional[float]
     T1_prime: Optional[float]
@@ -47,11 +47,15 @@ class Trajectory:
     mse: np.ndarray
     w: Optional[np.ndarray]
     meta: Dict[str, Any] = field(default_factory=dict)
+    #: The flow's dense output (pyscale.dense_output.DenseOutput), None for other engines.
+    dense: Any = None
+    #: The flow's located events (list of pyscale.events.EventHits), None without events.
+    events: Optional[list] = None
 
     @classmethod
     def from_records(cls, records: np.ndarray, w, meta) -> "Trajectory":
         cols = {name: np.ascontiguousarray(records[:, j]) for j, name in enumerate(FIELDS)}
-        return cls(w=w, meta=meta, **cols)
+        return cls(w=w, meta=meta, **cols)  # type: ignore[arg-type]  # the FIELDS columns
 
     def __len__(self) -> int:
         return int(self.t.size)
@@ -63,36 +67,19 @@ class Trajectory:
     def as_dict(self) -> Dict[str, np.ndarray]:
         return {name: getattr(self, name) for name in FIELDS}
 
-    def phases(self, delta: float = 0.05, eps: float = 0.05, s0: float = 0.0) -> Phases:
-        """Stopping times T1(δ), T1', T2(ε) of SPEC §3 read off the recorded times.
-
-        Resolution is that of the record grid: record densely (e.g. log-spaced) to resolve
-        them. s* is taken from ``meta['s_star']`` (1 for the paper's normalisation).
+    def phases(self, delta: Optional[float] = None, eps: Optional[float] = None,
+               s0: Optional[float] = None) -> Phases:
+        """Stopping times T1(δ), T1'(s0), T2(ε) (model page: Phases); None → the defaults
+        of :data:`pyscale.phases.DEFAULTS`. Exact along the flow's dense output (any
+        thresholds, no rerun); read off the record grid for the other engines. See
+        :func:`pyscale.phases.stopping_times`.
         """
-        s_star = float(self.meta.get("s_star", 1.0))
-        au = np.abs(self.u) / s_star
-        s = self.s / s_star
-        t1 = _first(self.t, au >= delta)
-        below = np.flatnonzero(s < 1.0 / 3.0 + s0)
-        if below.size == 0:
-            t1p = float(self.t[0]) if len(self) else None
-        elif below[-1] + 1 < len(self):
-            t1p = float(self.t[below[-1] + 1])
-        else:
-            t1p = None
-        # 1 + 1e-12: a value that reaches 1 up to rounding is in [1 - eps, 1].
-        ok = (au >= 1 - eps) & (au <= 1 + 1e-12) & (s >= 1 - eps) & (s <= 1 + 1e-12)
-        t2 = _first(self.t, ok)
-        return Phases(t1, t1p, t2, float(delta), float(eps), float(s0))
+        from .phases import stopping_times
+        return Phases(*stopping_times(self, delta, eps, s0))
 
     to_pandas = tidy.trajectory_to_pandas
     __repr__ = _repr.repr_text
     _repr_html_ = _repr.repr_html
-
-def _first(t: np.ndarray, mask: np.ndarray) -> Optional[float]:
-    idx = np.flatnonzero(mask)
-    return float(t[idx[0]]) if idx.size else None
-
 
 @dataclass
 class Ensemble:

@@ -10,7 +10,8 @@ def small_problem():
 
 
 def flow_reference(problem, times, rtol=1e-11, atol=1e-13):
-    """Independent reference for the flow (SPEC §2): SciPy's DOP853 on ẇ = −∇L(w)."""
+    """Independent reference for the flow (model page: Gradient flow): SciPy's DOP853 on ẇ =
+    −∇L(w)."""
     from scipy.integrate import solve_ivp
 
     lam, w_star, s_star = problem.eigenvalues, problem.w_star, problem.s_star
@@ -27,7 +28,7 @@ def flow_reference(problem, times, rtol=1e-11, atol=1e-13):
 
 
 def numpy_stats(problem, w):
-    """s, u, mse of each row of w, computed plainly from SPEC §1."""
+    """s, u, mse of each row of w, computed plainly (model page: Statistics and loss)."""
     lam, w_star = problem.eigenvalues, problem.w_star
     s = np.einsum("ij,j,ij->i", w, lam, w)
     u = w @ (lam * w_star)

@@ -111,8 +111,9 @@ def test_sweep_command_and_show(capsys, tmp_path):
     (["simulate", "--d", "50", "--a", "2", "--t", "5", "--out", "x.txt"], "--out"),
     (["figure", "7", "--out", "x.png"], "figure: number must be one of"),
     (["figure", "all", "--out", "x.png"], "--out: 'figure all' writes"),
-    (["simulate", "--d", "5000", "--a", "2", "--compress", "0.1", "--method", "sgd",
-      "--lr", "0.01", "--steps", "10"], "sgd: method='sgd' draws samples"),
+    (["simulate", "--d", "5000", "--a", "2", "--compress", "0.1", "--method", "erm",
+      "--n-samples", "10", "--lr", "0.01", "--steps", "10"],
+     "erm: method='erm' reuses a fixed set of samples"),
 ])
 def test_bad_flags_get_messages_naming_them(capsys, argv, needle):
     code, out, err = run(capsys, *argv)

@@ -1,4 +1,5 @@
-"""Spectral compression (SPEC §2 Duhamel, §5): modes stored as ≤ 2 virtual coordinates.
+"""Spectral compression (model page: Gradient flow, Compression): modes stored as ≤ 2 virtual
+coordinates.
 
 References are independent of the code under test: full (uncompressed) problems run by the
 same engines, direct sums of Gaussians, np.sum / scipy.special.zeta for H_{d,a}.

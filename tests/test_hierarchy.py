@@ -1,4 +1,4 @@
-"""The truncated hierarchy of SPEC §2 (pyscale.hierarchy) against the exact flow.
+"""The truncated hierarchy (model page: Moment hierarchy; pyscale.hierarchy) against the exact flow.
 
 References: SciPy's DOP853 on ẇ = −∇L(w) (conftest.flow_reference, rtol 1e-11: its moments are
 good to ~1e-10 here) for t <= 8, and the C++ flow engine at rtol 1e-12, resumed from record to
@@ -39,8 +39,8 @@ def problem_a2():
 # ------------------------------------------------------------------ accuracy of the default
 @pytest.mark.parametrize("a", [1.5, 2.0, 3.0])
 def test_gauss_closure_K48_matches_scipy_flow_to_t8(a):
-    """SPEC §2, default closure, K = 48: orders 1–3 within 1e-6 (absolute, s* = 1) for t <= 8;
-    measured ~1e-11, so 1e-6 leaves five decades for other seeds and platforms."""
+    """(model page: Moment hierarchy), default closure, K = 48: orders 1–3 within 1e-6 (absolute, s*
+    = 1) for t <= 8; measured ~1e-11, so 1e-6 leaves five decades for other seeds and platforms."""
     problem = pyscale.Problem.power_law(1000, a, seed=0)
     times = np.linspace(0.0, 8.0, 17)
     s_ref, u_ref = moments_of(problem, flow_reference(problem, times))
@@ -96,8 +96,8 @@ def test_fewer_eigenvalues_than_K_is_exact():
 
 # ------------------------------------------------------------------ the literal truncation
 def test_zero_closure_blowup_is_flagged(problem_a2):
-    """SPEC §2 literal truncation at a = 2: finite-time blow-up (measured t ~ 6 for K = 10,
-    ~10 for K = 32), reported — flag, warning, NaN rows only after it, never inf."""
+    """(model page: Moment hierarchy) literal truncation at a = 2: finite-time blow-up (measured t ~
+    6 for K = 10, ~10 for K = 32), reported — flag, warning, NaN rows only after it, never inf."""
     times = np.linspace(0.0, 30.0, 61)
     for order in (10, 32):
         with pytest.warns(RuntimeWarning, match="blew up"):
@@ -145,8 +145,8 @@ def _lanczos_reference(x, weight, kmax):
 
 
 def test_givens_quadrature_matches_lanczos():
-    """Gragg–Harrod rotations == Lanczos (SPEC §2 closure): Jacobi matrix, modified moments
-    and node masses to 1e-12 relative; node masses reproduce moments 1..K exactly."""
+    """Gragg–Harrod rotations == Lanczos (model page: Moment hierarchy): Jacobi matrix, modified
+    moments and node masses to 1e-12 relative; node masses reproduce moments 1..K exactly."""
     problem = pyscale.Problem.power_law(300, 2.0, seed=5)
     lam = problem.eigenvalues
     lam_max = lam.max()
@@ -188,9 +188,9 @@ def test_scaling_keeps_high_orders_where_lambda_power_underflows():
 
 def test_gauss_closure_stays_realizable_long(problem_a2):
     """The Gauss closure is the flow of a K-mode problem: bounded to t = 1e5 with s → s*
-    (SPEC §2-§3) even at K = 16, whose error reaches 1e-3 at t ~ 300; orders 1–3 stay
-    realizable (positive measure, Cauchy–Schwarz) well past T1' ~ 1.5 (measured: to t ~ 700,
-    where near convergence u² = s s* is tight and a 1e-3 error breaks it)."""
+    (model page: Gradient flow, Phases) even at K = 16, whose error reaches 1e-3 at t ~ 300; orders
+    1–3 stay realizable (positive measure, Cauchy–Schwarz) well past T1' ~ 1.5 (measured: to t ~
+    700, where near convergence u² = s s* is tight and a 1e-3 error breaks it)."""
     times = np.concatenate([[0.0], np.geomspace(0.01, 1e5, 40)])
     run = hierarchy(problem_a2, order=16, t=times, error_estimate=False)
     assert run.status == "completed" and np.isfinite(run.s).all()
@@ -227,7 +227,7 @@ def test_convergence_study_horizons_grow_with_K():
 
 @pytest.mark.parametrize("order", [0, -3, 2.5, True, "8"])
 def test_bad_order(problem_a2, order):
-    with pytest.raises(ValueError, match="order"):
+    with pytest.raises((ValueError, TypeError), match="order"):
         hierarchy(problem_a2, order=order, t=[0.0, 1.0])
 
 

@@ -17,9 +17,9 @@ ROOT = Path(pyscale.__file__).parent
 LAYERS = {
     0: ["_core", "_version", "_validate", "errors", "_kernels", "progress", "tidy", "_repr"],
     1: ["compression", "problem"],
-    2: ["statistics", "trajectory", "engines"],
-    3: ["theory", "compare", "compare_sgd", "hierarchy", "compression_error", "phases",
-        "events"],
+    # the flow's dense output, its stopping times and events travel with its trajectory
+    2: ["statistics", "trajectory", "engines", "dense_output", "phases", "events"],
+    3: ["theory", "compare", "compare_sgd", "hierarchy", "compression_error"],
     4: ["io", "checkpoint", "config", "sweep", "figures", "cli", "__main__", "__init__"],
 }
 LAYER_OF = {name: level for level, names in LAYERS.items() for name in names}

@@ -50,7 +50,7 @@ def test_flow_matches_dop853_at_d_1000():
 
 
 def numpy_gd(problem, lr, steps, record):
-    """The plain NumPy loop a researcher would write (SPEC §2)."""
+    """The plain NumPy loop a researcher would write (model page: Gradient flow)."""
     lam, w_star, s_star = problem.eigenvalues, problem.w_star, problem.s_star
     w = problem.w0.copy()
     rows = []
@@ -86,7 +86,7 @@ def test_isotropic_flow_matches_closed_2d_ode():
                               np.random.default_rng(1).standard_normal(d) / np.sqrt(d))
     c, s_star = 1.0 / d, problem.s_star
 
-    def closed(_, y):  # SPEC §2: Q = cI closes the hierarchy
+    def closed(_, y):  # (model page: Moment hierarchy): Q = cI closes the hierarchy
         s, u = y
         return [8 * c * (s_star - 3 * s) * s + 16 * c * u * u,
                 4 * c * (s_star - 3 * s) * u + 8 * c * s_star * u]

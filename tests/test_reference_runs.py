@@ -21,7 +21,11 @@ _spec.loader.exec_module(REF)
 SAVED = np.load(DATA / "reference_runs.npz")
 
 # Options that later releases need to select the numerics the references were made with.
-ADAPT: dict = {}
+# The flow's records are read off its dense output by default; the references landed a step
+# on every record. The references predate independent seed streams across d: they used the
+# common ones.
+ADAPT: dict = {"flow": {"record_mode": "step"}, "sgd": {"streams": "common"},
+               "erm": {"streams": "common"}}
 
 
 def _problem(key):
@@ -56,15 +60,19 @@ def test_ensemble_bitwise(name):
 
 @pytest.mark.parametrize("name", sorted(REF.HIERARCHY))
 def test_hierarchy_bitwise(name, monkeypatch):
-    """The one deliberate change: s* = Σ λ w*² is now the core's blocked sum (bits that do
-    not depend on the BLAS thread count) instead of numpy.dot. With the old definition of
-    s* restored the hierarchy reproduces the reference bit for bit."""
+    """Deliberate changes: s* = Σ λ w*² is now the core's blocked sum (bits that do not
+    depend on the BLAS thread count) instead of numpy.dot, and the integrator's step-size
+    controller is the flow's (largest step ratio 5 instead of 10, no growth right after a
+    rejection, the flow's landing rule). The first is undone here; the second changes the
+    steps, so the moments agree to the integrator's accuracy (rtol = 1e-10: 1e-8 allowed)."""
     monkeypatch.setattr(pyscale.Problem, "s_star", property(
         lambda self: float(np.dot(self.eigenvalues, self.w_star * self.w_star))))
     key, opts = REF.HIERARCHY[name]
     res = pyscale.hierarchy(_problem(key), **opts)
-    _same(name, "s", res.s)
-    _same(name, "u", res.u)
+    for field in ("s", "u"):
+        ref = SAVED[f"{name}/{field}"]
+        assert getattr(res, field).shape == ref.shape
+        np.testing.assert_allclose(getattr(res, field), ref, rtol=1e-8, atol=1e-14)
 
 
 def test_threads_do_not_change_the_reference():

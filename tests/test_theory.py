@@ -1,4 +1,4 @@
-"""The predictions of SPEC §3 (issue 3), each held against an independent reference:
+"""The predictions (model page: Phases; issue 3), each held against an independent reference:
 SciPy's root finder and NumPy's eigensolver for the escape law, math.fsum for the spectral
 sums, the exact flow for the stopping times, the Volterra solution and Phase III."""
 import math
@@ -15,7 +15,7 @@ from pyscale.theory import plateau_excess_bound, spectral_proxy, t2_power_law, t
 
 # ---------------------------------------------------------------------------- helpers
 def numpy_dispersion(problem):
-    """f(p) = 8 Σ (w*_i)^2 λ_i^2 / (p − 4 s* λ_i) − 1, written plainly from SPEC §3."""
+    """f(p) = 8 Σ (w*_i)^2 λ_i^2 / (p − 4 s* λ_i) − 1, written plainly (model page: Phases)."""
     lam, w_star = problem.eigenvalues, problem.w_star
     c = (lam * w_star) ** 2
     mu = 4.0 * problem.s_star * lam
@@ -28,7 +28,8 @@ def numpy_dispersion(problem):
 
 def linearised_generator(problem):
     """M = diag(4 s* λ) + 8 v v^T, v = λ ⊙ w*: with Θ = s* t the Volterra equation is
-    ẇ = M w, u = v·w (SPEC §2); its top eigenvalue is ρ and its top mode's weight is C."""
+    ẇ = M w, u = v·w (model page: Gradient flow); its top eigenvalue is ρ and its top mode's weight
+    is C."""
     lam, w_star = problem.eigenvalues, problem.w_star
     v = lam * w_star
     return np.diag(4.0 * problem.s_star * lam) + 8.0 * np.outer(v, v), v

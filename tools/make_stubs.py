@@ -29,7 +29,8 @@ def tidy(text: str) -> str:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         enums = [f"{name}:pyscale._core" for name in
-                 ("FlowScheme", "RunStatus", "RecordField", "SampleStorage")]
+                 ("FlowScheme", "FlowRecordMode", "RunStatus", "RecordField", "SampleStorage",
+                  "Streams")]
         subprocess.run([sys.executable, "-m", "pybind11_stubgen", "pyscale._core", "-o", tmp,
                         *[arg for e in enums for arg in ("--enum-class-locations", e)]],
                        check=True, cwd=ROOT)

@@ -175,6 +175,53 @@ class FlowScheme:
     @property
     def value(self) -> int:
         ...
+class FlowRecordMode:
+    """
+    How the flow writes records: off its dense output, or by landing a step on each.
+    
+    Members:
+    
+      interpolate
+    
+      step
+    """
+    __members__: typing.ClassVar[dict[str, FlowRecordMode]]
+    interpolate: typing.ClassVar[FlowRecordMode]
+    step: typing.ClassVar[FlowRecordMode]
+    @typing.overload
+    def __eq__(self, other: FlowRecordMode) -> bool:
+        ...
+    @typing.overload
+    def __eq__(self, other: typing.Any) -> bool:
+        ...
+    def __getstate__(self) -> int:
+        ...
+    def __hash__(self) -> int:
+        ...
+    def __index__(self) -> int:
+        ...
+    def __init__(self, value: int) -> None:
+        ...
+    def __int__(self) -> int:
+        ...
+    @typing.overload
+    def __ne__(self, other: FlowRecordMode) -> bool:
+        ...
+    @typing.overload
+    def __ne__(self, other: typing.Any) -> bool:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def __setstate__(self, state: int) -> None:
+        ...
+    def __str__(self) -> str:
+        ...
+    @property
+    def name(self) -> str:
+        ...
+    @property
+    def value(self) -> int:
+        ...
 class SampleStorage:
     """
     Where online SGD keeps a step's samples for its update.
@@ -225,6 +272,53 @@ class SampleStorage:
     @property
     def value(self) -> int:
         ...
+class Streams:
+    """
+    How a seed selects the generator's key.
+    
+    Members:
+    
+      independent
+    
+      common
+    """
+    __members__: typing.ClassVar[dict[str, Streams]]
+    common: typing.ClassVar[Streams]
+    independent: typing.ClassVar[Streams]
+    @typing.overload
+    def __eq__(self, other: Streams) -> bool:
+        ...
+    @typing.overload
+    def __eq__(self, other: typing.Any) -> bool:
+        ...
+    def __getstate__(self) -> int:
+        ...
+    def __hash__(self) -> int:
+        ...
+    def __index__(self) -> int:
+        ...
+    def __init__(self, value: int) -> None:
+        ...
+    def __int__(self) -> int:
+        ...
+    @typing.overload
+    def __ne__(self, other: Streams) -> bool:
+        ...
+    @typing.overload
+    def __ne__(self, other: typing.Any) -> bool:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def __setstate__(self, state: int) -> None:
+        ...
+    def __str__(self) -> str:
+        ...
+    @property
+    def name(self) -> str:
+        ...
+    @property
+    def value(self) -> int:
+        ...
 class AllocationError(MemoryError):
     pass
 class CoreProblem:
@@ -240,6 +334,8 @@ class CoreProblem:
     def s_star(self) -> float:
         ...
 class FlowOptions:
+    dense_every_step: bool
+    record_mode: FlowRecordMode
     scheme: FlowScheme
     def __init__(self) -> None:
         ...
@@ -302,6 +398,9 @@ class FlowRun:
     def atol(self) -> float:
         ...
     @property
+    def dense(self) -> numpy.typing.NDArray[numpy.float64]:
+        ...
+    @property
     def passes(self) -> int:
         ...
     @property
@@ -327,6 +426,9 @@ class FlowRun:
         ...
     @property
     def steps(self) -> int:
+        ...
+    @property
+    def stopped_by_event(self) -> bool:
         ...
     @property
     def threads(self) -> int:
@@ -355,6 +457,7 @@ class GdOptions:
 class SgdOptions:
     sample_storage: SampleStorage
     simd: bool
+    streams: Streams
     def __init__(self) -> None:
         ...
     @property
@@ -468,6 +571,8 @@ def blocked_sum(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64]) -> f
     """
     Sum of x in fixed blocks (thread-count independent bits).
     """
+def chain_workspace_bytes(modes: int, batch: int) -> int:
+    ...
 def erm_data_bytes(n_samples: int, n: int) -> int:
     ...
 def erm_make_data(problem: CoreProblem, seed: int, X: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], threads: int = 0, simd: bool = True) -> None:
@@ -476,9 +581,13 @@ def flow_workspace_bytes(n: int, scheme: FlowScheme = FlowScheme.rodas4) -> int:
     ...
 def run_erm(problem: CoreProblem, X: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], w: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], lr: float, start: StepState, step_end: int, record_steps: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], options: ErmOptions, callback: typing.Any = None) -> StepRun:
     ...
-def run_flow(problem: CoreProblem, w: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], start: FlowState, t_records: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], options: FlowOptions, callback: typing.Any = None) -> FlowRun:
+def run_flow(problem: CoreProblem, w: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], start: FlowState, t_records: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], options: FlowOptions, callback: typing.Any = None, observer: typing.Any = None) -> FlowRun:
     ...
 def run_gd(problem: CoreProblem, w: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], lr: float, start: StepState, step_end: int, record_steps: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], options: GdOptions, callback: typing.Any = None) -> StepRun:
+    ...
+def run_mode_chain(lam: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], count: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], r: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], c1: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], c2: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], dim: float, noise: float, lr: float, batch: int, seed: int, start: StepState, step_end: int, record_steps: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], options: SgdOptions, callback: typing.Any = None) -> StepRun:
+    ...
+def run_mode_chain_ensemble(lam: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], count: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], r: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], C1: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], C2: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], dim: float, noise: float, seeds: typing.Annotated[numpy.typing.ArrayLike, numpy.uint64], lr: float, batch: int, step_end: int, record_steps: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], options: SgdOptions, threads: int, callback: typing.Any = None) -> EnsembleRun:
     ...
 def run_sgd(problem: CoreProblem, w: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], lr: float, batch: int, seed: int, start: StepState, step_end: int, record_steps: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], options: SgdOptions, callback: typing.Any = None) -> StepRun:
     ...
@@ -490,6 +599,12 @@ def statistics(problem: CoreProblem, w: typing.Annotated[numpy.typing.ArrayLike,
     """
     One record row (t, s, u, s2, u2, loss, mse) of the state w.
     """
+def stream_seed(seed: int, dim: float, streams: Streams) -> int:
+    """
+    The seed the generators are built from (d mixed in unless streams is common).
+    """
+FLOW_CONTROLLER: dict = {'SAFETY': 0.9, 'MIN_FACTOR': 0.2, 'MAX_FACTOR': 5.0, 'MAX_FACTOR_AFTER_REJECT': 1.0, 'LANDING_RECOVERY': 5.0, 'ERROR_FLOOR': 1e-10, 'LANDING_SLACK': 8.881784197001252e-16}
+FLOW_DENSE_WIDTH: int = 50
 HAS_AVX2: bool = True
 HAS_OPENMP: bool = True
 RECORD_FIELDS: tuple = ('t', 's', 'u', 's2', 'u2', 'loss', 'mse')

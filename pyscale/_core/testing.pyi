@@ -11,6 +11,10 @@ def flow_workspace_check(n: int) -> int:
     """
     Allocate (and free) a flow workspace for n coordinates.
     """
+def gamma_draws(seed: int, shape: float, sample: int, lo: int, hi: int, bulk: bool = True, simd: bool = True) -> numpy.typing.NDArray[numpy.float64]:
+    ...
+def gamma_log_bound(shape: float, x: float) -> float:
+    ...
 def normal_fill(seed: int, sample: int, domain: int, lo: int, hi: int, simd: bool = True) -> numpy.typing.NDArray[numpy.float64]:
     """
     Gaussians lo..hi-1 of (seed, sample, domain).

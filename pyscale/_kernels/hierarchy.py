@@ -1,6 +1,6 @@
-"""numba kernels for the truncated moment hierarchy of SPEC §2.
+"""numba kernels for the truncated moment hierarchy (model page: Moment hierarchy).
 
-Exact hierarchy (SPEC §2), c = s* − 3 s:
+Exact hierarchy (model page: Moment hierarchy), c = s* − 3 s:
 
     ṡ^(k) = 8 c s^(k+1) + 16 u u^(k+1),      u̇^(k) = 4 c u^(k+1) + 8 u s*^(k+1).
 
@@ -40,6 +40,18 @@ from numba import njit
 
 from .. import _core
 
+# Step-size controller: the rules and constants of the flow's StepController
+# (csrc/include/pyscale/flow/controller.hpp), named the same; tests/test_dense.py checks that
+# they agree with the core's. (numba freezes these at compile time.)
+SAFETY = 0.9
+MIN_FACTOR = 0.2
+MAX_FACTOR = 5.0
+MAX_FACTOR_AFTER_REJECT = 1.0
+LANDING_RECOVERY = 5.0
+ERROR_FLOOR = 1e-10
+LANDING_SLACK = 4 * np.finfo(np.float64).eps
+ERROR_ORDER = 8.0  # DOP853: min(order, embedded order) + 1 = 8 (scipy's exponent)
+
 ZERO = 0
 GAUSS = 1
 
@@ -56,7 +68,7 @@ STATUS_STEP_LIMIT = int(_core.RunStatus.step_limit)
 @njit(cache=True)
 def jacobi_and_projections(x, weight, values, kmax):
     """Jacobi matrix of μ = Σ_i weight_i δ_{x_i} and the modified moments
-    Σ_i values[i, r] p_n(x_i), n < kmax, r < 3, of three measures (SPEC §2 hierarchy closure).
+    Σ_i values[i, r] p_n(x_i), n < kmax, r < 3, of three measures (model page: Moment hierarchy).
 
     Points are added one at a time to the tridiagonal representation and the bulge is chased
     down with Givens rotations (Gragg & Harrod 1984); the carried vectors are rotated along,
@@ -126,7 +138,7 @@ def jacobi_and_projections(x, weight, values, kmax):
 def gauss_nodes(a, b, proj, m):
     """Gauss nodes x_j of the reference measure (eigenvalues of the m×m Jacobi matrix) and
     the interpolatory weights Σ_n V_nj V_0j sqrt(mass) proj[n, r] of each projected measure
-    (SPEC §2 closure): node masses that reproduce moments 0..m−1 of each measure."""
+    (model page: Moment hierarchy): node masses that reproduce moments 0..m−1 of each measure."""
     jac = np.zeros((m, m))
     for n in range(m):
         jac[n, n] = a[n]
@@ -162,7 +174,8 @@ def scaled_power_sums(x, coef, order):
 # ----------------------------------------------------------------------------- dynamics
 @njit(cache=True)
 def hierarchy_rhs(kind, y, x, source, lam_max, s_star, dy):
-    """Right-hand side of the closed hierarchy (SPEC §2), state y = [S; U] of length 2K.
+    """Right-hand side of the closed hierarchy (model page: Moment hierarchy), state y = [S; U] of
+    length 2K.
 
     ZERO: y = scaled monomial moments (m_1..m_K, n_1..n_K); source = m*_k = s*^(k)/λ_max^k,
     k = 1..K+1. GAUSS: y = node masses (S_j, U_j); source = H_j; x = scaled Gauss nodes.
@@ -193,7 +206,7 @@ def hierarchy_rhs(kind, y, x, source, lam_max, s_star, dy):
 
 @njit(cache=True)
 def _order_one(kind, y, lam_max):
-    """(s, u) of the state (SPEC §1 order-one overlaps)."""
+    """(s, u) of the state (model page: Statistics and loss)."""
     order = y.size // 2
     if kind == ZERO:
         return lam_max * y[0], lam_max * y[order]
@@ -233,9 +246,9 @@ def integrate(kind, y0, x, source, lam_max, s_star, times, rtol, atol, max_steps
 
     Returns (records (len(times), len(y0)), n_written, steps, rejected, rhs_evals, status,
     t_reached). status DIVERGED: a non-finite state, |y| > blowup, |s| or |u| beyond
-    ``s_limit`` (the flow keeps s below s* + sqrt(L(0)/3): SPEC §1 loss, u² <= s s*), or a
-    step that shrank to rounding (finite-time blow-up of the truncated system); the records
-    stop before it.
+    ``s_limit`` (the flow keeps s below s* + sqrt(L(0)/3); model page: Statistics and loss; u² <= s
+    s*), or a step that shrank to rounding (finite-time blow-up of the truncated system); the
+    records stop before it.
     """
     n = y0.size
     n_stages = tab_b.size
@@ -259,6 +272,7 @@ def integrate(kind, y0, x, source, lam_max, s_star, times, rtol, atol, max_steps
     hierarchy_rhs(kind, y, x, source, lam_max, s_star, f)
     evals += 1
     h = min(1e-3 / max(lam_max, 1e-300), times[written])
+    last_rejected = False
     while written < times.size:
         if steps >= max_steps:
             status = STATUS_STEP_LIMIT
@@ -270,7 +284,7 @@ def integrate(kind, y0, x, source, lam_max, s_star, times, rtol, atol, max_steps
             break
         h_proposed = h
         landing = False
-        if t + h >= target * (1.0 - 1e-14):
+        if t + h >= target * (1.0 - LANDING_SLACK):
             h = target - t
             landing = True
         for i in range(n):
@@ -310,17 +324,21 @@ def integrate(kind, y0, x, source, lam_max, s_star, times, rtol, atol, max_steps
             if landing:
                 records[written, :] = y
                 written += 1
-            factor = 10.0 if err == 0.0 else min(10.0, 0.9 * err ** (-1.0 / 8.0))
-            h *= factor
-            if landing:
-                # a step clipped onto a record time says little about the step size to come
-                h = max(h, h_proposed)
+            factor = min(MAX_FACTOR, max(MIN_FACTOR,
+                                         SAFETY * max(err, ERROR_FLOOR) ** (-1.0 / ERROR_ORDER)))
+            if last_rejected:
+                factor = min(factor, MAX_FACTOR_AFTER_REJECT)
+            last_rejected = False
+            h_new = h * factor
+            # a step clipped onto a record time says little about the step size to come
+            h = max(h_new, min(h_proposed, LANDING_RECOVERY * h_new)) if landing else h_new
         else:
             rejected += 1
+            last_rejected = True
             if np.isfinite(err):
-                h *= max(0.2, 0.9 * err ** (-1.0 / 8.0))
+                h *= max(MIN_FACTOR, SAFETY * err ** (-1.0 / ERROR_ORDER))
             else:
-                h *= 0.2
+                h *= MIN_FACTOR
     return records, written, steps, rejected, evals, status, t
 
 

@@ -1,12 +1,13 @@
-"""Numba kernels for the theory's O(d) sums (SPEC §3).
+"""Numba kernels for the theory's O(d) sums (model page: Phases).
 
 Every kernel is a plain loop over the stored coordinates, compiled once
 (``@njit(cache=True)``) and never inside a hot loop. Conventions shared by all of them:
 
 * ``lam`` — the eigenvalues λ_i of Q (> 0), ``w_star`` — w*, ``w0`` — w(0);
-* ``mu_i = 4 s* λ_i`` — the growth rate of coordinate i while Θ(t) = s* t (SPEC §3, Phase I);
+* ``mu_i = 4 s* λ_i`` — the growth rate of coordinate i while Θ(t) = s* t (model page: Escape);
 * ``c_i = (λ_i w*_i)^2`` and ``b_i = λ_i w_i(0) w*_i`` — the Volterra kernel and forcing
-  weights of SPEC §2: u(t) = Σ b_i e^{4λ_iΘ(t)} + 8 ∫ Σ c_i e^{4λ_i(Θ(t)−Θ(τ))} u(τ) dτ.
+  weights (model page: Gradient flow): u(t) = Σ b_i e^{4λ_iΘ(t)} + 8 ∫ Σ c_i e^{4λ_i(Θ(t)−Θ(τ))}
+  u(τ) dτ.
 
 Long sums are accumulated in blocks of ``_BLOCK`` terms whose partial sums are added in a
 second level, so the rounding error grows like (block + n/block) ε rather than n ε.
@@ -26,7 +27,7 @@ _BLOCK = 1024
 
 @njit(cache=True)
 def dispersion_terms(lam, w_star, w0, s_star, mu_top, x):
-    """The three Phase I sums at p = mu_top + x (SPEC §3), with p − μ_i formed as
+    """The three Phase I sums at p = mu_top + x (model page: Escape), with p − μ_i formed as
     x + (mu_top − μ_i) so that the gap to the top pole keeps full relative precision:
 
         K(p)  = Σ c_i / (p − μ_i),        (dispersion: D(p) = 1 − 8 K(p))
@@ -67,7 +68,7 @@ def dispersion_terms(lam, w_star, w0, s_star, mu_top, x):
 
 @njit(cache=True)
 def escape_root(lam, w_star, w0, s_star, rtol, max_iter):
-    """The escape rate ρ of SPEC §3: the unique root above the top pole of
+    """The escape rate ρ (model page: Escape): the unique root above the top pole of
 
         D(p) = 1 − 8 Σ_i c_i / (p − 4 s* λ_i) = 0,
 
@@ -160,7 +161,7 @@ def _weighted_block_sum(weights, start, stop, mantissa, powers):
 
 @njit(cache=True, parallel=True)
 def weighted_exp_sums(lam, weights, rate, taus, out):
-    """out[k] = Σ_i weights_i exp(−rate λ_i τ_k) for every τ_k (SPEC §3, Phase III):
+    """out[k] = Σ_i weights_i exp(−rate λ_i τ_k) for every τ_k (model page: Phase III):
     with weights = counts and rate = 16 this is d · S_d(τ); with weights = e_i(T2)^2 and
     rate = 16 s* it is Σ_j e_j^2 · Ŝ_d(τ). Cost O(d) per τ, in cache-sized blocks with
     a vectorised exponential (:func:`_exp_neg_block`); relative error ~1e-15 for
@@ -209,7 +210,8 @@ def phi_weights(x):
 
 @njit(cache=True)
 def volterra_march(lam, w_star, w0, lengths, rates, n_sub, out):
-    """Solve the Volterra equation for u (SPEC §2) by exponential product integration.
+    """Solve the Volterra equation for u (model page: Gradient flow) by exponential product
+    integration.
 
     With p_i(t) = λ_i w*_i w_i(t) the equation is u(t) = Σ_i p_i(t), where
     p_i(t) = b_i e^{4λ_iΘ(t)} + 8 c_i ∫_0^t e^{4λ_i(Θ(t)−Θ(τ))} u(τ) dτ. Over a step of
@@ -263,7 +265,7 @@ def volterra_march(lam, w_star, w0, lengths, rates, n_sub, out):
 
 @njit(cache=True)
 def tail_cutoff(lam_desc, w_star, w, threshold):
-    """The cutoff of Corollary 1 (SPEC §3, Phase IIb) on eigenvalues sorted decreasingly:
+    """The cutoff of Corollary 1 (model page: Phases) on eigenvalues sorted decreasingly:
     the largest eigenvalue λ_ε with tail mass
 
         T(λ_ε) = Σ_{λ_i < λ_ε} λ_i (w*_i)^2  ≤  threshold,

@@ -34,7 +34,9 @@ def simulate(problem: Problem, method: str = "flow", **options: Any) -> Trajecto
 
     ``method="flow"``: ``t`` (increasing record times, or a horizon → 200 log-spaced
     times), ``rtol`` (default 1e-9), ``atol``, ``h0``, ``hmax``, ``max_steps``,
-    ``scheme`` (``"rodas4"``, the default, or ``"ros4"``).
+    ``scheme`` (``"rodas4"``, the default, or ``"ros4"``), ``record_mode``
+    (``"interpolate"``, the default: records read off the dense output; ``"step"``: a step
+    lands on each record), ``events`` (:mod:`pyscale.events`).
     ``method="gd"``: ``lr``, ``steps``, ``record`` (step indices, or a count).
     ``method="sgd"``: online SGD on fresh samples — ``lr``, ``steps``, ``record``, ``batch``
     (default 1), ``noise`` (label-noise variance; None → ``problem.noise``), ``seed``,

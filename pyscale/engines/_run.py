@@ -105,7 +105,9 @@ def concat(first: Optional[Trajectory], second: Trajectory,
         if key in first.meta and key in meta:
             meta[key] = first.meta[key] + meta[key]
     meta["resumed"] = True
-    return Trajectory(w=second.w, meta=meta, **cols)
+    from ..events import concat_dense
+    dense, events = concat_dense(first, second)
+    return Trajectory(w=second.w, meta=meta, dense=dense, events=events, **cols)
 
 
 def divergence_message(what: str, step: int, lr: float, hint: str,
@@ -118,14 +120,18 @@ def divergence_message(what: str, step: int, lr: float, hint: str,
 
 
 def finish(run: Any, w: np.ndarray, meta: Dict[str, Any], begun: Start, what: str,
-           hint: str = "", per_record: Optional[str] = None) -> Trajectory:
-    """The core's result ``run`` → the whole trajectory (after ``begun.previous``); raises
-    :class:`DivergenceError` / :class:`Interrupted` carrying it, or warns on a step limit."""
+           hint: str = "", per_record: Optional[str] = None,
+           complete: Optional[Callable[[Trajectory], Trajectory]] = None) -> Trajectory:
+    """The core's result ``run`` → the whole trajectory (after ``begun.previous``; ``complete``
+    adds engine-specific parts to the new segment); raises :class:`DivergenceError` /
+    :class:`Interrupted` carrying it, or warns on a step limit."""
     n = int(run.records_written)
     if per_record is not None:
         meta[per_record] = np.array(run.per_record[:n])
     meta["status"] = run.status.name
     traj = Trajectory.from_records(run.records[:n], w, meta)
+    if complete is not None:
+        traj = complete(traj)
     traj = concat(begun.previous, traj, () if per_record is None else (per_record,))
     if run.status == _core.RunStatus.diverged:
         step = int(meta["diverged_at_step"])

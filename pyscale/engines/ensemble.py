@@ -16,7 +16,7 @@ from ..errors import DivergenceError, Interrupted
 from ..problem import Problem
 from ..progress import run_with_progress
 from ..trajectory import FIELDS, Ensemble, Trajectory
-from . import erm, sgd
+from . import chain, erm, sgd
 from ._run import base_meta, core_problem, divergence_message, progress_hook
 from .gd import step_options
 
@@ -80,20 +80,27 @@ def _sgd_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
                   steps: Any = None, record: Any = None, batch: Any = 1, noise: Any = None,
                   progress: Any = None, progress_every: Any = 4096,
                   divergence_factor: Any = 1e30, samples: Any = "auto",
-                  simd: Any = True) -> Ensemble:
-    sgd.require_physical(problem, "sgd")
+                  simd: Any = True, streams: Any = "independent") -> Ensemble:
     lr, steps, rec, _ = step_options(lr, steps, record, divergence_factor)
     batch = check.integer("batch", batch, 1, check.MAX_BATCH)
     noise = sgd.noise_variance(problem, noise)
-    opt = sgd.sgd_options(problem, 1, progress_every, divergence_factor, samples, simd)
-    sgd.check_workspace(problem, batch, opt, members=min(len(seeds), max(threads, 1)))
+    opt = sgd.sgd_options(problem, 1, progress_every, divergence_factor, samples, simd,
+                          streams)
+    modes = chain.modes_of(problem) if problem.is_compressed else None
+    sgd.check_workspace(problem, batch, opt, members=min(len(seeds), max(threads, 1)),
+                        modes=modes)
     W = np.empty((seeds.size, problem.n_coords))
     W[:] = problem.w0
     started = time.perf_counter()
-    out = _core.run_sgd_ensemble(core_problem(problem, noise), W, seeds, lr, batch, steps,
-                                 rec, opt, threads, progress_hook(progress))
+    if modes is not None:
+        out = chain.run_chain_ensemble(problem, modes, W, seeds, noise, lr, batch, steps, rec,
+                                       opt, threads, progress_hook(progress))
+    else:
+        out = _core.run_sgd_ensemble(core_problem(problem, noise), W, seeds, lr, batch,
+                                     steps, rec, opt, threads, progress_hook(progress))
     status = [s.name for s in out.status]
     meta = base_meta(problem, "sgd")
+    meta.update(streams=streams, engine="full" if modes is None else "mode_chain")
     meta.update(lr=lr, batch=batch, noise=noise, steps=steps, member_status=status,
                 last_step=list(out.last_step), diverged_at_step=list(out.diverged_at_step),
                 threads=threads, wall_time=time.perf_counter() - started,

@@ -22,12 +22,12 @@ from ..problem import Problem
 from ..trajectory import Trajectory
 from ._run import core_problem, finish, progress_hook, start, step_meta, step_state
 from .gd import step_options
-from .sgd import noise_variance, require_physical
+from .sgd import noise_variance, require_physical, streams_choice
 
 __all__ = ["run", "OPTIONS", "HINT", "erm_dataset", "erm_memory_bytes"]
 
 OPTIONS = ("n_samples", "lr", "steps", "record", "noise", "seed", "threads", "progress",
-           "progress_every", "divergence_factor", "resume", "max_memory")
+           "progress_every", "divergence_factor", "resume", "max_memory", "streams")
 HINT = ("lower lr (the empirical Hessian's top eigenvalue exceeds the population one when "
         "n_samples is small)")
 MAX_SAMPLES = 2 ** 62  # the memory check refuses what will not fit
@@ -43,14 +43,17 @@ def erm_memory_bytes(problem_or_n: Union[Problem, int], n_samples: int) -> int:
 
 def erm_dataset(problem: Problem, n_samples: int, seed: int = 0,
                 noise: Optional[float] = None, threads: int = 0,
-                max_memory: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+                max_memory: Optional[int] = None,
+                streams: str = "independent") -> Tuple[np.ndarray, np.ndarray]:
     """The data set of method='erm': X (n_samples × d, rows x_j = √λ ⊙ z_j) and
-    y_j = ⟨x_j, w*⟩² + ξ_j — the first n_samples samples of online SGD with this seed and
-    batch 1. Needs 8 · n_samples · (d + 1) bytes; refuses (MemoryError) what will not fit."""
+    y_j = ⟨x_j, w*⟩² + ξ_j — the first n_samples samples of online SGD with this seed,
+    these ``streams`` and batch 1. Needs 8 · n_samples · (d + 1) bytes; refuses
+    (MemoryError) what will not fit."""
     require_physical(problem, "erm")
     n_samples = check.integer("n_samples", n_samples, 1, MAX_SAMPLES)
     noise = noise_variance(problem, noise)
-    seed = check.seed(seed)
+    seed = int(_core.stream_seed(check.seed(seed), float(problem.d),
+                                 streams_choice(streams)))
     threads = check.threads(threads)
     check.memory(int(_core.erm_data_bytes(n_samples, problem.n_coords)),
                  f"the ERM data set ({n_samples} samples × d = {problem.n_coords})",
@@ -65,10 +68,12 @@ def run(problem: Problem, *, n_samples: Optional[int] = None, lr: Optional[float
         steps: Optional[int] = None, record: Any = None, noise: Optional[float] = None,
         seed: int = 0, threads: int = 0, progress: Any = None, progress_every: int = 64,
         divergence_factor: float = 1e30, resume: Optional[Trajectory] = None,
-        max_memory: Optional[int] = None) -> Trajectory:
+        max_memory: Optional[int] = None, streams: str = "independent") -> Trajectory:
     """``steps`` steps of full-batch GD on ``n_samples`` fixed samples; see
-    :func:`pyscale.simulate`."""
+    :func:`pyscale.simulate`. ``streams`` as for online SGD (the data set is the first
+    ``n_samples`` samples online SGD draws with the same seed and streams)."""
     require_physical(problem, "erm")
+    streams_choice(streams)
     if n_samples is None:
         raise ValueError("method='erm' needs n_samples=, lr= and steps=")
     n_samples = check.integer("n_samples", n_samples, 1, MAX_SAMPLES)
@@ -80,18 +85,19 @@ def run(problem: Problem, *, n_samples: Optional[int] = None, lr: Optional[float
     opt.progress_every = check.integer("progress_every", progress_every, 1, check.MAX_STEPS)
     opt.divergence_factor = factor
     begun = start(problem, "erm", resume, {"lr": lr, "n_samples": n_samples, "seed": seed,
-                                           "noise": noise})
+                                           "noise": noise, "streams": streams})
     state = step_state(begun)
     rec = rec[rec > state.step] if begun.previous is not None else rec
     needed = erm_memory_bytes(problem, n_samples)
     check.memory(needed, f"method='erm' with n_samples={n_samples} at d={problem.n_coords}",
                  max_memory, "lower n_samples or d")
     started = time.perf_counter()
-    X, y = erm_dataset(problem, n_samples, seed, noise, opt.threads, max_memory=needed)
+    X, y = erm_dataset(problem, n_samples, seed, noise, opt.threads, max_memory=needed,
+                       streams=streams)
     out = _core.run_erm(core_problem(problem, noise), X, y, begun.w, lr, state, steps, rec,
                         opt, progress_hook(progress))
     del X, y
     meta = step_meta(problem, "erm", out, begun, lr, started, n_samples=n_samples, seed=seed,
-                     noise=noise)
+                     noise=noise, streams=streams)
     meta["memory_bytes"] = needed
     return finish(out, begun.w, meta, begun, "finite-sample GD", HINT, per_record="train_loss")

@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import _core
 from .. import _validate as check
+from ..events import dense_completion, parse_events, terminal_observer
 from ..problem import Problem
 from ..trajectory import Trajectory
 from ._run import base_meta, core_problem, finish, progress_hook, start
@@ -19,8 +20,10 @@ from ._run import base_meta, core_problem, finish, progress_hook, start
 __all__ = ["run", "OPTIONS", "SCHEMES"]
 
 SCHEMES = {"rodas4": _core.FlowScheme.rodas4, "ros4": _core.FlowScheme.ros4}
+RECORD_MODES = {"interpolate": _core.FlowRecordMode.interpolate,
+                "step": _core.FlowRecordMode.step}
 OPTIONS = ("t", "rtol", "atol", "h0", "hmax", "max_steps", "threads", "progress",
-           "progress_every", "resume", "scheme")
+           "progress_every", "resume", "scheme", "record_mode", "events")
 
 
 def _options(rtol: Any, atol: Any, h0: Any, hmax: Any, max_steps: Any, threads: Any,
@@ -40,14 +43,21 @@ def _options(rtol: Any, atol: Any, h0: Any, hmax: Any, max_steps: Any, threads: 
 def run(problem: Problem, *, t: Any = None, rtol: float = 1e-9, atol: Optional[float] = None,
         h0: Optional[float] = None, hmax: float = np.inf, max_steps: int = 100_000_000,
         threads: int = 0, progress: Any = None, progress_every: int = 64,
-        resume: Optional[Trajectory] = None, scheme: str = "rodas4") -> Trajectory:
+        resume: Optional[Trajectory] = None, scheme: str = "rodas4",
+        record_mode: str = "interpolate", events: Any = None) -> Trajectory:
     """The flow from ``problem.w0`` (or the end of ``resume``) through the record times ``t``
     (a horizon → 0 and 200 log-spaced times from 0.01, or increasing times); see
-    :func:`pyscale.simulate`."""
+    :func:`pyscale.simulate`. ``record_mode``: ``"interpolate"`` (records read off the
+    dense output; no step lands on them but the last) or ``"step"`` (a step lands on each).
+    ``events``: see :mod:`pyscale.events`. The trajectory keeps the dense output
+    (``traj.dense``) for exact stopping times (:mod:`pyscale.phases`)."""
     if t is None:
         raise ValueError("method='flow' needs t= (record times, or a horizon)")
     times = check.record_times(t)
     opt = _options(rtol, atol, h0, hmax, max_steps, threads, progress_every, scheme)
+    opt.record_mode = RECORD_MODES[check.choice("record_mode", record_mode, RECORD_MODES)]
+    evs = parse_events(events)
+    opt.dense_every_step = bool(evs)  # event records carry every field
     begun = start(problem, "flow", resume)
     t0 = float(begun.resume.get("t", 0.0))
     if begun.previous is not None:
@@ -56,11 +66,14 @@ def run(problem: Problem, *, t: Any = None, rtol: float = 1e-9, atol: Optional[f
     state = _core.FlowState(t0, float(begun.resume.get("h_next", 0.0)))
     started = time.perf_counter()
     out = _core.run_flow(core_problem(problem), begun.w, state, times, opt,
-                         progress_hook(progress))
+                         progress_hook(progress),
+                         terminal_observer(evs, problem.s_star, problem.noise, problem.d))
     meta = base_meta(problem, "flow")
     meta.update(scheme=scheme, rtol=opt.rtol, atol=out.atol, steps=out.steps,
                 rejected=out.rejected, rhs_evals=out.rhs_evals, passes=out.passes,
                 t_reached=out.state.t, threads=out.threads,
                 wall_time=time.perf_counter() - started,
-                resume={"t": out.state.t, "h_next": out.state.h_next})
-    return finish(out, begun.w, meta, begun, "the flow")
+                resume={"t": out.state.t, "h_next": out.state.h_next},
+                record_mode=record_mode, stopped_by_event=bool(out.stopped_by_event))
+    return finish(out, begun.w, meta, begun, "the flow",
+                  complete=dense_completion(out, problem, evs))

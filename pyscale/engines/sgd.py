@@ -10,8 +10,14 @@ update: an unbiased running estimate of the population loss; NaN at step 0).
 
 Randomness is counter-based (Philox4x32-10 in the core): the Gaussians of sample m are a
 pure function of (seed, m), so a run is bit-reproducible from ``seed`` whatever ``threads``,
-and a resumed run continues exactly. Samples live in the physical coordinates: compressed
-problems are refused.
+and a resumed run continues exactly. ``streams="independent"`` (the default) mixes the true
+dimension d into the generator's key, so one seed at two dimensions gives unrelated runs;
+``streams="common"`` keys by the seed alone (common random numbers across d, and the
+streams of earlier releases bit for bit).
+
+On a compressed problem the run is the mode chain (:mod:`pyscale.engines.chain`; model
+page: Mode chain): exact in law, O(modes) per step whatever d, the same options and records;
+the final ``w`` is the chain state in the problem's stored coordinates.
 """
 from __future__ import annotations
 
@@ -22,25 +28,35 @@ from .. import _core
 from .. import _validate as check
 from ..problem import Problem
 from ..trajectory import Trajectory
+from . import chain
 from ._run import core_problem, finish, progress_hook, start, step_meta, step_state
 from .gd import step_options
 
 __all__ = ["run", "OPTIONS", "HINT", "sgd_options", "require_physical", "noise_variance"]
 
 OPTIONS = ("lr", "steps", "record", "batch", "noise", "seed", "threads", "progress",
-           "progress_every", "divergence_factor", "resume", "samples", "simd")
+           "progress_every", "divergence_factor", "resume", "samples", "simd", "streams")
 HINT = ("lower lr or raise batch (a single sample's gradient fluctuates far more than the "
         "population gradient, so online SGD needs a smaller step than GD)")
 SAMPLES = {"auto": _core.SampleStorage.auto, "store": _core.SampleStorage.store,
            "regenerate": _core.SampleStorage.regenerate}
+STREAMS = {"independent": _core.Streams.independent, "common": _core.Streams.common}
 
 
 def require_physical(problem: Problem, method: str) -> None:
+    """Finite-sample GD needs the physical coordinates (online SGD runs on modes)."""
     if problem.is_compressed:
         raise ValueError(
-            f"method={method!r} draws samples x ~ N(0, Q) in the physical coordinates, but "
-            f"this problem is compressed ({problem.n_coords} stored coordinates for "
-            f"d={problem.d}); build it without compress= to run {method!r}")
+            f"method={method!r} reuses a fixed set of samples, and data reuse does not reduce "
+            f"to modes (a sample's components across a mode stay correlated from step to "
+            f"step), so it needs the physical coordinates; this problem is compressed "
+            f"({problem.n_coords} stored coordinates for d={problem.d}): build it without "
+            f"compress= (online SGD, method='sgd', does run on compressed problems)")
+
+
+def streams_choice(streams: Any) -> "_core.Streams":
+    """streams="independent" (d mixed into the generator's key) or "common" (the seed)."""
+    return STREAMS[check.choice("streams", streams, STREAMS)]
 
 
 def noise_variance(problem: Problem, noise: Any) -> float:
@@ -49,7 +65,7 @@ def noise_variance(problem: Problem, noise: Any) -> float:
 
 
 def sgd_options(problem: Problem, threads: Any, progress_every: Any, divergence_factor: Any,
-                samples: Any, simd: Any) -> "_core.SgdOptions":
+                samples: Any, simd: Any, streams: Any = "independent") -> "_core.SgdOptions":
     opt = _core.SgdOptions()
     opt.threads = check.threads(threads)
     opt.progress_every = check.integer("progress_every", progress_every, 1, check.MAX_STEPS)
@@ -59,11 +75,18 @@ def sgd_options(problem: Problem, threads: Any, progress_every: Any, divergence_
     if not isinstance(simd, bool):
         raise TypeError(f"simd must be True or False, got {simd!r}")
     opt.simd = simd
+    opt.streams = streams_choice(streams)
     return opt
 
 
 def check_workspace(problem: Problem, batch: int, opt: "_core.SgdOptions",
-                    members: int = 1) -> None:
+                    members: int = 1, modes: Optional[chain.Modes] = None) -> None:
+    if modes is not None:  # the mode chain: O(modes) memory, nothing to regenerate
+        needed = members * int(_core.chain_workspace_bytes(modes.size, batch))
+        check.memory(needed, f"the mode-chain workspace (batch {batch}, {modes.size} modes"
+                     f"{f', {members} members' if members > 1 else ''})", None,
+                     "lower batch or raise the grouping tolerance")
+        return
     needed = members * int(_core.sgd_workspace_bytes(problem.n_coords, batch, opt))
     regenerate = _core.SgdOptions()
     regenerate.sample_storage = _core.SampleStorage.regenerate
@@ -77,27 +100,37 @@ def run(problem: Problem, *, lr: Optional[float] = None, steps: Optional[int] = 
         record: Any = None, batch: int = 1, noise: Optional[float] = None, seed: int = 0,
         threads: int = 0, progress: Any = None, progress_every: int = 4096,
         divergence_factor: float = 1e30, resume: Optional[Trajectory] = None,
-        samples: str = "auto", simd: bool = True) -> Trajectory:
+        samples: str = "auto", simd: bool = True,
+        streams: str = "independent") -> Trajectory:
     """``steps`` steps of online SGD; see :func:`pyscale.simulate`. ``samples``: "auto"
     (keep a step's samples for its update when they fit 256 MiB, else regenerate them),
-    "store" or "regenerate" — identical results; ``simd=False`` forces the scalar Philox
-    path (same numbers)."""
-    require_physical(problem, "sgd")
+    "store" or "regenerate" — identical results (not used by the mode chain);
+    ``simd=False`` forces the scalar Philox path (same numbers); ``streams``: see the
+    module docstring."""
     lr, steps, rec, _ = step_options(lr, steps, record, divergence_factor)
     batch = check.integer("batch", batch, 1, check.MAX_BATCH)
     noise = noise_variance(problem, noise)
     seed = check.seed(seed)
-    opt = sgd_options(problem, threads, progress_every, divergence_factor, samples, simd)
-    check_workspace(problem, batch, opt)
+    opt = sgd_options(problem, threads, progress_every, divergence_factor, samples, simd,
+                      streams)
+    modes = chain.modes_of(problem) if problem.is_compressed else None
+    check_workspace(problem, batch, opt, modes=modes)
     begun = start(problem, "sgd", resume, {"lr": lr, "batch": batch, "seed": seed,
-                                           "noise": noise})
+                                           "noise": noise, "streams": streams})
     state = step_state(begun)
     rec = rec[rec > state.step] if begun.previous is not None else rec
     started = time.perf_counter()
-    out = _core.run_sgd(core_problem(problem, noise), begun.w, lr, batch, seed, state, steps,
-                        rec, opt, progress_hook(progress))
+    if modes is not None:
+        out = chain.run_chain(problem, modes, begun.w, noise, lr, batch, seed, state, steps,
+                              rec, opt, progress_hook(progress))
+    else:
+        out = _core.run_sgd(core_problem(problem, noise), begun.w, lr, batch, seed, state,
+                            steps, rec, opt, progress_hook(progress))
     meta = step_meta(problem, "sgd", out, begun, lr, started, batch=batch, seed=seed,
-                     noise=noise)
+                     noise=noise, streams=streams,
+                     engine="full" if modes is None else "mode_chain")
+    if modes is not None:
+        meta["n_modes"] = modes.size
     meta["samples_drawn"] = meta["steps"] * batch
     return finish(out, begun.w, meta, begun, "online SGD", HINT, per_record="online_loss")
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..engines import simulate
+from ..phases import DEFAULTS
 from ..problem import Problem
 
 __all__ = ["PredictedPhases", "predicted_phases", "prediction", "phase2b_clock",
@@ -31,8 +32,9 @@ class PredictedPhases:
     s0: float
 
 
-def predicted_phases(problem: Problem, delta: float = 0.05, eps: float = 0.05,
-                     s0: float = 0.1, horizon: float = 1e3) -> PredictedPhases:
+def predicted_phases(problem: Problem, delta: float = DEFAULTS.delta,
+                     eps: float = DEFAULTS.eps, s0: float = DEFAULTS.s0,
+                     horizon: float = 1e3) -> PredictedPhases:
     """Predicted phase times (model page: Phases). T1' is read off a flow run (records
     every 1 % in log t up to ``horizon``); the flow is rerun to exactly T1' for the state
     the bound needs."""

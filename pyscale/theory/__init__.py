@@ -1,4 +1,4 @@
-"""The predictions of SPEC §3 as functions of a :class:`~pyscale.Problem` (any spectrum),
+"""The predictions (model page: Phases) as functions of a :class:`~pyscale.Problem` (any spectrum),
 in O(d) with numba kernels (:mod:`pyscale._kernels.theory`).
 
 Example::
@@ -19,6 +19,7 @@ from typing import Optional, Union
 
 import numpy as np
 
+from ..phases import DEFAULTS
 from ..problem import Problem
 from .convergence import (
     PhaseIIbBound,
@@ -29,6 +30,7 @@ from .convergence import (
 )
 from .escape import EscapeLaw, dispersion, escape_law, solve_volterra
 from .isotropic import isotropic_flow, isotropic_rhs
+from .sgd import SgdFloor, max_stable_lr, sgd_floor, sgd_tail_mse
 from .tail import (
     TailAsymptotics,
     aligned_error,
@@ -42,7 +44,7 @@ __all__ = ["predict", "Prediction", "spectral_proxy", "tail_asymptotics", "TailA
            "tail_mse", "tail_profile", "t2_bound", "t2_power_law", "PhaseIIbBound",
            "plateau_excess_bound", "escape_law", "EscapeLaw", "dispersion",
            "solve_volterra", "isotropic_flow", "isotropic_rhs", "fit_power_law_exponent",
-           "aligned_error"]
+           "aligned_error", "SgdFloor", "sgd_floor", "sgd_tail_mse", "max_stable_lr"]
 
 
 def fit_power_law_exponent(problem: Problem) -> float:
@@ -63,7 +65,7 @@ def fit_power_law_exponent(problem: Problem) -> float:
 
 @dataclass(frozen=True)
 class Prediction:
-    """Every prediction of SPEC §3 for one problem. Build it with :func:`predict`.
+    """Every prediction (model page: Phases) for one problem. Build it with :func:`predict`.
 
     escape_rate ρ and escape_prefactor C (Phase I) are computed on construction, O(d);
     everything else is computed on demand from a time grid or a state. ``a`` is the
@@ -78,35 +80,36 @@ class Prediction:
     # ------------------------------------------------------------------ Phase I
     @property
     def escape_rate(self) -> float:
-        """ρ: the root > 4 s* λ_1 of 1 = 8 Σ_i (w*_i)^2 λ_i^2 / (ρ − 4 s* λ_i) (SPEC §3)."""
+        """ρ: the root > 4 s* λ_1 of 1 = 8 Σ_i (w*_i)^2 λ_i^2 / (ρ − 4 s* λ_i) (model page:
+        Escape)."""
         return self.escape.rate
 
     @property
     def escape_prefactor(self) -> float:
-        """C = â(ρ) / D'(ρ) (SPEC §3); its sign is the sign u takes at escape."""
+        """C = â(ρ) / D'(ρ) (model page: Escape); its sign is the sign u takes at escape."""
         return self.escape.prefactor
 
-    def escape_time(self, delta: float = 0.05) -> float:
-        """T1(δ) ≈ log(δ / |C|) / ρ (SPEC §3)."""
+    def escape_time(self, delta: float = DEFAULTS.delta) -> float:
+        """T1(δ) ≈ log(δ / |C|) / ρ (model page: Escape)."""
         return self.escape.time_to(delta)
 
     def u_escape(self, t) -> np.ndarray:
-        """u(t) ≈ C e^{ρ t} (SPEC §3, Phase I)."""
+        """u(t) ≈ C e^{ρ t} (model page: Escape)."""
         return self.escape.u(t)
 
     def u_volterra(self, t, s_path=None, max_step: Optional[float] = None) -> np.ndarray:
-        """u(t) from the Volterra equation (SPEC §2) with Θ(t) = s* t, or with the Θ of a
-        recorded s path ``s_path = (t, s)``; see :func:`pyscale.theory.solve_volterra`."""
+        """u(t) from the Volterra equation (model page: Gradient flow) with Θ(t) = s* t, or with the
+        Θ of a recorded s path ``s_path = (t, s)``; see :func:`pyscale.theory.solve_volterra`."""
         return solve_volterra(self.problem, t, s_path=s_path, max_step=max_step)
 
     def dispersion(self, p) -> np.ndarray:
-        """D(p) = 1 − 8 Σ_i (w*_i)^2 λ_i^2 / (p − 4 s* λ_i) (SPEC §3)."""
+        """D(p) = 1 − 8 Σ_i (w*_i)^2 λ_i^2 / (p − 4 s* λ_i) (model page: Escape)."""
         return dispersion(self.problem, p)
 
     # ------------------------------------------------------------------ Phase IIb
     def t2_bound(self, eps: float, state_at_T1prime, s0: float,
                  t1_prime: float = 0.0) -> PhaseIIbBound:
-        """Corollary 1 (SPEC §3) from w(T1') (an array, or a Trajectory ending at T1');
+        """Corollary 1 (model page: Phases) from w(T1') (an array, or a Trajectory ending at T1');
         ``.T2`` is T1' + log(4 S≥(λ_ε)/ε)/(4 s0 λ_ε). The power-law asymptotic is
         attached as ``.asymptotic`` when a > 1 is known."""
         a = self.a if (self.a is not None and self.a > 1) else None
@@ -114,7 +117,7 @@ class Prediction:
 
     def t2_asymptotic(self, eps, s0: float, s_T1prime: float = 1.0 / 3.0,
                       head_alignment: float = 1.0):
-        """Power-law form of Corollary 1: T2 − T1' ∝ ε^{-2a/(a−1)} log(1/ε) (SPEC §3);
+        """Power-law form of Corollary 1: T2 − T1' ∝ ε^{-2a/(a−1)} log(1/ε) (model page: Phases);
         see :func:`pyscale.theory.t2_power_law`. Needs a > 1."""
         return t2_power_law(eps, self._power_law_a(), s0, d=self.problem.d,
                             s_T1prime=s_T1prime, head_alignment=head_alignment,
@@ -122,21 +125,21 @@ class Prediction:
 
     @property
     def sigma_star2(self) -> float:
-        """σ*^2 = ||w*||^2 / d: the MSE of w = 0, the plateau level (SPEC §3)."""
+        """σ*^2 = ||w*||^2 / d: the MSE of w = 0, the plateau level (model page: Phases)."""
         return self.problem.star_norm2 / self.problem.d
 
     def plateau_bound(self, eps) -> float:
-        """Proposition 4 (SPEC §3): the bound on MSE(T2) − σ*^2, with constant 1,
+        """Proposition 4 (model page: Phases): the bound on MSE(T2) − σ*^2, with constant 1,
         (ε^{-a}/d)^{1/3} + (log d / d)^{1/3}. Needs a > 1."""
         return plateau_excess_bound(eps, self._power_law_a(), self.problem.d)
 
     # ------------------------------------------------------------------ Phase III
     def tail_mse(self, tau, w_at_T2):
-        """MSE(T2 + τ) ≈ MSE(T2) · Ŝ_d(τ) from the state w(T2) (SPEC §3)."""
+        """MSE(T2 + τ) ≈ MSE(T2) · Ŝ_d(τ) from the state w(T2) (model page: Phase III)."""
         return tail_mse(self.problem, tau, w_at_T2)
 
     def tail_profile(self, tau, w_at_T2):
-        """Ŝ_d(τ) = Σ π_i e^{−16 s* λ_i τ}, π_i ∝ e_i(T2)^2 (SPEC §3)."""
+        """Ŝ_d(τ) = Σ π_i e^{−16 s* λ_i τ}, π_i ∝ e_i(T2)^2 (model page: Phase III)."""
         return tail_profile(self.problem, tau, w_at_T2)
 
     def spectral_proxy(self, tau):
@@ -145,13 +148,26 @@ class Prediction:
         return spectral_proxy(p.eigenvalues, tau, counts=p.counts, d=p.d, s_star=p.s_star)
 
     def tail_asymptotics(self, tau) -> TailAsymptotics:
-        """Early / mesoscopic / late regimes of S_d(τ) (SPEC §3). Needs a > 1."""
+        """Early / mesoscopic / late regimes of S_d(τ) (model page: Phase III). Needs a > 1."""
         return tail_asymptotics(self.problem.d, self._power_law_a(), tau)
 
     @property
     def tail_exponent(self) -> float:
-        """1/a: 1 − S_d(τ) ∝ τ^{1/a} in the mesoscopic regime (SPEC §3). Needs a > 1."""
+        """1/a: 1 − S_d(τ) ∝ τ^{1/a} in the mesoscopic regime (model page: Phase III). Needs a >
+        1."""
         return 1.0 / self._power_law_a()
+
+    # ------------------------------------------------------------------ online SGD
+    def sgd_floor(self, lr: float, batch: int = 1, noise: Optional[float] = None) -> SgdFloor:
+        """Stationary E[MSE] of online SGD near w*: η σ²/B with its O(lr) corrections and
+        the largest stable lr (model page: SGD floor); see :func:`pyscale.theory.sgd_floor`."""
+        return sgd_floor(self.problem, lr, batch, noise)
+
+    def sgd_tail_mse(self, tau, w_at_T2, lr: float, batch: int = 1,
+                     noise: Optional[float] = None, coupled: bool = True):
+        """E MSE(T2 + τ) under online SGD ≈ MSE(T2) Ŝ_d(τ) + floor (1 − S_d(τ)) with the
+        finite-lr rates (model page: SGD floor); see :func:`pyscale.theory.sgd_tail_mse`."""
+        return sgd_tail_mse(self.problem, tau, w_at_T2, lr, batch, noise, coupled=coupled)
 
     # ------------------------------------------------------------------ isotropic
     @property
@@ -161,8 +177,8 @@ class Prediction:
         return float(np.dot(p.counts, p.eigenvalues) / p.d)
 
     def isotropic(self, t) -> dict:
-        """The closed 2-D ODE of Q = c I (SPEC §2), c = tr Q / d, from this problem's
-        s(0), u(0): the isotropic reference (exact when the problem is isotropic)."""
+        """The closed 2-D ODE of Q = c I (model page: Moment hierarchy), c = tr Q / d, from this
+        problem's s(0), u(0): the isotropic reference (exact when the problem is isotropic)."""
         p = self.problem
         s0 = float(np.dot(p.eigenvalues * p.w0, p.w0))
         u0 = float(np.dot(p.eigenvalues * p.w_star, p.w0))
@@ -174,7 +190,7 @@ class Prediction:
     def _power_law_a(self) -> float:
         return check_power_law_exponent(self.a)
 
-    def summary(self, delta: float = 0.05) -> dict:
+    def summary(self, delta: float = DEFAULTS.delta) -> dict:
         """The scalar predictions: ρ, C, T1(δ), and (a > 1) the tail exponent 1/a."""
         out = {"d": self.problem.d, "a": self.a, "escape_rate": self.escape_rate,
                "escape_prefactor": self.escape_prefactor, "delta": delta,
@@ -189,7 +205,7 @@ class Prediction:
 
 
 def predict(problem: Problem, a: Union[None, float, str] = None) -> Prediction:
-    """All SPEC §3 predictions for ``problem``; ρ and C are computed now (O(d)).
+    """All predictions (model page: Phases) for ``problem``; ρ and C are computed now (O(d)).
 
     ``a``: the power-law exponent for the asymptotic formulas — default: the ``a`` the
     problem was built with (``Problem.power_law``), else none; a number; or ``"fit"``

@@ -1,4 +1,4 @@
-"""Phase IIb and the plateau (SPEC §3): the explicit convergence time of Corollary 1, its
+"""Phase IIb and the plateau (model page: Phases): the explicit convergence time of Corollary 1, its
 power-law asymptotic, and the plateau bound of Proposition 4.
 
 Corollary 1. Let T1' be a time after which s ≥ 1/3 + s0 (s0 > 0). With the tail mass
@@ -26,8 +26,8 @@ __all__ = ["PhaseIIbBound", "t2_bound", "t2_power_law", "plateau_excess_bound",
 
 
 def check_power_law_exponent(a) -> float:
-    """Power-law asymptotics need a > 1 (SPEC §1): below, Σ λ_i (w*_i)^2 is not dominated
-    by the head and the tail mass does not vanish as the cutoff grows."""
+    """Power-law asymptotics need a > 1 (model page: Data model): below, Σ λ_i (w*_i)^2 is not
+    dominated by the head and the tail mass does not vanish as the cutoff grows."""
     if a is None:
         raise ValueError("this prediction needs the power-law exponent a: the problem does "
                          "not carry one (pass a=... to predict())")
@@ -41,7 +41,7 @@ def check_power_law_exponent(a) -> float:
 
 @dataclass(frozen=True)
 class PhaseIIbBound:
-    """Corollary 1 evaluated on a state at T1' (SPEC §3, Phase IIb).
+    """Corollary 1 evaluated on a state at T1' (model page: Phases).
 
     T2: T1' + duration, the time after which 1 − u ≤ ε is guaranteed.
     duration: log(4 S≥(λ_ε)/ε) / (4 s0 λ_ε), clipped at 0 (S≥ ≤ ε/4 needs no wait).
@@ -69,7 +69,7 @@ class PhaseIIbBound:
 
 def t2_bound(problem: Problem, eps: float, state_at_T1prime, s0: float,
              t1_prime: float = 0.0, a: Optional[float] = None) -> PhaseIIbBound:
-    """Corollary 1 (SPEC §3): T2(ε) from the state w(T1').
+    """Corollary 1 (model page: Phases): T2(ε) from the state w(T1').
 
     ``state_at_T1prime``: w(T1') (stored coordinates of ``problem``), or a Trajectory that
     ends at T1' (its final state and final time are used; ``t1_prime`` is then ignored).
@@ -131,7 +131,7 @@ def t2_bound(problem: Problem, eps: float, state_at_T1prime, s0: float,
 def t2_power_law(eps, a: float, s0: float, d: Optional[int] = None,
                  s_T1prime: float = 1.0 / 3.0, head_alignment: float = 1.0,
                  star_mean2: float = 1.0):
-    """Power-law form of Corollary 1 (SPEC §3): T2 − T1' = O(ε^{-2a/(a−1)} log(1/ε)).
+    """Power-law form of Corollary 1 (model page: Phases): T2 − T1' = O(ε^{-2a/(a−1)} log(1/ε)).
 
     With λ_i = i^{-a}/H_{d,a} and (w*_i)^2 replaced by its mean ``star_mean2`` = σ*^2 =
     ||w*||^2/d (≈ s*/tr Q = 1 on average over targets, but of a random size for a > 1,
@@ -168,7 +168,7 @@ def t2_power_law(eps, a: float, s0: float, d: Optional[int] = None,
 
 
 def plateau_excess_bound(eps, a: float, d: int):
-    """Proposition 4 (SPEC §3): MSE(T2) − σ*^2 ≲ (ε^{-a}/d)^{1/3} + (log d / d)^{1/3},
+    """Proposition 4 (model page: Phases): MSE(T2) − σ*^2 ≲ (ε^{-a}/d)^{1/3} + (log d / d)^{1/3},
     σ*^2 = ||w*||^2/d, returned with constant 1 (the proposition fixes only the order).
     a must be > 1 (ValueError otherwise)."""
     a = check_power_law_exponent(a)

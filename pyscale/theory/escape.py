@@ -1,8 +1,8 @@
-"""Phase I, escape from the equator (SPEC §3): the dispersion relation, the exponential law
-u(t) ≈ C e^{ρ t}, the predicted escape time, and the Volterra equation solved numerically.
+"""Phase I, escape from the equator (model page: Escape): the dispersion relation, the exponential
+law u(t) ≈ C e^{ρ t}, the predicted escape time, and the Volterra equation solved numerically.
 
-While s(t) ≪ s*/3, Θ(t) = ∫_0^t (s* − 3 s) ≈ s* t and the Volterra equation of SPEC §2 is a
-convolution, u = a + 8 K * u with K(t) = Σ_i (w*_i)^2 λ_i^2 e^{4 s* λ_i t}. Its Laplace
+While s(t) ≪ s*/3, Θ(t) = ∫_0^t (s* − 3 s) ≈ s* t and the Volterra equation (model page: Gradient
+flow) is a convolution, u = a + 8 K * u with K(t) = Σ_i (w*_i)^2 λ_i^2 e^{4 s* λ_i t}. Its Laplace
 transform û(p) = â(p) / D(p), D(p) = 1 − 8 Σ_i (w*_i)^2 λ_i^2 / (p − 4 s* λ_i), has its
 rightmost pole at the root ρ > 4 s* λ_1 of D, whose residue is C = â(ρ) / D'(ρ).
 """
@@ -21,13 +21,23 @@ __all__ = ["EscapeLaw", "escape_law", "dispersion", "solve_volterra", "theta_pat
 
 @dataclass(frozen=True)
 class EscapeLaw:
-    """ρ, C and the by-products of the root search (SPEC §3, Phase I).
+    """ρ, C and the by-products of the root search (model page: Escape).
 
-    rate: ρ, the root of 1 = 8 Σ_i (w*_i)^2 λ_i^2 / (ρ − 4 s* λ_i) above the top pole.
-    prefactor: C = â(ρ) / D'(ρ), â(p) = Σ_i λ_i w_i(0) w*_i / (p − 4 s* λ_i),
+    Attributes
+    ----------
+    rate : float
+        ρ, the root of 1 = 8 Σ_i (w*_i)^2 λ_i^2 / (ρ − 4 s* λ_i) above the top pole.
+    prefactor : float
+        C = â(ρ) / D'(ρ), â(p) = Σ_i λ_i w_i(0) w*_i / (p − 4 s* λ_i),
         D'(ρ) = 8 Σ_i (w*_i)^2 λ_i^2 / (ρ − 4 s* λ_i)^2.
-    top_pole: 4 s* max{λ_i : w*_i ≠ 0}; gap: ρ − top_pole (kept to full relative precision).
-    a_hat, d_prime: â(ρ) and D'(ρ). iterations: evaluations of the O(d) sums.
+    top_pole : float
+        4 s* max{λ_i : w*_i ≠ 0}.
+    gap : float
+        ρ − top_pole (kept to full relative precision).
+    a_hat, d_prime : float
+        â(ρ) and D'(ρ).
+    iterations : int
+        Evaluations of the O(d) sums.
     """
     rate: float
     prefactor: float
@@ -38,7 +48,8 @@ class EscapeLaw:
     iterations: int
 
     def time_to(self, delta: float) -> float:
-        """T1(δ) ≈ log(δ / |C|) / ρ: the time at which |C| e^{ρ t} reaches δ (SPEC §3)."""
+        """T1(δ) ≈ log(δ / |C|) / ρ: the time at which |C| e^{ρ t} reaches δ (model page:
+        Escape)."""
         delta = float(delta)
         if not delta > 0:
             raise ValueError(f"delta must be > 0, got {delta}")
@@ -47,12 +58,12 @@ class EscapeLaw:
         return float(np.log(delta / abs(self.prefactor)) / self.rate)
 
     def u(self, t) -> np.ndarray:
-        """The exponential law u(t) ≈ C e^{ρ t} (SPEC §3)."""
+        """The exponential law u(t) ≈ C e^{ρ t} (model page: Escape)."""
         return self.prefactor * np.exp(self.rate * np.asarray(t, dtype=np.float64))
 
 
 def escape_law(problem: Problem, rtol: float = 1e-15, max_iter: int = 200) -> EscapeLaw:
-    """Compute ρ and C for any spectrum in O(d) per iteration (SPEC §3, Phase I).
+    """Compute ρ and C for any spectrum in O(d) per iteration (model page: Escape).
 
     The root is found by safeguarded Newton iteration (see
     :func:`pyscale._kernels.theory.escape_root`); ``rtol`` is the relative step size at
@@ -72,7 +83,7 @@ def escape_law(problem: Problem, rtol: float = 1e-15, max_iter: int = 200) -> Es
 
 
 def dispersion(problem: Problem, p) -> np.ndarray:
-    """D(p) = 1 − 8 Σ_i (w*_i)^2 λ_i^2 / (p − 4 s* λ_i) at each p (SPEC §3)."""
+    """D(p) = 1 − 8 Σ_i (w*_i)^2 λ_i^2 / (p − 4 s* λ_i) at each p (model page: Escape)."""
     p = np.atleast_1d(np.asarray(p, dtype=np.float64))
     out = np.empty(p.size)
     for k, pk in enumerate(p):
@@ -84,7 +95,8 @@ def dispersion(problem: Problem, p) -> np.ndarray:
 
 def theta_path(t_grid, s_values, s_star: float) -> Tuple[np.ndarray, np.ndarray]:
     """Θ' = s* − 3 s on each interval of a recorded grid (trapezoidal mean of s):
-    returns (interval lengths, Θ' per interval) for :func:`solve_volterra` (SPEC §2)."""
+    returns (interval lengths, Θ' per interval) for :func:`solve_volterra` (model page: Gradient
+    flow)."""
     t_grid = np.asarray(t_grid, dtype=np.float64)
     s_values = np.asarray(s_values, dtype=np.float64)
     if t_grid.ndim != 1 or t_grid.shape != s_values.shape or t_grid.size < 2:
@@ -96,7 +108,8 @@ def theta_path(t_grid, s_values, s_star: float) -> Tuple[np.ndarray, np.ndarray]
 
 def solve_volterra(problem: Problem, t, s_path: Optional[Sequence[np.ndarray]] = None,
                    max_step: Optional[float] = None) -> np.ndarray:
-    """u(t) from the Volterra equation of SPEC §2, solved numerically in O(d) per step:
+    """u(t) from the Volterra equation (model page: Gradient flow), solved numerically in O(d) per
+    step:
 
         u(t) = Σ_i λ_i w_i(0) w*_i e^{4 λ_i Θ(t)}
                + 8 ∫_0^t Σ_i (w*_i)^2 λ_i^2 e^{4 λ_i (Θ(t) − Θ(τ))} u(τ) dτ,

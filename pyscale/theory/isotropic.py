@@ -1,10 +1,11 @@
-"""The isotropic case Q = c I (SPEC §2): the hierarchy closes to a 2-D ODE in (s, u).
+"""The isotropic case Q = c I (model page: Moment hierarchy): the hierarchy closes to a 2-D ODE in
+(s, u).
 
 With Q = c I, s^(2) = c s, u^(2) = c u and s*^(2) = c s*, so
 
     ṡ = 8 c [ (s* − 3 s) s + 2 u^2 ],      u̇ = 12 c u (s* − s).
 
-Its escape rate is 12 c s* (the dispersion relation of SPEC §3 with one eigenvalue:
+Its escape rate is 12 c s* (the dispersion relation (model page: Escape) with one eigenvalue:
 1 = 8 c s* c / (ρ − 4 s* c)). Used as the reference an anisotropic problem is held
 against: the isotropic problem with the same trace (c = tr Q / d) and the same s(0), u(0).
 """
@@ -16,7 +17,7 @@ __all__ = ["isotropic_rhs", "isotropic_flow"]
 
 
 def isotropic_rhs(s: float, u: float, s_star: float, c: float):
-    """(ṡ, u̇) of the closed isotropic system (SPEC §2)."""
+    """(ṡ, u̇) of the closed isotropic system (model page: Gradient flow)."""
     return (8.0 * c * ((s_star - 3.0 * s) * s + 2.0 * u * u),
             12.0 * c * u * (s_star - s))
 
@@ -26,7 +27,7 @@ def isotropic_flow(t, s0: float, u0: float, s_star: float = 1.0, c: float = 1.0,
     """Solve the isotropic 2-D ODE from (s0, u0) at the sorted times t >= 0 (SciPy
     DOP853; the system is not stiff: both rates are O(c)). Returns a dict of arrays
     t, s, u and q_error = ||w ∓ w*||_Q^2 = s − 2|u| + s*; for Q = c I the MSE of
-    SPEC §1 is q_error / (c d)."""
+    the MSE (model page: Statistics and loss) is q_error / (c d)."""
     from scipy.integrate import solve_ivp
     times = np.atleast_1d(np.asarray(t, dtype=np.float64))
     if times.ndim != 1 or np.any(times < 0) or np.any(np.diff(times) < 0):

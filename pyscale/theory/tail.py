@@ -1,10 +1,10 @@
-"""Phase III, spectral-tail learning (SPEC §3).
+"""Phase III, spectral-tail learning (model page: Phase III).
 
 With u = s = s* frozen, the error e = w − w* obeys ė_i = −8 s* λ_i e_i, so
 
     MSE(T2 + τ) ≈ MSE(T2) · Ŝ_d(τ),   Ŝ_d(τ) = Σ_i π_i e^{−16 s* λ_i τ},   π_i ∝ e_i(T2)^2,
 
-(the SPEC writes s* = 1). The uniform proxy S_d(τ) = (1/d) Σ_i e^{−16 λ_i τ} has, for the
+(the paper writes s* = 1). The uniform proxy S_d(τ) = (1/d) Σ_i e^{−16 λ_i τ} has, for the
 power law (β_d = 16/H_{d,a}, x_d = (β_d τ)^{1/a}), three regimes:
 
     early        1 − 16 τ / d                 β_d τ ≪ 1,
@@ -43,7 +43,7 @@ def _shaped(values: np.ndarray, tau) -> Union[float, np.ndarray]:
 
 def spectral_proxy(eigenvalues, tau, counts=None, d: Optional[int] = None,
                    s_star: float = 1.0):
-    """S_d(τ) = (1/d) Σ_i exp(−16 s* λ_i τ) (SPEC §3, s* = 1 by default).
+    """S_d(τ) = (1/d) Σ_i exp(−16 s* λ_i τ) (model page: Phase III; s* = 1 by default).
 
     ``counts``/``d``: for a compressed spectrum, stored eigenvalue i stands for counts[i]
     physical ones and d = Σ counts (the default). O(d) per τ (numba).
@@ -63,7 +63,7 @@ def spectral_proxy(eigenvalues, tau, counts=None, d: Optional[int] = None,
 
 def aligned_error(problem: Problem, w) -> np.ndarray:
     """e = w ∓ w*: the error against the nearer of ±w* (sign of w·w*), so that
-    ||e||^2 / d is exactly the MSE of SPEC §1."""
+    ||e||^2 / d is exactly the MSE (model page: Statistics and loss)."""
     w = np.asarray(w, dtype=np.float64)
     if w.shape != (problem.n_coords,):
         raise ValueError(f"the state has shape {w.shape}, the problem has "
@@ -73,7 +73,7 @@ def aligned_error(problem: Problem, w) -> np.ndarray:
 
 
 def tail_profile(problem: Problem, tau, w_at_T2):
-    """Ŝ_d(τ) = Σ_i π_i e^{−16 s* λ_i τ}, π_i = e_i(T2)^2 / Σ_j e_j(T2)^2 (SPEC §3).
+    """Ŝ_d(τ) = Σ_i π_i e^{−16 s* λ_i τ}, π_i = e_i(T2)^2 / Σ_j e_j(T2)^2 (model page: Phase III).
     Exact on compressed problems (a quadratic form in e)."""
     e = aligned_error(problem, w_at_T2)
     e2 = np.ascontiguousarray(e * e)
@@ -84,7 +84,7 @@ def tail_profile(problem: Problem, tau, w_at_T2):
 
 
 def tail_mse(problem: Problem, tau, w_at_T2):
-    """MSE(T2 + τ) ≈ MSE(T2) · Ŝ_d(τ) (SPEC §3): the frozen (u = s = s*) Phase III
+    """MSE(T2 + τ) ≈ MSE(T2) · Ŝ_d(τ) (model page: Phase III): the frozen (u = s = s*) Phase III
     prediction from the state w(T2). Equal to (1/d) Σ_i e_i(T2)^2 e^{−16 s* λ_i τ}.
     Its error is O(ε) relative plus O(ε^2 τ^2 s*^(2) / d) when w(T2) has |u|, s ∈ [1−ε, 1]."""
     e = aligned_error(problem, w_at_T2)
@@ -97,7 +97,7 @@ def tail_mse(problem: Problem, tau, w_at_T2):
 
 @dataclass(frozen=True)
 class TailAsymptotics:
-    """The three regimes of S_d(τ) for the power law (SPEC §3), per τ.
+    """The three regimes of S_d(τ) for the power law (model page: Phase III), per τ.
 
     beta_d = 16/H_{d,a}; x_d = (β_d τ)^{1/a}; learned = Γ(1 − 1/a) x_d (directions learned
     by τ). early = 1 − 16τ/d; mesoscopic = 1 − Γ(1−1/a) x_d/d; late = exp(−β_d τ d^{−a})
@@ -125,7 +125,7 @@ class TailAsymptotics:
 
 def tail_asymptotics(d: int, a: float, tau) -> TailAsymptotics:
     """Early / mesoscopic / late asymptotics of the uniform proxy S_d(τ) for
-    λ_i = i^{-a}/H_{d,a} (SPEC §3), and which one applies at each τ. a must be > 1
+    λ_i = i^{-a}/H_{d,a} (model page: Phase III), and which one applies at each τ. a must be > 1
     (ValueError otherwise: Γ(1 − 1/a) x_d needs it). O(1) per τ (H_{d,a} without a
     length-d array)."""
     from ..compression import power_law_normaliser

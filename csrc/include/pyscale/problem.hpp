@@ -1,8 +1,8 @@
-// The data model of SPEC §1 as the engines see it: a non-owning view of the diagonal of Q,
-// the target w*, and the scalars every engine needs.
+// The data model (model page: Data model) as the engines see it: a non-owning view of the diagonal
+// of Q, the target w*, and the scalars every engine needs.
 //
-// Coordinates need not be the physical ones: a compressed problem (SPEC §5) stores a few
-// "virtual" coordinates per group of equal eigenvalues whose inner products equal the
+// Coordinates need not be the physical ones: a compressed problem (model page: Compression) stores
+// a few "virtual" coordinates per group of equal eigenvalues whose inner products equal the
 // group's exact sums. Everything the engines compute is an inner product, so they run
 // unchanged; only the MSE is normalised by the true dimension `dim`.
 #pragma once
@@ -20,7 +20,7 @@ struct ProblemView {
     std::size_t n = 0;               // stored coordinates
     const double* lambda = nullptr;  // eigenvalues of Q, length n, all > 0
     const double* w_star = nullptr;  // target, length n
-    double s_star = 0.0;             // w*^T Q w*  (SPEC §1)
+    double s_star = 0.0;             // w*^T Q w*  (model page: Data model)
     double dim = 0.0;                // true dimension d (MSE normalisation)
     double noise = 0.0;              // label-noise variance sigma^2
 };

@@ -8,7 +8,8 @@
 // lr -> 0).
 //
 // Randomness: z_b and xi_b are pure functions of (seed, sample index, coordinate) through
-// NormalStream (normal.hpp): sample index (k - 1) B + b, feature domain 0, label domain 1.
+// NormalStream (normal.hpp): sample index (k - 1) B + b, feature domain 0, label domain 1;
+// the key is stream_seed(seed, d, SgdOptions::streams): d mixed in unless kCommon.
 // Hence a run is bit-reproducible from its seed whatever the thread count (the reductions
 // are the fixed blocks of parallel.hpp), and resuming at step k continues it exactly.
 //
@@ -56,6 +57,30 @@ enum class SampleStorage : int {
     kRegenerate,  // always regenerate
 };
 
+// Which Philox key a run's seed selects. kIndependent (the default) mixes the problem's
+// true dimension d into the key: the same seed at d = 10^4 and d = 10^5 gives unrelated
+// paths (with the seed alone, the common coordinates would share their Gaussians and the
+// two runs would look nearly identical). kCommon keys by the seed alone — common random
+// numbers across d, on purpose (and the streams of earlier releases, bit for bit).
+enum class Streams : int { kIndependent = 0, kCommon = 1 };
+
+// SplitMix64 finaliser (Steele, Lea, Flood 2014): a bijection of 64-bit words whose outputs
+// for consecutive inputs look unrelated.
+inline std::uint64_t splitmix64(std::uint64_t x) {
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+// The seed the generators are built from: `seed` (kCommon) or seed xor splitmix64(d)
+// (kIndependent) — for a fixed d still a bijection of the seed, so distinct seeds keep
+// distinct streams. d is the true dimension (ProblemView::dim, rounded to an integer).
+inline std::uint64_t stream_seed(std::uint64_t seed, double dim, Streams streams) {
+    if (streams == Streams::kCommon) return seed;
+    return seed ^ splitmix64(static_cast<std::uint64_t>(std::llround(dim)));
+}
+
 struct SgdOptions {
     int threads = 0;                  // <= 0: OpenMP default
     long long progress_every = 4096;  // steps between progress-hook calls
@@ -65,6 +90,7 @@ struct SgdOptions {
     SampleStorage sample_storage = SampleStorage::kAuto;
     std::size_t store_limit_bytes = std::size_t(256) << 20;  // kAuto: store up to this
     bool simd = true;  // allow the AVX2 Philox path (bit-identical to the scalar one)
+    Streams streams = Streams::kIndependent;  // how the seed selects the key (stream_seed)
 };
 
 // status, last_step, diverged_at_step, records_written: see StepLoopResult.
@@ -121,7 +147,8 @@ public:
               double window0_sum, long long window0_count)
         : p_(p), w_(w), lr_(lr), batch_(static_cast<std::size_t>(batch)), step0_(step0),
           n_blocks_(block_count(p.n)), n_threads_(threads_for(p.n, opt.threads)),
-          store_(sgd_stores_samples(p.n, batch, opt)), gen_(seed, opt.simd),
+          store_(sgd_stores_samples(p.n, batch, opt)),
+          gen_(stream_seed(seed, p.dim, opt.streams), opt.simd),
           simd_(gen_.simd()), sigma_(std::sqrt(p.noise)), records_(records),
           online_loss_out_(online_loss), loss_sum_(window0_sum), loss_count_(window0_count),
           full_(p.n, opt.threads) {

@@ -1,0 +1,163 @@
+"""Online SGD on modes (the mode chain) against the full engine, side by side.
+
+* ``ChainVsFull``: one step of online SGD (batch 1, a = 2) at d = 10^6 on the full engine and
+  on the mode chain of the same power law compressed at δ = 10^-3 (goal: the chain ≥ 20×
+  faster); ``track_speedup`` reports the ratio.
+* ``ChainScaling``: the chain's step at d = 10^6 and d = 10^9 (goal: ≤ 2.5× apart; the
+  number of modes grows like ln d); ``track_modes`` reports the number of modes.
+* ``ChainLongRun``: the run of the paper's SGD figure at d = 10^9, a = 2, lr = 0.02 to
+  t = 10^4 (5·10^5 steps; goal ≤ 2 minutes on one core). The benchmark times 2·10^4 steps;
+  ``track_seconds_to_t1e4`` extrapolates linearly (the cost per step is constant).
+* ``ChainDraws``: what the chain's step is made of — ``track_gaussians_per_second`` (the
+  bare sampling loop of the generator), ``track_gammas_per_second`` (χ² draws at the
+  shapes of the d = 10^9 tail) and ``track_step_over_draws``: the chain's step divided by the
+  time its own draws take (2 Gaussians per mode with n ≥ 2, 1 for n = 1, one χ² per mode
+  with n ≥ 3).
+
+``python benchmarks/bench_chain.py`` prints the same figures (best of 3, CPU time, one
+thread).
+"""
+import time
+
+import numpy as np
+
+import pyscale
+from pyscale import _core
+from pyscale.engines.chain import modes_of
+
+LR = 0.02
+# A seed whose d = 10^9 run survives lr = 0.02: at a = 2 about a quarter of the runs blow up
+# near the escape (t ~ 10-30) at this step, in the full engine as in the chain.
+SEED = 0
+
+
+def _best(fn, repeat=3):
+    best = np.inf
+    for _ in range(repeat):
+        t0 = time.process_time()
+        fn()
+        best = min(best, time.process_time() - t0)
+    return best
+
+
+def _problem(d, compress=1e-3):
+    return pyscale.Problem.power_law(d, 2.0, seed=0, noise=0.05, compress=compress)
+
+
+def _steps(problem, steps):
+    pyscale.simulate(problem, "sgd", lr=LR, steps=steps, record=[0, steps], seed=SEED,
+                     threads=1)
+
+
+class ChainVsFull:
+    timeout = 600
+
+    def setup(self):
+        self.full = _problem(10**6, compress=None)
+        self.chain = _problem(10**6)
+        self.full_steps, self.chain_steps = 10, 200
+
+    def time_full_step(self):
+        _steps(self.full, self.full_steps)
+
+    def time_chain_step(self):
+        _steps(self.chain, self.chain_steps)
+
+    def track_speedup(self):
+        full = _best(lambda: _steps(self.full, self.full_steps)) / self.full_steps
+        chain = _best(lambda: _steps(self.chain, self.chain_steps)) / self.chain_steps
+        return full / chain
+    track_speedup.unit = "x"
+
+
+class ChainScaling:
+    params = [10**6, 10**9]
+    param_names = ["d"]
+    timeout = 600
+
+    def setup(self, d):
+        self.problem = _problem(d)
+
+    def time_chain_200_steps(self, d):
+        _steps(self.problem, 200)
+
+    def track_modes(self, d):
+        return modes_of(self.problem).size
+    track_modes.unit = "modes"
+
+
+class ChainLongRun:
+    timeout = 900
+    steps = 20_000
+    total = 500_000  # t = 10^4 at lr = 0.02
+
+    def setup(self):
+        self.problem = _problem(10**9)
+
+    def time_20000_steps(self):
+        _steps(self.problem, self.steps)
+
+    def track_seconds_to_t1e4(self):
+        return _best(lambda: _steps(self.problem, self.steps), repeat=1) * self.total / self.steps
+    track_seconds_to_t1e4.unit = "s"
+
+
+class ChainDraws:
+    timeout = 600
+
+    def setup(self):
+        self.problem = _problem(10**9)
+        self.modes = modes_of(self.problem)
+        n = self.modes.count
+        self.gaussians = int(np.sum(np.where(n >= 2, 2, 1)))
+        self.chis = int(np.sum(n >= 3))
+        self.shape = 0.5 * float(np.median(n[n >= 3]) - 2)
+
+    def _gauss_time(self, count):
+        steps = 200
+        return _best(lambda: _core.testing.normal_sample_loop(1, count, steps, 1)) / (steps * count)
+
+    def _gamma_time(self, count):
+        n = 10**6
+        return _best(lambda: _core.testing.gamma_draws(1, self.shape, 0, 0, n)) / n
+
+    def track_gaussians_per_second(self):
+        return 1.0 / self._gauss_time(self.gaussians)
+    track_gaussians_per_second.unit = "1/s"
+
+    def track_gammas_per_second(self):
+        return 1.0 / self._gamma_time(self.chis)
+    track_gammas_per_second.unit = "1/s"
+
+    def track_step_over_draws(self):
+        draws = (self.gaussians * self._gauss_time(self.gaussians)
+                 + self.chis * self._gamma_time(self.chis))
+        step = _best(lambda: _steps(self.problem, 200)) / 200
+        return step / draws
+    track_step_over_draws.unit = "x"
+
+
+def main():
+    vs = ChainVsFull()
+    vs.setup()
+    full = _best(lambda: _steps(vs.full, vs.full_steps)) / vs.full_steps
+    chain6 = _best(lambda: _steps(vs.chain, vs.chain_steps)) / vs.chain_steps
+    print(f"d = 10^6 per step: full {full * 1e3:.3f} ms, chain {chain6 * 1e6:.1f} µs "
+          f"({modes_of(vs.chain).size} modes): {full / chain6:.1f}x")
+    big = ChainScaling()
+    big.setup(10**9)
+    chain9 = _best(lambda: _steps(big.problem, 200)) / 200
+    print(f"d = 10^9 chain per step {chain9 * 1e6:.1f} µs ({big.track_modes(10**9)} modes): "
+          f"{chain9 / chain6:.2f}x the d = 10^6 step")
+    dr = ChainDraws()
+    dr.setup()
+    g, c = dr._gauss_time(dr.gaussians), dr._gamma_time(dr.chis)
+    draws = dr.gaussians * g + dr.chis * c
+    print(f"draws per step: {dr.gaussians} Gaussians ({1 / g / 1e6:.0f} M/s), {dr.chis} χ² "
+          f"({1 / c / 1e6:.0f} M/s, shape {dr.shape:.3g}): {draws * 1e6:.1f} µs; the step is "
+          f"{chain9 / draws:.2f}x its draws")
+    print(f"d = 10^9, lr = 0.02 to t = 10^4 (5e5 steps), extrapolated: {chain9 * 5e5:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

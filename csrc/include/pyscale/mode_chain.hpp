@@ -1,0 +1,472 @@
+// Online SGD on modes, exact in law (model page: Mode chain): the cost of a step does not
+// grow with the dimension d, only with the number of modes.
+//
+// A mode m holds n_m physical coordinates with one eigenvalue lambda_m; its blocks of the
+// target and of the iterate are W*_m (norm r_m, fixed) and W_m = c1_m e1 + c2_m e2 with
+// e1 = W*_m / r_m and e2 the unit vector along the part of W_m orthogonal to W*_m
+// (c2_m >= 0). A sample's block is sqrt(lambda_m) z, z ~ N(0, I): its components alpha on
+// e1 and beta on e2 are independent N(0, 1), the rest zeta is N(0, I) on the (n_m - 2)-
+// dimensional complement. Step k with batch B, label-noise variance sigma^2:
+//     p_j = sum_m sqrt(lambda_m) (alpha_jm c1_m + beta_jm c2_m),  q_j = sum_m sqrt(lambda_m)
+//     alpha_jm r_m,  y_j = q_j^2 + sigma xi_j,  g_j = 4 (p_j^2 - y_j) p_j,
+//     kappa_m = (lr / B) sqrt(lambda_m),
+//     c1_m <- c1_m - kappa_m sum_j g_j alpha_jm,   v_m = c2_m - kappa_m sum_j g_j beta_jm,
+//     c2_m <- sqrt(v_m^2 + kappa_m^2 (sum_j g_j^2) chi2_{n_m - 2}).
+// Given the g's, sum_j g_j zeta_jm is N(0, sum_j g_j^2 I) on the complement and only its
+// norm enters later steps, so (c1, c2) is a Markov chain with exactly the law of the full
+// SGD's (c1, c2) — a chi-square draw (gamma.hpp) replaces n_m - 2 Gaussians. n_m = 1: alpha
+// only, c2 = 0; n_m = 2: c2 <- |v|. Statistics: s = sum lambda (c1^2 + c2^2), u = sum
+// lambda c1 r, s2 / u2 with lambda^2, ||w -+ w*||^2 = sum (c1 -+ r)^2 + c2^2.
+//
+// Randomness, keyed by (seed, step, mode) so that bits do not depend on the thread count
+// and a resumed run continues exactly: alpha_jm and beta_jm are NormalStream draws of
+// sample k - 1 at coordinate m B + j (domains kChainAlphaDomain, kChainBetaDomain), xi_j
+// at coordinate j (kChainLabelDomain), the chi-square of mode m is GammaStream draw
+// (k - 1, m). The key is stream_seed(seed, d, streams) as for the full engine (sgd.hpp).
+//
+// Passes per step, over fixed blocks of kBlock modes (parallel.hpp; partial sums added in
+// block order): (A) draw alpha, beta (kept for B), accumulate p, q; then the B scalars
+// g_j; (B) draw the chi-squares, update (c1, c2), accumulate s and u (divergence check).
+// Cost: about 2 B Gaussians per mode with n_m >= 2 (B for n_m = 1) plus one gamma draw
+// per mode with n_m >= 3 (~1 Gaussian + 1 uniform, rejections < 5%).
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <limits>
+#include <mutex>
+#include <new>
+#include <stdexcept>
+#include <vector>
+
+#include "errors.hpp"
+#include "gamma.hpp"
+#include "parallel.hpp"
+#include "philox.hpp"
+#include "problem.hpp"
+#include "progress.hpp"
+#include "sgd.hpp"
+#include "stats.hpp"
+
+namespace pyscale {
+
+constexpr std::uint32_t kChainAlphaDomain = 2;  // alpha: component of z along e1
+constexpr std::uint32_t kChainBetaDomain = 3;   // beta: component along e2
+constexpr std::uint32_t kChainLabelDomain = 4;  // label noise xi
+
+// The modes of a problem (non-owning): eigenvalue, number of physical coordinates n_m
+// (a whole number >= 1, stored as a double) and r_m = ||W*_m|| (a sign is allowed: for
+// n_m = 1 the mode is one signed coordinate).
+struct ModeView {
+    std::size_t m = 0;
+    const double* lambda = nullptr;
+    const double* count = nullptr;
+    const double* r = nullptr;
+    double s_star = 0.0;  // sum lambda r^2
+    double dim = 0.0;     // true dimension d (MSE normalisation, stream key)
+    double noise = 0.0;   // label-noise variance sigma^2
+};
+
+inline ModeView make_mode_view(std::size_t m, const double* lambda, const double* count,
+                               const double* r, double dim, double noise) {
+    if (m == 0) throw std::invalid_argument("the mode chain needs at least one mode");
+    if (m >= (std::size_t(1) << 32)) throw std::invalid_argument("at most 2^32 modes");
+    if (!(dim >= 1.0) || !std::isfinite(dim)) throw std::invalid_argument("dim must be >= 1");
+    if (!(noise >= 0.0) || !std::isfinite(noise))
+        throw std::invalid_argument("noise variance must be finite and >= 0");
+    double s_star = 0.0;
+    for (std::size_t i = 0; i < m; ++i) {
+        if (!(lambda[i] > 0.0) || !std::isfinite(lambda[i]))
+            throw std::invalid_argument("mode eigenvalues must be finite and > 0");
+        if (!(count[i] >= 1.0) || count[i] != std::floor(count[i]) || count[i] > 0x1.0p53)
+            throw std::invalid_argument("mode counts must be whole numbers in [1, 2^53]");
+        if (!std::isfinite(r[i])) throw std::invalid_argument("mode norms r must be finite");
+        s_star += lambda[i] * r[i] * r[i];
+    }
+    if (!(s_star > 0.0) || !std::isfinite(s_star))
+        throw std::invalid_argument("w_star must have a positive, finite Q-norm");
+    return ModeView{m, lambda, count, r, s_star, dim, noise};
+}
+
+struct ModeChainOptions {
+    int threads = 0;                  // <= 0: OpenMP default
+    long long progress_every = 4096;  // steps between progress-hook calls
+    // Diverged once anything is non-finite or s exceeds this multiple of max(1, s*, s(0));
+    // both are checked every step (s costs nothing extra here).
+    double divergence_factor = 1e30;
+    bool simd = true;                         // allow the AVX2 Philox path (same bits)
+    Streams streams = Streams::kIndependent;  // see stream_seed (sgd.hpp)
+};
+
+// Below this many modes a step is too short for threads to pay off (~10 ns per mode).
+constexpr std::size_t kChainParallelThreshold = std::size_t(1) << 13;
+
+inline int chain_threads(std::size_t m, int requested) {
+#ifdef _OPENMP
+    if (m < kChainParallelThreshold) return 1;
+    const int t = requested > 0 ? requested : omp_get_max_threads();
+    return std::max(1, std::min<int>(t, static_cast<int>(block_count(m))));
+#else
+    (void)m;
+    (void)requested;
+    return 1;
+#endif
+}
+
+// Bytes run_mode_chain allocates: sqrt(lambda), kappa, the gamma shapes, alpha and beta
+// (B per mode each), chunk flags and block partials.
+inline std::size_t mode_chain_workspace_bytes(std::size_t m, int batch) {
+    const std::size_t b = static_cast<std::size_t>(batch);
+    const std::size_t chunks = (m + NormalStream::kChunk - 1) / NormalStream::kChunk;
+    return m * (2 * sizeof(double) + sizeof(GammaShape)) + 2 * b * m * sizeof(double) +
+           chunks * 2 + block_count(m) * (2 * b + 2) * sizeof(double);
+}
+
+// s, u, s2, u2 and the two distances of the chain state (model page: Mode chain).
+template <int NS, int NMAX>
+Moments mode_moments(const ModeView& p, const double* c1, const double* c2,
+                     BlockedReducer<NS, NMAX>& red) {
+    static_assert(NS >= 6, "mode_moments() needs a reducer with at least 6 slots");
+    auto a = red.run([&](std::size_t b, std::size_t e, double* acc) {
+        for (std::size_t i = b; i < e; ++i) {
+            const double l = p.lambda[i], n2 = c1[i] * c1[i] + c2[i] * c2[i];
+            const double cr = c1[i] * p.r[i];
+            const double dm = c1[i] - p.r[i], dp = c1[i] + p.r[i], e2 = c2[i] * c2[i];
+            acc[0] += l * n2;
+            acc[1] += l * cr;
+            acc[2] += l * l * n2;
+            acc[3] += l * l * cr;
+            acc[4] += dm * dm + e2;
+            acc[5] += dp * dp + e2;
+        }
+    });
+    return Moments{a[0], a[1], a[2], a[3], a[4], a[5]};
+}
+
+namespace detail {
+
+// The per-run constants and buffers of the chain, and its two passes.
+class ModeChainStep {
+public:
+    ModeChainStep(const ModeView& p, double lr, int batch, std::uint64_t key_seed,
+                  const ModeChainOptions& opt)
+        : p_(p), B_(static_cast<std::size_t>(batch)), nb_(block_count(p.m)),
+          threads_(chain_threads(p.m, opt.threads)), normals_(key_seed, opt.simd),
+          gammas_(key_seed, opt.simd) {
+        const std::size_t m = p.m, chunks = (m + kC - 1) / kC;
+        try {
+            sl_.resize(m);
+            kappa_.resize(m);
+            shapes_.resize(m);
+            alpha_.resize(B_ * m);
+            beta_.resize(B_ * m);
+            pairs_.assign(chunks, 0);
+            chis_.assign(chunks, 0);
+            pq_part_.resize(nb_ * 2 * B_);
+            su_part_.resize(nb_ * 2);
+        } catch (const std::bad_alloc&) {
+            throw AllocationError("the mode-chain workspace", mode_chain_workspace_bytes(m, batch));
+        } catch (const std::length_error&) {
+            throw AllocationError("the mode-chain workspace", mode_chain_workspace_bytes(m, batch));
+        }
+        for (std::size_t i = 0; i < m; ++i) {
+            sl_[i] = std::sqrt(p.lambda[i]);
+            kappa_[i] = (lr / static_cast<double>(B_)) * sl_[i];
+            const double n = p.count[i];
+            if (n >= 3.0) shapes_[i] = GammaShape::chi_square(n - 2.0);
+            pairs_[i / kC] |= n >= 2.0;
+            chis_[i / kC] |= n >= 3.0;
+        }
+    }
+
+    int threads() const { return threads_; }
+
+    // Pass A of step `sample` + 1: draws alpha, beta; pq[2j], pq[2j+1] = p_j, q_j.
+    void project(std::uint64_t sample, const double* c1, const double* c2, double* pq) {
+        for_blocks(nb_, threads_, [&](std::size_t bl) {
+            double* part = pq_part_.data() + bl * 2 * B_;
+            std::fill(part, part + 2 * B_, 0.0);
+            const std::size_t lo = bl * kBlock, hi = std::min(p_.m, lo + kBlock);
+            for (std::size_t c = lo; c < hi; c += kC) project_chunk(sample, c1, c2, c,
+                                                                    std::min(hi, c + kC), part);
+        });
+        std::fill(pq, pq + 2 * B_, 0.0);
+        for (std::size_t bl = 0; bl < nb_; ++bl)
+            for (std::size_t j = 0; j < 2 * B_; ++j) pq[j] += pq_part_[bl * 2 * B_ + j];
+    }
+
+    // Pass B: the update with the batch's g_j and G = sum_j g_j^2; returns (s, u) after it.
+    void update(std::uint64_t sample, const double* g, double G, double* c1, double* c2,
+                double& s, double& u) {
+        for_blocks(nb_, threads_, [&](std::size_t bl) {
+            double acc[2] = {0.0, 0.0};
+            const std::size_t lo = bl * kBlock, hi = std::min(p_.m, lo + kBlock);
+            for (std::size_t c = lo; c < hi; c += kC)
+                update_chunk(sample, g, G, c1, c2, c, std::min(hi, c + kC), acc);
+            su_part_[2 * bl] = acc[0];
+            su_part_[2 * bl + 1] = acc[1];
+        });
+        s = 0.0;
+        u = 0.0;
+        for (std::size_t bl = 0; bl < nb_; ++bl) {
+            s += su_part_[2 * bl];
+            u += su_part_[2 * bl + 1];
+        }
+    }
+
+    double label(std::uint64_t sample, std::size_t j, double q, double sigma) const {
+        return sigma > 0 ? q * q + sigma * normals_.one(sample, kChainLabelDomain, j) : q * q;
+    }
+
+private:
+    static constexpr std::size_t kC = NormalStream::kChunk;  // modes per chunk
+
+    void project_chunk(std::uint64_t sample, const double* c1, const double* c2, std::size_t c,
+                       std::size_t ce, double* part) {
+        double* al = alpha_.data() + c * B_;
+        double* be = beta_.data() + c * B_;
+        normals_.fill(sample, kChainAlphaDomain, c * B_, ce * B_, al);
+        if (pairs_[c / kC])
+            normals_.fill(sample, kChainBetaDomain, c * B_, ce * B_, be);
+        else
+            std::fill(be, be + (ce - c) * B_, 0.0);  // c2 = 0 on this chunk: beta unused
+        if (B_ == 1) {  // the common case, with the sums in registers
+            double pp = 0.0, qq = 0.0;
+            for (std::size_t i = c; i < ce; ++i) {
+                const double s = sl_[i], a = al[i - c], b = be[i - c];
+                pp += s * (a * c1[i] + b * c2[i]);
+                qq += s * (a * p_.r[i]);
+            }
+            part[0] += pp;
+            part[1] += qq;
+            return;
+        }
+        for (std::size_t i = c; i < ce; ++i) {
+            const double s = sl_[i];
+            const double* ai = al + (i - c) * B_;
+            const double* bi = be + (i - c) * B_;
+            for (std::size_t j = 0; j < B_; ++j) {
+                part[2 * j] += s * (ai[j] * c1[i] + bi[j] * c2[i]);
+                part[2 * j + 1] += s * (ai[j] * p_.r[i]);
+            }
+        }
+    }
+
+    void update_chunk(std::uint64_t sample, const double* g, double G, double* c1, double* c2,
+                      std::size_t c, std::size_t ce, double* acc) {
+        double chi[kC];
+        if (chis_[c / kC]) gammas_.fill(shapes_.data() + c, sample, c, ce, chi);
+        const double* al = alpha_.data() + c * B_;
+        const double* be = beta_.data() + c * B_;
+        double s = 0.0, u = 0.0;
+        for (std::size_t i = c; i < ce; ++i) {
+            const double* ai = al + (i - c) * B_;
+            const double* bi = be + (i - c) * B_;
+            double ga = 0.0, gb = 0.0;
+            for (std::size_t j = 0; j < B_; ++j) {
+                ga += g[j] * ai[j];
+                gb += g[j] * bi[j];
+            }
+            const double k = kappa_[i], n = p_.count[i];
+            const double x1 = c1[i] - k * ga;
+            double x2 = 0.0;
+            if (n >= 3.0) {
+                const double v = c2[i] - k * gb;
+                x2 = std::sqrt(v * v + (k * k) * G * (2.0 * chi[i - c]));
+            } else if (n >= 2.0) {
+                x2 = std::fabs(c2[i] - k * gb);
+            }
+            c1[i] = x1;
+            c2[i] = x2;
+            s += p_.lambda[i] * (x1 * x1 + x2 * x2);
+            u += p_.lambda[i] * x1 * p_.r[i];
+        }
+        acc[0] += s;
+        acc[1] += u;
+    }
+
+    const ModeView& p_;
+    std::size_t B_, nb_;
+    int threads_;
+    NormalStream normals_;
+    GammaStream gammas_;
+    std::vector<double> sl_, kappa_, alpha_, beta_, pq_part_, su_part_;
+    std::vector<GammaShape> shapes_;
+    std::vector<char> pairs_, chis_;  // per chunk: some mode has n >= 2 / n >= 3
+};
+
+}  // namespace detail
+
+// Runs steps step0+1 .. step_end of the mode chain on (c1, c2) (in place; c2 >= 0 entries,
+// c2 = 0 where n_m = 1), learning rate lr, batch `batch`, label-noise variance p.noise;
+// t = step * lr. Records, online losses, windows, the progress hook and the result are those
+// of run_sgd (sgd.hpp): row r of `out` gets (t, s, u, s2, u2, loss, mse) after
+// record_steps[r] steps, online_loss[r] the mean per-sample loss since the previous record.
+inline SgdResult run_mode_chain(const ModeView& p, double* c1, double* c2, double lr, int batch,
+                                std::uint64_t seed, long long step0, long long step_end,
+                                const long long* record_steps, std::size_t n_records,
+                                double* out, double* online_loss,
+                                const ModeChainOptions& opt = {},
+                                const ProgressHook& hook = nullptr, double window0_sum = 0.0,
+                                long long window0_count = 0) {
+    if (!(lr > 0.0) || !std::isfinite(lr)) throw std::invalid_argument("lr must be positive");
+    if (batch < 1) throw std::invalid_argument("batch must be >= 1");
+    if (step0 < 0 || step_end < step0) throw std::invalid_argument("need 0 <= step0 <= step_end");
+    if (static_cast<double>(p.m) * batch >= 0x1.0p40)
+        throw std::invalid_argument("modes * batch must be < 2^40");
+    for (std::size_t i = 0; i < p.m; ++i)
+        if (!(c2[i] >= 0.0) || (p.count[i] < 2.0 && c2[i] != 0.0))
+            throw std::invalid_argument("c2 must be >= 0, and 0 on modes of one coordinate");
+    const std::size_t B = static_cast<std::size_t>(batch);
+    detail::ModeChainStep step(p, lr, batch, stream_seed(seed, p.dim, opt.streams), opt);
+    std::vector<double> pq(2 * B), g(B);
+    const double sigma = std::sqrt(p.noise);
+    ProblemView scalars;  // what write_record reads: s*, d, sigma^2
+    scalars.s_star = p.s_star;
+    scalars.dim = p.dim;
+    scalars.noise = p.noise;
+
+    BlockedReducer<6> red(p.m, opt.threads);
+    const Moments m0 = mode_moments(p, c1, c2, red);
+    const double limit = opt.divergence_factor * std::fmax(1.0, std::fmax(p.s_star, m0.s));
+    SgdResult res;
+    res.last_step = step0;
+    RecordCursor rec(record_steps, n_records, step0);
+    if (rec.due(step0)) {
+        write_record(out + rec.row() * kRecordWidth, step0 * lr, scalars, m0);
+        if (online_loss) online_loss[rec.row()] = std::numeric_limits<double>::quiet_NaN();
+        rec.advance();
+    }
+    double loss_sum = window0_sum;
+    long long loss_count = window0_count;
+    for (long long k = step0 + 1; k <= step_end; ++k) {
+        const std::uint64_t sample = static_cast<std::uint64_t>(k - 1);
+        step.project(sample, c1, c2, pq.data());
+        double G = 0.0;
+        bool finite = true;
+        for (std::size_t j = 0; j < B; ++j) {
+            const double pj = pq[2 * j];
+            const double rj = pj * pj - step.label(sample, j, pq[2 * j + 1], sigma);
+            loss_sum += rj * rj;
+            g[j] = 4.0 * rj * pj;
+            G += g[j] * g[j];
+        }
+        finite = std::isfinite(G);
+        loss_count += static_cast<long long>(B);
+        res.last_step = k;
+        if (!finite) {  // the update of step k overflows: the state stays that of step k-1
+            res.status = RunStatus::kDiverged;
+            res.diverged_at_step = k;
+            break;
+        }
+        double s, u;
+        step.update(sample, g.data(), G, c1, c2, s, u);
+        if (!std::isfinite(s) || !std::isfinite(u) || s > limit) {
+            res.status = RunStatus::kDiverged;
+            res.diverged_at_step = k;
+            break;
+        }
+        if (rec.due(k)) {
+            write_record(out + rec.row() * kRecordWidth, k * lr, scalars,
+                         mode_moments(p, c1, c2, red));
+            if (online_loss) online_loss[rec.row()] = loss_sum / static_cast<double>(loss_count);
+            loss_sum = 0.0;
+            loss_count = 0;
+            rec.advance();
+        }
+        const bool check = hook && opt.progress_every > 0 && (k - step0) % opt.progress_every == 0;
+        if (check && !hook(k * lr, k - step0)) {
+            res.status = RunStatus::kInterrupted;
+            break;
+        }
+    }
+    res.records_written = rec.written();
+    res.window_sum = loss_sum;
+    res.window_count = loss_count;
+    return res;
+}
+
+namespace detail {
+
+// Runs members 0 .. R-1 through run_one(r, member_hook) in parallel, `threads` at a time,
+// each single-threaded; the hook sees the ensemble's mean progress (monotone), and a false
+// return or an exception stops every member at its next check (see run_sgd_ensemble).
+template <class RunOne>
+std::vector<SgdResult> run_members(std::size_t members, int threads, long long progress_every,
+                                   double lr, const ProgressHook& hook, RunOne&& run_one) {
+    std::vector<SgdResult> results(members);
+    std::atomic<bool> stop{false};
+    long long done = 0;
+    std::mutex hook_mutex, error_mutex;
+    std::exception_ptr error;
+    int nthreads = 1;
+#ifdef _OPENMP
+    nthreads = threads > 0 ? threads : omp_get_max_threads();
+    nthreads = std::max(1, std::min<int>(nthreads, static_cast<int>(members)));
+#else
+    (void)threads;
+#endif
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nthreads) if (nthreads > 1)
+#endif
+    for (long long r = 0; r < static_cast<long long>(members); ++r) {
+        if (stop.load()) {
+            results[r].status = RunStatus::kInterrupted;
+            continue;
+        }
+        auto member_hook = [&](double, long long) -> bool {
+            if (stop.load()) return false;
+            if (!hook) return true;
+            std::lock_guard<std::mutex> lock(hook_mutex);
+            if (stop.load()) return false;
+            done += progress_every;
+            const long long avg = done / static_cast<long long>(members);
+            if (!hook(static_cast<double>(avg) * lr, avg)) {
+                stop.store(true);
+                return false;
+            }
+            return true;
+        };
+        try {
+            results[static_cast<std::size_t>(r)] =
+                run_one(static_cast<std::size_t>(r), ProgressHook(member_hook));
+        } catch (...) {
+            std::lock_guard<std::mutex> lock(error_mutex);
+            if (!error) error = std::current_exception();
+            stop.store(true);
+        }
+    }
+    if (error) std::rethrow_exception(error);
+    return results;
+}
+
+}  // namespace detail
+
+// R independent chains (an ensemble over seeds), members in parallel: member r starts from
+// rows r of C1, C2 (R x m, caller-owned) with seed seeds[r] and writes its records to
+// out + r n_records kRecordWidth and online_loss + r n_records. Each member runs single-
+// threaded, so member r is bit-identical to run_mode_chain with seeds[r] alone.
+inline std::vector<SgdResult> run_mode_chain_ensemble(
+    const ModeView& p, double* C1, double* C2, std::size_t members, const std::uint64_t* seeds,
+    double lr, int batch, long long step_end, const long long* record_steps,
+    std::size_t n_records, double* out, double* online_loss, int threads,
+    const ModeChainOptions& opt = {}, const ProgressHook& hook = nullptr) {
+    ModeChainOptions member_opt = opt;
+    member_opt.threads = 1;
+    member_opt.progress_every = std::max<long long>(1, opt.progress_every);
+    return detail::run_members(
+        members, threads, member_opt.progress_every, lr, hook,
+        [&](std::size_t r, const ProgressHook& member_hook) {
+            return run_mode_chain(p, C1 + r * p.m, C2 + r * p.m, lr, batch, seeds[r], 0,
+                                  step_end, record_steps, n_records,
+                                  out + r * n_records * kRecordWidth,
+                                  online_loss ? online_loss + r * n_records : nullptr,
+                                  member_opt, member_hook);
+        });
+}
+
+}  // namespace pyscale

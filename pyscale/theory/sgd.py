@@ -1,0 +1,377 @@
+"""Online SGD near the minimum: the noise floor, the stable step and an SGD Phase III law
+(model page: SGD floor).
+
+Near w*, with e = w − w*, q = x·w*, r = x·e and x ~ N(0, Q), the per-sample gradient
+4((x·w)² − y)(x·w) x is, to first order in e,
+
+    g = A e + c,   A = 4 (2 q² − ξ) x xᵀ,   c = −4 ξ q x,
+
+with E[A] = H = 8 (s* Q + 2 v vᵀ), v = Q w*, and E[c cᵀ] = 2 σ² H. One step of batch B,
+e ← (I − η Ā) e − η c̄, moves the second moment S = E[e eᵀ] exactly by
+
+    S ← S − η (H S + S H) + η² K(S) + (η²/B) 2σ² H,
+    K(S) = (1 − 1/B) H S H + (16/B) E[(4 q⁴ + σ²) (xᵀ S x) x xᵀ].
+
+The Gaussian expectation is a closed formula in Q, v and S (Wick's theorem with x split
+into its part along v, which carries q, and an independent part of covariance
+P = Q − v vᵀ/s*; see :func:`wick_fourth`). Its fixed point is S = (η σ²/B) I to first
+order in η (the OU floor), and the O(η) relative correction is
+
+    tr S / d = (η σ²/B) [1 + η c₁ + O(η²)],   c₁ = tr(H⁻¹ K(I)) / (2 d),
+
+exact, O(d) by Sherman–Morrison (H⁻¹ = (Q⁻¹ − (2/3s*) w* w*ᵀ) / (8 s*)). At the paper's step
+the series converges slowly (η c₁ ≈ 0.26 isotropic, larger for steep spectra, where the top
+direction feeds the multiplicative noise back into itself), so the floor resums it: S is
+projected on diagonal matrices D, which closes the recursion through two scalars
+α_v = Σ v_i² D_i and α_λ = Σ λ_i D_i (a 2 × 2 linear system, O(d)), and the exact c₁ is
+restored on top. The same 2 × 2 system gives the largest stable step.
+
+The nonlinear terms of the gradient (3 q r², r³) shift the mean of e by O(η σ²/B) and
+change the floor by a relative O(η σ²/B) (the size of r² = eᵀ Q e): not kept; the mean
+shift is reported as :attr:`SgdFloor.mean_shift_mse`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..problem import Problem
+from .tail import _shaped, _taus, aligned_error
+
+__all__ = ["SgdFloor", "sgd_floor", "max_stable_lr", "sgd_relaxation_rates", "sgd_tail_mse",
+           "linear_coefficient", "wick_fourth", "gaussian_moments"]
+
+
+# ---------------------------------------------------------------------------- validation
+def _physical(problem: Problem) -> Problem:
+    if not isinstance(problem, Problem):
+        raise TypeError(f"problem must be a pyscale.Problem, got {type(problem).__name__}")
+    if problem.is_compressed:
+        raise ValueError("the SGD floor needs the physical coordinates (the diagonal closure "
+                         "depends on each w*_i, not on a mode's sums); build the problem "
+                         "without compress=")
+    return problem
+
+
+def _positive(name: str, value, allow_zero: bool = False) -> float:
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(x) or x < 0 or (x == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be finite and {bound}, got {value!r}")
+    return x
+
+
+def _batch(batch) -> int:
+    try:
+        ok = not isinstance(batch, bool) and float(batch).is_integer() and int(batch) >= 1
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise ValueError(f"batch must be an integer >= 1, got {batch!r}")
+    return int(batch)
+
+
+def _noise(problem: Problem, noise) -> float:
+    if noise is None:
+        return float(problem.noise)
+    return _positive("noise", noise, allow_zero=True)
+
+
+# ---------------------------------------------------------------------------- Gaussian algebra
+def gaussian_moments(s_star: float, sigma2: float):
+    """m_k = E[(4 q⁴ + σ²) q^k] for q ~ N(0, s*), k = 0, 2, 4: the weights of the
+    multiplicative noise (model page: SGD floor). Returns (m0, m2, m4)."""
+    s = float(s_star)
+    return (12.0 * s ** 2 + sigma2, 60.0 * s ** 3 + sigma2 * s,
+            420.0 * s ** 4 + 3.0 * sigma2 * s ** 2)
+
+
+def wick_fourth(eigenvalues, w_star, S, sigma2: float) -> np.ndarray:
+    """E[(4 q⁴ + σ²) (xᵀ S x) x xᵀ] for x ~ N(0, diag(λ)), q = x·w*, a dense (d, d) S
+    (model page: SGD floor). With v = Q w*, P = Q − v vᵀ/s*, m_k from
+    :func:`gaussian_moments`:
+
+        (m4/s*⁴)(vᵀSv) v vᵀ + (m2/s*²)[(vᵀSv) P + tr(SP) v vᵀ + 2 (v (PSv)ᵀ + (PSv) vᵀ)]
+        + m0 [tr(SP) P + 2 P S P].
+
+    O(d³): the dense reference for the O(d) closure and for tests."""
+    lam = np.asarray(eigenvalues, dtype=np.float64)
+    ws = np.asarray(w_star, dtype=np.float64)
+    s = float(lam @ (ws * ws))
+    v = lam * ws
+    P = np.diag(lam) - np.outer(v, v) / s
+    m0, m2, m4 = gaussian_moments(s, sigma2)
+    vSv = float(v @ S @ v)
+    trSP = float(np.sum(S * P))
+    PSv = P @ (S @ v)
+    vv = np.outer(v, v)
+    return (m4 / s ** 4 * vSv * vv
+            + m2 / s ** 2 * (vSv * P + trSP * vv + 2.0 * (np.outer(v, PSv) + np.outer(PSv, v)))
+            + m0 * (trSP * P + 2.0 * P @ S @ P))
+
+
+@dataclass(frozen=True)
+class _Closure:
+    """The diagonal projection of the second-moment recursion, per coordinate:
+    diag K(D) = k ∘ D + β α_v + γ α_λ, diag H = h (model page: SGD floor)."""
+    lam: np.ndarray
+    v2: np.ndarray
+    h: np.ndarray
+    k: np.ndarray
+    beta: np.ndarray
+    gamma: np.ndarray
+
+
+def _closure(problem: Problem, batch: int, sigma2: float) -> _Closure:
+    """Coefficients of diag K(D) for diagonal D, O(d): the diagonals of H D H and of the
+    Wick formula (:func:`wick_fourth`) with S = D, split into the part local to coordinate
+    i and the parts carried by α_v = Σ v_j² D_j and α_λ = Σ λ_j D_j."""
+    lam = problem.eigenvalues
+    s = problem.s_star
+    v2 = (lam * problem.w_star) ** 2
+    p = lam - v2 / s                      # diag P
+    m0, m2, m4 = gaussian_moments(s, sigma2)
+    gd, mult = 1.0 - 1.0 / batch, 16.0 / batch
+    h = 8.0 * (s * lam + 2.0 * v2)
+    k = (gd * 64.0 * (s * s * lam * lam + 4.0 * s * lam * v2)
+         + mult * (4.0 * m2 / s ** 2 * v2 * lam + 2.0 * m0 * (lam * lam - 2.0 * lam * v2 / s)))
+    beta = (gd * 256.0 * v2
+            + mult * (m4 / s ** 4 * v2 + m2 / s ** 2 * (p - 5.0 * v2 / s)
+                      + m0 * (2.0 * v2 / s ** 2 - p / s)))
+    gamma = mult * (m2 / s ** 2 * v2 + m0 * p)
+    return _Closure(lam=lam, v2=v2, h=h, k=k, beta=beta, gamma=gamma)
+
+
+def _fixed_point(c: _Closure, lr: float, batch: int, sigma2: float):
+    """Stationary diagonal D of the closed recursion, or None where it does not contract.
+
+    Stationarity: (2 h_i − η k_i) D_i = (2 η σ²/B) h_i + η (β_i α_v + γ_i α_λ); with
+    D_i = f_i + g^β_i α_v + g^γ_i α_λ the two sums close into (I − M) α = b."""
+    den = 2.0 * c.h - lr * c.k
+    flip = 2.0 - 2.0 * lr * c.h + lr * lr * c.k          # 1 + ρ_i, ρ_i the per-step factor
+    if np.any(den <= 0) or np.any(flip <= 0):
+        return None
+    f = 2.0 * lr * sigma2 / batch * c.h / den
+    gb, gg = lr * c.beta / den, lr * c.gamma / den
+    M = np.array([[c.v2 @ gb, c.v2 @ gg], [c.lam @ gb, c.lam @ gg]])
+    if np.max(np.abs(np.linalg.eigvals(M))) >= 1.0:
+        return None
+    alpha = np.linalg.solve(np.eye(2) - M, np.array([c.v2 @ f, c.lam @ f]))
+    return f + gb * alpha[0] + gg * alpha[1]
+
+
+def linear_coefficient(problem: Problem, batch: int = 1, noise: float | None = None
+                       ) -> float:
+    """c₁ in tr S / d = (η σ²/B)(1 + η c₁ + O(η²)): the exact O(lr) relative correction of
+    the linearised chain (model page: SGD floor).
+
+    c₁ = tr(H⁻¹ K(I)) / (2d) = [(1 − 1/B) tr H + (16/B) tr(H⁻¹ W(I))] / (2d), with
+    W(I) the Wick formula at S = I and H⁻¹ = (Q⁻¹ − (2/(3 s*)) w* w*ᵀ)/(8 s*)
+    (Sherman–Morrison; Q⁻¹ v = w*, vᵀ Q⁻¹ v = s*, P w* = 0). O(d)."""
+    problem = _physical(problem)
+    batch = _batch(batch)
+    sigma2 = _noise(problem, noise)
+    lam, ws, s = problem.eigenvalues, problem.w_star, problem.s_star
+    v = lam * ws
+    v2, nv = v * v, float(v @ v)
+    tr_q = float(lam.sum())
+    tr_p = tr_q - nv / s
+    p = lam - v2 / s
+    m0, m2, m4 = gaussian_moments(s, sigma2)
+    pv = lam * v - v * nv / s
+    p2 = lam * lam - 2.0 * lam * v2 / s + nv * v2 / s ** 2
+    w_diag = (m4 / s ** 4 * nv * v2 + m2 / s ** 2 * (nv * p + tr_p * v2 + 4.0 * v * pv)
+              + m0 * (tr_p * p + 2.0 * p2))
+    w_star_form = m4 * nv / s ** 2 + m2 * tr_p          # w*ᵀ W(I) w*
+    tr_hinv_w = (float(np.sum(w_diag / lam)) - 2.0 / (3.0 * s) * w_star_form) / (8.0 * s)
+    tr_h = 8.0 * (s * tr_q + 2.0 * nv)
+    return ((1.0 - 1.0 / batch) * tr_h + 16.0 / batch * tr_hinv_w) / (2.0 * problem.d)
+
+
+def _closure_coefficient(c: _Closure, d: int) -> float:
+    """The closure's own O(η) coefficient, (1/d) Σ_i diag K(I)_i / (2 h_i)."""
+    diag_k = c.k + c.beta * float(c.v2.sum()) + c.gamma * float(c.lam.sum())
+    return float(np.sum(diag_k / (2.0 * c.h))) / d
+
+
+# ---------------------------------------------------------------------------- results
+@dataclass(frozen=True)
+class SgdFloor:
+    """The stationary E[MSE] of online SGD near w* (model page: SGD floor).
+
+    floor: the prediction (diagonal closure, resummed, with the exact O(lr) term);
+    first_order: η σ²/B (the OU floor); correction: floor − first_order;
+    relative_correction: correction / first_order; linear_coefficient: c₁, so that
+    floor = first_order (1 + η c₁ + O(η²)); linear_floor: first_order (1 + η c₁);
+    max_stable_lr: the largest lr at which the second-moment recursion still contracts;
+    stable: lr < max_stable_lr (otherwise floor and per_direction are inf);
+    per_direction: stationary E[e_i²] (length d); mean_shift_mse: |E e|²/d from the
+    nonlinear gradient terms (not in floor: its relative size is O(lr σ²/B)).
+    """
+    lr: float
+    batch: int
+    noise: float
+    floor: float
+    first_order: float
+    correction: float
+    relative_correction: float
+    linear_coefficient: float
+    linear_floor: float
+    max_stable_lr: float
+    stable: bool
+    per_direction: np.ndarray
+    mean_shift_mse: float
+
+    def __repr__(self) -> str:
+        return (f"SgdFloor(lr={self.lr:g}, batch={self.batch}, noise={self.noise:g}, "
+                f"floor={self.floor:.6g}, first_order={self.first_order:.6g}, "
+                f"relative_correction={self.relative_correction:.4g}, "
+                f"max_stable_lr={self.max_stable_lr:.6g})")
+
+
+def _stable_bound(c: _Closure, batch: int, sigma2: float) -> float:
+    """Largest η at which the closed recursion contracts, by bisection (60 halvings):
+    contraction needs 2 h_i > η k_i for every i (each direction's own factor ρ_i < 1) and
+    a spectral radius < 1 for the 2 × 2 feedback through α_v, α_λ."""
+    lo, hi = 0.0, float(np.min(2.0 * c.h / c.k))       # den_i = 0 at hi: unstable there
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if _fixed_point(c, mid, batch, sigma2) is None:
+            hi = mid
+        else:
+            lo = mid
+    return lo
+
+
+def max_stable_lr(problem: Problem, batch: int = 1, noise: float | None = None) -> float:
+    """The largest stable online-SGD step near w* (model page: SGD floor): the lr at which
+    the (diagonally closed) second-moment recursion S ← S − η(HS + SH) + η² K(S) stops
+    contracting. O(d) per bisection step."""
+    problem = _physical(problem)
+    batch = _batch(batch)
+    sigma2 = _noise(problem, noise)
+    return _stable_bound(_closure(problem, batch, sigma2), batch, sigma2)
+
+
+def _mean_shift_mse(problem: Problem, alpha: float) -> float:
+    """|E e|²/d with E e = −H⁻¹ · 12 (tr(QS) v + 2 Q S v) at S = α I: the mean shift from
+    the gradient's 3 q r² term, −(α/s*)[(tr Q/2) w* + 3 v − 2 (|v|²/s*) w*]."""
+    lam, ws, s = problem.eigenvalues, problem.w_star, problem.s_star
+    v = lam * ws
+    shift = -(alpha / s) * ((0.5 * lam.sum() - 2.0 * (v @ v) / s) * ws + 3.0 * v)
+    return float(shift @ shift) / problem.d
+
+
+def sgd_floor(problem: Problem, lr: float, batch: int = 1, noise: float | None = None
+              ) -> SgdFloor:
+    """Stationary E[MSE] of online SGD near w* at step ``lr`` and batch ``batch``
+    (model page: SGD floor); ``noise`` overrides ``problem.noise`` (σ²).
+
+    floor = (1/d) Σ_i D_i + (η σ²/B) η (c₁ − c₁ᴰ): D the stationary point of the
+    diagonally closed recursion (a 2 × 2 system, all orders in η), c₁ the exact O(lr)
+    coefficient (:func:`linear_coefficient`) and c₁ᴰ the closure's own, so that floor is
+    exact to O(lr) relative and resummed beyond. Units: MSE = ||w ∓ w*||²/d. O(d)."""
+    problem = _physical(problem)
+    lr = _positive("lr", lr)
+    batch = _batch(batch)
+    sigma2 = _noise(problem, noise)
+    c = _closure(problem, batch, sigma2)
+    bound = _stable_bound(c, batch, sigma2)
+    first = lr * sigma2 / batch
+    c1 = linear_coefficient(problem, batch, sigma2)
+    diag = _fixed_point(c, lr, batch, sigma2) if lr < bound else None
+    if diag is None:
+        inf = np.full(problem.d, np.inf)
+        return SgdFloor(lr, batch, sigma2, math.inf, first, math.inf, math.inf, c1,
+                        first * (1 + lr * c1), bound, False, inf, math.nan)
+    per_direction = diag + first * lr * (c1 - _closure_coefficient(c, problem.d))
+    floor = float(per_direction.mean())
+    rel = (floor - first) / first if first > 0 else 0.0
+    return SgdFloor(lr, batch, sigma2, floor, first, floor - first, rel, c1,
+                    first * (1 + lr * c1), bound, True, per_direction,
+                    _mean_shift_mse(problem, first))
+
+
+def sgd_relaxation_rates(problem: Problem, lr: float, batch: int = 1,
+                         noise: float | None = None) -> np.ndarray:
+    """κ_i = −ln ρ_i / η per unit time t = step · lr, ρ_i = 1 − 2η h_i + η² k_i the
+    per-step factor of E[e_i²] (model page: SGD floor); κ_i → 16 (s* λ_i + 2 v_i²) as
+    lr → 0 (16 s* λ_i for the tail, v_i = λ_i w*_i). noise enters k_i through m0, m2."""
+    problem = _physical(problem)
+    lr = _positive("lr", lr)
+    batch = _batch(batch)
+    c = _closure(problem, batch, _noise(problem, noise))
+    rho = 1.0 - 2.0 * lr * c.h + lr * lr * c.k
+    return -np.log(np.abs(rho)) / lr
+
+
+def _closure_path(c: _Closure, D0: np.ndarray, fl: SgdFloor, taus: np.ndarray) -> np.ndarray:
+    """E[e_i²](τ) of the closed recursion from D0, on the sorted grid ``taus`` refined by a
+    geometric grid (64 points per decade from one step): between grid points the scalars
+    α_v, α_λ are taken as the mean of their two ends (one predictor–corrector pass), and
+    each direction is advanced exactly, D ← ρ^n D + (1 − ρ^n)/(1 − ρ) η² src over n steps."""
+    lr, batch, sigma2 = fl.lr, fl.batch, fl.noise
+    rho = 1.0 - 2.0 * lr * c.h + lr * lr * c.k
+    # the exact O(lr) fix of the floor, spread evenly (see sgd_floor), as a constant source
+    fix = fl.per_direction - _fixed_point(c, lr, batch, sigma2)
+    base = lr * lr * 2.0 * sigma2 / batch * c.h + (1.0 - rho) * fix
+
+    def source(D):
+        return base + lr * lr * (c.beta * (c.v2 @ D) + c.gamma * (c.lam @ D))
+
+    t_max = float(taus.max()) if taus.size else 0.0
+    grid = np.array([0.0])
+    if t_max > 0:
+        n = max(2, int(64 * math.log10(max(t_max / lr, 10.0))))
+        grid = np.unique(np.concatenate([[0.0], np.geomspace(lr, t_max, n), taus]))
+    out = np.empty((grid.size, D0.size))
+    D = out[0] = D0
+    for j in range(1, grid.size):
+        n_steps = (grid[j] - grid[j - 1]) / lr
+        decay = rho ** n_steps
+        gain = np.where(np.abs(1.0 - rho) > 1e-300, (1.0 - decay) / (1.0 - rho), n_steps)
+        src0 = source(D)
+        guess = decay * D + gain * src0
+        D = out[j] = decay * D + gain * 0.5 * (src0 + source(guess))
+    return out[np.searchsorted(grid, taus)]
+
+
+def sgd_tail_mse(problem: Problem, tau, w_at_T2, lr: float, batch: int = 1,
+                 noise: float | None = None, coupled: bool = True):
+    """E MSE(T2 + τ) under online SGD from the state w(T2) (model page: SGD floor).
+
+    ``coupled=False``: the closed form, direction by direction,
+
+        (1/d) Σ_i [e_i(T2)² e^{−κ_i τ} + F_i (1 − e^{−κ_i τ})],
+
+    e = w(T2) ∓ w*, κ_i from :func:`sgd_relaxation_rates`, F_i the per-direction floor of
+    :func:`sgd_floor`: as lr → 0 it is MSE(T2) Ŝ_d(τ) + floor · (1 − S_d(τ)), with the
+    Phase III rates 16 s* λ_i in the tail. ``coupled=True`` (default) also keeps the
+    multiplicative noise that the remaining error injects while it decays (every
+    direction receives η² γ_i eᵀQe per step, eᵀQe ≫ its stationary value early in
+    Phase III): the closed recursion of :func:`sgd_floor` integrated from D = e(T2)², O(d)
+    per grid point. Raises ValueError at lr >= max_stable_lr."""
+    fl = sgd_floor(problem, lr, batch, noise)
+    if not fl.stable:
+        raise ValueError(f"lr = {lr:g} is at or above the largest stable step "
+                         f"{fl.max_stable_lr:.6g} for batch {fl.batch}: there is no floor")
+    e = aligned_error(problem, w_at_T2)
+    taus = _taus(tau)
+    if coupled:
+        c = _closure(problem, fl.batch, fl.noise)
+        order = np.argsort(taus, kind="stable")
+        path = _closure_path(c, e * e, fl, taus[order])
+        out = np.empty(taus.size)
+        out[order] = path.sum(axis=1) / problem.d
+        return _shaped(out, tau)
+    kappa = sgd_relaxation_rates(problem, lr, batch, fl.noise)
+    decay = np.exp(-np.outer(taus, kappa))             # (n_tau, d)
+    out = (decay @ (e * e) + (1.0 - decay) @ fl.per_direction) / problem.d
+    return _shaped(out, tau)
