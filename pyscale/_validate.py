@@ -221,7 +221,8 @@ def grouping_tolerance(rtol: Any, name: str = "rtol") -> float:
         raise ValueError(f"{name} (the grouping tolerance δ) must be < 1, got {rtol!r}: "
                          f"eigenvalues a factor 1 + δ apart would share a mode, an O(1) "
                          f"error; use 1e-4 ... 1e-1 (the error is O(δ))")
-    return real(name, rtol, 0.0, 1.0, low_open=True, high_open=True)
+    return real(f"{name} (the grouping tolerance δ)", rtol, 0.0, 1.0, low_open=True,
+                high_open=True)
 
 
 def available_memory() -> Optional[int]:

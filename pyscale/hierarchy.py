@@ -161,18 +161,11 @@ def hierarchy(problem: Problem, order: int = 32, t=None, closure: str = "gauss",
         raise TypeError(f"problem must be a pyscale.Problem, got {type(problem).__name__}")
     order = _check_order(order)
     times = _check_times(t)
-    if closure not in CLOSURES:
-        raise ValueError(f"unknown closure {closure!r}; choose one of {sorted(CLOSURES)}")
-    rtol = float(rtol)
-    if not (1e-14 <= rtol < 1):
-        raise ValueError(f"rtol must lie in [1e-14, 1), got {rtol}")
-    if on_divergence not in ("warn", "raise", "ignore"):
-        raise ValueError("on_divergence must be 'warn', 'raise' or 'ignore'")
-    if isinstance(max_steps, bool) or int(max_steps) != max_steps or max_steps < 1:
-        raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
-    tol = float(tol)
-    if not (tol > 0):
-        raise ValueError(f"tol must be > 0, got {tol}")
+    check.choice("closure", closure, CLOSURES)
+    rtol = check.real("rtol", rtol, 1e-14, 1.0, high_open=True)
+    check.choice("on_divergence", on_divergence, ("warn", "raise", "ignore"))
+    max_steps = check.integer("max_steps", max_steps, 1, check.MAX_STEPS)
+    tol = check.positive("tol", tol)
 
     result = _run(problem, order, times, closure, rtol, atol, int(max_steps))
     leading_ok = _last_good_time(times, _leading_realizable(result))

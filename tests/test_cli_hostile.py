@@ -51,7 +51,7 @@ BAD_FLAGS = [
     (["predict", *BASE, "--s0", "nan"], 2, "--s0: must be a finite number in (0, 0.666667)"),
     (["predict", *BASE, "--s0", "1"], 2, "--s0"),
     (FLOW + ["--threads", "-1"], 2, "--threads: must be an integer in [0, 1024]"),
-    (FLOW + ["--records", "1"], 2, "--records: must be an integer in [2, 1e+07]"),
+    (FLOW + ["--records", "1"], 2, "--records: must be an integer in [2, 10000000]"),
     (SGD + ["--batch", "2147483648"], 2, "--batch: must be an integer in [1, 2**31 - 1]"),
     (SGD + ["--batch", "0"], 2, "--batch"),
     (FLOW + ["--t-start", "100"], 2, "--t-start = 100.0 must be below the horizon --t = 10"),

@@ -26,8 +26,11 @@ BUILD = ("import hashlib, pyscale; p = pyscale.Problem.power_law(60000, 2.0, see
 def _built_with(threads: int) -> str:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
                MKL_NUM_THREADS=str(threads))
+    # Run outside the source tree, so that the installed package is the one imported.
     return subprocess.run([sys.executable, "-c", BUILD], env=env, capture_output=True,
-                          text=True, timeout=120, check=True).stdout.strip()
+                          text=True, timeout=120, check=True,
+                          cwd=os.path.dirname(os.path.dirname(pyscale.__file__))
+                          ).stdout.strip()
 
 
 def test_problem_bits_do_not_depend_on_the_thread_count():

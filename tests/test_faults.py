@@ -273,7 +273,7 @@ def test_no_orphan_workers_after_the_coordinator_is_sigkilled(tmp_path):
     pids.mkdir()
     script = COORDINATOR.format(tests=str(Path(__file__).parent), out=str(tmp_path / "out"),
                                 pids=str(pids))
-    coordinator = subprocess.Popen([sys.executable, "-c", script])
+    coordinator = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path)
     try:
         deadline = time.monotonic() + 60
         while len(list(pids.iterdir())) < 2 and time.monotonic() < deadline:

@@ -109,5 +109,5 @@ def test_import_pyscale_does_not_import_the_front_door_dependencies():
     code = ("import sys, pyscale; heavy = [m for m in ('matplotlib', 'pandas', 'dask', "
             "'distributed', 'xarray', 'pyarrow') if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120, check=True).stdout.strip()
+                         timeout=120, check=True, cwd=ROOT.parent).stdout.strip()
     assert out == "[]", f"import pyscale imported {out}"

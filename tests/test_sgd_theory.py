@@ -157,7 +157,8 @@ def _measured_floor(a, lr, batch, d=50, seeds=12):
     burn, total = 1.0 * t_relax, max(3.0 * t_relax, 400.0)
     steps = int(round(total / lr))
     rec = np.linspace(0, steps, 201).astype(np.int64)
-    ens = pyscale.simulate_many(p.with_w0(start), seeds=seeds, method="sgd", lr=lr,
+    ens = pyscale.simulate_many(p.with_w0(start), seeds=seeds, method="sgd",
+                                streams="common", lr=lr,
                                 steps=steps, batch=batch, threads=1, record=rec)
     late = ens.t >= burn
     per_seed = ens.mse[:, late].mean(axis=1)
@@ -188,7 +189,7 @@ def test_paper_step_is_at_the_bound_for_a2_at_batch_1():
     assert 0.95 <= 0.02 / fl.max_stable_lr <= 1.05
     start = p.with_w0(p.w_star.copy())
     with pytest.raises(pyscale.DivergenceError):
-        pyscale.simulate_many(start, seeds=8, method="sgd", lr=0.02, steps=15_000,
+        pyscale.simulate_many(start, seeds=8, method="sgd", streams="common", lr=0.02, steps=15_000,
                               threads=1, record=[0, 15_000])
 
 
@@ -211,7 +212,7 @@ def _phase3_ensemble(a, lr, d=50, seeds=32, total=150.0, excess=20.0):
     p = p.with_w0(p.w_star + e0)
     steps = int(round(total / lr))
     rec = np.unique(np.concatenate([[0], np.geomspace(1, steps, 60).astype(np.int64)]))
-    ens = pyscale.simulate_many(p, seeds=seeds, method="sgd", lr=lr, steps=steps,
+    ens = pyscale.simulate_many(p, seeds=seeds, method="sgd", streams="common", lr=lr, steps=steps,
                                 threads=1, record=rec)
     return p, ens
 
@@ -238,19 +239,22 @@ def test_stable_lr_bound_against_divergence(a, batch):
     bound = sgd.max_stable_lr(p, batch)
     below = 0.8 * bound
     steps = int(300 / below)
-    ens = pyscale.simulate_many(p, seeds=8, method="sgd", lr=below, steps=steps, batch=batch,
+    ens = pyscale.simulate_many(p, seeds=8, method="sgd",
+                                streams="common", lr=below, steps=steps, batch=batch,
                                 threads=1, record=[0, steps])
     assert np.all(np.isfinite(ens.mse))
     above = 1.5 * bound
     with pytest.raises(pyscale.DivergenceError):
-        pyscale.simulate_many(p, seeds=8, method="sgd", lr=above, steps=int(300 / above),
+        pyscale.simulate_many(p, seeds=8, method="sgd",
+                              streams="common", lr=above, steps=int(300 / above),
                               batch=batch, threads=1, record=[0, int(300 / above)])
 
 
 # ---------------------------------------------------------------------------- plumbing
 def test_escape_rows_match_a_plain_loop():
     p = _problem(50, 1.5, seed=6)
-    ens = pyscale.simulate_many(p, seeds=6, method="sgd", lr=0.005, steps=1200, threads=1,
+    ens = pyscale.simulate_many(p, seeds=6, method="sgd",
+                                streams="common", lr=0.005, steps=1200, threads=1,
                                 record=10)
     res = compare_ensemble(ens, p, delta=0.3)
     expected = []

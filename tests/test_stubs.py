@@ -8,12 +8,14 @@ from pathlib import Path
 import pyscale
 
 ALLOWLIST = Path(__file__).with_name("stubtest_allowlist.txt")
+CONFIG = Path(__file__).parents[1] / "pyproject.toml"
 
 
 def test_stubs_match_the_compiled_module():
     result = subprocess.run(
-        [sys.executable, "-m", "mypy.stubtest", "pyscale._core", "--allowlist", str(ALLOWLIST)],
-        capture_output=True, text=True, timeout=300)
+        [sys.executable, "-m", "mypy.stubtest", "pyscale._core", "--allowlist", str(ALLOWLIST),
+         "--mypy-config-file", str(CONFIG)],
+        capture_output=True, text=True, timeout=300, cwd=Path(pyscale.__file__).parents[1])
     assert result.returncode == 0, result.stdout + result.stderr
 
 
