@@ -37,8 +37,8 @@ def run_case(d, a, seed, horizon, threads, plot_dir=None):
     return res, time.perf_counter() - start
 
 
-def fmt(x, spec=".3g"):
-    return "-" if x is None else format(x, spec)
+def fmt(x, code=".3g"):
+    return "-" if x is None else format(x, code)
 
 
 def main():

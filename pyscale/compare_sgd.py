@@ -66,8 +66,8 @@ class SgdComparison:
         return self.table()
 
 
-def _fmt(x, spec: str = ".5g") -> str:
-    return "-" if x is None else format(x, spec)
+def _fmt(x, code: str = ".5g") -> str:
+    return "-" if x is None else format(x, code)
 
 
 def _rel(measured, predicted) -> float | None:

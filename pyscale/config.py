@@ -239,7 +239,7 @@ METHOD_OPTIONS: Dict[str, Dict[str, Tuple[bool, Any]]] = {
 
 #: Every engine option of any method (the names a sweep's [grid] may list besides the
 #: problem fields and ``method``).
-ENGINE_OPTIONS = tuple(sorted({k for spec in METHOD_OPTIONS.values() for k in spec}))
+ENGINE_OPTIONS = tuple(sorted({k for options in METHOD_OPTIONS.values() for k in options}))
 
 
 @dataclass(frozen=True)
@@ -285,14 +285,14 @@ def parse_run(table: Mapping, section: str = "run", method: Optional[str] = None
     else:
         table.pop("method", None)
     method = _choice(f"{section}.method", method, METHODS)
-    spec = METHOD_OPTIONS[method]
+    allowed_options = METHOD_OPTIONS[method]
     for key in table:
-        if key in ENGINE_OPTIONS and key not in spec:
+        if key in ENGINE_OPTIONS and key not in allowed_options:
             raise ConfigError(f"{section}.{key}", f"not an option of method={method!r} "
-                              f"(its options: {', '.join(spec)})")
-    _reject_unknown(section, table, spec)
+                              f"(its options: {', '.join(allowed_options)})")
+    _reject_unknown(section, table, allowed_options)
     options = {}
-    for key, (required, default) in spec.items():
+    for key, (required, default) in allowed_options.items():
         value = table.get(key)
         if value is None and key == "t_start" and table.get("t") is not None:
             # default first record 1e-2, or t/100 for horizons that short

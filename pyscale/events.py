@@ -6,7 +6,7 @@
   ``lambda r: abs(r.u) - 0.5``; optional attributes ``terminal`` (bool, default False)
   and ``direction`` (+1: g crosses upwards, −1: downwards, 0: either; default 0), as in
   :func:`scipy.integrate.solve_ivp`;
-* or a spec ``(field, level)`` / ``(field, level, direction, terminal)`` with field one of
+* or a tuple ``(field, level)`` / ``(field, level, direction, terminal)`` with field one of
   ``s, u, abs_u, s2, u2, loss, mse``: g = field − level.
 
 Accuracy. Every record field is evaluated from the dense output (not from the records):
@@ -105,7 +105,7 @@ def parse_events(events) -> list[Event]:
     if callable(events) or (isinstance(events, tuple) and events and isinstance(events[0], str)):
         events = [events]
     if not isinstance(events, (list, tuple)):
-        raise TypeError("events must be a callable, a (field, level) spec or a list of them")
+        raise TypeError("events must be a callable, a (field, level) tuple or a list of them")
     return [_parse_one(ev, i) for i, ev in enumerate(events)]
 
 
