@@ -20,19 +20,11 @@ REF = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(REF)
 SAVED = np.load(DATA / "reference_runs.npz")
 
-# Options that later releases need to select the numerics the references were made with.
-# The flow's records are read off its dense output by default; the references landed a step
-# on every record. The references predate independent seed streams across d: they used the
-# common ones.
-ADAPT: dict = {"flow": {"record_mode": "step"}, "sgd": {"streams": "common"},
-               "erm": {"streams": "common"}}
+ADAPT = REF.ADAPT  # the options that select the references' numerics
 
 
 def _problem(key):
-    noise, d = SAVED[f"{key}/scalars"]
-    return pyscale.Problem(SAVED[f"{key}/eigenvalues"], SAVED[f"{key}/w_star"],
-                           SAVED[f"{key}/w0"], noise=float(noise), d=int(d),
-                           counts=SAVED[f"{key}/counts"])
+    return REF.saved_problem(SAVED, key)
 
 
 def _same(name, field, value):
@@ -44,6 +36,7 @@ def _same(name, field, value):
 @pytest.mark.parametrize("name", sorted(REF.RUNS))
 def test_run_bitwise(name):
     key, method, opts = REF.RUNS[name]
+    opts = REF.run_options(SAVED, name, opts)
     traj = pyscale.simulate(_problem(key), method, threads=1, **opts, **ADAPT.get(method, {}))
     for field in ("t", "s", "u", "s2", "u2", "loss", "mse", "w"):
         _same(name, field, getattr(traj, field))
