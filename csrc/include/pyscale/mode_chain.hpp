@@ -24,33 +24,33 @@
 // at coordinate j (kChainLabelDomain), the chi-square of mode m is GammaStream draw
 // (k - 1, m). The key is stream_seed(seed, d, streams) as for the full engine (sgd.hpp).
 //
-// Passes per step, over fixed blocks of kBlock modes (parallel.hpp; partial sums added in
-// block order): (A) draw alpha, beta (kept for B), accumulate p, q; then the B scalars
-// g_j; (B) draw the chi-squares, update (c1, c2), accumulate s and u (divergence check).
+// One sweep per step, over fixed blocks of kBlock modes (parallel.hpp; partial sums added
+// in block order), on the shared step loop (step_loop.hpp) as online SGD's engine: per
+// chunk, the pending update of step k - 1 (its chi-squares drawn, (c1, c2) updated, s and u
+// accumulated for the divergence check), then step k's alpha, beta (kept for its update)
+// and p, q; then the B scalars g_j (detail::ModeChainEngine).
 // Cost: about 2 B Gaussians per mode with n_m >= 2 (B for n_m = 1) plus one gamma draw
 // per mode with n_m >= 3 (~1 Gaussian + 1 uniform, rejections < 5%).
 #pragma once
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <exception>
 #include <limits>
-#include <mutex>
 #include <new>
 #include <stdexcept>
 #include <vector>
 
+#include "ensemble.hpp"
 #include "errors.hpp"
 #include "gamma.hpp"
 #include "parallel.hpp"
 #include "philox.hpp"
 #include "problem.hpp"
-#include "progress.hpp"
 #include "sgd.hpp"
 #include "stats.hpp"
+#include "step_loop.hpp"
 
 namespace pyscale {
 
@@ -149,14 +149,26 @@ Moments mode_moments(const ModeView& p, const double* c1, const double* c2,
 
 namespace detail {
 
-// The per-run constants and buffers of the chain, and its two passes.
-class ModeChainStep {
+// The mode chain as a step-loop engine (step_loop.hpp), with the passes of online SGD's
+// engine (sgd.hpp): the update of step k needs the batch's g_j, which need the projections
+// p_j of step k's samples on the state after k - 1 steps, so it is deferred ("pending") and
+// fused into step k + 1's sweep over the modes — per chunk: apply the pending update (and
+// draw its chi-squares), then draw step k + 1's alpha, beta and accumulate p, q on the
+// updated modes. One sweep per step; the update is applied on its own (flush) only where
+// the state itself is needed: records, progress checks and the end. s and u of the
+// updated state come with the update at no extra cost, so the divergence test runs every
+// step: a state found diverged in the sweep of step k is that of step k - 1.
+class ModeChainEngine {
 public:
-    ModeChainStep(const ModeView& p, double lr, int batch, std::uint64_t key_seed,
-                  const ModeChainOptions& opt)
-        : p_(p), B_(static_cast<std::size_t>(batch)), nb_(block_count(p.m)),
-          threads_(chain_threads(p.m, opt.threads)), normals_(key_seed, opt.simd),
-          gammas_(key_seed, opt.simd) {
+    ModeChainEngine(const ModeView& p, double* c1, double* c2, double lr, int batch,
+                    std::uint64_t key_seed, long long step0, double* records,
+                    double* online_loss, const ModeChainOptions& opt, double window0_sum,
+                    long long window0_count)
+        : p_(p), c1_(c1), c2_(c2), lr_(lr), B_(static_cast<std::size_t>(batch)),
+          step0_(step0), nb_(block_count(p.m)), threads_(chain_threads(p.m, opt.threads)),
+          normals_(key_seed, opt.simd), gammas_(key_seed, opt.simd),
+          sigma_(std::sqrt(p.noise)), records_(records), online_loss_out_(online_loss),
+          loss_sum_(window0_sum), loss_count_(window0_count), red_(p.m, opt.threads) {
         const std::size_t m = p.m, chunks = (m + kC - 1) / kC;
         try {
             sl_.resize(m);
@@ -168,6 +180,8 @@ public:
             chis_.assign(chunks, 0);
             pq_part_.resize(nb_ * 2 * B_);
             su_part_.resize(nb_ * 2);
+            pq_.resize(2 * B_);
+            g_.resize(B_);
         } catch (const std::bad_alloc&) {
             throw AllocationError("the mode-chain workspace", mode_chain_workspace_bytes(m, batch));
         } catch (const std::length_error&) {
@@ -181,131 +195,212 @@ public:
             pairs_[i / kC] |= n >= 2.0;
             chis_[i / kC] |= n >= 3.0;
         }
+        scalars_.s_star = p.s_star;  // what write_record reads: s*, d, sigma^2
+        scalars_.dim = p.dim;
+        scalars_.noise = p.noise;
+        const Moments m0 = mode_moments(p_, c1_, c2_, red_);
+        limit_ = opt.divergence_factor * std::fmax(1.0, std::fmax(p.s_star, m0.s));
     }
 
-    int threads() const { return threads_; }
+    StepOutcome advance(long long k);
+    StepOutcome flush(long long k);
+    void record(std::size_t row, long long k);
 
-    // Pass A of step `sample` + 1: draws alpha, beta; pq[2j], pq[2j+1] = p_j, q_j.
-    void project(std::uint64_t sample, const double* c1, const double* c2, double* pq) {
-        for_blocks(nb_, threads_, [&](std::size_t bl) {
-            double* part = pq_part_.data() + bl * 2 * B_;
-            std::fill(part, part + 2 * B_, 0.0);
-            const std::size_t lo = bl * kBlock, hi = std::min(p_.m, lo + kBlock);
-            for (std::size_t c = lo; c < hi; c += kC) project_chunk(sample, c1, c2, c,
-                                                                    std::min(hi, c + kC), part);
-        });
-        std::fill(pq, pq + 2 * B_, 0.0);
-        for (std::size_t bl = 0; bl < nb_; ++bl)
-            for (std::size_t j = 0; j < 2 * B_; ++j) pq[j] += pq_part_[bl * 2 * B_ + j];
-    }
-
-    // Pass B: the update with the batch's g_j and G = sum_j g_j^2; returns (s, u) after it.
-    void update(std::uint64_t sample, const double* g, double G, double* c1, double* c2,
-                double& s, double& u) {
-        for_blocks(nb_, threads_, [&](std::size_t bl) {
-            double acc[2] = {0.0, 0.0};
-            const std::size_t lo = bl * kBlock, hi = std::min(p_.m, lo + kBlock);
-            for (std::size_t c = lo; c < hi; c += kC)
-                update_chunk(sample, g, G, c1, c2, c, std::min(hi, c + kC), acc);
-            su_part_[2 * bl] = acc[0];
-            su_part_[2 * bl + 1] = acc[1];
-        });
-        s = 0.0;
-        u = 0.0;
-        for (std::size_t bl = 0; bl < nb_; ++bl) {
-            s += su_part_[2 * bl];
-            u += su_part_[2 * bl + 1];
-        }
-    }
-
-    double label(std::uint64_t sample, std::size_t j, double q, double sigma) const {
-        return sigma > 0 ? q * q + sigma * normals_.one(sample, kChainLabelDomain, j) : q * q;
-    }
+    double window_sum() const { return loss_sum_; }
+    long long window_count() const { return loss_count_; }
 
 private:
     static constexpr std::size_t kC = NormalStream::kChunk;  // modes per chunk
 
-    void project_chunk(std::uint64_t sample, const double* c1, const double* c2, std::size_t c,
-                       std::size_t ce, double* part) {
-        double* al = alpha_.data() + c * B_;
-        double* be = beta_.data() + c * B_;
-        normals_.fill(sample, kChainAlphaDomain, c * B_, ce * B_, al);
-        if (pairs_[c / kC])
-            normals_.fill(sample, kChainBetaDomain, c * B_, ce * B_, be);
-        else
-            std::fill(be, be + (ce - c) * B_, 0.0);  // c2 = 0 on this chunk: beta unused
-        if (B_ == 1) {  // the common case, with the sums in registers
-            double pp = 0.0, qq = 0.0;
-            for (std::size_t i = c; i < ce; ++i) {
-                const double s = sl_[i], a = al[i - c], b = be[i - c];
-                pp += s * (a * c1[i] + b * c2[i]);
-                qq += s * (a * p_.r[i]);
-            }
-            part[0] += pp;
-            part[1] += qq;
-            return;
-        }
-        for (std::size_t i = c; i < ce; ++i) {
-            const double s = sl_[i];
-            const double* ai = al + (i - c) * B_;
-            const double* bi = be + (i - c) * B_;
-            for (std::size_t j = 0; j < B_; ++j) {
-                part[2 * j] += s * (ai[j] * c1[i] + bi[j] * c2[i]);
-                part[2 * j + 1] += s * (ai[j] * p_.r[i]);
-            }
-        }
-    }
-
-    void update_chunk(std::uint64_t sample, const double* g, double G, double* c1, double* c2,
-                      std::size_t c, std::size_t ce, double* acc) {
-        double chi[kC];
-        if (chis_[c / kC]) gammas_.fill(shapes_.data() + c, sample, c, ce, chi);
-        const double* al = alpha_.data() + c * B_;
-        const double* be = beta_.data() + c * B_;
-        double s = 0.0, u = 0.0;
-        for (std::size_t i = c; i < ce; ++i) {
-            const double* ai = al + (i - c) * B_;
-            const double* bi = be + (i - c) * B_;
-            double ga = 0.0, gb = 0.0;
-            for (std::size_t j = 0; j < B_; ++j) {
-                ga += g[j] * ai[j];
-                gb += g[j] * bi[j];
-            }
-            const double k = kappa_[i], n = p_.count[i];
-            const double x1 = c1[i] - k * ga;
-            double x2 = 0.0;
-            if (n >= 3.0) {
-                const double v = c2[i] - k * gb;
-                x2 = std::sqrt(v * v + (k * k) * G * (2.0 * chi[i - c]));
-            } else if (n >= 2.0) {
-                x2 = std::fabs(c2[i] - k * gb);
-            }
-            c1[i] = x1;
-            c2[i] = x2;
-            s += p_.lambda[i] * (x1 * x1 + x2 * x2);
-            u += p_.lambda[i] * x1 * p_.r[i];
-        }
-        acc[0] += s;
-        acc[1] += u;
+    struct Sweep {
+        bool update;          // apply the pending update (samples of pending_sample_)
+        bool draw;            // then draw and project the samples of `sample`
+        std::uint64_t sample;
+    };
+    void sweep(const Sweep& plan);
+    bool state_ok();  // s, u of the state the last update left: finite and s <= limit
+    void project_chunk(std::uint64_t sample, std::size_t c, std::size_t ce, double* part);
+    void update_chunk(std::size_t c, std::size_t ce, double* acc);
+    double label(std::uint64_t sample, std::size_t j, double q) const {
+        return sigma_ > 0 ? q * q + sigma_ * normals_.one(sample, kChainLabelDomain, j) : q * q;
     }
 
     const ModeView& p_;
-    std::size_t B_, nb_;
+    double* c1_;
+    double* c2_;
+    double lr_;
+    std::size_t B_;
+    long long step0_;
+    std::size_t nb_;
     int threads_;
     NormalStream normals_;
     GammaStream gammas_;
-    std::vector<double> sl_, kappa_, alpha_, beta_, pq_part_, su_part_;
+    double sigma_;  // label-noise standard deviation
+    double* records_;
+    double* online_loss_out_;
+    double loss_sum_;  // online-loss window: sum of per-sample losses since the last record
+    long long loss_count_;
+    BlockedReducer<6> red_;  // the statistics of records
+    ProblemView scalars_;
+    double limit_ = 0.0;               // divergence threshold on s
+    bool pending_ = false;             // an update computed but not yet applied
+    std::uint64_t pending_sample_ = 0;  // its samples' index (step - 1)
+    double G_ = 0.0;                    // its sum_j g_j^2
+    std::vector<double> sl_, kappa_, alpha_, beta_, pq_part_, su_part_, pq_, g_;
     std::vector<GammaShape> shapes_;
     std::vector<char> pairs_, chis_;  // per chunk: some mode has n >= 2 / n >= 3
 };
+
+inline StepOutcome ModeChainEngine::advance(long long k) {
+    const std::uint64_t sample = static_cast<std::uint64_t>(k - 1);
+    const bool had_update = pending_;
+    sweep(Sweep{pending_, true, sample});
+    pending_ = false;
+    if (had_update && !state_ok()) return StepOutcome::diverged_at(k - 1);
+    std::fill(pq_.begin(), pq_.end(), 0.0);
+    for (std::size_t bl = 0; bl < nb_; ++bl)
+        for (std::size_t j = 0; j < 2 * B_; ++j) pq_[j] += pq_part_[bl * 2 * B_ + j];
+    double G = 0.0;
+    for (std::size_t j = 0; j < B_; ++j) {
+        const double pj = pq_[2 * j];
+        const double rj = pj * pj - label(sample, j, pq_[2 * j + 1]);
+        loss_sum_ += rj * rj;
+        g_[j] = 4.0 * rj * pj;
+        G += g_[j] * g_[j];
+    }
+    loss_count_ += static_cast<long long>(B_);
+    if (!std::isfinite(G)) return StepOutcome::diverged_at(k);  // the update of step k overflows
+    pending_ = true;
+    pending_sample_ = sample;
+    G_ = G;
+    return StepOutcome::taken(k);
+}
+
+inline StepOutcome ModeChainEngine::flush(long long k) {
+    sweep(Sweep{true, false, 0});
+    pending_ = false;
+    return state_ok() ? StepOutcome::taken(k) : StepOutcome::diverged_at(k);
+}
+
+inline void ModeChainEngine::record(std::size_t row, long long k) {
+    write_record(records_ + row * kRecordWidth, static_cast<double>(k) * lr_, scalars_,
+                 mode_moments(p_, c1_, c2_, red_));
+    if (!online_loss_out_) return;
+    if (k == step0_) {  // no steps yet: no online loss
+        online_loss_out_[row] = std::numeric_limits<double>::quiet_NaN();
+        return;
+    }
+    online_loss_out_[row] = loss_sum_ / static_cast<double>(loss_count_);
+    loss_sum_ = 0.0;
+    loss_count_ = 0;
+}
+
+inline bool ModeChainEngine::state_ok() {
+    double s = 0.0, u = 0.0;
+    for (std::size_t bl = 0; bl < nb_; ++bl) {
+        s += su_part_[2 * bl];
+        u += su_part_[2 * bl + 1];
+    }
+    return std::isfinite(s) && std::isfinite(u) && !(s > limit_);
+}
+
+// One sweep over fixed blocks of modes (partial sums kept per block, added in block order).
+inline void ModeChainEngine::sweep(const Sweep& plan) {
+    for_blocks(nb_, threads_, [&](std::size_t bl) {
+        double* part = pq_part_.data() + bl * 2 * B_;
+        std::fill(part, part + 2 * B_, 0.0);
+        double acc[2] = {0.0, 0.0};
+        const std::size_t lo = bl * kBlock, hi = std::min(p_.m, lo + kBlock);
+        for (std::size_t c = lo; c < hi; c += kC) {
+            const std::size_t ce = std::min(hi, c + kC);
+            if (plan.update) update_chunk(c, ce, acc);
+            if (plan.draw) project_chunk(plan.sample, c, ce, part);
+        }
+        su_part_[2 * bl] = acc[0];
+        su_part_[2 * bl + 1] = acc[1];
+    });
+}
+
+// Draws alpha, beta of `sample` on modes [c, ce) and adds their p_j, q_j to part.
+inline void ModeChainEngine::project_chunk(std::uint64_t sample, std::size_t c, std::size_t ce,
+                                           double* part) {
+    double* al = alpha_.data() + c * B_;
+    double* be = beta_.data() + c * B_;
+    const double* c1 = c1_;
+    const double* c2 = c2_;
+    normals_.fill(sample, kChainAlphaDomain, c * B_, ce * B_, al);
+    if (pairs_[c / kC])
+        normals_.fill(sample, kChainBetaDomain, c * B_, ce * B_, be);
+    else
+        std::fill(be, be + (ce - c) * B_, 0.0);  // c2 = 0 on this chunk: beta unused
+    if (B_ == 1) {  // the common case, with the sums in registers
+        double pp = 0.0, qq = 0.0;
+        for (std::size_t i = c; i < ce; ++i) {
+            const double s = sl_[i], a = al[i - c], b = be[i - c];
+            pp += s * (a * c1[i] + b * c2[i]);
+            qq += s * (a * p_.r[i]);
+        }
+        part[0] += pp;
+        part[1] += qq;
+        return;
+    }
+    for (std::size_t i = c; i < ce; ++i) {
+        const double s = sl_[i];
+        const double* ai = al + (i - c) * B_;
+        const double* bi = be + (i - c) * B_;
+        for (std::size_t j = 0; j < B_; ++j) {
+            part[2 * j] += s * (ai[j] * c1[i] + bi[j] * c2[i]);
+            part[2 * j + 1] += s * (ai[j] * p_.r[i]);
+        }
+    }
+}
+
+// The pending update on modes [c, ce) (its chi-squares drawn here); adds s, u of the
+// updated modes to acc.
+inline void ModeChainEngine::update_chunk(std::size_t c, std::size_t ce, double* acc) {
+    double chi[kC];
+    if (chis_[c / kC]) gammas_.fill(shapes_.data() + c, pending_sample_, c, ce, chi);
+    const double* al = alpha_.data() + c * B_;
+    const double* be = beta_.data() + c * B_;
+    const double* g = g_.data();
+    const double G = G_;
+    double* c1 = c1_;
+    double* c2 = c2_;
+    double s = 0.0, u = 0.0;
+    for (std::size_t i = c; i < ce; ++i) {
+        const double* ai = al + (i - c) * B_;
+        const double* bi = be + (i - c) * B_;
+        double ga = 0.0, gb = 0.0;
+        for (std::size_t j = 0; j < B_; ++j) {
+            ga += g[j] * ai[j];
+            gb += g[j] * bi[j];
+        }
+        const double k = kappa_[i], n = p_.count[i];
+        const double x1 = c1[i] - k * ga;
+        double x2 = 0.0;
+        if (n >= 3.0) {
+            const double v = c2[i] - k * gb;
+            x2 = std::sqrt(v * v + (k * k) * G * (2.0 * chi[i - c]));
+        } else if (n >= 2.0) {
+            x2 = std::fabs(c2[i] - k * gb);
+        }
+        c1[i] = x1;
+        c2[i] = x2;
+        s += p_.lambda[i] * (x1 * x1 + x2 * x2);
+        u += p_.lambda[i] * x1 * p_.r[i];
+    }
+    acc[0] += s;
+    acc[1] += u;
+}
 
 }  // namespace detail
 
 // Runs steps step0+1 .. step_end of the mode chain on (c1, c2) (in place; c2 >= 0 entries,
 // c2 = 0 where n_m = 1), learning rate lr, batch `batch`, label-noise variance p.noise;
-// t = step * lr. Records, online losses, windows, the progress hook and the result are those
-// of run_sgd (sgd.hpp): row r of `out` gets (t, s, u, s2, u2, loss, mse) after
-// record_steps[r] steps, online_loss[r] the mean per-sample loss since the previous record.
+// t = step * lr. The step loop (step_loop.hpp), records, online losses, windows, the
+// progress hook and the result are those of run_sgd (sgd.hpp): row r of `out` gets
+// (t, s, u, s2, u2, loss, mse) after record_steps[r] steps, online_loss[r] the mean
+// per-sample loss since the previous record.
 inline SgdResult run_mode_chain(const ModeView& p, double* c1, double* c2, double lr, int batch,
                                 std::uint64_t seed, long long step0, long long step_end,
                                 const long long* record_steps, std::size_t n_records,
@@ -321,135 +416,22 @@ inline SgdResult run_mode_chain(const ModeView& p, double* c1, double* c2, doubl
     for (std::size_t i = 0; i < p.m; ++i)
         if (!(c2[i] >= 0.0) || (p.count[i] < 2.0 && c2[i] != 0.0))
             throw std::invalid_argument("c2 must be >= 0, and 0 on modes of one coordinate");
-    const std::size_t B = static_cast<std::size_t>(batch);
-    detail::ModeChainStep step(p, lr, batch, stream_seed(seed, p.dim, opt.streams), opt);
-    std::vector<double> pq(2 * B), g(B);
-    const double sigma = std::sqrt(p.noise);
-    ProblemView scalars;  // what write_record reads: s*, d, sigma^2
-    scalars.s_star = p.s_star;
-    scalars.dim = p.dim;
-    scalars.noise = p.noise;
-
-    BlockedReducer<6> red(p.m, opt.threads);
-    const Moments m0 = mode_moments(p, c1, c2, red);
-    const double limit = opt.divergence_factor * std::fmax(1.0, std::fmax(p.s_star, m0.s));
+    detail::ModeChainEngine engine(p, c1, c2, lr, batch, stream_seed(seed, p.dim, opt.streams),
+                                   step0, out, online_loss, opt, window0_sum, window0_count);
+    const StepSchedule schedule{step0, step_end, record_steps, n_records, lr,
+                                opt.progress_every};
     SgdResult res;
-    res.last_step = step0;
-    RecordCursor rec(record_steps, n_records, step0);
-    if (rec.due(step0)) {
-        write_record(out + rec.row() * kRecordWidth, step0 * lr, scalars, m0);
-        if (online_loss) online_loss[rec.row()] = std::numeric_limits<double>::quiet_NaN();
-        rec.advance();
-    }
-    double loss_sum = window0_sum;
-    long long loss_count = window0_count;
-    for (long long k = step0 + 1; k <= step_end; ++k) {
-        const std::uint64_t sample = static_cast<std::uint64_t>(k - 1);
-        step.project(sample, c1, c2, pq.data());
-        double G = 0.0;
-        bool finite = true;
-        for (std::size_t j = 0; j < B; ++j) {
-            const double pj = pq[2 * j];
-            const double rj = pj * pj - step.label(sample, j, pq[2 * j + 1], sigma);
-            loss_sum += rj * rj;
-            g[j] = 4.0 * rj * pj;
-            G += g[j] * g[j];
-        }
-        finite = std::isfinite(G);
-        loss_count += static_cast<long long>(B);
-        res.last_step = k;
-        if (!finite) {  // the update of step k overflows: the state stays that of step k-1
-            res.status = RunStatus::kDiverged;
-            res.diverged_at_step = k;
-            break;
-        }
-        double s, u;
-        step.update(sample, g.data(), G, c1, c2, s, u);
-        if (!std::isfinite(s) || !std::isfinite(u) || s > limit) {
-            res.status = RunStatus::kDiverged;
-            res.diverged_at_step = k;
-            break;
-        }
-        if (rec.due(k)) {
-            write_record(out + rec.row() * kRecordWidth, k * lr, scalars,
-                         mode_moments(p, c1, c2, red));
-            if (online_loss) online_loss[rec.row()] = loss_sum / static_cast<double>(loss_count);
-            loss_sum = 0.0;
-            loss_count = 0;
-            rec.advance();
-        }
-        const bool check = hook && opt.progress_every > 0 && (k - step0) % opt.progress_every == 0;
-        if (check && !hook(k * lr, k - step0)) {
-            res.status = RunStatus::kInterrupted;
-            break;
-        }
-    }
-    res.records_written = rec.written();
-    res.window_sum = loss_sum;
-    res.window_count = loss_count;
+    static_cast<StepLoopResult&>(res) = run_step_loop(engine, schedule, hook);
+    res.window_sum = engine.window_sum();
+    res.window_count = engine.window_count();
     return res;
 }
-
-namespace detail {
-
-// Runs members 0 .. R-1 through run_one(r, member_hook) in parallel, `threads` at a time,
-// each single-threaded; the hook sees the ensemble's mean progress (monotone), and a false
-// return or an exception stops every member at its next check (see run_sgd_ensemble).
-template <class RunOne>
-std::vector<SgdResult> run_members(std::size_t members, int threads, long long progress_every,
-                                   double lr, const ProgressHook& hook, RunOne&& run_one) {
-    std::vector<SgdResult> results(members);
-    std::atomic<bool> stop{false};
-    long long done = 0;
-    std::mutex hook_mutex, error_mutex;
-    std::exception_ptr error;
-    int nthreads = 1;
-#ifdef _OPENMP
-    nthreads = threads > 0 ? threads : omp_get_max_threads();
-    nthreads = std::max(1, std::min<int>(nthreads, static_cast<int>(members)));
-#else
-    (void)threads;
-#endif
-#ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nthreads) if (nthreads > 1)
-#endif
-    for (long long r = 0; r < static_cast<long long>(members); ++r) {
-        if (stop.load()) {
-            results[r].status = RunStatus::kInterrupted;
-            continue;
-        }
-        auto member_hook = [&](double, long long) -> bool {
-            if (stop.load()) return false;
-            if (!hook) return true;
-            std::lock_guard<std::mutex> lock(hook_mutex);
-            if (stop.load()) return false;
-            done += progress_every;
-            const long long avg = done / static_cast<long long>(members);
-            if (!hook(static_cast<double>(avg) * lr, avg)) {
-                stop.store(true);
-                return false;
-            }
-            return true;
-        };
-        try {
-            results[static_cast<std::size_t>(r)] =
-                run_one(static_cast<std::size_t>(r), ProgressHook(member_hook));
-        } catch (...) {
-            std::lock_guard<std::mutex> lock(error_mutex);
-            if (!error) error = std::current_exception();
-            stop.store(true);
-        }
-    }
-    if (error) std::rethrow_exception(error);
-    return results;
-}
-
-}  // namespace detail
 
 // R independent chains (an ensemble over seeds), members in parallel: member r starts from
 // rows r of C1, C2 (R x m, caller-owned) with seed seeds[r] and writes its records to
 // out + r n_records kRecordWidth and online_loss + r n_records. Each member runs single-
-// threaded, so member r is bit-identical to run_mode_chain with seeds[r] alone.
+// threaded, so member r is bit-identical to run_mode_chain with seeds[r] alone; progress
+// and stopping as for run_sgd_ensemble (ensemble.hpp).
 inline std::vector<SgdResult> run_mode_chain_ensemble(
     const ModeView& p, double* C1, double* C2, std::size_t members, const std::uint64_t* seeds,
     double lr, int batch, long long step_end, const long long* record_steps,
@@ -458,7 +440,7 @@ inline std::vector<SgdResult> run_mode_chain_ensemble(
     ModeChainOptions member_opt = opt;
     member_opt.threads = 1;
     member_opt.progress_every = std::max<long long>(1, opt.progress_every);
-    return detail::run_members(
+    return run_members<SgdResult>(
         members, threads, member_opt.progress_every, lr, hook,
         [&](std::size_t r, const ProgressHook& member_hook) {
             return run_mode_chain(p, C1 + r * p.m, C2 + r * p.m, lr, batch, seeds[r], 0,

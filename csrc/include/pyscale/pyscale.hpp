@@ -1,6 +1,7 @@
 // Umbrella header: the whole pyscale C++ core (header-only, C++17, no Python).
 #pragma once
 
+#include "ensemble.hpp"
 #include "erm.hpp"
 #include "errors.hpp"
 #include "flow.hpp"

@@ -27,17 +27,15 @@
 #pragma once
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <exception>
 #include <limits>
-#include <mutex>
 #include <new>
 #include <stdexcept>
 #include <vector>
 
+#include "ensemble.hpp"
 #include "errors.hpp"
 #include "normal.hpp"
 #include "parallel.hpp"
@@ -383,74 +381,28 @@ inline SgdResult run_sgd(const ProblemView& p, double* w, double lr, int batch,
     return res;
 }
 
-// R independent runs (an ensemble over seeds), in parallel over the members: member r
-// starts from w + r*n (each row a copy of w(0), caller-owned) with seed seeds[r] and writes
-// its records to out + r*n_records*kRecordWidth and online_loss + r*n_records. Each member
-// runs single-threaded, so member r is bit-identical to run_sgd with seeds[r] alone (any
-// thread count) and the ensemble is independent of `threads`. The progress hook is called
-// by one member at a time with the ensemble's mean progress, (lr S / R, S / R), S the steps
-// all members have taken so far (monotone, ends at step_end); when it returns false, or a
-// member throws, every member stops at its next check (members' status says which).
+// R independent runs (an ensemble over seeds), in parallel over the members (ensemble.hpp):
+// member r starts from w + r*n (each row a copy of w(0), caller-owned) with seed seeds[r]
+// and writes its records to out + r*n_records*kRecordWidth and online_loss + r*n_records.
+// Each member runs single-threaded, so member r is bit-identical to run_sgd with seeds[r]
+// alone (any thread count) and the ensemble is independent of `threads`; progress, stopping
+// and errors as run_members says.
 inline std::vector<SgdResult> run_sgd_ensemble(
     const ProblemView& p, double* w, std::size_t members, const std::uint64_t* seeds,
     double lr, int batch, long long step_end, const long long* record_steps,
     std::size_t n_records, double* out, double* online_loss, int threads,
     const SgdOptions& opt = {}, const ProgressHook& hook = nullptr) {
-    std::vector<SgdResult> results(members);
-    std::atomic<bool> stop{false};
-    long long done = 0;  // member steps reported to the hook (under hook_mutex)
-    std::mutex hook_mutex;
-    std::exception_ptr error;
-    std::mutex error_mutex;
     SgdOptions member_opt = opt;
     member_opt.threads = 1;
     member_opt.progress_every = std::max<long long>(1, opt.progress_every);
-    int nthreads = 1;
-#ifdef _OPENMP
-    nthreads = threads > 0 ? threads : omp_get_max_threads();
-    nthreads = std::max(1, std::min<int>(nthreads, static_cast<int>(members)));
-#else
-    (void)threads;
-    (void)nthreads;
-#endif
-#ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nthreads) if (nthreads > 1)
-#endif
-    for (long long r = 0; r < static_cast<long long>(members); ++r) {
-        if (stop.load()) {
-            results[r].status = RunStatus::kInterrupted;
-            continue;
-        }
-        auto member_hook = [&](double, long long) -> bool {
-            if (stop.load()) return false;
-            if (hook) {
-                std::lock_guard<std::mutex> lock(hook_mutex);
-                if (stop.load()) return false;
-                // Each call is progress_every more steps of one member; counted under the
-                // lock, so the hook sees a monotone sequence.
-                done += member_opt.progress_every;
-                const long long avg = done / static_cast<long long>(members);
-                if (!hook(static_cast<double>(avg) * lr, avg)) {
-                    stop.store(true);
-                    return false;
-                }
-            }
-            return true;
-        };
-        try {
-            const std::size_t ri = static_cast<std::size_t>(r);
-            results[ri] = run_sgd(p, w + ri * p.n, lr, batch, seeds[ri], 0, step_end,
-                                  record_steps, n_records, out + ri * n_records * kRecordWidth,
-                                  online_loss ? online_loss + ri * n_records : nullptr,
-                                  member_opt, member_hook);
-        } catch (...) {
-            std::lock_guard<std::mutex> lock(error_mutex);
-            if (!error) error = std::current_exception();
-            stop.store(true);
-        }
-    }
-    if (error) std::rethrow_exception(error);
-    return results;
+    return run_members<SgdResult>(
+        members, threads, member_opt.progress_every, lr, hook,
+        [&](std::size_t r, const ProgressHook& member_hook) {
+            return run_sgd(p, w + r * p.n, lr, batch, seeds[r], 0, step_end, record_steps,
+                           n_records, out + r * n_records * kRecordWidth,
+                           online_loss ? online_loss + r * n_records : nullptr, member_opt,
+                           member_hook);
+        });
 }
 
 }  // namespace pyscale
