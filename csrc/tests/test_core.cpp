@@ -332,6 +332,117 @@ void test_engines_meet_the_loop_contract() {
     }
 }
 
+
+// The mode chain (mode_chain.hpp) on modes of 1, 2, 3, 50 and 10^6 coordinates: records,
+// interrupt and resume, ensembles and threads meet the same contract as the engines above.
+struct ChainFixture {
+    std::vector<double> lambda, count, r, c1, c2;
+    explicit ChainFixture(std::size_t m) : lambda(m), count(m), r(m), c1(m), c2(m) {
+        const double counts[] = {1, 2, 3, 50, 1e6};
+        double q = 0, trace = 0;
+        for (std::size_t i = 0; i < m; ++i) {
+            count[i] = counts[i % 5];
+            trace += count[i] * std::pow(double(i + 1), -1.5);
+        }
+        for (std::size_t i = 0; i < m; ++i) {
+            lambda[i] = std::pow(double(i + 1), -1.5) / trace;  // tr Q = 1
+            r[i] = 1.0 + 0.5 * std::sin(1.3 * double(i));
+            q += lambda[i] * r[i] * r[i];
+        }
+        for (std::size_t i = 0; i < m; ++i) {
+            r[i] /= std::sqrt(q);
+            c1[i] = 0.1 * std::cos(0.7 * double(i));
+            c2[i] = count[i] >= 2 ? 0.3 + 0.1 * std::sin(double(i)) : 0.0;
+        }
+    }
+    pyscale::ModeView view() const {
+        double dim = 0;
+        for (double n : count) dim += n;
+        return pyscale::make_mode_view(lambda.size(), lambda.data(), count.data(), r.data(),
+                                       dim, 0.05);
+    }
+};
+
+void test_mode_chain_contract() {
+    constexpr std::size_t W = pyscale::kRecordWidth;
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    const ChainFixture f(200);
+    const auto p = f.view();
+    const long long rec[] = {0, 1, 7, 40, 100};
+    const std::size_t n_rec = 5, m = f.lambda.size();
+    pyscale::ModeChainOptions opt;
+    opt.progress_every = 16;
+    opt.divergence_factor = 1e6;
+    auto run = [&](std::vector<double>& c1, std::vector<double>& c2, std::uint64_t seed,
+                   long long s0, double* out, double* loss, const pyscale::ProgressHook& hook,
+                   double window_sum, long long window_count, double lr = 0.01) {
+        return pyscale::run_mode_chain(p, c1.data(), c2.data(), lr, 2, seed, s0, 100, rec,
+                                       n_rec, out, loss, opt, hook, window_sum, window_count);
+    };
+    std::vector<double> a1 = f.c1, a2 = f.c2, out(n_rec * W, nan), loss(n_rec, nan);
+    auto r = run(a1, a2, 5, 0, out.data(), loss.data(), nullptr, 0.0, 0);
+    check(r.status == pyscale::RunStatus::kCompleted && r.last_step == 100 &&
+              r.records_written == n_rec && std::isnan(loss[0]) && std::isfinite(loss[4]),
+          "mode chain: completes with every record and online losses after step 0");
+    double row[W];
+    pyscale::BlockedReducer<6> red(m, 1);
+    pyscale::ProblemView scalars;
+    scalars.s_star = p.s_star;
+    scalars.dim = p.dim;
+    scalars.noise = p.noise;
+    pyscale::write_record(row, 0.0, scalars,
+                          pyscale::mode_moments(p, f.c1.data(), f.c2.data(), red));
+    check(same_bits(row, out.data(), W), "mode chain: record at step 0 = initial state");
+
+    std::vector<double> b1 = f.c1, b2 = f.c2, outb(n_rec * W, nan), lossb(n_rec, nan);
+    auto ri = run(b1, b2, 5, 0, outb.data(), lossb.data(),
+                  [](double, long long) { return false; }, 0.0, 0);
+    check(ri.status == pyscale::RunStatus::kInterrupted && ri.last_step == 16,
+          "mode chain: the hook stops the run after 16 steps");
+    auto rr = run(b1, b2, 5, ri.last_step, outb.data(), lossb.data(), nullptr, ri.window_sum,
+                  ri.window_count);
+    check(rr.status == pyscale::RunStatus::kCompleted && same_bits(b1.data(), a1.data(), m) &&
+              same_bits(b2.data(), a2.data(), m) &&
+              same_bits(outb.data(), out.data(), out.size()) &&
+              same_bits(lossb.data(), loss.data(), n_rec),
+          "mode chain: resume continues the run bit for bit (online losses included)");
+
+    const std::uint64_t seeds[] = {3, 5, 8};
+    std::vector<double> C1, C2;
+    for (int k = 0; k < 3; ++k) {
+        C1.insert(C1.end(), f.c1.begin(), f.c1.end());
+        C2.insert(C2.end(), f.c2.begin(), f.c2.end());
+    }
+    std::vector<double> oute(3 * n_rec * W, nan), losse(3 * n_rec, nan);
+    pyscale::run_mode_chain_ensemble(p, C1.data(), C2.data(), 3, seeds, 0.01, 2, 100, rec,
+                                     n_rec, oute.data(), losse.data(), 2, opt);
+    check(same_bits(oute.data() + n_rec * W, out.data(), out.size()) &&
+              same_bits(C1.data() + m, a1.data(), m) && same_bits(C2.data() + m, a2.data(), m),
+          "mode chain: ensemble member 1 = the single run with its seed");
+
+    std::vector<double> d1 = f.c1, d2 = f.c2, outd(n_rec * W, nan);
+    for (std::size_t i = 0; i < m; ++i) d1[i] = 100.0, d2[i] *= 100.0;
+    auto rd = run(d1, d2, 5, 0, outd.data(), nullptr, nullptr, 0.0, 0, 200.0);
+    check(rd.status == pyscale::RunStatus::kDiverged && rd.diverged_at_step > 0 &&
+              rd.last_step == rd.diverged_at_step && rd.records_written < n_rec,
+          "mode chain: divergence stops with last_step = diverged_at_step");
+
+    // Threads: enough modes for the parallel sweep (kChainParallelThreshold).
+    const ChainFixture big(pyscale::kChainParallelThreshold + 1000);
+    const auto pb = big.view();
+    std::vector<double> o1(n_rec * W), o2(n_rec * W);
+    std::vector<double> t1 = big.c1, t2 = big.c2, u1 = big.c1, u2 = big.c2;
+    pyscale::ModeChainOptions one = opt, two = opt;
+    one.threads = 1;
+    two.threads = 2;
+    pyscale::run_mode_chain(pb, t1.data(), t2.data(), 0.005, 1, 7, 0, 100, rec, n_rec,
+                            o1.data(), nullptr, one);
+    pyscale::run_mode_chain(pb, u1.data(), u2.data(), 0.005, 1, 7, 0, 100, rec, n_rec,
+                            o2.data(), nullptr, two);
+    check(same_bits(o1.data(), o2.data(), o1.size()) && same_bits(t2.data(), u2.data(), t2.size()),
+          "mode chain: one thread and two give the same bits");
+}
+
 }  // namespace
 
 int main() {
@@ -341,6 +452,7 @@ int main() {
     test_bad_input_throws();
     test_step_loop_contract();
     test_engines_meet_the_loop_contract();
+    test_mode_chain_contract();
     std::printf("%d failed\n", failures);
     return failures == 0 ? 0 : 1;
 }
