@@ -221,6 +221,8 @@ private:
     bool state_ok();  // s, u of the state the last update left: finite and s <= limit
     void project_chunk(std::uint64_t sample, std::size_t c, std::size_t ce, double* part);
     void update_chunk(std::size_t c, std::size_t ce, double* acc);
+    void update_chunk1(std::size_t c, std::size_t ce, const double* al, const double* be,
+                       double g0, double G, const double* chi, double& s, double& u);
     double label(std::uint64_t sample, std::size_t j, double q) const {
         return sigma_ > 0 ? q * q + sigma_ * normals_.one(sample, kChainLabelDomain, j) : q * q;
     }
@@ -355,6 +357,39 @@ inline void ModeChainEngine::project_chunk(std::uint64_t sample, std::size_t c, 
     }
 }
 
+// update_chunk for batch 1: the same operations in the same order (0.0 + g a keeps the
+// general loop's sums bit for bit), with no aliasing between the state and the constants
+// for the compiler to assume (it otherwise reloads every array pointer per mode).
+inline void ModeChainEngine::update_chunk1(std::size_t c, std::size_t ce, const double* al,
+                                           const double* be, double g0, double G,
+                                           const double* chi, double& s_out, double& u_out) {
+    const double* __restrict lam = p_.lambda;
+    const double* __restrict cnt = p_.count;
+    const double* __restrict r = p_.r;
+    const double* __restrict kap = kappa_.data();
+    double* __restrict c1 = c1_;
+    double* __restrict c2 = c2_;
+    double s = 0.0, u = 0.0;
+    for (std::size_t i = c; i < ce; ++i) {
+        const double ga = 0.0 + g0 * al[i - c], gb = 0.0 + g0 * be[i - c];
+        const double k = kap[i], n = cnt[i];
+        const double x1 = c1[i] - k * ga;
+        double x2 = 0.0;
+        if (n >= 3.0) {
+            const double v = c2[i] - k * gb;
+            x2 = std::sqrt(v * v + (k * k) * G * (2.0 * chi[i - c]));
+        } else if (n >= 2.0) {
+            x2 = std::fabs(c2[i] - k * gb);
+        }
+        c1[i] = x1;
+        c2[i] = x2;
+        s += lam[i] * (x1 * x1 + x2 * x2);
+        u += lam[i] * x1 * r[i];
+    }
+    s_out = s;
+    u_out = u;
+}
+
 // The pending update on modes [c, ce) (its chi-squares drawn here); adds s, u of the
 // updated modes to acc.
 inline void ModeChainEngine::update_chunk(std::size_t c, std::size_t ce, double* acc) {
@@ -367,6 +402,12 @@ inline void ModeChainEngine::update_chunk(std::size_t c, std::size_t ce, double*
     double* c1 = c1_;
     double* c2 = c2_;
     double s = 0.0, u = 0.0;
+    if (B_ == 1) {  // the common case, with the mode's arrays held in local pointers
+        update_chunk1(c, ce, al, be, g[0], G, chi, s, u);
+        acc[0] += s;
+        acc[1] += u;
+        return;
+    }
     for (std::size_t i = c; i < ce; ++i) {
         const double* ai = al + (i - c) * B_;
         const double* bi = be + (i - c) * B_;
