@@ -221,8 +221,6 @@ private:
     bool state_ok();  // s, u of the state the last update left: finite and s <= limit
     void project_chunk(std::uint64_t sample, std::size_t c, std::size_t ce, double* part);
     void update_chunk(std::size_t c, std::size_t ce, double* acc);
-    void update_chunk1(std::size_t c, std::size_t ce, const double* al, const double* be,
-                       double g0, double G, const double* chi, double& s, double& u);
     double label(std::uint64_t sample, std::size_t j, double q) const {
         return sigma_ > 0 ? q * q + sigma_ * normals_.one(sample, kChainLabelDomain, j) : q * q;
     }
@@ -357,21 +355,33 @@ inline void ModeChainEngine::project_chunk(std::uint64_t sample, std::size_t c, 
     }
 }
 
-// update_chunk for batch 1: the same operations in the same order (0.0 + g a keeps the
-// general loop's sums bit for bit), with no aliasing between the state and the constants
-// for the compiler to assume (it otherwise reloads every array pointer per mode).
-inline void ModeChainEngine::update_chunk1(std::size_t c, std::size_t ce, const double* al,
-                                           const double* be, double g0, double G,
-                                           const double* chi, double& s_out, double& u_out) {
+// The pending update on modes [c, ce) (its chi-squares drawn here); adds s, u of the
+// updated modes to acc.
+inline void ModeChainEngine::update_chunk(std::size_t c, std::size_t ce, double* acc) {
+    double chi[kC];
+    if (chis_[c / kC]) gammas_.fill(shapes_.data() + c, pending_sample_, c, ce, chi);
+    // Local non-aliasing pointers: the state is written, the constants only read (else the
+    // compiler reloads every array pointer per mode).
+    const double* __restrict al = alpha_.data() + c * B_;
+    const double* __restrict be = beta_.data() + c * B_;
+    const double* __restrict g = g_.data();
     const double* __restrict lam = p_.lambda;
     const double* __restrict cnt = p_.count;
     const double* __restrict r = p_.r;
     const double* __restrict kap = kappa_.data();
     double* __restrict c1 = c1_;
     double* __restrict c2 = c2_;
+    const double G = G_;
+    const std::size_t B = B_;
     double s = 0.0, u = 0.0;
     for (std::size_t i = c; i < ce; ++i) {
-        const double ga = 0.0 + g0 * al[i - c], gb = 0.0 + g0 * be[i - c];
+        const double* ai = al + (i - c) * B;
+        const double* bi = be + (i - c) * B;
+        double ga = 0.0, gb = 0.0;
+        for (std::size_t j = 0; j < B; ++j) {
+            ga += g[j] * ai[j];
+            gb += g[j] * bi[j];
+        }
         const double k = kap[i], n = cnt[i];
         const double x1 = c1[i] - k * ga;
         double x2 = 0.0;
@@ -385,50 +395,6 @@ inline void ModeChainEngine::update_chunk1(std::size_t c, std::size_t ce, const 
         c2[i] = x2;
         s += lam[i] * (x1 * x1 + x2 * x2);
         u += lam[i] * x1 * r[i];
-    }
-    s_out = s;
-    u_out = u;
-}
-
-// The pending update on modes [c, ce) (its chi-squares drawn here); adds s, u of the
-// updated modes to acc.
-inline void ModeChainEngine::update_chunk(std::size_t c, std::size_t ce, double* acc) {
-    double chi[kC];
-    if (chis_[c / kC]) gammas_.fill(shapes_.data() + c, pending_sample_, c, ce, chi);
-    const double* al = alpha_.data() + c * B_;
-    const double* be = beta_.data() + c * B_;
-    const double* g = g_.data();
-    const double G = G_;
-    double* c1 = c1_;
-    double* c2 = c2_;
-    double s = 0.0, u = 0.0;
-    if (B_ == 1) {  // the common case, with the mode's arrays held in local pointers
-        update_chunk1(c, ce, al, be, g[0], G, chi, s, u);
-        acc[0] += s;
-        acc[1] += u;
-        return;
-    }
-    for (std::size_t i = c; i < ce; ++i) {
-        const double* ai = al + (i - c) * B_;
-        const double* bi = be + (i - c) * B_;
-        double ga = 0.0, gb = 0.0;
-        for (std::size_t j = 0; j < B_; ++j) {
-            ga += g[j] * ai[j];
-            gb += g[j] * bi[j];
-        }
-        const double k = kappa_[i], n = p_.count[i];
-        const double x1 = c1[i] - k * ga;
-        double x2 = 0.0;
-        if (n >= 3.0) {
-            const double v = c2[i] - k * gb;
-            x2 = std::sqrt(v * v + (k * k) * G * (2.0 * chi[i - c]));
-        } else if (n >= 2.0) {
-            x2 = std::fabs(c2[i] - k * gb);
-        }
-        c1[i] = x1;
-        c2[i] = x2;
-        s += p_.lambda[i] * (x1 * x1 + x2 * x2);
-        u += p_.lambda[i] * x1 * p_.r[i];
     }
     acc[0] += s;
     acc[1] += u;
@@ -459,13 +425,8 @@ inline SgdResult run_mode_chain(const ModeView& p, double* c1, double* c2, doubl
             throw std::invalid_argument("c2 must be >= 0, and 0 on modes of one coordinate");
     detail::ModeChainEngine engine(p, c1, c2, lr, batch, stream_seed(seed, p.dim, opt.streams),
                                    step0, out, online_loss, opt, window0_sum, window0_count);
-    const StepSchedule schedule{step0, step_end, record_steps, n_records, lr,
-                                opt.progress_every};
-    SgdResult res;
-    static_cast<StepLoopResult&>(res) = run_step_loop(engine, schedule, hook);
-    res.window_sum = engine.window_sum();
-    res.window_count = engine.window_count();
-    return res;
+    return run_online_loop(engine, {step0, step_end, record_steps, n_records, lr,
+                                    opt.progress_every}, hook);
 }
 
 // R independent chains (an ensemble over seeds), members in parallel: member r starts from

@@ -99,6 +99,18 @@ struct SgdResult : StepLoopResult {
     long long window_count = 0;
 };
 
+// The step loop of an online-SGD engine (SgdEngine, or the mode chain's engine): its result
+// with the engine's online-loss window still open at the end.
+template <class Engine>
+SgdResult run_online_loop(Engine& engine, const StepSchedule& schedule,
+                          const ProgressHook& hook) {
+    SgdResult res;
+    static_cast<StepLoopResult&>(res) = run_step_loop(engine, schedule, hook);
+    res.window_sum = engine.window_sum();
+    res.window_count = engine.window_count();
+    return res;
+}
+
 // Whether run_sgd keeps a step's samples for its update (else regenerates them).
 inline bool sgd_stores_samples(std::size_t n, int batch, const SgdOptions& opt) {
     const std::size_t bytes = static_cast<std::size_t>(batch) * n * sizeof(double);
@@ -372,13 +384,8 @@ inline SgdResult run_sgd(const ProblemView& p, double* w, double lr, int batch,
     if (p.n >= (std::size_t(1) << 40)) throw std::invalid_argument("at most 2^40 coordinates");
     detail::SgdEngine engine(p, w, lr, batch, seed, step0, out, online_loss, opt, window0_sum,
                              window0_count);
-    const StepSchedule schedule{step0, step_end, record_steps, n_records, lr,
-                                opt.progress_every};
-    SgdResult res;
-    static_cast<StepLoopResult&>(res) = run_step_loop(engine, schedule, hook);
-    res.window_sum = engine.window_sum();
-    res.window_count = engine.window_count();
-    return res;
+    return run_online_loop(engine, {step0, step_end, record_steps, n_records, lr,
+                                    opt.progress_every}, hook);
 }
 
 // R independent runs (an ensemble over seeds), in parallel over the members (ensemble.hpp):
