@@ -160,13 +160,16 @@ class Prediction:
     # ------------------------------------------------------------------ online SGD
     def sgd_floor(self, lr: float, batch: int = 1, noise: Optional[float] = None) -> SgdFloor:
         """Stationary E[MSE] of online SGD near w*: η σ²/B with its O(lr) corrections and
-        the largest stable lr (model page: SGD floor); see :func:`pyscale.theory.sgd_floor`."""
+        the largest stable lr (model page: SGD floor), compressed problems included, in
+        O(modes); see :func:`pyscale.theory.sgd_floor`."""
         return sgd_floor(self.problem, lr, batch, noise)
 
     def sgd_tail_mse(self, tau, w_at_T2, lr: float, batch: int = 1,
                      noise: Optional[float] = None, coupled: bool = True):
         """E MSE(T2 + τ) under online SGD ≈ MSE(T2) Ŝ_d(τ) + floor (1 − S_d(τ)) with the
-        finite-lr rates (model page: SGD floor); see :func:`pyscale.theory.sgd_tail_mse`."""
+        finite-lr rates (model page: SGD floor), ``w_at_T2`` a stored vector (length
+        ``problem.n_coords``, as a trajectory's ``w``); see
+        :func:`pyscale.theory.sgd_tail_mse`."""
         return sgd_tail_mse(self.problem, tau, w_at_T2, lr, batch, noise, coupled=coupled)
 
     # ------------------------------------------------------------------ isotropic

@@ -22,13 +22,27 @@ order in η (the OU floor), and the O(η) relative correction is
 exact, O(d) by Sherman–Morrison (H⁻¹ = (Q⁻¹ − (2/3s*) w* w*ᵀ) / (8 s*)). At the paper's step
 the series converges slowly (η c₁ ≈ 0.26 isotropic, larger for steep spectra, where the top
 direction feeds the multiplicative noise back into itself), so the floor resums it: S is
-projected on diagonal matrices D, which closes the recursion through two scalars
-α_v = Σ v_i² D_i and α_λ = Σ λ_i D_i (a 2 × 2 linear system, O(d)), and the exact c₁ is
-restored on top. The same 2 × 2 system gives the largest stable step.
+projected on matrices D diagonal in an eigenbasis of Q (below), which closes the recursion
+through two scalars α_v = Σ v_i² D_i and α_λ = Σ λ_i D_i (a 2 × 2 linear system), and the
+exact c₁ is restored on top. The same 2 × 2 system gives the largest stable step.
 
 The nonlinear terms of the gradient (3 q r², r³) shift the mean of e by O(η σ²/B) and
 change the floor by a relative O(η σ²/B) (the size of r² = eᵀ Q e): not kept; the mean
 shift is reported as :attr:`SgdFloor.mean_shift_mse`.
+
+The basis of the closure (compressed problems, repeated eigenvalues). The data are invariant
+under rotations within an eigenspace of Q, so the recursion may be written in any
+orthonormal basis of eigenvectors. The closure uses the one adapted to w*: per eigenspace
+(n physical coordinates with one λ, target block norm r;
+:func:`pyscale.compression.eigenspaces`) the direction ŵ = W*/r (v² = λ² r², weight 1)
+and its complement (v = 0, n − 1 directions that share one D by symmetry). The sums become
+weighted sums over these *direction classes* (:func:`direction_classes`), O(number of
+eigenspaces), so a compressed problem (each mode stored as (r, 0), the error as
+(c1 ∓ r, c2)) and its physical original give the same numbers, and isotropic d = 10^12
+takes milliseconds. With distinct eigenvalues every class is one coordinate (the coordinate
+closure, bit for bit); for Q = λ I (one eigenspace) the exact fixed point S = α I + β ŵŵᵀ
+is diagonal in this basis and the closure is exact (so is its stable step). c₁ is a trace:
+basis-independent. Derivation and checks: docs/theory_sgd.md, section 2b.
 """
 from __future__ import annotations
 
@@ -37,21 +51,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..compression import Eigenspaces, eigenspaces
 from ..problem import Problem
 from .tail import _shaped, _taus, aligned_error
 
 __all__ = ["SgdFloor", "sgd_floor", "max_stable_lr", "sgd_relaxation_rates", "sgd_tail_mse",
-           "linear_coefficient", "wick_fourth", "gaussian_moments"]
+           "linear_coefficient", "wick_fourth", "gaussian_moments", "DirectionClasses",
+           "direction_classes"]
 
 
 # ---------------------------------------------------------------------------- validation
-def _physical(problem: Problem) -> Problem:
+def _problem(problem: Problem) -> Problem:
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a pyscale.Problem, got {type(problem).__name__}")
-    if problem.is_compressed:
-        raise ValueError("the SGD floor needs the physical coordinates (the diagonal closure "
-                         "depends on each w*_i, not on a mode's sums); build the problem "
-                         "without compress=")
     return problem
 
 
@@ -117,25 +129,101 @@ def wick_fourth(eigenvalues, w_star, S, sigma2: float) -> np.ndarray:
             + m0 * (trSP * P + 2.0 * P @ S @ P))
 
 
+# ---------------------------------------------------------------------------- direction classes
 @dataclass(frozen=True)
-class _Closure:
-    """The diagonal projection of the second-moment recursion, per coordinate:
-    diag K(D) = k ∘ D + β α_v + γ α_λ, diag H = h (model page: SGD floor)."""
+class DirectionClasses:
+    """The directions of the closure's basis, grouped into classes of equal D (model page:
+    SGD floor; module docstring): per eigenspace k of Q (``spaces``), the class along
+    ŵ_k = W*_k/r_k (v² = λ² r², weight 1) and, where n_k ≥ 2, right after it the class of
+    its n_k − 1 complement directions (v = 0, weight n_k − 1). With distinct eigenvalues the
+    classes are the coordinates, in stored order.
+
+    lam, v2, weight : (c,) per class; space : (c,) its eigenspace; across : (c,) True for a
+    complement class; along_index : (m,) the class along ŵ of each eigenspace."""
     lam: np.ndarray
     v2: np.ndarray
+    weight: np.ndarray
+    space: np.ndarray
+    across: np.ndarray
+    along_index: np.ndarray
+    spaces: Eigenspaces
+
+    def from_error(self, e: np.ndarray) -> np.ndarray:
+        """(c,) per-direction E[e²] of each class from a stored error vector e: (ŵ·e)² along
+        ŵ, (Σ e² − (ŵ·e)²)/(n − 1) in the complement (the complement's mean: the recursion
+        is linear and rotation invariant there, so only its total matters)."""
+        along = self.spaces.along(e)
+        rest = np.maximum(self.spaces.energy(e) - along * along, 0.0)
+        out = np.empty(self.lam.size)
+        out[self.along_index] = along * along
+        cross = np.flatnonzero(self.across)
+        out[cross] = rest[self.space[cross]] / self.weight[cross]
+        return out
+
+    def to_stored(self, D: np.ndarray) -> np.ndarray:
+        """(n_coords,) per stored coordinate i of eigenspace k: D_ŵ ŵ_i² + D_⊥ a_i, where the
+        complement's n − 1 directions are spread over the stored coordinates in proportion to
+        their share 1 − ŵ_i² of it, a_i = (1 − ŵ_i²)(n − 1)/(n_stored − 1) (all n − 1 on the
+        single coordinate of a mode stored in one). Physical problem: E[e_i²] per coordinate;
+        compressed: E[(c1 ∓ r)²] on a mode's first stored coordinate, E[c2²] on its second."""
+        sp = self.spaces
+        along = D[self.along_index]
+        across = np.zeros(sp.size)
+        cross = np.flatnonzero(self.across)
+        across[self.space[cross]] = D[cross]
+        u2 = sp.direction * sp.direction
+        n, k = sp.count[sp.index], sp.n_stored[sp.index]
+        share = np.where(k > 1, (1.0 - u2) * (n - 1.0) / np.maximum(k - 1.0, 1.0), n - 1.0)
+        return along[sp.index] * u2 + across[sp.index] * share
+
+
+def direction_classes(problem: Problem) -> DirectionClasses:
+    """The closure's direction classes of ``problem`` (:class:`DirectionClasses`), from the
+    eigenspaces of its stored coordinates (:func:`pyscale.compression.eigenspaces`).
+    O(number of eigenspaces) after the grouping. Raises ValueError where an eigenspace has
+    more stored coordinates than physical ones (they cannot be an isometric image)."""
+    sp = eigenspaces(problem.eigenvalues, problem.w_star, problem.counts)
+    if np.any(sp.n_stored > sp.count):
+        k = int(np.flatnonzero(sp.n_stored > sp.count)[0])
+        raise ValueError(f"the eigenvalue {sp.lam[k]:.6g} has {int(sp.n_stored[k])} stored "
+                         f"coordinates for {int(sp.count[k])} physical ones")
+    width = np.where(sp.count >= 2, 2, 1)
+    along_index = np.concatenate([[0], np.cumsum(width)[:-1]]).astype(np.int64)
+    space = np.repeat(np.arange(sp.size), width)
+    across = np.ones(space.size, dtype=bool)
+    across[along_index] = False
+    v_along = sp.lam * sp.r
+    v2 = np.zeros(space.size)
+    v2[along_index] = v_along * v_along
+    weight = np.where(across, sp.count[space] - 1.0, 1.0)
+    return DirectionClasses(lam=sp.lam[space], v2=v2, weight=weight, space=space,
+                            across=across, along_index=along_index, spaces=sp)
+
+
+@dataclass(frozen=True)
+class _Closure:
+    """The diagonal projection of the second-moment recursion, per direction class:
+    diag K(D) = k ∘ D + β α_v + γ α_λ, diag H = h, α_v = Σ w v² D, α_λ = Σ w λ D with the
+    class weights w (model page: SGD floor)."""
+    lam: np.ndarray
+    v2: np.ndarray
+    weight: np.ndarray
+    wv2: np.ndarray
+    wlam: np.ndarray
     h: np.ndarray
     k: np.ndarray
     beta: np.ndarray
     gamma: np.ndarray
 
 
-def _closure(problem: Problem, batch: int, sigma2: float) -> _Closure:
-    """Coefficients of diag K(D) for diagonal D, O(d): the diagonals of H D H and of the
-    Wick formula (:func:`wick_fourth`) with S = D, split into the part local to coordinate
-    i and the parts carried by α_v = Σ v_j² D_j and α_λ = Σ λ_j D_j."""
-    lam = problem.eigenvalues
+def _closure(problem: Problem, batch: int, sigma2: float,
+             classes: DirectionClasses | None = None) -> _Closure:
+    """Coefficients of diag K(D) for D diagonal in the adapted basis, per direction class:
+    the diagonals of H D H and of the Wick formula (:func:`wick_fourth`) with S = D, split
+    into the part local to the direction and the parts carried by α_v and α_λ. O(classes)."""
+    cl = direction_classes(problem) if classes is None else classes
+    lam, v2 = cl.lam, cl.v2
     s = problem.s_star
-    v2 = (lam * problem.w_star) ** 2
     p = lam - v2 / s                      # diag P
     m0, m2, m4 = gaussian_moments(s, sigma2)
     gd, mult = 1.0 - 1.0 / batch, 16.0 / batch
@@ -146,7 +234,8 @@ def _closure(problem: Problem, batch: int, sigma2: float) -> _Closure:
             + mult * (m4 / s ** 4 * v2 + m2 / s ** 2 * (p - 5.0 * v2 / s)
                       + m0 * (2.0 * v2 / s ** 2 - p / s)))
     gamma = mult * (m2 / s ** 2 * v2 + m0 * p)
-    return _Closure(lam=lam, v2=v2, h=h, k=k, beta=beta, gamma=gamma)
+    return _Closure(lam=lam, v2=v2, weight=cl.weight, wv2=cl.weight * v2,
+                    wlam=cl.weight * lam, h=h, k=k, beta=beta, gamma=gamma)
 
 
 def _fixed_point(c: _Closure, lr: float, batch: int, sigma2: float):
@@ -160,10 +249,10 @@ def _fixed_point(c: _Closure, lr: float, batch: int, sigma2: float):
         return None
     f = 2.0 * lr * sigma2 / batch * c.h / den
     gb, gg = lr * c.beta / den, lr * c.gamma / den
-    M = np.array([[c.v2 @ gb, c.v2 @ gg], [c.lam @ gb, c.lam @ gg]])
+    M = np.array([[c.wv2 @ gb, c.wv2 @ gg], [c.wlam @ gb, c.wlam @ gg]])
     if np.max(np.abs(np.linalg.eigvals(M))) >= 1.0:
         return None
-    alpha = np.linalg.solve(np.eye(2) - M, np.array([c.v2 @ f, c.lam @ f]))
+    alpha = np.linalg.solve(np.eye(2) - M, np.array([c.wv2 @ f, c.wlam @ f]))
     return f + gb * alpha[0] + gg * alpha[1]
 
 
@@ -174,31 +263,32 @@ def linear_coefficient(problem: Problem, batch: int = 1, noise: float | None = N
 
     c₁ = tr(H⁻¹ K(I)) / (2d) = [(1 − 1/B) tr H + (16/B) tr(H⁻¹ W(I))] / (2d), with
     W(I) the Wick formula at S = I and H⁻¹ = (Q⁻¹ − (2/(3 s*)) w* w*ᵀ)/(8 s*)
-    (Sherman–Morrison; Q⁻¹ v = w*, vᵀ Q⁻¹ v = s*, P w* = 0). O(d)."""
-    problem = _physical(problem)
+    (Sherman–Morrison; Q⁻¹ v = w*, vᵀ Q⁻¹ v = s*, P w* = 0). A trace, so it is summed in
+    any eigenbasis: over the direction classes with their weights, O(classes)."""
+    problem = _problem(problem)
     batch = _batch(batch)
     sigma2 = _noise(problem, noise)
-    lam, ws, s = problem.eigenvalues, problem.w_star, problem.s_star
-    v = lam * ws
-    v2, nv = v * v, float(v @ v)
-    tr_q = float(lam.sum())
+    cl = direction_classes(problem)
+    lam, v2, wt, s = cl.lam, cl.v2, cl.weight, problem.s_star
+    nv = float(np.sum(wt * v2))
+    tr_q = float(np.sum(wt * lam))
     tr_p = tr_q - nv / s
     p = lam - v2 / s
     m0, m2, m4 = gaussian_moments(s, sigma2)
-    pv = lam * v - v * nv / s
+    vpv = lam * v2 - v2 * nv / s                        # v_i (P v)_i
     p2 = lam * lam - 2.0 * lam * v2 / s + nv * v2 / s ** 2
-    w_diag = (m4 / s ** 4 * nv * v2 + m2 / s ** 2 * (nv * p + tr_p * v2 + 4.0 * v * pv)
+    w_diag = (m4 / s ** 4 * nv * v2 + m2 / s ** 2 * (nv * p + tr_p * v2 + 4.0 * vpv)
               + m0 * (tr_p * p + 2.0 * p2))
     w_star_form = m4 * nv / s ** 2 + m2 * tr_p          # w*ᵀ W(I) w*
-    tr_hinv_w = (float(np.sum(w_diag / lam)) - 2.0 / (3.0 * s) * w_star_form) / (8.0 * s)
+    tr_hinv_w = (float(np.sum(wt * (w_diag / lam))) - 2.0 / (3.0 * s) * w_star_form) / (8.0 * s)
     tr_h = 8.0 * (s * tr_q + 2.0 * nv)
     return ((1.0 - 1.0 / batch) * tr_h + 16.0 / batch * tr_hinv_w) / (2.0 * problem.d)
 
 
 def _closure_coefficient(c: _Closure, d: int) -> float:
-    """The closure's own O(η) coefficient, (1/d) Σ_i diag K(I)_i / (2 h_i)."""
-    diag_k = c.k + c.beta * float(c.v2.sum()) + c.gamma * float(c.lam.sum())
-    return float(np.sum(diag_k / (2.0 * c.h))) / d
+    """The closure's own O(η) coefficient, (1/d) Σ_classes w diag K(I) / (2 h)."""
+    diag_k = c.k + c.beta * float(c.wv2.sum()) + c.gamma * float(c.wlam.sum())
+    return float(np.sum(c.weight * (diag_k / (2.0 * c.h)))) / d
 
 
 # ---------------------------------------------------------------------------- results
@@ -211,9 +301,14 @@ class SgdFloor:
     relative_correction: correction / first_order; linear_coefficient: c₁, so that
     floor = first_order (1 + η c₁ + O(η²)); linear_floor: first_order (1 + η c₁);
     max_stable_lr: the largest lr at which the second-moment recursion still contracts;
-    stable: lr < max_stable_lr (otherwise floor and per_direction are inf);
-    per_direction: stationary E[e_i²] (length d); mean_shift_mse: |E e|²/d from the
-    nonlinear gradient terms (not in floor: its relative size is O(lr σ²/B)).
+    stable: lr < max_stable_lr (otherwise floor, per_direction and per_class are inf);
+    per_direction: stationary E[e_i²] per stored coordinate (length n_coords; physical
+    problem: per coordinate; compressed: E[(c1 ∓ r)²] on a mode's first stored coordinate
+    and the complement's total E[c2²] = (n − 1) D_⊥ on its second, or on its only one),
+    so floor = Σ per_direction / d (:meth:`DirectionClasses.to_stored`);
+    per_class: stationary E[e²] per direction of each class (:func:`direction_classes`);
+    mean_shift_mse: |E e|²/d from the nonlinear gradient terms (not in floor: its relative
+    size is O(lr σ²/B)).
     """
     lr: float
     batch: int
@@ -228,6 +323,7 @@ class SgdFloor:
     stable: bool
     per_direction: np.ndarray
     mean_shift_mse: float
+    per_class: np.ndarray
 
     def __repr__(self) -> str:
         return (f"SgdFloor(lr={self.lr:g}, batch={self.batch}, noise={self.noise:g}, "
@@ -238,9 +334,16 @@ class SgdFloor:
 
 def _stable_bound(c: _Closure, batch: int, sigma2: float) -> float:
     """Largest η at which the closed recursion contracts, by bisection (60 halvings):
-    contraction needs 2 h_i > η k_i for every i (each direction's own factor ρ_i < 1) and
-    a spectral radius < 1 for the 2 × 2 feedback through α_v, α_λ."""
+    contraction needs 2 h_i > η k_i for every class i (each direction's own factor ρ_i < 1)
+    and a spectral radius < 1 for the 2 × 2 feedback through α_v, α_λ. The bracket starts
+    at min 2h_i/k_i (den_i = 0 there) and is halved while its midpoint is unstable (at large
+    d, e.g. isotropic d = 10^12, min 2h_i/k_i ∝ d is far above the bound), so the result
+    is within 2^-60 of a bracket within a factor 2 of the bound."""
     lo, hi = 0.0, float(np.min(2.0 * c.h / c.k))       # den_i = 0 at hi: unstable there
+    for _ in range(2000):
+        if hi < 1e-300 or _fixed_point(c, 0.5 * hi, batch, sigma2) is not None:
+            break
+        hi *= 0.5
     for _ in range(60):
         mid = 0.5 * (lo + hi)
         if _fixed_point(c, mid, batch, sigma2) is None:
@@ -253,8 +356,8 @@ def _stable_bound(c: _Closure, batch: int, sigma2: float) -> float:
 def max_stable_lr(problem: Problem, batch: int = 1, noise: float | None = None) -> float:
     """The largest stable online-SGD step near w* (model page: SGD floor): the lr at which
     the (diagonally closed) second-moment recursion S ← S − η(HS + SH) + η² K(S) stops
-    contracting. O(d) per bisection step."""
-    problem = _physical(problem)
+    contracting. O(classes) per bisection step."""
+    problem = _problem(problem)
     batch = _batch(batch)
     sigma2 = _noise(problem, noise)
     return _stable_bound(_closure(problem, batch, sigma2), batch, sigma2)
@@ -262,11 +365,33 @@ def max_stable_lr(problem: Problem, batch: int = 1, noise: float | None = None) 
 
 def _mean_shift_mse(problem: Problem, alpha: float) -> float:
     """|E e|²/d with E e = −H⁻¹ · 12 (tr(QS) v + 2 Q S v) at S = α I: the mean shift from
-    the gradient's 3 q r² term, −(α/s*)[(tr Q/2) w* + 3 v − 2 (|v|²/s*) w*]."""
+    the gradient's 3 q r² term, −(α/s*)[(tr Q/2) w* + 3 v − 2 (|v|²/s*) w*] (in the span
+    of w* and v, so the stored coordinates give its norm; tr Q = Σ counts λ)."""
     lam, ws, s = problem.eigenvalues, problem.w_star, problem.s_star
     v = lam * ws
-    shift = -(alpha / s) * ((0.5 * lam.sum() - 2.0 * (v @ v) / s) * ws + 3.0 * v)
+    tr_q = float(np.sum(problem.counts * lam))
+    shift = -(alpha / s) * ((0.5 * tr_q - 2.0 * (v @ v) / s) * ws + 3.0 * v)
     return float(shift @ shift) / problem.d
+
+
+def _floor(problem: Problem, lr: float, batch: int, sigma2: float, cl: DirectionClasses
+           ) -> tuple[SgdFloor, _Closure]:
+    c = _closure(problem, batch, sigma2, cl)
+    bound = _stable_bound(c, batch, sigma2)
+    first = lr * sigma2 / batch
+    c1 = linear_coefficient(problem, batch, sigma2)
+    diag = _fixed_point(c, lr, batch, sigma2) if lr < bound else None
+    if diag is None:
+        inf = np.full(problem.n_coords, np.inf)
+        return SgdFloor(lr, batch, sigma2, math.inf, first, math.inf, math.inf, c1,
+                        first * (1 + lr * c1), bound, False, inf, math.nan,
+                        np.full(cl.lam.size, np.inf)), c
+    per_class = diag + first * lr * (c1 - _closure_coefficient(c, problem.d))
+    floor = float(np.sum(c.weight * per_class)) / problem.d
+    rel = (floor - first) / first if first > 0 else 0.0
+    return SgdFloor(lr, batch, sigma2, floor, first, floor - first, rel, c1,
+                    first * (1 + lr * c1), bound, True, cl.to_stored(per_class),
+                    _mean_shift_mse(problem, first), per_class), c
 
 
 def sgd_floor(problem: Problem, lr: float, batch: int = 1, noise: float | None = None
@@ -274,37 +399,27 @@ def sgd_floor(problem: Problem, lr: float, batch: int = 1, noise: float | None =
     """Stationary E[MSE] of online SGD near w* at step ``lr`` and batch ``batch``
     (model page: SGD floor); ``noise`` overrides ``problem.noise`` (σ²).
 
-    floor = (1/d) Σ_i D_i + (η σ²/B) η (c₁ − c₁ᴰ): D the stationary point of the
-    diagonally closed recursion (a 2 × 2 system, all orders in η), c₁ the exact O(lr)
-    coefficient (:func:`linear_coefficient`) and c₁ᴰ the closure's own, so that floor is
-    exact to O(lr) relative and resummed beyond. Units: MSE = ||w ∓ w*||²/d. O(d)."""
-    problem = _physical(problem)
+    floor = (1/d) Σ_classes w D + (η σ²/B) η (c₁ − c₁ᴰ): D the stationary point of the
+    diagonally closed recursion in the basis adapted to w* (a 2 × 2 system, all orders in
+    η; w the class weights, :func:`direction_classes`), c₁ the exact O(lr) coefficient
+    (:func:`linear_coefficient`) and c₁ᴰ the closure's own, so that floor is exact to O(lr)
+    relative and resummed beyond. Units: MSE = ||w ∓ w*||²/d. O(number of eigenspaces):
+    compressed problems at any d."""
+    problem = _problem(problem)
     lr = _positive("lr", lr)
     batch = _batch(batch)
     sigma2 = _noise(problem, noise)
-    c = _closure(problem, batch, sigma2)
-    bound = _stable_bound(c, batch, sigma2)
-    first = lr * sigma2 / batch
-    c1 = linear_coefficient(problem, batch, sigma2)
-    diag = _fixed_point(c, lr, batch, sigma2) if lr < bound else None
-    if diag is None:
-        inf = np.full(problem.d, np.inf)
-        return SgdFloor(lr, batch, sigma2, math.inf, first, math.inf, math.inf, c1,
-                        first * (1 + lr * c1), bound, False, inf, math.nan)
-    per_direction = diag + first * lr * (c1 - _closure_coefficient(c, problem.d))
-    floor = float(per_direction.mean())
-    rel = (floor - first) / first if first > 0 else 0.0
-    return SgdFloor(lr, batch, sigma2, floor, first, floor - first, rel, c1,
-                    first * (1 + lr * c1), bound, True, per_direction,
-                    _mean_shift_mse(problem, first))
+    return _floor(problem, lr, batch, sigma2, direction_classes(problem))[0]
 
 
 def sgd_relaxation_rates(problem: Problem, lr: float, batch: int = 1,
                          noise: float | None = None) -> np.ndarray:
     """κ_i = −ln ρ_i / η per unit time t = step · lr, ρ_i = 1 − 2η h_i + η² k_i the
-    per-step factor of E[e_i²] (model page: SGD floor); κ_i → 16 (s* λ_i + 2 v_i²) as
-    lr → 0 (16 s* λ_i for the tail, v_i = λ_i w*_i). noise enters k_i through m0, m2."""
-    problem = _physical(problem)
+    per-step factor of E[e²] in direction class i (:func:`direction_classes`: one per
+    coordinate, in stored order, where the eigenvalues are distinct) (model page: SGD
+    floor); κ_i → 16 (s* λ_i + 2 v_i²) as lr → 0 (16 s* λ_i for the tail and for every
+    complement class, v = Q w*). noise enters k_i through m0, m2."""
+    problem = _problem(problem)
     lr = _positive("lr", lr)
     batch = _batch(batch)
     c = _closure(problem, batch, _noise(problem, noise))
@@ -313,18 +428,19 @@ def sgd_relaxation_rates(problem: Problem, lr: float, batch: int = 1,
 
 
 def _closure_path(c: _Closure, D0: np.ndarray, fl: SgdFloor, taus: np.ndarray) -> np.ndarray:
-    """E[e_i²](τ) of the closed recursion from D0, on the sorted grid ``taus`` refined by a
-    geometric grid (64 points per decade from one step): between grid points the scalars
-    α_v, α_λ are taken as the mean of their two ends (one predictor–corrector pass), and
-    each direction is advanced exactly, D ← ρ^n D + (1 − ρ^n)/(1 − ρ) η² src over n steps."""
+    """E[e²](τ) per class of the closed recursion from D0, on the sorted grid ``taus``
+    refined by a geometric grid (64 points per decade from one step): between grid points
+    the scalars α_v, α_λ are taken as the mean of their two ends (one predictor–corrector
+    pass), and each class is advanced exactly, D ← ρ^n D + (1 − ρ^n)/(1 − ρ) η² src over
+    n steps."""
     lr, batch, sigma2 = fl.lr, fl.batch, fl.noise
     rho = 1.0 - 2.0 * lr * c.h + lr * lr * c.k
     # the exact O(lr) fix of the floor, spread evenly (see sgd_floor), as a constant source
-    fix = fl.per_direction - _fixed_point(c, lr, batch, sigma2)
+    fix = fl.per_class - _fixed_point(c, lr, batch, sigma2)
     base = lr * lr * 2.0 * sigma2 / batch * c.h + (1.0 - rho) * fix
 
     def source(D):
-        return base + lr * lr * (c.beta * (c.v2 @ D) + c.gamma * (c.lam @ D))
+        return base + lr * lr * (c.beta * (c.wv2 @ D) + c.gamma * (c.wlam @ D))
 
     t_max = float(taus.max()) if taus.size else 0.0
     grid = np.array([0.0])
@@ -345,33 +461,39 @@ def _closure_path(c: _Closure, D0: np.ndarray, fl: SgdFloor, taus: np.ndarray) -
 
 def sgd_tail_mse(problem: Problem, tau, w_at_T2, lr: float, batch: int = 1,
                  noise: float | None = None, coupled: bool = True):
-    """E MSE(T2 + τ) under online SGD from the state w(T2) (model page: SGD floor).
+    """E MSE(T2 + τ) under online SGD from the state w(T2) (model page: SGD floor);
+    ``w_at_T2`` is a stored vector (length ``problem.n_coords``, as a trajectory's ``w``).
 
-    ``coupled=False``: the closed form, direction by direction,
+    ``coupled=False``: the closed form, class by class (:func:`direction_classes`),
 
-        (1/d) Σ_i [e_i(T2)² e^{−κ_i τ} + F_i (1 − e^{−κ_i τ})],
+        (1/d) Σ_i w_i [E_i e^{−κ_i τ} + F_i (1 − e^{−κ_i τ})],
 
-    e = w(T2) ∓ w*, κ_i from :func:`sgd_relaxation_rates`, F_i the per-direction floor of
-    :func:`sgd_floor`: as lr → 0 it is MSE(T2) Ŝ_d(τ) + floor · (1 − S_d(τ)), with the
-    Phase III rates 16 s* λ_i in the tail. ``coupled=True`` (default) also keeps the
-    multiplicative noise that the remaining error injects while it decays (every
+    e = w(T2) ∓ w*, E_i its per-direction square in class i (:meth:`DirectionClasses.
+    from_error`: (ŵ·e)² along ŵ, the complement's |e|² − (ŵ·e)² over n − 1; physical,
+    distinct eigenvalues: e_i²), κ_i from :func:`sgd_relaxation_rates`, F_i the per-class
+    floor of :func:`sgd_floor`: as lr → 0 it is MSE(T2) Ŝ_d(τ) + floor · (1 − S_d(τ)),
+    with the Phase III rates 16 s* λ_i in the tail. ``coupled=True`` (default) also keeps
+    the multiplicative noise that the remaining error injects while it decays (every
     direction receives η² γ_i eᵀQe per step, eᵀQe ≫ its stationary value early in
-    Phase III): the closed recursion of :func:`sgd_floor` integrated from D = e(T2)², O(d)
+    Phase III): the closed recursion of :func:`sgd_floor` integrated from D = E, O(classes)
     per grid point. Raises ValueError at lr >= max_stable_lr."""
-    fl = sgd_floor(problem, lr, batch, noise)
+    problem = _problem(problem)
+    lr = _positive("lr", lr)
+    batch = _batch(batch)
+    cl = direction_classes(problem)
+    fl, c = _floor(problem, lr, batch, _noise(problem, noise), cl)
     if not fl.stable:
         raise ValueError(f"lr = {lr:g} is at or above the largest stable step "
                          f"{fl.max_stable_lr:.6g} for batch {fl.batch}: there is no floor")
-    e = aligned_error(problem, w_at_T2)
+    e0 = cl.from_error(aligned_error(problem, w_at_T2))
     taus = _taus(tau)
     if coupled:
-        c = _closure(problem, fl.batch, fl.noise)
         order = np.argsort(taus, kind="stable")
-        path = _closure_path(c, e * e, fl, taus[order])
+        path = _closure_path(c, e0, fl, taus[order])
         out = np.empty(taus.size)
-        out[order] = path.sum(axis=1) / problem.d
+        out[order] = (path * c.weight).sum(axis=1) / problem.d
         return _shaped(out, tau)
-    kappa = sgd_relaxation_rates(problem, lr, batch, fl.noise)
-    decay = np.exp(-np.outer(taus, kappa))             # (n_tau, d)
-    out = (decay @ (e * e) + (1.0 - decay) @ fl.per_direction) / problem.d
+    rho = 1.0 - 2.0 * lr * c.h + lr * lr * c.k
+    decay = np.exp(np.outer(taus, np.log(np.abs(rho)) / lr))     # e^{−κ τ}, (n_tau, c)
+    out = (decay @ (c.weight * e0) + (1.0 - decay) @ (c.weight * fl.per_class)) / problem.d
     return _shaped(out, tau)
