@@ -180,8 +180,11 @@ def record_steps(steps: int, record: Any, name: str = "record") -> np.ndarray:
 
 
 def _num(x) -> str:
-    """Bounds as a reader writes them: 2**64 - 1 rather than 1.84467e+19."""
+    """Bounds as a reader writes them: 2**64 - 1 rather than 1.84467e+19, 10**12 rather
+    than 1000000000000 (powers of ten from 10**9 on)."""
     if isinstance(x, int):
+        if x >= 10 ** 9 and str(x).rstrip("0") == "1":
+            return f"10**{len(str(x)) - 1}"
         for k in range(20, 128):
             if x == 2 ** k:
                 return f"2**{k}"

@@ -1,8 +1,9 @@
 """The ``pyscale`` command (also ``python -m pyscale``): the paper's figures, single runs,
 predictions and sweeps from the shell.
 
-    pyscale figure 2 --out fig2.png          # one of the paper's figures, 1..6
-    pyscale figure all --out docs/gallery    # all six
+    pyscale figure 2 --out fig2.png          # one of the figures, 1..7
+    pyscale figure 1 --d 1e9 --out f1.png    # figure 1 or 5 at another dimension
+    pyscale figure all --out docs/gallery    # all seven
     pyscale simulate --d 1000 --a 2 --method flow --t 1e5 --out run.npz
     pyscale simulate --config run.toml --checkpoint run.npz --checkpoint-every 60
     pyscale predict --d 1000 --a 2           # the theory's predictions (model page: Phases)
@@ -101,13 +102,18 @@ def _add_problem_flags(p: argparse.ArgumentParser) -> None:
 
 def _add_figure(sub) -> None:
     fig = sub.add_parser("figure", help="reproduce one of the paper's figures",
-                         description="Reproduce figure N of the paper (1-6) or all of them.")
-    fig.add_argument("number", help="1, 2, 3, 4, 5, 6 or all")
+                         description="Reproduce figure N (1-7; 1-6 are the paper's) or all "
+                                     "of them.")
+    fig.add_argument("number", help="1, 2, 3, 4, 5, 6, 7 or all")
     fig.add_argument("--out", type=Path, required=True,
                      help="output PNG, PDF or SVG (a directory for 'all')")
     fig.add_argument("--force", action="store_true", help="overwrite existing files")
     fig.add_argument("--quick", action="store_true",
                      help="small dimensions and horizons: a smoke test in seconds")
+    fig.add_argument("--d", type=_checked("figure_d"),
+                     help="figures 1 and 5: their dimension, an integer in [2, 10**12]; "
+                          "above 10**4 the problems are compressed (delta = 1e-2) and SGD "
+                          "runs on the mode chain")
     fig.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -315,16 +321,32 @@ def _value(obj, name, *args):
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 #: The paper's figures (``pyscale.figures.FIGURES``; a test keeps the two equal): known
 #: here so that paths are checked before the plotting stack is imported (~2 s).
-FIGURES = (1, 2, 3, 4, 5, 6)
+FIGURES = (1, 2, 3, 4, 5, 6, 7)
+#: The figures that take ``--d`` (``pyscale.figures.ANY_D``; a test keeps the two equal).
+FIGURES_WITH_D = (1, 5)
+
+
+def _check_figure_d(args) -> None:
+    """``--d`` only with a figure that takes it (an unknown number is reported after)."""
+    if args.d is None:
+        return
+    try:
+        number = int(args.number)
+    except ValueError:
+        number = None
+    if number not in FIGURES_WITH_D and (number in FIGURES or args.number == "all"):
+        raise CLIError(f"--d: only figures {' and '.join(map(str, FIGURES_WITH_D))} take a "
+                       f"dimension, not figure {args.number}")
 
 
 def _figure_targets(args) -> List[Path]:
     """The files ``pyscale figure`` will write, each checked before any drawing."""
     from .io import check_output_path
+    _check_figure_d(args)
     if args.number == "all":
         if args.out.suffix.lower() in FIGURE_SUFFIXES:
-            raise CLIError(f"--out: 'figure all' writes figure1.png ... figure6.png into a "
-                           f"directory, got the file name {str(args.out)!r}")
+            raise CLIError(f"--out: 'figure all' writes figure1.png ... figure{FIGURES[-1]}"
+                           f".png into a directory, got the file name {str(args.out)!r}")
         check_output_path(args.out, "--out", kind="dir")
         targets = [args.out / f"figure{n}.png" for n in FIGURES]
     else:
@@ -350,7 +372,8 @@ def cmd_figure(args) -> int:
             print(f"figure {number}: {path}  ({seconds:.1f} s)")
         return EXIT_OK
     start = time.perf_counter()
-    path = make_figure(int(args.number), args.out, quick=args.quick, progress=progress)
+    path = make_figure(int(args.number), args.out, quick=args.quick, progress=progress,
+                       d=args.d)
     print(f"figure {args.number}: {path}  ({time.perf_counter() - start:.1f} s)")
     return EXIT_OK
 

@@ -129,7 +129,7 @@ def _phase3_rows(ens: Ensemble, prediction: Prediction, fl, t0: float, w_start,
                  coupled: bool, curves: dict) -> list[SgdRow]:
     after = ens.t >= t0
     tau = ens.t[after] - t0
-    law = prediction.sgd_tail_mse(tau, w_start, fl.lr, fl.batch, fl.noise, coupled=coupled)
+    law = _law(prediction, fl, tau, w_start, coupled, len(ens))
     mean = ens.mean("mse")[after]
     se = ens.std("mse")[after] / np.sqrt(len(ens))
     lo, hi = ens.band("mse", (0.1, 0.9))[:, after]
@@ -147,6 +147,20 @@ def _phase3_rows(ens: Ensemble, prediction: Prediction, fl, t0: float, w_start,
                    f"tau = {tau[worst]:.4g}; {note}"),
             SgdRow("Phase III law, last record", float(mean[-1]), float(law[-1]),
                    _rel(float(mean[-1]), float(law[-1])), f"z = {z[-1]:.2f}")]
+
+
+def _law(prediction: Prediction, fl, tau: np.ndarray, w_start, coupled: bool,
+         members: int) -> np.ndarray:
+    """The Phase III law from one common start state (n,), or its mean over one start
+    state per member (R, n): E MSE(T2 + τ) averaged over the ensemble's states at T2."""
+    w = np.asarray(w_start, dtype=np.float64)
+    if w.ndim == 1:
+        return prediction.sgd_tail_mse(tau, w, fl.lr, fl.batch, fl.noise, coupled=coupled)
+    if w.ndim != 2 or w.shape[0] != members:
+        raise ValueError(f"w_start must have shape (n,) or (members, n) = ({members}, n), "
+                         f"got {w.shape}")
+    return np.mean([prediction.sgd_tail_mse(tau, row, fl.lr, fl.batch, fl.noise,
+                                            coupled=coupled) for row in w], axis=0)
 
 
 def _escape_rows(ens: Ensemble, prediction: Prediction, delta: float,
@@ -185,8 +199,11 @@ def compare_ensemble(ensemble: Ensemble, prediction, window: tuple | None = None
         the records); each member's MSE is averaged there, and the standard error is over
         members.
     start_time, w_start : where the Phase III law starts (default: the first record and
-        ``prediction.problem.w0``, the ensemble's common start). Without ``w_start`` the
-        law is compared only when every member starts with |u| >= (1 − ``eps``) s*.
+        ``prediction.problem.w0``, the ensemble's common start). ``w_start`` of shape
+        (members, n) gives each member's own state at ``start_time`` (e.g. from the same
+        seeds run to that step): the law is then the mean of the members' laws. Without
+        ``w_start`` the law is compared only when every member starts with
+        |u| >= (1 − ``eps``) s*.
     delta : |u| level of the escape time T1 (per member, on the record grid).
     coupled : Phase III law with the transient multiplicative noise (default) or in closed
         form (see :func:`pyscale.theory.sgd_tail_mse`).

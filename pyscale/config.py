@@ -139,6 +139,12 @@ def _choice(name: str, value, choices) -> str:
 
 
 INT32_MAX = check.MAX_BATCH
+#: Largest ``--d`` of ``pyscale figure`` (and ``make_figure(..., d=)``): above
+#: :data:`pyscale.figures._dimension.COMPRESS_ABOVE` a figure runs on the mode chain, whose χ²
+#: draws are validated up to 10^12 degrees of freedom (tests/test_gamma.py), and an isotropic
+#: problem is one mode of d coordinates. The smallest is 2: at d = 1, w(0) = ±w* (both are
+#: unit vectors in one dimension) and the MSE is 0 throughout.
+MIN_FIGURE_D, MAX_FIGURE_D = 2, 10 ** 12
 
 #: The range of every numeric field of a configuration and of every CLI flag: one table,
 #: used by the config parser and by the command line's argparse types alike; the checks
@@ -161,6 +167,7 @@ RANGES: Dict[str, Range] = {
     "sample_seed": Range("int", 0, 2 ** 64 - 1),
     "n_samples": Range("int", 1, INT32_MAX),
     # command-line only
+    "figure_d": Range("int", MIN_FIGURE_D, MAX_FIGURE_D),
     "threads": Range("int", 0, check.MAX_THREADS),
     "workers": Range("int", 1, 4096),
     "retries": Range("int", 0, 1000),

@@ -1,7 +1,8 @@
-"""The paper's figures (pyscale.figures): every figure draws in quick mode and writes a
-PNG; the command line reaches them; the panels and labels say what they show (phases,
-mean or median and the band's quantiles, the Phase IIb fit window), and no legend covers
-a curve."""
+"""The figures (pyscale.figures): every figure draws in quick mode and writes a PNG; the
+command line reaches them; the panels and labels say what they show (phases, mean or
+median and the band's quantiles, the Phase IIb fit window, figure 7's floor and law), no
+legend covers a curve; figures 1 and 5 at any d (--d, the mode chain above 10^4), and
+diverged seeds are counted, never averaged in nor dropped silently."""
 import numpy as np
 import pytest
 from matplotlib.lines import Line2D
@@ -9,7 +10,8 @@ from scipy.special import zeta
 
 import pyscale
 from pyscale.cli import main
-from pyscale.figures import FIGURES, _plot, make_all, make_figure
+from pyscale.figures import FIGURES, _dimension, _plot, figure1, make_all, make_figure
+from pyscale.figures._plot import completed_members
 from pyscale.figures._theory import phase2b_window
 from pyscale.figures.figure6 import PARAMS as PARAMS6
 from pyscale.figures.figure6 import law_fit
@@ -182,3 +184,164 @@ def test_phase2b_fit_recovers_the_law(d, a):
     assert fit["law"] == -(a - 1) / a
     assert abs(fit["slope"] - fit["law"]) < 0.02
     assert fit["n"] >= 20 and fit["t_window"][0] > fit["T1_prime"]
+
+
+# ---------------------------------------------------------------------------- any d
+
+
+def _kept(module, monkeypatch):
+    """Make module.make keep its figure open: returns the list it lands in."""
+    kept = []
+
+    def keep(fig, path):
+        fig.savefig(path)
+        kept.append(fig)
+        return path
+    monkeypatch.setattr(module, "save", keep)
+    return kept
+
+
+def titles(fig):
+    return [fig.get_suptitle()] + [ax.get_title() for ax in fig.axes]
+
+
+@pytest.mark.parametrize("number", [1, 5])
+def test_figure_at_d_1e9_runs_on_the_mode_chain(tmp_path, capsys, monkeypatch, number):
+    module = FIGURES[number]
+    kept = _kept(module, monkeypatch)
+    out = tmp_path / f"f{number}.png"
+    assert main(["figure", str(number), "--quick", "--d", "1e9", "--out", str(out),
+                 "--no-progress"]) == 0
+    assert out.read_bytes().startswith(PNG_MAGIC)
+    fig = kept[0]
+    assert any("d = 10^9 (mode chain, δ = 10^-2)" in t for t in titles(fig))
+    if number == 1:  # the MSE stays on its plateau: the learned part is shown beside it
+        assert len(fig.axes) == 2 and fig.axes[1].get_ylabel() == "MSE(0) − MSE(t)"
+    assert points_under_legends(fig) == 0
+
+
+def test_default_d_keeps_the_figure_as_it_was(quick_figures):
+    fig = quick_figures[1][0]
+    assert len(fig.axes) == 1
+    assert any(f"d = {FIGURES[1].PARAMS['quick']['d']}, lr" in t for t in titles(fig))
+
+
+@pytest.mark.parametrize("d, err, needle", [
+    (0, ValueError, r"d must be an integer in \[2, 10\*\*12\], got 0"),
+    (1, ValueError, "got 1"), (-3, ValueError, "got -3"), (1.5, ValueError, "got 1.5"),
+    (float("nan"), ValueError, "got nan"), (10 ** 13, ValueError, "got 10000000000000"),
+    ("1e9", TypeError, "got '1e9'"), (True, TypeError, "got True"), (None, None, None)])
+def test_make_figure_checks_d(tmp_path, d, err, needle):
+    if err is None:  # None is the default dimension: nothing to refuse (not run here)
+        return
+    with pytest.raises(err, match=needle):
+        make_figure(1, tmp_path / "x.png", quick=True, d=d)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_make_figure_refuses_d_for_fixed_dimension_figures(tmp_path):
+    for number in (2, 3, 4, 6, 7):
+        with pytest.raises(ValueError, match=f"figure {number} has a fixed dimension"):
+            make_figure(number, tmp_path / "x.png", quick=True, d=10 ** 9)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_compression_starts_above_1e4_and_titles_say_so():
+    assert not _dimension.build_problem(10 ** 4, 2.0).is_compressed
+    p = _dimension.build_problem(10 ** 4 + 1, 2.0)
+    assert p.is_compressed and p.d == 10 ** 4 + 1
+    assert p.info["compressed"]["rtol"] == _dimension.COMPRESS == 1e-2
+    assert _dimension.describe(1000) == "d = 1000"
+    assert _dimension.describe(10 ** 4) == "d = 10000"
+    assert _dimension.describe(10 ** 9) == "d = 10^9 (mode chain, δ = 10^-2)"
+    assert _dimension.describe(2 * 10 ** 4) == "d = 2·10^4 (mode chain, δ = 10^-2)"
+    assert _dimension.describe(123_456_789).startswith("d = 123456789 (mode chain")
+
+
+# ---------------------------------------------------------------------------- divergence
+def _diverging_ensemble():
+    """d = 50, a = 2, lr = 0.02, 6 seeds: 2 of them blow up (t = 8.5 and 48.5)."""
+    problem = pyscale.Problem.power_law(50, 2.0, seed=0, noise=0.05)
+    with pytest.raises(pyscale.DivergenceError) as info:
+        pyscale.simulate_many(problem, seeds=6, lr=0.02, steps=3000, record=30, threads=1)
+    return info.value.trajectory
+
+
+def test_completed_members_keep_the_survivors_and_count_the_rest():
+    ens = _diverging_ensemble()
+    status = ens.meta["member_status"]
+    done = [i for i, s in enumerate(status) if s == "completed"]
+    gone = [i for i, s in enumerate(status) if s == "diverged"]
+    assert len(done) >= 2 and len(gone) >= 1
+    members = completed_members(ens)
+    sub = members.ensemble
+    assert members.total == 6 and members.n_completed == len(done) == len(sub)
+    np.testing.assert_array_equal(sub.seeds, ens.seeds[done])
+    np.testing.assert_array_equal(sub.mse, ens.mse[done])
+    np.testing.assert_array_equal(sub.w, ens.w[done])
+    # the statistics are over the completed members only, by a plain loop
+    by_hand = [sum(ens.mse[i, k] for i in done) / len(done) for k in range(ens.t.size)]
+    np.testing.assert_allclose(sub.mean_mse, by_hand, rtol=1e-14)
+    assert np.all(np.isfinite(sub.mse))
+    expected = sorted(ens.meta["diverged_at_step"][i] * 0.02 for i in gone)
+    assert members.diverged_t == pytest.approx(expected, rel=1e-12)
+    note = members.note()
+    assert note.startswith(f" ({len(done)} of 6 seeds; {len(gone)} diverged, at t = ")
+    assert note.count(",") == len(gone)
+
+
+def test_a_figure_whose_seeds_diverge_says_so(tmp_path, monkeypatch):
+    """Figure 1 with some seeds diverging: the legend counts them, the curve is the mean of
+    the others; with every seed diverging the figure is still drawn and says so."""
+    base = dict(figure1.PARAMS["quick"])
+    cases = [dict(base, d=50, a=(2.0,), lr=0.1, steps=3000, seeds=6),
+             dict(base, d=50, a=(0.0, 2.0), lr=1.0, steps=200, seeds=3)]
+    for params in cases:
+        kept = _kept(figure1, monkeypatch)
+        monkeypatch.setitem(figure1.PARAMS, "quick", params)
+        problem = _dimension.build_problem(50, 2.0, seed=0, target="norm_d", noise=0.05)
+        try:
+            ens = pyscale.simulate_many(problem, seeds=params["seeds"], lr=params["lr"],
+                                        steps=params["steps"],
+                                        record=_plot.log_records(params["steps"], 150))
+        except pyscale.DivergenceError as err:
+            ens = err.trajectory
+        expected = completed_members(ens).note()
+        assert expected  # the case does diverge
+        make_figure(1, tmp_path / "f.png", quick=True, progress=False)
+        texts = legend_texts(kept[-1])
+        assert any(t.endswith(f"a = 2{expected}") for t in texts), (texts, expected)
+    assert any("all 3 seeds diverged" in t for t in texts)
+
+
+# ---------------------------------------------------------------------------- figure 7
+def test_figure7_draws_the_floor_and_the_law_from_t2(quick_figures):
+    fig = quick_figures[7][0]
+    p = FIGURES[7].PARAMS["quick"]
+    n = len(p["a"])
+    assert len(fig.axes) == 2 * n
+    for j, (a, lr) in enumerate(zip(p["a"], p["lr"])):
+        problem = _dimension.build_problem(p["d"], a, seed=p["seed"], noise=p["noise"])
+        assert problem.is_compressed
+        floor = pyscale.theory.sgd_floor(problem, lr, 1).floor
+        bound = pyscale.theory.max_stable_lr(problem, 1)
+        top, bottom = fig.axes[j], fig.axes[n + j]
+        flat = [ln for ln in top.get_lines() if len(ln.get_ydata()) and
+                np.allclose(np.asarray(ln.get_ydata(), float), floor, rtol=1e-12, atol=0)]
+        assert len(flat) == 1                                  # the floor, horizontal
+        assert f"lr = {lr:g} = {lr / bound:.2f}× max stable lr" in top.get_title()
+        assert lr / bound < 0.7                                 # stable with a margin
+        law = [ln for ln in top.get_lines() if ln.get_linestyle() == "--"
+               and ln.get_color() == "k" and len(ln.get_xdata()) > 2]
+        mean = [ln for ln in top.get_lines() if ln.get_linestyle() == "-"
+                and len(ln.get_xdata()) > 2]
+        assert len(law) == 1 and len(mean) == 1
+        # the law starts at T2 from the members' states there: at the ensemble's mean
+        t_law, y_law = law[0].get_xdata(), law[0].get_ydata()
+        t_mean, y_mean = mean[0].get_xdata(), mean[0].get_ydata()
+        k = int(np.flatnonzero(t_mean == t_law[0])[0])
+        assert y_law[0] == pytest.approx(y_mean[k], rel=1e-12)
+        assert "law vs mean after T2" in bottom.get_title()
+    texts = " ".join(legend_texts(fig))
+    for needle in ("SGD floor", "SGD Phase III law", "10–90 % quantiles", "T1", "T2"):
+        assert needle in texts

@@ -3,6 +3,7 @@ axes, phase markers, and progress-tracked runs. Matplotlib runs with the Agg bac
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 __all__ = ["new_figure", "log_axes", "mark_time", "save", "palette", "Runs", "positive",
-           "figure_legend"]
+           "figure_legend", "Members", "completed_members", "gapped"]
 
 STYLE = {"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 8,
          "xtick.labelsize": 9, "ytick.labelsize": 9, "lines.linewidth": 1.6,
@@ -73,6 +74,14 @@ def positive(x: np.ndarray, y: np.ndarray):
     return x[keep], y[keep]
 
 
+def gapped(x: np.ndarray, y: np.ndarray):
+    """Points with x > 0, y set to NaN where it is not > 0: on log axes the line breaks
+    there instead of bridging the gap (what :func:`positive` does)."""
+    x, y = np.asarray(x), np.asarray(y, dtype=float)
+    keep = x > 0
+    return x[keep], np.where(y[keep] > 0, y[keep], np.nan)
+
+
 def palette(n: int) -> Sequence:
     """n distinguishable colours (viridis without its pale yellow end)."""
     return [plt.cm.viridis(v) for v in np.linspace(0.0, 0.85, max(n, 1))]
@@ -115,6 +124,16 @@ class Runs:
         with self.engine(method, _horizon(method, options), desc or method) as bar:
             return simulate_many(problem, seeds=seeds, method=method, progress=bar, **options)
 
+    def sgd_members(self, problem, seeds, desc: str = "", **options) -> Members:
+        """An online-SGD ensemble that may diverge: its completed members and when the
+        others diverged (:func:`completed_members`), instead of a DivergenceError."""
+        from ..errors import DivergenceError
+        try:
+            ens = self.simulate_many(problem, seeds, "sgd", desc=desc, **options)
+        except DivergenceError as err:
+            ens = err.trajectory
+        return completed_members(ens)
+
     def close(self) -> None:
         self.bar.close()
 
@@ -141,3 +160,50 @@ def log_records(steps: int, n: int = 300) -> np.ndarray:
 def log_times(horizon: float, n: int = 300, start: float = 1e-2) -> np.ndarray:
     """0 and n log-spaced times from ``start`` to ``horizon`` (flow record times)."""
     return np.concatenate([[0.0], np.geomspace(start, horizon, n)])
+
+
+@dataclasses.dataclass(frozen=True)
+class Members:
+    """The members of an SGD ensemble that ran to the end (``ensemble``, None when none
+    did), out of ``total``, and the time t = step · lr of each divergence (sorted)."""
+    ensemble: object
+    total: int
+    diverged_t: tuple[float, ...]
+
+    @property
+    def n_completed(self) -> int:
+        return self.total - len(self.diverged_t)
+
+    def note(self) -> str:
+        """'' when every member completed; else ' (2 of 3 seeds; 1 diverged, at t = 23.1)'
+        or ' (all 3 seeds diverged, first at t = 12.3)' for a legend label."""
+        k = len(self.diverged_t)
+        if k == 0:
+            return ""
+        if self.ensemble is None:
+            return f" (all {self.total} seeds diverged, first at t = {self.diverged_t[0]:.3g})"
+        at = ", ".join(f"{t:.3g}" for t in self.diverged_t)
+        return f" ({self.n_completed} of {self.total} seeds; {k} diverged, at t = {at})"
+
+
+def completed_members(ens) -> Members:
+    """The members of ``ens`` whose ``meta['member_status']`` is 'completed', as an
+    Ensemble of their own (seeds, records and final states), with the divergence times of
+    the others. A diverged member's records end in its blow-up: it is left out of the
+    statistics, and said so (:meth:`Members.note`), never averaged in or dropped silently."""
+    status = list(ens.meta.get("member_status", ["completed"] * len(ens)))
+    keep = np.array([st == "completed" for st in status], dtype=bool)
+    lr = float(ens.meta.get("lr", 1.0))
+    diverged = tuple(sorted(float(k) * lr for st, k in
+                            zip(status, ens.meta.get("diverged_at_step", [-1] * len(ens)))
+                            if st == "diverged"))
+    if any(st not in ("completed", "diverged") for st in status):
+        raise RuntimeError(f"an ensemble member stopped early ({sorted(set(status))})")
+    if not keep.any():
+        return Members(None, len(ens), diverged)
+    fields = {name: getattr(ens, name)[keep] for name in
+              ("seeds", "s", "u", "s2", "u2", "loss", "mse", "train_loss")}
+    meta = dict(ens.meta, member_status=[st for st in status if st == "completed"])
+    sub = dataclasses.replace(ens, w=None if ens.w is None else ens.w[keep], meta=meta,
+                              **fields)
+    return Members(sub, len(ens), diverged)
