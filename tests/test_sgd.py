@@ -209,6 +209,12 @@ def test_interrupt_and_resume_continue_exactly(small, method, extra):
 
 
 # ------------------------------------------------------------------ ensembles
+def test_method_name_in_the_seeds_slot_says_how_to_call(small):
+    # simulate(problem, "sgd") is the habit; simulate_many's second argument is seeds
+    with pytest.raises(TypeError, match=r"simulate_many\(problem, 8, 'sgd'\)"):
+        simulate_many(small, "sgd", lr=0.01, steps=10)
+
+
 def test_ensemble_members_are_the_single_runs(small):
     seeds = [5, 17, 2 ** 63 + 1]
     ens = simulate_many(small, seeds=seeds, lr=0.01, steps=400, record=5, batch=2, noise=0.05,

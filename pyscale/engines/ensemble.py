@@ -56,6 +56,10 @@ def simulate_many(problem: Problem, seeds: Union[int, Sequence[int]] = 8,
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a pyscale.Problem, got {type(problem).__name__}")
+    if isinstance(seeds, str) and seeds in METHODS:  # simulate(problem, "sgd") by habit
+        raise TypeError(f"simulate_many's second argument is seeds, got the method name "
+                        f"{seeds!r}: write simulate_many(problem, 8, {seeds!r}) or "
+                        f"simulate_many(problem, seeds=8, method={seeds!r})")
     method = check.choice("method", method, METHODS)
     allowed = _SGD_OPTIONS if method == "sgd" else _ERM_OPTIONS
     if "seed" in options or "resume" in options:

@@ -115,7 +115,7 @@ def make(out: Path, quick: bool = False, progress: bool | None = None) -> Path:
 def draw(panels: list[Panel], p: dict):
     """The figure of :func:`run_panel`'s results: MSE (top) and learned part (bottom)."""
     n = len(panels)
-    fig, axes = new_figure(n, 2, panel=(4.4 if n > 1 else 6.4, 3.6),
+    fig, axes = new_figure(n, 2, panel=(4.6 if n > 1 else 6.4, 3.6),
                            title=f"Online SGD vs the SGD theory: {describe(p['d'])}\n"
                                  f"s* = 1, label noise σ² = {p['noise']:g}, batch 1, T2: ε = "
                                  f"{p['eps']:g}")
@@ -177,7 +177,7 @@ def _learned_panel(ax, panel: Panel, color) -> None:
         ax.set_ylim(bottom=ROUNDING * mse0)
         err = learned_part_error(panel)
         if err is not None:
-            title += f"\nlaw vs mean after T2: median {err[0]:.1%}, max {err[1]:.1%}"
+            title += f"\nlaw vs mean after T2: {err[0]:.1%} median, {err[1]:.1%} max"
     _mark_phases(ax, panel)
     log_axes(ax, "time t = step · lr", "MSE(0) − MSE(t)", title)
 

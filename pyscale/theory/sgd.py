@@ -452,7 +452,9 @@ def _closure_path(c: _Closure, D0: np.ndarray, fl: SgdFloor, taus: np.ndarray) -
     for j in range(1, grid.size):
         n_steps = (grid[j] - grid[j - 1]) / lr
         decay = rho ** n_steps
-        gain = np.where(np.abs(1.0 - rho) > 1e-300, (1.0 - decay) / (1.0 - rho), n_steps)
+        # (1 − ρⁿ)/(1 − ρ), and n where ρ = 1 to rounding (divided only where it is defined)
+        gain = np.divide(1.0 - decay, 1.0 - rho, out=np.full(rho.shape, n_steps),
+                         where=np.abs(1.0 - rho) > 1e-300)
         src0 = source(D)
         guess = decay * D + gain * src0
         D = out[j] = decay * D + gain * 0.5 * (src0 + source(guess))
