@@ -21,7 +21,8 @@ from .. import _validate as check
 from ..config import MAX_FIGURE_D, MIN_FIGURE_D
 from ..problem import Problem
 
-__all__ = ["COMPRESS_ABOVE", "COMPRESS", "ROUNDING", "check_dimension", "is_compressed",
+__all__ = ["COMPRESS_ABOVE", "COMPRESS", "ROUNDING", "check_dimension", "figure_params",
+           "is_compressed",
            "build_problem", "power_of_ten", "describe"]
 
 #: d above which a figure's problems are compressed and SGD runs on the mode chain.
@@ -38,6 +39,15 @@ def check_dimension(d) -> int:
     """``d`` as an int in [2, 10¹²] (integral floats such as 1e9 accepted), else a one-line
     ValueError / TypeError naming ``d`` (d = 1 is refused: w(0) = ±w* there)."""
     return check.integer("d", d, MIN_FIGURE_D, MAX_FIGURE_D)
+
+
+def figure_params(params: dict, quick: bool, d) -> dict:
+    """A copy of a figure's PARAMS["quick" or "full"], with its "d" replaced by the checked
+    ``d`` where one is given."""
+    p = dict(params["quick" if quick else "full"])
+    if d is not None:
+        p["d"] = check_dimension(d)
+    return p
 
 
 def is_compressed(d: int) -> bool:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._dimension import ROUNDING, build_problem, check_dimension, describe, is_compressed
+from ._dimension import ROUNDING, build_problem, describe, figure_params, is_compressed
 from ._plot import Runs, gapped, log_axes, log_records, log_times, new_figure, palette, save
 
 TITLE = "Online SGD: MSE for several spectral exponents a"
@@ -42,9 +42,7 @@ ANY_D = True
 
 def make(out: Path, quick: bool = False, progress: bool | None = None,
          d: int | None = None) -> Path:
-    p = dict(PARAMS["quick" if quick else "full"])
-    if d is not None:
-        p["d"] = check_dimension(d)
+    p = figure_params(PARAMS, quick, d)
     horizon = p["steps"] * p["lr"]
     records = log_records(p["steps"], 150)
     learned = is_compressed(p["d"])  # the MSE barely leaves its plateau: show what moves

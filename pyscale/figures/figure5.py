@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._dimension import build_problem, check_dimension, describe
+from ._dimension import build_problem, describe, figure_params
 from ._plot import (
     Runs,
     figure_legend,
@@ -44,9 +44,7 @@ ANY_D = True
 
 def make(out: Path, quick: bool = False, progress: bool | None = None,
          d: int | None = None) -> Path:
-    p = dict(PARAMS["quick" if quick else "full"])
-    if d is not None:
-        p["d"] = check_dimension(d)
+    p = figure_params(PARAMS, quick, d)
     horizon = p["steps"] * p["lr"]
     records = log_records(p["steps"], 150)
     fig, (ax_u, ax_s) = new_figure(

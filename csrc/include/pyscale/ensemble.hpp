@@ -26,6 +26,16 @@
 
 namespace pyscale {
 
+// A member's options: single-threaded (members run in parallel instead), reporting progress
+// at least every step it is asked to (progress_every >= 1: the ensemble's hook counts on it).
+template <class Options>
+Options member_options(const Options& opt) {
+    Options member = opt;
+    member.threads = 1;
+    member.progress_every = std::max<long long>(1, opt.progress_every);
+    return member;
+}
+
 template <class Result, class RunOne>
 std::vector<Result> run_members(std::size_t members, int threads, long long progress_every,
                                 double lr, const ProgressHook& hook, RunOne&& run_one) {

@@ -399,9 +399,7 @@ inline std::vector<SgdResult> run_sgd_ensemble(
     double lr, int batch, long long step_end, const long long* record_steps,
     std::size_t n_records, double* out, double* online_loss, int threads,
     const SgdOptions& opt = {}, const ProgressHook& hook = nullptr) {
-    SgdOptions member_opt = opt;
-    member_opt.threads = 1;
-    member_opt.progress_every = std::max<long long>(1, opt.progress_every);
+    const auto member_opt = member_options(opt);
     return run_members<SgdResult>(
         members, threads, member_opt.progress_every, lr, hook,
         [&](std::size_t r, const ProgressHook& member_hook) {
