@@ -22,5 +22,5 @@ def test_stubs_match_the_compiled_module(tmp_path):
 def test_stubs_ship_with_the_package():
     here = Path(pyscale.__file__).parent
     assert (here / "py.typed").is_file()
-    assert (here / "_core" / "__init__.pyi").is_file()
-    assert (here / "_core" / "testing.pyi").is_file()
+    for area in ("__init__", "model", "flow", "steps", "chain", "testing"):
+        assert (here / "_core" / f"{area}.pyi").is_file(), area
