@@ -27,14 +27,13 @@ void register_records(py::module_& m) {
         .value("undefined", pyscale::MseKind::kUndefined);
 }
 
-// A pair's primitives and population hooks as methods (link_pair.hpp), for tests and for
-// the Python layer's checks; the engines take the pair object itself.
+// A pair's class with its primitives and population hooks as methods (link_pair.hpp), for
+// tests and for the Python layer's checks; the engines take the pair object itself. The
+// caller adds the constructors and the repr, which differ between pairs.
 template <class Pair>
-void register_pair(py::module_& m, const char* name, const char* doc) {
-    py::class_<Pair>(m, name, doc)
-        .def(py::init<>())
-        .def("__repr__", [name](const Pair&) { return std::string(name) + "()"; })
-        .def(
+py::class_<Pair> register_pair(py::module_& m, const char* name, const char* doc) {
+    py::class_<Pair> cls(m, name, doc);
+    cls.def(
             "loss_derivatives",
             [](const Pair& p, double s, double u, double s_star) {
                 const pyscale::LossDerivatives d = p.loss_derivatives(s, u, s_star);
@@ -67,6 +66,7 @@ void register_pair(py::module_& m, const char* name, const char* doc) {
              py::arg("z"))
         .def("teacher", [](const Pair& p, double z) { return p.teacher(z); }, py::arg("z"))
         .def_property_readonly("mse_kind", [](const Pair& p) { return p.mse_kind(); });
+    return cls;
 }
 
 template <class Pair>
@@ -96,8 +96,9 @@ void register_model(py::module_& m) {
              py::arg("w_star"), py::arg("dim"), py::arg("noise"))
         .def_property_readonly("n", &CoreProblem::n)
         .def_property_readonly("s_star", [](const CoreProblem& p) { return p.view().s_star; });
-    register_pair<pyscale::SquarePair>(m, "SquarePair",
-                                       "Phase retrieval: student and teacher z^2.");
+    register_pair<pyscale::SquarePair>(m, "SquarePair", "Phase retrieval: student and teacher z^2.")
+        .def(py::init<>())
+        .def("__repr__", [](const pyscale::SquarePair&) { return "SquarePair()"; });
     for_each_pair([&](auto tag) { register_statistics<typename decltype(tag)::type>(m); });
     m.def(
         "blocked_sum",

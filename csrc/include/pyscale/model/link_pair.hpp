@@ -128,9 +128,6 @@ public:
         return std::numeric_limits<double>::quiet_NaN();
     }
 
-protected:
-    PairBase() = default;  // a base only: a pair is its derived type
-
 private:
     const Derived& self() const { return static_cast<const Derived&>(*this); }
 };

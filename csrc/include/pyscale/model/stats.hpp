@@ -48,7 +48,7 @@ Moments moments(const ProblemView& p, const double* w, BlockedReducer<NS, NMAX>&
 }
 
 // One record row of the state with moments m: t, s, u, s^(2), u^(2), then the pair's loss
-// (l(s, u) + sigma^2) and MSE (link_pair.hpp; model page: Statistics and loss). The MSE is
+// (l(s, u) + sigma_noise^2) and MSE (link_pair.hpp; model page: Statistics and loss). The MSE is
 // formed from the two distances directly (not ||w||^2 + ||w*||^2 -+ 2 w.w*) so that it keeps
 // its relative accuracy once w is close to +-w*.
 template <class Pair>

@@ -6,9 +6,9 @@
 // e1 = W*_m / r_m and e2 the unit vector along the part of W_m orthogonal to W*_m
 // (c2_m >= 0). A sample's block is sqrt(lambda_m) z, z ~ N(0, I): its components alpha on
 // e1 and beta on e2 are independent N(0, 1), the rest zeta is N(0, I) on the (n_m - 2)-
-// dimensional complement. Step k with batch B, label-noise variance sigma^2:
+// dimensional complement. Step k with batch B, label-noise variance sigma_noise^2:
 //     p_j = sum_m sqrt(lambda_m) (alpha_jm c1_m + beta_jm c2_m),  q_j = sum_m sqrt(lambda_m)
-//     alpha_jm r_m,  y_j = tau(q_j) + sigma xi_j,  g_j = 2 (sigma(p_j) - y_j) sigma'(p_j),
+//     alpha_jm r_m,  y_j = tau(q_j) + sigma_noise xi_j,  g_j = 2 (sigma(p_j) - y_j) sigma'(p_j),
 //     kappa_m = (lr / B) sqrt(lambda_m),
 //     c1_m <- c1_m - kappa_m sum_j g_j alpha_jm,   v_m = c2_m - kappa_m sum_j g_j beta_jm,
 //     c2_m <- sqrt(v_m^2 + kappa_m^2 (sum_j g_j^2) chi2_{n_m - 2}).
@@ -225,7 +225,7 @@ private:
     bool state_ok();  // s, u of the state the last update left: finite and s <= limit
     void project_chunk(std::uint64_t sample, std::size_t c, std::size_t ce, double* part);
     void update_chunk(std::size_t c, std::size_t ce, double* acc);
-    // y_j = tau(q_j) + sigma xi_j.
+    // y_j = tau(q_j) + sigma_noise xi_j.
     double label(std::uint64_t sample, std::size_t j, double q) const {
         return sigma_ > 0 ? pair_.teacher(q) + sigma_ * normals_.one(sample, kChainLabelDomain, j)
                           : pair_.teacher(q);

@@ -1,6 +1,6 @@
 // Online SGD on fresh samples (model page: Data model; model page: SGD floor): at step k a
 // batch of B samples x_b = sqrt(lambda) ⊙ z_b ~ N(0, Q), y_b = tau(<x_b, w*>) + xi_b,
-// xi_b ~ N(0, sigma^2), and the per-sample loss l_b = (sigma(x_b·w) - y_b)^2 averaged over
+// xi_b ~ N(0, sigma_noise^2), and the per-sample loss l_b = (sigma(x_b·w) - y_b)^2 averaged over
 // the batch (sigma, tau the link pair's student and teacher, model/link_pair.hpp):
 //     w <- w - (lr / B) sum_b 2 (sigma(x_b·w) - y_b) sigma'(x_b·w) x_b,
 // the square's 4 ((x_b·w)^2 - y_b) (x_b·w).

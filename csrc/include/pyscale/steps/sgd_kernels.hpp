@@ -209,8 +209,8 @@ inline void draw_project(const NormalStream& gen, std::uint64_t sample, const do
     xw_star = sum_chains(chains + 4);
 }
 
-// Label y = tau(x·w*) + sigma xi of sample `sample`, tau the pair's teacher (model page:
-// Data model).
+// Label y = tau(x·w*) + sigma xi of sample `sample`: tau the pair's teacher, sigma the
+// label-noise standard deviation (model page: Data model).
 template <class Pair>
 double label(const Pair& pair, const NormalStream& gen, std::uint64_t sample, double xw_star,
              double sigma) {
