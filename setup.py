@@ -1,9 +1,10 @@
 """Build the one pybind11 extension, ``pyscale._core``.
 
 Its translation units are csrc/bindings/*.cpp (one per binding area), compiled in parallel
-(``NPY_NUM_BUILD_JOBS`` jobs, default all cores). Portable flags only (``-O3``; no ``-march=native`` unless ``PYSCALE_NATIVE=1``).
-OpenMP is used when the compiler accepts ``-fopenmp``; otherwise the core runs
-serially with identical results (its reductions are blocked deterministically).
+(``NPY_NUM_BUILD_JOBS`` jobs, default all cores). Portable flags only (``-O3``; no
+``-march=native`` unless ``PYSCALE_NATIVE=1``). OpenMP is used when the compiler accepts
+``-fopenmp``; otherwise the core runs serially with identical results (its reductions are
+blocked deterministically).
 """
 import glob
 import os
