@@ -1,4 +1,4 @@
-"""Links and link pairs (model page: Links): the Gaussian kernels against Monte Carlo and 2-D
+"""Links and link pairs (links page): the Gaussian kernels against Monte Carlo and 2-D
 adaptive quadrature, c0 = −2 ∂ℓ/∂s, c1 = −∂ℓ/∂u and the second derivatives against finite
 differences, the square's closed forms, the classification, the small-start escape law, and the
 public ``Link``/``LinkPair`` API. The numba twins are what is tested here; their C++ originals
@@ -193,7 +193,7 @@ def test_c0_c1_and_second_derivatives_match_finite_differences(student, teacher)
 
 
 def test_user_link_without_sigma_second_matches_finite_differences_to_1e_8():
-    """σ'', σ''', σ'''' by central differences of σ' (model page: Links, "User links")."""
+    """σ'', σ''', σ'''' by central differences of σ' (links page: User links)."""
     pair = LinkPair(Link.user(wave, wave_prime, analytic_width=2.0))
     full = pair_of("wave")
     for s, u, s_star in FD_POINTS:
@@ -201,7 +201,7 @@ def test_user_link_without_sigma_second_matches_finite_differences_to_1e_8():
         np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-8)
 
 
-# ---- the square and the model page's closed forms ----------------------------------------
+# ---- the square and the links page's closed forms ----------------------------------------
 def test_square_pair_is_todays_closed_forms_bit_for_bit():
     pair = LinkPair("square")
     for s in (0.0, 0.1, 1 / 3, 0.9, 1.7):
@@ -294,7 +294,7 @@ def escape_rate(lam, w_star, c0, kappa):
 
 def test_escape_rate_is_the_top_eigenvalue_of_the_linearised_flow():
     """The small-start flow dw/dt = (c0⁰ Λ + κ (Λw*)(Λw*)ᵀ) w is linear; its top eigenvalue
-    solves the dispersion relation (model page: Links, "Escape")."""
+    solves the dispersion relation (links page: Escape)."""
     lam, w_star, _ = escape_setup()
     k = LinkPair("square", "abs").classify()
     b = lam * w_star
@@ -375,7 +375,7 @@ def test_links_evaluate_like_their_formulas():
 
 def test_hermite_coefficients_closed_and_by_quadrature():
     """c_k = E[σ He_k]/k!: closed forms against 200-node Gauss–Hermite (smooth links) or the
-    model page's |z| formula; tanh's by the trapezoid rule against Gauss–Hermite."""
+    links page's |z| formula; tanh's by the trapezoid rule against Gauss–Hermite."""
     from numpy.polynomial.hermite_e import hermegauss
     x, w = hermegauss(200)
     w = w / math.sqrt(2 * math.pi)

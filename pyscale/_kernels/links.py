@@ -1,4 +1,4 @@
-"""Numba twins of the C++ link pair (model page: Links): the loss l(s, u) of a student link σ
+"""Numba twins of the C++ link pair (links page): the loss l(s, u) of a student link σ
 and a teacher link τ, its partial derivatives, and the links' derivatives, callable inside
 njit code (the moment hierarchy, the theory's sums).
 
@@ -50,7 +50,7 @@ _INV_PI = 0.31830988618379067154
 _TWO_OVER_PI = 0.63661977236758134308
 _INV_SQRT2 = 0.70710678118654752440
 
-# The trapezoid rule (model page: Links, "Quadrature"); constants and step as in
+# The trapezoid rule (links page: Quadrature); constants and step as in
 # csrc/include/pyscale/model/gaussian_rule.hpp.
 _LOG_TOL = 36.0
 _POLE_MARGIN = 8.0
@@ -405,7 +405,7 @@ def _rule_kernel(p, f_off, g_off, v1, v2, c, order):
 @njit(cache=True, error_model="numpy")
 def kernel_jet(p, v1, v2, c, order):
     """(κ, ∂κ/∂v1, ∂κ/∂c, ∂²κ/∂v1², ∂²κ/∂v1∂c, ∂²κ/∂c²) of the pair's cross kernel
-    κ_στ(v1, v2, c) = E[σ(z1) τ(z2)] (model page: Links, "The kernel"); ``order`` 1 stops
+    κ_στ(v1, v2, c) = E[σ(z1) τ(z2)] (links page: The kernel); ``order`` 1 stops
     after ∂κ/∂c and 0 after κ (the rest 0) on quadrature pairs."""
     if p[2] != 0.0:
         return _rule_kernel(p, int(p[3]), int(p[4]), v1, v2, c, order)
@@ -488,7 +488,7 @@ def _check(p, s, s_star):
 @njit(cache=True, error_model="numpy")
 def loss_derivatives(p, s, u, s_star):
     """(l, l_s, l_u, l_ss, l_su, l_uu) of l(s, u) = κ_σσ(s, s, s) − 2 κ_στ(s, s*, u) +
-    κ_ττ(s*, s*, s*) (label noise excluded) at fixed s* (model page: Links)."""
+    κ_ττ(s*, s*, s*) (label noise excluded) at fixed s* (links page)."""
     _check(p, s, s_star)
     if p[1] != 0.0:
         return (3.0 * s * s + 3.0 * s_star * s_star - 4.0 * u * u - 2.0 * s_star * s,
@@ -515,7 +515,7 @@ def loss_gradient(p, s, u, s_star):
 
 @njit(cache=True, error_model="numpy")
 def loss(p, s, u, s_star):
-    """l(s, u) at fixed s*, label noise excluded (model page: Links)."""
+    """l(s, u) at fixed s*, label noise excluded (links page)."""
     _check(p, s, s_star)
     if p[1] != 0.0:
         return 3.0 * s * s + 3.0 * s_star * s_star - 4.0 * u * u - 2.0 * s_star * s
@@ -525,6 +525,6 @@ def loss(p, s, u, s_star):
 
 @njit(cache=True, error_model="numpy")
 def flow_coefficients(p, s, u, s_star):
-    """(c0, c1) = (−2 l_s, −l_u): the flow is dw/dt = c0 Q w + c1 Q w* (model page: Links)."""
+    """(c0, c1) = (−2 l_s, −l_u): the flow is dw/dt = c0 Q w + c1 Q w* (links page)."""
     d = loss_gradient(p, s, u, s_star)
     return -2.0 * d[1], -d[2]

@@ -1,4 +1,4 @@
-"""What the theory needs to know about a link pair (model page: Links, "Classification").
+"""What the theory needs to know about a link pair (links page: Classification).
 
 At u = 0 the two preactivations are independent, so the cross kernel's Taylor series in u is
 
@@ -44,7 +44,7 @@ REGIMES = {
 
 @dataclass(frozen=True)
 class PairClass:
-    """The classification of a link pair at s* (model page: Links, "Classification").
+    """The classification of a link pair at s* (links page: Classification).
 
     ``information_exponent`` — first k with ∂^k ℓ/∂u^k(0⁺, 0) ≠ 0 (None: none up to
     ``orders_checked``); ``even`` — ℓ(s, −u) = ℓ(s, u) (σ or τ even: the sign of w* cannot be

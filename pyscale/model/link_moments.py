@@ -1,4 +1,4 @@
-"""Gaussian moments of one link (model page: Links, "Hermite coefficients"): its Hermite
+"""Gaussian moments of one link (links page: Hermite coefficients): its Hermite
 coefficients c_k (σ = Σ c_k He_k in L²(N(0, 1))) and the means E[σ^(k)(z)], z ~ N(0, v).
 
 Both come from Gaussian integration by parts, E[f(z) He_k(z/√v)] = v^(k/2) E[f^(k)(z)]:

@@ -1,4 +1,4 @@
-"""The precomputed tables of a link pair's Gaussian kernels (model page: Links, "The kernel"),
+"""The precomputed tables of a link pair's Gaussian kernels (links page: The kernel),
 packed into the float64 parameter array the numba twins read (layout:
 :mod:`pyscale._kernels.links`).
 

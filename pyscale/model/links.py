@@ -1,4 +1,4 @@
-"""Link functions and link pairs (model page: Links).
+"""Link functions and link pairs (links page).
 
 Labels are ``y = τ(x·w*) + ξ`` and the prediction is ``σ(x·w)``: a :class:`Link` is one such
 function, a :class:`LinkPair` a student σ with a teacher τ. With z = x·w and z* = x·w*, (z, z*)
@@ -99,7 +99,7 @@ def _as_cfunc(f: Any, what: str) -> Any:
 
 
 class Link:
-    """A link function σ (model page: Links).
+    """A link function σ (links page).
 
     ``Link("square" | "abs" | "relu" | "erf" | "tanh")`` (``"erf"`` is erf(z/√2), as in
     Saad–Solla), ``Link.polynomial([a0, a1, ...])`` (Σ a_k z^k), ``Link.hermite([c0, c1, ...])``
@@ -253,7 +253,7 @@ class Link:
 
     @property
     def atoms(self) -> Atoms:
-        """The kernels' description of the link (model page: Links, "The kernel")."""
+        """The kernels' description of the link (links page: The kernel)."""
         return self._atoms
 
     @property
@@ -301,7 +301,7 @@ class Link:
 
     def hermite_coefficients(self, count: int) -> np.ndarray:
         """c_0..c_(count−1) with σ = Σ c_k He_k in L²(N(0, 1)): closed forms, or the
-        trapezoid rule for tanh and user links (model page: Links, "Hermite coefficients")."""
+        trapezoid rule for tanh and user links (links page: Hermite coefficients)."""
         from .link_moments import hermite_coefficients
 
         return hermite_coefficients(self, int(count))
@@ -343,7 +343,7 @@ def _split_pair(text: str) -> list[str]:
 
 
 class LinkPair:
-    """A student link σ and a teacher link τ (model page: Links).
+    """A student link σ and a teacher link τ (links page).
 
     ``LinkPair("relu")`` (σ = τ), ``LinkPair("square", "abs")``, ``LinkPair("square,abs")``,
     ``LinkPair((Link("relu"), Link.hermite([0, 0, 0, 1])))`` or ``LinkPair(other_pair)``.
@@ -423,7 +423,7 @@ class LinkPair:
         return s, u, s_star
 
     def loss(self, s: float, u: float, s_star: float = 1.0) -> float:
-        """ℓ(s, u) = E[(σ(z) − τ(z*))²], label noise excluded (model page: Links)."""
+        """ℓ(s, u) = E[(σ(z) − τ(z*))²], label noise excluded (links page)."""
         return float(kern.loss(self._params, *self._point(s, u, s_star)))
 
     def loss_derivatives(self, s: float, u: float, s_star: float = 1.0) -> LossDerivatives:

@@ -1,4 +1,4 @@
-// The Gaussian kernel of two links (model page: Links, "The kernel"):
+// The Gaussian kernel of two links (links page: The kernel):
 //
 //     kappa_{f,g}(v1, v2, c) = E[f(z1) g(z2)],  (z1, z2) centred Gaussian, Var z1 = v1,
 //                                              Var z2 = v2, Cov = c,

@@ -1,4 +1,4 @@
-// A student link sigma and a teacher link tau (model page: Links). With z = x . w and
+// A student link sigma and a teacher link tau (links page). With z = x . w and
 // z* = x . w*, (z, z*) is Gaussian with covariance [[s, u], [u, s*]], so the population loss
 // (label noise excluded) is a function of (s, u) at fixed s*:
 //

@@ -1,4 +1,4 @@
-// A link function sigma: R -> R (model page: Links). Labels are y = tau(x . w*) + noise and the
+// A link function sigma: R -> R (links page). Labels are y = tau(x . w*) + noise and the
 // prediction is sigma(x . w); a Link describes one such function:
 //
 //   square        z^2                              abs      |z|

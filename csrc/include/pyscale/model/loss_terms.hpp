@@ -1,4 +1,4 @@
-// What a link pair tells the engines (model page: Links): the population loss l(s, u) at
+// What a link pair tells the engines (links page): the population loss l(s, u) at
 // fixed s* and its partial derivatives, and which recovery metric a run of the pair records.
 // Shared by the link pair (model/link.hpp) and whatever derives the flow's coefficients from it.
 #pragma once
