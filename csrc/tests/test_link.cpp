@@ -360,6 +360,12 @@ void test_refusals_and_metrics() {
     const LossDerivatives d = LinkPair(Link::square()).loss_derivatives(0.0, 0.0, 1.0);
     check(std::isfinite(d.ls) && std::isnan(LinkPair(Link::erf()).loss(NAN, 0.0, 1.0)),
           "smooth students accept s = 0; NaN passes through");
+    double v = 0, dv = 0;
+    LinkPair(Link::tanh()).student_value_and_prime(0.3, v, dv);
+    check(v == std::tanh(0.3) && std::fabs(dv - 1 / std::pow(std::cosh(0.3), 2)) < 1e-15 &&
+              LinkPair(Link::relu()).student_prime(-0.2) == 0.0 &&
+              LinkPair(Link::square(), Link::abs()).teacher(-0.5) == 0.5,
+          "per-sample values: sigma, sigma' in one call; tau");
     check(LinkPair(Link::abs()).mse_kind() == pyscale::MseKind::kSignInvariant &&
               LinkPair(Link::relu()).mse_kind() == pyscale::MseKind::kPlain &&
               LinkPair(Link::square(), Link::abs()).mse_kind() == pyscale::MseKind::kUndefined,
