@@ -343,6 +343,8 @@ def test_link_identities_round_trip_and_compare():
         assert eval(repr(link), {"Link": Link}) == link
     assert Link.polynomial([0, 0, 1]).identity == "polynomial(0,0,1)"
     assert Link.polynomial([0, 0, 1]) != Link("square")
+    assert Link.polynomial([0, 0, 1, 0]) == Link.polynomial([0, 0, 1])
+    assert Link.hermite([0, 1, 0]).coefficients == (0.0, 1.0)
     assert Link.tanh() == Link("tanh") and Link(" ReLU ") == Link("relu")
     pair = LinkPair("polynomial(0,0,1),abs")
     assert pair.student == Link.polynomial([0, 0, 1]) and pair.teacher == Link("abs")

@@ -24,6 +24,8 @@ import re
 from typing import Any, Callable, NamedTuple, Optional, Union
 
 import numpy as np
+from numba import cfunc, types
+from numba.core.ccallback import CFunc
 
 from .._kernels import links as kern
 from .link_tables import Atoms, hermite_to_monomials, pair_params
@@ -79,9 +81,6 @@ def _trimmed(a: list[float]) -> tuple[float, ...]:
 def _as_cfunc(f: Any, what: str) -> Any:
     """A numba cfunc ``float64(float64)`` for f (a cfunc, an njit function or a Python
     function numba can compile)."""
-    from numba import cfunc, types
-    from numba.core.ccallback import CFunc
-
     if isinstance(f, CFunc):
         c = f.ctypes
         if c.restype is not ctypes.c_double or list(c.argtypes) != [ctypes.c_double]:
@@ -159,15 +158,15 @@ class Link:
     @classmethod
     def polynomial(cls, coefficients) -> "Link":
         """σ(z) = Σ_k a_k z^k (degree ≤ 20)."""
-        a = _coefficients(coefficients, "polynomial")
+        a = _trimmed(list(_coefficients(coefficients, "polynomial")))
         even = all(x == 0.0 for x in a[1::2])
         ident = "polynomial(" + ",".join(_format(x) for x in a) + ")"
-        return cls._make(4, a, Atoms(4, _trimmed(list(a))), even, ident)
+        return cls._make(4, a, Atoms(4, a), even, ident)
 
     @classmethod
     def hermite(cls, coefficients) -> "Link":
         """σ(z) = Σ_k c_k He_k(z), He_k the probabilists' Hermite polynomials (degree ≤ 20)."""
-        c = _coefficients(coefficients, "hermite")
+        c = _trimmed(list(_coefficients(coefficients, "hermite")))
         even = all(x == 0.0 for x in c[1::2])
         ident = "hermite(" + ",".join(_format(x) for x in c) + ")"
         return cls._make(5, c, Atoms(5, _trimmed(hermite_to_monomials(c))), even, ident)
@@ -227,7 +226,8 @@ class Link:
 
     @property
     def coefficients(self) -> tuple[float, ...]:
-        """The coefficients as given (polynomial: a_k; hermite: c_k); () otherwise."""
+        """The coefficients as given, trailing zeros dropped (polynomial: a_k; hermite: c_k);
+        () otherwise."""
         return self._given
 
     @property

@@ -107,8 +107,8 @@ public:
     // sigma(z) = sum_k a[k] z^k.
     static Link polynomial(std::vector<double> a) {
         check_coefficients(a, "polynomial");
-        Link l = closed(LinkKind::kPolynomial, detail::trimmed(a), 0.0, 0.0, false);
-        l.given_ = std::move(a);
+        Link l = closed(LinkKind::kPolynomial, detail::trimmed(std::move(a)), 0.0, 0.0, false);
+        l.given_ = l.poly_;
         l.even_ = odd_part_zero(l.poly_);
         return l;
     }
@@ -116,6 +116,7 @@ public:
     // sigma(z) = sum_k c[k] He_k(z), He_k the probabilists' Hermite polynomials.
     static Link hermite(std::vector<double> c) {
         check_coefficients(c, "hermite");
+        c = detail::trimmed(std::move(c));
         Link l = closed(LinkKind::kHermite, detail::trimmed(detail::hermite_to_monomials(c)),
                         0.0, 0.0, false);
         l.even_ = odd_part_zero(c);  // He_k has the parity of k
@@ -166,7 +167,8 @@ public:
                                       "polynomial", "hermite", "tanh", "user"};
         return names[static_cast<int>(kind_)];
     }
-    // The coefficients as given (polynomial: a_k; hermite: c_k); empty for other kinds.
+    // The coefficients as given, trailing zeros dropped (polynomial: a_k; hermite: c_k); empty
+    // for other kinds.
     const std::vector<double>& coefficients() const { return given_; }
     const UserFunctions& user_functions() const { return user_; }
     bool even() const { return even_; }
