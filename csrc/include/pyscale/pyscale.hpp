@@ -4,7 +4,8 @@
 //   util/    parallel (fixed-block reductions), errors, progress (hooks, run status)
 //   random/  philox (counter-based generator), normal, gamma
 //   model/   problem (the data model's view), link_pair (the pair concept, SquarePair),
-//            stats (moments and the record row)
+//            loss_terms, link_function, gaussian_rule, gaussian_kernel, link (LinkPair: any
+//            student and teacher links), stats (moments and the record row)
 //   flow/    vector_field (f and its Jacobian from the pair), woodbury (the O(d) solve),
 //            tableau, controller, dense, events, integrator (the solver)
 //   steps/   step_loop, gd, sgd_kernels, sgd, erm, ensemble, mode_chain
@@ -18,7 +19,12 @@
 #include "random/normal.hpp"
 #include "random/philox.hpp"
 
+#include "model/gaussian_kernel.hpp"
+#include "model/gaussian_rule.hpp"
+#include "model/link.hpp"
+#include "model/link_function.hpp"
 #include "model/link_pair.hpp"
+#include "model/loss_terms.hpp"
 #include "model/problem.hpp"
 #include "model/stats.hpp"
 

@@ -63,19 +63,12 @@
 #include <limits>
 #include <type_traits>
 
+// LossDerivatives (l(s, u) and its partials at fixed s*, label noise excluded) and MseKind
+// (what the record's mse column holds: kSignInvariant min(||w - w*||^2, ||w + w*||^2) / d,
+// kPlain ||w - w*||^2 / d, kUndefined NaN, there being no w* to recover when sigma != tau).
+#include "loss_terms.hpp"
+
 namespace pyscale {
-
-// l(s, u) and its partial derivatives at fixed s*: l, dl/ds, dl/du, d2l/ds2, d2l/dsdu,
-// d2l/du2 (label noise excluded).
-struct LossDerivatives {
-    double l = 0, ls = 0, lu = 0, lss = 0, lsu = 0, luu = 0;
-};
-
-// What the record's mse column holds (model page: Statistics and loss):
-//   kSignInvariant  min(||w - w*||^2, ||w + w*||^2) / d   (sigma = tau even: -w* fits too)
-//   kPlain          ||w - w*||^2 / d                       (sigma = tau, not even)
-//   kUndefined      NaN: sigma != tau, there is no w* to recover
-enum class MseKind : int { kSignInvariant = 0, kPlain = 1, kUndefined = 2 };
 
 // The flow's right-hand side: f(w) = c0 Q w + c1 Q w*.
 struct FlowCoefficients {
