@@ -180,6 +180,7 @@ void register_model(py::module_& m);
 void register_flow(py::module_& m);
 void register_steps(py::module_& m);
 void register_chain(py::module_& m);
+void register_network(py::module_& m);
 void register_testing(py::module_& m);
 
 }  // namespace pyscale_bind

@@ -11,6 +11,8 @@
 //   register_steps.cpp    _core.steps: StepState, StepRun, EnsembleRun, Gd/Sgd/Erm options,
 //                         run_gd, run_sgd, run_sgd_ensemble, erm_make_data, run_erm
 //   register_chain.cpp    _core.chain: run_mode_chain, run_mode_chain_ensemble
+//   register_network.cpp  _core.network: the two-layer network engines (flow, GD, SGD and its
+//                         ensembles, ERM, the mode chain), NetworkProblem, NetworkKernels
 //   register_testing.cpp  _core.testing: generator internals the tests and benchmarks probe
 // Engine entry points are registered once per link pair (bindings.hpp, BoundPairs).
 #include "bindings.hpp"
@@ -52,6 +54,9 @@ PYBIND11_MODULE(_core, m) {
     py::module_ chain =
         m.def_submodule("chain", "Online SGD on the modes of a compressed problem.");
     register_chain(chain);
+    py::module_ network = m.def_submodule(
+        "network", "Two-layer networks: p student units, k teacher units, every engine.");
+    register_network(network);
     py::module_ testing =
         m.def_submodule("testing", "Generator and workspace internals, for tests and benchmarks.");
     register_testing(testing);

@@ -1,19 +1,24 @@
 // Umbrella header: the whole pyscale C++ core (header-only, C++17, no Python).
 //
 // The folders are layers; a header includes only its own folder and the ones above it here:
-//   util/    parallel (fixed-block reductions), errors, progress (hooks, run status)
+//   util/    parallel (fixed-block reductions), errors, progress (hooks, run status),
+//            small_matrix (dense algebra of the size of the units)
 //   random/  philox (counter-based generator), normal, gamma
 //   model/   problem (the data model's view), link_pair (the pair concept, SquarePair),
 //            loss_terms, link_function, gaussian_rule, gaussian_kernel, link (LinkPair: any
-//            student and teacher links), stats (moments and the record row)
+//            student and teacher links), stats (moments and the record row), network
+//            (two-layer networks: overlaps, the kernel sums, their records)
 //   flow/    vector_field (f and its Jacobian from the pair), woodbury (the O(d) solve),
-//            tableau, controller, dense, events, integrator (the solver)
-//   steps/   step_loop, gd, sgd_kernels, sgd, erm, ensemble, mode_chain
+//            tableau, controller, dense, events, integrator (the solver), network_solve and
+//            network_integrator (two-layer networks: model/network.hpp)
+//   steps/   step_loop, gd, sgd_kernels, sgd, erm, ensemble, mode_chain, network_gd,
+//            network_sgd, network_erm, network_chain (two-layer networks)
 #pragma once
 
 #include "util/errors.hpp"
 #include "util/parallel.hpp"
 #include "util/progress.hpp"
+#include "util/small_matrix.hpp"
 
 #include "random/gamma.hpp"
 #include "random/normal.hpp"
@@ -25,6 +30,7 @@
 #include "model/link_function.hpp"
 #include "model/link_pair.hpp"
 #include "model/loss_terms.hpp"
+#include "model/network.hpp"
 #include "model/problem.hpp"
 #include "model/stats.hpp"
 
@@ -32,6 +38,8 @@
 #include "flow/dense.hpp"
 #include "flow/events.hpp"
 #include "flow/integrator.hpp"
+#include "flow/network_integrator.hpp"
+#include "flow/network_solve.hpp"
 #include "flow/tableau.hpp"
 #include "flow/vector_field.hpp"
 #include "flow/woodbury.hpp"
@@ -40,6 +48,10 @@
 #include "steps/erm.hpp"
 #include "steps/gd.hpp"
 #include "steps/mode_chain.hpp"
+#include "steps/network_chain.hpp"
+#include "steps/network_erm.hpp"
+#include "steps/network_gd.hpp"
+#include "steps/network_sgd.hpp"
 #include "steps/sgd.hpp"
 #include "steps/sgd_kernels.hpp"
 #include "steps/step_loop.hpp"

@@ -94,4 +94,48 @@ private:
     std::vector<double> partial_;
 };
 
+// BlockedReducer with a width chosen at run time (the network engines: p (p + k) sums and
+// more): `sums` slots reduced by summation, then `maxima` by maximum (NaN wins), each block
+// serially and the partials added in block order, so the bits depend on n only.
+class BlockedSums {
+public:
+    BlockedSums(std::size_t n, int threads, std::size_t sums, std::size_t maxima = 0)
+        : n_(n), blocks_(block_count(n)), threads_(threads_for(n, threads)), sums_(sums),
+          width_(sums + maxima), partial_(blocks_ * (sums + maxima)), total_(sums + maxima) {}
+
+    std::size_t size() const { return n_; }
+    std::size_t width() const { return width_; }
+    int threads() const { return threads_; }
+
+    // body(begin, end, acc) adds its contributions for [begin, end) into acc[0..width)
+    // (acc starts at zero in every block). Returns the totals (valid until the next run).
+    template <class Body>
+    const std::vector<double>& run(Body&& body) {
+        const std::size_t w = width_;
+        double* part = partial_.data();
+        for_blocks(blocks_, threads_, [&](std::size_t b) {
+            const std::size_t begin = b * kBlock;
+            const std::size_t end = std::min(n_, begin + kBlock);
+            double* acc = part + b * w;
+            std::fill(acc, acc + w, 0.0);
+            body(begin, end, acc);
+        });
+        std::fill(total_.begin(), total_.end(), 0.0);
+        for (std::size_t b = 0; b < blocks_; ++b) {
+            for (std::size_t k = 0; k < sums_; ++k) total_[k] += part[b * w + k];
+            for (std::size_t k = sums_; k < w; ++k) {
+                const double v = part[b * w + k];
+                if (v > total_[k] || v != v) total_[k] = v;
+            }
+        }
+        return total_;
+    }
+
+private:
+    std::size_t n_, blocks_;
+    int threads_;
+    std::size_t sums_, width_;
+    std::vector<double> partial_, total_;
+};
+
 }  // namespace pyscale
