@@ -287,8 +287,11 @@ public:
         return f;
     }
     double teacher_output(const double* hs) const {
-        double y = 0.0;
-        for (int l = 0; l < k(); ++l) y += b_[l] * tau_(hs[l]);
+        double y = 0.0, d[1] = {0.0};
+        for (int l = 0; l < k(); ++l) {
+            tau_.derivatives(hs[l], 0, d);
+            y += b_[l] * d[0];
+        }
         return y;
     }
     // g (p) from the residual r = f - y and sigma'(h): g_j = 2 r a_j sigma'(h_j).

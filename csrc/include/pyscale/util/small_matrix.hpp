@@ -104,10 +104,11 @@ inline bool lu_factor(int n, double* a, int* pivots) {
 
 // Solves (P A) x = P b in place (b becomes x) with the factors of lu_factor.
 inline void lu_solve(int n, const double* lu, const int* pivots, double* b) {
-    for (int c = 0; c < n; ++c) {
+    // lu_factor swaps whole rows, so L is stored in the final row order: permute b first.
+    for (int c = 0; c < n; ++c)
         if (pivots[c] != c) std::swap(b[c], b[pivots[c]]);
+    for (int c = 0; c < n; ++c)
         for (int r = c + 1; r < n; ++r) b[r] -= lu[r * n + c] * b[c];
-    }
     for (int c = n - 1; c >= 0; --c) {
         double v = b[c];
         for (int k = c + 1; k < n; ++k) v -= lu[c * n + k] * b[k];
