@@ -1,4 +1,5 @@
-"""pyscale — learning dynamics of phase retrieval on power-law Gaussian data.
+"""pyscale — learning dynamics of phase retrieval (and other single-index links) on
+power-law Gaussian data.
 
 The model, its conventions and equations are those of *Fast Escape, Slow Convergence*
 (arXiv 2511.18661), stated on the documentation's model page.
@@ -20,12 +21,14 @@ from .analysis.compare import compare
 from .app.io import load, save_trajectory
 from .engines import simulate, simulate_many
 from .engines.hierarchy import hierarchy
-from .errors import DivergenceError, Interrupted
+from .errors import DivergenceError, DomainError, Interrupted
+from .model.links import Link, LinkPair
 from .model.problem import Problem, power_law_eigenvalues
 from .model.statistics import statistics
 from .results.trajectory import Ensemble, Phases, Trajectory
 from .theory import Prediction, predict
 
-__all__ = ["Problem", "Trajectory", "Phases", "simulate", "simulate_many", "Ensemble",
-           "power_law_eigenvalues", "statistics", "DivergenceError", "Interrupted", "load",
+__all__ = ["Problem", "Link", "LinkPair", "Trajectory", "Phases", "simulate", "simulate_many",
+           "Ensemble", "power_law_eigenvalues", "statistics", "DivergenceError", "DomainError",
+           "Interrupted", "load",
            "save_trajectory", "predict", "Prediction", "compare", "hierarchy", "__version__"]

@@ -37,7 +37,8 @@ def _problem_rows(problem) -> Rows:
             ("n_coords", _fmt(problem.n_coords))]
     if problem.is_compressed:
         rows.append(("modes", _fmt(problem.n_modes)))
-    rows += [("s*", _fmt(problem.s_star)), ("noise σ²", _fmt(problem.noise))]
+    rows += [("s*", _fmt(problem.s_star)), ("noise σ²", _fmt(problem.noise)),
+             ("link", problem.link.identity)]
     for key in ("target", "seed", "constructor"):
         if key in info:
             rows.append((key, _fmt(info[key])))

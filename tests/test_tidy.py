@@ -162,7 +162,8 @@ def test_reprs_are_compact_tables(problem, ensemble, comparison):
     text = repr(problem)
     assert text.startswith("Problem(d=50, a=1, n_coords=50, s*=1, noise σ²=0")
     html = problem._repr_html_()
-    assert html.count("<tr>") == 8 and "<th style='text-align:left'>s*</th>" in html
+    assert html.count("<tr>") == 9 and "<th style='text-align:left'>s*</th>" in html
+    assert "link=square" in text
     traj = ensemble.trajectory(0)
     text = repr(traj)
     assert f"records={len(traj)}" in text and f"final mse={traj.mse[-1]:.4g}" in text

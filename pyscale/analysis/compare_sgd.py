@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..model.link_support import require_square
 from ..model.problem import Problem
 from ..results.trajectory import Ensemble
 from ..theory import Prediction, predict
@@ -88,6 +89,7 @@ def escape_times(ensemble: Ensemble, delta: float = 0.05) -> np.ndarray:
 def _validated(ensemble, prediction) -> tuple[Ensemble, Prediction]:
     if not isinstance(ensemble, Ensemble):
         raise TypeError(f"ensemble must be a pyscale.Ensemble, got {type(ensemble).__name__}")
+    require_square("compare", meta=ensemble.meta)
     if ensemble.meta.get("method") != "sgd":
         raise ValueError(f"ensemble must come from method='sgd', got "
                          f"{ensemble.meta.get('method')!r}")

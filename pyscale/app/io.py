@@ -33,6 +33,7 @@ from typing import Any, Dict, Iterable, Optional, Tuple, Union
 
 import numpy as np
 
+from ..model.link_support import require_square
 from ..model.problem import Problem
 from ..results.trajectory import FIELDS, Trajectory
 
@@ -231,6 +232,9 @@ def save_trajectory(traj: Trajectory, path: PathLike, problem: Optional[Problem]
     from .._version import __version__
     if not isinstance(traj, Trajectory):
         raise TypeError(f"expected a Trajectory, got {type(traj).__name__}")
+    require_square("files", meta=traj.meta)
+    if problem is not None:
+        require_square("files", problem.link)
     arrays: Dict[str, np.ndarray] = {f"col/{name}": np.asarray(getattr(traj, name))
                                      for name in FIELDS}
     if traj.w is not None:

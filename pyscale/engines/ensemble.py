@@ -12,12 +12,19 @@ import numpy as np
 
 from .. import _core
 from .. import _validate as check
-from ..errors import DivergenceError, Interrupted
+from ..errors import DivergenceError, DomainError, Interrupted
 from ..model.problem import Problem
 from ..results.trajectory import FIELDS, Ensemble, Trajectory
 from . import chain, erm, sgd
 from ._options import check_workspace, noise_variance, sgd_options, step_options
-from ._run import base_meta, core_pair, core_problem, divergence_message, progress_hook
+from ._run import (
+    base_meta,
+    core_pair,
+    core_problem,
+    divergence_message,
+    domain_message,
+    progress_hook,
+)
 from .progress import run_with_progress
 
 __all__ = ["simulate_many", "seed_list", "METHODS"]
@@ -115,7 +122,8 @@ def _sgd_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
                    train_loss=out.per_record, quantiles=quantiles, meta=meta,
                    **{name: np.ascontiguousarray(records[:, :, j])
                       for j, name in enumerate(FIELDS) if name != "t"})
-    return _raise_on_status(ens, status, list(out.diverged_at_step), out.signalled, lr)
+    return _raise_on_status(ens, status, list(out.diverged_at_step), out.signalled, lr,
+                            [step * lr for step in out.last_step])
 
 
 def _erm_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
@@ -124,9 +132,11 @@ def _erm_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
     members: List[Trajectory] = []
     status: List[str] = []
     diverged: List[int] = []
+    stopped: List[float] = []
     signalled = False
     started = time.perf_counter()
     for s in seeds:
+        t_stop = np.nan
         try:
             traj = erm.run(problem, seed=int(s), threads=threads, progress=progress,
                            **options)
@@ -136,11 +146,16 @@ def _erm_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
             traj = err.trajectory
             status.append("diverged")
             diverged.append(err.step)
+        except DomainError as err:
+            traj, t_stop = err.trajectory, err.t
+            status.append("out_of_domain")
+            diverged.append(-1)
         except Interrupted as err:
             traj = err.trajectory
             status.append("interrupted")
             diverged.append(-1)
             signalled = err.cause == "signal"
+        stopped.append(t_stop)
         members.append(traj)
         if status[-1] == "interrupted":
             break
@@ -152,6 +167,7 @@ def _erm_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
     for i, traj in enumerate(members):
         if W is not None and traj.w is not None:
             W[i] = traj.w
+    stopped += [np.nan] * (seeds.size - len(stopped))
     status += ["interrupted"] * (seeds.size - len(status))
     diverged += [-1] * (seeds.size - len(diverged))
     meta = dict(members[0].meta)
@@ -160,7 +176,7 @@ def _erm_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
     meta.update(member_status=status, diverged_at_step=diverged,
                 wall_time=time.perf_counter() - started)
     ens = Ensemble(seeds=seeds, t=rec * lr, w=W, quantiles=quantiles, meta=meta, **arrays)
-    return _raise_on_status(ens, status, diverged, signalled, lr)
+    return _raise_on_status(ens, status, diverged, signalled, lr, stopped)
 
 
 def _member_arrays(members: List[Trajectory], count: int, n_records: int
@@ -176,7 +192,9 @@ def _member_arrays(members: List[Trajectory], count: int, n_records: int
 
 
 def _raise_on_status(ens: Ensemble, status: List[str], diverged_at: List[int],
-                     signalled: bool, lr: float) -> Ensemble:
+                     signalled: bool, lr: float, stopped_at: Sequence[float]) -> Ensemble:
+    """Raise for the first member that did not complete (``stopped_at``: each member's
+    last time), or return ``ens``."""
     bad = [i for i, s in enumerate(status) if s == "diverged"]
     if bad:
         i = min(bad, key=lambda j: diverged_at[j])
@@ -185,6 +203,12 @@ def _raise_on_status(ens: Ensemble, status: List[str], diverged_at: List[int],
         raise DivergenceError(divergence_message("the ensemble", step, lr,
                                                  "lower lr or raise batch", members=members),
                               step, ens)
+    out = [i for i, s in enumerate(status) if s == "out_of_domain"]
+    if out:
+        members = f" in {len(out)} of {len(ens)} members, first seed {int(ens.seeds[out[0]])}"
+        t = float(stopped_at[out[0]])
+        raise DomainError(domain_message("the ensemble", t, str(ens.meta.get("link")),
+                                         members=members), t, ens)
     if any(s == "interrupted" for s in status):
         why = "Ctrl-C" if signalled else "the progress callback"
         raise Interrupted(f"the ensemble was stopped by {why}; the partial ensemble is in "

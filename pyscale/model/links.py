@@ -107,8 +107,10 @@ class Link:
     non-user link from its :attr:`identity` string. Calling a link evaluates σ on arrays.
     """
 
-    __slots__ = ("_kind", "_given", "_atoms", "_even", "_name", "_cfuncs", "_block", "_id")
+    __slots__ = ("_kind", "_given", "_atoms", "_even", "_name", "_cfuncs", "_block", "_id",
+                 "_core")
     _block: Optional[np.ndarray]
+    _core: Any
 
     def __init__(self, name: Union[str, "Link"]):
         if isinstance(name, Link):
@@ -143,6 +145,7 @@ class Link:
         self._kind, self._given, self._atoms, self._even = kind, given, atoms, even
         self._id, self._name, self._cfuncs = identity, name, cfuncs
         self._block = None
+        self._core = None
 
     def _copy(self, other: "Link") -> None:
         self._init(other._kind, other._given, other._atoms, other._even, other._id,
@@ -273,6 +276,30 @@ class Link:
             self._block = block
         return self._block
 
+    def core(self) -> Any:
+        """The core's description of this link (``pyscale._core.model.Link``), what the
+        engines' link pairs read; cached. A user link's C functions are its cfuncs, which the
+        core object keeps alive; a Link whose compiled functions are gone (copied without
+        them, or unpickled in another process) is refused."""
+        if self._core is None:
+            from .. import _core
+
+            if self._kind == 7:
+                live = tuple(int(f.address) for f in self._cfuncs)
+                given = tuple(a for a in self._atoms.addresses if a)
+                if len(live) < 2 or live != given:
+                    raise ValueError(f"the user link {self._id!r} has lost its compiled "
+                                     "functions (a copy made without them, or one unpickled "
+                                     "in another process): build it again with Link.user(...) "
+                                     "in this process")
+                self._core = _core.model.Link.user(list(live), self._even, self._atoms.width,
+                                                   self._cfuncs)
+            elif self._kind in (4, 5):
+                self._core = getattr(_core.model.Link, self.kind)(list(self._given))
+            else:
+                self._core = getattr(_core.model.Link, self.kind)()
+        return self._core
+
     # ---- values ------------------------------------------------------------------------
     def derivatives(self, z, order: int = 1) -> np.ndarray:
         """σ^(k)(z) for k = 0..order (≤ 4), shape ``z.shape + (order + 1,)``. Kinked links
@@ -351,7 +378,8 @@ class LinkPair:
     σ = τ and ``"student,teacher"`` otherwise.
     """
 
-    __slots__ = ("_student", "_teacher", "_params")
+    __slots__ = ("_student", "_teacher", "_params", "_core")
+    _core: Any
 
     def __init__(self, student: PairLike, teacher: Optional[LinkLike] = None):
         if isinstance(student, LinkPair) and teacher is None:
@@ -374,6 +402,7 @@ class LinkPair:
                              "quadrature link (tanh, user): its kink would spoil the quadrature")
         self._student, self._teacher = s, t
         self._params = pair_params(s.atoms, t.atoms)
+        self._core = None
 
     @property
     def student(self) -> Link:
@@ -408,6 +437,18 @@ class LinkPair:
         if self._student != self._teacher:
             return "undefined"
         return "sign_invariant" if self._student.even else "plain"
+
+    def core(self) -> Any:
+        """The core's pair, what every engine entry point takes (pybind11 picks the engine
+        compiled for its type): ``pyscale._core.model.SquarePair`` for σ = τ = square (phase
+        retrieval's own closed forms, and bits), ``pyscale._core.model.LinkPair`` otherwise.
+        Cached; it keeps a user link's functions alive."""
+        if self._core is None:
+            from .. import _core
+
+            self._core = _core.model.SquarePair() if self.is_square else \
+                _core.model.LinkPair(self._student.core(), self._teacher.core())
+        return self._core
 
     # ---- loss --------------------------------------------------------------------------
     def _point(self, s: float, u: float, s_star: float) -> tuple[float, float, float]:

@@ -21,5 +21,5 @@ def statistics(problem: Problem, w: Optional[Any] = None) -> Dict[str, float]:
     state = problem.w0 if w is None else check.vector("w", w, problem.n_coords)
     core = _core.model.CoreProblem(problem.eigenvalues, problem.w_star, float(problem.d),
                              float(problem.noise))
-    row = _core.model.statistics(core, _core.model.SquarePair(), state, 0.0)
+    row = _core.model.statistics(core, problem.link.core(), state, 0.0)
     return {k: float(v) for k, v in zip(_core.model.RECORD_FIELDS, row) if k != "t"}
