@@ -37,6 +37,8 @@ def _problem_rows(problem) -> Rows:
             ("n_coords", _fmt(problem.n_coords))]
     if problem.is_compressed:
         rows.append(("modes", _fmt(problem.n_modes)))
+    if problem.is_network:
+        rows += [("units", _fmt(problem.units)), ("teacher_units", _fmt(problem.teacher_units))]
     rows += [("s*", _fmt(problem.s_star)), ("noise σ²", _fmt(problem.noise)),
              ("link", problem.link.identity)]
     for key in ("target", "seed", "constructor"):
@@ -57,6 +59,25 @@ def _trajectory_rows(traj) -> Rows:
     if len(traj):
         rows += [("final mse", _fmt(traj.mse[-1])), ("final |u|", _fmt(abs(traj.u[-1]))),
                  ("final s", _fmt(traj.s[-1]))]
+    return rows
+
+
+def _network_rows(res) -> Rows:
+    """A network trajectory or ensemble: its method, sizes, records and final loss."""
+    meta = res.meta
+    rows = [("method", _fmt(meta.get("method"))), ("units", _fmt(res.p)),
+            ("teacher_units", _fmt(res.k)), ("records", _fmt(res.t.size))]
+    if hasattr(res, "seeds"):
+        rows.insert(1, ("members", _fmt(len(res))))
+    else:
+        rows.append(("status", _fmt(res.status)))
+    for key in ("lr", "batch", "seed", "n_samples", "rtol"):
+        if key in meta:
+            rows.append((key, _fmt(meta[key])))
+    if res.t.size:
+        rows.append(("t", f"[{_fmt(res.t[0])}, {_fmt(res.t[-1])}]"))
+        final = np.nanmean(res.loss[..., -1]) if res.loss.size else None
+        rows.append(("final loss", _fmt(final)))
     return rows
 
 
@@ -109,7 +130,8 @@ def _comparison_table(comparison) -> tuple[Sequence[str], list[Sequence[str]]]:
 
 _ROWS: dict[str, Callable[..., Rows]] = {
     "Problem": _problem_rows, "Trajectory": _trajectory_rows, "Ensemble": _ensemble_rows,
-    "Comparison": _comparison_rows}
+    "Comparison": _comparison_rows, "NetworkTrajectory": _network_rows,
+    "NetworkEnsemble": _network_rows}
 _TABLES = {"Comparison": _comparison_table}
 
 

@@ -14,14 +14,17 @@ from typing import Any, Dict
 from .. import _validate as check
 from ..model.problem import Problem
 from ..results.trajectory import Trajectory
-from . import erm, flow, gd, sgd
+from . import erm, flow, gd, network_erm, network_flow, network_gd, network_sgd, sgd
 from .ensemble import simulate_many
 from .progress import run_with_progress
 
-__all__ = ["simulate", "simulate_many", "ENGINES"]
+__all__ = ["simulate", "simulate_many", "ENGINES", "NETWORK_ENGINES"]
 
 #: method name -> engine module (``run(problem, **options)``, ``OPTIONS``)
 ENGINES: Dict[str, ModuleType] = {"flow": flow, "gd": gd, "sgd": sgd, "erm": erm}
+#: the same methods for a two-layer network (``problem.is_network``; networks page)
+NETWORK_ENGINES: Dict[str, ModuleType] = {"flow": network_flow, "gd": network_gd,
+                                          "sgd": network_sgd, "erm": network_erm}
 
 
 def simulate(problem: Problem, method: str = "flow", **options: Any) -> Trajectory:
@@ -44,6 +47,11 @@ def simulate(problem: Problem, method: str = "flow", **options: Any) -> Trajecto
     ``method="erm"``: full-batch GD on ``n_samples`` fixed samples — ``n_samples``, ``lr``,
     ``steps``, ``record``, ``noise``, ``seed``, ``max_memory``; needs 8·n_samples·d bytes.
 
+    A two-layer network (``problem.is_network``; networks page) runs the same four methods
+    with the same options and returns a :class:`~pyscale.results.network.NetworkTrajectory`
+    (records S, U, the loss); on a compressed network ``sgd`` runs the exact mode chain
+    and the flow and GD run unchanged on the modes' Gram rows.
+
     Unknown options are refused, naming the nearest valid one. Raises
     :class:`~pyscale.DivergenceError` (with the whole partial trajectory) when a step
     engine diverges and :class:`~pyscale.Interrupted` on Ctrl-C or when ``progress``
@@ -51,7 +59,8 @@ def simulate(problem: Problem, method: str = "flow", **options: Any) -> Trajecto
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a pyscale.Problem, got {type(problem).__name__}")
-    engine = ENGINES[check.choice("method", method, ENGINES)]
+    engines = NETWORK_ENGINES if problem.is_network else ENGINES
+    engine = engines[check.choice("method", method, engines)]
     check.keywords(f"simulate(method={method!r})", options, engine.OPTIONS)
     result: Trajectory = run_with_progress(engine.run, problem, method, options)
     return result

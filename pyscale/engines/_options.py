@@ -1,9 +1,12 @@
-"""What the step engines share (one module, so that engines never import each other's
-helpers): validated step options, label noise, sample storage and streams, the
-physical-coordinates requirement of data reuse, and the SGD workspace check."""
+"""What the engines share (one module, so that engines never import each other's helpers):
+the flow's validated options (single-index and network flows), validated step options,
+label noise, sample storage and streams, the physical-coordinates requirement of data
+reuse, and the SGD workspace check."""
 from __future__ import annotations
 
 from typing import Any, Optional
+
+import numpy as np
 
 from .. import _core
 from .. import _validate as check
@@ -11,7 +14,8 @@ from ..model.compression import ModeLayout
 from ..model.problem import Problem
 
 __all__ = ["step_options", "sgd_options", "check_workspace", "noise_variance",
-           "require_physical", "streams_choice", "SAMPLES", "STREAMS"]
+           "require_physical", "streams_choice", "flow_options", "SAMPLES", "STREAMS",
+           "SCHEMES", "RECORD_MODES"]
 
 
 def step_options(lr: Any, steps: Any, record: Any, divergence_factor: Any):
@@ -23,6 +27,28 @@ def step_options(lr: Any, steps: Any, record: Any, divergence_factor: Any):
     factor = check.real("divergence_factor", divergence_factor, 1.0, low_open=True)
     return lr, steps, check.record_steps(steps, record), factor
 
+
+
+SCHEMES = {"rodas4": _core.flow.FlowScheme.rodas4, "ros4": _core.flow.FlowScheme.ros4}
+RECORD_MODES = {"interpolate": _core.flow.FlowRecordMode.interpolate,
+                "step": _core.flow.FlowRecordMode.step}
+
+
+def flow_options(rtol: Any, atol: Any, h0: Any, hmax: Any, max_steps: Any, threads: Any,
+                 progress_every: Any, scheme: Any, record_mode: Any
+                 ) -> "_core.flow.FlowOptions":
+    """The flow's options, validated (the single-index and the network flow take the same)."""
+    opt = _core.flow.FlowOptions()
+    opt.scheme = SCHEMES[check.choice("scheme", scheme, SCHEMES)]
+    opt.rtol = check.real("rtol", rtol, 1e-14, 1.0, high_open=True)
+    opt.atol = -1.0 if atol is None else check.positive("atol", atol)
+    opt.h0 = 0.0 if h0 is None else check.positive("h0", h0)
+    opt.hmax = np.inf if hmax is None or hmax == np.inf else check.positive("hmax", hmax)
+    opt.max_steps = check.integer("max_steps", max_steps, 1, check.MAX_STEPS)
+    opt.threads = check.threads(threads)
+    opt.progress_every = check.integer("progress_every", progress_every, 1, check.MAX_STEPS)
+    opt.record_mode = RECORD_MODES[check.choice("record_mode", record_mode, RECORD_MODES)]
+    return opt
 
 
 SAMPLES = {"auto": _core.steps.SampleStorage.auto, "store": _core.steps.SampleStorage.store,

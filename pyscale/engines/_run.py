@@ -22,7 +22,9 @@ from ..model.problem import Problem
 from ..results.trajectory import FIELDS, Trajectory
 
 __all__ = ["Start", "start", "finish", "core_problem", "core_pair", "base_meta", "progress_hook",
-           "divergence_message", "domain_message", "concat", "step_meta", "step_state", "COUNTERS"]
+           "divergence_message", "domain_message", "concat", "step_meta", "step_state", "COUNTERS",
+           "core_network", "network_meta", "network_start", "network_concat", "network_finish",
+           "network_step_meta"]
 
 ProgressCallback = Callable[[float, int], Optional[bool]]
 
@@ -187,3 +189,127 @@ def step_state(begun: Start) -> "_core.steps.StepState":
     r = begun.resume
     return _core.steps.StepState(int(r.get("step", 0)), float(r.get("window_sum", 0.0)),
                            int(r.get("window_count", 0)))
+
+
+# ---------------------------------------------------------------------------- networks
+# What the network engines (network_flow, network_gd, network_sgd, network_erm) share:
+# the core's problem and kernels, the meta, the state to start from and the epilogue,
+# each the network twin of the single-index helper above.
+
+def core_network(problem: Problem, noise: Optional[float] = None) -> tuple:
+    """(NetworkProblem, NetworkKernels) of a network problem for the core: eigenvalues,
+    W* (n, k), the units p, d, the label-noise variance (``noise`` overrides the problem's),
+    and the kernel sums of its link pair with the readouts."""
+    prob = _core.network.NetworkProblem(problem.eigenvalues, problem.w_star, problem.units,
+                                        float(problem.d),
+                                        float(problem.noise if noise is None else noise))
+    # The network sums take the general pair (the square's closed forms included in it).
+    pair = _core.model.LinkPair(problem.link.student.core(), problem.link.teacher.core())
+    kern = _core.network.NetworkKernels(pair, [float(x) for x in problem.readout],
+                                        [float(x) for x in problem.teacher_readout])
+    return prob, kern
+
+
+def network_meta(problem: Problem, method: str, noise: Optional[float] = None
+                 ) -> Dict[str, Any]:
+    """The meta every network run starts from: the problem's sizes, S*, readouts, noise,
+    link and provenance."""
+    return {"method": method, "d": problem.d, "n_coords": problem.n_coords,
+            "units": problem.units, "teacher_units": problem.teacher_units,
+            "S_star": problem.S_star, "readout": problem.readout,
+            "teacher_readout": problem.teacher_readout,
+            "noise": float(problem.noise if noise is None else noise),
+            "problem": dict(problem.info), "link": problem.link.identity,
+            "version": __version__}
+
+
+def network_start(problem: Problem, method: str, resume: Any,
+                  same: Optional[Mapping[str, Any]] = None, state: str = "w") -> Start:
+    """The state to run from: ``problem.w0`` (n, p), or the end of ``resume`` (a
+    NetworkTrajectory of the same method, problem size and ``same`` options). ``state``:
+    where the resumed state lives (``"w"``, or ``"frames"`` in the resume meta for the mode
+    chain)."""
+    from ..results.network import NetworkTrajectory
+    if resume is None:
+        return Start(np.array(problem.w0, dtype=np.float64, copy=True))
+    if not isinstance(resume, NetworkTrajectory):
+        raise TypeError(f"resume must be a NetworkTrajectory (a network run), got "
+                        f"{type(resume).__name__}")
+    if resume.meta.get("method") != method or "resume" not in resume.meta or len(resume) == 0:
+        raise ValueError(f"resume: the trajectory is not a resumable {method!r} run of a "
+                         f"network")
+    saved = resume.w if state == "w" else resume.meta["resume"].get(state)
+    w = np.array(saved, dtype=np.float64, copy=True)
+    if state == "w" and w.shape != problem.w0.shape:
+        raise ValueError(f"resume: the trajectory's state has shape {w.shape}, the problem "
+                         f"{problem.w0.shape}")
+    for key, value in (same or {}).items():
+        if resume.meta.get(key) != value:
+            raise ValueError(f"resume: {key} must be the interrupted run's "
+                             f"{resume.meta.get(key)!r}, got {value!r}")
+    return Start(w, resume, dict(resume.meta["resume"]))
+
+
+def network_concat(first: Any, second: Any, per_record: Iterable[str] = ()) -> Any:
+    """A network trajectory appended to the one it resumed (records, per-record meta,
+    counters)."""
+    if first is None:
+        return second
+    from ..results.network import NetworkTrajectory
+    meta = dict(second.meta)
+    for key in per_record:
+        if key in first.meta and key in meta:
+            meta[key] = np.concatenate([first.meta[key], meta[key]])
+    for key in COUNTERS:
+        if key in first.meta and key in meta:
+            meta[key] = first.meta[key] + meta[key]
+    meta["resumed"] = True
+    return NetworkTrajectory(t=np.concatenate([first.t, second.t]),
+                             loss=np.concatenate([first.loss, second.loss]),
+                             S=np.concatenate([first.S, second.S]),
+                             U=np.concatenate([first.U, second.U]), w=second.w, meta=meta)
+
+
+def network_finish(run: Any, w: Optional[np.ndarray], meta: Dict[str, Any], begun: Start,
+                   what: str, hint: str = "", per_record: Optional[str] = None) -> Any:
+    """The core's result → the whole NetworkTrajectory; raises DivergenceError /
+    Interrupted carrying it, or warns on a step limit (as :func:`finish`)."""
+    from ..results.network import NetworkTrajectory
+    n = int(run.records_written)
+    if per_record is not None:
+        meta[per_record] = np.array(run.per_record[:n])
+    meta["status"] = run.status.name
+    traj = NetworkTrajectory.from_records(np.asarray(run.records)[:n], w, meta,
+                                          int(meta["units"]), int(meta["teacher_units"]))
+    traj = network_concat(begun.previous, traj, () if per_record is None else (per_record,))
+    if run.status == _core.RunStatus.diverged:
+        step = int(meta["diverged_at_step"])
+        raise DivergenceError(divergence_message(what, step, meta["lr"], hint,
+                                                 meta.get("last_good_step")), step, traj)
+    if run.status == _core.RunStatus.interrupted:
+        cause = "signal" if run.signalled else "callback"
+        why = "Ctrl-C" if run.signalled else "the progress callback"
+        raise Interrupted(f"{what} stopped by {why} at t = {meta['t_reached']:.6g}; resume "
+                          f"with simulate(..., resume=err.trajectory)", traj, cause=cause)
+    if run.status == _core.RunStatus.step_limit:
+        warnings.warn(f"{what} stopped at t = {meta['t_reached']:.6g}: step budget "
+                      f"exhausted (max_steps) or step size underflow; the trajectory is "
+                      f"truncated", RuntimeWarning, stacklevel=4)
+    return traj
+
+
+def network_step_meta(problem: Problem, method: str, run: Any, begun: Start, lr: float,
+                      started: float, noise: Optional[float] = None,
+                      **options: Any) -> Dict[str, Any]:
+    """The meta of a network step engine's run (as :func:`step_meta`)."""
+    step0 = int(begun.resume.get("step", 0))
+    last = int(run.state.step)
+    diverged = run.status == _core.RunStatus.diverged
+    meta = network_meta(problem, method, noise)
+    meta.update(lr=lr, **options, steps=last - step0, last_step=last,
+                diverged_at_step=int(run.diverged_at_step),
+                last_good_step=last - 1 if diverged else last, t_reached=last * lr,
+                threads=int(run.threads), wall_time=time.perf_counter() - started,
+                resume={"step": last, "window_sum": float(run.state.window_sum),
+                        "window_count": int(run.state.window_count)})
+    return meta

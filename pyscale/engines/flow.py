@@ -14,30 +14,14 @@ from .. import _core
 from .. import _validate as check
 from ..model.problem import Problem
 from ..results.trajectory import Trajectory
+from ._options import flow_options
 from ._run import base_meta, core_pair, core_problem, finish, progress_hook, start
 from .flow_events import dense_completion, parse_events, terminal_observer
 
-__all__ = ["run", "OPTIONS", "SCHEMES"]
+__all__ = ["run", "OPTIONS"]
 
-SCHEMES = {"rodas4": _core.flow.FlowScheme.rodas4, "ros4": _core.flow.FlowScheme.ros4}
-RECORD_MODES = {"interpolate": _core.flow.FlowRecordMode.interpolate,
-                "step": _core.flow.FlowRecordMode.step}
 OPTIONS = ("t", "rtol", "atol", "h0", "hmax", "max_steps", "threads", "progress",
            "progress_every", "resume", "scheme", "record_mode", "events")
-
-
-def _options(rtol: Any, atol: Any, h0: Any, hmax: Any, max_steps: Any, threads: Any,
-             progress_every: Any, scheme: Any) -> "_core.flow.FlowOptions":
-    opt = _core.flow.FlowOptions()
-    opt.scheme = SCHEMES[check.choice("scheme", scheme, SCHEMES)]
-    opt.rtol = check.real("rtol", rtol, 1e-14, 1.0, high_open=True)
-    opt.atol = -1.0 if atol is None else check.positive("atol", atol)
-    opt.h0 = 0.0 if h0 is None else check.positive("h0", h0)
-    opt.hmax = np.inf if hmax is None or hmax == np.inf else check.positive("hmax", hmax)
-    opt.max_steps = check.integer("max_steps", max_steps, 1, check.MAX_STEPS)
-    opt.threads = check.threads(threads)
-    opt.progress_every = check.integer("progress_every", progress_every, 1, check.MAX_STEPS)
-    return opt
 
 
 def run(problem: Problem, *, t: Any = None, rtol: float = 1e-9, atol: Optional[float] = None,
@@ -54,8 +38,8 @@ def run(problem: Problem, *, t: Any = None, rtol: float = 1e-9, atol: Optional[f
     if t is None:
         raise ValueError("method='flow' needs t= (record times, or a horizon)")
     times = check.record_times(t)
-    opt = _options(rtol, atol, h0, hmax, max_steps, threads, progress_every, scheme)
-    opt.record_mode = RECORD_MODES[check.choice("record_mode", record_mode, RECORD_MODES)]
+    opt = flow_options(rtol, atol, h0, hmax, max_steps, threads, progress_every, scheme,
+                       record_mode)
     evs = parse_events(events)
     opt.dense_every_step = bool(evs)  # event records carry every field
     begun = start(problem, "flow", resume)

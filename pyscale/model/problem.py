@@ -27,6 +27,7 @@ import numpy as np
 from .. import _core, _repr
 from .. import _validate as check
 from . import compression
+from . import network as net
 from .links import LinkPair, PairLike
 
 __all__ = ["Problem", "power_law_eigenvalues"]
@@ -90,6 +91,12 @@ class Problem:
         student square, teacher |z|), a :class:`~pyscale.Link` (σ = τ), a
         :class:`~pyscale.LinkPair` or a pair ``(student, teacher)``. Stored as a
         :class:`~pyscale.LinkPair`. A kinked student (abs, relu) needs w(0) with s > 0.
+    readout, teacher_readout : (p,), (k,) arrays, optional
+        A two-layer network (networks page: The model): ``w_star`` (n, k) holds the k
+        teacher units, ``w0`` (n, p) the p student units, f(x) = Σ_j a_j σ(x·w_j) and
+        y = Σ_l a*_l τ(x·w*_l) + ξ with the fixed readouts a, a* (defaults 1/p, 1/k). A
+        problem is a network when either array is 2-D or a readout is given; vectors
+        without readouts are the single-index problem, unchanged.
     """
 
     eigenvalues: np.ndarray
@@ -101,6 +108,8 @@ class Problem:
     counts: np.ndarray = None  # type: ignore[assignment]
     info: dict = field(default_factory=dict)
     link: LinkPair = "square"  # type: ignore[assignment]  # any PairLike; a LinkPair after
+    readout: Optional[np.ndarray] = None
+    teacher_readout: Optional[np.ndarray] = None
 
     def __post_init__(self) -> None:
         lam = check.vector("eigenvalues", self.eigenvalues)
@@ -110,6 +119,9 @@ class Problem:
             raise ValueError(
                 f"eigenvalues must be > 0; eigenvalue {i} is {lam[i]!r} "
                 "(drop null directions of Q: they neither move nor count in the loss)")
+        if self._network_given():
+            self._set_network(lam, n)
+            return
         w_star = check.vector("w_star", self.w_star, n)
         w0 = check.vector("w0", self.w0, n)
         noise = check.real("noise", self.noise, 0.0)
@@ -127,6 +139,28 @@ class Problem:
                              f"is not differentiable there): start from s > 0")
         for name, arr in (("eigenvalues", lam), ("w_star", w_star), ("w0", w0),
                           ("counts", counts)):
+            arr.setflags(write=False)
+            object.__setattr__(self, name, arr)
+        object.__setattr__(self, "noise", noise)
+        object.__setattr__(self, "d", d)
+        object.__setattr__(self, "info", dict(self.info))
+        object.__setattr__(self, "link", link)
+
+    def _network_given(self) -> bool:
+        return (self.readout is not None or self.teacher_readout is not None
+                or np.ndim(self.w_star) == 2 or np.ndim(self.w0) == 2)
+
+    def _set_network(self, lam: np.ndarray, n: int) -> None:
+        """__post_init__ for a two-layer network (networks page: The model)."""
+        noise = check.real("noise", self.noise, 0.0)
+        d = n if self.d is None else check.dimension(self.d)
+        counts = self._counts(n, d)
+        if not isinstance(self.info, dict):
+            raise TypeError(f"info must be a dict, got {type(self.info).__name__}")
+        link = LinkPair(self.link)
+        arrays = net.network_arrays(lam, self.w_star, self.w0, self.readout,
+                                    self.teacher_readout, link)
+        for name, arr in (("eigenvalues", lam), ("counts", counts), *arrays._asdict().items()):
             arr.setflags(write=False)
             object.__setattr__(self, name, arr)
         object.__setattr__(self, "noise", noise)
@@ -184,7 +218,9 @@ class Problem:
     def power_law(cls, d: int, a: float, seed: int = 0, target: str = "unit_q",
                   init: str = "sphere", noise: float = 0.0,
                   compress: Optional[float] = None,
-                  link: PairLike = "square") -> "Problem":
+                  link: PairLike = "square", units: Optional[int] = None,
+                  teacher_units: Optional[int] = None, readout: Any = None,
+                  teacher_readout: Any = None, teachers: str = "random") -> "Problem":
         """The paper's problem (model page: Data model): λ_i = i^(-a)/H_{d,a},
         w* = g/‖Q^{1/2} g‖ (``target="unit_q"``, s* = 1) or g √d/‖g‖ (``target="norm_d"``,
         ‖w*‖² = d), g ~ N(0, I_d), and w(0) uniform on the unit sphere; ``link`` as for
@@ -193,6 +229,14 @@ class Problem:
         ``compress=δ`` never allocates length-d vectors (O(number of modes) memory, exact in
         distribution up to an O(δ) grouping error): see :mod:`pyscale.model.compression`.
         Without it, a d whose vectors do not fit in memory is refused, with the bytes.
+
+        A two-layer network (networks page: The model) with ``units`` = p student and
+        ``teacher_units`` = k teacher units (either given, or a readout): teacher columns
+        g_l / ‖Q^½ g_l‖ (``teachers="random"``, S*_ll = 1) or Q-orthonormal
+        (``"orthonormal"``, S* = I), student columns uniform on the unit sphere, readouts
+        ``readout`` (p,) and ``teacher_readout`` (k,) (defaults 1/p and 1/k); ``compress=δ``
+        draws each mode's (p + k) × (p + k) Gram matrix exactly (networks page:
+        Compression).
         """
         d = check.dimension(d)
         a = check.exponent(a)
@@ -203,6 +247,26 @@ class Problem:
                 "init": init}
         link = LinkPair(link)
         _check_no_underflow(d, a)
+        if any(v is not None for v in (units, teacher_units, readout, teacher_readout)):
+            p = net.units_of(units if units is not None or readout is None
+                             else np.size(readout), "units")
+            k = net.units_of(teacher_units if teacher_units is not None
+                             or teacher_readout is None else np.size(teacher_readout),
+                             "teacher_units")
+            check.choice("teachers", teachers, net.TEACHERS)
+            info.update(units=p, teacher_units=k, teachers=teachers)
+            if compress is not None:
+                compress = check.grouping_tolerance(compress, name="compress")
+                modes = compression.draw_network_power_law(d, a, p, k, seed, target, teachers,
+                                                           compress)
+                return cls(modes.eigenvalues, modes.w_star, modes.w0, noise=noise, d=d,
+                           counts=modes.counts, info={**info, "compressed": modes.info},
+                           link=link, readout=readout, teacher_readout=teacher_readout)
+            _check_fits(d, 8 * (2 * (p + k) + 2))
+            lam = power_law_eigenvalues(d, a)
+            w_star, w0 = net.draw_network(lam, p, k, seed, target, teachers)
+            return cls(lam, w_star, w0, noise=noise, info=info, link=link, readout=readout,
+                       teacher_readout=teacher_readout)
         if compress is not None:
             compress = check.grouping_tolerance(compress, name="compress")
             modes = compression.draw_power_law(d, a, seed=seed, target=target, rtol=compress)
@@ -242,6 +306,13 @@ class Problem:
     def compress(self, rtol: float, representative: str = "target") -> "Problem":
         """Group eigenvalues within a factor 1 + rtol into modes, summing the vectors exactly
         per mode (model page: Compression); see :func:`pyscale.model.compression.group`."""
+        if self.is_network:
+            modes = compression.group_network(self.eigenvalues, self.w_star, self.w0,
+                                              self.counts, rtol, representative)
+            return Problem(modes.eigenvalues, modes.w_star, modes.w0, noise=self.noise,
+                           d=self.d, counts=modes.counts,
+                           info={**self.info, "compressed": modes.info}, link=self.link,
+                           readout=self.readout, teacher_readout=self.teacher_readout)
         modes = compression.group(self.eigenvalues, self.w_star, self.w0, self.counts,
                                   rtol=rtol, representative=representative)
         return Problem(modes.eigenvalues, modes.w_star, modes.w0, noise=self.noise, d=self.d,
@@ -249,14 +320,41 @@ class Problem:
                        link=self.link)
 
     @property
+    def is_network(self) -> bool:
+        """A two-layer network (2-D w_star and w0, readouts set) rather than a single-index
+        problem."""
+        return self.readout is not None
+
+    @property
+    def units(self) -> int:
+        """p, the student units (1 for a single-index problem)."""
+        return int(self.w0.shape[1]) if self.is_network else 1
+
+    @property
+    def teacher_units(self) -> int:
+        """k, the teacher units (1 for a single-index problem)."""
+        return int(self.w_star.shape[1]) if self.is_network else 1
+
+    @property
+    def S_star(self) -> np.ndarray:
+        """S* = W*ᵀQW* (k × k; networks page: The model); [[s*]] for a single-index
+        problem."""
+        if not self.is_network:
+            return np.array([[self.s_star]])
+        return net.gram(self.eigenvalues, self.w_star, self.w_star)
+
+    @property
     def s_star(self) -> float:
-        """s* = w*ᵀQw* (model page: Statistics and loss)."""
+        """s* = w*ᵀQw* (model page: Statistics and loss); for a network, the readout-weighted
+        Σ_l a*_l S*_ll."""
+        if self.is_network:
+            return float(np.dot(self.teacher_readout, np.diag(self.S_star)))
         return _sum(self.eigenvalues * self.w_star * self.w_star)
 
     @property
     def star_norm2(self) -> float:
         """‖w*‖², so that σ*² = ‖w*‖²/d is the MSE of w = 0."""
-        return _sum(self.w_star * self.w_star)
+        return _sum(np.ravel(self.w_star * self.w_star))
 
     @property
     def lambda_max(self) -> float:
@@ -265,13 +363,14 @@ class Problem:
     def with_w0(self, w0: Any) -> "Problem":
         """The same problem started from another w(0)."""
         return Problem(self.eigenvalues, self.w_star, w0, noise=self.noise, d=self.d,
-                       counts=self.counts, info=self.info, link=self.link)
+                       counts=self.counts, info=self.info, link=self.link,
+                       readout=self.readout, teacher_readout=self.teacher_readout)
 
     __repr__ = _repr.repr_text
     _repr_html_ = _repr.repr_html
 
 
-def _check_fits(d: int) -> None:
+def _check_fits(d: int, per_coord: int = _BYTES_PER_COORD) -> None:
     """Refuse, before allocating, a full power law whose vectors do not fit in memory."""
-    check.memory(_BYTES_PER_COORD * d, f"Problem.power_law(d={d}) (its length-d vectors)", None,
+    check.memory(per_coord * d, f"Problem.power_law(d={d}) (its length-d vectors)", None,
                  "pass compress=1e-3 (exact in distribution, memory O(number of modes))")

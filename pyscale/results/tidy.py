@@ -1,7 +1,9 @@
 """Tidy exports: trajectories, ensembles and comparisons as pandas / xarray tables.
 
 One function per export; the classes attach them as thin methods
-(``Trajectory.to_pandas``, ``Ensemble.to_pandas`` / ``to_xarray``, ``Comparison.to_pandas``).
+(``Trajectory.to_pandas``, ``Ensemble.to_pandas`` / ``to_xarray``, ``Comparison.to_pandas``,
+and ``to_pandas`` / ``to_xarray`` of the two-layer networks' ``NetworkTrajectory`` and
+``NetworkEnsemble``, with ``unit`` / ``teacher_unit`` dimensions).
 pandas is a core dependency; xarray is the optional extra ``pyscale[xarray]`` and is imported
 only when :func:`ensemble_to_xarray` is called.
 
@@ -18,7 +20,8 @@ import numpy as np
 from .. import _core
 
 __all__ = ["trajectory_to_pandas", "ensemble_to_pandas", "ensemble_to_xarray",
-           "comparison_to_pandas"]
+           "comparison_to_pandas", "network_trajectory_to_pandas", "network_ensemble_to_pandas",
+           "network_to_xarray"]
 
 #: Per-seed arrays of an ensemble beyond the recorded fields: the per-record loss.
 ENSEMBLE_EXTRA = ("train_loss",)
@@ -198,3 +201,95 @@ def comparison_to_pandas(comparison):
     df.attrs = {k: comparison.get(k) for k in ("d", "a", "method", "s_star", "delta", "eps",
                                                 "s0", "sigma_star2", "times")}
     return df
+
+
+# ---------------------------------------------------------------------------- networks
+
+def _network_attrs(meta: dict) -> dict[str, Any]:
+    """A network result's meta for ``attrs``: everything but arrays (S*, the readouts and
+    per-record arrays become data or columns)."""
+    return {k: v for k, v in meta.items() if not isinstance(v, np.ndarray)
+            and k not in ("S_star", "readout", "teacher_readout")}
+
+
+def _network_long(res, lead: tuple) -> dict[str, np.ndarray]:
+    """Long-format columns over (lead..., t, unit, teacher_unit) of a network result
+    (``lead``: ("seed",) for an ensemble; its column holds member indices)."""
+    shape = res.U.shape  # lead + (T, p, k)
+    idx = np.indices(shape).reshape(len(shape), -1)
+    cols = {name: idx[i] for i, name in enumerate(lead)}
+    cols["t"] = np.asarray(res.t, dtype=np.float64)[idx[len(lead)]]
+    cols["unit"], cols["teacher_unit"] = idx[-2], idx[-1]
+    cols["U"] = np.asarray(res.U).reshape(-1)
+    cols["cos"] = np.asarray(res.cos).reshape(-1)
+    sjj = np.diagonal(res.S, axis1=-2, axis2=-1)
+    cols["S_unit"] = np.broadcast_to(sjj[..., :, None], shape).reshape(-1)
+    for name in ("loss", "excess_risk"):
+        value = np.asarray(getattr(res, name))[..., None, None]
+        cols[name] = np.broadcast_to(value, shape).reshape(-1)
+    return cols
+
+
+def network_trajectory_to_pandas(traj):
+    """A network trajectory in long format: one row per (t, unit, teacher_unit).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``t, unit, teacher_unit, U`` (U_jl), ``cos`` (U_jl / √(S_jj S*_ll)),
+        ``S_unit`` (S_jj), ``loss`` and ``excess_risk`` (repeated over the units);
+        ``df.attrs`` holds the meta (S*, readouts excluded: see ``traj.meta``).
+    """
+    import pandas as pd
+    df = pd.DataFrame(_network_long(traj, ()))
+    df.attrs = _network_attrs(traj.meta)
+    return df
+
+
+def network_ensemble_to_pandas(ens):
+    """A network ensemble in long format: one row per (seed, t, unit, teacher_unit), the
+    columns of :func:`network_trajectory_to_pandas` after ``seed``; NaN where a member
+    had stopped."""
+    import pandas as pd
+    cols = _network_long(ens, ("seed",))
+    cols["seed"] = np.asarray(ens.seeds, dtype=np.uint64)[cols["seed"]]
+    df = pd.DataFrame(cols)
+    df.attrs = _network_attrs(ens.meta)
+    return df
+
+
+def network_to_xarray(res):
+    """A network trajectory or ensemble as an :class:`xarray.Dataset`.
+
+    Dimensions ``t``, ``unit`` and ``unit_b`` (student units), ``teacher_unit`` and
+    ``teacher_unit_b``, ``component``, and ``seed`` for an ensemble. Data: ``loss``,
+    ``excess_risk`` (t), ``S`` (t, unit, unit_b), ``U`` and ``cos`` (t, unit,
+    teacher_unit), ``student_cos`` (t, unit, unit_b), ``components`` (t, component), each
+    with a leading ``seed`` for an ensemble (and ``train_loss`` (seed, t)); ``S_star``
+    (teacher_unit, teacher_unit_b), ``readout`` (unit), ``teacher_readout``
+    (teacher_unit). ``attrs``: the rest of the meta.
+
+    Raises
+    ------
+    ImportError
+        Without xarray, naming ``pip install "pyscale[xarray]"``.
+    """
+    xr = _import_xarray()
+    lead = ("seed",) if hasattr(res, "seeds") else ()
+    data = {"loss": (lead + ("t",), res.loss), "excess_risk": (lead + ("t",), res.excess_risk),
+            "S": (lead + ("t", "unit", "unit_b"), res.S),
+            "U": (lead + ("t", "unit", "teacher_unit"), res.U),
+            "cos": (lead + ("t", "unit", "teacher_unit"), res.cos),
+            "student_cos": (lead + ("t", "unit", "unit_b"), res.student_cos),
+            "components": (lead + ("t", "component"), res.components),
+            "S_star": (("teacher_unit", "teacher_unit_b"), res.s_star),
+            "readout": (("unit",), np.asarray(res.meta["readout"], dtype=np.float64)),
+            "teacher_readout": (("teacher_unit",),
+                                np.asarray(res.meta["teacher_readout"], dtype=np.float64))}
+    coords = {"t": np.asarray(res.t, dtype=np.float64), "unit": np.arange(res.p),
+              "unit_b": np.arange(res.p), "teacher_unit": np.arange(res.k),
+              "teacher_unit_b": np.arange(res.k), "component": np.arange(res.p)}
+    if lead:
+        data["train_loss"] = (("seed", "t"), res.train_loss)
+        coords["seed"] = np.asarray(res.seeds, dtype=np.uint64)
+    return xr.Dataset(data, coords=coords, attrs=_network_attrs(res.meta))

@@ -46,6 +46,9 @@ needs; :func:`mode_layout` checks the layout compression produces (a mode as one
 coordinate, or two with target (r, 0)) and says where each mode's two numbers are — what the
 mode chain needs.
 
+Two-layer networks (:mod:`pyscale.model.compression.network`; networks page: Compression)
+store a mode as min(n, p + k) rows of its (p + k) × (p + k) Gram matrix of [W* W(0)].
+
 This module is part of the model: arrays in, arrays out (:class:`Modes`,
 :class:`Eigenspaces`, :class:`ModeLayout`); it never builds a :class:`~pyscale.Problem` nor
 runs an engine.
@@ -55,6 +58,13 @@ from __future__ import annotations
 from .grouping import REPRESENTATIVES, group
 from .layout import Eigenspaces, ModeLayout, eigenspaces, mode_layout
 from .modes import Modes, assemble_modes
+from .network import (
+           TEACHERS,
+           NetworkFrames,
+           draw_network_power_law,
+           group_network,
+           network_frames,
+)
 from .power_law import (
            draw_power_law,
            mode_power_sums,
@@ -65,4 +75,5 @@ from .power_law import (
 
 __all__ = ["Modes", "group", "draw_power_law", "power_law_normaliser", "power_law_modes",
            "mode_power_sums", "sample_mode_grams", "REPRESENTATIVES", "Eigenspaces",
-           "eigenspaces", "ModeLayout", "mode_layout", "assemble_modes"]
+           "eigenspaces", "ModeLayout", "mode_layout", "assemble_modes", "group_network",
+           "draw_network_power_law", "network_frames", "NetworkFrames", "TEACHERS"]

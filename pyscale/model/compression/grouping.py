@@ -7,13 +7,13 @@ import numpy as np
 from ... import _validate as check
 from .modes import Modes, assemble_modes
 
-__all__ = ["group", "REPRESENTATIVES"]
+__all__ = ["group", "greedy_groups", "REPRESENTATIVES"]
 
 #: How a mode's eigenvalue is chosen from its members (see :func:`compress`).
 REPRESENTATIVES = ("target", "count")
 
 
-def _greedy_groups(lam_desc: np.ndarray, rtol: float) -> np.ndarray:
+def greedy_groups(lam_desc: np.ndarray, rtol: float) -> np.ndarray:
     """Start indices of the greedy grouping of decreasing eigenvalues: each group is the
     longest run from its first element λ_j with λ_j ≤ (1 + δ) λ_k for all members k."""
     ascending = -lam_desc  # increasing, for searchsorted
@@ -69,7 +69,7 @@ def group(eigenvalues: np.ndarray, w_star: np.ndarray, w0: np.ndarray, counts: n
     w_star = w_star[order]
     w0 = w0[order]
     cnt = counts[order]
-    starts = _greedy_groups(lam, rtol)
+    starts = greedy_groups(lam, rtol)
     sizes = np.diff(np.append(starts, lam.size))
     single = sizes == 1
 
