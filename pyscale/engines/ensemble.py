@@ -14,15 +14,18 @@ from .. import _core
 from .. import _validate as check
 from ..errors import DivergenceError, DomainError, Interrupted
 from ..model.problem import Problem
+from ..results.network import NetworkEnsemble, network_columns
 from ..results.trajectory import FIELDS, Ensemble, Trajectory
-from . import chain, erm, sgd
+from . import chain, erm, network_chain, network_sgd, sgd
 from ._options import check_workspace, noise_variance, sgd_options, step_options
 from ._run import (
     base_meta,
+    core_network,
     core_pair,
     core_problem,
     divergence_message,
     domain_message,
+    network_meta,
     progress_hook,
 )
 from .progress import run_with_progress
@@ -76,7 +79,13 @@ def simulate_many(problem: Problem, seeds: Union[int, Sequence[int]] = 8,
     seed_arr = seed_list(seeds)
     q = tuple(check.probability("quantiles", x) for x in quantiles)
     threads = check.threads(threads)
+    if problem.is_network and method == "erm":
+        raise ValueError("simulate_many(method='erm') does not take a network: its members "
+                         "would each hold an n_samples × d data set; run "
+                         "simulate(problem, 'erm', seed=s) per seed")
     runner = _sgd_ensemble if method == "sgd" else _erm_ensemble
+    if problem.is_network:
+        runner = _network_sgd_ensemble
 
     def run(prob: Problem, **opts: Any) -> Ensemble:
         return runner(prob, seed_arr, threads, q, bool(keep_w), **opts)
@@ -122,6 +131,53 @@ def _sgd_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
                    train_loss=out.per_record, quantiles=quantiles, meta=meta,
                    **{name: np.ascontiguousarray(records[:, :, j])
                       for j, name in enumerate(FIELDS) if name != "t"})
+    return _raise_on_status(ens, status, list(out.diverged_at_step), out.signalled, lr,
+                            [step * lr for step in out.last_step])
+
+
+def _network_sgd_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
+                          quantiles: Tuple[float, ...], keep_w: bool, *, lr: Any = None,
+                          steps: Any = None, record: Any = None, batch: Any = 1,
+                          noise: Any = None, progress: Any = None, progress_every: Any = 4096,
+                          divergence_factor: Any = 1e30, samples: Any = "auto",
+                          simd: Any = True, streams: Any = "independent") -> NetworkEnsemble:
+    """Online SGD of a network over seeds (the mode chain on a compressed network); member
+    r bit-identical to ``simulate(problem, "sgd", seed=seeds[r], ...)``."""
+    lr, steps, rec, _ = step_options(lr, steps, record, divergence_factor)
+    batch = check.integer("batch", batch, 1, check.MAX_BATCH)
+    noise = noise_variance(problem, noise)
+    opt = sgd_options(problem, 1, progress_every, divergence_factor, samples, simd, streams)
+    members = min(len(seeds), max(threads, 1))
+    _, kern = core_network(problem, noise)
+    hook = progress_hook(progress)
+    started = time.perf_counter()
+    if problem.is_compressed:
+        frames = network_chain.frames_of(problem)
+        network_sgd.check_workspace(problem, batch, opt, members, frames=frames)
+        W = np.empty((seeds.size,) + frames.frames.shape)
+        W[:] = frames.frames
+        out = _core.network.run_chain_ensemble(
+            network_chain.core_modes(problem, frames, noise), kern, W, seeds, lr, batch,
+            steps, rec, opt, threads, hook)
+    else:
+        network_sgd.check_workspace(problem, batch, opt, members)
+        W = np.empty((seeds.size,) + problem.w0.shape)
+        W[:] = problem.w0
+        prob, _ = core_network(problem, noise)
+        out = _core.network.run_sgd_ensemble(prob, kern, W, seeds, lr, batch, steps, rec, opt,
+                                             threads, hook)
+    status = [s.name for s in out.status]
+    meta = network_meta(problem, "sgd", noise)
+    meta.update(streams=streams, engine="mode_chain" if problem.is_compressed else "full",
+                lr=lr, batch=batch, steps=steps, member_status=status,
+                last_step=list(out.last_step), diverged_at_step=list(out.diverged_at_step),
+                threads=threads, wall_time=time.perf_counter() - started,
+                samples_drawn=int(sum(out.last_step)) * batch)
+    cols = network_columns(np.asarray(out.records), problem.units, problem.teacher_units)
+    ens = NetworkEnsemble(seeds=seeds, t=rec * lr, loss=cols["loss"], S=cols["S"],
+                          U=cols["U"], train_loss=np.asarray(out.per_record),
+                          w=W if keep_w and not problem.is_compressed else None,
+                          quantiles=quantiles, meta=meta)
     return _raise_on_status(ens, status, list(out.diverged_at_step), out.signalled, lr,
                             [step * lr for step in out.last_step])
 
@@ -191,8 +247,8 @@ def _member_arrays(members: List[Trajectory], count: int, n_records: int
     return arrays
 
 
-def _raise_on_status(ens: Ensemble, status: List[str], diverged_at: List[int],
-                     signalled: bool, lr: float, stopped_at: Sequence[float]) -> Ensemble:
+def _raise_on_status(ens: Any, status: List[str], diverged_at: List[int],
+                     signalled: bool, lr: float, stopped_at: Sequence[float]) -> Any:
     """Raise for the first member that did not complete (``stopped_at``: each member's
     last time), or return ``ens``."""
     bad = [i for i, s in enumerate(status) if s == "diverged"]
