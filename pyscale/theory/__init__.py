@@ -30,7 +30,8 @@ from .convergence import (
 )
 from .escape import EscapeLaw, dispersion, escape_law, solve_volterra
 from .isotropic import isotropic_flow, isotropic_rhs
-from .sgd import SgdFloor, max_stable_lr, sgd_floor, sgd_tail_mse
+from .sgd import SgdFloor, sgd_floor, sgd_tail_mse
+from .stability import StableStep, max_stable_lr, stable_step
 from .tail import (
     TailAsymptotics,
     aligned_error,
@@ -44,7 +45,8 @@ __all__ = ["predict", "Prediction", "spectral_proxy", "tail_asymptotics", "TailA
            "tail_mse", "tail_profile", "t2_bound", "t2_power_law", "PhaseIIbBound",
            "plateau_excess_bound", "escape_law", "EscapeLaw", "dispersion",
            "solve_volterra", "isotropic_flow", "isotropic_rhs", "fit_power_law_exponent",
-           "aligned_error", "SgdFloor", "sgd_floor", "sgd_tail_mse", "max_stable_lr"]
+           "aligned_error", "SgdFloor", "sgd_floor", "sgd_tail_mse", "max_stable_lr",
+           "stable_step", "StableStep"]
 
 
 def fit_power_law_exponent(problem: Problem) -> float:
