@@ -282,8 +282,11 @@ def test_escape_rows_match_a_plain_loop():
     assert row.measured == pytest.approx(np.nanmean(expected))
     assert res.row("Phase III law").measured is None          # not near w*: skipped
     frame = res.to_pandas()
-    assert list(frame.columns) == ["name", "measured", "predicted", "rel_error", "note"]
-    assert "floor" in res.table()
+    assert list(frame.columns) == ["name", "measured", "predicted", "rel_error", "note",
+                                   "regime"]
+    assert "floor" in res.table() and "regime" in res.table()
+    # delta = 0.3 is past the escape law's window (s(T1) > 0.12 s*): the row says so
+    assert row.regime.startswith("outside its window: below the saddle")
 
 
 def test_prediction_methods_delegate():

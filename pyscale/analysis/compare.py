@@ -13,6 +13,7 @@ Example::
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
 
@@ -24,7 +25,7 @@ from ..model.problem import Problem
 from ..results import tidy
 from ..results.phases import DEFAULTS
 from ..results.trajectory import Ensemble, Trajectory
-from ..theory import Prediction, predict
+from ..theory import Prediction, RegimeWarning, predict
 from .compare_sgd import compare_ensemble
 
 __all__ = ["compare", "Comparison", "fit_loglog", "fit_exponential_rate",
@@ -121,7 +122,7 @@ class Comparison(dict):
                         "ratio": (item["predicted"] / item["measured"]
                                   if item.get("measured") not in (None, 0)
                                   and item.get("predicted") is not None else None),
-                        "window": item.get("window")})
+                        "window": item.get("window"), "regime": item.get("regime")})
         return out
 
     def __str__(self) -> str:
@@ -129,7 +130,8 @@ class Comparison(dict):
 
     def table(self):
         """Scalar comparisons as a pandas DataFrame (quantity, measured, predicted,
-        ratio = predicted/measured, window)."""
+        ratio = predicted/measured, window, regime: 'holds', or why the law is outside its
+        window or refused)."""
         import pandas as pd
         return pd.DataFrame(self.rows())
 
@@ -248,11 +250,13 @@ def compare(trajectory: Trajectory, prediction: Any, delta: float = DEFAULTS.del
         return compare_ensemble(trajectory, prediction, delta=delta)  # type: ignore[return-value]
     ctx = _context(trajectory, prediction, delta, eps, s0, states, resimulate)
     res = ctx.result
-    _phase1(ctx)
-    _phase2b_bound(ctx)
-    _plateau_and_phase3(ctx, phase3_floor)
-    _tail_exponent(ctx)
-    _phase2b_exponent(ctx)
+    with warnings.catch_warnings():     # each row shows its law's regime instead
+        warnings.simplefilter("ignore", RegimeWarning)
+        _phase1(ctx)
+        _phase2b_bound(ctx)
+        _plateau_and_phase3(ctx, phase3_floor)
+        _tail_exponent(ctx)
+        _phase2b_exponent(ctx)
     res["curves"] = ctx.curves
     if plot is not None:
         import matplotlib.pyplot as plt
@@ -331,8 +335,9 @@ def _phase1(ctx: _Context) -> None:
     # Exact along the flow's dense output; otherwise the log-interpolated record crossing.
     t1_meas = ph.T1 if tr.dense is not None else crossing_time(tr.t, ctx.abs_u, delta)
     t1_pred = pred.escape_time(delta)
+    regime = pred.regime("escape_time", delta=delta).summary()
     res["T1"] = {"measured": t1_meas, "predicted": t1_pred,
-                 "rel_error": _rel(t1_meas, t1_pred), "record": ph.T1}
+                 "rel_error": _rel(t1_meas, t1_pred), "record": ph.T1, "regime": regime}
     if ph.T1 is None:
         return
     k1 = int(np.searchsorted(tr.t, ph.T1))
@@ -349,7 +354,7 @@ def _phase1(ctx: _Context) -> None:
     if fit is not None:
         res["escape_rate"] = {"measured": fit["rate"], "predicted": rho,
                               "rel_error": _rel(fit["rate"], rho), "window": fit["window"],
-                              "n": fit["n"]}
+                              "n": fit["n"], "regime": regime}
     _volterra(ctx)
 
 
@@ -386,7 +391,9 @@ def _phase2b_bound(ctx: _Context) -> None:
         "holds": None if t_u_eps is None else bool(t_u_eps <= bound.T2),
         "asymptotic": None if bound.asymptotic is None else ph.T1_prime + bound.asymptotic,
         "lambda_eps": bound.lambda_eps, "index_eps": bound.index,
-        "head_alignment": bound.head_alignment, "T1_prime": ph.T1_prime}
+        "head_alignment": bound.head_alignment, "T1_prime": ph.T1_prime,
+        "regime": ctx.prediction.regime("t2_bound", state_at_T1prime=w_t1p,
+                                        s0=ctx.s0).summary()}
 
 
 def _plateau_and_phase3(ctx: _Context, phase3_floor: float) -> None:
@@ -395,9 +402,10 @@ def _plateau_and_phase3(ctx: _Context, phase3_floor: float) -> None:
     if ph.T2 is None:
         return
     mse_t2 = float(tr.mse[int(np.searchsorted(tr.t, ph.T2))])
-    if ctx.power_law:
-        res["plateau"] = {"measured": mse_t2 - pred.sigma_star2,
-                          "predicted": pred.plateau_bound(ctx.eps), "mse_T2": mse_t2}
+    plateau = pred.regime("plateau_bound")
+    res["plateau"] = {"measured": mse_t2 - pred.sigma_star2, "mse_T2": mse_t2,
+                      "predicted": None if plateau.refused else pred.plateau_bound(ctx.eps),
+                      "regime": plateau.summary()}
     w_t2 = ctx.state("T2", ph.T2)
     after = tr.t > ph.T2
     if w_t2 is None or after.sum() < 3:
@@ -411,12 +419,22 @@ def _plateau_and_phase3(ctx: _Context, phase3_floor: float) -> None:
     res["phase3"] = {"measured": max_rel, "predicted": ctx.eps, "max_rel_error": max_rel,
                      "window": ((float(tau[ok].min()), float(tau[ok].max()))
                                 if ok.any() else None),
-                     "mse_T2": mse0, "eps": ctx.eps}
+                     "mse_T2": mse0, "eps": ctx.eps,
+                     "regime": pred.regime("tail_mse", w_at_T2=w_t2).summary()}
     ctx.curves["phase3"] = {
         "t": tr.t[after], "tau": tau, "mse": mse_meas, "mse_predicted": mse_pred,
         "learned_measured": 1.0 - mse_meas / mse0, "learned_predicted": 1.0 - mse_pred / mse0,
         "learned_mesoscopic": (pred.tail_asymptotics(tau).learned / ctx.problem.d
                                if ctx.power_law else None)}
+
+
+def _refused(ctx: _Context, key: str, law: Optional[str] = None) -> bool:
+    """A power-law row the prediction refuses (a unknown or ≤ 1): shown with no numbers and
+    the reason."""
+    regime = ctx.prediction.regime(law or key)
+    if regime.refused:
+        ctx.result[key] = {"measured": None, "predicted": None, "regime": regime.summary()}
+    return regime.refused
 
 
 def _clock_after_t1_prime(ctx: _Context) -> Optional[np.ndarray]:
@@ -430,6 +448,8 @@ def _clock_after_t1_prime(ctx: _Context) -> Optional[np.ndarray]:
 def _tail_exponent(ctx: _Context) -> None:
     """Log-log slope of 1 − MSE(t)/σ*² against the Phase III clock Λ(t)/2 on the
     mesoscopic window 10 ≤ x_d ≤ d/30, vs 1/a and vs the same fit of 1 − S_d."""
+    if _refused(ctx, "tail_exponent"):
+        return
     big_lambda = _clock_after_t1_prime(ctx)
     if big_lambda is None:
         return
@@ -448,7 +468,8 @@ def _tail_exponent(ctx: _Context) -> None:
         "measured": None if fit_m is None else fit_m["slope"], "predicted": 1.0 / ctx.a,
         "proxy_exact_sum": None if fit_p is None else fit_p["slope"], "window": window,
         "x_d_window": (10.0, d / 30.0),
-        "variable": "(Theta(T1') - Theta(t))/2; y = 1 - MSE(t)/sigma*^2"}
+        "variable": "(Theta(T1') - Theta(t))/2; y = 1 - MSE(t)/sigma*^2",
+        "regime": pred.regime("tail_exponent").summary()}
     ctx.curves["tail_exponent"] = {
         "clock": clock[in_window], "learned": learned[in_window], "proxy": proxy,
         "meso": pred.tail_asymptotics(clock[in_window]).learned / d}
@@ -456,6 +477,8 @@ def _tail_exponent(ctx: _Context) -> None:
 
 def _phase2b_exponent(ctx: _Context) -> None:
     """Log-log slope of 1 − |u|/s* against Λ on Λ ∈ [10, 0.1/λ_min] vs (a − 1)/a."""
+    if _refused(ctx, "phase2b_exponent", law="tail_exponent"):
+        return
     big_lambda = _clock_after_t1_prime(ctx)
     if big_lambda is None:
         return
@@ -466,4 +489,5 @@ def _phase2b_exponent(ctx: _Context) -> None:
     if fit is not None:
         ctx.result["phase2b_exponent"] = {
             "measured": -fit["slope"], "predicted": (a - 1.0) / a, "window": fit["window"],
-            "variable": "Lambda = Theta(T1') - Theta(t)"}
+            "variable": "Lambda = Theta(T1') - Theta(t)",
+            "regime": ctx.prediction.regime("tail_exponent").summary()}

@@ -178,9 +178,10 @@ def comparison_to_pandas(comparison):
     pandas.DataFrame
         Columns ``quantity`` (the key: T1, escape_rate, T2, plateau, phase3, ...),
         ``description``, ``measured``, ``predicted``, ``ratio`` (predicted / measured),
-        ``window_lo``, ``window_hi`` (the fit or comparison window; NaN where none);
-        NaN where a value is not available. ``df.attrs``: d, a, method, s_star, delta, eps,
-        s0, sigma_star2 and the measured stopping times (``times``).
+        ``window_lo``, ``window_hi`` (the fit or comparison window; NaN where none),
+        ``regime`` (the law's regime: 'holds', or why it is outside its window or refused;
+        None where not stated); NaN where a value is not available. ``df.attrs``: d, a,
+        method, s_star, delta, eps, s0, sigma_star2 and the measured stopping times (``times``).
     """
     import pandas as pd
     rows = []
@@ -192,9 +193,10 @@ def comparison_to_pandas(comparison):
         ratio = predicted / measured if measured != 0 else float("nan")
         rows.append({"quantity": key, "description": label, "measured": measured,
                      "predicted": predicted, "ratio": ratio,
-                     "window_lo": _window(item, 0), "window_hi": _window(item, 1)})
+                     "window_lo": _window(item, 0), "window_hi": _window(item, 1),
+                     "regime": item.get("regime")})
     df = pd.DataFrame(rows, columns=["quantity", "description", "measured", "predicted",
-                                     "ratio", "window_lo", "window_hi"])
+                                     "ratio", "window_lo", "window_hi", "regime"])
     df.attrs = {k: comparison.get(k) for k in ("d", "a", "method", "s_star", "delta", "eps",
                                                 "s0", "sigma_star2", "times")}
     return df

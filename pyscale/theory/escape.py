@@ -16,7 +16,7 @@ import numpy as np
 from .._kernels.theory import dispersion_terms, escape_root, volterra_march
 from ..model.problem import Problem
 
-__all__ = ["EscapeLaw", "escape_law", "dispersion", "solve_volterra", "theta_path"]
+__all__ = ["escape_s", "EscapeLaw", "escape_law", "dispersion", "solve_volterra", "theta_path"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,20 @@ class EscapeLaw:
     def u(self, t) -> np.ndarray:
         """The exponential law u(t) ≈ C e^{ρ t} (model page: Escape)."""
         return self.prefactor * np.exp(self.rate * np.asarray(t, dtype=np.float64))
+
+
+def escape_s(problem: Problem, law: EscapeLaw, t: float) -> float:
+    """s(t) = Σ λ_i w_i(t)² along the linear escape (model page: Escape): with Θ = s* t and
+    u = C e^{ρt} in the Duhamel formula, w_i(t) = e^{μ_i t} w_i(0) + 8 λ_i w*_i C
+    (e^{ρt} − e^{μ_i t})/(ρ − μ_i), μ_i = 4 s* λ_i. The escape law assumes s ≪ s*/3 up
+    to T1; this is its own estimate of s there (exact on compressed problems: each stored
+    coordinate is linear in w(0) and w*)."""
+    lam, t = problem.eigenvalues, float(t)
+    mu = 4.0 * problem.s_star * lam
+    grow = np.exp(mu * t)
+    w = grow * problem.w0 + 8.0 * lam * problem.w_star * law.prefactor * \
+        (np.exp(law.rate * t) - grow) / (law.rate - mu)
+    return float(np.sum(lam * w * w))
 
 
 def escape_law(problem: Problem, rtol: float = 1e-15, max_iter: int = 200) -> EscapeLaw:

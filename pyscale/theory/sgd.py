@@ -65,8 +65,10 @@ from .recursion import (
     positive,
     wick_fourth,
 )
+from .regime import Regime
 from .stability import max_stable_lr, stable_step
 from .tail import aligned_error, shaped_like, tau_values
+from .validity import sgd_floor_regime, sgd_tail_regime
 
 __all__ = ["SgdFloor", "sgd_floor", "max_stable_lr", "sgd_relaxation_rates", "sgd_tail_mse",
            "linear_coefficient", "wick_fourth", "gaussian_moments", "DirectionClasses",
@@ -183,7 +185,9 @@ class SgdFloor:
     so floor = Σ per_direction / d (:meth:`DirectionClasses.to_stored`);
     per_class: stationary E[e²] per direction of each class (:func:`direction_classes`);
     mean_shift_mse: |E e|²/d from the nonlinear gradient terms (not in floor: its relative
-    size is O(lr σ²/B)).
+    size is O(lr σ²/B));
+    regime: where the floor holds (:func:`pyscale.theory.validity.sgd_floor_regime`): refused
+    (floor = inf) at or above the stable step, outside its window above 0.6 of it.
     """
     lr: float
     batch: int
@@ -199,6 +203,7 @@ class SgdFloor:
     per_direction: np.ndarray
     mean_shift_mse: float
     per_class: np.ndarray
+    regime: Regime
 
     def __repr__(self) -> str:
         return (f"SgdFloor(lr={self.lr:g}, batch={self.batch}, noise={self.noise:g}, "
@@ -224,18 +229,19 @@ def _floor(problem: Problem, lr: float, batch: int, sigma2: float, cl: Direction
     bound = stable_step(problem, batch, sigma2).lr
     first = lr * sigma2 / batch
     c1 = linear_coefficient(problem, batch, sigma2)
+    regime = sgd_floor_regime(lr, bound)
     diag = _fixed_point(c, lr, batch, sigma2) if lr < bound else None
     if diag is None:
         inf = np.full(problem.n_coords, np.inf)
         return SgdFloor(lr, batch, sigma2, math.inf, first, math.inf, math.inf, c1,
                         first * (1 + lr * c1), bound, False, inf, math.nan,
-                        np.full(cl.lam.size, np.inf)), c
+                        np.full(cl.lam.size, np.inf), regime), c
     per_class = diag + first * lr * (c1 - _closure_coefficient(c, problem.d))
     floor = float(np.sum(c.weight * per_class)) / problem.d
     rel = (floor - first) / first if first > 0 else 0.0
     return SgdFloor(lr, batch, sigma2, floor, first, floor - first, rel, c1,
                     first * (1 + lr * c1), bound, True, cl.to_stored(per_class),
-                    _mean_shift_mse(problem, first), per_class), c
+                    _mean_shift_mse(problem, first), per_class, regime), c
 
 
 def sgd_floor(problem: Problem, lr: float, batch: int = 1, noise: float | None = None
@@ -248,12 +254,17 @@ def sgd_floor(problem: Problem, lr: float, batch: int = 1, noise: float | None =
     η; w the class weights, :func:`direction_classes`), c₁ the exact O(lr) coefficient
     (:func:`linear_coefficient`) and c₁ᴰ the closure's own, so that floor is exact to O(lr)
     relative and resummed beyond. Units: MSE = ||w ∓ w*||²/d. O(number of eigenspaces):
-    compressed problems at any d."""
+    compressed problems at any d. At or above the largest stable step the floor is refused
+    (``stable`` False, ``floor`` inf, ``regime`` says why); above 0.6 of it the result
+    warns that the closure is outside its measured window."""
     problem = checked_problem(problem)
     lr = positive("lr", lr)
     batch = checked_batch(batch)
     sigma2 = noise_of(problem, noise)
-    return _floor(problem, lr, batch, sigma2, direction_classes(problem))[0]
+    fl = _floor(problem, lr, batch, sigma2, direction_classes(problem))[0]
+    if not fl.regime.refused:           # refused: stable is False and the floor inf
+        fl.regime.enforce()
+    return fl
 
 
 def sgd_relaxation_rates(problem: Problem, lr: float, batch: int = 1,
@@ -322,16 +333,21 @@ def sgd_tail_mse(problem: Problem, tau, w_at_T2, lr: float, batch: int = 1,
     the multiplicative noise that the remaining error injects while it decays (every
     direction receives η² γ_i eᵀQe per step, eᵀQe ≫ its stationary value early in
     Phase III): the closed recursion of :func:`sgd_floor` integrated from D = E, O(classes)
-    per grid point. Raises ValueError at lr >= max_stable_lr."""
+    per grid point.
+
+    Its regime (:func:`pyscale.theory.validity.sgd_tail_regime`): refused
+    (:class:`~pyscale.theory.regime.RegimeError`, a ValueError) at lr >= max_stable_lr;
+    outside its measured window (a :class:`~pyscale.theory.regime.RegimeWarning`) when lr
+    exceeds 0.6 of the bound, or when w(T2) is not near the minimum or not on the plateau
+    (the coupling the frozen rates drop; docs/theory_sgd.md, section 4)."""
     problem = checked_problem(problem)
     lr = positive("lr", lr)
     batch = checked_batch(batch)
     cl = direction_classes(problem)
     fl, c = _floor(problem, lr, batch, noise_of(problem, noise), cl)
-    if not fl.stable:
-        raise ValueError(f"lr = {lr:g} is at or above the largest stable step "
-                         f"{fl.max_stable_lr:.6g} for batch {fl.batch}: there is no floor")
-    e0 = cl.from_error(aligned_error(problem, w_at_T2))
+    e_stored = aligned_error(problem, w_at_T2)
+    sgd_tail_regime(problem, w_at_T2, lr, fl.max_stable_lr).enforce()
+    e0 = cl.from_error(e_stored)
     taus = tau_values(tau)
     if coupled:
         order = np.argsort(taus, kind="stable")

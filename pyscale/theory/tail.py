@@ -25,12 +25,14 @@ import numpy as np
 from .._kernels.theory import weighted_exp_sums
 from ..model.problem import Problem
 from .convergence import check_power_law_exponent
+from .validity import phase3_regime
 
 __all__ = ["spectral_proxy", "tail_profile", "tail_mse", "TailAsymptotics",
            "tail_asymptotics", "aligned_error"]
 
 
 def tau_values(tau) -> np.ndarray:
+    """The τ grid as a contiguous float64 1-D array (ValueError unless finite and >= 0)."""
     tau = np.atleast_1d(np.asarray(tau, dtype=np.float64))
     if tau.ndim != 1 or np.any(~np.isfinite(tau)) or np.any(tau < 0):
         raise ValueError("tau must be finite and >= 0")
@@ -38,6 +40,7 @@ def tau_values(tau) -> np.ndarray:
 
 
 def shaped_like(values: np.ndarray, tau) -> Union[float, np.ndarray]:
+    """``values`` as a float when ``tau`` was a scalar, else unchanged."""
     return float(values[0]) if np.ndim(tau) == 0 else values
 
 
@@ -74,8 +77,10 @@ def aligned_error(problem: Problem, w) -> np.ndarray:
 
 def tail_profile(problem: Problem, tau, w_at_T2):
     """Ŝ_d(τ) = Σ_i π_i e^{−16 s* λ_i τ}, π_i = e_i(T2)^2 / Σ_j e_j(T2)^2 (model page: Phase III).
-    Exact on compressed problems (a quadratic form in e)."""
+    Exact on compressed problems (a quadratic form in e). Warns outside the frozen
+    approximation's window (:func:`pyscale.theory.validity.phase3_regime`)."""
     e = aligned_error(problem, w_at_T2)
+    phase3_regime(problem, w_at_T2, "Phase III (tail_profile)").enforce()
     e2 = np.ascontiguousarray(e * e)
     taus = tau_values(tau)
     out = weighted_exp_sums(problem.eigenvalues, e2, 16.0 * problem.s_star, taus,
@@ -86,8 +91,12 @@ def tail_profile(problem: Problem, tau, w_at_T2):
 def tail_mse(problem: Problem, tau, w_at_T2):
     """MSE(T2 + τ) ≈ MSE(T2) · Ŝ_d(τ) (model page: Phase III): the frozen (u = s = s*) Phase III
     prediction from the state w(T2). Equal to (1/d) Σ_i e_i(T2)^2 e^{−16 s* λ_i τ}.
-    Its error is O(ε) relative plus O(ε^2 τ^2 s*^(2) / d) when w(T2) has |u|, s ∈ [1−ε, 1]."""
+    Its error is O(ε) relative plus O(ε^2 τ^2 s*^(2) / d) when w(T2) has |u|, s ∈ [1−ε, 1]
+    and the state is on the plateau; off it (MSE(T2) ≪ σ*², as for a ≤ 1) the coupling
+    through s(t), u(t) that the frozen rates drop is of the order of the error, and the law
+    warns (:func:`pyscale.theory.validity.phase3_regime`; docs/theory_sgd.md, section 4)."""
     e = aligned_error(problem, w_at_T2)
+    phase3_regime(problem, w_at_T2, "Phase III (tail_mse)").enforce()
     e2 = np.ascontiguousarray(e * e)
     taus = tau_values(tau)
     out = weighted_exp_sums(problem.eigenvalues, e2, 16.0 * problem.s_star, taus,
