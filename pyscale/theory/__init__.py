@@ -20,7 +20,7 @@ SGD near w*), :mod:`.regime` (the mechanism) and :mod:`.validity` (each law's re
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional, Union
 
 import numpy as np
@@ -35,7 +35,7 @@ from .convergence import (
     t2_bound,
     t2_power_law,
 )
-from .escape import EscapeLaw, dispersion, escape_law, solve_volterra
+from .escape import EscapeLaw, dispersion, escape_law, solve_volterra, volterra_escape_time
 from .isotropic import isotropic_flow, isotropic_rhs
 from .regime import Condition, Regime, RegimeError, RegimeWarning
 from .sgd import SgdFloor, sgd_floor, sgd_tail_mse
@@ -93,6 +93,7 @@ class Prediction:
     escape: EscapeLaw
     a: Optional[float] = None
     a_source: str = "none"
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     # ------------------------------------------------------------------ Phase I
     @property
@@ -231,8 +232,9 @@ class Prediction:
         try:
             if law in ("escape_rate", "escape_prefactor", "u_escape", "escape_time") or (
                     law == "u_volterra" and inputs.get("s_path") is None):
-                return validity.escape_regime(p, self.escape, law,
-                                              float(inputs.get("delta", DEFAULTS.delta)))
+                delta = float(inputs.get("delta", DEFAULTS.delta))
+                volterra = (None if law == "u_volterra" else self._volterra_t1(delta))
+                return validity.escape_regime(p, self.escape, law, delta, volterra)
             if law in ("u_volterra", "dispersion", "spectral_proxy", "max_stable_lr"):
                 return validity.exact_regime(law)
             if law == "t2_bound":
@@ -251,6 +253,16 @@ class Prediction:
             return sgd_floor(p, *args).regime
         return validity.sgd_tail_regime(p, inputs["w_at_T2"], float(args[0]),
                                         max_stable_lr(p, args[1], args[2]))
+
+    def _volterra_t1(self, delta: float) -> Optional[float]:
+        """T1(δ) of the Volterra solution with Θ = s* t, cached (None: no finite T1)."""
+        key = ("volterra_t1", delta)
+        if key not in self._cache:
+            t1 = self.escape.time_to(delta)
+            ok = np.isfinite(t1) and t1 > 0
+            self._cache[key] = volterra_escape_time(self.problem, delta, 2.0 * t1) if ok \
+                else None
+        return self._cache[key]
 
     # ------------------------------------------------------------------ misc
     def _power_law_a(self, law: str) -> float:

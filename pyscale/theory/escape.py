@@ -16,7 +16,8 @@ import numpy as np
 from .._kernels.theory import dispersion_terms, escape_root, volterra_march
 from ..model.problem import Problem
 
-__all__ = ["escape_s", "EscapeLaw", "escape_law", "dispersion", "solve_volterra", "theta_path"]
+__all__ = ["escape_s", "volterra_escape_time", "EscapeLaw", "escape_law", "dispersion",
+           "solve_volterra", "theta_path"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,23 @@ class EscapeLaw:
     def u(self, t) -> np.ndarray:
         """The exponential law u(t) ≈ C e^{ρ t} (model page: Escape)."""
         return self.prefactor * np.exp(self.rate * np.asarray(t, dtype=np.float64))
+
+
+def volterra_escape_time(problem: Problem, delta: float, t_max: float,
+                         points: int = 400) -> float:
+    """The first t ≤ t_max with |u(t)| ≥ δ on the Volterra solution with Θ = s* t
+    (:func:`solve_volterra`; the linear theory whose rightmost mode is C e^{ρt}), by
+    log-linear interpolation on ``points`` steps; inf if not reached (model page: Escape)."""
+    t = np.linspace(0.0, float(t_max), int(points) + 1)
+    u = np.abs(solve_volterra(problem, t))
+    hit = np.flatnonzero(u >= delta)
+    if hit.size == 0:
+        return float("inf")
+    k = int(hit[0])
+    if k == 0 or u[k - 1] <= 0:
+        return float(t[k])
+    frac = (np.log(delta) - np.log(u[k - 1])) / (np.log(u[k]) - np.log(u[k - 1]))
+    return float(t[k - 1] + frac * (t[k] - t[k - 1]))
 
 
 def escape_s(problem: Problem, law: EscapeLaw, t: float) -> float:
