@@ -17,6 +17,7 @@ error) → :mod:`pyscale.app` (files, checkpoints, sweeps, figures, the CLI).
 """
 from ._version import __version__
 from .analysis.compare import compare
+from .analysis.divergence import divergence_probability
 from .app.io import load, save_trajectory
 from .engines import simulate, simulate_many
 from .engines.hierarchy import hierarchy
@@ -24,8 +25,9 @@ from .errors import DivergenceError, Interrupted
 from .model.problem import Problem, power_law_eigenvalues
 from .model.statistics import statistics
 from .results.trajectory import Ensemble, Phases, Trajectory
-from .theory import Prediction, predict
+from .theory import Prediction, RegimeWarning, predict
 
 __all__ = ["Problem", "Trajectory", "Phases", "simulate", "simulate_many", "Ensemble",
            "power_law_eigenvalues", "statistics", "DivergenceError", "Interrupted", "load",
-           "save_trajectory", "predict", "Prediction", "compare", "hierarchy", "__version__"]
+           "save_trajectory", "predict", "Prediction", "compare", "hierarchy", "RegimeWarning",
+           "divergence_probability", "__version__"]
