@@ -35,7 +35,14 @@ from .convergence import (
     t2_bound,
     t2_power_law,
 )
-from .escape import EscapeLaw, dispersion, escape_law, solve_volterra, volterra_escape_time
+from .escape import (
+    EscapeLaw,
+    dispersion,
+    escape_law,
+    escape_s,
+    solve_volterra,
+    volterra_escape_time,
+)
 from .isotropic import isotropic_flow, isotropic_rhs
 from .regime import Condition, Regime, RegimeError, RegimeWarning
 from .sgd import SgdFloor, sgd_floor, sgd_tail_mse
@@ -55,7 +62,7 @@ __all__ = ["predict", "Prediction", "spectral_proxy", "tail_asymptotics", "TailA
            "solve_volterra", "isotropic_flow", "isotropic_rhs", "fit_power_law_exponent",
            "aligned_error", "SgdFloor", "sgd_floor", "sgd_tail_mse", "max_stable_lr",
            "stable_step", "StableStep", "Regime", "Condition", "RegimeWarning", "RegimeError",
-           "LAWS"]
+           "LAWS", "escape_s", "volterra_escape_time"]
 
 #: The laws of :class:`Prediction` that :meth:`Prediction.regime` knows, by method name.
 LAWS = ("escape_rate", "escape_prefactor", "escape_time", "u_escape", "u_volterra",

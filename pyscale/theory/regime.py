@@ -31,6 +31,7 @@ import os
 import sys
 import warnings
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Optional
 
 __all__ = ["Condition", "Regime", "RegimeWarning", "RegimeError", "KINDS"]
@@ -152,7 +153,8 @@ _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def _caller_level() -> int:
     """The stacklevel of the first frame outside the pyscale package, counted from
     :meth:`Regime.enforce` (the frame that called into pyscale sees the warning)."""
-    frame, level = sys._getframe(1), 1
+    frame: Optional[FrameType] = sys._getframe(1)
+    level = 1
     while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
         frame, level = frame.f_back, level + 1
     return level

@@ -84,14 +84,14 @@ class StableStep:
     """The largest stable step of the linearised online-SGD chain near w* (model page: SGD
     floor), in units of lr.
 
-    lr : the certified bound: the second moment contracts for every step below it
-        (``method == "exact"``: equal to the exact bound η* up to a relative 1e-11 below it;
-        ``"certified closure"``: proven ≤ η*).
-    upper : a step at which the chain is proven not to contract (η* ≤ upper), from one
-        trial second moment; ``gap = upper / lr − 1`` bounds how far lr may sit below η*.
-    method, head, directions : "exact" (all ``directions`` ŵ in the dense block) or
-        "certified closure" (``head`` of them; the rest bounded).
-    batch, noise : the batch B and label-noise variance σ² it is for.
+    * ``lr``: the certified bound: the second moment contracts for every step below it
+      (``method == "exact"``: equal to the exact bound η* up to a relative 1e-11 below it;
+      ``"certified closure"``: proven ≤ η*);
+    * ``upper``: a step at which the chain is proven not to contract (η* ≤ upper), from one
+      trial second moment; ``gap = upper / lr − 1`` bounds how far lr may sit below η*;
+    * ``method``, ``head``, ``directions``: "exact" (all ``directions`` ŵ in the dense
+      block) or "certified closure" (``head`` of them; the rest bounded);
+    * ``batch``, ``noise``: the batch B and label-noise variance σ² it is for.
     """
     lr: float
     upper: float

@@ -44,7 +44,7 @@ PHASE3_KAPPA = 0.1
 #: a = 0.5-2, 4 problem seeds each; docs/theory_sgd.md, section 4).
 PHASE3_ACCURACY = ("for kappa <= 0.1 the SGD law within 2.1 % of the 64-seed mean beyond "
                    "2 standard errors and the frozen law within 3 % of the flow (to 1 % of "
-                   "MSE(T2)); for kappa = 0.105-0.41 (a <= 1.5) up to 14.5 % and 65 %")
+                   "MSE(T2)); for kappa = 0.101-0.41 (a <= 1.5) up to 14.5 % and 65 %")
 #: SGD floor: the closure's accuracy window, as a fraction of the largest stable step.
 SGD_LR_WINDOW = 0.6
 #: Phase I: largest s(T1)/s* (the linear escape's own) of the measured window.
@@ -149,8 +149,9 @@ def sgd_tail_regime(problem: Problem, w_at_T2, lr: float, bound: float,
 
 def power_law_regime(a: Optional[float], law: str) -> Regime:
     """Power-law asymptotics: the problem's exponent a must be known and > 1 (required)."""
-    known = a is not None and np.isfinite(a)
-    holds = bool(known and a > 1.0)
+    known = a is not None and bool(np.isfinite(a))
+    a = float(a) if (known and a is not None) else math.nan
+    holds = known and a > 1.0
     reason = ("this prediction needs the power-law exponent a: the problem does not carry "
               "one (pass a=... to predict())" if not known else
               f"the power-law asymptotics need a > 1 (got a = {a:g}); below, sum λ_i (w*_i)^2 "
