@@ -24,6 +24,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -599,6 +600,24 @@ def _one_line(err: BaseException) -> str:
     return text
 
 
+def _run(args) -> int:
+    """The command, with its warnings (e.g. a law outside its window) printed after it
+    succeeded as 'pyscale COMMAND: warning: ...', one line each, each text once; a command
+    that fails prints its error line only."""
+    seen: list = []
+
+    def keep(message, category, filename, lineno, file=None, line=None):
+        text = " ".join(str(message).split())
+        if text not in seen:
+            seen.append(text)
+    with warnings.catch_warnings():
+        warnings.showwarning = keep
+        code = COMMANDS[args.command](args)
+    for text in seen:
+        print(f"pyscale {args.command}: warning: {text}", file=sys.stderr)
+    return code
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``pyscale`` console script; returns the exit status.
 
@@ -615,7 +634,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               file=sys.stderr)
         return EXIT_USAGE
     try:
-        return COMMANDS[args.command](args)
+        return _run(args)
     except KeyboardInterrupt:
         print(f"pyscale {args.command}: interrupted; nothing more was saved (outputs are "
               f"written atomically: no partial files)", file=sys.stderr)

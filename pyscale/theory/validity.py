@@ -79,7 +79,8 @@ def escape_regime(problem: Problem, escape: EscapeLaw, law: str, delta: float = 
                   "the escape law takes Θ(t) = s* t, but s grows with u and 3 s is not small "
                   "against s* before T1 (flat spectra: T1 is then 2-4x later than predicted)")]
     if t1_volterra is not None:
-        off = abs(t1 / t1_volterra - 1.0) if np.isfinite(t1_volterra) else math.inf
+        off = (abs(t1 / t1_volterra - 1.0) if np.isfinite(t1_volterra) and t1_volterra > 0
+               else math.inf)
         conds.append(Condition(
             "exponential mode dominant", "T1 within 5 % of the Volterra solution's (Θ = s* t)",
             off <= 0.05, f"{100 * off:.3g} % off",
@@ -167,7 +168,7 @@ def t2_bound_regime(problem: Problem, state_at_T1prime, s0: float) -> Regime:
     st = statistics(problem, state_at_T1prime)
     need = problem.s_star / 3.0 + s0
     return Regime("Corollary 1 (t2_bound)", (Condition(
-        "after T1'", "s(T1') >= s*/3 + s0", st["s"] >= need,
+        "after T1'", "s(T1') >= s*/3 + s0", st["s"] >= need * (1.0 - 1e-6),   # T1' sits on it
         f"s(T1') = {st['s'] / problem.s_star:.3g} s*, s0 = {s0:g}",
         "the bound assumes s stays above s*/3 + s0 from T1' on; this state is not past T1'"),),
         "an upper bound, loose (docs: Theory and its regimes)")
