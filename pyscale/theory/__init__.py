@@ -197,7 +197,8 @@ class Prediction:
     def sgd_floor(self, lr: float, batch: int = 1, noise: Optional[float] = None) -> SgdFloor:
         """Stationary E[MSE] of online SGD near w*: η σ²/B with its O(lr) corrections and
         the largest stable lr (model page: SGD floor), compressed problems included, in
-        O(modes); see :func:`pyscale.theory.sgd_floor`."""
+        O(modes); see :func:`pyscale.theory.sgd_floor`. Refused (``floor`` inf) at or above
+        the stable step, warns above 0.6 of it (``.regime``)."""
         return sgd_floor(self.problem, lr, batch, noise)
 
     def sgd_tail_mse(self, tau, w_at_T2, lr: float, batch: int = 1,
@@ -205,7 +206,8 @@ class Prediction:
         """E MSE(T2 + τ) under online SGD ≈ MSE(T2) Ŝ_d(τ) + floor (1 − S_d(τ)) with the
         finite-lr rates (model page: SGD floor), ``w_at_T2`` a stored vector (length
         ``problem.n_coords``, as a trajectory's ``w``); see
-        :func:`pyscale.theory.sgd_tail_mse`."""
+        :func:`pyscale.theory.sgd_tail_mse`. Refuses at or above the stable step; warns
+        outside its window (``regime("sgd_tail_mse", w_at_T2=w, lr=lr)``)."""
         return sgd_tail_mse(self.problem, tau, w_at_T2, lr, batch, noise, coupled=coupled)
 
     # ------------------------------------------------------------------ isotropic
@@ -256,10 +258,10 @@ class Prediction:
             args = (inputs["lr"], inputs.get("batch", 1), inputs.get("noise"))
         except KeyError as err:
             raise TypeError(f"regime({law!r}) needs {err.args[0]}=") from None
+        bound = max_stable_lr(p, args[1], args[2])
         if law == "sgd_floor":
-            return sgd_floor(p, *args).regime
-        return validity.sgd_tail_regime(p, inputs["w_at_T2"], float(args[0]),
-                                        max_stable_lr(p, args[1], args[2]))
+            return validity.sgd_floor_regime(float(args[0]), bound)
+        return validity.sgd_tail_regime(p, inputs["w_at_T2"], float(args[0]), bound)
 
     def _volterra_t1(self, delta: float) -> Optional[float]:
         """T1(δ) of the Volterra solution with Θ = s* t, cached (None: no finite T1)."""
