@@ -32,7 +32,8 @@ _OPERATORS = {}
 def _operators(p, noise=NOISE):
     """(HSH, W(S), HS + SH) as matrices on an orthonormal basis of symmetric matrices,
     and the basis; K = (1 − 1/B) HSH + (16/B) W for any batch B."""
-    key = (id(p), noise)
+    # keyed by the problem's arrays, not id(p): a freed problem's id is reused by the next
+    key = (p.eigenvalues.tobytes(), p.w_star.tobytes(), noise)
     if key in _OPERATORS:
         return _OPERATORS[key]
     d, lam, ws = p.d, p.eigenvalues, p.w_star
