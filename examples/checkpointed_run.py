@@ -8,8 +8,8 @@ Equivalent command: ``pyscale simulate --d 20000 --a 2 --t 1e7 --checkpoint run.
 import sys
 
 import pyscale
-from pyscale.checkpoint import run_checkpointed
-from pyscale.progress import EngineBar
+from pyscale.app.checkpoint import run_checkpointed
+from pyscale.engines.progress import EngineBar
 
 path = sys.argv[1] if len(sys.argv) > 1 else "run.npz"
 problem = pyscale.Problem.power_law(20_000, 2.0, seed=0)

@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 import pyscale
-from pyscale.hierarchy import convergence_study
+from pyscale.engines.hierarchy import convergence_study
 
 
 def main(argv=None):

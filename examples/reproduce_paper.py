@@ -4,12 +4,12 @@ timings.
     python examples/reproduce_paper.py [OUT_DIR] [--quick]
 
 The same as ``pyscale figure all --out OUT_DIR``; the parameters of each figure are in
-``pyscale.figures.figureN.PARAMS`` (printed below) and documented in the module docstrings.
+``pyscale.app.figures.figureN.PARAMS`` (printed below) and documented in the module docstrings.
 """
 import sys
 import time
 
-from pyscale.figures import FIGURES, make_all
+from pyscale.app.figures import FIGURES, make_all
 
 
 def main(argv):

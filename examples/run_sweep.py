@@ -5,8 +5,8 @@ Dask cluster, results as one tidy pandas table (also on disk as Parquet, resumab
 """
 import sys
 
-from pyscale.config import parse_sweep
-from pyscale.sweep import run_sweep
+from pyscale.app.config import parse_sweep
+from pyscale.app.sweep import run_sweep
 
 CONFIG = {
     "grid": {"a": [1.5, 2.0, 3.0], "d": [300, 1000], "seed": [0, 1],

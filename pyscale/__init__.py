@@ -8,22 +8,24 @@ The model, its conventions and equations are those of *Fast Escape, Slow Converg
 >>> traj = pyscale.simulate(problem, method="flow", t=1e5)
 >>> traj.phases(delta=0.05, eps=0.05)  # doctest: +SKIP
 
-Layers, each importing only from those before it: the model (:mod:`~pyscale.problem`,
-:mod:`~pyscale.compression`) → the engines (:mod:`pyscale.engines`) → results
-(:mod:`~pyscale.trajectory`) → analysis (:mod:`~pyscale.theory`, :mod:`~pyscale.compare`,
-:mod:`~pyscale.hierarchy`) → the front door (:mod:`~pyscale.io`, the CLI, figures, sweeps).
+This module is the public face only: it re-exports. The package's folders are its layers,
+each importing only from those below it: :mod:`pyscale.model` (the problem, its statistics,
+compression) → :mod:`pyscale.results` (trajectories, dense output, phases, tidy tables) →
+:mod:`pyscale.engines` (``simulate``, ``simulate_many``, the hierarchy) →
+:mod:`pyscale.theory` (``predict``) → :mod:`pyscale.analysis` (``compare``, compression
+error) → :mod:`pyscale.app` (files, checkpoints, sweeps, figures, the CLI).
 """
 from ._version import __version__
-from .compare import compare
+from .analysis.compare import compare
+from .app.io import load, save_trajectory
 from .engines import simulate, simulate_many
+from .engines.hierarchy import hierarchy
 from .errors import DivergenceError, Interrupted
-from .hierarchy import hierarchy
-from .io import load
-from .problem import Problem, power_law_eigenvalues
-from .statistics import statistics
+from .model.problem import Problem, power_law_eigenvalues
+from .model.statistics import statistics
+from .results.trajectory import Ensemble, Phases, Trajectory
 from .theory import Prediction, predict
-from .trajectory import Ensemble, Phases, Trajectory
 
 __all__ = ["Problem", "Trajectory", "Phases", "simulate", "simulate_many", "Ensemble",
            "power_law_eigenvalues", "statistics", "DivergenceError", "Interrupted", "load",
-           "predict", "Prediction", "compare", "hierarchy", "__version__"]
+           "save_trajectory", "predict", "Prediction", "compare", "hierarchy", "__version__"]

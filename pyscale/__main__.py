@@ -1,6 +1,6 @@
 """``python -m pyscale``: the same command as the ``pyscale`` console script."""
 import sys
 
-from .cli import main
+from .app.cli import main
 
 sys.exit(main())

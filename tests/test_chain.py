@@ -15,7 +15,7 @@ from scipy import stats
 
 from pyscale import DivergenceError, Interrupted, Problem, simulate, simulate_many
 from pyscale.engines.chain import modes_of
-from pyscale.statistics import statistics
+from pyscale.model.statistics import statistics
 
 R = 200                  # seeds per engine
 CHAIN_SEEDS = np.arange(10**6, 10**6 + R)  # disjoint from the full engine's 0 .. R-1

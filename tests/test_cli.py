@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import pyscale
-from pyscale.cli import main
+from pyscale.app.cli import main
 from pyscale.theory import predict
 
 
@@ -152,6 +152,6 @@ def test_python_dash_m_pyscale_runs(tmp_path):
 
 
 def test_figure_numbers_known_to_the_cli_are_the_figures():
-    from pyscale import cli, figures
+    from pyscale.app import cli, figures
     assert tuple(cli.FIGURES) == tuple(sorted(figures.FIGURES))
     assert tuple(cli.FIGURES_WITH_D) == figures.ANY_D == (1, 5)

@@ -2,7 +2,7 @@
 Each must give exactly one line on stderr (``pyscale CMD: error: ...``), no traceback, and
 exit status 2 (bad usage) or 1 (a failed run or an unusable file).
 
-Run in-process through ``pyscale.cli.main(argv)``; a few real subprocesses check that the
+Run in-process through ``pyscale.app.cli.main(argv)``; a few real subprocesses check that the
 console entry point behaves the same."""
 import json
 import subprocess
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import pyscale
-from pyscale.cli import main
+from pyscale.app.cli import main
 
 BASE = ["--d", "30", "--a", "2"]
 FLOW = ["simulate", *BASE, "--t", "10", "--no-progress"]
@@ -231,7 +231,7 @@ def test_bad_sweep_config_is_one_line(capsys, tmp_path, text, needle):
 def good_run(tmp_path_factory):
     path = tmp_path_factory.mktemp("good") / "run.npz"
     problem = pyscale.Problem.power_law(30, 2.0)
-    pyscale.io.save_trajectory(pyscale.simulate(problem, "gd", lr=1e-2, steps=200), path,
+    pyscale.app.io.save_trajectory(pyscale.simulate(problem, "gd", lr=1e-2, steps=200), path,
                                problem=problem)
     return path
 
@@ -309,7 +309,7 @@ def test_show_refuses_what_is_not_a_valid_result(capsys, tmp_path, good_run, kin
     assert str(path) in err or path.name in err
     if before is not None:
         assert path.read_bytes() == before
-    with pytest.raises((pyscale.io.BadFileError, FileNotFoundError)):
+    with pytest.raises((pyscale.app.io.BadFileError, FileNotFoundError)):
         pyscale.load(path)
 
 
@@ -321,7 +321,7 @@ def test_show_reads_a_good_run(capsys, good_run):
 # ---------------------------------------------------------------------------- interrupts
 def test_ctrl_c_is_exit_130_with_one_line_saying_what_was_saved(capsys, tmp_path,
                                                                  monkeypatch):
-    from pyscale import cli
+    from pyscale.app import cli
     from pyscale.errors import Interrupted
     partial = pyscale.simulate(pyscale.Problem.power_law(30, 2.0), "flow", t=np.arange(5.0))
 
@@ -342,7 +342,7 @@ def test_ctrl_c_is_exit_130_with_one_line_saying_what_was_saved(capsys, tmp_path
 
 
 def test_unexpected_errors_are_one_line_too(capsys, monkeypatch):
-    from pyscale import cli
+    from pyscale.app import cli
 
     def broken(*args, **kwargs):
         raise LookupError("something unforeseen")

@@ -7,7 +7,7 @@ import pytest
 
 import pyscale
 from pyscale import Problem, predict
-from pyscale.compare import Comparison, crossing_time, fit_exponential_rate, fit_loglog
+from pyscale.analysis.compare import Comparison, crossing_time, fit_exponential_rate, fit_loglog
 
 
 @pytest.fixture(scope="module")

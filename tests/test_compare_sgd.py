@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import pyscale
-from pyscale.compare_sgd import compare_ensemble
+from pyscale.analysis.compare_sgd import compare_ensemble
 
 
 def _ensemble(problem, steps, seeds=4, lr=0.01):

@@ -15,8 +15,8 @@ import scipy.stats
 
 import pyscale
 from pyscale import Problem, simulate
-from pyscale import compression as C
-from pyscale.compression_error import compression_error
+from pyscale.analysis.compression_error import compression_error
+from pyscale.model import compression as C
 
 # The explicit-vs-compressed comparisons: d = 10^4 keeps the full flow to t = 10^6 at ~2.5 s
 # (d = 10^5 at δ = 1e-3 was checked by hand: 9001 modes, |Δu| = 2.8e-10, |Δs| = 5.7e-10,

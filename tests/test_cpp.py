@@ -205,7 +205,7 @@ def test_numba_status_codes_are_the_core_run_status():
 
     from pyscale._kernels import hierarchy as kern
 
-    hierarchy = importlib.import_module("pyscale.hierarchy")  # the module, not the function
+    hierarchy = importlib.import_module("pyscale.engines.hierarchy")  # the module, not the function
 
     header = (ROOT / "csrc" / "include" / "pyscale" / "progress.hpp").read_text()
     body = re.search(r"enum class RunStatus : int \{(.*?)\};", header, re.S).group(1)

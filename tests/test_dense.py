@@ -16,9 +16,9 @@ from scipy.integrate import solve_ivp
 
 import pyscale
 from pyscale import Problem
+from pyscale.app.io import load_trajectory, save_trajectory
 from pyscale.errors import Interrupted
-from pyscale.io import load_trajectory, save_trajectory
-from pyscale.phases import DEFAULTS
+from pyscale.results.phases import DEFAULTS
 
 DATA = Path(__file__).parent / "data" / "flow_before_dense_output.npz"
 

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 import pyscale
-from pyscale.config import parse_sweep
-from pyscale.sweep import run_sweep
+from pyscale.app.config import parse_sweep
+from pyscale.app.sweep import run_sweep
 
 BUILD = ("import hashlib, pyscale; p = pyscale.Problem.power_law(60000, 2.0, seed=4); "
          "h = hashlib.sha256(); [h.update(x.tobytes()) for x in "

@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 
 import pyscale
-from pyscale.cli import main
-from pyscale.config import parse_sweep
-from pyscale.sweep import run_sweep, run_task, tasks_of
+from pyscale.app.cli import main
+from pyscale.app.config import parse_sweep
+from pyscale.app.sweep import run_sweep, run_task, tasks_of
 
 # A run that would take far longer than a second: refusing it in < 1 s proves that the
 # output path was checked before any work.
@@ -125,12 +125,12 @@ def test_two_different_sweeps_into_one_directory_lose_nothing(capsys, tmp_path):
     assert set(everything.task_id) == set(first.computed) | set(second.computed)
     pd.testing.assert_frame_equal(
         by_task(everything[everything.task_id.isin(first.computed)]), by_task(first.records))
-    summary = pyscale.io.read_table(tmp_path, "summary")
+    summary = pyscale.app.io.read_table(tmp_path, "summary")
     assert len(summary) == 4 and set(summary.method) == {"flow", "gd"}
     # the first sweep again: all reused, nothing recomputed, nothing hidden
     again = threads_sweep(parse_sweep(SWEEP_A), tmp_path)
     assert sorted(again.reused) == sorted(first.computed) and not again.computed
-    assert len(pyscale.io.read_table(tmp_path, "summary")) == 4
+    assert len(pyscale.app.io.read_table(tmp_path, "summary")) == 4
     assert main(["show", str(tmp_path)]) == 0
     assert capsys.readouterr().out.count("completed") == 4
 
@@ -178,7 +178,7 @@ def test_parts_without_index_entries_are_verified_and_adopted(capsys, tmp_path, 
         del index["parts"]
     (tmp_path / "index.json").write_text(json.dumps(index))
     if lost == "all-entries":  # still readable as it is
-        assert len(pyscale.io.read_table(tmp_path, "summary")) == 2
+        assert len(pyscale.app.io.read_table(tmp_path, "summary")) == 2
     second = threads_sweep(config, tmp_path)
     assert not second.computed and victim in second.reused
     assert victim in json.loads((tmp_path / "index.json").read_text())["parts"]
@@ -250,8 +250,8 @@ COORDINATOR = textwrap.dedent("""
     from pathlib import Path
     sys.path.insert(0, {tests!r})
     from test_faults import SleepForever, SWEEP_A
-    from pyscale.config import parse_sweep
-    from pyscale.sweep import run_sweep
+    from pyscale.app.config import parse_sweep
+    from pyscale.app.sweep import run_sweep
     run_sweep(parse_sweep(SWEEP_A), {out!r}, workers=2, progress=False,
               runner=SleepForever({pids!r}))
 """)
@@ -307,8 +307,8 @@ def test_damaged_checkpoint_is_refused_by_name_and_left_untouched(capsys, tmp_pa
     assert_one_line_error(code, err)
     assert code == 1 and str(checkpoint) in err and "not modified" in err
     assert checkpoint.read_bytes() == damaged
-    with pytest.raises(pyscale.io.BadFileError, match="run.npz"):
-        pyscale.checkpoint.run_checkpointed(pyscale.Problem.power_law(40, 2.0), "gd",
+    with pytest.raises(pyscale.app.io.BadFileError, match="run.npz"):
+        pyscale.app.checkpoint.run_checkpointed(pyscale.Problem.power_law(40, 2.0), "gd",
                                             checkpoint, lr=1e-2, steps=2000)
     assert checkpoint.read_bytes() == damaged
 
@@ -318,7 +318,7 @@ def test_flipped_byte_in_an_array_is_caught_by_the_checksum(tmp_path):
     the CRC is recomputed to prove that the header's checksum catches it independently)."""
     import zipfile
     problem = pyscale.Problem.power_law(40, 2.0)
-    path = pyscale.io.save_trajectory(pyscale.simulate(problem, "gd", lr=1e-2, steps=100),
+    path = pyscale.app.io.save_trajectory(pyscale.simulate(problem, "gd", lr=1e-2, steps=100),
                                       tmp_path / "r.npz")
     with zipfile.ZipFile(path) as z:
         members = {name: z.read(name) for name in z.namelist()}
@@ -328,5 +328,5 @@ def test_flipped_byte_in_an_array_is_caught_by_the_checksum(tmp_path):
     with zipfile.ZipFile(path, "w") as z:
         for name, blob in members.items():
             z.writestr(name, blob)
-    with pytest.raises(pyscale.io.BadFileError, match="checksum mismatch"):
+    with pytest.raises(pyscale.app.io.BadFileError, match="checksum mismatch"):
         pyscale.load(path)

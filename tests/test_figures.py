@@ -9,12 +9,12 @@ from matplotlib.lines import Line2D
 from scipy.special import zeta
 
 import pyscale
-from pyscale.cli import main
-from pyscale.figures import FIGURES, _dimension, _plot, figure1, make_all, make_figure
-from pyscale.figures._plot import completed_members
-from pyscale.figures._theory import phase2b_window
-from pyscale.figures.figure6 import PARAMS as PARAMS6
-from pyscale.figures.figure6 import law_fit
+from pyscale.app.cli import main
+from pyscale.app.figures import FIGURES, _dimension, _plot, figure1, make_all, make_figure
+from pyscale.app.figures._plot import completed_members
+from pyscale.app.figures._theory import phase2b_window
+from pyscale.app.figures.figure6 import PARAMS as PARAMS6
+from pyscale.app.figures.figure6 import law_fit
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -2,7 +2,7 @@
 
 References: SciPy's DOP853 on ẇ = −∇L(w) (conftest.flow_reference, rtol 1e-11: its moments are
 good to ~1e-10 here) for t <= 8, and the C++ flow engine at rtol 1e-12, resumed from record to
-record (pyscale.hierarchy.exact_moments) for the long horizons; a NumPy Lanczos with full
+record (pyscale.engines.hierarchy.exact_moments) for the long horizons; a NumPy Lanczos with full
 reorthogonalisation for the quadrature.
 """
 import numpy as np
@@ -11,7 +11,7 @@ from conftest import flow_reference
 
 import pyscale
 from pyscale._kernels import hierarchy as kern
-from pyscale.hierarchy import convergence_study, exact_moments, hierarchy, realizable_rows
+from pyscale.engines.hierarchy import convergence_study, exact_moments, hierarchy, realizable_rows
 
 # Reference accuracy (SciPy at rtol 1e-11, flow engine at 1e-12) plus the hierarchy's own
 # integration error at rtol 1e-10: differences below this are noise, not closure error.

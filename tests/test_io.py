@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 import pyscale
-from pyscale import io
-from pyscale.checkpoint import run_checkpointed
-from pyscale.trajectory import FIELDS
+from pyscale.app import io
+from pyscale.app.checkpoint import run_checkpointed
+from pyscale.results.trajectory import FIELDS
 
 TIMES = np.concatenate([[0.0], np.geomspace(1e-2, 1e4, 120)])
 
@@ -27,7 +27,7 @@ def assert_same_trajectory(a, b, rtol=0.0):
 
 def test_flow_trajectory_round_trip_keeps_columns_state_meta_and_problem(problem, tmp_path):
     traj = pyscale.simulate(problem, "flow", t=TIMES)
-    path = pyscale.io.save_trajectory(traj, tmp_path / "run.npz", problem=problem,
+    path = pyscale.app.io.save_trajectory(traj, tmp_path / "run.npz", problem=problem,
                                       extra={"note": "x"})
     back = pyscale.load(path)
     assert isinstance(back, pyscale.Trajectory)
@@ -46,7 +46,8 @@ def test_flow_trajectory_round_trip_keeps_columns_state_meta_and_problem(problem
 
 def test_sgd_meta_arrays_round_trip(problem, tmp_path):
     traj = pyscale.simulate(problem, "sgd", lr=1e-2, steps=2000, record=20, seed=7)
-    back = pyscale.io.load_trajectory(pyscale.io.save_trajectory(traj, tmp_path / "sgd.npz"))
+    back = pyscale.app.io.load_trajectory(
+        pyscale.app.io.save_trajectory(traj, tmp_path / "sgd.npz"))
     assert_same_trajectory(traj, back)
     np.testing.assert_array_equal(back.meta["online_loss"], traj.meta["online_loss"])
     assert back.meta["seed"] == 7

@@ -1,4 +1,4 @@
-"""The package's layers point one way: model → engines → results → analysis → front door.
+"""The package's layers point one way: model → results → engines → theory → analysis → app.
 
 Read from the source (every ``import``/``from`` of a pyscale module, function-local ones
 included): the import graph has no circle, and no module imports from a layer above its
@@ -13,14 +13,17 @@ import pyscale
 
 ROOT = Path(pyscale.__file__).parent
 
-# Layer of each module (dotted name below pyscale); higher may import lower, never up.
+# Layer of each top-level folder or module below pyscale (its folders are its layers);
+# higher may import lower, never up.
 LAYERS = {
-    0: ["_core", "_version", "_validate", "errors", "_kernels", "progress", "tidy", "_repr"],
-    1: ["compression", "problem"],
-    # the flow's dense output, its stopping times and events travel with its trajectory
-    2: ["statistics", "trajectory", "engines", "dense_output", "phases", "events"],
-    3: ["theory", "compare", "compare_sgd", "hierarchy", "compression_error"],
-    4: ["io", "checkpoint", "config", "sweep", "figures", "cli", "__main__", "__init__"],
+    0: ["_core", "_version", "_validate", "errors", "_kernels", "_repr"],
+    1: ["model"],
+    2: ["results"],
+    3: ["engines"],
+    4: ["theory"],
+    5: ["analysis"],
+    6: ["app"],
+    7: ["__main__", "__init__"],
 }
 LAYER_OF = {name: level for level, names in LAYERS.items() for name in names}
 

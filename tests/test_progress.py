@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import pyscale
-from pyscale.progress import EngineBar, make_progress, run_horizon
+from pyscale.engines.progress import EngineBar, make_progress, run_horizon
 
 
 @pytest.fixture(scope="module")

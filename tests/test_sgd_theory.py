@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import pyscale
-from pyscale.compare_sgd import compare_ensemble, escape_times
+from pyscale.analysis.compare_sgd import compare_ensemble, escape_times
 from pyscale.theory import sgd
 
 NOISE = 0.05
@@ -336,6 +336,6 @@ def test_compare_routes_an_ensemble_to_the_sgd_comparison():
     problem = pyscale.Problem.power_law(30, 0.0, seed=1, noise=0.05)
     ens = pyscale.simulate_many(problem, seeds=4, lr=0.01, steps=3000, record=20, threads=1)
     result = pyscale.compare(ens, pyscale.predict(problem))
-    from pyscale.compare_sgd import SgdComparison
+    from pyscale.analysis.compare_sgd import SgdComparison
     assert isinstance(result, SgdComparison)
     assert "floor" in result.table()

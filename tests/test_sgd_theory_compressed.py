@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import pyscale
-from pyscale.compare_sgd import SgdComparison
-from pyscale.compression import eigenspaces, mode_layout
+from pyscale.analysis.compare_sgd import SgdComparison
+from pyscale.model.compression import eigenspaces, mode_layout
 from pyscale.theory import sgd
 
 NOISE = 0.05

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 import pyscale
-from pyscale.config import ConfigError, parse_sweep
-from pyscale.sweep import Task, run_sweep, run_task, tasks_of
+from pyscale.app.config import ConfigError, parse_sweep
+from pyscale.app.sweep import Task, run_sweep, run_task, tasks_of
 
 CONFIG = {
     "grid": {"a": [1.5, 2.0], "d": [40], "seed": [0, 1], "method": ["flow", "gd", "sgd"]},

@@ -9,7 +9,7 @@ from scipy.optimize import brentq
 
 import pyscale
 from pyscale import Problem, predict
-from pyscale.compare import crossing_time
+from pyscale.analysis.compare import crossing_time
 from pyscale.theory import plateau_excess_bound, spectral_proxy, t2_power_law, tail_asymptotics
 
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import pyscale
-from pyscale.trajectory import FIELDS
+from pyscale.results.trajectory import FIELDS
 
 ENSEMBLE_FIELDS = FIELDS[1:] + ("train_loss",)
 
@@ -201,9 +201,9 @@ APPLIES = {"lr": {"gd", "sgd", "erm"}, "steps": {"gd", "sgd", "erm"}, "batch": {
 
 @pytest.fixture(scope="module")
 def sweep_tables(tmp_path_factory):
-    from pyscale.config import parse_sweep
-    from pyscale.io import read_parts, write_part
-    from pyscale.sweep import run_task, tasks_of
+    from pyscale.app.config import parse_sweep
+    from pyscale.app.io import read_parts, write_part
+    from pyscale.app.sweep import run_task, tasks_of
     out = tmp_path_factory.mktemp("sweep")
     for task in tasks_of(parse_sweep(SWEEP)):
         records, summary = run_task(task)
@@ -240,8 +240,8 @@ def test_sweep_summary_names_measured_and_predicted(sweep_tables):
                                rtol=1e-15)
     np.testing.assert_allclose(summary["T1_predicted"], prediction.escape_time(0.05),
                                rtol=1e-15)
-    from pyscale.config import parse_sweep
-    from pyscale.sweep import tasks_of
+    from pyscale.app.config import parse_sweep
+    from pyscale.app.sweep import tasks_of
     task = next(t for t in tasks_of(parse_sweep(SWEEP)) if t.run.method == "flow")
     direct = pyscale.simulate(task.problem.build(), "flow", **task.run.engine_kwargs(0))
     flow = summary[summary.method == "flow"].iloc[0]
@@ -251,8 +251,8 @@ def test_sweep_summary_names_measured_and_predicted(sweep_tables):
 
 
 def test_sweep_summary_of_a_diverged_run_gives_the_step():
-    from pyscale.config import parse_sweep
-    from pyscale.sweep import run_task, tasks_of
+    from pyscale.app.config import parse_sweep
+    from pyscale.app.sweep import run_task, tasks_of
     config = parse_sweep({"grid": {"a": [2.0], "d": [30], "seed": [0], "method": ["gd"]},
                           "gd": {"lr": 1e3, "steps": 50, "records": 10}})
     _, summary = run_task(tasks_of(config)[0])

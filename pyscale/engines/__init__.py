@@ -12,11 +12,11 @@ from types import ModuleType
 from typing import Any, Dict
 
 from .. import _validate as check
-from ..problem import Problem
-from ..progress import run_with_progress
-from ..trajectory import Trajectory
+from ..model.problem import Problem
+from ..results.trajectory import Trajectory
 from . import erm, flow, gd, sgd
 from .ensemble import simulate_many
+from .progress import run_with_progress
 
 __all__ = ["simulate", "simulate_many", "ENGINES"]
 
@@ -36,7 +36,7 @@ def simulate(problem: Problem, method: str = "flow", **options: Any) -> Trajecto
     times), ``rtol`` (default 1e-9), ``atol``, ``h0``, ``hmax``, ``max_steps``,
     ``scheme`` (``"rodas4"``, the default, or ``"ros4"``), ``record_mode``
     (``"interpolate"``, the default: records read off the dense output; ``"step"``: a step
-    lands on each record), ``events`` (:mod:`pyscale.events`).
+    lands on each record), ``events`` (:mod:`pyscale.engines.flow_events`).
     ``method="gd"``: ``lr``, ``steps``, ``record`` (step indices, or a count).
     ``method="sgd"``: online SGD on fresh samples — ``lr``, ``steps``, ``record``, ``batch``
     (default 1), ``noise`` (label-noise variance; None → ``problem.noise``), ``seed``,

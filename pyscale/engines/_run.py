@@ -18,8 +18,8 @@ import numpy as np
 from .. import _core
 from .._version import __version__
 from ..errors import DivergenceError, Interrupted
-from ..problem import Problem
-from ..trajectory import FIELDS, Trajectory
+from ..model.problem import Problem
+from ..results.trajectory import FIELDS, Trajectory
 
 __all__ = ["Start", "start", "finish", "core_problem", "base_meta", "progress_hook",
            "divergence_message", "concat", "step_meta", "step_state", "COUNTERS"]
@@ -105,7 +105,7 @@ def concat(first: Optional[Trajectory], second: Trajectory,
         if key in first.meta and key in meta:
             meta[key] = first.meta[key] + meta[key]
     meta["resumed"] = True
-    from ..events import concat_dense
+    from .flow_events import concat_dense
     dense, events = concat_dense(first, second)
     return Trajectory(w=second.w, meta=meta, dense=dense, events=events, **cols)
 

@@ -8,8 +8,8 @@ law: per step, two Gaussians per sample and mode supply the sample's components 
 directions, and one χ²_{n−2} draw the energy the other n − 2 directions add to c2.
 
 Where each mode's two numbers are stored is model knowledge
-(:func:`pyscale.compression.mode_layout`, shared with the SGD theory's
-:func:`pyscale.compression.eigenspaces`); this module adds the chain's own condition (a mode
+(:func:`pyscale.model.compression.mode_layout`, shared with the SGD theory's
+:func:`pyscale.model.compression.eigenspaces`); this module adds the chain's own condition (a mode
 of n ≥ 2 needs its second stored coordinate) and maps a compressed
 :class:`~pyscale.Problem` to the chain's arrays and back:
 the final state is returned in the stored coordinates (c1 on a mode's first, c2 on its
@@ -20,18 +20,18 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
-from ..compression import ModeLayout, mode_layout
-from ..problem import Problem
+from ..model.compression import ModeLayout, mode_layout
+from ..model.problem import Problem
 
 __all__ = ["Modes", "modes_of", "run_chain", "run_chain_ensemble"]
 
 #: The chain's modes: where each mode's (c1, c2) is stored (model layer,
-#: :class:`pyscale.compression.ModeLayout`).
+#: :class:`pyscale.model.compression.ModeLayout`).
 Modes = ModeLayout
 
 
 def modes_of(problem: Problem) -> Modes:
-    """The chain's modes of a compressed problem (:func:`pyscale.compression.mode_layout`:
+    """The chain's modes of a compressed problem (:func:`pyscale.model.compression.mode_layout`:
     each mode a single stored coordinate or a pair whose second target value is 0).
 
     Raises ValueError for another layout, or for a mode of n ≥ 2 coordinates stored in one

@@ -13,12 +13,12 @@ import numpy as np
 from .. import _core
 from .. import _validate as check
 from ..errors import DivergenceError, Interrupted
-from ..problem import Problem
-from ..progress import run_with_progress
-from ..trajectory import FIELDS, Ensemble, Trajectory
+from ..model.problem import Problem
+from ..results.trajectory import FIELDS, Ensemble, Trajectory
 from . import chain, erm, sgd
+from ._options import check_workspace, noise_variance, sgd_options, step_options
 from ._run import base_meta, core_problem, divergence_message, progress_hook
-from .gd import step_options
+from .progress import run_with_progress
 
 __all__ = ["simulate_many", "seed_list", "METHODS"]
 
@@ -87,11 +87,11 @@ def _sgd_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
                   simd: Any = True, streams: Any = "independent") -> Ensemble:
     lr, steps, rec, _ = step_options(lr, steps, record, divergence_factor)
     batch = check.integer("batch", batch, 1, check.MAX_BATCH)
-    noise = sgd.noise_variance(problem, noise)
-    opt = sgd.sgd_options(problem, 1, progress_every, divergence_factor, samples, simd,
+    noise = noise_variance(problem, noise)
+    opt = sgd_options(problem, 1, progress_every, divergence_factor, samples, simd,
                           streams)
     modes = chain.modes_of(problem) if problem.is_compressed else None
-    sgd.check_workspace(problem, batch, opt, members=min(len(seeds), max(threads, 1)),
+    check_workspace(problem, batch, opt, members=min(len(seeds), max(threads, 1)),
                         modes=modes)
     W = np.empty((seeds.size, problem.n_coords))
     W[:] = problem.w0

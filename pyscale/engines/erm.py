@@ -18,11 +18,10 @@ import numpy as np
 
 from .. import _core
 from .. import _validate as check
-from ..problem import Problem
-from ..trajectory import Trajectory
+from ..model.problem import Problem
+from ..results.trajectory import Trajectory
+from ._options import noise_variance, require_physical, step_options, streams_choice
 from ._run import core_problem, finish, progress_hook, start, step_meta, step_state
-from .gd import step_options
-from .sgd import noise_variance, require_physical, streams_choice
 
 __all__ = ["run", "OPTIONS", "HINT", "erm_dataset", "erm_memory_bytes"]
 

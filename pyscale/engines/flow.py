@@ -12,10 +12,10 @@ import numpy as np
 
 from .. import _core
 from .. import _validate as check
-from ..events import dense_completion, parse_events, terminal_observer
-from ..problem import Problem
-from ..trajectory import Trajectory
+from ..model.problem import Problem
+from ..results.trajectory import Trajectory
 from ._run import base_meta, core_problem, finish, progress_hook, start
+from .flow_events import dense_completion, parse_events, terminal_observer
 
 __all__ = ["run", "OPTIONS", "SCHEMES"]
 
@@ -49,8 +49,8 @@ def run(problem: Problem, *, t: Any = None, rtol: float = 1e-9, atol: Optional[f
     (a horizon → 0 and 200 log-spaced times from 0.01, or increasing times); see
     :func:`pyscale.simulate`. ``record_mode``: ``"interpolate"`` (records read off the
     dense output; no step lands on them but the last) or ``"step"`` (a step lands on each).
-    ``events``: see :mod:`pyscale.events`. The trajectory keeps the dense output
-    (``traj.dense``) for exact stopping times (:mod:`pyscale.phases`)."""
+    ``events``: see :mod:`pyscale.engines.flow_events`. The trajectory keeps the dense output
+    (``traj.dense``) for exact stopping times (:mod:`pyscale.results.phases`)."""
     if t is None:
         raise ValueError("method='flow' needs t= (record times, or a horizon)")
     times = check.record_times(t)

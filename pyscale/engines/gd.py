@@ -9,8 +9,9 @@ from typing import Any, Optional
 
 from .. import _core
 from .. import _validate as check
-from ..problem import Problem
-from ..trajectory import Trajectory
+from ..model.problem import Problem
+from ..results.trajectory import Trajectory
+from ._options import step_options
 from ._run import core_problem, finish, progress_hook, start, step_meta, step_state
 
 __all__ = ["run", "OPTIONS", "HINT"]
@@ -18,16 +19,6 @@ __all__ = ["run", "OPTIONS", "HINT"]
 OPTIONS = ("lr", "steps", "record", "threads", "progress", "progress_every",
            "divergence_factor", "resume")
 HINT = "lower lr (lr * lambda_max * (12 s + 4 s*) must stay below 2)"
-
-
-def step_options(lr: Any, steps: Any, record: Any, divergence_factor: Any):
-    """(lr, steps, record step indices, divergence factor), validated; shared by gd/sgd/erm."""
-    if lr is None or steps is None:
-        raise ValueError("lr= and steps= are required")
-    lr = check.positive("lr", lr)
-    steps = check.integer("steps", steps, 0, check.MAX_STEPS)
-    factor = check.real("divergence_factor", divergence_factor, 1.0, low_open=True)
-    return lr, steps, check.record_steps(steps, record), factor
 
 
 def run(problem: Problem, *, lr: Optional[float] = None, steps: Optional[int] = None,

@@ -26,76 +26,18 @@ from typing import Any, Optional
 
 from .. import _core
 from .. import _validate as check
-from ..problem import Problem
-from ..trajectory import Trajectory
+from ..model.problem import Problem
+from ..results.trajectory import Trajectory
 from . import chain
+from ._options import check_workspace, noise_variance, sgd_options, step_options
 from ._run import core_problem, finish, progress_hook, start, step_meta, step_state
-from .gd import step_options
 
-__all__ = ["run", "OPTIONS", "HINT", "sgd_options", "require_physical", "noise_variance"]
+__all__ = ["run", "OPTIONS", "HINT"]
 
 OPTIONS = ("lr", "steps", "record", "batch", "noise", "seed", "threads", "progress",
            "progress_every", "divergence_factor", "resume", "samples", "simd", "streams")
 HINT = ("lower lr or raise batch (a single sample's gradient fluctuates far more than the "
         "population gradient, so online SGD needs a smaller step than GD)")
-SAMPLES = {"auto": _core.SampleStorage.auto, "store": _core.SampleStorage.store,
-           "regenerate": _core.SampleStorage.regenerate}
-STREAMS = {"independent": _core.Streams.independent, "common": _core.Streams.common}
-
-
-def require_physical(problem: Problem, method: str) -> None:
-    """Finite-sample GD needs the physical coordinates (online SGD runs on modes)."""
-    if problem.is_compressed:
-        raise ValueError(
-            f"method={method!r} reuses a fixed set of samples, and data reuse does not reduce "
-            f"to modes (a sample's components across a mode stay correlated from step to "
-            f"step), so it needs the physical coordinates; this problem is compressed "
-            f"({problem.n_coords} stored coordinates for d={problem.d}): build it without "
-            f"compress= (online SGD, method='sgd', does run on compressed problems)")
-
-
-def streams_choice(streams: Any) -> "_core.Streams":
-    """streams="independent" (d mixed into the generator's key) or "common" (the seed)."""
-    return STREAMS[check.choice("streams", streams, STREAMS)]
-
-
-def noise_variance(problem: Problem, noise: Any) -> float:
-    """The label-noise variance of a run: ``problem.noise`` unless ``noise`` overrides it."""
-    return float(problem.noise) if noise is None else check.real("noise", noise, 0.0)
-
-
-def sgd_options(problem: Problem, threads: Any, progress_every: Any, divergence_factor: Any,
-                samples: Any, simd: Any, streams: Any = "independent") -> "_core.SgdOptions":
-    opt = _core.SgdOptions()
-    opt.threads = check.threads(threads)
-    opt.progress_every = check.integer("progress_every", progress_every, 1, check.MAX_STEPS)
-    opt.divergence_factor = check.real("divergence_factor", divergence_factor, 1.0,
-                                       low_open=True)
-    opt.sample_storage = SAMPLES[check.choice("samples", samples, SAMPLES)]
-    if not isinstance(simd, bool):
-        raise TypeError(f"simd must be True or False, got {simd!r}")
-    opt.simd = simd
-    opt.streams = streams_choice(streams)
-    return opt
-
-
-def check_workspace(problem: Problem, batch: int, opt: "_core.SgdOptions",
-                    members: int = 1, modes: Optional[chain.Modes] = None) -> None:
-    if modes is not None:  # the mode chain: O(modes) memory, nothing to regenerate
-        needed = members * int(_core.chain_workspace_bytes(modes.size, batch))
-        check.memory(needed, f"the mode-chain workspace (batch {batch}, {modes.size} modes"
-                     f"{f', {members} members' if members > 1 else ''})", None,
-                     "lower batch or raise the grouping tolerance")
-        return
-    needed = members * int(_core.sgd_workspace_bytes(problem.n_coords, batch, opt))
-    regenerate = _core.SgdOptions()
-    regenerate.sample_storage = _core.SampleStorage.regenerate
-    smaller = members * int(_core.sgd_workspace_bytes(problem.n_coords, batch, regenerate))
-    fix = "lower batch or d" + (", or use samples='regenerate'" if smaller < needed else "")
-    check.memory(needed, f"the online-SGD workspace (batch {batch}, d = {problem.n_coords}"
-                 f"{f', {members} members' if members > 1 else ''})", None, fix)
-
-
 def run(problem: Problem, *, lr: Optional[float] = None, steps: Optional[int] = None,
         record: Any = None, batch: int = 1, noise: Optional[float] = None, seed: int = 0,
         threads: int = 0, progress: Any = None, progress_every: int = 4096,

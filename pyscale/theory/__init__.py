@@ -19,8 +19,8 @@ from typing import Optional, Union
 
 import numpy as np
 
-from ..phases import DEFAULTS
-from ..problem import Problem
+from ..model.problem import Problem
+from ..results.phases import DEFAULTS
 from .convergence import (
     PhaseIIbBound,
     check_power_law_exponent,

@@ -19,7 +19,7 @@ from typing import Optional
 import numpy as np
 
 from .._kernels.theory import tail_cutoff
-from ..problem import Problem
+from ..model.problem import Problem
 
 __all__ = ["PhaseIIbBound", "t2_bound", "t2_power_law", "plateau_excess_bound",
            "check_power_law_exponent"]
@@ -155,7 +155,7 @@ def t2_power_law(eps, a: float, s0: float, d: Optional[int] = None,
         h = float(zeta(a))
         floor = 0.0
     else:
-        from ..compression import power_law_normaliser
+        from ..model.compression import power_law_normaliser
         h = power_law_normaliser(int(d), a)
         floor = float(d) ** (1.0 - a)
     threshold = np.minimum(eps / 4.0, eps * eps / (16.0 * s_T1prime)) / star_mean2

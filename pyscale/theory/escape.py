@@ -14,7 +14,7 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 from .._kernels.theory import dispersion_terms, escape_root, volterra_march
-from ..problem import Problem
+from ..model.problem import Problem
 
 __all__ = ["EscapeLaw", "escape_law", "dispersion", "solve_volterra", "theta_path"]
 

@@ -34,7 +34,7 @@ The basis of the closure (compressed problems, repeated eigenvalues). The data a
 under rotations within an eigenspace of Q, so the recursion may be written in any
 orthonormal basis of eigenvectors. The closure uses the one adapted to w*: per eigenspace
 (n physical coordinates with one λ, target block norm r;
-:func:`pyscale.compression.eigenspaces`) the direction ŵ = W*/r (v² = λ² r², weight 1)
+:func:`pyscale.model.compression.eigenspaces`) the direction ŵ = W*/r (v² = λ² r², weight 1)
 and its complement (v = 0, n − 1 directions that share one D by symmetry). The sums become
 weighted sums over these *direction classes* (:func:`direction_classes`), O(number of
 eigenspaces), so a compressed problem (each mode stored as (r, 0), the error as
@@ -51,8 +51,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..compression import Eigenspaces, eigenspaces
-from ..problem import Problem
+from ..model.compression import Eigenspaces, eigenspaces
+from ..model.problem import Problem
 from .tail import _shaped, _taus, aligned_error
 
 __all__ = ["SgdFloor", "sgd_floor", "max_stable_lr", "sgd_relaxation_rates", "sgd_tail_mse",
@@ -179,7 +179,7 @@ class DirectionClasses:
 
 def direction_classes(problem: Problem) -> DirectionClasses:
     """The closure's direction classes of ``problem`` (:class:`DirectionClasses`), from the
-    eigenspaces of its stored coordinates (:func:`pyscale.compression.eigenspaces`).
+    eigenspaces of its stored coordinates (:func:`pyscale.model.compression.eigenspaces`).
     O(number of eigenspaces) after the grouping. Raises ValueError where an eigenspace has
     more stored coordinates than physical ones (they cannot be an isometric image)."""
     sp = eigenspaces(problem.eigenvalues, problem.w_star, problem.counts)

@@ -23,7 +23,7 @@ from typing import Optional, Union
 import numpy as np
 
 from .._kernels.theory import weighted_exp_sums
-from ..problem import Problem
+from ..model.problem import Problem
 from .convergence import check_power_law_exponent
 
 __all__ = ["spectral_proxy", "tail_profile", "tail_mse", "TailAsymptotics",
@@ -128,7 +128,7 @@ def tail_asymptotics(d: int, a: float, tau) -> TailAsymptotics:
     λ_i = i^{-a}/H_{d,a} (model page: Phase III), and which one applies at each τ. a must be > 1
     (ValueError otherwise: Γ(1 − 1/a) x_d needs it). O(1) per τ (H_{d,a} without a
     length-d array)."""
-    from ..compression import power_law_normaliser
+    from ..model.compression import power_law_normaliser
     a = check_power_law_exponent(a)
     d = int(d)
     if d < 1:

@@ -1,0 +1,257 @@
+"""The data model (model page: Data model): a diagonal covariance Q, a target w*, an
+initialisation w(0), and the label-noise variance σ².
+
+A :class:`Problem` is immutable and validated on construction. Its arrays are stored in
+the eigenbasis of Q (any covariance reduces to this, see :meth:`Problem.from_covariance`).
+
+Stored coordinates need not be physical coordinates: a *compressed* problem (model page:
+Compression) stores, per group of (nearly) equal eigenvalues, a few virtual coordinates
+whose inner products equal the group's exact sums; ``counts`` says how many physical
+coordinates each stored coordinate stands for and ``d`` is the true dimension. Every
+engine computes inner products only, so it runs unchanged on either kind.
+
+Reductions that define a problem (norms of the draws, s*) use the core's fixed-block sum,
+so a problem's bits do not depend on the BLAS or OpenMP thread count. That is the only use
+of the compiled core here: the model never runs an engine.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+
+from .. import _core, _repr
+from .. import _validate as check
+from . import compression
+
+__all__ = ["Problem", "power_law_eigenvalues"]
+
+#: Bytes Problem.power_law holds per coordinate while it draws a full problem: λ, g, h,
+#: w*, w(0) and one temporary.
+_BYTES_PER_COORD = 6 * 8
+
+
+def _sum(x: np.ndarray) -> float:
+    """Σ x in the core's fixed blocks: the same bits for any thread count or BLAS."""
+    return float(_core.blocked_sum(np.ascontiguousarray(x, dtype=np.float64)))
+
+
+def _check_no_underflow(d: int, a: float) -> None:
+    """Refuse a power law whose smallest eigenvalue d^-a underflows float64 (full or
+    compressed: both would end with eigenvalues 0, blamed on the wrong cause)."""
+    if d > 1 and a * math.log2(d) > 1022:
+        raise ValueError(
+            f"a = {a:g} is too large for d = {d}: d^-a = 2^-{a * math.log2(d):.4g} underflows "
+            f"float64 (the smallest normal number is 2^-1022); at this d use "
+            f"a <= {1022 / math.log2(d):.4g}")
+
+
+def power_law_eigenvalues(d: int, a: float) -> np.ndarray:
+    """λ_i = i^(-a) / H_{d,a},  H_{d,a} = Σ_{j≤d} j^(-a), so that tr Q = 1
+    (model page: Data model)."""
+    d = check.dimension(d)
+    a = check.exponent(a)
+    _check_no_underflow(d, a)
+    i = np.arange(1, d + 1, dtype=np.float64)
+    raw = i ** (-a)
+    # Summing smallest-first keeps H_{d,a} accurate to rounding at any d.
+    return raw / np.sum(raw[::-1])
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """Phase retrieval on x ~ N(0, diag(eigenvalues)), y = ⟨x, w*⟩² + ξ
+    (model page: Data model).
+
+    Parameters
+    ----------
+    eigenvalues : (n,) array
+        All finite and > 0: the diagonal of Q.
+    w_star : (n,) array
+        The target; must have a positive Q-norm s* = w*ᵀQw*.
+    w0 : (n,) array
+        The initialisation w(0).
+    noise : float
+        Label-noise variance σ² (ξ ~ N(0, σ²)); adds σ² to the population loss.
+    d : int, optional
+        True dimension (defaults to n); differs from n only for compressed problems.
+    counts : (n,) array, optional
+        Physical coordinates per stored coordinate (defaults to ones).
+    info : dict
+        Free-form provenance (constructor, a, seed, ...), kept with trajectories.
+    """
+
+    eigenvalues: np.ndarray
+    w_star: np.ndarray
+    w0: np.ndarray
+    noise: float = 0.0
+    # None (the defaults) become n and ones in __post_init__: after construction both are set.
+    d: int = None  # type: ignore[assignment]
+    counts: np.ndarray = None  # type: ignore[assignment]
+    info: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        lam = check.vector("eigenvalues", self.eigenvalues)
+        n = lam.size
+        if np.any(lam <= 0):
+            i = int(np.flatnonzero(lam <= 0)[0])
+            raise ValueError(
+                f"eigenvalues must be > 0; eigenvalue {i} is {lam[i]!r} "
+                "(drop null directions of Q: they neither move nor count in the loss)")
+        w_star = check.vector("w_star", self.w_star, n)
+        w0 = check.vector("w0", self.w0, n)
+        noise = check.real("noise", self.noise, 0.0)
+        d = n if self.d is None else check.dimension(self.d)
+        counts = self._counts(n, d)
+        q_norm = _sum(lam * w_star * w_star)
+        if not (q_norm > 0) or not np.isfinite(q_norm):
+            raise ValueError("w_star has zero Q-norm (w*ᵀQw* = 0): there is nothing to learn")
+        if not isinstance(self.info, dict):
+            raise TypeError(f"info must be a dict, got {type(self.info).__name__}")
+        for name, arr in (("eigenvalues", lam), ("w_star", w_star), ("w0", w0),
+                          ("counts", counts)):
+            arr.setflags(write=False)
+            object.__setattr__(self, name, arr)
+        object.__setattr__(self, "noise", noise)
+        object.__setattr__(self, "d", d)
+        object.__setattr__(self, "info", dict(self.info))
+
+    def _counts(self, n: int, d: int) -> np.ndarray:
+        if self.counts is None:
+            if d < n:
+                raise ValueError(f"d={d} is smaller than the number of stored coordinates {n}")
+            return np.ones(n)
+        counts = check.vector("counts", self.counts, n)
+        if np.any(counts < 0):
+            raise ValueError("counts must be >= 0")
+        if abs(_sum(counts) - d) > 1e-9 * d:
+            raise ValueError(f"counts sum to {_sum(counts)!r}, not to d = {d}: each "
+                             "physical coordinate must be represented once")
+        return counts
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_covariance(cls, covariance: Any, w_star: Any, w0: Any,
+                        noise: float = 0.0) -> "Problem":
+        """Rotate a full covariance C = V diag(λ) Vᵀ into its eigenbasis (model page: Data
+        model).
+
+        w* and w(0) are given in the original coordinates and returned as Vᵀw*, Vᵀw0;
+        eigenvalues are sorted in decreasing order (λ_1 largest, as in the paper).
+        """
+        c = np.asarray(covariance)
+        if c.dtype.kind not in "biuf":
+            raise TypeError(f"covariance must be a real matrix, got dtype {c.dtype}")
+        c = c.astype(np.float64)
+        if c.ndim != 2 or c.shape[0] != c.shape[1] or c.size == 0:
+            raise ValueError(f"covariance must be a non-empty square matrix, got shape "
+                             f"{c.shape}")
+        if not np.all(np.isfinite(c)):
+            raise ValueError("covariance has non-finite entries")
+        if not np.allclose(c, c.T, rtol=1e-10, atol=1e-12 * max(1.0, np.abs(c).max())):
+            raise ValueError("covariance must be symmetric")
+        n = c.shape[0]
+        w_star = check.vector("w_star", w_star, n, other="covariance")
+        w0 = check.vector("w0", w0, n, other="covariance")
+        lam, vecs = np.linalg.eigh(0.5 * (c + c.T))
+        order = np.argsort(lam)[::-1]
+        lam, vecs = lam[order], vecs[:, order]
+        if lam[-1] <= 0:
+            raise ValueError(
+                f"covariance must be positive definite; its smallest eigenvalue is {lam[-1]:.3g}")
+        return cls(lam, vecs.T @ w_star, vecs.T @ w0, noise=noise,
+                   info={"constructor": "from_covariance"})
+
+    @classmethod
+    def power_law(cls, d: int, a: float, seed: int = 0, target: str = "unit_q",
+                  init: str = "sphere", noise: float = 0.0,
+                  compress: Optional[float] = None) -> "Problem":
+        """The paper's problem (model page: Data model): λ_i = i^(-a)/H_{d,a},
+        w* = g/‖Q^{1/2} g‖ (``target="unit_q"``, s* = 1) or g √d/‖g‖ (``target="norm_d"``,
+        ‖w*‖² = d), g ~ N(0, I_d), and w(0) uniform on the unit sphere.
+
+        ``compress=δ`` never allocates length-d vectors (O(number of modes) memory, exact in
+        distribution up to an O(δ) grouping error): see :mod:`pyscale.model.compression`.
+        Without it, a d whose vectors do not fit in memory is refused, with the bytes.
+        """
+        d = check.dimension(d)
+        a = check.exponent(a)
+        seed = check.seed(seed)
+        check.choice("target", target, ("unit_q", "norm_d"))
+        check.choice("init", init, ("sphere",))
+        info = {"constructor": "power_law", "a": a, "seed": seed, "target": target,
+                "init": init}
+        _check_no_underflow(d, a)
+        if compress is not None:
+            compress = check.grouping_tolerance(compress, name="compress")
+            modes = compression.draw_power_law(d, a, seed=seed, target=target, rtol=compress)
+            return cls(modes.eigenvalues, modes.w_star, modes.w0, noise=noise, d=d,
+                       counts=modes.counts, info={**info, "compressed": modes.info})
+        _check_fits(d)
+        lam = power_law_eigenvalues(d, a)
+        rng = np.random.default_rng(seed)
+        g = rng.standard_normal(d)
+        h = rng.standard_normal(d)
+        if target == "unit_q":
+            w_star = g / np.sqrt(_sum(lam * g * g))
+        else:
+            w_star = g * (np.sqrt(d) / np.sqrt(_sum(g * g)))
+        w0 = h / np.sqrt(_sum(h * h))
+        return cls(lam, w_star, w0, noise=noise, info=info)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def n_coords(self) -> int:
+        """Number of stored coordinates (= d unless compressed)."""
+        return int(self.eigenvalues.size)
+
+    @property
+    def is_compressed(self) -> bool:
+        return self.n_coords != self.d or not np.all(self.counts == 1)
+
+    @property
+    def n_modes(self) -> int:
+        """Number of modes (model page: Compression): groups of stored coordinates sharing
+        one eigenvalue in a compressed problem (a mode is stored as ≤ 2 virtual
+        coordinates); n_coords otherwise (every coordinate is its own mode)."""
+        if not self.is_compressed:
+            return self.n_coords
+        return int(np.unique(self.eigenvalues).size)
+
+    def compress(self, rtol: float, representative: str = "target") -> "Problem":
+        """Group eigenvalues within a factor 1 + rtol into modes, summing the vectors exactly
+        per mode (model page: Compression); see :func:`pyscale.model.compression.group`."""
+        modes = compression.group(self.eigenvalues, self.w_star, self.w0, self.counts,
+                                  rtol=rtol, representative=representative)
+        return Problem(modes.eigenvalues, modes.w_star, modes.w0, noise=self.noise, d=self.d,
+                       counts=modes.counts, info={**self.info, "compressed": modes.info})
+
+    @property
+    def s_star(self) -> float:
+        """s* = w*ᵀQw* (model page: Statistics and loss)."""
+        return _sum(self.eigenvalues * self.w_star * self.w_star)
+
+    @property
+    def star_norm2(self) -> float:
+        """‖w*‖², so that σ*² = ‖w*‖²/d is the MSE of w = 0."""
+        return _sum(self.w_star * self.w_star)
+
+    @property
+    def lambda_max(self) -> float:
+        return float(self.eigenvalues.max())
+
+    def with_w0(self, w0: Any) -> "Problem":
+        """The same problem started from another w(0)."""
+        return Problem(self.eigenvalues, self.w_star, w0, noise=self.noise, d=self.d,
+                       counts=self.counts, info=self.info)
+
+    __repr__ = _repr.repr_text
+    _repr_html_ = _repr.repr_html
+
+
+def _check_fits(d: int) -> None:
+    """Refuse, before allocating, a full power law whose vectors do not fit in memory."""
+    check.memory(_BYTES_PER_COORD * d, f"Problem.power_law(d={d}) (its length-d vectors)", None,
+                 "pass compress=1e-3 (exact in distribution, memory O(number of modes))")
