@@ -18,7 +18,7 @@ import numpy as np
 __all__ = ["integer", "real", "positive", "probability", "seed", "threads", "choice",
            "keywords", "vector", "record_times", "record_steps", "suggest", "dimension",
            "exponent", "grouping_tolerance", "memory", "available_memory", "MAX_THREADS",
-           "MAX_STEPS", "MAX_BATCH"]
+           "MAX_STEPS", "MAX_BATCH", "MAX_DIMENSION"]
 
 #: Largest thread count accepted (OpenMP cannot start more than a few thousand threads).
 MAX_THREADS = 1024
@@ -26,6 +26,9 @@ MAX_THREADS = 1024
 MAX_STEPS = 2 ** 62
 #: Largest batch: the core indexes samples of a step with 32-bit integers.
 MAX_BATCH = 2 ** 31 - 1
+#: Largest dimension d: the core holds d (and the counts that sum to it) in float64,
+#: whose integers are exact up to 2**53.
+MAX_DIMENSION = 2 ** 53
 
 
 def _show(value: Any) -> str:
@@ -206,8 +209,9 @@ def _range_text(low, high, low_open: bool = False, high_open: bool = False) -> s
 
 
 def dimension(d: Any, name: str = "d") -> int:
-    """The dimension d: an integer >= 1 (integral floats such as 1e9 accepted)."""
-    return integer(name, d, 1)
+    """The dimension d: an integer in [1, MAX_DIMENSION] (integral floats such as 1e9
+    accepted). The core normalises by d in float64, exact up to 2**53."""
+    return integer(name, d, 1, MAX_DIMENSION)
 
 
 def exponent(a: Any, name: str = "a") -> float:

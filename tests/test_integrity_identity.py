@@ -20,7 +20,7 @@ P_NOISY = pyscale.Problem.power_law(60, 2.0, seed=0, noise=0.1)
 
 def test_identity_is_a_digest_of_every_defining_field():
     assert P.identity() == pyscale.Problem.power_law(60, 2.0, seed=0).identity()
-    variants = [Q, P_NOISY, P.with_w0(P.w0 * 2), P.compress(1e-2),
+    variants = [Q, P_NOISY, P.with_w0(P.w0 * 2), P.compress(0.2),
                 pyscale.Problem(P.eigenvalues, P.w_star * 1.0000001, P.w0),
                 pyscale.Problem(P.eigenvalues, P.w_star, P.w0, d=61,
                                 counts=np.r_[np.ones(59), 2.0])]

@@ -89,14 +89,17 @@ def test_comparisons_share_one_table_schema(flow, ensemble):
 
 def test_dense_output_is_callable_like_solve_ivp(flow):
     dense = flow.dense
-    inside = flow.t[50]
-    values = dense(inside)
-    assert values.shape == (len(dense.FIELDS),)
-    np.testing.assert_allclose(values[list(dense.FIELDS).index("u")], flow.u[50], rtol=1e-9)
+    values = dense(flow.t[50])
+    assert values.shape == (2,) and dense.STATE == ("s", "u")
+    np.testing.assert_allclose(values, [flow.s[50], flow.u[50]], rtol=1e-12)
     grid = dense(flow.t[10:20])
-    assert grid.shape == (len(dense.FIELDS), 10)
-    np.testing.assert_allclose(grid[list(dense.FIELDS).index("s")], flow.s[10:20],
-                               rtol=1e-9)
+    assert grid.shape == (2, 10)
+    np.testing.assert_allclose(grid, np.stack([flow.s[10:20], flow.u[10:20]]), rtol=1e-12)
+    # every field, where the run kept them all (a run with events keeps every step's)
+    full = pyscale.simulate(P, "flow", t=1e3, events=[("abs_u", 2.0)])
+    at = full.dense.at(full.t[10:20])
+    for name in full.dense.FIELDS:
+        np.testing.assert_allclose(at[name], getattr(full, name)[10:20], rtol=1e-9)
 
 
 def test_dense_at_refuses_fields_it_does_not_hold(flow):
@@ -105,8 +108,8 @@ def test_dense_at_refuses_fields_it_does_not_hold(flow):
         flow.dense.at([between])
     held = flow.dense.at([between], fields=("s", "u", "loss"))
     assert np.all(np.isfinite(held["s"])) and set(held) >= {"s", "u", "loss"}
-    with pytest.raises(ValueError):
-        flow.dense([between])
+    with pytest.raises(ValueError, match="outside"):
+        flow.dense([-1.0])
     with pytest.raises(ValueError, match="outside|beyond"):
         flow.dense.at([2 * flow.t[-1]], fields=("s",))
 
@@ -120,10 +123,13 @@ def test_a_terminal_event_sets_the_status():
 
 
 def test_an_ensemble_can_keep_its_diverged_members():
-    problem = pyscale.Problem.power_law(30, 2.0, seed=0)
+    # seeds 0 and 1 diverge, 2-5 complete (measured with the common streams)
+    problem = pyscale.Problem.power_law(50, 1.0, seed=0)
+    options = {"lr": 0.05, "steps": 2000, "record": 20, "streams": "common"}
     with pytest.raises(pyscale.DivergenceError):
-        pyscale.simulate_many(problem, 8, "sgd", lr=0.6, steps=2000)
-    ens = pyscale.simulate_many(problem, 8, "sgd", lr=0.6, steps=2000, on_divergence="keep")
+        pyscale.simulate_many(problem, 6, "sgd", **options)
+    with pytest.warns(RuntimeWarning, match="2 of 6 members diverged"):
+        ens = pyscale.simulate_many(problem, 6, "sgd", on_divergence="keep", **options)
     status = ens.meta["member_status"]
     assert "diverged" in status and "completed" in status
     for i, s in enumerate(status):
@@ -132,11 +138,12 @@ def test_an_ensemble_can_keep_its_diverged_members():
             assert step > 0 and np.isnan(ens.mse[i, -1])
         else:
             assert step == -1 and np.isfinite(ens.mse[i]).all()
-    alone = pyscale.simulate(problem, "sgd", lr=0.6, steps=2000,
-                             seed=int(ens.seeds[status.index("completed")]))
+    alone = pyscale.simulate(problem, "sgd", seed=int(ens.seeds[status.index("completed")]),
+                             **options)
     np.testing.assert_array_equal(alone.u, ens.u[status.index("completed")])
-    erm = pyscale.simulate_many(problem, 4, "erm", lr=2.0, steps=200, n_samples=40,
-                                on_divergence="keep")
-    assert len(erm) == 4
+    with pytest.warns(RuntimeWarning, match="diverged"):
+        erm = pyscale.simulate_many(problem, 4, "erm", lr=3.0, steps=200, n_samples=40,
+                                    on_divergence="keep")
+    assert len(erm) == 4 and set(erm.meta["member_status"]) == {"diverged"}
     with pytest.raises(ValueError, match="on_divergence"):
         pyscale.simulate_many(problem, 4, "sgd", lr=1e-3, steps=10, on_divergence="drop")

@@ -194,17 +194,27 @@ class Prediction:
         return check_power_law_exponent(self.a)
 
     def summary(self, delta: float = DEFAULTS.delta) -> dict:
-        """The scalar predictions: ρ, C, T1(δ), and (a > 1) the tail exponent 1/a."""
+        """The scalar predictions: ρ, C, T1(δ) (None, with ``T1_reason``, where the escape
+        law gives none), and (a > 1) the tail exponent 1/a."""
+        try:
+            t1: Optional[float] = self.escape_time(delta)
+            why = None
+        except ValueError as err:  # no escape phase to time (see escape_time)
+            t1, why = None, str(err)
         out = {"d": self.problem.d, "a": self.a, "escape_rate": self.escape_rate,
                "escape_prefactor": self.escape_prefactor, "delta": delta,
-               "T1": self.escape_time(delta), "sigma_star2": self.sigma_star2}
+               "T1": t1, "sigma_star2": self.sigma_star2}
+        if why is not None:
+            out["T1_reason"] = why
         if self.a is not None and self.a > 1:
             out["tail_exponent"] = 1.0 / self.a
         return out
 
     def __repr__(self) -> str:
+        t1 = self.summary(0.05)["T1"]
         return (f"Prediction(d={self.problem.d}, a={self.a}, rho={self.escape_rate:.12g}, "
-                f"C={self.escape_prefactor:.6g}, T1(0.05)={self.escape_time(0.05):.6g})")
+                f"C={self.escape_prefactor:.6g}, T1(0.05)="
+                f"{'none' if t1 is None else format(t1, '.6g')})")
 
 
 def predict(problem: Problem, a: Union[None, float, str] = None) -> Prediction:
