@@ -18,8 +18,7 @@ from ..model.problem import Problem
 from ..results.trajectory import FIELDS, Ensemble, Trajectory
 from . import chain, erm, sgd
 from ._options import check_workspace, noise_variance, sgd_options, step_options
-from ._run import (base_meta, core_problem, divergence_message, progress_hook,
-                   run_identity)
+from ._run import base_meta, core_problem, divergence_message, progress_hook, run_identity
 from .progress import run_with_progress
 
 __all__ = ["simulate_many", "seed_list", "METHODS"]
@@ -120,7 +119,7 @@ def _sgd_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
                   divergence_factor: Any = 1e30, samples: Any = "auto",
                   simd: Any = True, streams: Any = "independent") -> Ensemble:
     lr, steps, rec, _ = step_options(lr, steps, record, divergence_factor)
-    batch = check.integer("batch", batch, 1, check.MAX_BATCH)
+    batch = check.batch(batch)
     noise = noise_variance(problem, noise)
     opt = sgd_options(problem, 1, progress_every, divergence_factor, samples, simd,
                           streams)

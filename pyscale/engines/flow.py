@@ -33,11 +33,11 @@ def _options(rtol: Any, atol: Any, h0: Any, hmax: Any, max_steps: Any, threads: 
              progress_every: Any, scheme: Any) -> "_core.FlowOptions":
     opt = _core.FlowOptions()
     opt.scheme = SCHEMES[check.choice("scheme", scheme, SCHEMES)]
-    opt.rtol = check.real("rtol", rtol, 1e-14, 1.0, high_open=True)
+    opt.rtol = check.rtol(rtol)
     opt.atol = -1.0 if atol is None else check.positive("atol", atol)
     opt.h0 = 0.0 if h0 is None else check.real("h0", h0, MIN_RELATIVE_STEP, low_open=True)
     opt.hmax = np.inf if hmax is None or hmax == np.inf else check.positive("hmax", hmax)
-    opt.max_steps = check.integer("max_steps", max_steps, 1, check.MAX_STEPS)
+    opt.max_steps = check.max_steps(max_steps)
     opt.threads = check.threads(threads)
     opt.progress_every = check.integer("progress_every", progress_every, 1, check.MAX_STEPS)
     return opt

@@ -180,9 +180,9 @@ def hierarchy(problem: Problem, order: int = 32, t=None, closure: str = "gauss",
     order = _check_order(order)
     times = _check_times(t)
     check.choice("closure", closure, CLOSURES)
-    rtol = check.real("rtol", rtol, 1e-14, 1.0, high_open=True)
+    rtol = check.rtol(rtol)
     check.choice("on_divergence", on_divergence, ("warn", "raise", "ignore"))
-    max_steps = check.integer("max_steps", max_steps, 1, check.MAX_STEPS)
+    max_steps = check.max_steps(max_steps)
     tol = check.positive("tol", tol)
     _check_fits(order, times.size, bool(error_estimate), max_memory)
 

@@ -23,8 +23,8 @@ from typing import Any, Optional
 import numpy as np
 
 from .. import _core, _repr
-from .._digest import digest
 from .. import _validate as check
+from .._digest import digest
 from . import compression
 
 __all__ = ["Problem", "power_law_eigenvalues"]

@@ -19,7 +19,7 @@ from .. import _core
 
 __all__ = ["trajectory_to_pandas", "trajectory_to_xarray", "ensemble_to_pandas",
            "ensemble_to_xarray", "comparison_to_pandas", "comparison_table", "run_parameters",
-           "PARAMETER_COLUMNS", "COMPARISON_COLUMNS"]
+           "parameter_frame", "PARAMETER_COLUMNS", "PARAMETER_TYPES", "COMPARISON_COLUMNS"]
 
 #: The run's parameters, as columns of every tidy table (one value per run; None / NA
 #: where the method has no such parameter): the problem (method, d, and for power laws
@@ -76,16 +76,22 @@ def run_parameters(meta: dict) -> dict[str, Any]:
     return out
 
 
-def _parameter_frame(meta: dict, rows: int):
-    """The run's parameters as ``rows`` identical rows (nullable types where a value can
-    be missing), to sit beside the records."""
+#: The column types of the parameters: nullable, so that "does not apply" is <NA>.
+PARAMETER_TYPES = {"d": "Int64", "seed": "UInt64", "steps": "Int64", "batch": "Int64",
+                   "sample_seed": "UInt64", "n_samples": "Int64", "a": "float64",
+                   "noise": "float64", "lr": "float64", "rtol": "float64"}
+
+
+def parameter_frame(values: dict, rows: int):
+    """``values`` (parameters by column name) as ``rows`` identical rows, typed with
+    :data:`PARAMETER_TYPES` (other columns as Python objects)."""
     import pandas as pd
-    values = run_parameters(meta)
-    types = {"d": "Int64", "seed": "UInt64", "steps": "Int64", "batch": "Int64",
-             "sample_seed": "UInt64", "n_samples": "Int64", "a": "float64", "noise": "float64",
-             "lr": "float64", "rtol": "float64"}
-    return pd.DataFrame({k: pd.array([v] * rows, dtype=types.get(k, "object"))
+    return pd.DataFrame({k: pd.array([v] * rows, dtype=PARAMETER_TYPES.get(k, "object"))
                          for k, v in values.items()})
+
+
+def _parameter_frame(meta: dict, rows: int):
+    return parameter_frame(run_parameters(meta), rows)
 
 
 def trajectory_to_pandas(traj):

@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from . import figure1, figure2, figure3, figure4, figure5, figure6, figure7
+from . import figure1, figure2, figure3, figure4, figure5, figure6, figure7, gallery
 from ._dimension import check_dimension
 
 __all__ = ["FIGURES", "ANY_D", "make_figure", "make_all"]
@@ -57,7 +57,8 @@ def make_figure(number: int, out, quick: bool = False,
 
 def make_all(directory, quick: bool = False,
              progress: bool | None = None) -> Iterator[tuple[int, Path, float]]:
-    """Draw every figure into ``directory/figure{N}.png``; yields (N, path, seconds)."""
+    """Draw every figure into ``directory/figure{N}.png``; yields (N, path, seconds). Full
+    figures are entered into ``directory/manifest.json`` (:mod:`.gallery`)."""
     directory = Path(directory)
     if directory.suffix.lower() in (".png", ".pdf", ".svg"):
         raise ValueError(f"'all' writes one file per figure: give a directory, got "
@@ -67,4 +68,7 @@ def make_all(directory, quick: bool = False,
         start = time.perf_counter()
         path = make_figure(number, directory / f"figure{number}.png", quick=quick,
                            progress=progress)
-        yield number, path, time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        if not quick:  # the manifest records full figures (gallery: what each was made of)
+            gallery.record(directory, number, path, seconds)
+        yield number, path, seconds
