@@ -22,17 +22,17 @@ object of its module.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
 from ._source_tree import package_path
-from ._version import __version__
+
+TYPE_CHECKING = False  # (not `typing`'s: `import pyscale` stays as light as can be)
 
 # A source tree without its compiled core (a fresh clone, after `pip install .`) defers to
 # the installed copy, whose core is built (see pyscale._source_tree).
 __path__ = package_path(__path__, __file__)
 
 #: name -> the module it is re-exported from
-_EXPORTS = {"compare": "analysis.compare", "load": "app.io", "save_trajectory": "app.io",
+_EXPORTS = {"__version__": "_version", "compare": "analysis.compare", "load": "app.io", "save_trajectory": "app.io",
             "simulate": "engines", "simulate_many": "engines", "hierarchy": "engines.hierarchy",
             "DivergenceError": "errors", "Interrupted": "errors", "Problem": "model.problem",
             "power_law_eigenvalues": "model.problem", "statistics": "model.statistics",
@@ -44,7 +44,7 @@ __all__ = ["Problem", "Trajectory", "Phases", "simulate", "simulate_many", "Ense
            "save_trajectory", "predict", "Prediction", "compare", "hierarchy", "__version__"]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name in _EXPORTS:
         value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
         globals()[name] = value
@@ -62,6 +62,7 @@ def __dir__() -> list:
 
 
 if TYPE_CHECKING:  # what the names are, for type checkers and readers
+    from ._version import __version__
     from .analysis.compare import compare
     from .app.io import load, save_trajectory
     from .engines import simulate, simulate_many

@@ -9,29 +9,26 @@ a core that is not there, such a source tree hands its package path to the insta
 from __future__ import annotations
 
 import importlib.machinery
+import os
 import sys
-from pathlib import Path
-from typing import List, Optional
 
 __all__ = ["package_path", "has_core"]
 
 
-def has_core(directory: Path) -> bool:
+# (os.path, not pathlib: this runs first in `import pyscale`, which stays light)
+def has_core(directory: str) -> bool:
     """Whether ``directory`` holds the compiled core (``_core.<extension suffix>``)."""
-    return any((directory / f"_core{suffix}").is_file()
+    return any(os.path.isfile(os.path.join(directory, f"_core{suffix}"))
                for suffix in importlib.machinery.EXTENSION_SUFFIXES)
 
 
-def _same(a: Path, b: Path) -> bool:
-    try:
-        return a.resolve() == b.resolve()
-    except OSError:
-        return False
+def _same(a: str, b: str) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
 
 
-def _built_copy(here: Path) -> Optional[Path]:
-    """Another ``pyscale`` package on the import path whose core is built."""
-    elsewhere = [p for p in sys.path if not _same(Path(p or "."), here.parent)]
+def _built_copy(here: str):
+    """Another ``pyscale`` package on the import path whose core is built (or None)."""
+    elsewhere = [p for p in sys.path if not _same(p or ".", os.path.dirname(here))]
     for finder in sys.meta_path:
         find = getattr(finder, "find_spec", None)
         if find is None:
@@ -42,16 +39,15 @@ def _built_copy(here: Path) -> Optional[Path]:
         except (ImportError, TypeError, ValueError):
             continue
         for location in getattr(spec, "submodule_search_locations", None) or ():
-            candidate = Path(location)
-            if not _same(candidate, here) and has_core(candidate):
-                return candidate
+            if not _same(location, here) and has_core(location):
+                return location
     return None
 
 
-def package_path(path: List[str], init_file: str) -> List[str]:
+def package_path(path: list, init_file: str) -> list:
     """The package's ``__path__``: its own folder when the core is built there; the
     installed copy's when this is a source tree without a build."""
-    here = Path(init_file).parent
+    here = os.path.dirname(os.path.abspath(init_file))
     if has_core(here):
         return path
     built = _built_copy(here)
@@ -60,4 +56,4 @@ def package_path(path: List[str], init_file: str) -> List[str]:
                           f"no installed pyscale was found: run `pip install .` (then any "
                           f"directory works, this one included) or build in place with "
                           f"`pip install -e .`")
-    return [str(built)]
+    return [built]

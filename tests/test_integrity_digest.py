@@ -56,7 +56,7 @@ def _set(path):
         node = header
         for key in path[:-1]:
             node = node[key]
-        node[path[-1]] = {"lr": 0.5, "status": "completed", "method": "flow",
+        node[path[-1]] = {"lr": 0.5, "status": "diverged", "method": "flow",
                           "step": 7}.get(path[-1], "forged")
     return edit
 

@@ -245,7 +245,8 @@ def _cmake(code: str, where: str) -> None:
 
 
 def run_page(page: Path, workdir: Path, env: dict) -> None:
-    namespace: dict = {"__name__": "__doc_block__"}
+    # a reader's script: its `if __name__ == "__main__":` blocks run
+    namespace: dict = {"__name__": "__main__"}
     for number, (language, code, line) in enumerate(blocks(page), 1):
         where = f"{page.relative_to(ROOT)}:{line} ({language} block {number})"
         print(f"--- {where}", flush=True)

@@ -29,7 +29,7 @@ from ..theory import Prediction, predict
 from .compare_sgd import compare_ensemble
 
 __all__ = ["compare", "Comparison", "fit_loglog", "fit_exponential_rate",
-           "crossing_time"]
+           "crossing_time", "theta_on_records"]
 
 
 # ---------------------------------------------------------------------------- fits
@@ -91,7 +91,7 @@ def _flow_state(problem: Problem, t: float) -> np.ndarray:
     return w
 
 
-def _theta(traj: Trajectory, s_star: float) -> np.ndarray:
+def theta_on_records(traj: Trajectory, s_star: float) -> np.ndarray:
     """Θ(t) = ∫_0^t (s* − 3 s) on the record grid (trapezoid rule; model page: Gradient flow)."""
     inc = np.diff(traj.t) * (s_star - 1.5 * (traj.s[1:] + traj.s[:-1]))
     return np.concatenate([[0.0], np.cumsum(inc)])
@@ -422,7 +422,7 @@ def _clock_after_t1_prime(ctx: _Context) -> Optional[np.ndarray]:
     """Λ(t) = Θ(T1') − Θ(t) on the record grid (model page: Phases), or None."""
     if not ctx.power_law or ctx.phases.T1_prime is None:
         return None
-    theta = _theta(ctx.tr, ctx.problem.s_star)
+    theta = theta_on_records(ctx.tr, ctx.problem.s_star)
     return theta[int(np.searchsorted(ctx.tr.t, ctx.phases.T1_prime))] - theta
 
 

@@ -53,7 +53,8 @@ import numpy as np
 
 from ..model.compression import Eigenspaces, eigenspaces
 from ..model.problem import Problem
-from .tail import _shaped, _taus, aligned_error
+from .state import shaped, tau_grid
+from .tail import aligned_error
 
 __all__ = ["SgdFloor", "sgd_floor", "max_stable_lr", "sgd_relaxation_rates", "sgd_tail_mse",
            "linear_coefficient", "wick_fourth", "gaussian_moments", "DirectionClasses",
@@ -488,14 +489,14 @@ def sgd_tail_mse(problem: Problem, tau, w_at_T2, lr: float, batch: int = 1,
         raise ValueError(f"lr = {lr:g} is at or above the largest stable step "
                          f"{fl.max_stable_lr:.6g} for batch {fl.batch}: there is no floor")
     e0 = cl.from_error(aligned_error(problem, w_at_T2))
-    taus = _taus(tau)
+    taus = tau_grid(tau)
     if coupled:
         order = np.argsort(taus, kind="stable")
         path = _closure_path(c, e0, fl, taus[order])
         out = np.empty(taus.size)
         out[order] = (path * c.weight).sum(axis=1) / problem.d
-        return _shaped(out, tau)
+        return shaped(out, tau)
     rho = 1.0 - 2.0 * lr * c.h + lr * lr * c.k
     decay = np.exp(np.outer(taus, np.log(np.abs(rho)) / lr))     # e^{−κ τ}, (n_tau, c)
     out = (decay @ (c.weight * e0) + (1.0 - decay) @ (c.weight * fl.per_class)) / problem.d
-    return _shaped(out, tau)
+    return shaped(out, tau)

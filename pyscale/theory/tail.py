@@ -18,28 +18,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import Optional
 
 import numpy as np
 
 from .._kernels.theory import weighted_exp_sums
 from ..model.problem import Problem
 from .convergence import check_power_law_exponent
-from .state import state_vector
+from .state import shaped, state_vector, tau_grid
 
 __all__ = ["spectral_proxy", "tail_profile", "tail_mse", "TailAsymptotics",
            "tail_asymptotics", "aligned_error"]
-
-
-def _taus(tau) -> np.ndarray:
-    tau = np.atleast_1d(np.asarray(tau, dtype=np.float64))
-    if tau.ndim != 1 or np.any(~np.isfinite(tau)) or np.any(tau < 0):
-        raise ValueError("tau must be finite and >= 0")
-    return np.ascontiguousarray(tau)
-
-
-def _shaped(values: np.ndarray, tau) -> Union[float, np.ndarray]:
-    return float(values[0]) if np.ndim(tau) == 0 else values
 
 
 def spectral_proxy(eigenvalues, tau, counts=None, d: Optional[int] = None,
@@ -57,9 +46,9 @@ def spectral_proxy(eigenvalues, tau, counts=None, d: Optional[int] = None,
     if weights.shape != lam.shape:
         raise ValueError("counts must have the length of eigenvalues")
     dim = float(weights.sum()) if d is None else float(d)
-    taus = _taus(tau)
+    taus = tau_grid(tau)
     out = weighted_exp_sums(lam, weights, 16.0 * float(s_star), taus, np.empty(taus.size))
-    return _shaped(out / dim, tau)
+    return shaped(out / dim, tau)
 
 
 def aligned_error(problem: Problem, w) -> np.ndarray:
@@ -75,10 +64,10 @@ def tail_profile(problem: Problem, tau, w_at_T2):
     Exact on compressed problems (a quadratic form in e)."""
     e = aligned_error(problem, w_at_T2)
     e2 = np.ascontiguousarray(e * e)
-    taus = _taus(tau)
+    taus = tau_grid(tau)
     out = weighted_exp_sums(problem.eigenvalues, e2, 16.0 * problem.s_star, taus,
                             np.empty(taus.size))
-    return _shaped(out / e2.sum(), tau)
+    return shaped(out / e2.sum(), tau)
 
 
 def tail_mse(problem: Problem, tau, w_at_T2):
@@ -87,10 +76,10 @@ def tail_mse(problem: Problem, tau, w_at_T2):
     Its error is O(ε) relative plus O(ε^2 τ^2 s*^(2) / d) when w(T2) has |u|, s ∈ [1−ε, 1]."""
     e = aligned_error(problem, w_at_T2)
     e2 = np.ascontiguousarray(e * e)
-    taus = _taus(tau)
+    taus = tau_grid(tau)
     out = weighted_exp_sums(problem.eigenvalues, e2, 16.0 * problem.s_star, taus,
                             np.empty(taus.size))
-    return _shaped(out / problem.d, tau)
+    return shaped(out / problem.d, tau)
 
 
 @dataclass(frozen=True)
@@ -131,7 +120,7 @@ def tail_asymptotics(d: int, a: float, tau) -> TailAsymptotics:
     d = int(d)
     if d < 1:
         raise ValueError(f"d must be >= 1, got {d}")
-    taus = _taus(tau)
+    taus = tau_grid(tau)
     beta = 16.0 / power_law_normaliser(d, a)
     x_d = (beta * taus) ** (1.0 / a)
     learned = math.gamma(1.0 - 1.0 / a) * x_d

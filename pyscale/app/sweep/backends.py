@@ -41,6 +41,9 @@ def _frame_line_of_main() -> Optional[Tuple[str, int]]:
     path = getattr(main, "__file__", None)
     if main is None or path is None:
         return None
+    name = getattr(getattr(main, "__spec__", None), "name", None) or ""
+    if name == "__main__" or name.endswith(".__main__"):
+        return None  # `python -m package`: multiprocessing never reruns a __main__ module
     frame = sys._getframe(1)
     while frame is not None:
         if frame.f_globals is vars(main) and frame.f_code.co_name == "<module>":
