@@ -32,9 +32,10 @@ TYPE_CHECKING = False  # (not `typing`'s: `import pyscale` stays as light as can
 __path__ = package_path(__path__, __file__)
 
 #: name -> the module it is re-exported from
-_EXPORTS = {"__version__": "_version", "compare": "analysis.compare", "load": "app.io", "save_trajectory": "app.io",
-            "simulate": "engines", "simulate_many": "engines", "hierarchy": "engines.hierarchy",
-            "DivergenceError": "errors", "Interrupted": "errors", "Problem": "model.problem",
+_EXPORTS = {"__version__": "_version", "compare": "analysis.compare", "load": "app.io",
+            "save_trajectory": "app.io", "simulate": "engines", "simulate_many": "engines",
+            "hierarchy": "engines.hierarchy", "DivergenceError": "errors",
+            "Interrupted": "errors", "Problem": "model.problem",
             "power_law_eigenvalues": "model.problem", "statistics": "model.statistics",
             "Ensemble": "results.trajectory", "Phases": "results.trajectory",
             "Trajectory": "results.trajectory", "Prediction": "theory", "predict": "theory"}

@@ -14,7 +14,9 @@ CONFIG = Path(__file__).parents[1] / "pyproject.toml"
 def test_stubs_match_the_compiled_module(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "mypy.stubtest", "pyscale._core", "--allowlist", str(ALLOWLIST),
-         "--mypy-config-file", str(CONFIG)],
+         "--mypy-config-file", str(CONFIG),
+         # an entry newer mypy no longer needs (pybind11's metaclass) is not an error
+         "--ignore-unused-allowlist"],
         capture_output=True, text=True, timeout=300, cwd=tmp_path)  # the installed package
     assert result.returncode == 0, result.stdout + result.stderr
 

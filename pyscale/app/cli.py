@@ -374,8 +374,8 @@ def _figure_targets(args) -> List[Path]:
 
 def _check_gallery(args) -> int:
     """``pyscale figure check --out DIR``: is the gallery in DIR what the code makes now?"""
-    from .figures import gallery
-    problems = gallery.check(args.out, say=lambda text: print(text, file=sys.stderr))
+    from .figures import check_gallery
+    problems = check_gallery(args.out, say=lambda text: print(text, file=sys.stderr))
     if problems:
         raise CLIError(f"the gallery in {args.out} is not current ({len(problems)} "
                        f"problem{'s' if len(problems) > 1 else ''}): {problems[0]}; "

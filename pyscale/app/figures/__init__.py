@@ -29,7 +29,7 @@ from pathlib import Path
 from . import figure1, figure2, figure3, figure4, figure5, figure6, figure7, gallery
 from ._dimension import check_dimension
 
-__all__ = ["FIGURES", "ANY_D", "make_figure", "make_all"]
+__all__ = ["FIGURES", "ANY_D", "make_figure", "make_all", "check_gallery"]
 
 #: figure number -> module with PARAMS, TITLE and make(out, quick, progress)
 FIGURES = {1: figure1, 2: figure2, 3: figure3, 4: figure4, 5: figure5, 6: figure6,
@@ -70,5 +70,12 @@ def make_all(directory, quick: bool = False,
                            progress=progress)
         seconds = time.perf_counter() - start
         if not quick:  # the manifest records full figures (gallery: what each was made of)
-            gallery.record(directory, number, path, seconds)
+            gallery.record(directory, number, path, seconds, FIGURES[number].PARAMS["full"])
         yield number, path, seconds
+
+
+def check_gallery(directory, say=print) -> list:
+    """Every way the gallery in ``directory`` is not what the code makes now (empty: it
+    is current); see :mod:`.gallery`."""
+    return gallery.check(directory, FIGURES,
+                         lambda number, out: make_figure(number, out, progress=False), say=say)

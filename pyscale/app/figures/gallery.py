@@ -20,7 +20,7 @@ import json
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 __all__ = ["MANIFEST", "CHEAP_SECONDS", "record", "check", "png_texts"]
 
@@ -29,9 +29,9 @@ MANIFEST = "manifest.json"
 CHEAP_SECONDS = 120.0
 
 
-def _params(number: int) -> dict:
-    from . import FIGURES
-    return json.loads(json.dumps(FIGURES[number].PARAMS["full"], default=list))
+def _params(params: dict) -> dict:
+    """A figure's parameters as JSON gives them back (tuples become lists)."""
+    return json.loads(json.dumps(params, default=list))
 
 
 def png_texts(path: Path) -> List[str]:
@@ -48,21 +48,21 @@ def _read(directory: Path) -> Dict[str, dict]:
     return dict(read_json(path)) if path.is_file() else {}
 
 
-def record(directory, number: int, path, seconds: float) -> None:
-    """Enter figure ``number`` (just written to ``path``) into the manifest of
-    ``directory``."""
+def record(directory, number: int, path, seconds: float, params: dict) -> None:
+    """Enter figure ``number`` (just written to ``path`` with ``params``, its
+    ``PARAMS["full"]``) into the manifest of ``directory``."""
     from ..._version import __version__
     from ..io import write_json
     from ..io.files import file_sha256
     directory = Path(directory)
     manifest = _read(directory)
     manifest[f"figure{number}"] = {"file": Path(path).name, "sha256": file_sha256(path),
-                                   "pyscale_version": __version__, "params": _params(number),
+                                   "pyscale_version": __version__, "params": _params(params),
                                    "seconds": round(float(seconds), 1)}
     write_json(directory / MANIFEST, manifest)
 
 
-def _problems(directory: Path, manifest: dict, number: int) -> List[str]:
+def _problems(directory: Path, manifest: dict, number: int, params: dict) -> List[str]:
     """What is stale about figure ``number`` of the gallery, without redrawing it."""
     from ..._version import __version__
     from ..io.files import file_sha256
@@ -78,16 +78,16 @@ def _problems(directory: Path, manifest: dict, number: int) -> List[str]:
     if entry.get("pyscale_version") != __version__:
         out.append(f"figure {number} was made by pyscale {entry.get('pyscale_version')}, "
                    f"this is {__version__}")
-    if entry.get("params") != _params(number):
+    if entry.get("params") != _params(params):
         out.append(f"figure {number} was made with other parameters than PARAMS['full']")
     return out
 
 
-def _redrawn(number: int, committed: Path) -> List[str]:
-    """Figure ``number`` drawn now: how its texts differ from the committed PNG's."""
-    from . import make_figure
+def _redrawn(number: int, committed: Path, make: Callable) -> List[str]:
+    """Figure ``number`` drawn now (``make(number, out)``): how its texts differ from the
+    committed PNG's."""
     with tempfile.TemporaryDirectory() as scratch:
-        fresh = make_figure(number, Path(scratch) / committed.name, progress=False)
+        fresh = make(number, Path(scratch) / committed.name)
         now, then = png_texts(fresh), png_texts(committed)
     if now == then:
         return []
@@ -97,19 +97,19 @@ def _redrawn(number: int, committed: Path) -> List[str]:
     return [f"figure {number} says something else when drawn now: {changed[0]}"]
 
 
-def check(directory, redraw: bool = True, budget: float = CHEAP_SECONDS,
-          say=print) -> List[str]:
-    """Every way the gallery in ``directory`` is not current (empty: it is)."""
-    from . import FIGURES
+def check(directory, figures: Dict[int, Any], make: Callable, redraw: bool = True,
+          budget: float = CHEAP_SECONDS, say: Callable = print) -> List[str]:
+    """Every way the gallery in ``directory`` is not current (empty: it is). ``figures``:
+    number → figure module (its ``PARAMS``); ``make(number, out)`` draws one."""
     directory = Path(directory)
     manifest = _read(directory)
     problems: List[str] = []
-    for number in sorted(FIGURES):
-        found = _problems(directory, manifest, number)
+    for number in sorted(figures):
+        found = _problems(directory, manifest, number, figures[number].PARAMS["full"])
         entry: Optional[dict] = manifest.get(f"figure{number}")
         if not found and redraw and entry is not None and entry.get("seconds", 1e9) <= budget:
             start = time.perf_counter()
-            found = _redrawn(number, directory / entry["file"])
+            found = _redrawn(number, directory / entry["file"], make)
             say(f"figure {number}: redrawn in {time.perf_counter() - start:.1f} s"
                 f"{'' if found else ', unchanged'}")
         elif not found:

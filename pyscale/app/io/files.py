@@ -60,13 +60,25 @@ def reason(err: BaseException) -> str:
 _UMASK_LOCK = threading.Lock()
 
 
-def file_mode() -> int:
-    """The permission bits of a new ordinary file: 0666 less the current umask (read
-    without changing it for other threads)."""
+def _umask() -> int:
+    """The process's umask: from /proc where the kernel shows it (Linux), else by setting
+    and restoring it (under a lock; the only portable way to read it)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
     with _UMASK_LOCK:
         mask = os.umask(0o022)
         os.umask(mask)
-    return 0o666 & ~mask
+    return mask
+
+
+def file_mode() -> int:
+    """The permission bits of a new ordinary file: 0666 less the current umask."""
+    return 0o666 & ~_umask()
 
 
 # ---------------------------------------------------------------------------- atomic writes
