@@ -236,7 +236,7 @@ def compare(trajectory: Trajectory, prediction: Any, delta: float = DEFAULTS.del
     ``curves`` holds the arrays behind the plot; ``plot``: a path to save the figure.
     """
     if isinstance(trajectory, Ensemble):  # online SGD over seeds: floor, SGD Phase III, T1
-        return compare_ensemble(trajectory, prediction, delta=delta)  # type: ignore[return-value]
+        return compare_ensemble(trajectory, prediction, delta=delta)
     ctx = _context(trajectory, prediction, delta, eps, s0, states, resimulate)
     res = ctx.result
     _phase1(ctx)

@@ -201,9 +201,9 @@ class Prediction:
             why = None
         except ValueError as err:  # no escape phase to time (see escape_time)
             t1, why = None, str(err)
-        out = {"d": self.problem.d, "a": self.a, "escape_rate": self.escape_rate,
-               "escape_prefactor": self.escape_prefactor, "delta": delta,
-               "T1": t1, "sigma_star2": self.sigma_star2}
+        out: dict = {"d": self.problem.d, "a": self.a, "escape_rate": self.escape_rate,
+                     "escape_prefactor": self.escape_prefactor, "delta": delta,
+                     "T1": t1, "sigma_star2": self.sigma_star2}
         if why is not None:
             out["T1_reason"] = why
         if self.a is not None and self.a > 1:

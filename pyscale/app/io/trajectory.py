@@ -257,8 +257,7 @@ def load_trajectory(path: PathLike, legacy: bool = False) -> Trajectory:
             dense = DenseOutput(arrays["dense/rows"], meta.get("s_star", 1.0),
                                 meta.get("noise", 0.0), meta.get("d", 1))
         return Trajectory(w=arrays.get("state/w"), meta=meta, dense=dense,
-                          events=_events(header, arrays),
-                          **cols)  # type: ignore[arg-type]  # the FIELDS columns
+                          events=_events(header, arrays), **cols)
     except (ValueError, TypeError, KeyError) as err:
         raise BadFileError(path, f"not a valid trajectory ({reason(err)})") from None
 

@@ -18,6 +18,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from types import FrameType
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 __all__ = ["LocalBackend", "DaskBackend", "check_main_guard", "DASK_CONNECT_TIMEOUT",
@@ -44,7 +45,7 @@ def _frame_line_of_main() -> Optional[Tuple[str, int]]:
     name = getattr(getattr(main, "__spec__", None), "name", None) or ""
     if name == "__main__" or name.endswith(".__main__"):
         return None  # `python -m package`: multiprocessing never reruns a __main__ module
-    frame = sys._getframe(1)
+    frame: Optional[FrameType] = sys._getframe(1)
     while frame is not None:
         if frame.f_globals is vars(main) and frame.f_code.co_name == "<module>":
             return str(path), frame.f_lineno

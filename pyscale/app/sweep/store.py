@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Any, Dict, List
 
 from ..io import (
     SWEEP_INDEX_FORMAT,
@@ -52,7 +52,7 @@ class SweepDirectory:
         self.saved_at = 0.0
         self._lock()
         try:
-            self.index = (read_index(out) if (out / "index.json").exists() else
+            self.index: Dict[str, Any] = (read_index(out) if (out / "index.json").exists() else
                           {"format": SWEEP_INDEX_FORMAT, "tasks": [], "parts": {}})
         except BadFileError as err:
             self.lock.__exit__(None, None, None)
