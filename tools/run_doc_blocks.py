@@ -39,11 +39,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FENCE = re.compile(r"^```([A-Za-z0-9_+-]*|\{[^}\n]*\})[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
-PAGES = ("README.md", "docs/getting_started.md", "docs/cli.md", "docs/sweeps_files.md",
-         "docs/hierarchy.md", "docs/theory.md", "docs/theory_sgd.md", "docs/engines.md",
-         "docs/engines_flow.md", "docs/chain.md", "docs/model.md", "docs/gallery.md",
-         "docs/api.md", "docs/cpp.md", "docs/index.md", "docs/DEVELOPING.md",
-         "examples/embed_cpp.md")
+#: The pages, in reading order: the README, then the documentation and the examples' pages.
+PAGES = ("README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md")),
+         *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "examples").glob("*.md")))
 LANGUAGES = ("python", "bash", "console", "toml", "cpp", "cmake", "text")
 NUMBER = re.compile(r"[-+]?\d[\d_.,]*(e[-+]?\d+)?")
 

@@ -110,10 +110,8 @@ def _drawn_styles(fig) -> set:
 
 
 def check_legends(fig) -> None:
-    """Refuse a legend that misleads: a label listed twice, or a style key (an entry drawn
-    from an empty line) whose line style no curve of the figure has."""
-    from matplotlib.lines import Line2D
-    drawn = _drawn_styles(fig)
+    """Refuse a legend that misleads: a label listed twice, or a style key (a labelled
+    empty line, drawn only for the legend) whose line style no curve of the figure has."""
     legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes
                                    if ax.get_legend() is not None]
     for legend in legends:
@@ -121,10 +119,14 @@ def check_legends(fig) -> None:
         twice = sorted({x for x in labels if labels.count(x) > 1})
         if twice:
             raise ValueError(f"the legend lists {twice[0]!r} twice")
-        for handle, label in zip(legend.legend_handles, labels):
-            if not isinstance(handle, Line2D) or len(handle.get_xdata()) > 0:
+    shown = {t.get_text() for legend in legends for t in legend.get_texts()}
+    drawn = _drawn_styles(fig)
+    for ax in fig.axes:
+        for line in ax.get_lines():
+            label = str(line.get_label())
+            if label not in shown or len(line.get_xdata()) > 0:
                 continue
-            style = (handle.get_linestyle(), handle.get_marker())
+            style = (line.get_linestyle(), line.get_marker())
             text_only = style[0] in ("None", " ", "") and style[1] in ("None", " ", "")
             if not text_only and style not in drawn:
                 raise ValueError(f"the legend entry {label!r} has a style no curve has")
@@ -138,7 +140,6 @@ def save(fig, out) -> Path:
 
     from ..io import atomic_path
     out = Path(out)
-    fig.canvas.draw()  # lays out the legends, so that their handles exist
     check_legends(fig)
     metadata = None
     if out.suffix.lower() == ".png":
