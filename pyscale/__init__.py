@@ -38,11 +38,13 @@ _EXPORTS = {"__version__": "_version", "compare": "analysis.compare", "load": "a
             "Interrupted": "errors", "Problem": "model.problem",
             "power_law_eigenvalues": "model.problem", "statistics": "model.statistics",
             "Ensemble": "results.trajectory", "Phases": "results.trajectory",
-            "Trajectory": "results.trajectory", "Prediction": "theory", "predict": "theory"}
+            "Trajectory": "results.trajectory", "Prediction": "theory", "predict": "theory",
+            "RegimeWarning": "theory", "divergence_probability": "analysis.divergence"}
 
 __all__ = ["Problem", "Trajectory", "Phases", "simulate", "simulate_many", "Ensemble",
            "power_law_eigenvalues", "statistics", "DivergenceError", "Interrupted", "load",
-           "save_trajectory", "predict", "Prediction", "compare", "hierarchy", "__version__"]
+           "save_trajectory", "predict", "Prediction", "compare", "hierarchy", "RegimeWarning",
+           "divergence_probability", "__version__"]
 
 
 def __getattr__(name: str) -> object:
@@ -65,6 +67,7 @@ def __dir__() -> list:
 if TYPE_CHECKING:  # what the names are, for type checkers and readers
     from ._version import __version__
     from .analysis.compare import compare
+    from .analysis.divergence import divergence_probability
     from .app.io import load, save_trajectory
     from .engines import simulate, simulate_many
     from .engines.hierarchy import hierarchy
@@ -72,4 +75,4 @@ if TYPE_CHECKING:  # what the names are, for type checkers and readers
     from .model.problem import Problem, power_law_eigenvalues
     from .model.statistics import statistics
     from .results.trajectory import Ensemble, Phases, Trajectory
-    from .theory import Prediction, predict
+    from .theory import Prediction, RegimeWarning, predict

@@ -1,6 +1,7 @@
 """pyscale.compare (issue 3): measured vs predicted on simulated trajectories, the fit
 helpers against exact inputs, the table and the plot."""
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -52,6 +53,8 @@ def test_compare_on_a_flow_trajectory(flow_case, tmp_path):
     # Corollary 1 holds, Phase III within ε, the plateau bound holds
     assert res["T2"]["holds"] and res["T2"]["predicted"] >= res["T2"]["measured"]
     assert res["phase3"]["max_rel_error"] <= 0.05
+    for key in ("T1", "escape_rate", "phase3", "tail_exponent", "plateau"):
+        assert res[key]["regime"] == "holds", (key, res[key]["regime"])
     assert res["plateau"]["measured"] <= res["plateau"]["predicted"]
     # Volterra: driven by the simulated s it is the exact equation
     assert res["volterra"]["max_abs_error_volterra_measured_theta"] < 1e-3
@@ -90,19 +93,29 @@ def test_compare_on_gd_and_problem_shortcut():
 
 
 def test_compare_without_power_law_asymptotics():
-    """a <= 1: the exact predictions are compared, the asymptotic rows are left out. No
-    accuracy is claimed there: with a flat spectrum s grows as fast as u, so Θ ≠ s* t
-    before T1 (T1 is 4x the prediction at d = 500), and the spectrum is nearly learned by
-    T2, where the O(ε) forcing left out of the frozen Phase III dynamics dominates."""
+    """a <= 1: the exact predictions are compared, the asymptotic rows are refused (no
+    number, the reason), and the rows outside their measured window say so: with a flat
+    spectrum s grows as fast as u, so Θ ≠ s* t before T1 (T1 is 4x the prediction at
+    d = 500), and the spectrum is nearly learned by T2, where the O(ε) forcing left out of
+    the frozen Phase III dynamics dominates. compare itself does not warn."""
     problem = Problem.power_law(500, 0.5, seed=0)
     traj = pyscale.simulate(problem, "flow", t=np.concatenate([[0.0],
                                                               np.geomspace(1e-3, 1e4, 400)]))
-    res = pyscale.compare(traj, predict(problem))
-    assert "tail_exponent" not in res and "plateau" not in res
-    assert "phase2b_exponent" not in res
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = pyscale.compare(traj, predict(problem))
+    for key in ("tail_exponent", "phase2b_exponent"):
+        assert res[key]["predicted"] is None and res[key]["regime"].startswith("refused")
+        assert "need a > 1" in res[key]["regime"]
+    assert res["plateau"]["predicted"] is None and res["plateau"]["measured"] is not None
     assert res["T1"]["measured"] > 0 and res["T1"]["predicted"] > 0
+    assert res["T1"]["regime"].startswith("outside its window: below the saddle")
+    assert res["phase3"]["regime"].startswith("outside its window")
     assert res["T2"]["holds"]
     assert np.isfinite(res["phase3"]["max_rel_error"])
+    table = res.table()
+    assert list(table.columns)[-1] == "regime"
+    assert table.set_index("quantity").loc["tail exponent 1/a", "regime"].startswith("refused")
 
 
 def test_compare_rejects_mismatched_inputs(flow_case):

@@ -31,7 +31,7 @@ def source_tree(tmp_path_factory):
 
 def test_import_pyscale_from_the_source_tree_uses_the_built_core(source_tree):
     code = ("import pyscale; from pyscale import _core; "
-            "print(len(_core.RECORD_FIELDS), pyscale.simulate.__module__)")
+            "print(len(_core.model.RECORD_FIELDS), pyscale.simulate.__module__)")
     proc = subprocess.run([sys.executable, "-c", code], cwd=source_tree, text=True,
                           capture_output=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

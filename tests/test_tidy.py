@@ -146,12 +146,13 @@ def test_comparison_to_pandas(comparison):
     df = comparison.to_pandas()
     assert list(df.columns) == ["quantity", "description", "measured", "predicted",
                                 "predicted_over_measured", "rel_error", "window_lo",
-                                "window_hi", "note"]
+                                "window_hi", "note", "regime"]
     keys = [key for key, _ in comparison.ROWS if comparison.get(key)]
     assert list(df["quantity"]) == keys and "T1" in keys and "escape_rate" in keys
     for row in df.itertuples():
         item = comparison[row.quantity]
         assert row.measured == item["measured"] and row.predicted == item["predicted"]
+        assert row.regime == (item.get("regime") or "")
         assert row.predicted_over_measured == pytest.approx(item["predicted"] / item["measured"],
                                                             rel=1e-15)
         window = item.get("window")

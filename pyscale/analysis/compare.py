@@ -13,6 +13,7 @@ Example::
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
 
@@ -25,7 +26,7 @@ from ..results import tidy
 from ..results.identity import check_same_problem
 from ..results.phases import DEFAULTS
 from ..results.trajectory import Ensemble, Trajectory
-from ..theory import Prediction, predict
+from ..theory import Prediction, RegimeWarning, predict
 from .compare_sgd import compare_ensemble
 
 __all__ = ["compare", "Comparison", "fit_loglog", "fit_exponential_rate",
@@ -239,11 +240,13 @@ def compare(trajectory: Trajectory, prediction: Any, delta: float = DEFAULTS.del
         return compare_ensemble(trajectory, prediction, delta=delta)
     ctx = _context(trajectory, prediction, delta, eps, s0, states, resimulate)
     res = ctx.result
-    _phase1(ctx)
-    _phase2b_bound(ctx)
-    _plateau_and_phase3(ctx, phase3_floor)
-    _tail_exponent(ctx)
-    _phase2b_exponent(ctx)
+    with warnings.catch_warnings():     # each row shows its law's regime instead
+        warnings.simplefilter("ignore", RegimeWarning)
+        _phase1(ctx)
+        _phase2b_bound(ctx)
+        _plateau_and_phase3(ctx, phase3_floor)
+        _tail_exponent(ctx)
+        _phase2b_exponent(ctx)
     res["curves"] = ctx.curves
     if plot is not None:
         import matplotlib.pyplot as plt
@@ -320,17 +323,13 @@ def _phase1(ctx: _Context) -> None:
     # The phases' T1 (exact along the flow's dense output, else the first record with
     # |u| >= δ), and for record grids the log-interpolated crossing beside it.
     t1_meas = ph.T1
-    try:
-        t1_pred: Optional[float] = pred.escape_time(delta)
-        why = None
-    except ValueError as err:  # no escape phase to time
-        t1_pred, why = None, str(err)
+    regime = pred.regime("escape_time", delta=delta)
+    t1_pred = None if regime.refused else pred.escape_time(delta)
     res["T1"] = {"measured": t1_meas, "predicted": t1_pred,
                  "rel_error": _rel(t1_meas, t1_pred),
                  "interpolated": (ph.T1 if tr.dense is not None
-                                  else crossing_time(tr.t, ctx.abs_u, delta))}
-    if why is not None:
-        res["T1"]["note"] = why
+                                  else crossing_time(tr.t, ctx.abs_u, delta)),
+                 "regime": regime.summary()}
     if ph.T1 is None:
         return
     k1 = int(np.searchsorted(tr.t, ph.T1))
@@ -347,7 +346,7 @@ def _phase1(ctx: _Context) -> None:
     if fit is not None:
         res["escape_rate"] = {"measured": fit["rate"], "predicted": rho,
                               "rel_error": _rel(fit["rate"], rho), "window": fit["window"],
-                              "n": fit["n"]}
+                              "n": fit["n"], "regime": regime.summary()}
     _volterra(ctx)
 
 
@@ -385,7 +384,9 @@ def _phase2b_bound(ctx: _Context) -> None:
         "holds": None if ph.T2 is None else bool(ph.T2 <= bound.T2),
         "asymptotic": None if bound.asymptotic is None else ph.T1_prime + bound.asymptotic,
         "lambda_eps": bound.lambda_eps, "index_eps": bound.index,
-        "head_alignment": bound.head_alignment, "T1_prime": ph.T1_prime}
+        "head_alignment": bound.head_alignment, "T1_prime": ph.T1_prime,
+        "regime": ctx.prediction.regime("t2_bound", state_at_T1prime=w_t1p,
+                                        s0=ctx.s0).summary()}
 
 
 def _plateau_and_phase3(ctx: _Context, phase3_floor: float) -> None:
@@ -394,9 +395,10 @@ def _plateau_and_phase3(ctx: _Context, phase3_floor: float) -> None:
     if ph.T2 is None:
         return
     mse_t2 = float(tr.mse[int(np.searchsorted(tr.t, ph.T2))])
-    if ctx.power_law:
-        res["plateau"] = {"measured": mse_t2 - pred.sigma_star2,
-                          "predicted": pred.plateau_bound(ctx.eps), "mse_T2": mse_t2}
+    plateau = pred.regime("plateau_bound")
+    res["plateau"] = {"measured": mse_t2 - pred.sigma_star2, "mse_T2": mse_t2,
+                      "predicted": None if plateau.refused else pred.plateau_bound(ctx.eps),
+                      "regime": plateau.summary()}
     w_t2 = ctx.state("T2", ph.T2)
     after = tr.t > ph.T2
     if w_t2 is None or after.sum() < 3:
@@ -410,12 +412,22 @@ def _plateau_and_phase3(ctx: _Context, phase3_floor: float) -> None:
     res["phase3"] = {"measured": max_rel, "predicted": ctx.eps, "max_rel_error": max_rel,
                      "window": ((float(tau[ok].min()), float(tau[ok].max()))
                                 if ok.any() else None),
-                     "mse_T2": mse0, "eps": ctx.eps}
+                     "mse_T2": mse0, "eps": ctx.eps,
+                     "regime": pred.regime("tail_mse", w_at_T2=w_t2).summary()}
     ctx.curves["phase3"] = {
         "t": tr.t[after], "tau": tau, "mse": mse_meas, "mse_predicted": mse_pred,
         "learned_measured": 1.0 - mse_meas / mse0, "learned_predicted": 1.0 - mse_pred / mse0,
         "learned_mesoscopic": (pred.tail_asymptotics(tau).learned / ctx.problem.d
                                if ctx.power_law else None)}
+
+
+def _refused(ctx: _Context, key: str, law: Optional[str] = None) -> bool:
+    """A power-law row the prediction refuses (a unknown or ≤ 1): shown with no numbers and
+    the reason."""
+    regime = ctx.prediction.regime(law or key)
+    if regime.refused:
+        ctx.result[key] = {"measured": None, "predicted": None, "regime": regime.summary()}
+    return regime.refused
 
 
 def _clock_after_t1_prime(ctx: _Context) -> Optional[np.ndarray]:
@@ -429,6 +441,8 @@ def _clock_after_t1_prime(ctx: _Context) -> Optional[np.ndarray]:
 def _tail_exponent(ctx: _Context) -> None:
     """Log-log slope of 1 − MSE(t)/σ*² against the Phase III clock Λ(t)/2 on the
     mesoscopic window 10 ≤ x_d ≤ d/30, vs 1/a and vs the same fit of 1 − S_d."""
+    if _refused(ctx, "tail_exponent"):
+        return
     big_lambda = _clock_after_t1_prime(ctx)
     if big_lambda is None:
         return
@@ -447,7 +461,8 @@ def _tail_exponent(ctx: _Context) -> None:
         "measured": None if fit_m is None else fit_m["slope"], "predicted": 1.0 / ctx.a,
         "proxy_exact_sum": None if fit_p is None else fit_p["slope"], "window": window,
         "x_d_window": (10.0, d / 30.0),
-        "variable": "(Theta(T1') - Theta(t))/2; y = 1 - MSE(t)/sigma*^2"}
+        "variable": "(Theta(T1') - Theta(t))/2; y = 1 - MSE(t)/sigma*^2",
+        "regime": pred.regime("tail_exponent").summary()}
     ctx.curves["tail_exponent"] = {
         "clock": clock[in_window], "learned": learned[in_window], "proxy": proxy,
         "meso": pred.tail_asymptotics(clock[in_window]).learned / d}
@@ -455,6 +470,8 @@ def _tail_exponent(ctx: _Context) -> None:
 
 def _phase2b_exponent(ctx: _Context) -> None:
     """Log-log slope of 1 − |u|/s* against Λ on Λ ∈ [10, 0.1/λ_min] vs (a − 1)/a."""
+    if _refused(ctx, "phase2b_exponent", law="tail_exponent"):
+        return
     big_lambda = _clock_after_t1_prime(ctx)
     if big_lambda is None:
         return
@@ -465,4 +482,5 @@ def _phase2b_exponent(ctx: _Context) -> None:
     if fit is not None:
         ctx.result["phase2b_exponent"] = {
             "measured": -fit["slope"], "predicted": (a - 1.0) / a, "window": fit["window"],
-            "variable": "Lambda = Theta(T1') - Theta(t)"}
+            "variable": "Lambda = Theta(T1') - Theta(t)",
+            "regime": ctx.prediction.regime("tail_exponent").summary()}

@@ -12,6 +12,7 @@ Example::
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,19 +21,21 @@ from ..model.problem import Problem
 from ..results.identity import check_same_problem
 from ..results.tidy import comparison_table
 from ..results.trajectory import Ensemble
-from ..theory import Prediction, predict
+from ..theory import Prediction, RegimeWarning, predict, stable_step
 
 __all__ = ["compare_ensemble", "SgdComparison", "SgdRow", "escape_times"]
 
 
 @dataclass(frozen=True)
 class SgdRow:
-    """One comparison: rel_error = (predicted − measured)/|measured| (None if undefined)."""
+    """One comparison: rel_error = (predicted − measured)/|measured| (None if undefined);
+    regime: the law's regime ('holds', or why it is outside its window or refused)."""
     name: str
     measured: float | None
     predicted: float | None
     rel_error: float | None
     note: str = ""
+    regime: str = ""
 
 
 @dataclass
@@ -49,21 +52,26 @@ class SgdComparison:
         raise KeyError(f"no row {name!r}; rows: {[r.name for r in self.rows]}")
 
     def text(self) -> str:
-        """The rows as a fixed-width text table (also ``str(comparison)``)."""
-        head = f"{'name':<28} {'measured':>12} {'predicted':>12} {'rel_error':>10}  note"
+        """The rows as a fixed-width text table (also ``str(comparison)``; regime: its
+        status, the reasons are in :meth:`table` and in ``row(name).regime``)."""
+        head = (f"{'name':<28} {'measured':>12} {'predicted':>12} {'rel_error':>10}  "
+                f"{'regime':<18}  note")
         lines = [head, "-" * len(head)]
         for r in self.rows:
+            status = r.regime.split(":")[0] if r.regime else "-"
             lines.append(f"{r.name:<28} {_fmt(r.measured):>12} {_fmt(r.predicted):>12} "
-                         f"{_fmt(r.rel_error, '.3f'):>10}  {r.note}")
+                         f"{_fmt(r.rel_error, '.3f'):>10}  {status:<18}  {r.note}")
         return "\n".join(lines)
 
     def table(self):
         """The rows as the comparison table every comparison returns (a pandas DataFrame,
         :data:`pyscale.results.tidy.COMPARISON_COLUMNS`: quantity, description, measured,
-        predicted, predicted_over_measured, rel_error, window_lo, window_hi, note)."""
+        predicted, predicted_over_measured, rel_error, window_lo, window_hi, note,
+        regime)."""
         return comparison_table([{"quantity": r.name, "description": r.name,
                                   "measured": r.measured, "predicted": r.predicted,
-                                  "note": r.note} for r in self.rows], {"method": "sgd"})
+                                  "note": r.note, "regime": r.regime} for r in self.rows],
+                                {"method": "sgd"})
 
     to_pandas = table
 
@@ -109,7 +117,7 @@ def _validated(ensemble, prediction) -> tuple[Ensemble, Prediction]:
     return ensemble, prediction
 
 
-def _floor_rows(ens: Ensemble, fl, window) -> list[SgdRow]:
+def _floor_rows(ens: Ensemble, prediction: Prediction, fl, window) -> list[SgdRow]:
     t = ens.t
     lo, hi = (0.5 * t[-1], t[-1]) if window is None else (float(window[0]), float(window[1]))
     inside = (t >= lo) & (t <= hi)
@@ -119,15 +127,20 @@ def _floor_rows(ens: Ensemble, fl, window) -> list[SgdRow]:
     mean = float(np.mean(per_member))
     se = float(np.std(per_member, ddof=1) / np.sqrt(per_member.size))
     where = f"mean over t in [{lo:.4g}, {hi:.4g}] ({int(inside.sum())} records)"
-    rows = [SgdRow("floor", mean, fl.floor, _rel(mean, fl.floor),
-                   f"s.e. {se:.2g}; {where}; relative correction {fl.relative_correction:.3f}"),
+    regime = fl.regime.summary()
+    floor = None if fl.regime.refused else fl.floor
+    step = stable_step(prediction.problem, fl.batch, fl.noise)
+    rows = [SgdRow("floor", mean, floor, _rel(mean, floor),
+                   f"s.e. {se:.2g}; {where}; relative correction {fl.relative_correction:.3f}",
+                   regime),
             SgdRow("floor, first order only", mean, fl.first_order,
-                   _rel(mean, fl.first_order), "lr sigma^2 / B"),
+                   _rel(mean, fl.first_order), "lr sigma^2 / B", regime),
             SgdRow("floor, linear in lr", mean, fl.linear_floor,
                    _rel(mean, fl.linear_floor), f"(lr sigma^2/B)(1 + lr c1), c1 = "
-                                                f"{fl.linear_coefficient:.4g}"),
-            SgdRow("max stable lr", None, fl.max_stable_lr, None,
-                   f"run at lr = {fl.lr:.4g} = {fl.lr / fl.max_stable_lr:.3f} x bound")]
+                                                f"{fl.linear_coefficient:.4g}", regime),
+            SgdRow("max stable lr", None, step.lr, None,
+                   f"{step.method}, the bound in [{step.lr:.6g}, {step.upper:.6g}]; run at "
+                   f"lr = {fl.lr:.4g} = {fl.lr / step.lr:.3f} x bound", "holds")]
     return rows
 
 
@@ -148,11 +161,25 @@ def _phase3_rows(ens: Ensemble, prediction: Prediction, fl, t0: float, w_start,
                         "q10": lo, "q90": hi, "z": z}
     note = (f"max |z| = {np.nanmax(np.abs(z)):.2f} over {tau.size} records; inside the "
             f"q10-q90 band at {100 * inside:.0f}%; {'coupled' if coupled else 'closed form'}")
+    regime = _start_regime(prediction, fl, w_start)
     return [SgdRow("Phase III law, worst record", float(mean[worst]), float(law[worst]),
                    _rel(float(mean[worst]), float(law[worst])),
-                   f"tau = {tau[worst]:.4g}; {note}"),
+                   f"tau = {tau[worst]:.4g}; {note}", regime),
             SgdRow("Phase III law, last record", float(mean[-1]), float(law[-1]),
-                   _rel(float(mean[-1]), float(law[-1])), f"z = {z[-1]:.2f}")]
+                   _rel(float(mean[-1]), float(law[-1])), f"z = {z[-1]:.2f}", regime)]
+
+
+def _start_regime(prediction: Prediction, fl, w_start) -> str:
+    """The SGD Phase III law's regime from the common start, or from each member's (the
+    first failing reason and how many members it concerns)."""
+    rows = np.atleast_2d(np.asarray(w_start, dtype=np.float64))
+    regimes = [prediction.regime("sgd_tail_mse", w_at_T2=w, lr=fl.lr, batch=fl.batch,
+                                 noise=fl.noise) for w in rows]
+    bad = [r for r in regimes if r.failed]
+    if not bad:
+        return regimes[0].summary()
+    share = "" if rows.shape[0] == 1 else f" ({len(bad)} of {rows.shape[0]} member starts)"
+    return bad[0].summary() + share
 
 
 def _law(prediction: Prediction, fl, tau: np.ndarray, w_start, coupled: bool,
@@ -189,10 +216,11 @@ def _escape_rows(ens: Ensemble, prediction: Prediction, delta: float,
     q10, q50, q90 = np.quantile(done, (0.1, 0.5, 0.9))
     se = float(np.std(done, ddof=1) / np.sqrt(done.size)) if done.size > 1 else float("nan")
     spread = f"q10 {q10:.4g}, q90 {q90:.4g}; {done.size}/{len(ens)} escaped"
+    regime = prediction.regime("escape_time", delta=delta).summary()
     return [SgdRow("escape time T1, mean", float(done.mean()), pred,
-                   _rel(float(done.mean()), pred), f"s.e. {se:.2g}; {spread}"),
+                   _rel(float(done.mean()), pred), f"s.e. {se:.2g}; {spread}", regime),
             SgdRow("escape time T1, median", float(q50), pred, _rel(float(q50), pred),
-                   f"delta = {delta:g}; record-grid resolution")]
+                   f"delta = {delta:g}; record-grid resolution", regime)]
 
 
 def compare_ensemble(ensemble: Ensemble, prediction, window: tuple | None = None,
@@ -226,10 +254,17 @@ def compare_ensemble(ensemble: Ensemble, prediction, window: tuple | None = None
     the escape time's mean and median over seeds against log(δ/|C|)/ρ.
     """
     ens, prediction = _validated(ensemble, prediction)
+    with warnings.catch_warnings():     # each row shows its law's regime instead
+        warnings.simplefilter("ignore", RegimeWarning)
+        return _compare(ens, prediction, window, start_time, w_start, delta, eps, coupled)
+
+
+def _compare(ens: Ensemble, prediction: Prediction, window, start_time, w_start, delta: float,
+             eps: float, coupled: bool) -> SgdComparison:
     lr, batch = float(ens.meta["lr"]), int(ens.meta.get("batch", 1))
     fl = prediction.sgd_floor(lr, batch, ens.meta.get("noise"))
     curves: dict = {}
-    rows = _floor_rows(ens, fl, window)
+    rows = _floor_rows(ens, prediction, fl, window)
     s_star = prediction.problem.s_star
     near = np.all(np.abs(ens.u[:, 0]) >= (1.0 - eps) * s_star)
     if fl.stable and (w_start is not None or near):
@@ -240,6 +275,7 @@ def compare_ensemble(ensemble: Ensemble, prediction, window: tuple | None = None
         why = ("lr >= max stable lr" if not fl.stable else
                "the start is not in Phase III (|u(0)| < (1 - eps) s*); pass w_start= "
                "and start_time=")
-        rows.append(SgdRow("Phase III law", None, None, None, f"skipped: {why}"))
+        rows.append(SgdRow("Phase III law", None, None, None, f"skipped: {why}",
+                           fl.regime.summary() if not fl.stable else ""))
     rows += _escape_rows(ens, prediction, float(delta), curves)
     return SgdComparison(rows=rows, curves=curves)

@@ -24,6 +24,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -489,7 +490,7 @@ def _run_failed(traj, horizon: float, saved: Optional[Path]) -> CLIError:
                     f"underflowed; raise --max-steps or loosen --rtol){where}", EXIT_ERROR)
 
 
-def _run(args, problem, rconf, options, extra, save):
+def _run_engine(args, problem, rconf, options, extra, save):
     """The engine run of ``simulate``, its failures mapped to one-line errors."""
     from ..engines.progress import EngineBar
     from ..errors import DivergenceError
@@ -536,7 +537,7 @@ def cmd_simulate(args) -> int:
         try:
             with warnings.catch_warnings():  # a short run is reported below, as an error
                 warnings.simplefilter("ignore", RuntimeWarning)
-                traj = _run(args, problem, rconf, options, extra, save)
+                traj = _run_engine(args, problem, rconf, options, extra, save)
         except KeyboardInterrupt as err:  # Interrupted carries the partial trajectory
             return _interrupted(args, err, save)
         wall = time.perf_counter() - start
@@ -676,6 +677,24 @@ def _command_of(argv: Optional[Sequence[str]]) -> str:
     return next((w for w in words if w in COMMANDS), "")
 
 
+def _run(args) -> int:
+    """The command, with its warnings (e.g. a law outside its window) printed after it
+    succeeded as 'pyscale COMMAND: warning: ...', one line each, each text once; a command
+    that fails prints its error line only."""
+    seen: list = []
+
+    def keep(message, category, filename, lineno, file=None, line=None):
+        text = " ".join(str(message).split())
+        if text not in seen:
+            seen.append(text)
+    with warnings.catch_warnings():
+        warnings.showwarning = keep
+        code = COMMANDS[args.command](args)
+    for text in seen:
+        print(f"pyscale {args.command}: warning: {text}", file=sys.stderr)
+    return code
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``pyscale`` console script; returns the exit status.
 
@@ -706,7 +725,7 @@ def _main(argv: Optional[Sequence[str]]) -> int:
               file=sys.stderr)
         return EXIT_USAGE
     try:
-        return COMMANDS[args.command](args)
+        return _run(args)
     except KeyboardInterrupt:
         raise
     except BrokenPipeError:  # output piped into a command that stopped reading (head)

@@ -18,7 +18,8 @@ from ..model.problem import Problem
 from ..results.trajectory import FIELDS, Ensemble, Trajectory
 from . import chain, erm, sgd
 from ._options import check_workspace, noise_variance, sgd_options, step_options
-from ._run import base_meta, core_problem, divergence_message, progress_hook, run_identity
+from ._run import (base_meta, core_pair, core_problem, divergence_message, progress_hook,
+                   run_identity)
 from .progress import run_with_progress
 
 __all__ = ["simulate_many", "seed_list", "METHODS"]
@@ -133,8 +134,9 @@ def _sgd_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
         out = chain.run_chain_ensemble(problem, modes, W, seeds, noise, lr, batch, steps, rec,
                                        opt, threads, progress_hook(progress))
     else:
-        out = _core.run_sgd_ensemble(core_problem(problem, noise), W, seeds, lr, batch,
-                                     steps, rec, opt, threads, progress_hook(progress))
+        out = _core.steps.run_sgd_ensemble(core_problem(problem, noise), core_pair(problem), W,
+                                           seeds, lr, batch, steps, rec, opt, threads,
+                                           progress_hook(progress))
     status = [s.name for s in out.status]
     meta = base_meta(problem, "sgd")
     meta.update(streams=streams, engine="full" if modes is None else "mode_chain")

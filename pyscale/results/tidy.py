@@ -46,7 +46,7 @@ def _fields():
     """The recorded columns (t, s, u, s2, u2, loss, mse), in the core's record order (the
     Trajectory's FIELDS; read from the core because that module attaches this one's
     functions as methods)."""
-    return tuple(_core.RECORD_FIELDS)
+    return tuple(_core.model.RECORD_FIELDS)
 
 
 def _ensemble_fields():
@@ -258,7 +258,7 @@ def ensemble_to_xarray(ens):
 #: (predicted − measured) / |measured| — NaN where either is missing or measured is 0.
 COMPARISON_COLUMNS = ("quantity", "description", "measured", "predicted",
                       "predicted_over_measured", "rel_error", "window_lo", "window_hi",
-                      "note")
+                      "note", "regime")
 
 
 def _window(item: dict, end: int) -> float:
@@ -276,7 +276,7 @@ def comparison_table(rows, attrs: dict):
     """Comparison rows as the one comparison table (:data:`COMPARISON_COLUMNS`).
 
     ``rows``: dicts with ``quantity``, ``description``, ``measured``, ``predicted`` and
-    optionally ``window`` (lo, hi) and ``note``; ``attrs`` becomes ``df.attrs``.
+    optionally ``window`` (lo, hi), ``note`` and ``regime``; ``attrs`` becomes ``df.attrs``.
     """
     import pandas as pd
     out = []
@@ -289,7 +289,7 @@ def comparison_table(rows, attrs: dict):
                     "rel_error": (predicted - measured) / abs(measured) if ok
                     else float("nan"),
                     "window_lo": _window(row, 0), "window_hi": _window(row, 1),
-                    "note": row.get("note", "")})
+                    "note": row.get("note", ""), "regime": row.get("regime") or ""})
     df = pd.DataFrame(out, columns=list(COMPARISON_COLUMNS))
     df.attrs = dict(attrs)
     return df
@@ -306,9 +306,10 @@ def comparison_to_pandas(comparison):
         phase3, ...), ``description``, ``measured``, ``predicted``,
         ``predicted_over_measured`` (predicted / measured), ``rel_error`` ((predicted −
         measured) / |measured|), ``window_lo``, ``window_hi`` (the fit or comparison
-        window; NaN where none), ``note``; NaN where a value is not available.
-        ``df.attrs``: d, a, method, s_star, delta, eps, s0, sigma_star2 and the measured
-        stopping times (``times``).
+        window; NaN where none), ``note``, ``regime`` (the law's regime: 'holds', or why it
+        is outside its window or refused; '' where not stated); NaN where a value is not
+        available. ``df.attrs``: d, a, method, s_star, delta, eps, s0, sigma_star2 and the
+        measured stopping times (``times``).
     """
     rows = []
     for key, label in comparison.ROWS:

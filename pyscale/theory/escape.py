@@ -16,7 +16,8 @@ import numpy as np
 from .._kernels.theory import dispersion_terms, escape_root, volterra_march
 from ..model.problem import Problem
 
-__all__ = ["EscapeLaw", "escape_law", "dispersion", "solve_volterra", "theta_path"]
+__all__ = ["escape_s", "volterra_escape_time", "EscapeLaw", "escape_law", "dispersion",
+           "solve_volterra", "theta_path"]
 
 
 @dataclass(frozen=True)
@@ -55,18 +56,42 @@ class EscapeLaw:
             raise ValueError(f"delta must be > 0, got {delta}")
         if self.prefactor == 0.0:
             return float("inf")
-        if abs(self.prefactor) >= delta:
-            raise ValueError(
-                f"the escape time T1(δ) = log(δ/|C|)/ρ does not apply here: |C| = "
-                f"{abs(self.prefactor):.3g} >= δ = {delta:g}, so the escape law C e^(ρt) is "
-                f"already above δ at t = 0 — the run does not start near the equator "
-                f"(|u(0)| is not small against δ: tiny d, or w(0) aligned with w*); there "
-                f"is no escape phase to time")
         return float(np.log(delta / abs(self.prefactor)) / self.rate)
 
     def u(self, t) -> np.ndarray:
         """The exponential law u(t) ≈ C e^{ρ t} (model page: Escape)."""
         return self.prefactor * np.exp(self.rate * np.asarray(t, dtype=np.float64))
+
+
+def volterra_escape_time(problem: Problem, delta: float, t_max: float,
+                         points: int = 400) -> float:
+    """The first t ≤ t_max with |u(t)| ≥ δ on the Volterra solution with Θ = s* t
+    (:func:`solve_volterra`; the linear theory whose rightmost mode is C e^{ρt}), by
+    log-linear interpolation on ``points`` steps; inf if not reached (model page: Escape)."""
+    t = np.linspace(0.0, float(t_max), int(points) + 1)
+    u = np.abs(solve_volterra(problem, t))
+    hit = np.flatnonzero(u >= delta)
+    if hit.size == 0:
+        return float("inf")
+    k = int(hit[0])
+    if k == 0 or u[k - 1] <= 0:
+        return float(t[k])
+    frac = (np.log(delta) - np.log(u[k - 1])) / (np.log(u[k]) - np.log(u[k - 1]))
+    return float(t[k - 1] + frac * (t[k] - t[k - 1]))
+
+
+def escape_s(problem: Problem, law: EscapeLaw, t: float) -> float:
+    """s(t) = Σ λ_i w_i(t)² along the linear escape (model page: Escape): with Θ = s* t and
+    u = C e^{ρt} in the Duhamel formula, w_i(t) = e^{μ_i t} w_i(0) + 8 λ_i w*_i C
+    (e^{ρt} − e^{μ_i t})/(ρ − μ_i), μ_i = 4 s* λ_i. The escape law assumes s ≪ s*/3 up
+    to T1; this is its own estimate of s there (exact on compressed problems: each stored
+    coordinate is linear in w(0) and w*)."""
+    lam, t = problem.eigenvalues, float(t)
+    mu = 4.0 * problem.s_star * lam
+    grow = np.exp(mu * t)
+    w = grow * problem.w0 + 8.0 * lam * problem.w_star * law.prefactor * \
+        (np.exp(law.rate * t) - grow) / (law.rate - mu)
+    return float(np.sum(lam * w * w))
 
 
 def escape_law(problem: Problem, rtol: float = 1e-15, max_iter: int = 200) -> EscapeLaw:
