@@ -18,8 +18,14 @@ from ..model.problem import Problem
 from ..results.trajectory import FIELDS, Ensemble, Trajectory
 from . import chain, erm, sgd
 from ._options import check_workspace, noise_variance, sgd_options, step_options
-from ._run import (base_meta, core_pair, core_problem, divergence_message, progress_hook,
-                   run_identity)
+from ._run import (
+    base_meta,
+    core_pair,
+    core_problem,
+    divergence_message,
+    progress_hook,
+    run_identity,
+)
 from .progress import run_with_progress
 
 __all__ = ["simulate_many", "seed_list", "METHODS"]

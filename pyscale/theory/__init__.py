@@ -115,9 +115,10 @@ class Prediction:
         return self.escape.prefactor
 
     def escape_time(self, delta: float = DEFAULTS.delta) -> float:
-        """T1(δ) ≈ log(δ / |C|) / ρ (model page: Escape). Warns outside its window
-        (``regime("escape_time", delta=δ)``: the linear escape's own s(T1) ≤ 0.12 s*, and
-        |u(0)| < δ s*)."""
+        """T1(δ) ≈ log(δ / |C|) / ρ (model page: Escape). Refuses (RegimeError, a
+        ValueError) where there is no escape to time — a start past |u| = δ, or |C| ≥ δ
+        (then the law's T1 would be ≤ 0) — and warns outside its window
+        (``regime("escape_time", delta=δ)``: the linear escape's own s(T1) ≤ 0.12 s*)."""
         self.regime("escape_time", delta=delta).enforce()
         return self.escape.time_to(delta)
 
