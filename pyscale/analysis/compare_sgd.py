@@ -7,8 +7,8 @@ Example::
     ens = pyscale.simulate_many(problem.with_w0(w_start), seeds=32, method="sgd",
                                 lr=0.01, steps=40_000)
     res = compare_ensemble(ens, pyscale.predict(problem.with_w0(w_start)))
-    res.table()          # name, measured, predicted, rel_error, note (text)
-    res.to_pandas()      # the same rows as a DataFrame
+    res.table()          # DataFrame: quantity, measured, predicted, predicted_over_measured, ...
+    print(res)           # the same rows as text
 """
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..model.problem import Problem
+from ..results.identity import check_same_problem
+from ..results.tidy import comparison_table
 from ..results.trajectory import Ensemble
 from ..theory import Prediction, RegimeWarning, predict, stable_step
 
@@ -49,9 +51,9 @@ class SgdComparison:
                 return r
         raise KeyError(f"no row {name!r}; rows: {[r.name for r in self.rows]}")
 
-    def table(self) -> str:
-        """The rows as a fixed-width text table (regime: its status; the reasons are in
-        :meth:`to_pandas` and in ``row(name).regime``)."""
+    def text(self) -> str:
+        """The rows as a fixed-width text table (also ``str(comparison)``; regime: its
+        status, the reasons are in :meth:`table` and in ``row(name).regime``)."""
         head = (f"{'name':<28} {'measured':>12} {'predicted':>12} {'rel_error':>10}  "
                 f"{'regime':<18}  note")
         lines = [head, "-" * len(head)]
@@ -61,16 +63,23 @@ class SgdComparison:
                          f"{_fmt(r.rel_error, '.3f'):>10}  {status:<18}  {r.note}")
         return "\n".join(lines)
 
-    def to_pandas(self):
-        """The rows as a pandas DataFrame (columns name, measured, predicted, rel_error,
-        note, regime)."""
-        import pandas as pd
-        return pd.DataFrame([r.__dict__ for r in self.rows],
-                            columns=["name", "measured", "predicted", "rel_error", "note",
-                                     "regime"])
+    def table(self):
+        """The rows as the comparison table every comparison returns (a pandas DataFrame,
+        :data:`pyscale.results.tidy.COMPARISON_COLUMNS`: quantity, description, measured,
+        predicted, predicted_over_measured, rel_error, window_lo, window_hi, note,
+        regime)."""
+        return comparison_table([{"quantity": r.name, "description": r.name,
+                                  "measured": r.measured, "predicted": r.predicted,
+                                  "note": r.note, "regime": r.regime} for r in self.rows],
+                                {"method": "sgd"})
+
+    to_pandas = table
+
+    def __str__(self) -> str:
+        return self.text()
 
     def __repr__(self) -> str:
-        return self.table()
+        return self.text()
 
 
 def _fmt(x, code: str = ".5g") -> str:
@@ -104,9 +113,7 @@ def _validated(ensemble, prediction) -> tuple[Ensemble, Prediction]:
         prediction = predict(prediction)
     if not isinstance(prediction, Prediction):
         raise TypeError("prediction must be a pyscale.Prediction (or a Problem)")
-    if ensemble.meta.get("d") not in (None, prediction.problem.d):
-        raise ValueError(f"the ensemble has d = {ensemble.meta.get('d')}, the prediction "
-                         f"d = {prediction.problem.d}")
+    check_same_problem(ensemble.meta, prediction.problem, "the ensemble")
     return ensemble, prediction
 
 
@@ -198,7 +205,11 @@ def _escape_rows(ens: Ensemble, prediction: Prediction, delta: float,
     t1 = escape_times(ens, delta)
     curves["escape"] = {"T1": t1}
     done = t1[np.isfinite(t1)]
-    pred = prediction.escape_time(delta)
+    try:
+        pred: float | None = prediction.escape_time(delta)
+    except ValueError as err:  # no escape phase to time
+        return [SgdRow("escape time T1", float(np.median(done)) if done.size else None, None,
+                       None, f"no prediction: {err}")]
     if done.size == 0:
         return [SgdRow("escape time T1", None, pred, None,
                        f"no member reached |u| = {delta:g} s* by t = {ens.t[-1]:.4g}")]

@@ -5,6 +5,7 @@ blocked pass (the very numbers the engines record).
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Dict, Optional
 
 from .. import _core
@@ -22,4 +23,10 @@ def statistics(problem: Problem, w: Optional[Any] = None) -> Dict[str, float]:
     core = _core.model.CoreProblem(problem.eigenvalues, problem.w_star, float(problem.d),
                              float(problem.noise))
     row = _core.model.statistics(core, _core.model.SquarePair(), state, 0.0)
-    return {k: float(v) for k, v in zip(_core.model.RECORD_FIELDS, row) if k != "t"}
+    out = {k: float(v) for k, v in zip(_core.model.RECORD_FIELDS, row) if k != "t"}
+    bad = [k for k, v in out.items() if not math.isfinite(v)]
+    if bad:  # finite entries whose squares overflow: every field would be inf or NaN
+        raise ValueError(f"w is too large: its statistics overflow float64 ({bad[0]} = "
+                         f"{out[bad[0]]}; largest entry {float(abs(state).max()):.3g}); "
+                         f"rescale it")
+    return out

@@ -4,17 +4,19 @@ record grid). Arrays only: files are :mod:`pyscale.app.io`'s job."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .. import _core, _repr
 from . import tidy
 
-__all__ = ["Trajectory", "Phases", "Ensemble", "FIELDS"]
+__all__ = ["Trajectory", "Phases", "Ensemble", "FIELDS", "SUCCESS"]
 
 #: Columns recorded by every engine, in the core's record order (declared once, in C++).
 FIELDS: Tuple[str, ...] = tuple(_core.model.RECORD_FIELDS)
+#: The statuses of a run that ended where it was asked to (``Trajectory.success``).
+SUCCESS = ("completed", "event")
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,15 @@ class Trajectory:
 
     @property
     def status(self) -> str:
+        """How the run ended: "completed" (its horizon reached), "event" (a terminal event
+        stopped it), "interrupted", "diverged" or "step_limit" (its step budget ran out, or
+        its step size underflowed: the horizon was not reached)."""
         return self.meta.get("status", "completed")
+
+    @property
+    def success(self) -> bool:
+        """Whether the run ended where it was asked to: its horizon, or a terminal event."""
+        return self.status in SUCCESS
 
     def as_dict(self) -> Dict[str, np.ndarray]:
         return {name: getattr(self, name) for name in FIELDS}
@@ -80,6 +90,7 @@ class Trajectory:
         return Phases(*stopping_times(self, delta, eps, s0))
 
     to_pandas = tidy.trajectory_to_pandas
+    to_xarray = tidy.trajectory_to_xarray
     __repr__ = _repr.repr_text
     _repr_html_ = _repr.repr_html
 
@@ -150,6 +161,12 @@ class Ensemble:
     @property
     def band_mse(self) -> np.ndarray:
         return self.band("mse")
+
+    def phases(self, delta: Optional[float] = None, eps: Optional[float] = None,
+               s0: Optional[float] = None) -> List[Phases]:
+        """The stopping times of every member (``Trajectory.phases`` of
+        :meth:`trajectory`), in the ensemble's order, on the common record grid."""
+        return [self.trajectory(i).phases(delta, eps, s0) for i in range(len(self))]
 
     def trajectory(self, i: int) -> Trajectory:
         """Member i as a Trajectory (records up to where it stopped)."""

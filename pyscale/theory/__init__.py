@@ -115,9 +115,10 @@ class Prediction:
         return self.escape.prefactor
 
     def escape_time(self, delta: float = DEFAULTS.delta) -> float:
-        """T1(δ) ≈ log(δ / |C|) / ρ (model page: Escape). Warns outside its window
-        (``regime("escape_time", delta=δ)``: the linear escape's own s(T1) ≤ 0.12 s*, and
-        |u(0)| < δ s*)."""
+        """T1(δ) ≈ log(δ / |C|) / ρ (model page: Escape). Refuses (RegimeError, a
+        ValueError) where there is no escape to time — a start past |u| = δ, or |C| ≥ δ
+        (then the law's T1 would be ≤ 0) — and warns outside its window
+        (``regime("escape_time", delta=δ)``: the linear escape's own s(T1) ≤ 0.12 s*)."""
         self.regime("escape_time", delta=delta).enforce()
         return self.escape.time_to(delta)
 
@@ -279,18 +280,22 @@ class Prediction:
         return check_power_law_exponent(self.a)
 
     def summary(self, delta: float = DEFAULTS.delta) -> dict:
-        """The scalar predictions: ρ, C, T1(δ), and (a > 1) the tail exponent 1/a."""
-        out = {"d": self.problem.d, "a": self.a, "escape_rate": self.escape_rate,
-               "escape_prefactor": self.escape_prefactor, "delta": delta,
-               "T1": self.escape.time_to(delta), "sigma_star2": self.sigma_star2,
-               "T1_regime": self.regime("escape_time", delta=delta).summary()}
+        """The scalar predictions: ρ, C, T1(δ) (None where the escape law refuses: see
+        ``T1_regime``), and (a > 1) the tail exponent 1/a."""
+        regime = self.regime("escape_time", delta=delta)
+        out: dict = {"d": self.problem.d, "a": self.a, "escape_rate": self.escape_rate,
+                     "escape_prefactor": self.escape_prefactor, "delta": delta,
+                     "T1": None if regime.refused else self.escape.time_to(delta),
+                     "sigma_star2": self.sigma_star2, "T1_regime": regime.summary()}
         if self.a is not None and self.a > 1:
             out["tail_exponent"] = 1.0 / self.a
         return out
 
     def __repr__(self) -> str:
+        t1 = self.summary(0.05)["T1"]
         return (f"Prediction(d={self.problem.d}, a={self.a}, rho={self.escape_rate:.12g}, "
-                f"C={self.escape_prefactor:.6g}, T1(0.05)={self.escape.time_to(0.05):.6g})")
+                f"C={self.escape_prefactor:.6g}, T1(0.05)="
+                f"{'none' if t1 is None else format(t1, '.6g')})")
 
 
 def predict(problem: Problem, a: Union[None, float, str] = None) -> Prediction:

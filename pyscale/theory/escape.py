@@ -138,6 +138,26 @@ def theta_path(t_grid, s_values, s_star: float) -> Tuple[np.ndarray, np.ndarray]
     return np.diff(t_grid), s_star - 1.5 * (s_values[1:] + s_values[:-1])
 
 
+#: Largest |u| the linearised (Θ = s* t) Volterra solution is computed to: beyond it the
+#: solution overflows float64 long before it means anything (Phase I ends at |u| ~ δ).
+_LINEAR_LIMIT = 1e300
+
+
+def _check_linear_range(problem: Problem, t_last: float) -> None:
+    """Refuse, before the march, times at which the linearised solution (≈ C e^{ρt}, the
+    rightmost mode) exceeds :data:`_LINEAR_LIMIT`: it would end in inf after a long run."""
+    law = escape_law(problem)
+    size = max(abs(law.prefactor), abs(float(np.dot(problem.eigenvalues * problem.w_star,
+                                                    problem.w0))), 1e-300)
+    if np.log(size) + law.rate * t_last > np.log(_LINEAR_LIMIT):
+        reach = (np.log(_LINEAR_LIMIT) - np.log(size)) / law.rate
+        raise ValueError(
+            f"u_volterra: t = {t_last:g} is past the range of the linearised equation "
+            f"(Θ = s* t): its solution ~ C e^(ρt), ρ = {law.rate:.4g}, overflows float64 "
+            f"beyond t ≈ {reach:.4g}. It describes Phase I only; for later times pass "
+            f"s_path=(t, s) of a run (the exact equation)")
+
+
 def solve_volterra(problem: Problem, t, s_path: Optional[Sequence[np.ndarray]] = None,
                    max_step: Optional[float] = None) -> np.ndarray:
     """u(t) from the Volterra equation (model page: Gradient flow), solved numerically in O(d) per
@@ -168,6 +188,7 @@ def solve_volterra(problem: Problem, t, s_path: Optional[Sequence[np.ndarray]] =
         raise ValueError("t must be sorted increasingly")
     s_star = problem.s_star
     if s_path is None:
+        _check_linear_range(problem, float(times[-1]) if times.size else 0.0)
         knots = np.unique(np.concatenate([[0.0], times]))
         lengths = np.diff(knots)
         rates = np.full(lengths.size, s_star)

@@ -25,6 +25,7 @@ import numpy as np
 from .._kernels.theory import weighted_exp_sums
 from ..model.problem import Problem
 from .convergence import check_power_law_exponent
+from .state import state_vector
 from .validity import phase3_regime
 
 __all__ = ["spectral_proxy", "tail_profile", "tail_mse", "TailAsymptotics",
@@ -67,10 +68,7 @@ def spectral_proxy(eigenvalues, tau, counts=None, d: Optional[int] = None,
 def aligned_error(problem: Problem, w) -> np.ndarray:
     """e = w ∓ w*: the error against the nearer of ±w* (sign of w·w*), so that
     ||e||^2 / d is exactly the MSE (model page: Statistics and loss)."""
-    w = np.asarray(w, dtype=np.float64)
-    if w.shape != (problem.n_coords,):
-        raise ValueError(f"the state has shape {w.shape}, the problem has "
-                         f"{problem.n_coords} stored coordinates")
+    w = state_vector(problem, w, "the state w(T2)")
     sign = 1.0 if np.dot(problem.w_star, w) >= 0 else -1.0
     return w - sign * problem.w_star
 

@@ -69,10 +69,19 @@ def escape_regime(problem: Problem, escape: EscapeLaw, law: str, delta: float = 
     s_star = problem.s_star
     t1 = escape.time_to(delta)
     s_t1 = escape_s(problem, escape, t1) if np.isfinite(t1) and t1 > 0 else st["s"]
+    # an escape time that is no time (the start past delta, or T1 <= 0) is refused; the
+    # laws of u(t) stay defined there, and only warn
+    timed = "required" if law == "escape_time" else "window"
     conds = [
         Condition("not yet escaped", "|u(0)| < delta", abs(st["u"]) < delta,
                   f"|u(0)| = {abs(st['u']):.3g}, delta = {delta:g}",
-                  "the start is already past |u| = delta: there is no escape to predict"),
+                  "the start is already past |u| = delta: there is no escape to predict",
+                  kind=timed),
+        Condition("a positive escape time", "|C| < delta", abs(escape.prefactor) < delta,
+                  f"|C| = {abs(escape.prefactor):.3g}, delta = {delta:g}",
+                  "the escape law C e^(ρt) is already above delta at t = 0, so "
+                  "log(delta/|C|)/ρ <= 0 is no escape time (tiny d, or w(0) close to ±w*)",
+                  kind=timed),
         Condition("below the saddle up to T1",
                   f"s(T1) <= {ESCAPE_S:g} s* along the linear escape",
                   s_t1 <= ESCAPE_S * s_star, f"s(T1) = {s_t1 / s_star:.3g} s*",
