@@ -8,9 +8,11 @@ import pandas as pd
 import pytest
 
 import pyscale
+from pyscale.results.columns import DERIVED
 from pyscale.results.trajectory import FIELDS
 
-ENSEMBLE_FIELDS = FIELDS[1:] + ("train_loss",)
+COLUMNS = FIELDS + DERIVED  # the square's columns: every recorded one, then the derived
+ENSEMBLE_FIELDS = COLUMNS[1:] + ("train_loss",)
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +41,8 @@ def stopped(problem):
 def test_trajectory_to_pandas_round_trip(problem):
     traj = pyscale.simulate(problem, "gd", lr=0.05, steps=300, record=40, threads=1)
     df = traj.to_pandas()
-    assert list(df.columns) == list(FIELDS) and len(df) == len(traj)
-    for name in FIELDS:
+    assert list(df.columns) == list(COLUMNS) and len(df) == len(traj)
+    for name in COLUMNS:
         np.testing.assert_array_equal(df[name].to_numpy(), getattr(traj, name))
         assert df[name].dtype == np.float64
     assert df.attrs["method"] == "gd" and df.attrs["lr"] == 0.05
@@ -54,7 +56,7 @@ def test_trajectory_to_pandas_round_trip(problem):
 def test_trajectory_to_pandas_keeps_per_record_extras(problem, method, extra, options):
     traj = pyscale.simulate(problem, method, threads=1, **options)
     df = traj.to_pandas()
-    assert list(df.columns) == list(FIELDS) + [extra]
+    assert list(df.columns) == list(COLUMNS) + [extra]
     np.testing.assert_array_equal(df[extra].to_numpy(), traj.meta[extra])
     assert extra not in df.attrs and df.attrs["seed"] == options.get("seed", 0)
 
@@ -100,7 +102,7 @@ def test_ensemble_exports_show_nan_where_members_stopped(stopped):
     assert np.isnan(diverged_at[2:]).all()
     for i in range(len(stopped)):
         alive = steps < diverged_at[i] if i < 2 else np.ones(steps.size, bool)
-        for name in FIELDS[1:]:
+        for name in COLUMNS[1:]:
             values = ds[name].isel(seed=i).to_numpy()
             assert np.isfinite(values[alive]).all() and np.isnan(values[~alive]).all()
     assert list(ds["status"].to_numpy()) == stopped.meta["member_status"]
@@ -187,7 +189,7 @@ def test_repr_of_empty_and_stopped_objects(stopped):
     member = stopped.trajectory(0)
     assert member.status == "diverged" and "status=diverged" in repr(member)
     empty = pyscale.Trajectory(*(np.empty(0),) * 7, w=None, meta={"method": "gd"})
-    assert repr(empty) == "Trajectory(method=gd, records=0, status=completed)"
+    assert repr(empty) == "Trajectory(method=gd, records=0, status=completed, link=square)"
 
 
 # ---------------------------------------------------------------------------- sweep tables

@@ -19,7 +19,8 @@ from .. import _core
 from .._version import __version__
 from ..errors import DivergenceError, DomainError, Interrupted
 from ..model.problem import Problem
-from ..results.trajectory import FIELDS, Trajectory
+from ..results.columns import recorded
+from ..results.trajectory import Trajectory
 
 __all__ = ["Start", "start", "finish", "core_problem", "core_pair", "base_meta", "progress_hook",
            "divergence_message", "domain_message", "concat", "step_meta", "step_state", "COUNTERS"]
@@ -103,7 +104,9 @@ def concat(first: Optional[Trajectory], second: Trajectory,
     arrays (``per_record``) and counters."""
     if first is None:
         return second
-    cols = {k: np.concatenate([getattr(first, k), getattr(second, k)]) for k in FIELDS}
+    cols: Dict[str, Any] = {k: np.concatenate([getattr(first, k), getattr(second, k)])
+                            for k in recorded(second.meta)}
+    cols.setdefault("mse", None)  # a pair without a recovery metric
     meta = dict(second.meta)
     for key in per_record:
         if key in first.meta and key in meta:

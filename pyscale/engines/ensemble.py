@@ -14,6 +14,7 @@ from .. import _core
 from .. import _validate as check
 from ..errors import DivergenceError, DomainError, Interrupted
 from ..model.problem import Problem
+from ..results.columns import recorded
 from ..results.trajectory import FIELDS, Ensemble, Trajectory
 from . import chain, erm, sgd
 from ._options import check_workspace, noise_variance, sgd_options, step_options
@@ -118,10 +119,12 @@ def _sgd_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
                 threads=threads, wall_time=time.perf_counter() - started,
                 samples_drawn=int(sum(out.last_step)) * batch)
     records = out.records
+    cols: Dict[str, Any] = {name: np.ascontiguousarray(records[:, :, j])
+                            for j, name in enumerate(FIELDS)
+                            if name in recorded(meta) and name != "t"}
+    cols.setdefault("mse", None)  # the pair has no recovery metric: no column
     ens = Ensemble(seeds=seeds, t=rec * lr, w=W if keep_w else None,
-                   train_loss=out.per_record, quantiles=quantiles, meta=meta,
-                   **{name: np.ascontiguousarray(records[:, :, j])
-                      for j, name in enumerate(FIELDS) if name != "t"})
+                   train_loss=out.per_record, quantiles=quantiles, meta=meta, **cols)
     return _raise_on_status(ens, status, list(out.diverged_at_step), out.signalled, lr,
                             [step * lr for step in out.last_step])
 
@@ -162,7 +165,7 @@ def _erm_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
     lr, steps, rec, _ = step_options(options.get("lr"), options.get("steps"),
                                      options.get("record"), options.get("divergence_factor",
                                                                         1e30))
-    arrays = _member_arrays(members, seeds.size, rec.size)
+    arrays = _member_arrays(members, seeds.size, rec.size, recorded(members[0].meta))
     W = np.full((seeds.size, problem.n_coords), np.nan) if keep_w else None
     for i, traj in enumerate(members):
         if W is not None and traj.w is not None:
@@ -179,15 +182,19 @@ def _erm_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
     return _raise_on_status(ens, status, diverged, signalled, lr, stopped)
 
 
-def _member_arrays(members: List[Trajectory], count: int, n_records: int
-                   ) -> Dict[str, np.ndarray]:
-    """Per-seed arrays (count × n_records), NaN where a member stopped early."""
-    arrays = {name: np.full((count, n_records), np.nan) for name in FIELDS[1:] + ("train_loss",)}
+def _member_arrays(members: List[Trajectory], count: int, n_records: int,
+                   names: Tuple[str, ...]) -> Dict[str, Any]:
+    """Per-seed arrays (count × n_records) of the recorded columns ``names`` (and the
+    training loss), NaN where a member stopped early; mse None when it is not one of them."""
+    names = tuple(n for n in names if n != "t")
+    arrays: Dict[str, Any] = {name: np.full((count, n_records), np.nan)
+                              for name in names + ("train_loss",)}
     for i, traj in enumerate(members):
         k = len(traj)
-        for name in FIELDS[1:]:
+        for name in names:
             arrays[name][i, :k] = getattr(traj, name)
         arrays["train_loss"][i, :k] = traj.meta["train_loss"]
+    arrays.setdefault("mse", None)
     return arrays
 
 

@@ -5,9 +5,11 @@ One function per export; the classes attach them as thin methods
 pandas is a core dependency; xarray is the optional extra ``pyscale[xarray]`` and is imported
 only when :func:`ensemble_to_xarray` is called.
 
-Columns are the recorded statistics of the model page (model page: Statistics and loss):
-``t`` (time, t = step · lr for the step engines), ``s = wᵀQw``, ``u = wᵀQw*``, ``s2``, ``u2``,
-``loss`` (population loss) and ``mse = ||w − w*||² / d``.
+Columns are a run's columns (:mod:`pyscale.results.columns`; model page: What a trajectory
+records): ``t`` (time, t = step · lr for the step engines), ``s = wᵀQw``, ``u = wᵀQw*``,
+``s2``, ``u2``, ``loss`` (population loss), ``mse`` (the link pair's recovery metric; omitted
+for a pair that has none), and the derived ``excess_risk = loss − σ²`` and
+``cosine = u/√(s s*)``.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _core
+from . import columns as schema
 
 __all__ = ["trajectory_to_pandas", "ensemble_to_pandas", "ensemble_to_xarray",
            "comparison_to_pandas"]
@@ -26,15 +28,9 @@ ENSEMBLE_EXTRA = ("train_loss",)
 MEMBER_META = ("member_status", "last_step", "diverged_at_step")
 
 
-def _fields():
-    """The recorded columns (t, s, u, s2, u2, loss, mse), in the core's record order (the
-    Trajectory's FIELDS; read from the core because that module attaches this one's
-    functions as methods)."""
-    return tuple(_core.model.RECORD_FIELDS)
-
-
-def _ensemble_fields():
-    return _fields()[1:] + ENSEMBLE_EXTRA
+def _ensemble_fields(ens):
+    """An ensemble's per-seed columns (its columns without t) and its extras."""
+    return schema.columns(ens.meta)[1:] + ENSEMBLE_EXTRA
 
 
 def _per_record_extras(traj) -> dict[str, np.ndarray]:
@@ -51,13 +47,15 @@ def trajectory_to_pandas(traj):
     Returns
     -------
     pandas.DataFrame
-        Columns ``t, s, u, s2, u2, loss, mse`` and every per-record extra of ``meta``
+        Columns ``t, s, u, s2, u2, loss, mse, excess_risk, cosine`` (no ``mse`` for a link
+        pair without a recovery metric) and every per-record extra of ``meta``
         (``online_loss`` for SGD, ``train_loss`` for ERM); ``df.attrs`` holds the rest of
         ``meta`` (method, status, lr, seed, problem provenance, ...).
     """
     import pandas as pd
     extras = _per_record_extras(traj)
-    columns = {name: np.asarray(getattr(traj, name), dtype=np.float64) for name in _fields()}
+    columns = {name: np.asarray(getattr(traj, name), dtype=np.float64)
+               for name in schema.columns(traj.meta)}
     columns.update(extras)
     df = pd.DataFrame(columns)
     df.attrs = {k: v for k, v in traj.meta.items() if k not in extras}
@@ -92,8 +90,9 @@ def ensemble_to_pandas(ens, dropna: bool = False):
     Returns
     -------
     pandas.DataFrame
-        Columns ``seed, t, s, u, s2, u2, loss, mse, train_loss`` (``train_loss``: the
-        online loss for SGD, the training loss for ERM), seeds in the ensemble's order
+        Columns ``seed, t, s, u, s2, u2, loss, mse, excess_risk, cosine, train_loss``
+        (``train_loss``: the online loss for SGD, the training loss for ERM; no ``mse`` for
+        a link pair without a recovery metric), seeds in the ensemble's order
         and t increasing within each seed; NaN where a member had stopped.
         ``df.attrs`` holds the meta (with the per-member lists).
     """
@@ -101,7 +100,7 @@ def ensemble_to_pandas(ens, dropna: bool = False):
     n_seeds, n_t = len(ens), int(np.asarray(ens.t).size)
     columns = {"seed": np.repeat(np.asarray(ens.seeds, dtype=np.uint64), n_t),
                "t": np.tile(np.asarray(ens.t, dtype=np.float64), n_seeds)}
-    fields = _ensemble_fields()
+    fields = _ensemble_fields(ens)
     for name in fields:
         columns[name] = np.asarray(getattr(ens, name), dtype=np.float64).reshape(-1)
     df = pd.DataFrame(columns)
@@ -126,8 +125,9 @@ def ensemble_to_xarray(ens):
     Returns
     -------
     xarray.Dataset
-        Data variables ``s, u, s2, u2, loss, mse, train_loss`` (seed, t), NaN where a member
-        had stopped; ``abs_u_band`` and ``mse_band`` (quantile, t): the ensemble's quantiles
+        Data variables ``s, u, s2, u2, loss, mse, excess_risk, cosine, train_loss`` (seed,
+        t; no ``mse`` for a link pair without a recovery metric), NaN where a member had
+        stopped; ``abs_u_band`` and ``mse_band`` (quantile, t): the ensemble's quantiles
         over seeds (``Ensemble.band``; coordinate ``quantile`` = ``ens.quantiles``);
         ``w_final`` (seed, coord) when the final states were kept; per member
         ``status``, ``last_step`` (SGD: the last step run) and ``diverged_at_step`` (NaN
@@ -141,8 +141,10 @@ def ensemble_to_xarray(ens):
     """
     xr = _import_xarray()
     data = {name: (("seed", "t"), np.asarray(getattr(ens, name), dtype=np.float64))
-            for name in _ensemble_fields()}
+            for name in _ensemble_fields(ens)}
     for name in ("abs_u", "mse"):
+        if name == "mse" and not schema.has_mse(ens.meta):
+            continue
         data[f"{name}_band"] = (("quantile", "t"), ens.band(name))
     if ens.w is not None:
         data["w_final"] = (("seed", "coord"), np.asarray(ens.w, dtype=np.float64))
