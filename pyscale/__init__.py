@@ -1,4 +1,5 @@
-"""pyscale — learning dynamics of phase retrieval on power-law Gaussian data.
+"""pyscale — learning dynamics of phase retrieval (and other single-index links) on
+power-law Gaussian data.
 
 The model, its conventions and equations are those of *Fast Escape, Slow Convergence*
 (arXiv 2511.18661), stated on the documentation's model page.
@@ -35,14 +36,16 @@ __path__ = package_path(__path__, __file__)
 _EXPORTS = {"__version__": "_version", "compare": "analysis.compare", "load": "app.io",
             "save_trajectory": "app.io", "simulate": "engines", "simulate_many": "engines",
             "hierarchy": "engines.hierarchy", "DivergenceError": "errors",
-            "Interrupted": "errors", "Problem": "model.problem",
+            "Interrupted": "errors", "DomainError": "errors", "Link": "model.links",
+            "LinkPair": "model.links", "Problem": "model.problem",
             "power_law_eigenvalues": "model.problem", "statistics": "model.statistics",
             "Ensemble": "results.trajectory", "Phases": "results.trajectory",
             "Trajectory": "results.trajectory", "Prediction": "theory", "predict": "theory",
             "RegimeWarning": "theory", "divergence_probability": "analysis.divergence"}
 
-__all__ = ["Problem", "Trajectory", "Phases", "simulate", "simulate_many", "Ensemble",
-           "power_law_eigenvalues", "statistics", "DivergenceError", "Interrupted", "load",
+__all__ = ["Problem", "Link", "LinkPair", "Trajectory", "Phases", "simulate", "simulate_many",
+           "Ensemble", "power_law_eigenvalues", "statistics", "DivergenceError", "DomainError",
+           "Interrupted", "load",
            "save_trajectory", "predict", "Prediction", "compare", "hierarchy", "RegimeWarning",
            "divergence_probability", "__version__"]
 
@@ -71,7 +74,8 @@ if TYPE_CHECKING:  # what the names are, for type checkers and readers
     from .app.io import load, save_trajectory
     from .engines import simulate, simulate_many
     from .engines.hierarchy import hierarchy
-    from .errors import DivergenceError, Interrupted
+    from .errors import DivergenceError, DomainError, Interrupted
+    from .model.links import Link, LinkPair
     from .model.problem import Problem, power_law_eigenvalues
     from .model.statistics import statistics
     from .results.trajectory import Ensemble, Phases, Trajectory

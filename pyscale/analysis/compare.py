@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import _repr
 from ..engines import simulate
+from ..model.link_support import require_square
 from ..model.problem import Problem
 from ..results import tidy
 from ..results.identity import check_same_problem
@@ -236,6 +237,9 @@ def compare(trajectory: Trajectory, prediction: Any, delta: float = DEFAULTS.del
 
     ``curves`` holds the arrays behind the plot; ``plot``: a path to save the figure.
     """
+    require_square("compare", meta=getattr(trajectory, "meta", None))
+    if isinstance(prediction, Problem):
+        require_square("compare", prediction.link)
     if isinstance(trajectory, Ensemble):  # online SGD over seeds: floor, SGD Phase III, T1
         return compare_ensemble(trajectory, prediction, delta=delta)
     ctx = _context(trajectory, prediction, delta, eps, s0, states, resimulate)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..model.link_support import require_square
 from ..model.problem import Problem
 from ..results.identity import check_same_problem
 from ..results.tidy import comparison_table
@@ -104,6 +105,7 @@ def escape_times(ensemble: Ensemble, delta: float = 0.05) -> np.ndarray:
 def _validated(ensemble, prediction) -> tuple[Ensemble, Prediction]:
     if not isinstance(ensemble, Ensemble):
         raise TypeError(f"ensemble must be a pyscale.Ensemble, got {type(ensemble).__name__}")
+    require_square("compare", meta=ensemble.meta)
     if ensemble.meta.get("method") != "sgd":
         raise ValueError(f"ensemble must come from method='sgd', got "
                          f"{ensemble.meta.get('method')!r}")

@@ -18,14 +18,15 @@ import numpy as np
 from .. import _core
 from .._digest import digest
 from .._version import __version__
-from ..errors import DivergenceError, Interrupted
+from ..errors import DivergenceError, DomainError, Interrupted
 from ..model.problem import Problem
+from ..results.columns import recorded
 from ..results.identity import check_same_problem
-from ..results.trajectory import FIELDS, Trajectory
+from ..results.trajectory import Trajectory
 
 __all__ = ["Start", "start", "finish", "core_problem", "core_pair", "base_meta",
-           "progress_hook", "divergence_message", "concat", "step_meta", "step_state",
-           "run_identity", "COUNTERS"]
+           "progress_hook", "divergence_message", "domain_message", "concat", "step_meta",
+           "step_state", "run_identity", "COUNTERS"]
 
 ProgressCallback = Callable[[float, int], Optional[bool]]
 
@@ -40,19 +41,16 @@ def core_problem(problem: Problem, noise: Optional[float] = None) -> "_core.mode
                              float(problem.noise if noise is None else noise))
 
 
-#: The link pair every engine runs with: phase retrieval, y = (x·w*)² (model page: Data model).
-_SQUARE = _core.model.SquarePair()
-
-
-def core_pair(problem: Problem) -> "_core.model.SquarePair":
-    """The core's link pair for ``problem``: the object every engine entry point takes
-    (pybind11 picks the engine compiled for its type)."""
-    return _SQUARE
+def core_pair(problem: Problem) -> Any:
+    """The core's link pair for ``problem`` (:meth:`pyscale.LinkPair.core`): the object every
+    engine entry point takes (pybind11 picks the engine compiled for its type)."""
+    return problem.link.core()
 
 
 def base_meta(problem: Problem, method: str) -> Dict[str, Any]:
     return {"method": method, "d": problem.d, "n_coords": problem.n_coords,
             "s_star": problem.s_star, "noise": problem.noise, "problem": dict(problem.info),
+            "link": problem.link.identity, "mse_kind": problem.link.mse_kind,
             "problem_id": problem.identity(), "version": __version__}
 
 
@@ -139,7 +137,9 @@ def concat(first: Optional[Trajectory], second: Trajectory,
     arrays (``per_record``) and counters."""
     if first is None:
         return second
-    cols = {k: np.concatenate([getattr(first, k), getattr(second, k)]) for k in FIELDS}
+    cols: Dict[str, Any] = {k: np.concatenate([getattr(first, k), getattr(second, k)])
+                            for k in recorded(second.meta)}
+    cols.setdefault("mse", None)  # a pair without a recovery metric
     meta = dict(second.meta)
     for key in per_record:
         if key in first.meta and key in meta:
@@ -162,12 +162,20 @@ def divergence_message(what: str, step: int, lr: float, hint: str,
             f"err.trajectory.")
 
 
+def domain_message(what: str, t: float, link: str, members: str = "") -> str:
+    """The one message of a run stopped at the edge of its pair's domain: s = 0 with a
+    kinked student (``link``: the pair's identity)."""
+    return (f"{what} stopped at t = {t:.6g}{members}: s = wᵀQw reached 0, where the loss of "
+            f"link pair {link!r} is not differentiable (its student has a kink at 0); the "
+            f"trajectory up to there is in err.trajectory.")
+
+
 def finish(run: Any, w: np.ndarray, meta: Dict[str, Any], begun: Start, what: str,
            hint: str = "", per_record: Optional[str] = None,
            complete: Optional[Callable[[Trajectory], Trajectory]] = None) -> Trajectory:
     """The core's result ``run`` → the whole trajectory (after ``begun.previous``; ``complete``
     adds engine-specific parts to the new segment); raises :class:`DivergenceError` /
-    :class:`Interrupted` carrying it, or warns on a step limit."""
+    :class:`Interrupted` / :class:`DomainError` carrying it, or warns on a step limit."""
     n = int(run.records_written)
     meta.update(problem_id=begun.problem_id, run_id=begun.run_id,
                 run_options=dict(begun.options))
@@ -182,6 +190,9 @@ def finish(run: Any, w: np.ndarray, meta: Dict[str, Any], begun: Start, what: st
         step = int(meta["diverged_at_step"])
         raise DivergenceError(divergence_message(what, step, meta["lr"], hint,
                                                  meta.get("last_good_step")), step, traj)
+    if run.status == _core.RunStatus.out_of_domain:
+        t = float(meta["t_reached"])
+        raise DomainError(domain_message(what, t, meta["link"]), t, traj)
     if run.status == _core.RunStatus.interrupted:
         cause = "signal" if run.signalled else "callback"
         why = "Ctrl-C" if run.signalled else "the progress callback"

@@ -13,8 +13,9 @@ import numpy as np
 
 from .. import _core
 from .. import _validate as check
-from ..errors import DivergenceError, Interrupted
+from ..errors import DivergenceError, DomainError, Interrupted
 from ..model.problem import Problem
+from ..results.columns import recorded
 from ..results.trajectory import FIELDS, Ensemble, Trajectory
 from . import chain, erm, sgd
 from ._options import check_workspace, noise_variance, sgd_options, step_options
@@ -23,6 +24,7 @@ from ._run import (
     core_pair,
     core_problem,
     divergence_message,
+    domain_message,
     progress_hook,
     run_identity,
 )
@@ -148,13 +150,16 @@ def _sgd_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
     meta.update(streams=streams, engine="full" if modes is None else "mode_chain")
     meta.update(lr=lr, batch=batch, noise=noise, steps=steps, member_status=status,
                 last_step=list(out.last_step), diverged_at_step=list(out.diverged_at_step),
+                t_reached=[step * lr for step in out.last_step],
                 threads=threads, wall_time=time.perf_counter() - started,
                 samples_drawn=int(sum(out.last_step)) * batch)
     records = out.records
+    cols: Dict[str, Any] = {name: np.ascontiguousarray(records[:, :, j])
+                            for j, name in enumerate(FIELDS)
+                            if name in recorded(meta) and name != "t"}
+    cols.setdefault("mse", None)  # the pair has no recovery metric: no column
     ens = Ensemble(seeds=seeds, t=rec * lr, w=W if keep_w else None,
-                   train_loss=out.per_record, quantiles=quantiles, meta=meta,
-                   **{name: np.ascontiguousarray(records[:, :, j])
-                      for j, name in enumerate(FIELDS) if name != "t"})
+                   train_loss=out.per_record, quantiles=quantiles, meta=meta, **cols)
     if "interrupted" in status:
         meta["stopped_by"] = "signal" if out.signalled else "callback"
     return ens
@@ -166,9 +171,11 @@ def _erm_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
     members: List[Trajectory] = []
     status: List[str] = []
     diverged: List[int] = []
+    stopped: List[float] = []
     signalled = False
     started = time.perf_counter()
     for s in seeds:
+        t_stop = np.nan
         try:
             traj = erm.run(problem, seed=int(s), threads=threads, progress=progress,
                            **options)
@@ -178,22 +185,29 @@ def _erm_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
             traj = err.trajectory
             status.append("diverged")
             diverged.append(err.step)
+        except DomainError as err:
+            traj, t_stop = err.trajectory, err.t
+            status.append("out_of_domain")
+            diverged.append(-1)
         except Interrupted as err:
             traj = err.trajectory
             status.append("interrupted")
             diverged.append(-1)
             signalled = err.cause == "signal"
+        stopped.append(float(traj.meta.get("t_reached", np.nan)) if np.isnan(t_stop)
+                       else t_stop)
         members.append(traj)
         if status[-1] == "interrupted":
             break
     lr, steps, rec, _ = step_options(options.get("lr"), options.get("steps"),
                                      options.get("record"), options.get("divergence_factor",
                                                                         1e30))
-    arrays = _member_arrays(members, seeds.size, rec.size)
+    arrays = _member_arrays(members, seeds.size, rec.size, recorded(members[0].meta))
     W = np.full((seeds.size, problem.n_coords), np.nan) if keep_w else None
     for i, traj in enumerate(members):
         if W is not None and traj.w is not None:
             W[i] = traj.w
+    stopped += [np.nan] * (seeds.size - len(stopped))
     status += ["interrupted"] * (seeds.size - len(status))
     diverged += [-1] * (seeds.size - len(diverged))
     meta = dict(members[0].meta)
@@ -203,23 +217,29 @@ def _erm_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
                 wall_time=time.perf_counter() - started)
     if "interrupted" in status:
         meta["stopped_by"] = "signal" if signalled else "callback"
+    meta["t_reached"] = stopped
     return Ensemble(seeds=seeds, t=rec * lr, w=W, quantiles=quantiles, meta=meta, **arrays)
 
 
-def _member_arrays(members: List[Trajectory], count: int, n_records: int
-                   ) -> Dict[str, np.ndarray]:
-    """Per-seed arrays (count × n_records), NaN where a member stopped early."""
-    arrays = {name: np.full((count, n_records), np.nan) for name in FIELDS[1:] + ("train_loss",)}
+def _member_arrays(members: List[Trajectory], count: int, n_records: int,
+                   names: Tuple[str, ...]) -> Dict[str, Any]:
+    """Per-seed arrays (count × n_records) of the recorded columns ``names`` (and the
+    training loss), NaN where a member stopped early; mse None when it is not one of them."""
+    names = tuple(n for n in names if n != "t")
+    arrays: Dict[str, Any] = {name: np.full((count, n_records), np.nan)
+                              for name in names + ("train_loss",)}
     for i, traj in enumerate(members):
         k = len(traj)
-        for name in FIELDS[1:]:
+        for name in names:
             arrays[name][i, :k] = getattr(traj, name)
         arrays["train_loss"][i, :k] = traj.meta["train_loss"]
+    arrays.setdefault("mse", None)
     return arrays
 
 
 def _raise_on_status(ens: Ensemble, keep: bool) -> Ensemble:
-    """DivergenceError (unless ``keep``: a warning) or Interrupted carrying the ensemble."""
+    """DivergenceError (unless ``keep``: a warning), DomainError or Interrupted carrying the
+    ensemble."""
     status, diverged_at = ens.meta["member_status"], ens.meta["diverged_at_step"]
     bad = [i for i, s in enumerate(status) if s == "diverged"]
     if bad:
@@ -233,6 +253,12 @@ def _raise_on_status(ens: Ensemble, keep: bool) -> Ensemble:
         warnings.warn(f"{len(bad)} of {len(ens)} members diverged (first at step {step}, "
                       f"seed {int(ens.seeds[i])}); kept as diverged (on_divergence='keep')",
                       RuntimeWarning, stacklevel=4)
+    out = [i for i, s in enumerate(status) if s == "out_of_domain"]
+    if out:
+        members = f" in {len(out)} of {len(ens)} members, first seed {int(ens.seeds[out[0]])}"
+        t = float(ens.meta["t_reached"][out[0]])
+        raise DomainError(domain_message("the ensemble", t, str(ens.meta.get("link")),
+                                         members=members), t, ens)
     if any(s == "interrupted" for s in status):
         signalled = ens.meta.get("stopped_by") == "signal"
         why = "Ctrl-C" if signalled else "the progress callback"

@@ -1,10 +1,11 @@
 """``method="erm"``: full-batch gradient descent on a fixed data set of N samples (data
 reuse; model page: Time and steps):
 
-    w ← w − lr (4/N) Σ_j ((x_j·w)² − y_j)(x_j·w) x_j,
+    w ← w − lr (2/N) Σ_j (σ(x_j·w) − y_j) σ'(x_j·w) x_j,    y_j = τ(x_j·w*) + ξ_j
 
-recording the population quantities and, in ``meta["train_loss"]``, the training loss
-(1/N) Σ_j ((x_j·w)² − y_j)² at the recorded steps; t = step · lr. The data set with seed s
+(σ, τ the problem's link pair; the square: (4/N) Σ_j ((x_j·w)² − y_j)(x_j·w) x_j), recording
+the population quantities and, in ``meta["train_loss"]``, the training loss
+(1/N) Σ_j (σ(x_j·w) − y_j)² at the recorded steps; t = step · lr. The data set with seed s
 is exactly the first N samples online SGD with seed s and batch 1 draws. It needs
 8 · N · (d + 1) bytes: a run that would not fit is refused, with the figure, before
 anything is allocated.

@@ -1,6 +1,7 @@
-"""``method="flow"``: the population gradient flow ẇ = −∇L(w),
-ẇ_i = λ_i [4 (s* − 3 s) w_i + 8 u w*_i] (model page: Gradient flow), integrated by the
-stiffly accurate Rosenbrock method RODAS4 (or ROS4) of the C++ core, O(d) per stage
+"""``method="flow"``: the population gradient flow ẇ = −∇L(w) = c0 Q w + c1 Q w*, with
+(c0, c1) = (−2 ∂ℓ/∂s, −∂ℓ/∂u) from the problem's link pair (links page: Flow coefficients;
+the square: ẇ_i = λ_i [4 (s* − 3 s) w_i + 8 u w*_i], model page: Gradient flow), integrated
+by the stiffly accurate Rosenbrock method RODAS4 (or ROS4) of the C++ core, O(d) per stage
 through the diagonal-plus-rank-2 Jacobian. ``rtol`` is the global accuracy of s and u.
 """
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 from .. import _core
 from .. import _validate as check
 from ..model.problem import Problem
+from ..results.columns import no_mse_message
 from ..results.trajectory import Trajectory
 from ._run import base_meta, core_pair, core_problem, finish, progress_hook, start
 from .flow_events import dense_completion, parse_events, terminal_observer
@@ -61,6 +63,8 @@ def run(problem: Problem, *, t: Any = None, rtol: float = 1e-9, atol: Optional[f
     opt = _options(rtol, atol, h0, hmax, max_steps, threads, progress_every, scheme)
     opt.record_mode = RECORD_MODES[check.choice("record_mode", record_mode, RECORD_MODES)]
     evs = parse_events(events)
+    if any(ev.field == "mse" for ev in evs) and problem.link.mse_kind == "undefined":
+        raise ValueError(f"events on 'mse': {no_mse_message(problem.link.identity)}")
     opt.dense_every_step = bool(evs)  # event records carry every field
     begun = start(problem, "flow", resume, {"rtol": opt.rtol, "atol": atol, "scheme": scheme,
                                             "hmax": opt.hmax})
@@ -72,7 +76,8 @@ def run(problem: Problem, *, t: Any = None, rtol: float = 1e-9, atol: Optional[f
     started = time.perf_counter()
     out = _core.flow.run_flow(core_problem(problem), core_pair(problem), begun.w, state, times,
                               opt, progress_hook(progress),
-                              terminal_observer(evs, problem.s_star, problem.noise, problem.d))
+                              terminal_observer(evs, problem.s_star, problem.noise, problem.d,
+                                                problem.link))
     meta = base_meta(problem, "flow")
     meta.update(scheme=scheme, rtol=opt.rtol, atol=out.atol, steps=out.steps,
                 rejected=out.rejected, rhs_evals=out.rhs_evals, passes=out.passes,

@@ -32,6 +32,7 @@ from .. import _validate as check
 from .._kernels import dop853
 from .._validate import record_times
 from ..errors import DivergenceError
+from ..model.link_support import require_square
 from ..model.problem import Problem
 from ..model.statistics import statistics
 from ..results.phases import DEFAULTS
@@ -177,6 +178,7 @@ def hierarchy(problem: Problem, order: int = 32, t=None, closure: str = "gauss",
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a pyscale.Problem, got {type(problem).__name__}")
+    require_square("hierarchy", problem.link)
     order = _check_order(order)
     times = _check_times(t)
     check.choice("closure", closure, CLOSURES)

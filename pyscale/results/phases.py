@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _validate as check
+from ..model.link_support import require_square
 from .dense import DenseOutput, bernstein_range, roots_in_unit_interval
 
 __all__ = ["PhaseDefaults", "DEFAULTS", "stopping_times", "grid_stopping_times"]
@@ -64,6 +65,7 @@ def stopping_times(traj, delta=None, eps=None, s0=None):
         :class:`~pyscale.results.trajectory.Phases`: times in the trajectory's time unit (t = step ·
         lr for the step engines), None where the trajectory does not reach them.
     """
+    require_square("phases", meta=getattr(traj, "meta", None))
     delta = DEFAULTS.delta if delta is None else delta
     eps = DEFAULTS.eps if eps is None else eps
     s0 = DEFAULTS.s0 if s0 is None else s0

@@ -5,9 +5,11 @@ One function per export; the classes attach them as thin methods
 pandas is a core dependency; xarray is the optional extra ``pyscale[xarray]`` and is imported
 only when :func:`ensemble_to_xarray` is called.
 
-Columns are the recorded statistics of the model page (model page: Statistics and loss):
-``t`` (time, t = step · lr for the step engines), ``s = wᵀQw``, ``u = wᵀQw*``, ``s2``, ``u2``,
-``loss`` (population loss) and ``mse = ||w − w*||² / d``.
+Columns are a run's columns (:mod:`pyscale.results.columns`; model page: What a trajectory
+records): ``t`` (time, t = step · lr for the step engines), ``s = wᵀQw``, ``u = wᵀQw*``,
+``s2``, ``u2``, ``loss`` (population loss), ``mse`` (the link pair's recovery metric; omitted
+for a pair that has none), and the derived ``excess_risk = loss − σ²`` and
+``cosine = u/√(s s*)``.
 """
 from __future__ import annotations
 
@@ -15,19 +17,20 @@ from typing import Any
 
 import numpy as np
 
-from .. import _core
+from . import columns as schema
 
 __all__ = ["trajectory_to_pandas", "trajectory_to_xarray", "ensemble_to_pandas",
            "ensemble_to_xarray", "comparison_to_pandas", "comparison_table", "run_parameters",
            "parameter_frame", "PARAMETER_COLUMNS", "PARAMETER_TYPES", "COMPARISON_COLUMNS"]
 
 #: The run's parameters, as columns of every tidy table (one value per run; None / NA
-#: where the method has no such parameter): the problem (method, d, and for power laws
-#: a, seed, target), the label noise the run used, the engine's options (lr, steps —
+#: where the method has no such parameter): the problem (method, d, its link pair's
+#: identity — ``"square"``, ``"relu"``, ``"square,abs"``, ... —, and for power laws a, seed,
+#: target), the label noise the run used, the engine's options (lr, steps —
 #: the last step run —, batch, sample_seed, n_samples for the step engines, rtol for the
 #: flow) and the identities of the problem and of the run.
-PARAMETER_COLUMNS = ("method", "d", "a", "seed", "target", "noise", "lr", "steps", "batch",
-                     "sample_seed", "n_samples", "rtol", "problem_id", "run_id")
+PARAMETER_COLUMNS = ("method", "d", "link", "a", "seed", "target", "noise", "lr", "steps",
+                     "batch", "sample_seed", "n_samples", "rtol", "problem_id", "run_id")
 #: Options per method (those it takes), as (column, meta key).
 _OPTIONS = {"flow": (("rtol", "rtol"),),
             "gd": (("lr", "lr"), ("steps", "last_step")),
@@ -42,15 +45,9 @@ ENSEMBLE_EXTRA = ("train_loss",)
 MEMBER_META = ("member_status", "last_step", "diverged_at_step")
 
 
-def _fields():
-    """The recorded columns (t, s, u, s2, u2, loss, mse), in the core's record order (the
-    Trajectory's FIELDS; read from the core because that module attaches this one's
-    functions as methods)."""
-    return tuple(_core.model.RECORD_FIELDS)
-
-
-def _ensemble_fields():
-    return _fields()[1:] + ENSEMBLE_EXTRA
+def _ensemble_fields(ens):
+    """An ensemble's per-seed columns (its columns without t) and its extras."""
+    return schema.columns(ens.meta)[1:] + ENSEMBLE_EXTRA
 
 
 def _per_record_extras(traj) -> dict[str, np.ndarray]:
@@ -67,7 +64,8 @@ def run_parameters(meta: dict) -> dict[str, Any]:
     info = meta.get("problem") or {}
     power_law = info.get("constructor") == "power_law"
     out: dict[str, Any] = {name: None for name in PARAMETER_COLUMNS}
-    out.update(method=meta.get("method"), d=meta.get("d"), noise=meta.get("noise"),
+    out.update(method=meta.get("method"), d=meta.get("d"), link=meta.get("link", "square"),
+               noise=meta.get("noise"),
                problem_id=meta.get("problem_id"), run_id=meta.get("run_id"))
     if power_law:
         out.update(a=info.get("a"), seed=info.get("seed"), target=info.get("target"))
@@ -100,15 +98,17 @@ def trajectory_to_pandas(traj):
     Returns
     -------
     pandas.DataFrame
-        Columns ``t, s, u, s2, u2, loss, mse``, every per-record extra of ``meta``
-        (``online_loss`` for SGD, ``train_loss`` for ERM) and the run's parameters
-        (:data:`PARAMETER_COLUMNS`: method, d, a, seed, noise, lr, ... — so tables of
-        several runs concatenate and stay apart); ``df.attrs`` holds the rest of ``meta``
-        (status, counters, problem provenance, ...).
+        Columns ``t, s, u, s2, u2, loss, mse, excess_risk, cosine`` (no ``mse`` for a link
+        pair without a recovery metric), every per-record extra of ``meta`` (``online_loss``
+        for SGD, ``train_loss`` for ERM) and the run's parameters (:data:`PARAMETER_COLUMNS`:
+        method, d, link, a, seed, noise, lr, ... — so tables of several runs concatenate and
+        stay apart); ``df.attrs`` holds the rest of ``meta`` (status, counters, problem
+        provenance, ...).
     """
     import pandas as pd
     extras = _per_record_extras(traj)
-    columns = {name: np.asarray(getattr(traj, name), dtype=np.float64) for name in _fields()}
+    columns = {name: np.asarray(getattr(traj, name), dtype=np.float64)
+               for name in schema.columns(traj.meta)}
     columns.update(extras)
     df = pd.concat([pd.DataFrame(columns), _parameter_frame(traj.meta, len(traj))], axis=1)
     df.attrs = {k: v for k, v in traj.meta.items() if k not in extras}
@@ -121,7 +121,8 @@ def trajectory_to_xarray(traj):
     Returns
     -------
     xarray.Dataset
-        Data variables ``s, u, s2, u2, loss, mse`` and the per-record extras of ``meta``
+        Data variables ``s, u, s2, u2, loss, mse, excess_risk, cosine`` (no ``mse`` for a
+        link pair without a recovery metric) and the per-record extras of ``meta``
         along ``t``; ``w_final`` (coord) when the final state is kept. ``attrs``: the
         run's parameters (:data:`PARAMETER_COLUMNS`, None dropped) and the scalar entries
         of ``meta`` (status, counters).
@@ -134,7 +135,7 @@ def trajectory_to_xarray(traj):
     xr = _import_xarray()
     extras = _per_record_extras(traj)
     data = {name: (("t",), np.asarray(getattr(traj, name), dtype=np.float64))
-            for name in _fields()[1:]}
+            for name in schema.columns(traj.meta)[1:]}
     data.update({k: (("t",), v) for k, v in extras.items() if k != "t"})
     if traj.w is not None:
         data["w_final"] = (("coord",), np.asarray(traj.w, dtype=np.float64))
@@ -181,16 +182,17 @@ def ensemble_to_pandas(ens, dropna: bool = False):
     -------
     pandas.DataFrame
         Columns ``sample_seed`` (the member's seed), ``t, s, u, s2, u2, loss, mse,
-        train_loss`` (``train_loss``: the online loss for SGD, the training loss for ERM)
-        and the run's parameters (:data:`PARAMETER_COLUMNS`; ``seed`` is the problem's),
-        members in the ensemble's order and t increasing within each; NaN where a member
-        had stopped. ``df.attrs`` holds the meta (with the per-member lists).
+        excess_risk, cosine, train_loss`` (``train_loss``: the online loss for SGD, the
+        training loss for ERM; no ``mse`` for a link pair without a recovery metric) and the
+        run's parameters (:data:`PARAMETER_COLUMNS`; ``seed`` is the problem's), members in
+        the ensemble's order and t increasing within each; NaN where a member had stopped.
+        ``df.attrs`` holds the meta (with the per-member lists).
     """
     import pandas as pd
     n_seeds, n_t = len(ens), int(np.asarray(ens.t).size)
     columns = {"sample_seed": np.repeat(np.asarray(ens.seeds, dtype=np.uint64), n_t),
                "t": np.tile(np.asarray(ens.t, dtype=np.float64), n_seeds)}
-    fields = _ensemble_fields()
+    fields = _ensemble_fields(ens)
     for name in fields:
         columns[name] = np.asarray(getattr(ens, name), dtype=np.float64).reshape(-1)
     params = _parameter_frame(_ensemble_parameters(ens), n_seeds * n_t)
@@ -216,8 +218,9 @@ def ensemble_to_xarray(ens):
     Returns
     -------
     xarray.Dataset
-        Data variables ``s, u, s2, u2, loss, mse, train_loss`` (sample_seed, t), NaN where
-        a member had stopped; ``abs_u_band`` and ``mse_band`` (quantile, t): the ensemble's
+        Data variables ``s, u, s2, u2, loss, mse, excess_risk, cosine, train_loss``
+        (sample_seed, t; no ``mse`` for a link pair without a recovery metric), NaN where a
+        member had stopped; ``abs_u_band`` and ``mse_band`` (quantile, t): the ensemble's
         quantiles over members (``Ensemble.band``; coordinate ``quantile`` =
         ``ens.quantiles``); ``w_final`` (sample_seed, coord) when the final states were
         kept; per member ``status``, ``last_step`` (SGD: the last step run) and
@@ -232,8 +235,10 @@ def ensemble_to_xarray(ens):
     xr = _import_xarray()
     member = "sample_seed"
     data = {name: ((member, "t"), np.asarray(getattr(ens, name), dtype=np.float64))
-            for name in _ensemble_fields()}
+            for name in _ensemble_fields(ens)}
     for name in ("abs_u", "mse"):
+        if name == "mse" and not schema.has_mse(ens.meta):
+            continue
         data[f"{name}_band"] = (("quantile", "t"), ens.band(name))
     if ens.w is not None:
         data["w_final"] = ((member, "coord"), np.asarray(ens.w, dtype=np.float64))

@@ -25,6 +25,7 @@ from typing import Optional, Union
 
 import numpy as np
 
+from ..model.link_support import require_square
 from ..model.problem import Problem
 from ..results.phases import DEFAULTS
 from . import validity
@@ -308,6 +309,7 @@ def predict(problem: Problem, a: Union[None, float, str] = None) -> Prediction:
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a pyscale.Problem, got {type(problem).__name__}")
+    require_square("predict", problem.link)
     if a is None:
         info_a = problem.info.get("a") if problem.info.get("constructor") == "power_law" \
             else None
