@@ -10,8 +10,8 @@ coefficients cost O(1) per stage and its σ, σ' O(1) per sample, beside the O(d
 * one online-SGD step (batch 1, one thread; the marginal cost of a step); its NumPy
   counterpart draws x = √λ·N(0, I), evaluates σ(x·w), τ(x·w*), σ'(x·w) and updates w.
 
-``python -m benchmarks.bench_link_engines`` prints the table (best of 5; on a shared machine
-the figures are provisional).
+``python -m benchmarks.bench_link_engines`` prints the table (best of 5, each link measured in
+alternation with the square; on a shared machine the figures are provisional).
 """
 import time
 
@@ -147,19 +147,29 @@ class LinkSgdStep:
     track_speedup_vs_numpy.unit = "ratio"
 
 
+def _paired(cost, problem, square, rounds=5):
+    """(cost of problem, cost of square): the best of ``rounds`` measurements of each
+    (``cost(problem, 1)``), taken in alternation so that a shared machine's load falls on
+    both alike."""
+    best, best_square = np.inf, np.inf
+    for _ in range(rounds):
+        best, best_square = min(best, cost(problem, 1)), min(best_square, cost(square, 1))
+    return best, best_square
+
+
 def main():
     square = _problem("square")
-    flow0, sgd0 = flow_seconds_per_pass(square, 5), sgd_seconds_per_step(square, 5)
-    print(f"d = {D}, one thread; flow to t = {FLOW_T[-1]:g}, online SGD batch 1")
+    print(f"d = {D}, one thread; flow to t = {FLOW_T[-1]:g}, online SGD batch 1 (its marginal "
+          f"step); ratios to the square measured in alternation with it")
     print(f"{'link':12s} {'flow pass':>10s} {'/square':>8s} {'NumPy GD':>10s} "
           f"{'SGD step':>10s} {'/square':>8s} {'NumPy SGD':>10s}")
     for link in LINKS:
         p = _problem(link)
-        f = flow0 if link == "square" else flow_seconds_per_pass(p, 5)
-        s = sgd0 if link == "square" else sgd_seconds_per_step(p, 5)
-        gd, np_sgd = numpy_gd_seconds_per_step(p, 5), numpy_sgd_seconds_per_step(p, link, 5)
-        print(f"{link:12s} {f * 1e3:7.3f} ms {f / flow0:8.2f} {gd * 1e3:7.3f} ms "
-              f"{s * 1e3:7.3f} ms {s / sgd0:8.2f} {np_sgd * 1e3:7.3f} ms")
+        f, f0 = _paired(flow_seconds_per_pass, p, square)
+        s, s0 = _paired(sgd_seconds_per_step, p, square)
+        gd, np_sgd = numpy_gd_seconds_per_step(p, 3), numpy_sgd_seconds_per_step(p, link, 3)
+        print(f"{link:12s} {f * 1e3:7.3f} ms {f / f0:8.2f} {gd * 1e3:7.3f} ms "
+              f"{s * 1e3:7.3f} ms {s / s0:8.2f} {np_sgd * 1e3:7.3f} ms", flush=True)
 
 
 if __name__ == "__main__":
