@@ -108,9 +108,10 @@ def _comparison_rows(comparison) -> Rows:
 
 def _comparison_table(comparison) -> tuple[Sequence[str], list[Sequence[str]]]:
     header = ("quantity", "measured", "predicted", "predicted / measured")
+    table = comparison.table()
     body: list[Sequence[str]] = [
-        (str(row["quantity"]), _fmt(row["measured"]), _fmt(row["predicted"]),
-         _fmt(row["ratio"])) for row in comparison.rows()]
+        (str(row.description), _fmt(row.measured), _fmt(row.predicted),
+         _fmt(row.predicted_over_measured)) for row in table.itertuples()]
     return header, body
 
 

@@ -16,14 +16,17 @@ from typing import Any, Callable, Dict, Iterable, Mapping, Optional
 import numpy as np
 
 from .. import _core
+from .._digest import digest
 from .._version import __version__
 from ..errors import DivergenceError, DomainError, Interrupted
 from ..model.problem import Problem
 from ..results.columns import recorded
+from ..results.identity import check_same_problem
 from ..results.trajectory import Trajectory
 
-__all__ = ["Start", "start", "finish", "core_problem", "core_pair", "base_meta", "progress_hook",
-           "divergence_message", "domain_message", "concat", "step_meta", "step_state", "COUNTERS"]
+__all__ = ["Start", "start", "finish", "core_problem", "core_pair", "base_meta",
+           "progress_hook", "divergence_message", "domain_message", "concat", "step_meta",
+           "step_state", "run_identity", "COUNTERS"]
 
 ProgressCallback = Callable[[float, int], Optional[bool]]
 
@@ -48,7 +51,7 @@ def base_meta(problem: Problem, method: str) -> Dict[str, Any]:
     return {"method": method, "d": problem.d, "n_coords": problem.n_coords,
             "s_star": problem.s_star, "noise": problem.noise, "problem": dict(problem.info),
             "link": problem.link.identity, "mse_kind": problem.link.mse_kind,
-            "version": __version__}
+            "problem_id": problem.identity(), "version": __version__}
 
 
 def progress_hook(progress: Any) -> Optional[Callable[[float, int], bool]]:
@@ -67,35 +70,65 @@ def progress_hook(progress: Any) -> Optional[Callable[[float, int], bool]]:
 
 @dataclass
 class Start:
-    """Where a run starts: a fresh copy of the state, the trajectory it resumes (if any)
-    and that run's resumable state (``meta['resume']``)."""
+    """Where a run starts: a fresh copy of the state, the trajectory it resumes (if any),
+    that run's resumable state (``meta['resume']``) and the run's identity."""
     w: np.ndarray
     previous: Optional[Trajectory] = None
     resume: Dict[str, Any] = field(default_factory=dict)
+    run_id: str = ""
+    problem_id: str = ""
+    options: Dict[str, Any] = field(default_factory=dict)
+
+
+def run_identity(problem: Problem, method: str, same: Optional[Mapping[str, Any]]) -> str:
+    """A run's identity: the digest of its problem's identity, its method and the options
+    ``same`` that shape its dynamics (not its horizon or record grid: a resumed run
+    continues the same computation further). Carried as ``meta["run_id"]``."""
+    return digest({"kind": "pyscale.run", "problem": problem.identity(), "method": method,
+                   "options": dict(same or {})})
 
 
 def start(problem: Problem, method: str, resume: Optional[Trajectory],
           same: Optional[Mapping[str, Any]] = None) -> Start:
-    """The state to run from: ``problem.w0``, or the end of ``resume`` — which must come
-    from the same method and problem size and have been run with the options ``same``."""
+    """The state to run from: ``problem.w0``, or the end of ``resume`` — which must be a
+    run of this very problem (its identity) and method, with the options ``same``, that
+    did not diverge."""
+    run_id = run_identity(problem, method, same)
     if resume is None:
-        return Start(np.array(problem.w0, dtype=np.float64, copy=True))
+        return Start(np.array(problem.w0, dtype=np.float64, copy=True), run_id=run_id,
+                     problem_id=problem.identity(), options=dict(same or {}))
     if not isinstance(resume, Trajectory):
         raise TypeError(f"resume must be a Trajectory, got {type(resume).__name__}")
     if resume.meta.get("method") != method:
         raise ValueError(f"resume: cannot continue a {resume.meta.get('method')!r} "
                          f"trajectory with method={method!r}")
+    if resume.status == "diverged":
+        raise ValueError(f"resume: the trajectory diverged (at step "
+                         f"{resume.meta.get('diverged_at_step')}): its last state is not "
+                         f"one to continue from; rerun from the start with a lower lr")
     if resume.w is None or len(resume) == 0 or "resume" not in resume.meta:
         raise ValueError("resume: the trajectory has no final state to continue from")
     w = np.array(resume.w, dtype=np.float64, copy=True)
     if w.shape != (problem.n_coords,):
         raise ValueError(f"resume: the trajectory has {w.size} coordinates, the problem "
                          f"{problem.n_coords}")
+    _check_belongs(resume, problem, same, run_id)
+    return Start(w, resume, dict(resume.meta["resume"]), run_id, problem.identity(),
+                 dict(same or {}))
+
+
+def _check_belongs(resume: Trajectory, problem: Problem, same: Optional[Mapping[str, Any]],
+                   run_id: str) -> None:
+    """Refuse a trajectory of another problem or of other options (by their identities)."""
+    check_same_problem(resume.meta, problem, "resume: the trajectory")
+    stored = resume.meta.get("run_options", {})
     for key, value in (same or {}).items():
-        if resume.meta.get(key) != value:
+        if stored.get(key) != value:
             raise ValueError(f"resume: {key} must be the interrupted run's "
-                             f"{resume.meta.get(key)!r}, got {value!r}")
-    return Start(w, resume, dict(resume.meta["resume"]))
+                             f"{stored.get(key)!r}, got {value!r}")
+    if resume.meta.get("run_id") != run_id:
+        raise ValueError("resume: the trajectory is a run with other options (its run "
+                         "identity differs)")
 
 
 def concat(first: Optional[Trajectory], second: Trajectory,
@@ -144,6 +177,8 @@ def finish(run: Any, w: np.ndarray, meta: Dict[str, Any], begun: Start, what: st
     adds engine-specific parts to the new segment); raises :class:`DivergenceError` /
     :class:`Interrupted` / :class:`DomainError` carrying it, or warns on a step limit."""
     n = int(run.records_written)
+    meta.update(problem_id=begun.problem_id, run_id=begun.run_id,
+                run_options=dict(begun.options))
     if per_record is not None:
         meta[per_record] = np.array(run.per_record[:n])
     meta["status"] = run.status.name

@@ -6,6 +6,7 @@ finite-sample GD runs them one after the other, each parallel inside.
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any, Dict, List, Sequence, Tuple, Union
 
 import numpy as np
@@ -25,6 +26,7 @@ from ._run import (
     divergence_message,
     domain_message,
     progress_hook,
+    run_identity,
 )
 from .progress import run_with_progress
 
@@ -50,7 +52,7 @@ def seed_list(seeds: Any) -> np.ndarray:
 def simulate_many(problem: Problem, seeds: Union[int, Sequence[int]] = 8,
                   method: str = "sgd", *, threads: int = 0,
                   quantiles: Sequence[float] = (0.1, 0.5, 0.9), keep_w: bool = True,
-                  **options: Any) -> Ensemble:
+                  on_divergence: str = "raise", **options: Any) -> Ensemble:
     """Run ``method`` ("sgd" or "erm") once per seed and return an :class:`Ensemble`.
 
     ``seeds``: a count R (seeds 0 .. R−1) or distinct integers. ``method="sgd"`` runs the
@@ -60,7 +62,12 @@ def simulate_many(problem: Problem, seeds: Union[int, Sequence[int]] = 8,
     :func:`pyscale.simulate` (``seed`` and ``resume`` are not taken); ``progress=True``
     shows a tqdm bar. For "sgd",
     ``progress(t, steps)`` sees the ensemble's mean progress. Raises DivergenceError /
-    Interrupted with the partial ensemble as ``err.trajectory``.
+    Interrupted with the partial ensemble as ``err.trajectory``; with
+    ``on_divergence="keep"`` a member that diverges is recorded as such instead
+    (``meta["member_status"]``, ``meta["diverged_at_step"]``, NaN after its last good
+    record; a RuntimeWarning counts them) and the others are kept, as sweeps do. Its
+    memory (final states and records of every member) is estimated first and refused,
+    with the bytes, when it does not fit.
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a pyscale.Problem, got {type(problem).__name__}")
@@ -77,14 +84,41 @@ def simulate_many(problem: Problem, seeds: Union[int, Sequence[int]] = 8,
     seed_arr = seed_list(seeds)
     q = tuple(check.probability("quantiles", x) for x in quantiles)
     threads = check.threads(threads)
+    keep = check.choice("on_divergence", on_divergence, ("raise", "keep")) == "keep"
+    _check_fits(problem, seed_arr.size, options, bool(keep_w))
     runner = _sgd_ensemble if method == "sgd" else _erm_ensemble
 
     def run(prob: Problem, **opts: Any) -> Ensemble:
-        return runner(prob, seed_arr, threads, q, bool(keep_w), **opts)
+        ens = runner(prob, seed_arr, threads, q, bool(keep_w), **opts)
+        ens.meta["run_id"] = run_identity(prob, f"{method} ensemble", {
+            **{k: v for k, v in opts.items() if k not in _NOT_IDENTITY},
+            "seeds": [int(x) for x in seed_arr]})
+        return _raise_on_status(ens, keep)
     # ERM members run one after the other, each reporting t from 0: one bar over all R.
     result: Ensemble = run_with_progress(run, problem, method, options,
                                          members=seed_arr.size if method == "erm" else 1)
     return result
+
+
+#: Options that do not shape the members' dynamics (left out of the ensemble's run_id).
+_NOT_IDENTITY = ("progress", "progress_every", "record", "steps", "samples", "simd")
+#: Doubles per member and record that an ensemble holds: the six record fields and the
+#: per-record loss, in the core's result and in the Ensemble (two copies).
+_DOUBLES_PER_RECORD = 2 * (len(FIELDS) - 1 + 1)
+
+
+def _check_fits(problem: Problem, members: int, options: dict, keep_w: bool) -> None:
+    """Refuse, before any allocation, an ensemble whose states and records do not fit."""
+    try:
+        _, steps, rec, _ = step_options(options.get("lr"), options.get("steps"),
+                                        options.get("record"), 1e30)
+    except (TypeError, ValueError):
+        return  # the engine reports the bad options themselves
+    states = (2 if keep_w else 1) * members * problem.n_coords * 8
+    records = members * rec.size * _DOUBLES_PER_RECORD * 8
+    check.memory(states + records, f"an ensemble of {members} members ({rec.size} records "
+                 f"each, d = {problem.n_coords} stored coordinates)", None,
+                 "use fewer seeds or records, or keep_w=False")
 
 
 def _sgd_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
@@ -94,7 +128,7 @@ def _sgd_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
                   divergence_factor: Any = 1e30, samples: Any = "auto",
                   simd: Any = True, streams: Any = "independent") -> Ensemble:
     lr, steps, rec, _ = step_options(lr, steps, record, divergence_factor)
-    batch = check.integer("batch", batch, 1, check.MAX_BATCH)
+    batch = check.batch(batch)
     noise = noise_variance(problem, noise)
     opt = sgd_options(problem, 1, progress_every, divergence_factor, samples, simd,
                           streams)
@@ -125,8 +159,10 @@ def _sgd_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
     cols.setdefault("mse", None)  # the pair has no recovery metric: no column
     ens = Ensemble(seeds=seeds, t=rec * lr, w=W if keep_w else None,
                    train_loss=out.per_record, quantiles=quantiles, meta=meta, **cols)
-    return _raise_on_status(ens, status, list(out.diverged_at_step), out.signalled, lr,
-                            [step * lr for step in out.last_step])
+    meta["stopped_at"] = [step * lr for step in out.last_step]
+    if "interrupted" in status:
+        meta["stopped_by"] = "signal" if out.signalled else "callback"
+    return ens
 
 
 def _erm_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
@@ -174,12 +210,14 @@ def _erm_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
     status += ["interrupted"] * (seeds.size - len(status))
     diverged += [-1] * (seeds.size - len(diverged))
     meta = dict(members[0].meta)
-    meta.pop("train_loss", None)
-    meta.pop("resume", None)
+    for key in ("train_loss", "resume", "seed", "run_options"):  # member 0's own
+        meta.pop(key, None)
     meta.update(member_status=status, diverged_at_step=diverged,
                 wall_time=time.perf_counter() - started)
-    ens = Ensemble(seeds=seeds, t=rec * lr, w=W, quantiles=quantiles, meta=meta, **arrays)
-    return _raise_on_status(ens, status, diverged, signalled, lr, stopped)
+    meta["stopped_at"] = stopped
+    if "interrupted" in status:
+        meta["stopped_by"] = "signal" if signalled else "callback"
+    return Ensemble(seeds=seeds, t=rec * lr, w=W, quantiles=quantiles, meta=meta, **arrays)
 
 
 def _member_arrays(members: List[Trajectory], count: int, n_records: int,
@@ -198,25 +236,31 @@ def _member_arrays(members: List[Trajectory], count: int, n_records: int,
     return arrays
 
 
-def _raise_on_status(ens: Ensemble, status: List[str], diverged_at: List[int],
-                     signalled: bool, lr: float, stopped_at: Sequence[float]) -> Ensemble:
-    """Raise for the first member that did not complete (``stopped_at``: each member's
-    last time), or return ``ens``."""
+def _raise_on_status(ens: Ensemble, keep: bool) -> Ensemble:
+    """DivergenceError (unless ``keep``: a warning), DomainError (a member that left the
+    pair's domain, ``meta["stopped_at"]`` its last time) or Interrupted carrying the
+    ensemble."""
+    status, diverged_at = ens.meta["member_status"], ens.meta["diverged_at_step"]
     bad = [i for i, s in enumerate(status) if s == "diverged"]
     if bad:
         i = min(bad, key=lambda j: diverged_at[j])
         step = int(diverged_at[i])
         members = f" in {len(bad)} of {len(ens)} members, first seed {int(ens.seeds[i])}"
-        raise DivergenceError(divergence_message("the ensemble", step, lr,
-                                                 "lower lr or raise batch", members=members),
-                              step, ens)
+        message = divergence_message("the ensemble", step, ens.meta["lr"],
+                                     "lower lr or raise batch", members=members)
+        if not keep:
+            raise DivergenceError(message, step, ens)
+        warnings.warn(f"{len(bad)} of {len(ens)} members diverged (first at step {step}, "
+                      f"seed {int(ens.seeds[i])}); kept as diverged (on_divergence='keep')",
+                      RuntimeWarning, stacklevel=4)
     out = [i for i, s in enumerate(status) if s == "out_of_domain"]
     if out:
         members = f" in {len(out)} of {len(ens)} members, first seed {int(ens.seeds[out[0]])}"
-        t = float(stopped_at[out[0]])
+        t = float(ens.meta["stopped_at"][out[0]])
         raise DomainError(domain_message("the ensemble", t, str(ens.meta.get("link")),
                                          members=members), t, ens)
     if any(s == "interrupted" for s in status):
+        signalled = ens.meta.get("stopped_by") == "signal"
         why = "Ctrl-C" if signalled else "the progress callback"
         raise Interrupted(f"the ensemble was stopped by {why}; the partial ensemble is in "
                           f"err.trajectory (ensembles cannot be resumed)", ens,

@@ -30,7 +30,7 @@ OPTIONS = ("n_samples", "lr", "steps", "record", "noise", "seed", "threads", "pr
            "progress_every", "divergence_factor", "resume", "max_memory", "streams")
 HINT = ("lower lr (the empirical Hessian's top eigenvalue exceeds the population one when "
         "n_samples is small)")
-MAX_SAMPLES = 2 ** 62  # the memory check refuses what will not fit
+MAX_SAMPLES = check.MAX_SAMPLES  # the memory check refuses what will not fit
 
 
 def erm_memory_bytes(problem_or_n: Union[Problem, int], n_samples: int) -> int:
@@ -50,7 +50,7 @@ def erm_dataset(problem: Problem, n_samples: int, seed: int = 0,
     these ``streams`` and batch 1. Needs 8 · n_samples · (d + 1) bytes; refuses
     (MemoryError) what will not fit."""
     require_physical(problem, "erm")
-    n_samples = check.integer("n_samples", n_samples, 1, MAX_SAMPLES)
+    n_samples = check.sample_count(n_samples)
     noise = noise_variance(problem, noise)
     seed = int(_core.steps.stream_seed(check.seed(seed), float(problem.d),
                                  streams_choice(streams)))
@@ -77,7 +77,7 @@ def run(problem: Problem, *, n_samples: Optional[int] = None, lr: Optional[float
     streams_choice(streams)
     if n_samples is None:
         raise ValueError("method='erm' needs n_samples=, lr= and steps=")
-    n_samples = check.integer("n_samples", n_samples, 1, MAX_SAMPLES)
+    n_samples = check.sample_count(n_samples)
     lr, steps, rec, factor = step_options(lr, steps, record, divergence_factor)
     noise = noise_variance(problem, noise)
     seed = check.seed(seed)

@@ -24,7 +24,9 @@ output (order 3, the solver's rtol in the fields; see docs/engines_flow.md).
 
 Results: ``traj.events``, one :class:`EventHits` per event (times and the records there).
 A terminal event stops the run at its first occurrence: the trajectory's last record is
-the state there, ``traj.w`` the dense state at that time, ``meta['stopped_by_event']``.
+the state there, ``traj.w`` the dense state at that time, ``meta['stopped_by_event']``,
+and the run's status is ``"event"`` (a success: ``traj.success``). Events are saved with
+the trajectory (``pyscale.save_trajectory``) and read back by ``pyscale.load``.
 """
 from __future__ import annotations
 

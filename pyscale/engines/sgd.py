@@ -52,7 +52,7 @@ def run(problem: Problem, *, lr: Optional[float] = None, steps: Optional[int] = 
     ``simd=False`` forces the scalar Philox path (same numbers); ``streams``: see the
     module docstring."""
     lr, steps, rec, _ = step_options(lr, steps, record, divergence_factor)
-    batch = check.integer("batch", batch, 1, check.MAX_BATCH)
+    batch = check.batch(batch)
     noise = noise_variance(problem, noise)
     seed = check.seed(seed)
     opt = sgd_options(problem, threads, progress_every, divergence_factor, samples, simd,

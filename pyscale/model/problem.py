@@ -26,6 +26,7 @@ import numpy as np
 
 from .. import _core, _repr
 from .. import _validate as check
+from .._digest import digest
 from . import compression
 from .links import LinkPair, PairLike
 
@@ -115,6 +116,8 @@ class Problem:
         noise = check.real("noise", self.noise, 0.0)
         d = n if self.d is None else check.dimension(self.d)
         counts = self._counts(n, d)
+        for name, vec in (("w_star", w_star), ("w0", w0)):
+            _check_forms(name, vec, lam)
         q_norm = _sum(lam * w_star * w_star)
         if not (q_norm > 0) or not np.isfinite(q_norm):
             raise ValueError("w_star has zero Q-norm (w*ᵀQw* = 0): there is nothing to learn")
@@ -262,6 +265,28 @@ class Problem:
     def lambda_max(self) -> float:
         return float(self.eigenvalues.max())
 
+    def identity_fields(self) -> dict:
+        """The fields that define the problem — every array and scalar a result depends on
+        — by name: what :meth:`identity` hashes. ``info`` is provenance, not definition.
+        The link pair enters for every pair but the square (whose problems keep the identity
+        they had before links existed)."""
+        fields = {"eigenvalues": self.eigenvalues, "w_star": self.w_star, "w0": self.w0,
+                  "counts": self.counts, "noise": self.noise, "d": self.d}
+        if self.link.identity != "square":
+            fields["link"] = self.link.identity
+        return fields
+
+    def identity(self) -> str:
+        """The problem's identity: a SHA-256 digest of :meth:`identity_fields` (hex). Two
+        problems have one identity exactly when they define the same dynamics; every
+        result carries it (``meta["problem_id"]``) and whatever combines two results
+        checks it. Computed once (O(n_coords))."""
+        cached = self.__dict__.get("_identity")
+        if cached is None:
+            cached = digest({"kind": "pyscale.Problem", **self.identity_fields()})
+            object.__setattr__(self, "_identity", cached)
+        return cached
+
     def with_w0(self, w0: Any) -> "Problem":
         """The same problem started from another w(0)."""
         return Problem(self.eigenvalues, self.w_star, w0, noise=self.noise, d=self.d,
@@ -269,6 +294,18 @@ class Problem:
 
     __repr__ = _repr.repr_text
     _repr_html_ = _repr.repr_html
+
+
+def _check_forms(name: str, vec: np.ndarray, lam: np.ndarray) -> None:
+    """Refuse a vector whose squared norms (‖v‖², vᵀQv: the statistics every engine and
+    prediction forms) overflow float64: every number computed from it would be inf."""
+    with np.errstate(over="ignore"):
+        forms = (("its squared norm", _sum(vec * vec)),
+                 ("its Q-norm vᵀQv", _sum(lam * vec * vec)))
+    for what, value in forms:
+        if not np.isfinite(value):
+            raise ValueError(f"{name} is too large: {what} overflows float64 (largest entry "
+                             f"{float(np.abs(vec).max()):.3g}); rescale it")
 
 
 def _check_fits(d: int) -> None:

@@ -5,6 +5,7 @@ blocked pass (the very numbers the engines record).
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Dict, Optional
 
 from .. import _core
@@ -22,4 +23,12 @@ def statistics(problem: Problem, w: Optional[Any] = None) -> Dict[str, float]:
     core = _core.model.CoreProblem(problem.eigenvalues, problem.w_star, float(problem.d),
                              float(problem.noise))
     row = _core.model.statistics(core, problem.link.core(), state, 0.0)
-    return {k: float(v) for k, v in zip(_core.model.RECORD_FIELDS, row) if k != "t"}
+    out = {k: float(v) for k, v in zip(_core.model.RECORD_FIELDS, row) if k != "t"}
+    # finite entries whose squares overflow: every field would be inf or NaN (a pair without
+    # a recovery metric records its mse as NaN, and a loss may be NaN outside its domain)
+    bad = [k for k in ("s", "u", "s2", "u2") if not math.isfinite(out[k])]
+    if bad:
+        raise ValueError(f"w is too large: its statistics overflow float64 ({bad[0]} = "
+                         f"{out[bad[0]]}; largest entry {float(abs(state).max()):.3g}); "
+                         f"rescale it")
+    return out

@@ -88,6 +88,13 @@ class DenseOutput:
     A pair without a recovery metric has no mse field.
     """
 
+    #: The fields the square's dense output evaluates (the record fields but the time), in
+    #: the record order; an instance's own :attr:`FIELDS` add excess_risk and cosine and drop
+    #: the mse for a pair without a recovery metric.
+    FIELDS: tuple = ("s", "u", "s2", "u2", "loss", "mse")
+    #: What calling it returns: the order parameters, held in every step.
+    STATE = ("s", "u")
+
     def __init__(self, rows: np.ndarray, s_star: float, noise: float, dim: float,
                  link: Any = "square"):
         rows = np.asarray(rows, dtype=float)
@@ -96,6 +103,10 @@ class DenseOutput:
         self.rows = rows
         self.s_star, self.noise, self.dim = float(s_star), float(noise), float(dim)
         self.link = link if isinstance(link, LinkPair) else LinkPair(link)
+        held = type(self).FIELDS
+        if self.link.mse_kind == "undefined":
+            held = held[:-1]
+        self.FIELDS = held + ("excess_risk", "cosine")
         self._loss_coef: Optional[np.ndarray] = None
 
     def __len__(self) -> int:
@@ -160,11 +171,55 @@ class DenseOutput:
             out["cosine"] = u / np.sqrt(s * self.s_star)
         return out
 
-    def at(self, t) -> dict[str, np.ndarray]:
-        """Record fields at times t within [t0[0], t_end] (the step containing each)."""
+    def at(self, t, fields=None) -> dict[str, np.ndarray]:
+        """Record fields at times t within [t0[0], t_end] (the step containing each):
+        ``{"t": t, field: values}`` for each of ``fields`` (default :attr:`FIELDS`).
+
+        Raises ValueError for a time outside the dense output, and for a field it does not
+        hold there (s2, u2 and the MSE are kept only in steps that contain a record, or in
+        every step of a run with events) — never a NaN in place of a value."""
+        names = self.FIELDS if fields is None else tuple(fields)
+        unknown = [f for f in names if f not in self.FIELDS]
+        if unknown:
+            raise ValueError(f"unknown field {unknown[0]!r}; the dense output has "
+                             f"{', '.join(self.FIELDS)}")
         t = np.asarray(t, dtype=float)
+        if len(self) == 0:
+            raise ValueError("the dense output is empty (the run took no step)")
+        lo, hi = float(self.t0[0]), self.t_end
+        slack = 1e-12 * max(abs(hi), 1.0)
+        outside = ~((t >= lo - slack) & (t <= hi + slack))
+        if np.any(outside):
+            raise ValueError(f"t = {float(t[outside].flat[0])!r} lies outside the dense "
+                             f"output, which covers [{lo:g}, {hi:g}]")
         k = self._step_of(t)
-        return self.fields(k, (t - self.t0[k]) / self.h[k])
+        values = self.fields(k, (t - self.t0[k]) / self.h[k])
+        # A time on a step boundary is also the end (θ = 1) of the step before, whose row
+        # may hold fields the next one does not (a record ends a step there).
+        before = np.clip(np.searchsorted(self.t0, t, side="left") - 1, 0, len(self) - 1)
+        edge = before != k
+        if np.any(edge):
+            ends = self.fields(before, (t - self.t0[before]) / self.h[before])
+            for name in names:
+                values[name] = np.where(edge & np.isnan(values[name]), ends[name],
+                                        values[name])
+        for name in names:
+            missing = np.isnan(values[name])
+            if np.any(missing):
+                raise ValueError(
+                    f"the dense output does not hold {name} at t = "
+                    f"{float(t[missing].flat[0]):.6g}: s2, u2 and the MSE are kept only for "
+                    f"steps that contain a record (or every step of a run with events); "
+                    f"ask for fields=('s', 'u', 'loss'), or record there")
+        return {"t": t, **{name: values[name] for name in names}}
+
+    def __call__(self, t) -> np.ndarray:
+        """The order parameters (s, u) at ``t``, stacked like SciPy's dense output
+        ``sol(t)``: shape (2,) for a scalar t, (2, len(t)) for an array — the fields held in
+        every step (the loss is 3s² + 3s*² − 4u² − 2s*s + σ²; s2, u2 and the MSE through
+        :meth:`at`, where held). Refuses a time outside the run, as :meth:`at` does."""
+        values = self.at(t, fields=self.STATE)
+        return np.stack([values[name] for name in self.STATE])
 
     # ------------------------------------------------------------------ polynomials
     def is_polynomial(self, name: str) -> bool:

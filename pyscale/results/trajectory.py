@@ -4,7 +4,7 @@ record grid). Arrays only: files are :mod:`pyscale.app.io`'s job."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -12,11 +12,13 @@ from .. import _repr
 from . import columns as schema
 from . import tidy
 
-__all__ = ["Trajectory", "Phases", "Ensemble", "FIELDS"]
+__all__ = ["Trajectory", "Phases", "Ensemble", "FIELDS", "SUCCESS"]
 
 #: Columns recorded by every engine, in the core's record order (declared once, in C++);
 #: a run's own columns are ``traj.columns`` (:mod:`pyscale.results.columns`).
 FIELDS: Tuple[str, ...] = schema.RECORDED
+#: The statuses of a run that ended where it was asked to (``Trajectory.success``).
+SUCCESS = ("completed", "event")
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,9 @@ class Trajectory:
 
     @property
     def status(self) -> str:
+        """How the run ended: "completed" (its horizon reached), "event" (a terminal event
+        stopped it), "interrupted", "diverged" or "step_limit" (its step budget ran out, or
+        its step size underflowed: the horizon was not reached)."""
         return self.meta.get("status", "completed")
 
     @property
@@ -92,6 +97,11 @@ class Trajectory:
         """u / √(s s*) per record."""
         return schema.cosine(self.s, self.u, self.meta.get("s_star", 1.0))
 
+    @property
+    def success(self) -> bool:
+        """Whether the run ended where it was asked to: its horizon, or a terminal event."""
+        return self.status in SUCCESS
+
     def as_dict(self) -> Dict[str, np.ndarray]:
         """Every column (:attr:`columns`) by name."""
         return {name: getattr(self, name) for name in self.columns}
@@ -107,6 +117,7 @@ class Trajectory:
         return Phases(*stopping_times(self, delta, eps, s0))
 
     to_pandas = tidy.trajectory_to_pandas
+    to_xarray = tidy.trajectory_to_xarray
     __repr__ = _repr.repr_text
     _repr_html_ = _repr.repr_html
 
@@ -197,6 +208,12 @@ class Ensemble:
     @property
     def band_mse(self) -> np.ndarray:
         return self.band("mse")
+
+    def phases(self, delta: Optional[float] = None, eps: Optional[float] = None,
+               s0: Optional[float] = None) -> List[Phases]:
+        """The stopping times of every member (``Trajectory.phases`` of
+        :meth:`trajectory`), in the ensemble's order, on the common record grid."""
+        return [self.trajectory(i).phases(delta, eps, s0) for i in range(len(self))]
 
     def trajectory(self, i: int) -> Trajectory:
         """Member i as a Trajectory (records up to where it stopped)."""
