@@ -14,8 +14,6 @@ __all__ = ["SQUARE_ONLY", "require_square", "pair_identity"]
 #: part -> what it is, for the parts that serve the square pair only.
 SQUARE_ONLY = {
     "hierarchy": "the moment hierarchy (pyscale.hierarchy)",
-    "phases": "the phases' stopping times (Trajectory.phases)",
-    "predict": "the theory (pyscale.predict)",
     "compare": "the comparison with the theory (pyscale.compare)",
     "files": "trajectory files (save_trajectory)",
 }
