@@ -281,8 +281,7 @@ def test_problem_link_forms_and_persistence():
 def test_square_only_parts_refuse_another_pair_in_one_sentence(tmp_path):
     problem = pyscale.Problem.power_law(40, 2.0, seed=0, link="relu")
     traj = pyscale.simulate(problem, "flow", t=5.0)
-    calls = {"hierarchy": lambda: pyscale.hierarchy(problem, t=5.0),
-             "compare": lambda: pyscale.compare(traj, problem),
+    calls = {"compare": lambda: pyscale.compare(traj, problem),
              "files": lambda: pyscale.save_trajectory(traj, tmp_path / "x.npz")}
     assert set(calls) == set(SQUARE_ONLY)
     for part, call in calls.items():
