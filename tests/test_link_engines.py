@@ -281,7 +281,9 @@ def test_problem_link_forms_and_persistence():
 def test_square_only_parts_refuse_another_pair_in_one_sentence(tmp_path):
     problem = pyscale.Problem.power_law(40, 2.0, seed=0, link="relu")
     traj = pyscale.simulate(problem, "flow", t=5.0)
-    calls = {"compare": lambda: pyscale.compare(traj, problem),
+    calls = {"compare": lambda: pyscale.compare(
+                 pyscale.simulate_many(problem, 2, "sgd", lr=0.01, steps=20, record=5),
+                 problem),
              "files": lambda: pyscale.save_trajectory(traj, tmp_path / "x.npz")}
     assert set(calls) == set(SQUARE_ONLY)
     for part, call in calls.items():

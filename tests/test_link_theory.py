@@ -145,3 +145,27 @@ def test_phases_of_a_link_flow_use_the_pairs_levels():
     erf = pyscale.simulate(pyscale.Problem.power_law(200, 2.0, seed=0, link="erf"), "flow",
                            t=np.geomspace(1e-2, 1e2, 50))
     assert erf.phases().T1_prime is None  # no saddle on the equator
+
+
+def test_compare_follows_the_same_rules():
+    problem = pyscale.Problem.power_law(2000, 2.0, seed=0, link="square,abs")
+    traj = pyscale.simulate(problem, "flow", t=np.geomspace(1e-3, 50, 300))
+    res = pyscale.compare(traj, problem)
+    table = res.table().set_index("quantity")
+    pred = pyscale.predict(problem)
+    assert table.loc["T1", "predicted"] == pred.escape_time(0.05)
+    assert table.loc["T1", "measured"] == traj.phases().T1
+    assert abs(table.loc["T1", "rel_error"]) < 0.05
+    # the rate fitted on log|u| over [T1 − 2/ρ, T1] (11 % here: s has grown by T1, so c0 and
+    # with it the local rate have drifted) — a measured row, not a tolerance of the law
+    assert abs(table.loc["escape_rate", "rel_error"]) < 0.2
+    for row in ("T2", "plateau", "phase3", "tail_exponent", "phase2b_exponent"):
+        assert np.isnan(table.loc[row, "predicted"])
+        assert "phase retrieval (link 'square') only" in table.loc[row, "regime"]
+    relu = pyscale.Problem.power_law(500, 2.0, seed=0, link="relu")
+    table = pyscale.compare(pyscale.simulate(relu, "flow", t=np.geomspace(1e-3, 50, 50)),
+                            relu).table().set_index("quantity")
+    assert np.isnan(table.loc["T1", "predicted"]) and not np.isnan(table.loc["T1", "measured"])
+    assert "no escape plateau" in table.loc["T1", "regime"]
+    with pytest.raises(ValueError, match="has no plot"):
+        pyscale.compare(pyscale.simulate(relu, "flow", t=[1.0, 2.0, 3.0]), relu, plot="x.png")

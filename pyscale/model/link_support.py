@@ -13,7 +13,7 @@ __all__ = ["SQUARE_ONLY", "require_square", "pair_identity"]
 
 #: part -> what it is, for the parts that serve the square pair only.
 SQUARE_ONLY = {
-    "compare": "the comparison with the theory (pyscale.compare)",
+    "compare": "the comparison of an ensemble with the theory (pyscale.compare)",
     "files": "trajectory files (save_trajectory)",
 }
 
