@@ -212,7 +212,7 @@ def hierarchy_rhs(kind, y, x, source, lam_max, s_star, pair, square, dy):
 
 @njit(cache=True, error_model="numpy")
 def link_rhs(kind, y, x, source, lam_max, s_star, pair, dy):
-    """The hierarchy of a link pair (model page: Moment hierarchy for other links): with
+    """The hierarchy of a link pair (links page: Moment hierarchy): with
     (c0, c1) = (−2 ℓ_s, −ℓ_u) at (s, u) = (s^(1), u^(1)),
 
         ṡ^(k) = 2 c0 s^(k+1) + 2 c1 u^(k+1),    u̇^(k) = c0 u^(k+1) + c1 s*^(k+1),

@@ -28,7 +28,7 @@ _BLOCK = 1024
 @njit(cache=True)
 def dispersion_terms(lam, w_star, w0, rate_scale, mu_top, x):
     """The three Phase I sums at p = mu_top + x (model page: Escape), with μ_i = rate_scale λ_i
-    (the square: 4 s* λ_i; a link pair: c0⁰ λ_i, model page: Escape for other links) and
+    (the square: 4 s* λ_i; a link pair: c0⁰ λ_i, links page: Escape) and
     p − μ_i formed as x + (mu_top − μ_i) so that the gap to the top pole keeps full relative
     precision:
 
@@ -74,7 +74,7 @@ def escape_root(lam, w_star, w0, rate_scale, coupling, rtol, max_iter):
 
         D(p) = 1 − κ Σ_i c_i / (p − μ_i) = 0,     μ_i = rate_scale λ_i, κ = ``coupling``
 
-    (the square: rate_scale = 4 s*, κ = 8; model page: Escape for other links), the top pole
+    (the square: rate_scale = 4 s*, κ = 8; links page: Escape), the top pole
     being μ_top = max{μ_i : w*_i ≠ 0}. For κ > 0, on (μ_top, ∞) the map p ↦ κ K(p)
     decreases from +∞ to 0, so the root is unique and bracketed by x = p − μ_top ∈
     (0, κ Σ c_i]. Newton's method is applied to h(x) = 1/(κ K) − 1, which is nearly linear

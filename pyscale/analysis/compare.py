@@ -278,7 +278,7 @@ def _is_link_run(trajectory: Any, prediction: Any) -> bool:
 
 def _compare_link(trajectory: Any, prediction: Any, delta: float, eps: float,
                   s0: float) -> Comparison:
-    """A link pair's run against its theory (model page: Escape for other links): T1 and
+    """A link pair's run against its theory (links page: Predictions for a pair): T1 and
     the escape rate where the small start is linear (as for the square), every other row
     refused with the reason; the same table."""
     if isinstance(prediction, Problem):

@@ -5,7 +5,7 @@ u^(k) = w^T Q^k w*, k = 1..K, by the exact hierarchy
 
     ṡ^(k) = 8 (s* − 3 s) s^(k+1) + 16 u u^(k+1),   u̇^(k) = 4 (s* − 3 s) u^(k+1) + 8 u s*^(k+1),
 
-or, for any other link pair (model page: Moment hierarchy for other links), with its flow
+or, for any other link pair (links page: Moment hierarchy), with its flow
 coefficients (c0, c1) = (−2 ℓ_s, −ℓ_u) at (s, u) = (s^(1), u^(1)),
 
     ṡ^(k) = 2 c0 s^(k+1) + 2 c1 u^(k+1),          u̇^(k) = c0 u^(k+1) + c1 s*^(k+1),

@@ -30,7 +30,7 @@ _XTOL = 1e-13
 @dataclass(frozen=True)
 class PhaseLevels:
     """``saddle_s`` = s_e (None: the pair has no saddle on the equator), ``target_s`` = s_m,
-    ``target_u`` = u_m (model page: Phases for other links)."""
+    ``target_u`` = u_m (links page: Phases)."""
     saddle_s: Optional[float]
     target_s: float
     target_u: float

@@ -5,7 +5,7 @@ T1'(s0)  the time after which s stays ≥ s* (1/3 + s0)      (the last upward cr
 T2(ε)    first t with |u|/s* and s/s* both in [1 − ε, 1].
 
 For another link pair the levels are the pair's own (:mod:`pyscale.model.link_levels`;
-model page: Phases for other links): T1' uses the equator's fixed point s_e in place of
+links page: Phases): T1' uses the equator's fixed point s_e in place of
 s*/3 (s ≥ s_e + s0 s*; no T1' for a pair without one), and T2 the minimum along w*'s
 direction (s_m, u_m) in place of (s*, s*), in the two-sided band |u|/u_m, s/s_m ∈
 [1 − ε, 1 + ε] (another pair's s and u need not approach from below).

@@ -303,8 +303,8 @@ def predict(problem: Problem, a: Union[None, float, str] = None
             ) -> Union[Prediction, LinkPrediction]:
     """All predictions (model page: Phases) for ``problem``; ρ and C are computed now (O(d)).
 
-    For a link pair other than the square: a :class:`LinkPrediction` (model page: Escape for
-    other links) holding the laws derived for that pair; the others refuse in one sentence.
+    For a link pair other than the square: a :class:`LinkPrediction` (links page: Predictions
+    for a pair) holding the laws derived for that pair; the others refuse in one sentence.
 
     ``a``: the power-law exponent for the asymptotic formulas — default: the ``a`` the
     problem was built with (``Problem.power_law``), else none; a number; or ``"fit"``

@@ -87,7 +87,7 @@ def escape_s(problem: Problem, law: EscapeLaw, t: float,
     (e^{ρt} − e^{μ_i t})/(ρ − μ_i), μ_i = 4 s* λ_i. The escape law assumes s ≪ s*/3 up
     to T1; this is its own estimate of s there (exact on compressed problems: each stored
     coordinate is linear in w(0) and w*). ``start`` = (c0⁰, κ) puts another link pair's
-    small-start coefficients in place of (4 s*, 8) (model page: Escape for other links)."""
+    small-start coefficients in place of (4 s*, 8) (links page: Escape)."""
     lam, t = problem.eigenvalues, float(t)
     rate_scale, coupling = (4.0 * problem.s_star, 8.0) if start is None else start
     mu = rate_scale * lam
@@ -101,8 +101,8 @@ def escape_law(problem: Problem, rtol: float = 1e-15, max_iter: int = 200,
                start: Optional[Tuple[float, float]] = None) -> EscapeLaw:
     """Compute ρ and C for any spectrum in O(d) per iteration (model page: Escape);
     ``start`` = (c0⁰, κ) solves another link pair's dispersion relation
-    1 = κ Σ_i (w*_i)² λ_i² / (ρ − c0⁰ λ_i) instead of the square's (4 s*, 8) (model page:
-    Escape for other links).
+    1 = κ Σ_i (w*_i)² λ_i² / (ρ − c0⁰ λ_i) instead of the square's (4 s*, 8) (links
+    page: Escape).
 
     The root is found by safeguarded Newton iteration (see
     :func:`pyscale._kernels.theory.escape_root`); ``rtol`` is the relative step size at

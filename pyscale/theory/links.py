@@ -1,4 +1,4 @@
-"""The theory for a link pair other than the square (model page: Escape for other links).
+"""The theory for a link pair other than the square (links page: Predictions for a pair).
 
 What is derived for a pair (σ, τ) — classified by
 :func:`pyscale.model.link_classification.classify` — and nothing more:
@@ -41,7 +41,7 @@ LINK_LAWS = ("escape_rate", "escape_prefactor", "escape_time", "u_escape", "disp
 #: Phase I's window: the largest relative change |c0(s(T1), 0)/c0⁰ − 1| along the linear
 #: escape — the square's window s(T1) ≤ 0.12 s* is a change of 3 · 0.12 = 0.36 in c0.
 C0_DRIFT = 0.36
-#: What was measured (model page: Escape for other links).
+#: What was measured (links page: Predictions for a pair).
 LINK_ESCAPE_ACCURACY = ("square student, |z| teacher, a = 2, d = 10^4, seeds 0-4: T1 "
                         "within 2.3 % of the flow's")
 

@@ -20,7 +20,7 @@ smoke test) and ``make(out, quick=False, progress=None) -> Path``. Figures 1 and
 take ``d=`` (``ANY_D = True``): their dimension, any d in [2, 10¹²], on the mode chain above
 10⁴ (:mod:`pyscale.app.figures._dimension`). Figure 7 is not in the paper: online SGD at
 d = 10⁹ on the mode chain against the SGD theory; Figure 8 neither: the flow of six link
-pairs at d = 10⁹ against the theory for other links (model page: Escape for other links).
+pairs at d = 10⁹ against the theory for other links (links page: Predictions for a pair).
 """
 from __future__ import annotations
 
