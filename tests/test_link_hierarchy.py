@@ -2,19 +2,29 @@
 same closure with the pair's (c0, c1) at (s, u), held against the exact flow."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
 import pyscale
 from pyscale.engines.hierarchy import exact_moments
 
-LINKS = ["square,abs", "relu", "erf", "tanh", "abs", ("square", "relu")]
+LINKS = ["square,abs", "relu", "erf", "tanh", "abs", ("square", "relu"), "user"]
+
+
+def _link(name):
+    """A user link (numba cfuncs, called by address inside the kernel) or a named pair."""
+    if name == "user":
+        return pyscale.Link.user(lambda z: math.tanh(z), lambda z: 1.0 - math.tanh(z) ** 2,
+                                 analytic_width=math.pi / 2, name="tanh_user")
+    return name
 
 
 @pytest.mark.parametrize("link", LINKS)
 def test_exact_quadrature_reproduces_the_flow(link):
     """Order K = d: the Gauss closure is exact (the K-node quadrature is the spectrum)."""
-    problem = pyscale.Problem.power_law(12, 2.0, seed=1, link=link)
+    problem = pyscale.Problem.power_law(12, 2.0, seed=1, link=_link(link))
     t = np.array([0.0, 1.0, 5.0, 20.0, 60.0])
     h = pyscale.hierarchy(problem, order=12, t=t, rtol=1e-12, error_estimate=False)
     assert h.meta["exact_quadrature"] and h.status == "completed"
