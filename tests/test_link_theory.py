@@ -188,3 +188,20 @@ def test_phase3_constant_is_the_tail_rate_of_the_flow(link):
     assert traj.t[-1] == horizon
     rate = math.log(abs(traj.w[2]) / 1e-4) / horizon
     assert rate == pytest.approx(c0_star * lam[2], rel=1e-6)
+
+
+def test_escape_window_flags_a_start_where_the_exponential_mode_is_not_yet_u():
+    """Both sides of the window: at d = 10^4 every condition holds and T1 is within 2 % of
+    the flow's; at d = 500 the whole linear dynamics crosses 18 % after C e^(ρt) does and
+    the law is 21 % early — it warns (RegimeWarning), naming the condition."""
+    inside = pyscale.predict(pyscale.Problem.power_law(10 ** 4, 2.0, seed=0, link="square,abs"))
+    assert inside.regime("escape_time").holds
+    problem = pyscale.Problem.power_law(500, 2.0, seed=0, link="square,abs")
+    outside = pyscale.predict(problem)
+    regime = outside.regime("escape_time")
+    assert not regime.holds and not regime.refused
+    assert [c.name for c in regime.failed] == ["exponential mode dominant"]
+    with pytest.warns(pyscale.RegimeWarning, match="exponential mode dominant"):
+        t1 = outside.escape_time(0.05)
+    measured = pyscale.simulate(problem, "flow", t=np.linspace(0, 2 * t1, 9)).phases().T1
+    assert t1 / measured - 1 < -0.15

@@ -213,16 +213,17 @@ def phi_weights(x):
 
 
 @njit(cache=True)
-def volterra_march(lam, w_star, w0, lengths, rates, n_sub, out):
+def volterra_march(lam, w_star, w0, lengths, rates, n_sub, coupling, out):
     """Solve the Volterra equation for u (model page: Gradient flow) by exponential product
     integration.
 
     With p_i(t) = λ_i w*_i w_i(t) the equation is u(t) = Σ_i p_i(t), where
-    p_i(t) = b_i e^{4λ_iΘ(t)} + 8 c_i ∫_0^t e^{4λ_i(Θ(t)−Θ(τ))} u(τ) dτ. Over a step of
-    length h on which Θ' = θ is constant (r_i = 4 λ_i θ), the kernel is integrated exactly
-    against u interpolated linearly between u_n and u_{n+1}:
+    p_i(t) = b_i e^{4λ_iΘ(t)} + κ c_i ∫_0^t e^{4λ_i(Θ(t)−Θ(τ))} u(τ) dτ, κ = ``coupling``
+    (the square: 8; another link pair's linear start: its κ with Θ' = c0⁰/4, links page:
+    Escape). Over a step of length h on which Θ' = θ is constant (r_i = 4 λ_i θ), the kernel
+    is integrated exactly against u interpolated linearly between u_n and u_{n+1}:
 
-        p_i^{n+1} = e^{r_i h} p_i^n + 8 c_i h (W0(r_i h) u_n + W1(r_i h) u_{n+1}),
+        p_i^{n+1} = e^{r_i h} p_i^n + κ c_i h (W0(r_i h) u_n + W1(r_i h) u_{n+1}),
         u_{n+1} = Σ_i p_i^{n+1}    — a linear equation for u_{n+1}, solved exactly.
 
     Interval j (length lengths[j], rate Θ' = rates[j]) is covered by n_sub[j] equal steps;
@@ -250,7 +251,7 @@ def volterra_march(lam, w_star, w0, lengths, rates, n_sub, out):
             lw = lam[i] * w_star[i]
             e_i, a_i, b_i = phi_weights(4.0 * lam[i] * rates[j] * h)
             ex[i] = e_i
-            c8h[i] = 8.0 * lw * lw * h
+            c8h[i] = coupling * lw * lw * h
             wa[i] = a_i
             wb[i] = b_i
             s_wa += c8h[i] * a_i

@@ -226,7 +226,8 @@ def solve_volterra(problem: Problem, t, s_path: Optional[Sequence[np.ndarray]] =
     n_sub = np.maximum(1, np.ceil(lengths / max_step)).astype(np.int64)
     u_knots = np.empty(lengths.size)
     volterra_march(problem.eigenvalues, problem.w_star, problem.w0,
-                   np.ascontiguousarray(lengths), np.ascontiguousarray(rates), n_sub, u_knots)
+                   np.ascontiguousarray(lengths), np.ascontiguousarray(rates), n_sub, 8.0,
+                   u_knots)
     u0 = float(np.dot(problem.eigenvalues * problem.w_star, problem.w0))
     u_all = np.concatenate([[u0], u_knots])
     # Every requested time is a knot (knots[0] = 0): look each one up exactly.

@@ -25,6 +25,7 @@ from typing import Optional
 
 import numpy as np
 
+from .._kernels.theory import volterra_march
 from ..model.link_classification import PairClass
 from ..model.link_levels import PhaseLevels, phase_levels
 from ..model.problem import Problem
@@ -33,7 +34,7 @@ from ..results.phases import DEFAULTS
 from .escape import EscapeLaw, dispersion, escape_law, escape_s
 from .regime import Condition, Regime
 
-__all__ = ["LinkPrediction", "predict_link", "LINK_LAWS", "C0_DRIFT"]
+__all__ = ["LinkPrediction", "predict_link", "LINK_LAWS", "C0_DRIFT", "MODE_DOMINANCE"]
 
 #: The laws a :class:`LinkPrediction` knows.
 LINK_LAWS = ("escape_rate", "escape_prefactor", "escape_time", "u_escape", "dispersion",
@@ -41,6 +42,9 @@ LINK_LAWS = ("escape_rate", "escape_prefactor", "escape_time", "u_escape", "disp
 #: Phase I's window: the largest relative change |c0(s(T1), 0)/c0⁰ − 1| along the linear
 #: escape — the square's window s(T1) ≤ 0.12 s* is a change of 3 · 0.12 = 0.36 in c0.
 C0_DRIFT = 0.36
+#: Phase I's window: T1 within this fraction of the whole linear dynamics' crossing (as for
+#: the square: the exponential mode dominant by T1).
+MODE_DOMINANCE = 0.05
 #: What was measured (links page: Predictions for a pair).
 LINK_ESCAPE_ACCURACY = ("square student, |z| teacher, a = 2, d = 10^4, seeds 0-4: T1 "
                         "within 2.3 % of the flow's")
@@ -171,7 +175,46 @@ class LinkPrediction:
                 "c0 still c0_zero at T1", f"|c0(s(T1), 0)/c0_zero - 1| <= {C0_DRIFT:g}",
                 drift <= C0_DRIFT, f"{drift:.3g} at s(T1) = {s_t1 / p.s_star:.3g} s*",
                 "s grows with u and c0(s, 0) is no longer its small-start value before T1"))
+            linear_t1 = self._linear_t1(level, 2.0 * t1)
+            off = abs(t1 / linear_t1 - 1.0) if np.isfinite(linear_t1) else np.inf
+            conds.append(Condition(
+                "exponential mode dominant",
+                f"T1 within {100 * MODE_DOMINANCE:g} % of the whole linear dynamics' crossing",
+                off <= MODE_DOMINANCE, f"{100 * off:.3g} % off",
+                "the modes near the poles c0_zero lambda_i still matter at T1, so C e^(rho t) "
+                "is not yet u"))
         return conds
+
+    def _linear_t1(self, level: float, t_max: float, points: int = 400) -> float:
+        """The first t ≤ t_max with |u(t)| ≥ level on the whole linear small-start dynamics
+        (the Volterra equation with 4Θ' = c0⁰ and coupling κ, links page: Escape), by
+        log-linear interpolation on ``points`` steps; inf if not reached. Cached."""
+        key = ("linear_t1", level, t_max)
+        if key not in self._cache:
+            p = self.problem
+            lengths = np.full(points, t_max / points)
+            rates = np.full(points, 0.25 * self.pair.c0_zero)
+            fastest = max(abs(self.escape.rate) if self.escape else 0.0,
+                          abs(self.pair.c0_zero) * p.lambda_max)
+            n_sub = np.full(points, max(1, int(np.ceil(lengths[0] * fastest / 0.005))),
+                            dtype=np.int64)
+            u = np.empty(points)
+            volterra_march(p.eigenvalues, p.w_star, p.w0, lengths, rates, n_sub,
+                           float(self.pair.kappa), u)
+            t = np.arange(1, points + 1) * lengths[0]
+            au = np.abs(u)
+            hit = np.flatnonzero(au >= level)
+            if hit.size == 0:
+                value = float("inf")
+            else:
+                k = int(hit[0])
+                lo_t, lo_u = (0.0, abs(float(np.dot(p.eigenvalues * p.w_star, p.w0)))) \
+                    if k == 0 else (t[k - 1], au[k - 1])
+                value = float(t[k]) if lo_u <= 0 else float(
+                    lo_t + (np.log(level) - np.log(lo_u)) / (np.log(au[k]) - np.log(lo_u))
+                    * (t[k] - lo_t))
+            self._cache[key] = value
+        return self._cache[key]
 
     # ------------------------------------------------------------------ misc
     def summary(self, delta: float = DEFAULTS.delta) -> dict:

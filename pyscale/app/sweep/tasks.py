@@ -104,10 +104,14 @@ def _predicted(problem, delta: float):
         pred = predict(problem)
     except (ValueError, RuntimeError):  # the theory does not apply to every problem
         return float("nan"), float("nan")
-    try:
-        return float(pred.escape_rate), float(pred.escape_time(delta))
+    try:  # a link pair without a linear small start has no escape law: no rate either
+        rho = float(pred.escape_rate)
     except ValueError:
-        return float(pred.escape_rate), float("nan")
+        return float("nan"), float("nan")
+    try:
+        return rho, float(pred.escape_time(delta))
+    except ValueError:
+        return rho, float("nan")
 
 
 def run_task(task: Task, threads: int = 1):
