@@ -2,7 +2,7 @@
 ``Problem.power_law(10⁹, 2, compress=10⁻²)``, exact in distribution) for phase retrieval
 (σ = τ = z²), amplitude measurements (|z|), a square student on an |z| teacher, ReLU, erf
 and the Hermite polynomial He₃ (information exponent 3). Not in the paper: its list of
-future work (links page: Predictions for a pair; the stopping times: model page: Phases).
+future work (links page: Predictions for a pair); T1 as in the phases (model page: Phases).
 
 Left: the excess risk L − σ² on log-log axes; right: the cosine |u|/√(s s*). Vertical
 dashed lines: the predicted escape time T1 = log(δ s*/|C|)/ρ where the theory gives one —
