@@ -1,7 +1,15 @@
+import signal
+
 import numpy as np
 import pytest
 
 import pyscale
+
+# A suite started in the background (nohup, `&`, some batch schedulers) inherits SIGINT
+# ignored, and so would every command the tests start; the Ctrl-C tests need what a
+# terminal gives. A caught signal is reset to its default in the commands they exec.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

@@ -3,12 +3,13 @@ names the offending field (``problem.a``, ``gd.lr``, ``grid.d[2]``, ...).
 
 A run configuration (``pyscale simulate --config`` / ``pyscale predict --config``)::
 
-    [problem]            # Problem.power_law(d, a, seed, target, noise, compress)
+    [problem]            # Problem.power_law(d, a, seed, target, noise, compress, link)
     d = 1000
     a = 2.0
     seed = 0
     target = "unit_q"    # or "norm_d"
     noise = 0.0          # label-noise variance σ²
+    link = "square"      # the link pair: "relu", "square,abs" or ["square", "abs"], ...
 
     [run]
     method = "flow"      # flow | gd | sgd | erm
@@ -16,7 +17,7 @@ A run configuration (``pyscale simulate --config`` / ``pyscale predict --config`
     records = 200
 
 A sweep configuration (``pyscale sweep CONFIG``) replaces single values by lists under
-``[grid]`` (problem fields a, d, seed, target, noise, compress; ``method``; and engine
+``[grid]`` (problem fields a, d, seed, target, noise, compress, link; ``method``; and engine
 options such as lr, steps, batch, sample_seed — each multiplies the runs of the methods
 that have it) and gives each method's options in its own table::
 
@@ -163,23 +164,47 @@ class ProblemConfig:
     target: str = "unit_q"
     noise: float = 0.0
     compress: Optional[float] = None
+    link: str = "square"  # the link pair's identity (links page)
 
     def build(self):
         from ..model.problem import Problem
         return Problem.power_law(self.d, self.a, seed=self.seed, target=self.target,
-                                 noise=self.noise, compress=self.compress)
+                                 noise=self.noise, compress=self.compress, link=self.link)
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """The fields by name; the link only when it is not the square (a square problem
+        keeps the description, hence the task ids, it had before links)."""
+        out = asdict(self)
+        if self.link == "square":
+            del out["link"]
+        return out
 
 
-PROBLEM_FIELDS = ("d", "a", "seed", "target", "noise", "compress")
+PROBLEM_FIELDS = ("d", "a", "seed", "target", "noise", "compress", "link")
+
+
+def link_identity(name: str, value) -> str:
+    """A link pair given as a name (``"relu"``, ``"square,abs"``, ``"hermite(0,0,0,1)"``) or
+    a [student, teacher] list, as its identity; errors are ConfigError(name, ...)."""
+    from ..model.links import LinkPair
+    if isinstance(value, (list, tuple)) and not all(isinstance(v, str) for v in value):
+        raise ConfigError(name, f"a link pair is a name or [student, teacher] names, got "
+                          f"{value!r}")
+    if not isinstance(value, (str, list, tuple)):
+        raise ConfigError(name, f"a link is a name such as 'relu' or 'square,abs', got "
+                          f"{type(value).__name__} {value!r}")
+    try:
+        return LinkPair(value).identity
+    except (TypeError, ValueError) as err:
+        raise ConfigError(name, str(err)) from None
 
 
 def _problem_value(section: str, key: str, value):
     name = f"{section}.{key}"
     if key == "target":
         return _choice(name, value, TARGETS)
+    if key == "link":
+        return link_identity(name, value)
     if key == "compress" and value in (None, 0, "", False):
         return None
     if key in PROBLEM_FIELDS:
@@ -293,7 +318,7 @@ def parse_run(table: Mapping, section: str = "run", method: Optional[str] = None
 
 
 # ---------------------------------------------------------------------------- sweeps
-GRID_FIELDS = ("a", "d", "seed", "target", "noise", "compress", "method",
+GRID_FIELDS = ("a", "d", "seed", "target", "noise", "compress", "link", "method",
                *[k for k in ENGINE_OPTIONS if k not in PROBLEM_FIELDS])
 SWEEP_FIELDS = ("out", "workers", "retries", "dask")
 

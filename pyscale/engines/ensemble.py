@@ -150,6 +150,7 @@ def _sgd_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
     meta.update(streams=streams, engine="full" if modes is None else "mode_chain")
     meta.update(lr=lr, batch=batch, noise=noise, steps=steps, member_status=status,
                 last_step=list(out.last_step), diverged_at_step=list(out.diverged_at_step),
+                t_reached=[step * lr for step in out.last_step],
                 threads=threads, wall_time=time.perf_counter() - started,
                 samples_drawn=int(sum(out.last_step)) * batch)
     records = out.records
@@ -159,7 +160,6 @@ def _sgd_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
     cols.setdefault("mse", None)  # the pair has no recovery metric: no column
     ens = Ensemble(seeds=seeds, t=rec * lr, w=W if keep_w else None,
                    train_loss=out.per_record, quantiles=quantiles, meta=meta, **cols)
-    meta["stopped_at"] = [step * lr for step in out.last_step]
     if "interrupted" in status:
         meta["stopped_by"] = "signal" if out.signalled else "callback"
     return ens
@@ -194,7 +194,8 @@ def _erm_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
             status.append("interrupted")
             diverged.append(-1)
             signalled = err.cause == "signal"
-        stopped.append(t_stop)
+        stopped.append(float(traj.meta.get("t_reached", np.nan)) if np.isnan(t_stop)
+                       else t_stop)
         members.append(traj)
         if status[-1] == "interrupted":
             break
@@ -214,9 +215,9 @@ def _erm_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
         meta.pop(key, None)
     meta.update(member_status=status, diverged_at_step=diverged,
                 wall_time=time.perf_counter() - started)
-    meta["stopped_at"] = stopped
     if "interrupted" in status:
         meta["stopped_by"] = "signal" if signalled else "callback"
+    meta["t_reached"] = stopped
     return Ensemble(seeds=seeds, t=rec * lr, w=W, quantiles=quantiles, meta=meta, **arrays)
 
 
@@ -237,8 +238,7 @@ def _member_arrays(members: List[Trajectory], count: int, n_records: int,
 
 
 def _raise_on_status(ens: Ensemble, keep: bool) -> Ensemble:
-    """DivergenceError (unless ``keep``: a warning), DomainError (a member that left the
-    pair's domain, ``meta["stopped_at"]`` its last time) or Interrupted carrying the
+    """DivergenceError (unless ``keep``: a warning), DomainError or Interrupted carrying the
     ensemble."""
     status, diverged_at = ens.meta["member_status"], ens.meta["diverged_at_step"]
     bad = [i for i, s in enumerate(status) if s == "diverged"]
@@ -256,7 +256,7 @@ def _raise_on_status(ens: Ensemble, keep: bool) -> Ensemble:
     out = [i for i, s in enumerate(status) if s == "out_of_domain"]
     if out:
         members = f" in {len(out)} of {len(ens)} members, first seed {int(ens.seeds[out[0]])}"
-        t = float(ens.meta["stopped_at"][out[0]])
+        t = float(ens.meta["t_reached"][out[0]])
         raise DomainError(domain_message("the ensemble", t, str(ens.meta.get("link")),
                                          members=members), t, ens)
     if any(s == "interrupted" for s in status):

@@ -268,11 +268,11 @@ class Problem:
     def identity_fields(self) -> dict:
         """The fields that define the problem — every array and scalar a result depends on
         — by name: what :meth:`identity` hashes. ``info`` is provenance, not definition.
-        The link pair enters for every pair but the square (whose problems keep the identity
-        they had before links existed)."""
+        The link pair enters by its identity (``"relu"``, ``"square,abs"``, ...) when it is
+        not the square, so a square problem keeps the identity it had before links."""
         fields = {"eigenvalues": self.eigenvalues, "w_star": self.w_star, "w0": self.w0,
                   "counts": self.counts, "noise": self.noise, "d": self.d}
-        if self.link.identity != "square":
+        if not self.link.is_square:
             fields["link"] = self.link.identity
         return fields
 

@@ -24,6 +24,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ..model.links import LinkPair
+from .columns import no_mse_message
 
 __all__ = ["DenseOutput", "POLYNOMIAL_FIELDS", "roots_in_unit_interval"]
 
@@ -88,10 +89,8 @@ class DenseOutput:
     A pair without a recovery metric has no mse field.
     """
 
-    #: The fields the square's dense output evaluates (the record fields but the time), in
-    #: the record order; an instance's own :attr:`FIELDS` add excess_risk and cosine and drop
-    #: the mse for a pair without a recovery metric.
-    FIELDS: tuple = ("s", "u", "s2", "u2", "loss", "mse")
+    #: The fields it evaluates (the record fields but the time, then the derived ones).
+    FIELDS = ("s", "u", "s2", "u2", "loss", "mse", "excess_risk", "cosine")
     #: What calling it returns: the order parameters, held in every step.
     STATE = ("s", "u")
 
@@ -103,14 +102,18 @@ class DenseOutput:
         self.rows = rows
         self.s_star, self.noise, self.dim = float(s_star), float(noise), float(dim)
         self.link = link if isinstance(link, LinkPair) else LinkPair(link)
-        held = type(self).FIELDS
-        if self.link.mse_kind == "undefined":
-            held = held[:-1]
-        self.FIELDS = held + ("excess_risk", "cosine")
         self._loss_coef: Optional[np.ndarray] = None
 
     def __len__(self) -> int:
         return int(self.rows.shape[0])
+
+    @property
+    def held(self) -> tuple:
+        """The fields of :meth:`at` for this run's pair: :attr:`FIELDS`, without mse for a
+        pair whose student is not its teacher."""
+        if self.link.mse_kind == "undefined":
+            return tuple(f for f in self.FIELDS if f != "mse")
+        return self.FIELDS
 
     @property
     def t0(self) -> np.ndarray:
@@ -178,11 +181,13 @@ class DenseOutput:
         Raises ValueError for a time outside the dense output, and for a field it does not
         hold there (s2, u2 and the MSE are kept only in steps that contain a record, or in
         every step of a run with events) — never a NaN in place of a value."""
-        names = self.FIELDS if fields is None else tuple(fields)
+        names = self.held if fields is None else tuple(fields)
         unknown = [f for f in names if f not in self.FIELDS]
         if unknown:
             raise ValueError(f"unknown field {unknown[0]!r}; the dense output has "
-                             f"{', '.join(self.FIELDS)}")
+                             f"{', '.join(self.held)}")
+        if "mse" in names and "mse" not in self.held:
+            raise ValueError(no_mse_message(self.link.identity))
         t = np.asarray(t, dtype=float)
         if len(self) == 0:
             raise ValueError("the dense output is empty (the run took no step)")

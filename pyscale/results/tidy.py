@@ -24,12 +24,13 @@ __all__ = ["trajectory_to_pandas", "trajectory_to_xarray", "ensemble_to_pandas",
            "parameter_frame", "PARAMETER_COLUMNS", "PARAMETER_TYPES", "COMPARISON_COLUMNS"]
 
 #: The run's parameters, as columns of every tidy table (one value per run; None / NA
-#: where the method has no such parameter): the problem (method, d, and for power laws
-#: a, seed, target), the label noise the run used, the engine's options (lr, steps —
+#: where the method has no such parameter): the problem (method, d, its link pair's
+#: identity — ``"square"``, ``"relu"``, ``"square,abs"``, ... —, and for power laws a, seed,
+#: target), the label noise the run used, the engine's options (lr, steps —
 #: the last step run —, batch, sample_seed, n_samples for the step engines, rtol for the
 #: flow) and the identities of the problem and of the run.
-PARAMETER_COLUMNS = ("method", "d", "a", "seed", "target", "noise", "lr", "steps", "batch",
-                     "sample_seed", "n_samples", "rtol", "problem_id", "run_id")
+PARAMETER_COLUMNS = ("method", "d", "link", "a", "seed", "target", "noise", "lr", "steps",
+                     "batch", "sample_seed", "n_samples", "rtol", "problem_id", "run_id")
 #: Options per method (those it takes), as (column, meta key).
 _OPTIONS = {"flow": (("rtol", "rtol"),),
             "gd": (("lr", "lr"), ("steps", "last_step")),
@@ -63,7 +64,8 @@ def run_parameters(meta: dict) -> dict[str, Any]:
     info = meta.get("problem") or {}
     power_law = info.get("constructor") == "power_law"
     out: dict[str, Any] = {name: None for name in PARAMETER_COLUMNS}
-    out.update(method=meta.get("method"), d=meta.get("d"), noise=meta.get("noise"),
+    out.update(method=meta.get("method"), d=meta.get("d"), link=meta.get("link", "square"),
+               noise=meta.get("noise"),
                problem_id=meta.get("problem_id"), run_id=meta.get("run_id"))
     if power_law:
         out.update(a=info.get("a"), seed=info.get("seed"), target=info.get("target"))
@@ -97,11 +99,11 @@ def trajectory_to_pandas(traj):
     -------
     pandas.DataFrame
         Columns ``t, s, u, s2, u2, loss, mse, excess_risk, cosine`` (no ``mse`` for a link
-        pair without a recovery metric), every per-record extra of ``meta``
-        (``online_loss`` for SGD, ``train_loss`` for ERM) and the run's parameters
-        (:data:`PARAMETER_COLUMNS`: method, d, a, seed, noise, lr, ... — so tables of
-        several runs concatenate and stay apart); ``df.attrs`` holds the rest of ``meta``
-        (status, counters, problem provenance, ...).
+        pair without a recovery metric), every per-record extra of ``meta`` (``online_loss``
+        for SGD, ``train_loss`` for ERM) and the run's parameters (:data:`PARAMETER_COLUMNS`:
+        method, d, link, a, seed, noise, lr, ... — so tables of several runs concatenate and
+        stay apart); ``df.attrs`` holds the rest of ``meta`` (status, counters, problem
+        provenance, ...).
     """
     import pandas as pd
     extras = _per_record_extras(traj)
@@ -120,8 +122,8 @@ def trajectory_to_xarray(traj):
     -------
     xarray.Dataset
         Data variables ``s, u, s2, u2, loss, mse, excess_risk, cosine`` (no ``mse`` for a
-        link pair without a recovery metric) and the per-record extras of ``meta`` along
-        ``t``; ``w_final`` (coord) when the final state is kept. ``attrs``: the
+        link pair without a recovery metric) and the per-record extras of ``meta``
+        along ``t``; ``w_final`` (coord) when the final state is kept. ``attrs``: the
         run's parameters (:data:`PARAMETER_COLUMNS`, None dropped) and the scalar entries
         of ``meta`` (status, counters).
 
@@ -181,10 +183,10 @@ def ensemble_to_pandas(ens, dropna: bool = False):
     pandas.DataFrame
         Columns ``sample_seed`` (the member's seed), ``t, s, u, s2, u2, loss, mse,
         excess_risk, cosine, train_loss`` (``train_loss``: the online loss for SGD, the
-        training loss for ERM; no ``mse`` for a link pair without a recovery metric) and
-        the run's parameters (:data:`PARAMETER_COLUMNS`; ``seed`` is the problem's),
-        members in the ensemble's order and t increasing within each; NaN where a member
-        had stopped. ``df.attrs`` holds the meta (with the per-member lists).
+        training loss for ERM; no ``mse`` for a link pair without a recovery metric) and the
+        run's parameters (:data:`PARAMETER_COLUMNS`; ``seed`` is the problem's), members in
+        the ensemble's order and t increasing within each; NaN where a member had stopped.
+        ``df.attrs`` holds the meta (with the per-member lists).
     """
     import pandas as pd
     n_seeds, n_t = len(ens), int(np.asarray(ens.t).size)
@@ -217,8 +219,8 @@ def ensemble_to_xarray(ens):
     -------
     xarray.Dataset
         Data variables ``s, u, s2, u2, loss, mse, excess_risk, cosine, train_loss``
-        (sample_seed, t; no ``mse`` for a link pair without a recovery metric), NaN where
-        a member had stopped; ``abs_u_band`` and ``mse_band`` (quantile, t): the ensemble's
+        (sample_seed, t; no ``mse`` for a link pair without a recovery metric), NaN where a
+        member had stopped; ``abs_u_band`` and ``mse_band`` (quantile, t): the ensemble's
         quantiles over members (``Ensemble.band``; coordinate ``quantile`` =
         ``ens.quantiles``); ``w_final`` (sample_seed, coord) when the final states were
         kept; per member ``status``, ``last_step`` (SGD: the last step run) and

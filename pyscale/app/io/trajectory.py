@@ -5,7 +5,10 @@ state ``w`` (so the run can be resumed, :func:`pyscale.simulate`'s ``resume=``),
 flow's dense output and events, the engine's ``meta`` (method, options, counters, the
 resumable state, the identities of the problem and of the run), the problem's parameters
 and, when given, its arrays (eigenvalues, w*, w(0), counts), the package version and the
-seed.
+seed. The link pair is held by its identity (``meta["link"]``: ``"relu"``,
+``"square,abs"``, ``"hermite(0,0,0,1)"``, ...), from which loading rebuilds it; a run of a
+user link (``Link.user``) is refused at save, its compiled functions living only in the
+process that made them. A pair without a recovery metric has no ``col/mse``.
 
 >>> pyscale.save_trajectory(traj, "run.npz", problem=problem)  # doctest: +SKIP
 >>> traj = pyscale.load("run.npz")                              # doctest: +SKIP
@@ -30,10 +33,10 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 
 from ..._digest import digest
-from ...model.link_support import require_square
 from ...model.problem import Problem
+from ...results.columns import recorded
 from ...results.identity import check_same_problem
-from ...results.trajectory import FIELDS, Trajectory
+from ...results.trajectory import Trajectory
 from .files import READ_ERRORS, BadFileError, PathLike, atomic_path, json_default, reason
 
 __all__ = ["save_trajectory", "load_trajectory", "load_problem", "read_header",
@@ -76,9 +79,19 @@ def _join_arrays(obj: Any, arrays: Dict[str, np.ndarray]) -> Any:
     return obj
 
 
+def _check_link_storable(identity: str) -> None:
+    """Refuse a run of a user link: a file holds a link by its identity, from which a user
+    link (compiled functions of the process that made it) cannot be rebuilt."""
+    if "user(" in identity:
+        raise ValueError(f"save_trajectory: link pair {identity!r} has a user link, which a "
+                         f"file cannot hold (its compiled functions live only in this "
+                         f"process); save its columns yourself (traj.to_pandas())")
+
+
 def _problem_header(problem: Problem) -> dict:
     return {"d": int(problem.d), "n_coords": problem.n_coords, "noise": problem.noise,
-            "s_star": problem.s_star, "info": dict(problem.info)}
+            "s_star": problem.s_star, "link": problem.link.identity,
+            "info": dict(problem.info)}
 
 
 def _events_members(traj: Trajectory, arrays: Dict[str, np.ndarray]) -> Optional[list]:
@@ -109,13 +122,11 @@ def save_trajectory(traj: Trajectory, path: PathLike, problem: Optional[Problem]
     from ..._version import __version__
     if not isinstance(traj, Trajectory):
         raise TypeError(f"expected a Trajectory, got {type(traj).__name__}")
-    require_square("files", meta=traj.meta)
-    if problem is not None:
-        require_square("files", problem.link)
+    _check_link_storable(str(traj.meta.get("link", "square")))
     if problem is not None and "problem_id" in traj.meta:
         check_same_problem(traj.meta, problem, "save_trajectory: the trajectory")
     arrays: Dict[str, np.ndarray] = {f"col/{name}": np.asarray(getattr(traj, name))
-                                     for name in FIELDS}
+                                     for name in recorded(traj.meta)}
     if traj.w is not None:
         arrays["state/w"] = np.asarray(traj.w)
     if getattr(traj, "dense", None) is not None:  # the flow's dense output (exact phases)
@@ -211,11 +222,14 @@ def _open(path: PathLike, legacy: bool = False) -> Tuple[dict, Dict[str, np.ndar
     if not isinstance(header, dict):
         raise BadFileError(path, "not a pyscale trajectory file (header is not a table)")
     _verify(path, header, raw, arrays, stored, legacy)
-    missing = [f"col/{n}" for n in FIELDS if f"col/{n}" not in arrays]
-    if missing or not isinstance(header.get("meta"), dict):
+    if not isinstance(header.get("meta"), dict):
+        raise BadFileError(path, "not a complete pyscale trajectory (missing meta)")
+    names = recorded(header["meta"])
+    missing = [f"col/{n}" for n in names if f"col/{n}" not in arrays]
+    if missing:
         raise BadFileError(path, f"not a complete pyscale trajectory (missing "
-                                 f"{', '.join(missing) or 'meta'})")
-    lengths = {arrays[f"col/{n}"].shape for n in FIELDS}
+                                 f"{', '.join(missing)})")
+    lengths = {arrays[f"col/{n}"].shape for n in names}
     if len(lengths) != 1 or len(next(iter(lengths))) != 1:
         raise BadFileError(path, f"its columns are not 1-D arrays of one length "
                                  f"({sorted(lengths)})")
@@ -252,14 +266,16 @@ def load_trajectory(path: PathLike, legacy: bool = False) -> Trajectory:
     """Read a file written by :func:`save_trajectory`, verified by its digest
     (``legacy=True``: a file of an earlier format, see the module docstring)."""
     header, arrays = _open(path, legacy)
-    cols = {name: arrays[f"col/{name}"] for name in FIELDS}
     try:
         meta = _joined(header, "meta", arrays, Path(path))
+        cols: Dict[str, Any] = {name: arrays[f"col/{name}"] for name in recorded(meta)}
+        cols.setdefault("mse", None)  # a pair without a recovery metric
         dense = None
         if "dense/rows" in arrays:  # the flow's dense output
             from ...results.dense import DenseOutput
             dense = DenseOutput(arrays["dense/rows"], meta.get("s_star", 1.0),
-                                meta.get("noise", 0.0), meta.get("d", 1))
+                                meta.get("noise", 0.0), meta.get("d", 1),
+                                meta.get("link", "square"))
         return Trajectory(w=arrays.get("state/w"), meta=meta, dense=dense,
                           events=_events(header, arrays), **cols)
     except (ValueError, TypeError, KeyError) as err:
@@ -276,7 +292,8 @@ def load_problem(path: PathLike, legacy: bool = False) -> Optional[Problem]:
     try:
         problem = Problem(arrays["problem/eigenvalues"], arrays["problem/w_star"],
                           arrays["problem/w0"], noise=p["noise"], d=p["d"],
-                          counts=arrays["problem/counts"], info=p["info"])
+                          counts=arrays["problem/counts"], info=p["info"],
+                          link=p.get("link", "square"))
     except (KeyError, ValueError, TypeError) as err:
         raise BadFileError(path, f"its stored problem is invalid ({reason(err)})") from None
     stored = header["meta"].get("problem_id")

@@ -13,6 +13,9 @@ from typing import Any, Dict, List, Sequence, Union
 import numpy as np
 
 from ...errors import DivergenceError
+from ...model.link_support import supports
+from ...results.columns import has_mse
+from ...results.phases import DEFAULTS
 from ...results.tidy import PARAMETER_COLUMNS, PARAMETER_TYPES
 from ...results.trajectory import FIELDS
 from ..config import ProblemConfig, RunConfig, SweepConfig
@@ -57,7 +60,8 @@ class Task:
         from the run (None until it ran)."""
         p, o = self.problem, self.run.engine_kwargs(self.problem.seed)
         cols: Dict[str, Any] = {"task_id": self.task_id, "method": self.run.method,
-                                "d": p.d, "a": p.a, "seed": p.seed, "target": p.target,
+                                "d": p.d, "link": p.link, "a": p.a, "seed": p.seed,
+                                "target": p.target,
                                 "noise": float(o.get("noise", p.noise)),
                                 "problem_id": None, "run_id": None}
         # engine_kwargs holds exactly the options this method's engine receives
@@ -114,6 +118,24 @@ def _predicted(problem, delta: float):
         return rho, float("nan")
 
 
+def _column(traj, name: str) -> np.ndarray:
+    """A recorded column of the run; NaN for the mse of a link pair that has none (one
+    schema for every task of a sweep)."""
+    if name == "mse" and not has_mse(traj.meta):
+        return np.full(len(traj), np.nan)
+    return np.asarray(getattr(traj, name))
+
+
+def _phases(traj) -> dict:
+    """The run's stopping times (T1, T1', T2, delta) by name; none for a link pair whose
+    phases are not defined yet (their columns are NaN)."""
+    if not supports("phases", meta=traj.meta):
+        return {}
+    phases = traj.phases()
+    return {"T1": phases.T1, "T1_prime": phases.T1_prime, "T2": phases.T2,
+            "delta": phases.delta}
+
+
 def run_task(task: Task, threads: int = 1):
     """Run one task; returns (records, summary) DataFrames. Executed on the workers.
 
@@ -135,15 +157,17 @@ def run_task(task: Task, threads: int = 1):
     cols = task.columns()
     cols.update(problem_id=traj.meta.get("problem_id"), run_id=traj.meta.get("run_id"))
     records = pd.DataFrame({**{k: [v] * len(traj) for k, v in cols.items()},
-                            **{name: getattr(traj, name) for name in FIELDS}})
-    phases = traj.phases()
-    rho, t1 = _predicted(problem, phases.delta)
+                            **{name: _column(traj, name) for name in FIELDS}})
+    phases = _phases(traj)
+    rho, t1 = _predicted(problem, phases.get("delta", DEFAULTS.delta))
     diverged = traj.meta.get("diverged_at_step") if status == "diverged" else None
     last = len(traj) > 0
-    summary = pd.DataFrame([{**cols, "T1_measured": phases.T1, "T1_predicted": t1,
-                             "T1_prime_measured": phases.T1_prime, "T2_measured": phases.T2,
+    summary = pd.DataFrame([{**cols, "T1_measured": phases.get("T1", np.nan),
+                             "T1_predicted": t1,
+                             "T1_prime_measured": phases.get("T1_prime", np.nan),
+                             "T2_measured": phases.get("T2", np.nan),
                              "t_final": float(traj.t[-1]) if last else np.nan,
-                             "final_mse": float(traj.mse[-1]) if last else np.nan,
+                             "final_mse": float(_column(traj, "mse")[-1]) if last else np.nan,
                              "final_abs_u": float(abs(traj.u[-1])) if last else np.nan,
                              "escape_rate_predicted": rho, "diverged_at_step": diverged,
                              "status": status, "wall_time": wall}])
