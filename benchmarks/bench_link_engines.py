@@ -4,14 +4,14 @@ the NumPy loops a researcher would write for the same pair.
 Two costs, each as a ratio to the square's on the same problem (goal <= 1.3: a pair's
 coefficients cost O(1) per stage and its σ, σ' O(1) per sample, beside the O(d) passes):
 
-* one flow pass: the wall time of a flow run to t = 10 over the passes over the vectors it
+* one flow pass: the wall time of a flow run to t = 2 over the passes over the vectors it
   made; its NumPy counterpart is one population GD step for the pair (two dot products and
   one update, with the pair's (c0, c1)), the loop that would replace the flow;
 * one online-SGD step (batch 1, one thread; the marginal cost of a step); its NumPy
   counterpart draws x = √λ·N(0, I), evaluates σ(x·w), τ(x·w*), σ'(x·w) and updates w.
 
-``python -m benchmarks.bench_link_engines`` prints the table (best of 5; on a shared machine
-the figures are provisional).
+``python -m benchmarks.bench_link_engines`` prints the table (best of 5, each link measured in
+alternation with the square; on a shared machine the figures are provisional).
 """
 import time
 
@@ -24,7 +24,7 @@ from .baselines import numpy_link_gd, numpy_link_sgd
 
 D = 1_000_000
 LINKS = ["square", "relu", "erf", "square,abs", "tanh"]
-FLOW_T = [0.0, 1.0, 10.0]
+FLOW_T = [0.0, 0.5, 2.0]
 SGD_STEPS = 40
 LR = 1e-3
 # link -> (σ, σ') as NumPy functions, for the researcher's loops
@@ -59,7 +59,7 @@ def _names(link):
 
 
 def flow_seconds_per_pass(problem, repeat=3):
-    """Best wall time of a flow run to t = 10 divided by its passes over the vectors."""
+    """Best wall time of a flow run to t = 2 divided by its passes over the vectors."""
     passes = pyscale.simulate(problem, "flow", t=FLOW_T, threads=1).meta["passes"]
     return _best(lambda: pyscale.simulate(problem, "flow", t=FLOW_T, threads=1), repeat) / passes
 
@@ -105,18 +105,18 @@ class LinkFlowPass:
         self.problem = _problem(link)
         self.square = _problem("square")
 
-    def time_flow_to_t10(self, link):
+    def time_flow_to_t2(self, link):
         pyscale.simulate(self.problem, "flow", t=FLOW_T, threads=1)
 
     def time_numpy_gd_step(self, link):
         numpy_gd_seconds_per_step(self.problem, repeat=1, steps=1)
 
     def track_pass_ratio_to_square(self, link):
-        return flow_seconds_per_pass(self.problem) / flow_seconds_per_pass(self.square)
+        return flow_seconds_per_pass(self.problem, 1) / flow_seconds_per_pass(self.square, 1)
     track_pass_ratio_to_square.unit = "ratio"
 
     def track_numpy_step_over_pass(self, link):
-        return numpy_gd_seconds_per_step(self.problem) / flow_seconds_per_pass(self.problem)
+        return numpy_gd_seconds_per_step(self.problem, 1) / flow_seconds_per_pass(self.problem, 1)
     track_numpy_step_over_pass.unit = "ratio"
 
 
@@ -139,27 +139,38 @@ class LinkSgdStep:
         numpy_sgd_seconds_per_step(self.problem, link, repeat=1)
 
     def track_step_ratio_to_square(self, link):
-        return sgd_seconds_per_step(self.problem) / sgd_seconds_per_step(self.square)
+        return sgd_seconds_per_step(self.problem, 1) / sgd_seconds_per_step(self.square, 1)
     track_step_ratio_to_square.unit = "ratio"
 
     def track_speedup_vs_numpy(self, link):
-        return numpy_sgd_seconds_per_step(self.problem, link) / sgd_seconds_per_step(self.problem)
+        return (numpy_sgd_seconds_per_step(self.problem, link, 1)
+                / sgd_seconds_per_step(self.problem, 1))
     track_speedup_vs_numpy.unit = "ratio"
+
+
+def _paired(cost, problem, square, rounds=5):
+    """(cost of problem, cost of square): the best of ``rounds`` measurements of each
+    (``cost(problem, 1)``), taken in alternation so that a shared machine's load falls on
+    both alike."""
+    best, best_square = np.inf, np.inf
+    for _ in range(rounds):
+        best, best_square = min(best, cost(problem, 1)), min(best_square, cost(square, 1))
+    return best, best_square
 
 
 def main():
     square = _problem("square")
-    flow0, sgd0 = flow_seconds_per_pass(square, 5), sgd_seconds_per_step(square, 5)
-    print(f"d = {D}, one thread; flow to t = {FLOW_T[-1]:g}, online SGD batch 1")
+    print(f"d = {D}, one thread; flow to t = {FLOW_T[-1]:g}, online SGD batch 1 (its marginal "
+          f"step); ratios to the square measured in alternation with it")
     print(f"{'link':12s} {'flow pass':>10s} {'/square':>8s} {'NumPy GD':>10s} "
           f"{'SGD step':>10s} {'/square':>8s} {'NumPy SGD':>10s}")
     for link in LINKS:
         p = _problem(link)
-        f = flow0 if link == "square" else flow_seconds_per_pass(p, 5)
-        s = sgd0 if link == "square" else sgd_seconds_per_step(p, 5)
-        gd, np_sgd = numpy_gd_seconds_per_step(p, 5), numpy_sgd_seconds_per_step(p, link, 5)
-        print(f"{link:12s} {f * 1e3:7.3f} ms {f / flow0:8.2f} {gd * 1e3:7.3f} ms "
-              f"{s * 1e3:7.3f} ms {s / sgd0:8.2f} {np_sgd * 1e3:7.3f} ms")
+        f, f0 = _paired(flow_seconds_per_pass, p, square)
+        s, s0 = _paired(sgd_seconds_per_step, p, square)
+        gd, np_sgd = numpy_gd_seconds_per_step(p, 3), numpy_sgd_seconds_per_step(p, link, 3)
+        print(f"{link:12s} {f * 1e3:7.3f} ms {f / f0:8.2f} {gd * 1e3:7.3f} ms "
+              f"{s * 1e3:7.3f} ms {s / s0:8.2f} {np_sgd * 1e3:7.3f} ms", flush=True)
 
 
 if __name__ == "__main__":

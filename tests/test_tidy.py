@@ -250,10 +250,17 @@ def test_sweep_summary_names_measured_and_predicted(sweep_tables):
     prediction = pyscale.predict(pyscale.Problem.power_law(30, 2.0, seed=2))
     np.testing.assert_allclose(summary["escape_rate_predicted"], prediction.escape_rate,
                                rtol=1e-15)
+    assert not prediction.regime("escape_time", delta=0.05).refused  # |u(0)| < 0.05
     np.testing.assert_allclose(summary["T1_predicted"], prediction.escape_time(0.05),
                                rtol=1e-15)
     from pyscale.app.config import parse_sweep
-    from pyscale.app.sweep import tasks_of
+    from pyscale.app.sweep import run_task, tasks_of
+    # seed 0 starts past |u| = 0.05: the escape law refuses, and the table holds NaN for it
+    past = pyscale.predict(pyscale.Problem.power_law(30, 2.0, seed=0))
+    assert past.regime("escape_time", delta=0.05).refused
+    config = parse_sweep({"grid": dict(SWEEP["grid"], seed=[0], method=["flow"]),
+                          "flow": SWEEP["flow"]})
+    assert run_task(tasks_of(config)[0])[1]["T1_predicted"].isna().all()
     task = next(t for t in tasks_of(parse_sweep(SWEEP)) if t.run.method == "flow")
     direct = pyscale.simulate(task.problem.build(), "flow", **task.run.engine_kwargs(2))
     flow = summary[summary.method == "flow"].iloc[0]

@@ -5,6 +5,7 @@ predictions and sweeps from the shell.
     pyscale figure 1 --d 1e9 --out f1.png    # figure 1 or 5 at another dimension
     pyscale figure all --out docs/gallery    # all seven
     pyscale simulate --d 1000 --a 2 --method flow --t 1e5 --out run.npz
+    pyscale simulate --d 1000 --a 2 --link square,abs --method flow --t 1e3
     pyscale simulate --config run.toml --checkpoint run.npz --checkpoint-every 60
     pyscale predict --d 1000 --a 2           # the theory's predictions (model page: Phases)
     pyscale sweep sweep.toml --out results/ [--workers 4 | --dask local | --dask tcp://...]
@@ -53,7 +54,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 # ---------------------------------------------------------------------------- parser
-PROBLEM_FLAGS = ("d", "a", "seed", "target", "noise", "compress")
+PROBLEM_FLAGS = ("d", "a", "seed", "target", "noise", "compress", "link")
 RUN_FLAGS = ("t", "records", "t_start", "rtol", "max_steps", "lr", "steps", "batch",
              "sample_seed", "n_samples")
 
@@ -81,6 +82,16 @@ def _dask_address(text: str) -> str:
         raise argparse.ArgumentTypeError(err.reason) from None
 
 
+def _link(text: str) -> str:
+    """The argparse ``type=`` of ``--link``: a link pair's identity (``relu``, or
+    ``student,teacher`` such as ``square,abs``), checked as in configuration files."""
+    from .config import ConfigError, link_identity
+    try:
+        return link_identity("--link", text)
+    except ConfigError as err:
+        raise argparse.ArgumentTypeError(err.reason) from None
+
+
 def _add_problem_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("problem (model page: Data model; override the config's "
                              "[problem])")
@@ -95,6 +106,10 @@ def _add_problem_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--compress", type=_checked("compress"),
                    help="spectral compression tolerance delta in (0, 1), sensible 1e-4 .. "
                         "1e-1 (huge d; flow and gd only)")
+    g.add_argument("--link", type=_link,
+                   help="link pair (links page): square (default), abs, relu, erf, tanh, "
+                        "polynomial(a0,a1,...), hermite(c0,c1,...), or student,teacher "
+                        "such as square,abs")
     from ..results.phases import DEFAULTS
     g.add_argument("--delta", type=_checked("delta"), default=DEFAULTS.delta,
                    help="escape threshold for T1, in (0, 1)")
@@ -403,16 +418,39 @@ def cmd_figure(args) -> int:
     return EXIT_OK
 
 
-def _summary_rows(traj, problem, prediction, why, delta, eps, wall) -> List[tuple]:
+def _phase_rows(traj, delta: float, eps: float) -> List[tuple]:
+    """T1, T1', T2 of a run (model page: Phases); blank, with the reason, for a link pair
+    whose phases are not defined."""
+    from ..model.link_support import SQUARE_ONLY, supports
+    if not supports("phases", meta=traj.meta):
+        why = f"{SQUARE_ONLY['phases']}: not for link pair {traj.meta.get('link')!r} yet"
+        return [("T1", None, why), ("T1_prime", None), ("T2", None)]
     ph = traj.phases(delta=delta, eps=eps)
-    rows = [("method", traj.meta.get("method")), ("d", problem.d),
-            ("a", problem.info.get("a")), ("status", traj.status),
-            ("t_final", float(traj.t[-1]) if len(traj) else None),
-            ("T1", ph.T1, f"first |u| >= {delta:g}"),
+    return [("T1", ph.T1, f"first |u| >= {delta:g}"),
             ("T1_prime", ph.T1_prime, "s stays above s*/3 after"),
-            ("T2", ph.T2, f"|u|, s in [1-{eps:g}, 1]"),
-            ("final_mse", float(traj.mse[-1]) if len(traj) else None),
-            ("final_abs_u", float(abs(traj.u[-1])) if len(traj) else None)]
+            ("T2", ph.T2, f"|u|, s in [1-{eps:g}, 1]")]
+
+
+def _final_rows(traj) -> List[tuple]:
+    """The last record's recovery metric (none for a pair without one) and |u|, cosine."""
+    from ..results.columns import has_mse
+    last = len(traj) > 0
+    if has_mse(traj.meta):
+        rows = [("final_mse", float(traj.mse[-1]) if last else None)]
+    else:
+        rows = [("final_excess_risk", float(traj.excess_risk[-1]) if last else None,
+                 "loss - sigma^2: the pair has no recovery MSE")]
+    return rows + [("final_abs_u", float(abs(traj.u[-1])) if last else None),
+                   ("final_cosine", float(traj.cosine[-1]) if last else None,
+                    "u / sqrt(s s*)")]
+
+
+def _summary_rows(traj, problem, prediction, why, delta, eps, wall) -> List[tuple]:
+    rows = [("method", traj.meta.get("method")), ("d", problem.d),
+            ("a", problem.info.get("a")), ("link", problem.link.identity),
+            ("status", traj.status),
+            ("t_final", float(traj.t[-1]) if len(traj) else None),
+            *_phase_rows(traj, delta, eps), *_final_rows(traj)]
     if prediction is not None:
         rows += [("escape_rate", _value(prediction, "escape_rate"), "predicted rho"),
                  ("T1_predicted", _value(prediction, "escape_time", delta),
@@ -607,8 +645,10 @@ def cmd_sweep(args) -> int:
     print(f"sweep: {result.n_tasks} tasks, {len(result.computed)} computed, "
           f"{len(result.reused)} reused, {len(result.failed)} failed -> {out}")
     if len(result.summary):
-        cols = [c for c in ("a", "d", "seed", "method", "T1_measured", "T1_predicted",
-                            "T2_measured", "final_mse", "status") if c in result.summary.columns]
+        linked = "link" in result.summary and (result.summary["link"] != "square").any()
+        cols = [c for c in ("a", "d", "link" if linked else "", "seed", "method",
+                            "T1_measured", "T1_predicted", "T2_measured", "final_mse",
+                            "status") if c in result.summary.columns]
         print(result.summary[cols].to_string(index=False))
     if result.failed:
         first = next(iter(result.failed.items()))
@@ -635,14 +675,14 @@ def cmd_show(args) -> int:
         raise CLIError(str(err).replace("pyscale.load(path, legacy=True) (pyscale show "
                                         "--legacy)", "pyscale show --legacy"),
                        EXIT_ERROR) from None
-    ph = traj.phases()
+    from ..results.phases import DEFAULTS
     rows = [("method", header.get("method")),
             ("pyscale_version", header.get("pyscale_version")),
             ("seed", header.get("seed")), ("problem", json.dumps(traj.meta.get("problem"))),
+            ("link", traj.meta.get("link", "square")),
             ("status", traj.status), ("records", len(traj)),
             ("t_final", float(traj.t[-1]) if len(traj) else None),
-            ("T1", ph.T1), ("T1_prime", ph.T1_prime), ("T2", ph.T2),
-            ("final_mse", float(traj.mse[-1]) if len(traj) else None)]
+            *_phase_rows(traj, DEFAULTS.delta, DEFAULTS.eps), *_final_rows(traj)]
     _print_table(f"pyscale show: {path}", rows, args.json)
     return EXIT_OK
 

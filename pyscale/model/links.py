@@ -390,8 +390,9 @@ class LinkPair:
             s, t = Link(student[0]), Link(student[1])
         elif isinstance(student, str) and teacher is None and len(_split_pair(student)) > 1:
             names = _split_pair(student)
-            if len(names) != 2:
-                raise ValueError(f"a link pair is 'student,teacher', got {student!r}")
+            if len(names) != 2 or not all(names):
+                raise ValueError(f"a link pair is 'student,teacher' (two links), got "
+                                 f"{student!r}")
             s, t = Link(names[0]), Link(names[1])
         else:
             s = Link(student)  # type: ignore[arg-type]
