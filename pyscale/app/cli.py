@@ -451,7 +451,13 @@ def _summary_rows(traj, problem, prediction, why, delta, eps, wall) -> List[tupl
             ("status", traj.status),
             ("t_final", float(traj.t[-1]) if len(traj) else None),
             *_phase_rows(traj, delta, eps), *_final_rows(traj)]
-    if prediction is not None:
+    if prediction is not None and not problem.link.is_square:
+        # another pair's theory (links page: Predictions for a pair): no number, and why
+        info = prediction.summary(delta)
+        no_law = "" if info["T1"] is not None else info["T1_regime"]
+        rows += [("escape_rate", info["escape_rate"], no_law or "predicted rho"),
+                 ("T1_predicted", info["T1"], no_law or "log(delta s*/|C|)/rho")]
+    elif prediction is not None:
         rows += [("escape_rate", _value(prediction, "escape_rate"), "predicted rho"),
                  ("T1_predicted", _value(prediction, "escape_time", delta),
                   "log(delta/|C|)/rho")]
@@ -600,6 +606,25 @@ def _t2_bound(problem, args):
         return None
 
 
+def _link_rows(prediction, pconf, args) -> List[tuple]:
+    """What the theory gives for a link pair other than the square (links page: Predictions
+    for a pair): its class, and ρ, C, T1 where its small start is linear — elsewhere no
+    number, and the reason in one sentence."""
+    info = prediction.summary(args.delta)
+    why = "" if info["T1"] is not None else info["T1_regime"]
+    return [("d", info["d"]), ("a", pconf.a), ("s_star", prediction.problem.s_star),
+            ("link", info["link"]),
+            ("information_exponent", info["information_exponent"], "k* (links page)"),
+            ("small_start", info["small_start"], info["description"]),
+            ("escape_rate", info["escape_rate"], why or "rho (links page: Escape)"),
+            ("escape_prefactor", info["escape_prefactor"], "C"),
+            ("T1_predicted", info["T1"], why or f"log(delta s*/|C|)/rho, delta = "
+             f"{args.delta:g}; {info['T1_regime']}"),
+            ("phase3_constant", info["phase3_constant"],
+             "c0* = -2 l_s(s*, s*) (sigma = tau only)"),
+            ("sigma_star2", info["sigma_star2"], "||w*||^2/d")]
+
+
 def cmd_predict(args) -> int:
     tables = _load_tables(args)
     pconf = _problem_config(args, tables)
@@ -607,6 +632,10 @@ def cmd_predict(args) -> int:
     prediction, why = _prediction(problem)
     if prediction is None:
         raise CLIError(f"no prediction for this problem: {why}")
+    if not problem.link.is_square:
+        _print_table(f"pyscale predict: {problem!r}", _link_rows(prediction, pconf, args),
+                     args.json)
+        return EXIT_OK
     rows = [("d", problem.d), ("a", pconf.a), ("s_star", problem.s_star),
             ("escape_rate", _value(prediction, "escape_rate"), "rho (model page: Escape)"),
             ("escape_prefactor", _value(prediction, "escape_prefactor"), "C"),
