@@ -419,16 +419,16 @@ def cmd_figure(args) -> int:
 
 
 def _phase_rows(traj, delta: float, eps: float) -> List[tuple]:
-    """T1, T1', T2 of a run (model page: Phases); blank, with the reason, for a link pair
-    whose phases are not defined."""
-    from ..model.link_support import SQUARE_ONLY, supports
-    if not supports("phases", meta=traj.meta):
-        why = f"{SQUARE_ONLY['phases']}: not for link pair {traj.meta.get('link')!r} yet"
-        return [("T1", None, why), ("T1_prime", None), ("T2", None)]
+    """T1, T1', T2 of a run (model page: Phases; another pair's at its own levels, links
+    page: Phases)."""
     ph = traj.phases(delta=delta, eps=eps)
-    return [("T1", ph.T1, f"first |u| >= {delta:g}"),
-            ("T1_prime", ph.T1_prime, "s stays above s*/3 after"),
-            ("T2", ph.T2, f"|u|, s in [1-{eps:g}, 1]")]
+    if str(traj.meta.get("link", "square")) == "square":
+        saddle, band = "s stays above s*/3 after", f"|u|, s in [1-{eps:g}, 1]"
+    else:
+        saddle = "s stays above the pair's saddle level after (links page: Phases)"
+        band = f"|u|, s within {eps:g} of the pair's minimum along w*"
+    return [("T1", ph.T1, f"first |u| >= {delta:g}"), ("T1_prime", ph.T1_prime, saddle),
+            ("T2", ph.T2, band)]
 
 
 def _final_rows(traj) -> List[tuple]:
