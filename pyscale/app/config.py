@@ -197,10 +197,13 @@ class ProblemConfig:
     noise: float = 0.0
     compress: Optional[float] = None
 
-    def build(self):
+    def build(self, horizon: Optional[float] = None):
+        """The problem; a compressed one is sized for runs up to t = ``horizon`` (model page:
+        Compression, Horizon-aware grouping), None: for every t."""
         from ..model.problem import Problem
         return Problem.power_law(self.d, self.a, seed=self.seed, target=self.target,
-                                 noise=self.noise, compress=self.compress)
+                                 noise=self.noise, compress=self.compress,
+                                 horizon=horizon if self.compress is not None else None)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -259,6 +262,12 @@ class RunConfig:
     def horizon(self) -> float:
         """The run's end as a time t (flow) or a step count (gd, sgd, erm)."""
         return float(self.options["t"] if self.method == "flow" else self.options["steps"])
+
+    @property
+    def end_time(self) -> float:
+        """The time t the run ends at (t = step · lr for the step engines)."""
+        o = self.options
+        return float(o["t"] if self.method == "flow" else o["steps"] * o["lr"])
 
     def engine_kwargs(self, problem_seed: int = 0) -> Dict[str, Any]:
         """Keyword arguments of :func:`pyscale.simulate` for this run."""

@@ -18,11 +18,13 @@ import numpy as np
 from .. import _core
 from .._version import __version__
 from ..errors import DivergenceError, Interrupted
+from ..model.compression import flow_rate_bound, rate_of
 from ..model.problem import Problem
 from ..results.trajectory import FIELDS, Trajectory
 
-__all__ = ["Start", "start", "finish", "core_problem", "base_meta", "progress_hook",
-           "divergence_message", "concat", "step_meta", "step_state", "COUNTERS"]
+__all__ = ["Start", "start", "check_horizon", "check_rate", "finish", "core_problem",
+           "base_meta", "progress_hook", "divergence_message", "concat", "step_meta",
+           "step_state", "COUNTERS"]
 
 ProgressCallback = Callable[[float, int], Optional[bool]]
 
@@ -59,19 +61,65 @@ def progress_hook(progress: Any) -> Optional[Callable[[float, int], bool]]:
 
 @dataclass
 class Start:
-    """Where a run starts: a fresh copy of the state, the trajectory it resumes (if any)
-    and that run's resumable state (``meta['resume']``)."""
+    """Where a run starts: a fresh copy of the state, the trajectory it resumes (if any),
+    that run's resumable state (``meta['resume']``) and, for a horizon-aware compression,
+    the (s*, K) its records are checked against (:func:`check_rate`)."""
     w: np.ndarray
     previous: Optional[Trajectory] = None
     resume: Dict[str, Any] = field(default_factory=dict)
+    rate: Optional[tuple] = None
+
+
+def check_horizon(problem: Problem, t_end: float, w: np.ndarray) -> Optional[tuple]:
+    """Refuse a run that leaves what a horizon-aware compression resolves (model page:
+    Compression, Horizon-aware grouping): past its horizon T, or from a state whose
+    coefficients' bound exceeds the K its modes were sized with. Returns (s*, K) for
+    :func:`check_rate`, or None for a problem without a horizon."""
+    packed = problem.info.get("compressed") or {}
+    horizon, rate = packed.get("horizon"), packed.get("rate")
+    if horizon is None or rate is None:
+        return None
+    if t_end > horizon * (1.0 + 1e-12):
+        raise ValueError(
+            f"this problem is compressed for runs up to t = {horizon:.6g} (horizon=); a run "
+            f"to t = {t_end:.6g} goes past what its modes resolve: compress it with "
+            f"horizon >= {t_end:.6g}, or without a horizon")
+    lam, ws = problem.eigenvalues, problem.w_star
+    s_star = problem.s_star
+    need = flow_rate_bound(s_star, float(np.dot(lam * w, w)), float(np.dot(lam * w, ws)))
+    if need > rate * (1.0 + 1e-9):
+        raise ValueError(
+            f"this state's loss allows coefficients |c0| + |c1| up to {need:.6g}, above the "
+            f"{rate:.6g} the problem's horizon-aware compression was sized for: compress "
+            f"from this start (problem.compress(..., horizon=))")
+    return s_star, rate
+
+
+def check_rate(bound: Optional[tuple], s: np.ndarray, u: np.ndarray, what: str) -> None:
+    """Warn when a run's records leave the coefficients' bound K that its horizon-aware
+    compression assumed (possible for online SGD, whose loss may rise): the O(δ) guarantee
+    then does not cover the run."""
+    if bound is None:
+        return
+    s_star, rate = bound
+    s, u = np.asarray(s, dtype=np.float64), np.asarray(u, dtype=np.float64)
+    ok = np.isfinite(s) & np.isfinite(u)
+    seen = rate_of(s_star, s[ok], u[ok])
+    if seen > rate * (1.0 + 1e-9):
+        warnings.warn(f"{what}: the coefficients |c0| + |c1| reached {seen:.6g}, above the "
+                      f"bound K = {rate:.6g} its problem's horizon-aware compression "
+                      f"assumed: compress without a horizon to cover this run",
+                      RuntimeWarning, stacklevel=4)
 
 
 def start(problem: Problem, method: str, resume: Optional[Trajectory],
-          same: Optional[Mapping[str, Any]] = None) -> Start:
+          same: Optional[Mapping[str, Any]] = None, t_end: float = 0.0) -> Start:
     """The state to run from: ``problem.w0``, or the end of ``resume`` — which must come
-    from the same method and problem size and have been run with the options ``same``."""
+    from the same method and problem size and have been run with the options ``same``.
+    ``t_end``: the time the run ends at (checked against a compression's horizon)."""
     if resume is None:
-        return Start(np.array(problem.w0, dtype=np.float64, copy=True))
+        w0 = np.array(problem.w0, dtype=np.float64, copy=True)
+        return Start(w0, rate=check_horizon(problem, t_end, w0))
     if not isinstance(resume, Trajectory):
         raise TypeError(f"resume must be a Trajectory, got {type(resume).__name__}")
     if resume.meta.get("method") != method:
@@ -87,7 +135,7 @@ def start(problem: Problem, method: str, resume: Optional[Trajectory],
         if resume.meta.get(key) != value:
             raise ValueError(f"resume: {key} must be the interrupted run's "
                              f"{resume.meta.get(key)!r}, got {value!r}")
-    return Start(w, resume, dict(resume.meta["resume"]))
+    return Start(w, resume, dict(resume.meta["resume"]), check_horizon(problem, t_end, w))
 
 
 def concat(first: Optional[Trajectory], second: Trajectory,
@@ -133,6 +181,7 @@ def finish(run: Any, w: np.ndarray, meta: Dict[str, Any], begun: Start, what: st
     if complete is not None:
         traj = complete(traj)
     traj = concat(begun.previous, traj, () if per_record is None else (per_record,))
+    check_rate(begun.rate, traj.s, traj.u, what)
     if run.status == _core.RunStatus.diverged:
         step = int(meta["diverged_at_step"])
         raise DivergenceError(divergence_message(what, step, meta["lr"], hint,

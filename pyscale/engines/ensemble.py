@@ -17,7 +17,14 @@ from ..model.problem import Problem
 from ..results.trajectory import FIELDS, Ensemble, Trajectory
 from . import chain, erm, sgd
 from ._options import check_workspace, noise_variance, sgd_options, step_options
-from ._run import base_meta, core_problem, divergence_message, progress_hook
+from ._run import (
+    base_meta,
+    check_horizon,
+    check_rate,
+    core_problem,
+    divergence_message,
+    progress_hook,
+)
 from .progress import run_with_progress
 
 __all__ = ["simulate_many", "seed_list", "METHODS"]
@@ -93,6 +100,7 @@ def _sgd_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
     modes = chain.modes_of(problem) if problem.is_compressed else None
     check_workspace(problem, batch, opt, members=min(len(seeds), max(threads, 1)),
                         modes=modes)
+    bound = check_horizon(problem, steps * lr, np.asarray(problem.w0, dtype=np.float64))
     W = np.empty((seeds.size, problem.n_coords))
     W[:] = problem.w0
     started = time.perf_counter()
@@ -114,6 +122,7 @@ def _sgd_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
                    train_loss=out.per_record, quantiles=quantiles, meta=meta,
                    **{name: np.ascontiguousarray(records[:, :, j])
                       for j, name in enumerate(FIELDS) if name != "t"})
+    check_rate(bound, ens.s.ravel(), ens.u.ravel(), "online SGD (ensemble)")
     return _raise_on_status(ens, status, list(out.diverged_at_step), out.signalled, lr)
 
 

@@ -58,7 +58,7 @@ def run(problem: Problem, *, t: Any = None, rtol: float = 1e-9, atol: Optional[f
     opt.record_mode = RECORD_MODES[check.choice("record_mode", record_mode, RECORD_MODES)]
     evs = parse_events(events)
     opt.dense_every_step = bool(evs)  # event records carry every field
-    begun = start(problem, "flow", resume)
+    begun = start(problem, "flow", resume, t_end=float(times[-1]))
     t0 = float(begun.resume.get("t", 0.0))
     if begun.previous is not None:
         # The state may lie past the last record (a run interrupted between records).
