@@ -1,15 +1,18 @@
 """Build the one pybind11 extension, ``pyscale._core``.
 
-Portable flags only (``-O3``; no ``-march=native`` unless ``PYSCALE_NATIVE=1``).
-OpenMP is used when the compiler accepts ``-fopenmp``; otherwise the core runs
-serially with identical results (its reductions are blocked deterministically).
+Its translation units are csrc/bindings/*.cpp (one per binding area), compiled in parallel
+(``NPY_NUM_BUILD_JOBS`` jobs, default all cores). Portable flags only (``-O3``; no
+``-march=native`` unless ``PYSCALE_NATIVE=1``). OpenMP is used when the compiler accepts
+``-fopenmp``; otherwise the core runs serially with identical results (its reductions are
+blocked deterministically).
 """
+import glob
 import os
 import subprocess
 import sys
 import tempfile
 
-from pybind11.setup_helpers import Pybind11Extension, build_ext
+from pybind11.setup_helpers import ParallelCompile, Pybind11Extension, build_ext
 from setuptools import setup
 
 
@@ -38,15 +41,18 @@ if _compiler_accepts_openmp():
     compile_args.append("-fopenmp")
     link_args.append("-fopenmp")
 
+ParallelCompile("NPY_NUM_BUILD_JOBS").install()
+
 ext = Pybind11Extension(
     "pyscale._core",
-    ["csrc/bindings.cpp"],
+    sorted(glob.glob("csrc/bindings/*.cpp")),
     include_dirs=["csrc/include"],
     cxx_std=17,
     extra_compile_args=compile_args,
     extra_link_args=link_args,
-    depends=[os.path.join("csrc/include/pyscale", f)
-             for f in os.listdir("csrc/include/pyscale")],
+    # Every header, at any depth: a change to any of them rebuilds the extension.
+    depends=sorted(glob.glob("csrc/include/pyscale/**/*.hpp", recursive=True)
+                   + glob.glob("csrc/bindings/*.hpp")),
 )
 
 setup(ext_modules=[ext], cmdclass={"build_ext": build_ext})

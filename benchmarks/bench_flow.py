@@ -62,7 +62,7 @@ class FlowMemory:
         pyscale.simulate(self.problem, "flow", t=[0.0, 1.0], rtol=1e-6)
 
     def track_workspace_arrays(self):
-        return pyscale._core.flow_workspace_bytes(10_000_000) / (8 * 10_000_000)
+        return pyscale._core.flow.flow_workspace_bytes(10_000_000) / (8 * 10_000_000)
     track_workspace_arrays.unit = "arrays of length d"
 
 

@@ -61,7 +61,7 @@ class SGDStep:
         numpy_sgd(self.sqrt_lam, self.problem.w_star, self.problem.w0.copy(), LR, self.steps)
 
     def _limit(self):
-        _core.normal_sample_loop(1, self.problem.d, self.steps, 1)
+        _core.testing.normal_sample_loop(1, self.problem.d, self.steps, 1)
 
     def time_pyscale(self, d):
         self._pyscale(1)

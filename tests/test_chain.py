@@ -1,4 +1,4 @@
-"""Online SGD on compressed problems: the mode chain (csrc/include/pyscale/mode_chain.hpp,
+"""Online SGD on compressed problems: the mode chain (csrc/include/pyscale/steps/mode_chain.hpp,
 pyscale/engines/chain.py), validated in distribution against the full engine (two-sample KS
 tests and means within standard errors over fixed seed sets), plus its bitwise contracts
 (threads, resume, ensembles) and the seed streams across dimensions."""

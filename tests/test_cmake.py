@@ -86,7 +86,7 @@ def pyproject_version() -> str:
 def test_ctest_runs_the_core_tests_and_every_example(package):
     out = cmake("ctest", "--output-on-failure", "-j2", cwd=package["build"])
     names = set(re.findall(r"Test +#\d+: (\S+) \.+ +Passed", out))
-    assert {"test_core", "example.flow_demo", "example.gd_demo", "example.sgd_demo",
+    assert {"test_core", "test_pairs", "example.flow_demo", "example.gd_demo", "example.sgd_demo",
             "example.ensemble_demo"} <= names, out
     assert "100% tests passed" in out
     # where the README says the examples are
@@ -188,7 +188,8 @@ def test_add_subdirectory_without_openmp_gives_the_same_bits(package, installed_
     assert "openmp" not in compile_flags(build).lower()
     # As a subproject pyscale builds none of its own examples or tests.
     built = {p.name for p in build.rglob("*") if p.is_file()}
-    assert not built & {"flow_demo", "gd_demo", "sgd_demo", "ensemble_demo", "test_core"}
+    assert not built & {"flow_demo", "gd_demo", "sgd_demo", "ensemble_demo", "test_core",
+                        "test_pairs"}
 
 
 def test_openmp_found_by_the_package_reaches_the_consumer(package, installed_consumer):

@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CXX = os.environ.get("CXX", "g++")
 PROGRAMS = {
     "test_core": "csrc/tests/test_core.cpp",
+    "test_pairs": "csrc/tests/test_pairs.cpp",
     "flow_demo": "csrc/examples/flow_demo.cpp",
     "gd_demo": "csrc/examples/gd_demo.cpp",
     "sgd_demo": "csrc/examples/sgd_demo.cpp",
@@ -83,6 +84,14 @@ def demo_problem(d: int, a: float) -> pyscale.Problem:
 def test_core_unit_tests_pass(programs):
     lines = run(programs["test_core"])
     assert lines[-1] == "0 failed" and not any(line.startswith("FAIL") for line in lines)
+
+
+def test_link_pair_unit_tests_pass(programs):
+    """The pair concept, the Woodbury solve for singular and indefinite C, and the engines
+    on non-square pairs against independent references (csrc/tests/test_pairs.cpp)."""
+    lines = run(programs["test_pairs"])
+    assert lines[-1] == "0 failed" and not any(line.startswith("FAIL") for line in lines)
+    assert sum(line.startswith("ok") for line in lines) >= 15
 
 
 def test_flow_demo_matches_scipy_and_the_python_engine(programs):
@@ -199,15 +208,35 @@ def test_cpp_page_snippets_compile(tmp_path):
     assert res.returncode == 0, res.stderr[-4000:]
 
 
+#: The header folders, lowest layer first; a header includes only its own folder and lower
+#: ones (flow/ and steps/ are siblings: neither includes the other).
+HEADER_LAYERS = {"util": 0, "random": 1, "model": 2, "flow": 3, "steps": 3}
+
+
+def test_header_folders_are_layers():
+    include = ROOT / "csrc" / "include" / "pyscale"
+    headers = sorted(include.rglob("*.hpp"))
+    assert {h.parent.name for h in headers} - {"pyscale"} == set(HEADER_LAYERS)
+    assert [h.name for h in headers if h.parent == include] == ["pyscale.hpp"]
+    for header in headers:
+        if header.parent == include:
+            continue
+        own = header.parent.name
+        for target in re.findall(r'^#include "([^"]+)"', header.read_text(), re.M):
+            folder = (header.parent / target).resolve().parent.name
+            assert folder == own or HEADER_LAYERS[folder] < HEADER_LAYERS[own], \
+                f"{header.relative_to(include)} includes {target}"
+
+
 def test_numba_status_codes_are_the_core_run_status():
-    """The hierarchy kernels return the C++ RunStatus codes (progress.hpp), named alike."""
+    """The hierarchy kernels return the C++ RunStatus codes (util/progress.hpp), named alike."""
     import importlib
 
     from pyscale._kernels import hierarchy as kern
 
     hierarchy = importlib.import_module("pyscale.engines.hierarchy")  # the module, not the function
 
-    header = (ROOT / "csrc" / "include" / "pyscale" / "progress.hpp").read_text()
+    header = (ROOT / "csrc" / "include" / "pyscale" / "util" / "progress.hpp").read_text()
     body = re.search(r"enum class RunStatus : int \{(.*?)\};", header, re.S).group(1)
     codes = {re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower(): int(value)
              for name, value in re.findall(r"k(\w+) = (\d+)", body)}

@@ -221,7 +221,7 @@ def test_record_mode_is_validated(problem):
 def test_hierarchy_uses_the_flow_controller_constants():
     from pyscale import _core
     from pyscale._kernels import hierarchy as kernel
-    for name, value in _core.FLOW_CONTROLLER.items():
+    for name, value in _core.flow.FLOW_CONTROLLER.items():
         assert getattr(kernel, name) == value, name
 
 

@@ -1,4 +1,4 @@
-"""The Gamma / chi-square sampler of the mode chain (csrc/include/pyscale/gamma.hpp):
+"""The Gamma / chi-square sampler of the mode chain (csrc/include/pyscale/random/gamma.hpp):
 exact in law against scipy.stats from k = 1 to k = 10^12 degrees of freedom, an accurate
 acceptance test at huge shapes (against 60-digit decimal arithmetic), and draws that are
 pure functions of (seed, sample, j)."""

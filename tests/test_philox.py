@@ -1,4 +1,4 @@
-"""The counter-based generator of the stochastic engines (csrc/include/pyscale/philox.hpp):
+"""The counter-based generator of the stochastic engines (csrc/include/pyscale/random/philox.hpp):
 Philox4x32-10 / Philox4x64-10 against the published Random123 known-answer vectors and
 numpy's np.random.Philox, the AVX2 path against the scalar one and an independent NumPy
 implementation, and the Gaussians (ziggurat) against N(0, 1)."""

@@ -42,8 +42,8 @@ int example_main(int argc, char** argv) {
 
     const int batch = 1;
     const std::vector<pyscale::SgdResult> results = pyscale::run_sgd_ensemble(
-        problem, w.data(), members, seeds.data(), lr, batch, steps, record_steps.data(), n_rec,
-        records.data(), nullptr, threads);
+        problem, pyscale::SquarePair{}, w.data(), members, seeds.data(), lr, batch, steps,
+        record_steps.data(), n_rec, records.data(), nullptr, threads);
     for (const pyscale::SgdResult& res : results)
         if (res.status != pyscale::RunStatus::kCompleted) {
             std::fprintf(stderr, "a member stopped early: %s\n", pyscale::status_name(res.status));

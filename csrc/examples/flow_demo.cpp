@@ -29,7 +29,9 @@ int example_main(int argc, char** argv) {
     // The integrator's scratch (one vector of length d per stage), also caller-owned: reuse
     // one workspace for many runs of the same size.
     pyscale::FlowWorkspace workspace(d);
-    pyscale::FlowIntegrator flow(problem, workspace, options);
+    // The link pair: phase retrieval, student and teacher z^2 (model/link_pair.hpp).
+    const pyscale::SquarePair pair;
+    pyscale::FlowIntegrator flow(problem, pair, workspace, options);
     const pyscale::FlowResult result =
         flow.run(w.data(), 0.0, times.data(), times.size(), records.data());
 

@@ -26,9 +26,9 @@ int example_main(int argc, char** argv) {
 
     // Too large an lr makes GD blow up: the run then stops with status "diverged" and
     // the records up to that step.
-    const pyscale::GdResult result = pyscale::run_gd(problem, w.data(), lr, 0, steps,
-                                                     record_steps.data(), record_steps.size(),
-                                                     records.data());
+    const pyscale::GdResult result =
+        pyscale::run_gd(problem, pyscale::SquarePair{}, w.data(), lr, 0, steps,
+                        record_steps.data(), record_steps.size(), records.data());
 
     std::printf("d=%zu a=%g lr=%g status=%s last_step=%lld\n", d, a, lr,
                 pyscale::status_name(result.status), result.last_step);

@@ -44,8 +44,8 @@ int example_main(int argc, char** argv) {
 
     const int batch = 1;
     const pyscale::SgdResult result = pyscale::run_sgd(
-        problem, w.data(), lr, batch, seed, 0, steps, record_steps.data(), record_steps.size(),
-        records.data(), online_loss.data(), options, before_deadline);
+        problem, pyscale::SquarePair{}, w.data(), lr, batch, seed, 0, steps, record_steps.data(),
+        record_steps.size(), records.data(), online_loss.data(), options, before_deadline);
 
     std::printf("d=%zu a=%g lr=%g seed=%llu status=%s last_step=%lld\n", d, a, lr,
                 static_cast<unsigned long long>(seed), pyscale::status_name(result.status),

@@ -14,6 +14,7 @@
 namespace {
 
 int failures = 0;
+const pyscale::SquarePair kSquare{};  // phase retrieval, the pair every test below runs
 
 void check(bool ok, const char* what) {
     std::printf("%s %s\n", ok ? "ok  " : "FAIL", what);
@@ -52,7 +53,7 @@ void test_gd_matches_a_plain_loop() {
     const double lr = 0.05;
     const long long steps = 2000, rec[] = {steps};
     double out[pyscale::kRecordWidth];
-    auto r = pyscale::run_gd(p, w.data(), lr, 0, steps, rec, 1, out);
+    auto r = pyscale::run_gd(p, kSquare, w.data(), lr, 0, steps, rec, 1, out);
     for (long long k = 0; k < steps; ++k) {
         double s = 0, u = 0;
         for (std::size_t i = 0; i < ref.size(); ++i) {
@@ -73,7 +74,7 @@ void test_flow_converges_and_loss_decreases() {
     std::vector<double> w = f.w0;
     std::vector<double> t = {0, 1, 10, 100, 1e3, 1e4, 1e6, 1e9};
     std::vector<double> out(t.size() * pyscale::kRecordWidth);
-    auto r = pyscale::run_flow(p, w.data(), 0.0, t.data(), t.size(), out.data());
+    auto r = pyscale::run_flow(p, kSquare, w.data(), 0.0, t.data(), t.size(), out.data());
     bool monotone = true;
     for (std::size_t k = 1; k < t.size(); ++k)
         monotone &= out[k * pyscale::kRecordWidth + pyscale::kLoss] <=
@@ -94,8 +95,8 @@ void test_flow_is_thread_count_independent() {
     one.rtol = two.rtol = 1e-7;
     one.threads = 1;
     two.threads = 2;
-    pyscale::run_flow(p, w1.data(), 0.0, t.data(), t.size(), a.data(), one);
-    pyscale::run_flow(p, w2.data(), 0.0, t.data(), t.size(), b.data(), two);
+    pyscale::run_flow(p, kSquare, w1.data(), 0.0, t.data(), t.size(), a.data(), one);
+    pyscale::run_flow(p, kSquare, w2.data(), 0.0, t.data(), t.size(), b.data(), two);
     check(a == b && w1 == w2, "flow bitwise identical with 1 and 2 threads");
 }
 
@@ -233,12 +234,12 @@ void test_engine_contract(const EngineRun& e, const Fixture& f, double lr, doubl
     // Record at step 0 is the initial state; the record at step 7 is the state after 7 steps.
     double row[W];
     pyscale::BlockedReducer<6> red(p.n, 1);
-    pyscale::write_record(row, 0.0, p, pyscale::moments(p, f.w0.data(), red));
+    pyscale::write_record(row, 0.0, p, kSquare, pyscale::moments(p, f.w0.data(), red));
     check(same_bits(row, out.data(), W), (tag + "record at step 0 = initial state").c_str());
     std::vector<double> w7 = f.w0, out7(W, nan);
     const long long rec7[] = {7};
     e.run(w7, 0, 7, rec7, 1, out7.data(), nullptr, lr);
-    pyscale::write_record(row, 7 * lr, p, pyscale::moments(p, w7.data(), red));
+    pyscale::write_record(row, 7 * lr, p, kSquare, pyscale::moments(p, w7.data(), red));
     check(same_bits(row, out.data() + 2 * W, W) && same_bits(row, out7.data(), W),
           (tag + "record at step 7 = the state after 7 steps, t = 7 lr").c_str());
 
@@ -284,13 +285,13 @@ void test_engines_meet_the_loop_contract() {
                      opt.progress_every = 16;
                      opt.divergence_factor = 1e6;
                      return pyscale::StepLoopResult(
-                         pyscale::run_gd(p, w.data(), lr, s0, s1, rec, n, out, opt, hook));
+                         pyscale::run_gd(p, kSquare, w.data(), lr, s0, s1, rec, n, out, opt, hook));
                  }};
     test_engine_contract(gd, f, 0.3, 5.0);
 
     const std::size_t N = 64;
     std::vector<double> X(N * p.n), y(N);
-    pyscale::erm_make_data(p, 5, N, X.data(), y.data(), 1);
+    pyscale::erm_make_data(p, kSquare, 5, N, X.data(), y.data(), 1);
     EngineRun erm{"erm", [&](std::vector<double>& w, long long s0, long long s1,
                              const long long* rec, std::size_t n, double* out,
                              const pyscale::ProgressHook& hook, double lr) {
@@ -298,7 +299,7 @@ void test_engines_meet_the_loop_contract() {
                       opt.progress_every = 16;
                       opt.divergence_factor = 1e6;
                       return pyscale::StepLoopResult(pyscale::run_erm(
-                          p, X.data(), y.data(), N, w.data(), lr, s0, s1, rec, n, out,
+                          p, kSquare, X.data(), y.data(), N, w.data(), lr, s0, s1, rec, n, out,
                           nullptr, opt, hook));
                   }};
     test_engine_contract(erm, f, 0.3, 5.0);
@@ -321,8 +322,8 @@ void test_engines_meet_the_loop_contract() {
                     opt.divergence_factor = 1e6;
                     opt.sample_storage = storage;
                     if (s0 == 0) window_sum = 0.0, window_count = 0;
-                    auto r = pyscale::run_sgd(p, w.data(), lr, batch, 9, s0, s1, rec, n, out,
-                                              nullptr, opt, hook, window_sum, window_count);
+                    auto r = pyscale::run_sgd(p, kSquare, w.data(), lr, batch, 9, s0, s1, rec, n,
+                                              out, nullptr, opt, hook, window_sum, window_count);
                     window_sum = r.window_sum;
                     window_count = r.window_count;
                     return pyscale::StepLoopResult(r);
@@ -376,7 +377,7 @@ void test_mode_chain_contract() {
     auto run = [&](std::vector<double>& c1, std::vector<double>& c2, std::uint64_t seed,
                    long long s0, double* out, double* loss, const pyscale::ProgressHook& hook,
                    double window_sum, long long window_count, double lr = 0.01) {
-        return pyscale::run_mode_chain(p, c1.data(), c2.data(), lr, 2, seed, s0, 100, rec,
+        return pyscale::run_mode_chain(p, kSquare, c1.data(), c2.data(), lr, 2, seed, s0, 100, rec,
                                        n_rec, out, loss, opt, hook, window_sum, window_count);
     };
     std::vector<double> a1 = f.c1, a2 = f.c2, out(n_rec * W, nan), loss(n_rec, nan);
@@ -390,7 +391,7 @@ void test_mode_chain_contract() {
     scalars.s_star = p.s_star;
     scalars.dim = p.dim;
     scalars.noise = p.noise;
-    pyscale::write_record(row, 0.0, scalars,
+    pyscale::write_record(row, 0.0, scalars, kSquare,
                           pyscale::mode_moments(p, f.c1.data(), f.c2.data(), red));
     check(same_bits(row, out.data(), W), "mode chain: record at step 0 = initial state");
 
@@ -414,7 +415,7 @@ void test_mode_chain_contract() {
         C2.insert(C2.end(), f.c2.begin(), f.c2.end());
     }
     std::vector<double> oute(3 * n_rec * W, nan), losse(3 * n_rec, nan);
-    pyscale::run_mode_chain_ensemble(p, C1.data(), C2.data(), 3, seeds, 0.01, 2, 100, rec,
+    pyscale::run_mode_chain_ensemble(p, kSquare, C1.data(), C2.data(), 3, seeds, 0.01, 2, 100, rec,
                                      n_rec, oute.data(), losse.data(), 2, opt);
     check(same_bits(oute.data() + n_rec * W, out.data(), out.size()) &&
               same_bits(C1.data() + m, a1.data(), m) && same_bits(C2.data() + m, a2.data(), m),
@@ -435,9 +436,9 @@ void test_mode_chain_contract() {
     pyscale::ModeChainOptions one = opt, two = opt;
     one.threads = 1;
     two.threads = 2;
-    pyscale::run_mode_chain(pb, t1.data(), t2.data(), 0.005, 1, 7, 0, 100, rec, n_rec,
+    pyscale::run_mode_chain(pb, kSquare, t1.data(), t2.data(), 0.005, 1, 7, 0, 100, rec, n_rec,
                             o1.data(), nullptr, one);
-    pyscale::run_mode_chain(pb, u1.data(), u2.data(), 0.005, 1, 7, 0, 100, rec, n_rec,
+    pyscale::run_mode_chain(pb, kSquare, u1.data(), u2.data(), 0.005, 1, 7, 0, 100, rec, n_rec,
                             o2.data(), nullptr, two);
     check(same_bits(o1.data(), o2.data(), o1.size()) && same_bits(t2.data(), u2.data(), t2.size()),
           "mode chain: one thread and two give the same bits");

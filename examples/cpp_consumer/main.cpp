@@ -23,6 +23,8 @@ int main() {
         const pyscale::ProblemView problem =
             pyscale::make_problem_view(d, lambda.data(), w_star.data(), double(d));
         std::printf("s_star %.17g\n", problem.s_star);
+        // The link pair every engine takes: phase retrieval, y = (x.w*)^2.
+        const pyscale::SquarePair pair;
 
         // The flow to t = 1 and t = 10 (records at both), in place on a copy of w(0).
         std::vector<double> w = w0;
@@ -31,7 +33,7 @@ int main() {
         pyscale::FlowOptions flow_opt;
         flow_opt.rtol = 1e-10;
         const pyscale::FlowResult flow =
-            pyscale::run_flow(problem, w.data(), 0.0, times, 2, flow_rec, flow_opt);
+            pyscale::run_flow(problem, pair, w.data(), 0.0, times, 2, flow_rec, flow_opt);
         std::printf("flow_status %s\n", pyscale::status_name(flow.status));
         std::printf("flow_u_t10 %.17g\n", flow_rec[pyscale::kRecordWidth + pyscale::kU]);
         std::printf("flow_s_t10 %.17g\n", flow_rec[pyscale::kRecordWidth + pyscale::kS]);
@@ -40,15 +42,15 @@ int main() {
         w = w0;
         const long long last[] = {500};
         double gd_rec[pyscale::kRecordWidth];
-        const pyscale::GdResult gd = pyscale::run_gd(problem, w.data(), 0.05, 0, 500, last, 1,
-                                                     gd_rec);
+        const pyscale::GdResult gd =
+            pyscale::run_gd(problem, pair, w.data(), 0.05, 0, 500, last, 1, gd_rec);
         std::printf("gd_status %s\n", pyscale::status_name(gd.status));
         std::printf("gd_u_500 %.17g\n", gd_rec[pyscale::kU]);
         std::printf("gd_w0_500 %.17g\n", w[0]);
 
         // Bad input is reported with std::invalid_argument, never a crash.
         try {
-            pyscale::run_gd(problem, w.data(), -1.0, 0, 1, last, 0, gd_rec);
+            pyscale::run_gd(problem, pair, w.data(), -1.0, 0, 1, last, 0, gd_rec);
         } catch (const std::invalid_argument&) {
             std::printf("bad_lr_rejected 1\n");
         }

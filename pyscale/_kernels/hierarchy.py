@@ -55,7 +55,7 @@ ERROR_ORDER = 8.0  # DOP853: min(order, embedded order) + 1 = 8 (scipy's exponen
 ZERO = 0
 GAUSS = 1
 
-# Run status codes, read from the core's RunStatus enum (csrc/include/pyscale/progress.hpp):
+# Run status codes, read from the core's RunStatus enum (csrc/include/pyscale/util/progress.hpp):
 # a status code means the same thing whichever engine returns it. Module-level ints are
 # compile-time constants to numba.
 STATUS_COMPLETED = int(_core.RunStatus.completed)

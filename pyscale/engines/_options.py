@@ -25,9 +25,9 @@ def step_options(lr: Any, steps: Any, record: Any, divergence_factor: Any):
 
 
 
-SAMPLES = {"auto": _core.SampleStorage.auto, "store": _core.SampleStorage.store,
-           "regenerate": _core.SampleStorage.regenerate}
-STREAMS = {"independent": _core.Streams.independent, "common": _core.Streams.common}
+SAMPLES = {"auto": _core.steps.SampleStorage.auto, "store": _core.steps.SampleStorage.store,
+           "regenerate": _core.steps.SampleStorage.regenerate}
+STREAMS = {"independent": _core.steps.Streams.independent, "common": _core.steps.Streams.common}
 
 
 def require_physical(problem: Problem, method: str) -> None:
@@ -41,7 +41,7 @@ def require_physical(problem: Problem, method: str) -> None:
             f"compress= (online SGD, method='sgd', does run on compressed problems)")
 
 
-def streams_choice(streams: Any) -> "_core.Streams":
+def streams_choice(streams: Any) -> "_core.steps.Streams":
     """streams="independent" (d mixed into the generator's key) or "common" (the seed)."""
     return STREAMS[check.choice("streams", streams, STREAMS)]
 
@@ -52,8 +52,8 @@ def noise_variance(problem: Problem, noise: Any) -> float:
 
 
 def sgd_options(problem: Problem, threads: Any, progress_every: Any, divergence_factor: Any,
-                samples: Any, simd: Any, streams: Any = "independent") -> "_core.SgdOptions":
-    opt = _core.SgdOptions()
+                samples: Any, simd: Any, streams: Any = "independent") -> "_core.steps.SgdOptions":
+    opt = _core.steps.SgdOptions()
     opt.threads = check.threads(threads)
     opt.progress_every = check.integer("progress_every", progress_every, 1, check.MAX_STEPS)
     opt.divergence_factor = check.real("divergence_factor", divergence_factor, 1.0,
@@ -66,18 +66,18 @@ def sgd_options(problem: Problem, threads: Any, progress_every: Any, divergence_
     return opt
 
 
-def check_workspace(problem: Problem, batch: int, opt: "_core.SgdOptions",
+def check_workspace(problem: Problem, batch: int, opt: "_core.steps.SgdOptions",
                     members: int = 1, modes: Optional[ModeLayout] = None) -> None:
     if modes is not None:  # the mode chain: O(modes) memory, nothing to regenerate
-        needed = members * int(_core.chain_workspace_bytes(modes.size, batch))
+        needed = members * int(_core.chain.chain_workspace_bytes(modes.size, batch))
         check.memory(needed, f"the mode-chain workspace (batch {batch}, {modes.size} modes"
                      f"{f', {members} members' if members > 1 else ''})", None,
                      "lower batch or raise the grouping tolerance")
         return
-    needed = members * int(_core.sgd_workspace_bytes(problem.n_coords, batch, opt))
-    regenerate = _core.SgdOptions()
-    regenerate.sample_storage = _core.SampleStorage.regenerate
-    smaller = members * int(_core.sgd_workspace_bytes(problem.n_coords, batch, regenerate))
+    needed = members * int(_core.steps.sgd_workspace_bytes(problem.n_coords, batch, opt))
+    regenerate = _core.steps.SgdOptions()
+    regenerate.sample_storage = _core.steps.SampleStorage.regenerate
+    smaller = members * int(_core.steps.sgd_workspace_bytes(problem.n_coords, batch, regenerate))
     fix = "lower batch or d" + (", or use samples='regenerate'" if smaller < needed else "")
     check.memory(needed, f"the online-SGD workspace (batch {batch}, d = {problem.n_coords}"
                  f"{f', {members} members' if members > 1 else ''})", None, fix)

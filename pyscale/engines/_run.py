@@ -23,8 +23,8 @@ from ..model.problem import Problem
 from ..results.trajectory import FIELDS, Trajectory
 
 __all__ = ["Start", "start", "check_horizon", "check_rate", "finish", "core_problem",
-           "base_meta", "progress_hook", "divergence_message", "concat", "step_meta",
-           "step_state", "COUNTERS"]
+           "core_pair", "base_meta", "progress_hook", "divergence_message", "concat",
+           "step_meta", "step_state", "COUNTERS"]
 
 ProgressCallback = Callable[[float, int], Optional[bool]]
 
@@ -32,11 +32,21 @@ ProgressCallback = Callable[[float, int], Optional[bool]]
 COUNTERS = ("steps", "rejected", "rhs_evals", "passes", "wall_time", "samples_drawn")
 
 
-def core_problem(problem: Problem, noise: Optional[float] = None) -> "_core.CoreProblem":
+def core_problem(problem: Problem, noise: Optional[float] = None) -> "_core.model.CoreProblem":
     """The arrays the core reads (kept alive by the returned object); ``noise`` overrides
     the problem's label-noise variance for this run."""
-    return _core.CoreProblem(problem.eigenvalues, problem.w_star, float(problem.d),
+    return _core.model.CoreProblem(problem.eigenvalues, problem.w_star, float(problem.d),
                              float(problem.noise if noise is None else noise))
+
+
+#: The link pair every engine runs with: phase retrieval, y = (x·w*)² (model page: Data model).
+_SQUARE = _core.model.SquarePair()
+
+
+def core_pair(problem: Problem) -> "_core.model.SquarePair":
+    """The core's link pair for ``problem``: the object every engine entry point takes
+    (pybind11 picks the engine compiled for its type)."""
+    return _SQUARE
 
 
 def base_meta(problem: Problem, method: str) -> Dict[str, Any]:
@@ -214,7 +224,7 @@ def step_meta(problem: Problem, method: str, run: Any, begun: Start, lr: float,
     return meta
 
 
-def step_state(begun: Start) -> "_core.StepState":
+def step_state(begun: Start) -> "_core.steps.StepState":
     r = begun.resume
-    return _core.StepState(int(r.get("step", 0)), float(r.get("window_sum", 0.0)),
+    return _core.steps.StepState(int(r.get("step", 0)), float(r.get("window_sum", 0.0)),
                            int(r.get("window_count", 0)))

@@ -3,7 +3,7 @@
 A compressed problem stores each mode — n physical coordinates sharing one eigenvalue λ — as
 at most two virtual coordinates (model page: Compression): the target as (r, 0) and the
 iterate as (c1, c2), c1 along the target's direction and c2 ≥ 0 across it. The mode chain
-(``csrc/include/pyscale/mode_chain.hpp``) runs online SGD on exactly these numbers, exact in
+(``csrc/include/pyscale/steps/mode_chain.hpp``) runs online SGD on exactly these numbers, exact in
 law: per step, two Gaussians per sample and mode supply the sample's components on the two
 directions, and one χ²_{n−2} draw the energy the other n − 2 directions add to c2.
 
@@ -22,6 +22,7 @@ import numpy as np
 from .. import _core
 from ..model.compression import ModeLayout, mode_layout
 from ..model.problem import Problem
+from ._run import core_pair
 
 __all__ = ["Modes", "modes_of", "run_chain", "run_chain_ensemble"]
 
@@ -55,8 +56,9 @@ def run_chain(problem: Problem, modes: Modes, w: np.ndarray, noise: float, lr: f
     """One chain run from the stored state w (updated in place): the core's StepRun.
     ``opt`` is the run's SgdOptions (its sample storage does not apply)."""
     c1, c2 = modes.state(w)
-    out = _core.run_mode_chain(modes.lam, modes.count, modes.r, c1, c2, float(problem.d),
-                               float(noise), lr, batch, seed, state, steps, rec, opt, callback)
+    out = _core.chain.run_mode_chain(modes.lam, modes.count, modes.r, c1, c2, float(problem.d),
+                                     float(noise), core_pair(problem), lr, batch, seed, state,
+                                     steps, rec, opt, callback)
     w[:] = modes.to_w(c1, c2)
     return out
 
@@ -70,9 +72,10 @@ def run_chain_ensemble(problem: Problem, modes: Modes, W: np.ndarray, seeds: np.
     R = W.shape[0]
     C1 = np.repeat(c1[None, :], R, axis=0)
     C2 = np.repeat(c2[None, :], R, axis=0)
-    out = _core.run_mode_chain_ensemble(modes.lam, modes.count, modes.r, C1, C2,
-                                        float(problem.d), float(noise), seeds, lr, batch,
-                                        steps, rec, opt, threads, callback)
+    out = _core.chain.run_mode_chain_ensemble(modes.lam, modes.count, modes.r, C1, C2,
+                                              float(problem.d), float(noise),
+                                              core_pair(problem), seeds, lr, batch, steps, rec,
+                                              opt, threads, callback)
     for i in range(R):
         W[i] = modes.to_w(C1[i], C2[i])
     return out

@@ -21,6 +21,7 @@ from ._run import (
     base_meta,
     check_horizon,
     check_rate,
+    core_pair,
     core_problem,
     divergence_message,
     progress_hook,
@@ -108,8 +109,9 @@ def _sgd_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
         out = chain.run_chain_ensemble(problem, modes, W, seeds, noise, lr, batch, steps, rec,
                                        opt, threads, progress_hook(progress))
     else:
-        out = _core.run_sgd_ensemble(core_problem(problem, noise), W, seeds, lr, batch,
-                                     steps, rec, opt, threads, progress_hook(progress))
+        out = _core.steps.run_sgd_ensemble(core_problem(problem, noise), core_pair(problem), W,
+                                           seeds, lr, batch, steps, rec, opt, threads,
+                                           progress_hook(progress))
     status = [s.name for s in out.status]
     meta = base_meta(problem, "sgd")
     meta.update(streams=streams, engine="full" if modes is None else "mode_chain")

@@ -21,7 +21,7 @@ from .. import _validate as check
 from ..model.problem import Problem
 from ..results.trajectory import Trajectory
 from ._options import noise_variance, require_physical, step_options, streams_choice
-from ._run import core_problem, finish, progress_hook, start, step_meta, step_state
+from ._run import core_pair, core_problem, finish, progress_hook, start, step_meta, step_state
 
 __all__ = ["run", "OPTIONS", "HINT", "erm_dataset", "erm_memory_bytes"]
 
@@ -37,7 +37,7 @@ def erm_memory_bytes(problem_or_n: Union[Problem, int], n_samples: int) -> int:
     doubles) and y, plus the engine's workspace (2 n_samples + d doubles) and the state."""
     n = problem_or_n.n_coords if isinstance(problem_or_n, Problem) else int(problem_or_n)
     n_samples = int(n_samples)
-    return int(_core.erm_data_bytes(n_samples, n)) + 8 * (2 * n_samples + 2 * n)
+    return int(_core.steps.erm_data_bytes(n_samples, n)) + 8 * (2 * n_samples + 2 * n)
 
 
 def erm_dataset(problem: Problem, n_samples: int, seed: int = 0,
@@ -51,15 +51,16 @@ def erm_dataset(problem: Problem, n_samples: int, seed: int = 0,
     require_physical(problem, "erm")
     n_samples = check.integer("n_samples", n_samples, 1, MAX_SAMPLES)
     noise = noise_variance(problem, noise)
-    seed = int(_core.stream_seed(check.seed(seed), float(problem.d),
+    seed = int(_core.steps.stream_seed(check.seed(seed), float(problem.d),
                                  streams_choice(streams)))
     threads = check.threads(threads)
-    check.memory(int(_core.erm_data_bytes(n_samples, problem.n_coords)),
+    check.memory(int(_core.steps.erm_data_bytes(n_samples, problem.n_coords)),
                  f"the ERM data set ({n_samples} samples × d = {problem.n_coords})",
                  max_memory, "lower n_samples or d")
     X = np.empty((n_samples, problem.n_coords))
     y = np.empty(n_samples)
-    _core.erm_make_data(core_problem(problem, noise), seed, X, y, threads)
+    _core.steps.erm_make_data(core_problem(problem, noise), core_pair(problem), seed, X, y,
+                              threads)
     return X, y
 
 
@@ -79,7 +80,7 @@ def run(problem: Problem, *, n_samples: Optional[int] = None, lr: Optional[float
     lr, steps, rec, factor = step_options(lr, steps, record, divergence_factor)
     noise = noise_variance(problem, noise)
     seed = check.seed(seed)
-    opt = _core.ErmOptions()
+    opt = _core.steps.ErmOptions()
     opt.threads = check.threads(threads)
     opt.progress_every = check.integer("progress_every", progress_every, 1, check.MAX_STEPS)
     opt.divergence_factor = factor
@@ -94,8 +95,8 @@ def run(problem: Problem, *, n_samples: Optional[int] = None, lr: Optional[float
     started = time.perf_counter()
     X, y = erm_dataset(problem, n_samples, seed, noise, opt.threads, max_memory=needed,
                        streams=streams)
-    out = _core.run_erm(core_problem(problem, noise), X, y, begun.w, lr, state, steps, rec,
-                        opt, progress_hook(progress))
+    out = _core.steps.run_erm(core_problem(problem, noise), core_pair(problem), X, y, begun.w,
+                              lr, state, steps, rec, opt, progress_hook(progress))
     del X, y
     meta = step_meta(problem, "erm", out, begun, lr, started, n_samples=n_samples, seed=seed,
                      noise=noise, streams=streams)

@@ -14,21 +14,21 @@ from .. import _core
 from .. import _validate as check
 from ..model.problem import Problem
 from ..results.trajectory import Trajectory
-from ._run import base_meta, core_problem, finish, progress_hook, start
+from ._run import base_meta, core_pair, core_problem, finish, progress_hook, start
 from .flow_events import dense_completion, parse_events, terminal_observer
 
 __all__ = ["run", "OPTIONS", "SCHEMES"]
 
-SCHEMES = {"rodas4": _core.FlowScheme.rodas4, "ros4": _core.FlowScheme.ros4}
-RECORD_MODES = {"interpolate": _core.FlowRecordMode.interpolate,
-                "step": _core.FlowRecordMode.step}
+SCHEMES = {"rodas4": _core.flow.FlowScheme.rodas4, "ros4": _core.flow.FlowScheme.ros4}
+RECORD_MODES = {"interpolate": _core.flow.FlowRecordMode.interpolate,
+                "step": _core.flow.FlowRecordMode.step}
 OPTIONS = ("t", "rtol", "atol", "h0", "hmax", "max_steps", "threads", "progress",
            "progress_every", "resume", "scheme", "record_mode", "events")
 
 
 def _options(rtol: Any, atol: Any, h0: Any, hmax: Any, max_steps: Any, threads: Any,
-             progress_every: Any, scheme: Any) -> "_core.FlowOptions":
-    opt = _core.FlowOptions()
+             progress_every: Any, scheme: Any) -> "_core.flow.FlowOptions":
+    opt = _core.flow.FlowOptions()
     opt.scheme = SCHEMES[check.choice("scheme", scheme, SCHEMES)]
     opt.rtol = check.real("rtol", rtol, 1e-14, 1.0, high_open=True)
     opt.atol = -1.0 if atol is None else check.positive("atol", atol)
@@ -63,11 +63,11 @@ def run(problem: Problem, *, t: Any = None, rtol: float = 1e-9, atol: Optional[f
     if begun.previous is not None:
         # The state may lie past the last record (a run interrupted between records).
         times = times[times > t0]
-    state = _core.FlowState(t0, float(begun.resume.get("h_next", 0.0)))
+    state = _core.flow.FlowState(t0, float(begun.resume.get("h_next", 0.0)))
     started = time.perf_counter()
-    out = _core.run_flow(core_problem(problem), begun.w, state, times, opt,
-                         progress_hook(progress),
-                         terminal_observer(evs, problem.s_star, problem.noise, problem.d))
+    out = _core.flow.run_flow(core_problem(problem), core_pair(problem), begun.w, state, times,
+                              opt, progress_hook(progress),
+                              terminal_observer(evs, problem.s_star, problem.noise, problem.d))
     meta = base_meta(problem, "flow")
     meta.update(scheme=scheme, rtol=opt.rtol, atol=out.atol, steps=out.steps,
                 rejected=out.rejected, rhs_evals=out.rhs_evals, passes=out.passes,

@@ -12,7 +12,7 @@ from .. import _validate as check
 from ..model.problem import Problem
 from ..results.trajectory import Trajectory
 from ._options import step_options
-from ._run import core_problem, finish, progress_hook, start, step_meta, step_state
+from ._run import core_pair, core_problem, finish, progress_hook, start, step_meta, step_state
 
 __all__ = ["run", "OPTIONS", "HINT"]
 
@@ -27,7 +27,7 @@ def run(problem: Problem, *, lr: Optional[float] = None, steps: Optional[int] = 
     """``steps`` steps of population GD from ``problem.w0`` (or the end of ``resume``);
     see :func:`pyscale.simulate`."""
     lr, steps, rec, factor = step_options(lr, steps, record, divergence_factor)
-    opt = _core.GdOptions()
+    opt = _core.steps.GdOptions()
     opt.threads = check.threads(threads)
     opt.progress_every = check.integer("progress_every", progress_every, 1, check.MAX_STEPS)
     opt.divergence_factor = factor
@@ -35,7 +35,7 @@ def run(problem: Problem, *, lr: Optional[float] = None, steps: Optional[int] = 
     state = step_state(begun)
     rec = rec[rec > state.step] if begun.previous is not None else rec
     started = time.perf_counter()
-    out = _core.run_gd(core_problem(problem), begun.w, lr, state, steps, rec, opt,
-                       progress_hook(progress))
+    out = _core.steps.run_gd(core_problem(problem), core_pair(problem), begun.w, lr, state,
+                             steps, rec, opt, progress_hook(progress))
     meta = step_meta(problem, "gd", out, begun, lr, started)
     return finish(out, begun.w, meta, begun, "gradient descent", HINT)

@@ -30,7 +30,7 @@ from ..model.problem import Problem
 from ..results.trajectory import Trajectory
 from . import chain
 from ._options import check_workspace, noise_variance, sgd_options, step_options
-from ._run import core_problem, finish, progress_hook, start, step_meta, step_state
+from ._run import core_pair, core_problem, finish, progress_hook, start, step_meta, step_state
 
 __all__ = ["run", "OPTIONS", "HINT"]
 
@@ -67,8 +67,8 @@ def run(problem: Problem, *, lr: Optional[float] = None, steps: Optional[int] = 
         out = chain.run_chain(problem, modes, begun.w, noise, lr, batch, seed, state, steps,
                               rec, opt, progress_hook(progress))
     else:
-        out = _core.run_sgd(core_problem(problem, noise), begun.w, lr, batch, seed, state,
-                            steps, rec, opt, progress_hook(progress))
+        out = _core.steps.run_sgd(core_problem(problem, noise), core_pair(problem), begun.w, lr,
+                                  batch, seed, state, steps, rec, opt, progress_hook(progress))
     meta = step_meta(problem, "sgd", out, begun, lr, started, batch=batch, seed=seed,
                      noise=noise, streams=streams,
                      engine="full" if modes is None else "mode_chain")

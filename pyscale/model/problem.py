@@ -35,7 +35,7 @@ _BYTES_PER_COORD = 6 * 8
 
 def _sum(x: np.ndarray) -> float:
     """Σ x in the core's fixed blocks: the same bits for any thread count or BLAS."""
-    return float(_core.blocked_sum(np.ascontiguousarray(x, dtype=np.float64)))
+    return float(_core.model.blocked_sum(np.ascontiguousarray(x, dtype=np.float64)))
 
 
 def _check_no_underflow(d: int, a: float) -> None:

@@ -19,7 +19,7 @@ def statistics(problem: Problem, w: Optional[Any] = None) -> Dict[str, float]:
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a pyscale.Problem, got {type(problem).__name__}")
     state = problem.w0 if w is None else check.vector("w", w, problem.n_coords)
-    core = _core.CoreProblem(problem.eigenvalues, problem.w_star, float(problem.d),
+    core = _core.model.CoreProblem(problem.eigenvalues, problem.w_star, float(problem.d),
                              float(problem.noise))
-    row = _core.statistics(core, state, 0.0)
-    return {k: float(v) for k, v in zip(_core.RECORD_FIELDS, row) if k != "t"}
+    row = _core.model.statistics(core, _core.model.SquarePair(), state, 0.0)
+    return {k: float(v) for k, v in zip(_core.model.RECORD_FIELDS, row) if k != "t"}

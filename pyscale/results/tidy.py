@@ -30,7 +30,7 @@ def _fields():
     """The recorded columns (t, s, u, s2, u2, loss, mse), in the core's record order (the
     Trajectory's FIELDS; read from the core because that module attaches this one's
     functions as methods)."""
-    return tuple(_core.RECORD_FIELDS)
+    return tuple(_core.model.RECORD_FIELDS)
 
 
 def _ensemble_fields():

@@ -14,7 +14,7 @@ from . import tidy
 __all__ = ["Trajectory", "Phases", "Ensemble", "FIELDS"]
 
 #: Columns recorded by every engine, in the core's record order (declared once, in C++).
-FIELDS: Tuple[str, ...] = tuple(_core.RECORD_FIELDS)
+FIELDS: Tuple[str, ...] = tuple(_core.model.RECORD_FIELDS)
 
 
 @dataclass(frozen=True)

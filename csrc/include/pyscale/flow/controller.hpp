@@ -35,7 +35,8 @@ struct StepController {
     double hmax = std::numeric_limits<double>::infinity();
 
     // The step to try from a planned h: the hmax rule, then the stability bound while the
-    // flow grows at `growth_rate` (4 (s* - 3 s) lambda_max; <= 0 once s >= s*/3).
+    // flow grows at `growth_rate` (c0 lambda_max, the largest entry of c0 Q when c0 > 0; the
+    // square's 4 (s* - 3 s) lambda_max is <= 0 once s >= s*/3).
     double limit(double h, double growth_rate, double gamma) const {
         h = std::min(h, hmax);
         if (growth_rate > 0.0) h = std::min(h, kGrowthStabilityMargin / (gamma * growth_rate));

@@ -21,8 +21,8 @@
 #include <cstddef>
 #include <limits>
 
-#include "../problem.hpp"
-#include "../stats.hpp"
+#include "../model/problem.hpp"
+#include "../model/stats.hpp"
 
 namespace pyscale {
 

@@ -1,11 +1,13 @@
-// The population flow's integrator (model page: Gradient flow):
-//     dw_i/dt = lambda_i [4 (s* - 3 s) w_i + 8 u w*_i].
+// The population flow's integrator (model page: Gradient flow): the solver only. The
+// vector field is vector_field.hpp's,
+//     dw_i/dt = lambda_i (c0 w_i + c1 w*_i),    (c0, c1) from (s, u) and the link pair,
+// the square's (4 (s* - 3 s), 8 u).
 //
 // Why a Rosenbrock method: the head directions relax on a time scale 1/lambda_1 while the
 // tail needs ~d^a, so explicit schemes need ~t/7 steps. The flow's Jacobian
-//     J = 4 (s* - 3 s) Q - 24 (Qw)(Qw)^T + 8 (Qw*)(Qw*)^T
+//     J = c0 Q + [Qw, Qw*] C [Qw, Qw*]^T        (the square: C = diag(-24, 8))
 // is diagonal plus rank two, so each linear solve with  G = I/(h gamma) - J  costs O(d)
-// through the Woodbury identity with a 2x2 capacitance matrix.
+// through the Woodbury identity with a 2x2 capacitance matrix (woodbury.hpp), for any C.
 //
 // The default scheme is RODAS4 (tableau.hpp): 6 stages, order 4, stiffly accurate, with an
 // embedded order-3 estimate. Stiff accuracy matters here: once the head directions sit on
@@ -44,15 +46,18 @@
 #include <utility>
 #include <vector>
 
-#include "../errors.hpp"
-#include "../parallel.hpp"
-#include "../problem.hpp"
-#include "../progress.hpp"
-#include "../stats.hpp"
+#include "../model/link_pair.hpp"
+#include "../model/problem.hpp"
+#include "../model/stats.hpp"
+#include "../util/errors.hpp"
+#include "../util/parallel.hpp"
+#include "../util/progress.hpp"
 #include "controller.hpp"
 #include "dense.hpp"
 #include "events.hpp"
 #include "tableau.hpp"
+#include "vector_field.hpp"
+#include "woodbury.hpp"
 
 namespace pyscale {
 
@@ -138,14 +143,18 @@ inline double default_atol(const ProblemView& p, double rtol, int threads = 0) {
     return rtol * 1e-2 * (rms > 0 ? rms : 1.0);
 }
 
+template <class Pair>
 class FlowIntegrator {
+    static_assert(is_pair_v<Pair>, "FlowIntegrator<Pair>: Pair must derive from PairBase<Pair>");
+
 public:
-    FlowIntegrator(const ProblemView& p, FlowWorkspace& ws, const FlowOptions& opt)
-        : p_(p), ws_(ws), opt_(opt), tab_(tableau(opt.method)), capacitance_sums_(p.n, opt.threads),
-          stage_sums_(p.n, opt.threads), moment_sums_(p.n, opt.threads),
-          final_sums_(p.n, opt.threads), final_dense_sums_(p.n, opt.threads),
-          final_full_sums_(p.n, opt.threads), dense_all_sums_(p.n, opt.threads),
-          final_direct_sums_(p.n, opt.threads) {
+    FlowIntegrator(const ProblemView& p, const Pair& pair, FlowWorkspace& ws,
+                   const FlowOptions& opt)
+        : p_(p), field_(p, pair), ws_(ws), opt_(opt), tab_(tableau(opt.method)),
+          capacitance_sums_(p.n, opt.threads), stage_sums_(p.n, opt.threads),
+          moment_sums_(p.n, opt.threads), final_sums_(p.n, opt.threads),
+          final_dense_sums_(p.n, opt.threads), final_full_sums_(p.n, opt.threads),
+          dense_all_sums_(p.n, opt.threads), final_direct_sums_(p.n, opt.threads) {
         if (ws.size() != p.n) throw std::invalid_argument("workspace size != problem size");
         if (ws.stages() < tab_.stages)
             throw std::invalid_argument("workspace has fewer stage vectors than the method");
@@ -171,111 +180,153 @@ public:
                    double* out, const ProgressHook& hook = nullptr,
                    const StepObserver& observer = nullptr,
                    std::vector<double>* dense_log = nullptr) {
-        FlowResult res;
-        res.t = t0;
-        double* y = w;
-        // The last stage's storage doubles as the proposed new state; on acceptance the two
-        // buffers swap roles, so a step never copies the state.
-        double* spare = ws_.stage(tab_.stages - 1);
-        Moments m = moments(p_, y, moment_sums_);
-        res.passes += 1;
-        std::size_t next = 0;
-        while (next < n_records && t_records[next] < t0) ++next;
-        if (next < n_records && t_records[next] == t0) {
-            write_record(out + next * kRecordWidth, t0, p_, m);
-            ++next;
-        }
-        const bool interpolate = opt_.record_mode == RecordMode::kInterpolate;
-        double t = t0;
-        double h = opt_.h0 > 0.0 ? opt_.h0 : initial_step(m);
-        bool last_rejected = false;
+        Run r = start(w, t0, t_records, n_records, out);
         double row[kDenseWidth];
-        while (next < n_records) {
-            if (res.steps >= opt_.max_steps) {
-                res.status = RunStatus::kStepLimit;
+        while (r.next < n_records) {
+            Attempt a;
+            if (r.res.steps >= opt_.max_steps || !plan(r, a)) {
+                r.res.status = RunStatus::kStepLimit;
                 break;
             }
-            // Interpolated records need no step of their own: only the last one is a target.
-            const double target = interpolate ? t_records[n_records - 1] : t_records[next];
-            const double growth = 4.0 * (p_.s_star - 3.0 * m.s) * lambda_max_;
-            h = controller_.limit(h, growth, tab_.gamma);
-            double step = h;
-            const bool lands = StepController::lands(t, step, target);
-            if (lands) step = target - t;
-            if (StepController::too_small(step, t)) {
-                res.status = RunStatus::kStepLimit;
-                break;
-            }
-            // Records strictly inside the step need the dense output's extra sums (RODAS4
-            // forms them in the attempt's last pass, ROS4 in one more pass).
-            // A few records: their moments directly at their theta; many: the dense row's
-            // extra sums (both formed in the attempt's last pass for RODAS4).
-            const double t_planned = lands ? target : t + step;
-            std::size_t inside = 0;
-            while (interpolate && next + inside < n_records &&
-                   t_records[next + inside] < t_planned && inside <= kInlineRecords)
-                ++inside;
-            const bool direct = tab_.has_stage_dense_output && !opt_.dense_every_step &&
-                                inside > 0 && inside <= kInlineRecords;
-            const bool extras = opt_.dense_every_step || (inside > 0 && !direct);
-            inline_count_ = direct ? static_cast<int>(inside) : 0;
-            for (int q = 0; q < inline_count_; ++q)
-                inline_theta_[q] = (t_records[next + q] - t) / step;
             Moments m_new;
-            const double err = attempt(y, spare, m, step, m_new, extras, res);
+            const double err = attempt(r.y, r.spare, r.m, a.step, m_new, a.extras, r.res);
             if (!(err <= 1.0)) {  // also catches NaN
-                ++res.rejected;
-                h = controller_.after_reject(step, err);
-                last_rejected = true;
+                ++r.res.rejected;
+                r.h = controller_.after_reject(a.step, err);
+                r.last_rejected = true;
                 continue;
             }
-            std::swap(y, spare);  // spare: the state at the start of the step
-            ++res.steps;
-            const double t_start = t;
-            t = lands ? target : t + step;
-            dense_row(row, spare, y, m, m_new, t_start, step, extras, res);
-            const Moments m_start = m;
-            m = m_new;
-            h = controller_.after_accept(step, err, last_rejected, lands, h);
-            last_rejected = false;
-            if (dense_log) dense_log->insert(dense_log->end(), row, row + kDenseWidth);
-            double stop = observer ? observer(row) : kContinue;
-            const bool stopping = stop >= 0.0;
-            stop = std::min(stop, 1.0);
-            const double t_end = stopping && stop < 1.0 ? t_start + stop * step : t;
-            if (interpolate) {
-                next = write_dense_records(out, t_records, n_records, next, row, t_end, t, m);
-            } else if (lands && t <= t_end) {
-                write_record(out + next * kRecordWidth, t, p_, m);
-                ++next;
-            }
-            if (stopping) {
-                if (t_end < t) {
-                    dense_state(spare, y, m_start, m, stop, step, res);
-                    std::swap(y, spare);
-                    t = t_end;
-                }
-                res.stopped_by_event = true;
-                break;
-            }
-            if (hook && res.steps % opt_.progress_every == 0 && !hook(t, res.steps)) {
-                res.status = RunStatus::kInterrupted;
+            if (accept(r, a, err, m_new, row, observer, dense_log)) break;  // an event
+            if (hook && r.res.steps % opt_.progress_every == 0 && !hook(r.t, r.res.steps)) {
+                r.res.status = RunStatus::kInterrupted;
                 break;
             }
         }
-        if (y != w) std::memcpy(w, y, p_.n * sizeof(double));
-        res.t = t;
-        res.h_next = h;
-        res.records_written = next;
-        return res;
+        if (r.y != w) std::memcpy(w, r.y, p_.n * sizeof(double));
+        r.res.t = r.t;
+        r.res.h_next = r.h;
+        r.res.records_written = r.next;
+        return r.res;
     }
 
     double atol() const { return atol_; }
     const StepController& controller() const { return controller_; }
+    const VectorField<Pair>& field() const { return field_; }
 
 private:
+    // A run between steps: where the state is (y; spare is the other buffer), its moments,
+    // time, the next step size, the next record and the result so far.
+    struct Run {
+        double* y = nullptr;
+        double* spare = nullptr;
+        Moments m;
+        double t = 0.0, h = 0.0;
+        std::size_t next = 0;
+        bool last_rejected = false;
+        FlowResult res;
+        const double* t_records = nullptr;
+        std::size_t n_records = 0;
+        double* out = nullptr;
+    };
+    // The next attempt: its size, whether it lands on the target, and whether its last
+    // pass forms the dense row's extra sums (records inside the step).
+    struct Attempt {
+        double step = 0.0, target = 0.0;
+        bool lands = false, extras = false;
+    };
+
+    bool interpolating() const { return opt_.record_mode == RecordMode::kInterpolate; }
+
+    // The initial moments, the record at t0 (if requested) and the first step size.
+    Run start(double* w, double t0, const double* t_records, std::size_t n_records,
+              double* out) {
+        Run r;
+        r.res.t = t0;
+        r.y = w;
+        // The last stage's storage doubles as the proposed new state; on acceptance the two
+        // buffers swap roles, so a step never copies the state.
+        r.spare = ws_.stage(tab_.stages - 1);
+        r.m = moments(p_, r.y, moment_sums_);
+        r.res.passes += 1;
+        r.t_records = t_records;
+        r.n_records = n_records;
+        r.out = out;
+        while (r.next < n_records && t_records[r.next] < t0) ++r.next;
+        if (r.next < n_records && t_records[r.next] == t0) {
+            write_record(out + r.next * kRecordWidth, t0, p_, field_.pair(), r.m);
+            ++r.next;
+        }
+        r.t = t0;
+        r.h = opt_.h0 > 0.0 ? opt_.h0 : initial_step(r.m);
+        return r;
+    }
+
+    // Sizes the next attempt (false: the step would underflow) and chooses what its last
+    // pass forms for the records strictly inside it: a few records, their moments directly
+    // at their theta; many, the dense row's extra sums (both formed in the attempt's last
+    // pass for RODAS4; ROS4 forms the extras in one more pass).
+    bool plan(Run& r, Attempt& a) {
+        const bool interpolate = interpolating();
+        // Interpolated records need no step of their own: only the last one is a target.
+        a.target = interpolate ? r.t_records[r.n_records - 1] : r.t_records[r.next];
+        const double growth = field_.coefficients(r.m.s, r.m.u).c0 * lambda_max_;
+        r.h = controller_.limit(r.h, growth, tab_.gamma);
+        a.step = r.h;
+        a.lands = StepController::lands(r.t, a.step, a.target);
+        if (a.lands) a.step = a.target - r.t;
+        if (StepController::too_small(a.step, r.t)) return false;
+        const double t_planned = a.lands ? a.target : r.t + a.step;
+        std::size_t inside = 0;
+        while (interpolate && r.next + inside < r.n_records &&
+               r.t_records[r.next + inside] < t_planned && inside <= kInlineRecords)
+            ++inside;
+        const bool direct = tab_.has_stage_dense_output && !opt_.dense_every_step &&
+                            inside > 0 && inside <= kInlineRecords;
+        a.extras = opt_.dense_every_step || (inside > 0 && !direct);
+        inline_count_ = direct ? static_cast<int>(inside) : 0;
+        for (int q = 0; q < inline_count_; ++q)
+            inline_theta_[q] = (r.t_records[r.next + q] - r.t) / a.step;
+        return true;
+    }
+
+    // Takes the accepted attempt (new state in r.spare): swaps the buffers, forms the step's
+    // dense row, hands it to the observer and writes the records it holds. True when the
+    // observer stopped the run (the dense state at the event is then left in r.y).
+    bool accept(Run& r, const Attempt& a, double err, const Moments& m_new, double* row,
+                const StepObserver& observer, std::vector<double>* dense_log) {
+        std::swap(r.y, r.spare);  // spare: the state at the start of the step
+        ++r.res.steps;
+        const double t_start = r.t;
+        r.t = a.lands ? a.target : r.t + a.step;
+        dense_row(row, r.spare, r.y, r.m, m_new, t_start, a.step, a.extras, r.res);
+        const Moments m_start = r.m;
+        r.m = m_new;
+        r.h = controller_.after_accept(a.step, err, r.last_rejected, a.lands, r.h);
+        r.last_rejected = false;
+        if (dense_log) dense_log->insert(dense_log->end(), row, row + kDenseWidth);
+        double stop = observer ? observer(row) : kContinue;
+        const bool stopping = stop >= 0.0;
+        stop = std::min(stop, 1.0);
+        const double t_end = stopping && stop < 1.0 ? t_start + stop * a.step : r.t;
+        if (interpolating()) {
+            r.next = write_dense_records(r.out, r.t_records, r.n_records, r.next, row, t_end,
+                                         r.t, r.m);
+        } else if (a.lands && r.t <= t_end) {
+            write_record(r.out + r.next * kRecordWidth, r.t, p_, field_.pair(), r.m);
+            ++r.next;
+        }
+        if (!stopping) return false;
+        if (t_end < r.t) {
+            dense_state(r.spare, r.y, m_start, r.m, stop, a.step, r.res);
+            std::swap(r.y, r.spare);
+            r.t = t_end;
+        }
+        r.res.stopped_by_event = true;
+        return true;
+    }
+
     double initial_step(const Moments& m) const {
-        const double rate = lambda_max_ * (4.0 * p_.s_star + 12.0 * std::abs(m.s) + 1.0);
+        const double rate = lambda_max_ * (field_.rate_bound(m.s, m.u) + 1.0);
         return std::pow(opt_.rtol, 0.25) / rate;
     }
 
@@ -298,13 +349,16 @@ private:
                     mr.dist_plus = d[3];
                 }
             }
-            write_record(out + next * kRecordWidth, tr, p_, mr);
+            write_record(out + next * kRecordWidth, tr, p_, field_.pair(), mr);
         }
         return next;
     }
 
-    // f(y)_i = lambda_i (a y_i + b w*_i): the coefficients a, b from the moments of y.
-    double rhs_coef(const Moments& m) const { return 4.0 * (p_.s_star - 3.0 * m.s); }
+    // h f at the moments m: the coefficients (h c0, h c1) of h f_i = lambda_i (a y_i + b w*_i).
+    FlowCoefficients scaled_coefficients(const Moments& m, double h) const {
+        const FlowCoefficients f = field_.coefficients(m.s, m.u);
+        return {h * f.c0, h * f.c1};
+    }
 
     // The dense row of the step just accepted (y0 -> y1, size h); `extras`: also the sums
     // that records need (dense.hpp). RODAS4's scalar sums come from its last stage pass;
@@ -318,15 +372,13 @@ private:
                                 extras ? final_extras_.data() : nullptr);
             return;
         }
-        const double a0 = h * rhs_coef(m0), b0 = h * 8.0 * m0.u;
-        const double a1 = h * rhs_coef(m1), b1 = h * 8.0 * m1.u;
+        const FlowCoefficients hf0 = scaled_coefficients(m0, h), hf1 = scaled_coefficients(m1, h);
         auto sums = dense_all_sums_.run([&](std::size_t b, std::size_t e, double* acc) {
             for (std::size_t i = b; i < e; ++i) {
-                const double hf0 = lam[i] * (a0 * y0[i] + b0 * ws[i]);
-                const double hf1 = lam[i] * (a1 * y1[i] + b1 * ws[i]);
+                const double f0 = VectorField<Pair>::component(hf0, lam[i], y0[i], ws[i]);
+                const double f1 = VectorField<Pair>::component(hf1, lam[i], y1[i], ws[i]);
                 const double dy = y1[i] - y0[i];
-                const DenseCoordinate x{lam[i], ws[i], y0[i], y1[i], hf0 - dy,
-                                        2.0 * dy - hf0 - hf1};
+                const DenseCoordinate x{lam[i], ws[i], y0[i], y1[i], f0 - dy, 2.0 * dy - f0 - f1};
                 accumulate_dense_scalars(acc, x);
                 if (extras) accumulate_dense_extras(acc + kDenseScalarSums, x);
             }
@@ -355,14 +407,14 @@ private:
                         basis.b[3] * c3;
             }
         } else {
-            const double a0 = h * rhs_coef(m0), b0 = h * 8.0 * m0.u;
-            const double a1 = h * rhs_coef(m1), b1 = h * 8.0 * m1.u;
+            const FlowCoefficients hf0 = scaled_coefficients(m0, h);
+            const FlowCoefficients hf1 = scaled_coefficients(m1, h);
             for (std::size_t i = 0; i < p_.n; ++i) {
-                const double hf0 = lam[i] * (a0 * y0[i] + b0 * ws[i]);
-                const double hf1 = lam[i] * (a1 * y1[i] + b1 * ws[i]);
+                const double f0 = VectorField<Pair>::component(hf0, lam[i], y0[i], ws[i]);
+                const double f1 = VectorField<Pair>::component(hf1, lam[i], y1[i], ws[i]);
                 const double dy = y1[i] - y0[i];
-                y0[i] = basis.b[0] * y0[i] + basis.b[1] * y1[i] + basis.b[2] * (hf0 - dy) +
-                        basis.b[3] * (2.0 * dy - hf0 - hf1);
+                y0[i] = basis.b[0] * y0[i] + basis.b[1] * y1[i] + basis.b[2] * (f0 - dy) +
+                        basis.b[3] * (2.0 * dy - f0 - f1);
             }
         }
         res.passes += 1;
@@ -393,6 +445,74 @@ private:
     static constexpr int kInlineRecords = 4;  // beyond that the dense row's sums are cheaper
     static constexpr int kDirectSums = 4 * kInlineRecords;
     using FinalDirectReducer = BlockedReducer<kFinalSums + kDenseScalarSums + kDirectSums + 1, 1>;
+    static constexpr int kExtraSlot = kFinalSums + kDenseScalarSums;
+    // The last pass's max slot (the per-coordinate error ratio) for a tableau and mode.
+    template <const RosenbrockTableau& T, int kExtraMode>
+    static constexpr int max_slot() {
+        if (!T.has_stage_dense_output) return kFinalSums;
+        return kExtraSlot + (kExtraMode == kGramExtras     ? kDenseExtraSums
+                             : kExtraMode == kDirectRecords ? kDirectSums
+                                                            : 0);
+    }
+
+    // What the stages of one step share: the state, the stage vectors, the linear-system
+    // data and the current stage's f coefficients (from the moments of Y_i).
+    struct StepContext {
+        const double* y = nullptr;
+        double* K[6] = {};
+        double gh = 0, c0 = 0, inv_h = 0;  // c0: the Jacobian's diagonal, from y
+        FlowCoefficients f;                 // f(Y_i) = lambda (f.c0 Y_i + f.c1 w*)
+        Capacitance cap;
+        double z1 = 0, z2 = 0;
+        double p12 = 0, p22 = 0;  // entries of U^T M^-1 U
+
+        template <const RosenbrockTableau& T, int I>
+        double stage_state(std::size_t e) const {
+            double yi = y[e];
+            for (int j = 0; j < I; ++j) yi += T.A[I][j] * K[j][e];
+            return yi;
+        }
+        // r_I at coordinate e: lambda (f.c0 Y_I + f.c1 w*) + sum_{j<I} (C_Ij / h) K_j.
+        template <const RosenbrockTableau& T, int I>
+        double stage_rhs(const double* lam, const double* ws, std::size_t e) const {
+            double cs = 0.0;
+            for (int j = 0; j < I; ++j) cs += T.C[I][j] * K[j][e];
+            return VectorField<Pair>::component(f, lam[e], stage_state<T, I>(e), ws[e]) +
+                   inv_h * cs;
+        }
+        // K_I at coordinate e = M^-1 (r_I + U z).
+        template <const RosenbrockTableau& T, int I>
+        double solve_stage(const double* lam, const double* ws, std::size_t e) const {
+            const double r = stage_rhs<T, I>(lam, ws, e);
+            return (r + lam[e] * (y[e] * z1 + ws[e] * z2)) / (gh - c0 * lam[e]);
+        }
+    };
+
+    // The records inside a step whose moments the last pass forms directly: s^(2), u^(2)
+    // and ||w -+ w*||^2 of the dense state at each one's theta (4 slots per record).
+    struct DirectRecords {
+        DenseBasis basis[kInlineRecords] = {DenseBasis(0.0), DenseBasis(0.0), DenseBasis(0.0),
+                                            DenseBasis(0.0)};
+        int count = 0;
+        void set(int n, const double* theta) {
+            count = n;
+            for (int q = 0; q < n; ++q) basis[q] = DenseBasis(theta[q]);
+        }
+        void accumulate(double* acc, const DenseCoordinate& x) const {
+            const double lws = x.lam * x.ws;
+            for (int q = 0; q < count; ++q) {
+                const double* b = basis[q].b;
+                const double wq = b[0] * x.y0 + b[1] * x.y1 + b[2] * x.c2 + b[3] * x.c3;
+                const double lwq = x.lam * wq;
+                const double dmq = wq - x.ws, dpq = wq + x.ws;
+                double* a = acc + 4 * q;
+                a[0] += lwq * lwq;
+                a[1] += lwq * lws;
+                a[2] += dmq * dmq;
+                a[3] += dpq * dpq;
+            }
+        }
+    };
 
     // One Rosenbrock step of size h from y (moments m). Writes the proposal into y_new (the
     // last stage's storage) and its moments into m_new; returns the scaled error (> 1:
@@ -400,47 +520,58 @@ private:
     // unroll into straight-line code.
     //
     // S + 1 passes per attempt: the first sets up the capacitance matrix and stage 1's
-    // solve; each stage's pass forms K_i = M^-1 (r_i + U z) (r_i recomputed on the fly, never
-    // stored) together with what the next stage needs; the last forms the new state, its
-    // moments, the error and (RODAS4) the inner products of the dense output.
-    // M = diag(1/(h gamma) - c0 lambda), U = [Qy, Qw*].
+    // solve (first_pass); each stage's pass forms K_i = M^-1 (r_i + U z) (r_i recomputed on
+    // the fly, never stored) together with what the next stage needs (stages); the last
+    // forms the new state, its moments, the error and (RODAS4) the inner products of the
+    // dense output (final_pass). M = diag(1/(h gamma) - c0 lambda), U = [Qy, Qw*].
     template <const RosenbrockTableau& T, int kExtraMode, class Reducer>
     double attempt_with(const double* y, double* y_new, const Moments& m, double h,
                         Moments& m_new, FlowResult& res, Reducer& final_reducer) {
-        constexpr int S = T.stages;
-        constexpr int L = S - 1;
         constexpr bool kDense = T.has_stage_dense_output;
-        constexpr bool kExtras = kExtraMode == kGramExtras;
-        constexpr bool kDirect = kExtraMode == kDirectRecords;
         static_assert(kDense || kExtraMode == kNoExtras, "records need a stage dense output");
-        constexpr int kExtraSlot = kFinalSums + kDenseScalarSums;
-        constexpr int kMaxSlot =
-            kDense ? kExtraSlot + (kExtras ? kDenseExtraSums : kDirect ? kDirectSums : 0)
-                   : kFinalSums;
-        DenseBasis basis[kInlineRecords] = {DenseBasis(0.0), DenseBasis(0.0), DenseBasis(0.0),
-                                            DenseBasis(0.0)};
-        const int n_direct = kDirect ? inline_count_ : 0;
-        for (int q = 0; q < n_direct; ++q) basis[q] = DenseBasis(inline_theta_[q]);
         StepContext c;
+        if (!first_pass<T>(c, y, y_new, m, h, res)) return std::numeric_limits<double>::infinity();
+        stages<T, 0>(c, res);
+        const auto fin = final_pass<T, kExtraMode>(c, y, y_new, final_reducer);
+        res.passes += 1;
+        ++res.rhs_evals;
+        if constexpr (kDense)
+            std::copy(fin.begin() + kFinalSums, fin.begin() + kFinalSums + kDenseScalarSums,
+                      final_dense_.begin());
+        if constexpr (kExtraMode == kGramExtras)
+            std::copy(fin.begin() + kExtraSlot, fin.begin() + kExtraSlot + kDenseExtraSums,
+                      final_extras_.begin());
+        if constexpr (kExtraMode == kDirectRecords)
+            std::copy(fin.begin() + kExtraSlot, fin.begin() + kExtraSlot + kDirectSums,
+                      direct_sums_.begin());
+        m_new = Moments{fin[0], fin[1], fin[2], fin[3], fin[4], fin[5]};
+        return scaled_error(fin.data(), m_new, fin[max_slot<T, kExtraMode>()]);
+    }
+
+    // The step's linear-system data from the moments m of y: f's coefficients, the
+    // Jacobian's coupling C, and (pass 1) P = U^T M^-1 U with stage 1's q (r_1 = f(y)).
+    // False when the capacitance system is singular (the attempt is rejected).
+    template <const RosenbrockTableau& T>
+    bool first_pass(StepContext& c, const double* y, double* y_new, const Moments& m, double h,
+                    FlowResult& res) {
+        constexpr int L = T.stages - 1;
         c.y = y;
         for (int j = 0; j < L; ++j) c.K[j] = ws_.stage(j);
         c.K[L] = y_new;  // consumed element by element as y_new is written
         c.gh = 1.0 / (h * T.gamma);
-        c.c0 = 4.0 * (p_.s_star - 3.0 * m.s);
+        c.f = field_.coefficients(m.s, m.u);
+        c.c0 = c.f.c0;
         c.inv_h = 1.0 / h;
-        c.coef = c.c0;
-        c.u8 = 8.0 * m.u;
+        const Coupling coupling = field_.coupling(m.s, m.u);
         const double* lam = p_.lambda;
         const double* ws = p_.w_star;
         const double gh = c.gh, c0 = c.c0;
-
-        // Pass 1: capacitance sums P = U^T M^-1 U, and q for stage 1 (r_1 = f(y)).
         auto s1 = capacitance_sums_.run([&](std::size_t b, std::size_t e, double* acc) {
-            const double coef = c.coef, u8 = c.u8;
+            const FlowCoefficients f = c.f;
             for (std::size_t i = b; i < e; ++i) {
                 const double inv_m = 1.0 / (gh - c0 * lam[i]);
                 const double lw = lam[i] * y[i], lws = lam[i] * ws[i];
-                const double r = coef * lw + u8 * lws;
+                const double r = f.c0 * lw + f.c1 * lws;
                 acc[0] += lw * lw * inv_m;
                 acc[1] += lw * lws * inv_m;
                 acc[2] += lws * lws * inv_m;
@@ -449,23 +580,26 @@ private:
             }
         });
         res.passes += 1;
-        // Capacitance K = C^-1 - P with C = diag(-24, 8) (the rank-2 part of J).
         c.p12 = s1[1];
         c.p22 = s1[2];
-        c.k11 = -1.0 / 24.0 - s1[0];
-        c.k12 = -s1[1];
-        c.k22 = 1.0 / 8.0 - s1[2];
-        c.det = c.k11 * c.k22 - c.k12 * c.k12;
-        const double scale = std::abs(c.k11 * c.k22) + c.k12 * c.k12;
-        if (!(std::abs(c.det) > 1e-13 * scale) || !std::isfinite(c.det))
-            return std::numeric_limits<double>::infinity();
-        c.solve_capacitance(s1[3], s1[4]);
-        stages<T, 0>(c, res);
+        if (!c.cap.factor(coupling, s1[0], s1[1], s1[2])) return false;
+        c.cap.solve(s1[3], s1[4], c.z1, c.z2);
+        return true;
+    }
 
-        // Last pass: K_S, the new state, its moments and the error measures.
-        const double rtol = opt_.rtol;
-        const double comp_rtol = kComponentSlack * rtol, comp_atol = kComponentSlack * atol_;
-        auto fin = final_reducer.run([&](std::size_t b, std::size_t e, double* acc) {
+    // The last pass: K_S, the new state into y_new, its moments, the error measures and the
+    // dense output's sums (slots as kFinalSums and max_slot say).
+    template <const RosenbrockTableau& T, int kExtraMode, class Reducer>
+    auto final_pass(const StepContext& c, const double* y, double* y_new, Reducer& reducer) {
+        constexpr int L = T.stages - 1;
+        constexpr bool kDense = T.has_stage_dense_output;
+        constexpr int kMaxSlot = max_slot<T, kExtraMode>();
+        const double* lam = p_.lambda;
+        const double* ws = p_.w_star;
+        const double comp_rtol = kComponentSlack * opt_.rtol, comp_atol = kComponentSlack * atol_;
+        DirectRecords direct;
+        if constexpr (kExtraMode == kDirectRecords) direct.set(inline_count_, inline_theta_);
+        return reducer.run([&](std::size_t b, std::size_t e, double* acc) {
             const StepContext cc = c;
             for (std::size_t i = b; i < e; ++i) {
                 const double kl = cc.template solve_stage<T, L>(lam, ws, i);
@@ -477,20 +611,7 @@ private:
                 }
                 err = std::abs(err);
                 y_new[i] = yn;  // K_S's slot: kl is not needed any more
-                const double lyn = lam[i] * yn, lws = lam[i] * ws[i];
-                const double dm = yn - ws[i], dp = yn + ws[i];
-                acc[0] += lyn * yn;
-                acc[1] += lyn * ws[i];
-                acc[2] += lyn * lyn;
-                acc[3] += lyn * lws;
-                acc[4] += dm * dm;
-                acc[5] += dp * dp;
-                // First-order effect of this coordinate's error on s, u, ||w -+ w*||^2.
-                acc[6] += 2.0 * std::abs(lyn) * err;
-                acc[7] += std::abs(lws) * err;
-                acc[8] += 2.0 * std::abs(dm) * err;
-                acc[9] += 2.0 * std::abs(dp) * err;
-                acc[10] += std::abs(lyn * ws[i]);
+                accumulate_final(acc, lam[i], ws[i], yn, err);
                 if constexpr (kDense) {
                     double c2 = 0.0, c3 = 0.0;
                     for (int j = 0; j < L; ++j) {
@@ -499,21 +620,10 @@ private:
                     }
                     const DenseCoordinate x{lam[i], ws[i], y[i], yn, c2, c3};
                     accumulate_dense_scalars(acc + kFinalSums, x);
-                    if constexpr (kExtras) accumulate_dense_extras(acc + kExtraSlot, x);
-                    if constexpr (kDirect) {
-                        const double lws_i = lam[i] * ws[i];
-                        for (int q = 0; q < n_direct; ++q) {
-                            const double* b = basis[q].b;
-                            const double wq = b[0] * y[i] + b[1] * yn + b[2] * c2 + b[3] * c3;
-                            const double lwq = lam[i] * wq;
-                            const double dmq = wq - ws[i], dpq = wq + ws[i];
-                            double* a = acc + kExtraSlot + 4 * q;
-                            a[0] += lwq * lwq;
-                            a[1] += lwq * lws_i;
-                            a[2] += dmq * dmq;
-                            a[3] += dpq * dpq;
-                        }
-                    }
+                    if constexpr (kExtraMode == kGramExtras)
+                        accumulate_dense_extras(acc + kExtraSlot, x);
+                    if constexpr (kExtraMode == kDirectRecords)
+                        direct.accumulate(acc + kExtraSlot, x);
                 }
                 const double sc = comp_atol + comp_rtol * std::max(std::abs(y[i]), std::abs(yn));
                 const double ratio = err / sc;
@@ -521,21 +631,33 @@ private:
                 acc[kMaxSlot] = (ratio > acc[kMaxSlot] || ratio != ratio) ? ratio : acc[kMaxSlot];
             }
         });
-        res.passes += 1;
-        ++res.rhs_evals;
-        if constexpr (kDense)
-            std::copy(fin.begin() + kFinalSums, fin.begin() + kFinalSums + kDenseScalarSums,
-                      final_dense_.begin());
-        if constexpr (kExtras)
-            std::copy(fin.begin() + kExtraSlot, fin.begin() + kExtraSlot + kDenseExtraSums,
-                      final_extras_.begin());
-        if constexpr (kDirect)
-            std::copy(fin.begin() + kExtraSlot, fin.begin() + kExtraSlot + kDirectSums,
-                      direct_sums_.begin());
-        m_new = Moments{fin[0], fin[1], fin[2], fin[3], fin[4], fin[5]};
-        // Tolerances on the observables. u's scale is floored by a fraction of
-        // sum |lambda w w*| so that a sign change of u does not stall the integrator; the
-        // other floors are far below anything physical and only guard exact zeros.
+    }
+
+    // Slots 0..10 of the last pass at one coordinate: the new state's moments, then the
+    // first-order effect of its error on s, u, ||w -+ w*||^2, and sum |lambda w w*|.
+    static void accumulate_final(double* acc, double lam, double ws, double yn, double err) {
+        const double lyn = lam * yn, lws = lam * ws;
+        const double dm = yn - ws, dp = yn + ws;
+        acc[0] += lyn * yn;
+        acc[1] += lyn * ws;
+        acc[2] += lyn * lyn;
+        acc[3] += lyn * lws;
+        acc[4] += dm * dm;
+        acc[5] += dp * dp;
+        acc[6] += 2.0 * std::abs(lyn) * err;
+        acc[7] += std::abs(lws) * err;
+        acc[8] += 2.0 * std::abs(dm) * err;
+        acc[9] += 2.0 * std::abs(dp) * err;
+        acc[10] += std::abs(lyn * ws);
+    }
+
+    // The attempt's error from the last pass's sums: the observables' first-order errors
+    // against their tolerances, and the per-coordinate max (slot `component_max`).
+    double scaled_error(const double* fin, const Moments& m_new, double component_max) const {
+        // u's scale is floored by a fraction of sum |lambda w w*| so that a sign change of u
+        // does not stall the integrator; the other floors are far below anything physical
+        // and only guard exact zeros.
+        const double rtol = opt_.rtol;
         const double sstar = p_.s_star;
         const double tol_s = kLocalSlack * rtol * (m_new.s + 1e-10 * sstar);
         const double tol_u =
@@ -547,51 +669,17 @@ private:
         const double err_obs = std::max(std::max(fin[6] / tol_s, fin[7] / tol_u),
                                         std::min(fin[8] / tol_minus, fin[9] / tol_plus));
         if (err_obs != err_obs) return err_obs;
-        return std::max(err_obs, fin[kMaxSlot]);
+        return std::max(err_obs, component_max);
     }
-
-    // What the stages of one step share: the state, the stage vectors, the linear-system
-    // data and the current stage's f coefficients (from the moments of Y_i).
-    struct StepContext {
-        const double* y = nullptr;
-        double* K[6] = {};
-        double gh = 0, c0 = 0, inv_h = 0;
-        double coef = 0, u8 = 0;  // f(Y_i) = lambda (coef Y_i + u8 w*)
-        double k11 = 0, k12 = 0, k22 = 0, det = 1, z1 = 0, z2 = 0;
-        double p12 = 0, p22 = 0;  // entries of U^T M^-1 U
-
-        void solve_capacitance(double q1, double q2) {
-            z1 = (k22 * q1 - k12 * q2) / det;
-            z2 = (k11 * q2 - k12 * q1) / det;
-        }
-        template <const RosenbrockTableau& T, int I>
-        double stage_state(std::size_t e) const {
-            double yi = y[e];
-            for (int j = 0; j < I; ++j) yi += T.A[I][j] * K[j][e];
-            return yi;
-        }
-        // r_I at coordinate e: lambda (coef Y_I + u8 w*) + sum_{j<I} (C_Ij / h) K_j.
-        template <const RosenbrockTableau& T, int I>
-        double stage_rhs(const double* lam, const double* ws, std::size_t e) const {
-            double cs = 0.0;
-            for (int j = 0; j < I; ++j) cs += T.C[I][j] * K[j][e];
-            return lam[e] * (coef * stage_state<T, I>(e) + u8 * ws[e]) + inv_h * cs;
-        }
-        // K_I at coordinate e = M^-1 (r_I + U z).
-        template <const RosenbrockTableau& T, int I>
-        double solve_stage(const double* lam, const double* ws, std::size_t e) const {
-            const double r = stage_rhs<T, I>(lam, ws, e);
-            return (r + lam[e] * (y[e] * z1 + ws[e] * z2)) / (gh - c0 * lam[e]);
-        }
-    };
 
     // Stages I .. S-2 (K_I stored), and the capacitance solve for stage S-1.
     //
     // One pass per stage. Stage I+1's right-hand side
-    //     r = lambda (coef Y + u8 w*) + (1/h) sum_j C_{I+1,j} K_j
-    // is linear in the two scalars coef, u8 that only the end of this pass knows (they come
-    // from the moments of Y_{I+1}); so the pass accumulates the pieces of q = U^T M^-1 r
-    // separately and combines them afterwards, instead of sweeping the vectors again.
+    //     r = lambda (c0' Y + c1' w*) + (1/h) sum_j C_{I+1,j} K_j
+    // is linear in the two scalars (c0', c1') = f's coefficients at Y_{I+1}, which only the
+    // end of this pass knows (from the moments of Y_{I+1}); so the pass accumulates the
+    // pieces of q = U^T M^-1 r separately and combines them afterwards, instead of sweeping
+    // the vectors again.
     template <const RosenbrockTableau& T, int I>
     void stages(StepContext& c, FlowResult& res) {
         constexpr int L = T.stages - 1;
@@ -623,17 +711,17 @@ private:
             });
             res.passes += 1;
             ++res.rhs_evals;
-            c.coef = 4.0 * (p_.s_star - 3.0 * sums[0]);
-            c.u8 = 8.0 * sums[1];
+            c.f = field_.coefficients(sums[0], sums[1]);
             // p12 = sum (lambda y)(lambda w*)/m, p22 = sum (lambda w*)^2/m from the first pass.
-            const double q1 = c.coef * sums[2] + c.u8 * c.p12 + c.inv_h * sums[4];
-            const double q2 = c.coef * sums[3] + c.u8 * c.p22 + c.inv_h * sums[5];
-            c.solve_capacitance(q1, q2);
+            const double q1 = c.f.c0 * sums[2] + c.f.c1 * c.p12 + c.inv_h * sums[4];
+            const double q2 = c.f.c0 * sums[3] + c.f.c1 * c.p22 + c.inv_h * sums[5];
+            c.cap.solve(q1, q2, c.z1, c.z2);
             stages<T, I + 1>(c, res);
         }
     }
 
     const ProblemView& p_;
+    VectorField<Pair> field_;
     FlowWorkspace& ws_;
     FlowOptions opt_;
     const RosenbrockTableau& tab_;
@@ -658,11 +746,12 @@ private:
 };
 
 // Convenience: run the flow with a workspace of its own.
-inline FlowResult run_flow(const ProblemView& p, double* w, double t0, const double* t_records,
-                           std::size_t n_records, double* out, const FlowOptions& opt = {},
-                           const ProgressHook& hook = nullptr) {
+template <class Pair>
+FlowResult run_flow(const ProblemView& p, const Pair& pair, double* w, double t0,
+                    const double* t_records, std::size_t n_records, double* out,
+                    const FlowOptions& opt = {}, const ProgressHook& hook = nullptr) {
     FlowWorkspace ws(p.n, opt.method);
-    FlowIntegrator integ(p, ws, opt);
+    FlowIntegrator<Pair> integ(p, pair, ws, opt);
     return integ.run(w, t0, t_records, n_records, out, hook);
 }
 

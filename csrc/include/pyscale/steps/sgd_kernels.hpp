@@ -17,9 +17,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "normal.hpp"
-#include "parallel.hpp"
-#include "philox.hpp"
+#include "../random/normal.hpp"
+#include "../random/philox.hpp"
+#include "../util/parallel.hpp"
 
 namespace pyscale {
 
@@ -209,11 +209,13 @@ inline void draw_project(const NormalStream& gen, std::uint64_t sample, const do
     xw_star = sum_chains(chains + 4);
 }
 
-// Label y = (x·w*)^2 + sigma xi of sample `sample` (model page: Data model).
-inline double label(const NormalStream& gen, std::uint64_t sample, double xw_star,
-                    double sigma) {
-    return sigma > 0 ? xw_star * xw_star + sigma * gen.one(sample, kLabelDomain, 0)
-                     : xw_star * xw_star;
+// Label y = tau(x·w*) + sigma xi of sample `sample`: tau the pair's teacher, sigma the
+// label-noise standard deviation (model page: Data model).
+template <class Pair>
+double label(const Pair& pair, const NormalStream& gen, std::uint64_t sample, double xw_star,
+             double sigma) {
+    return sigma > 0 ? pair.teacher(xw_star) + sigma * gen.one(sample, kLabelDomain, 0)
+                     : pair.teacher(xw_star);
 }
 
 }  // namespace detail

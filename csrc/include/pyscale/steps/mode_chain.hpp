@@ -6,17 +6,19 @@
 // e1 = W*_m / r_m and e2 the unit vector along the part of W_m orthogonal to W*_m
 // (c2_m >= 0). A sample's block is sqrt(lambda_m) z, z ~ N(0, I): its components alpha on
 // e1 and beta on e2 are independent N(0, 1), the rest zeta is N(0, I) on the (n_m - 2)-
-// dimensional complement. Step k with batch B, label-noise variance sigma^2:
+// dimensional complement. Step k with batch B, label-noise variance sigma_noise^2:
 //     p_j = sum_m sqrt(lambda_m) (alpha_jm c1_m + beta_jm c2_m),  q_j = sum_m sqrt(lambda_m)
-//     alpha_jm r_m,  y_j = q_j^2 + sigma xi_j,  g_j = 4 (p_j^2 - y_j) p_j,
+//     alpha_jm r_m,  y_j = tau(q_j) + sigma_noise xi_j,  g_j = 2 (sigma(p_j) - y_j) sigma'(p_j),
 //     kappa_m = (lr / B) sqrt(lambda_m),
 //     c1_m <- c1_m - kappa_m sum_j g_j alpha_jm,   v_m = c2_m - kappa_m sum_j g_j beta_jm,
 //     c2_m <- sqrt(v_m^2 + kappa_m^2 (sum_j g_j^2) chi2_{n_m - 2}).
 // Given the g's, sum_j g_j zeta_jm is N(0, sum_j g_j^2 I) on the complement and only its
 // norm enters later steps, so (c1, c2) is a Markov chain with exactly the law of the full
 // SGD's (c1, c2) — a chi-square draw (gamma.hpp) replaces n_m - 2 Gaussians. n_m = 1: alpha
-// only, c2 = 0; n_m = 2: c2 <- |v|. Statistics: s = sum lambda (c1^2 + c2^2), u = sum
-// lambda c1 r, s2 / u2 with lambda^2, ||w -+ w*||^2 = sum (c1 -+ r)^2 + c2^2.
+// only, c2 = 0; n_m = 2: c2 <- |v|. Only g_j depends on the link pair (student sigma,
+// teacher tau; model/link_pair.hpp; the square: g_j = 4 (p_j^2 - y_j) p_j). Statistics:
+// s = sum lambda (c1^2 + c2^2), u = sum lambda c1 r, s2 / u2 with lambda^2,
+// ||w -+ w*||^2 = sum (c1 -+ r)^2 + c2^2.
 //
 // Randomness, keyed by (seed, step, mode) so that bits do not depend on the thread count
 // and a resumed run continues exactly: alpha_jm and beta_jm are NormalStream draws of
@@ -42,14 +44,15 @@
 #include <stdexcept>
 #include <vector>
 
+#include "../model/link_pair.hpp"
+#include "../model/problem.hpp"
+#include "../model/stats.hpp"
+#include "../random/gamma.hpp"
+#include "../random/philox.hpp"
+#include "../util/errors.hpp"
+#include "../util/parallel.hpp"
 #include "ensemble.hpp"
-#include "errors.hpp"
-#include "gamma.hpp"
-#include "parallel.hpp"
-#include "philox.hpp"
-#include "problem.hpp"
 #include "sgd.hpp"
-#include "stats.hpp"
 #include "step_loop.hpp"
 
 namespace pyscale {
@@ -158,13 +161,14 @@ namespace detail {
 // the state itself is needed: records, progress checks and the end. s and u of the
 // updated state come with the update at no extra cost, so the divergence test runs every
 // step: a state found diverged in the sweep of step k is that of step k - 1.
+template <class Pair>
 class ModeChainEngine {
 public:
-    ModeChainEngine(const ModeView& p, double* c1, double* c2, double lr, int batch,
-                    std::uint64_t key_seed, long long step0, double* records,
+    ModeChainEngine(const ModeView& p, const Pair& pair, double* c1, double* c2, double lr,
+                    int batch, std::uint64_t key_seed, long long step0, double* records,
                     double* online_loss, const ModeChainOptions& opt, double window0_sum,
                     long long window0_count)
-        : p_(p), c1_(c1), c2_(c2), lr_(lr), B_(static_cast<std::size_t>(batch)),
+        : p_(p), pair_(pair), c1_(c1), c2_(c2), lr_(lr), B_(static_cast<std::size_t>(batch)),
           step0_(step0), nb_(block_count(p.m)), threads_(chain_threads(p.m, opt.threads)),
           normals_(key_seed, opt.simd), gammas_(key_seed, opt.simd),
           sigma_(std::sqrt(p.noise)), records_(records), online_loss_out_(online_loss),
@@ -221,11 +225,14 @@ private:
     bool state_ok();  // s, u of the state the last update left: finite and s <= limit
     void project_chunk(std::uint64_t sample, std::size_t c, std::size_t ce, double* part);
     void update_chunk(std::size_t c, std::size_t ce, double* acc);
+    // y_j = tau(q_j) + sigma_noise xi_j.
     double label(std::uint64_t sample, std::size_t j, double q) const {
-        return sigma_ > 0 ? q * q + sigma_ * normals_.one(sample, kChainLabelDomain, j) : q * q;
+        return sigma_ > 0 ? pair_.teacher(q) + sigma_ * normals_.one(sample, kChainLabelDomain, j)
+                          : pair_.teacher(q);
     }
 
     const ModeView& p_;
+    Pair pair_;
     double* c1_;
     double* c2_;
     double lr_;
@@ -251,7 +258,8 @@ private:
     std::vector<char> pairs_, chis_;  // per chunk: some mode has n >= 2 / n >= 3
 };
 
-inline StepOutcome ModeChainEngine::advance(long long k) {
+template <class Pair>
+StepOutcome ModeChainEngine<Pair>::advance(long long k) {
     const std::uint64_t sample = static_cast<std::uint64_t>(k - 1);
     const bool had_update = pending_;
     sweep(Sweep{pending_, true, sample});
@@ -263,9 +271,9 @@ inline StepOutcome ModeChainEngine::advance(long long k) {
     double G = 0.0;
     for (std::size_t j = 0; j < B_; ++j) {
         const double pj = pq_[2 * j];
-        const double rj = pj * pj - label(sample, j, pq_[2 * j + 1]);
+        const double rj = pair_.student(pj) - label(sample, j, pq_[2 * j + 1]);
         loss_sum_ += rj * rj;
-        g_[j] = 4.0 * rj * pj;
+        g_[j] = pair_.gradient_scale() * rj * pair_.gradient_weight(pj);
         G += g_[j] * g_[j];
     }
     loss_count_ += static_cast<long long>(B_);
@@ -276,14 +284,16 @@ inline StepOutcome ModeChainEngine::advance(long long k) {
     return StepOutcome::taken(k);
 }
 
-inline StepOutcome ModeChainEngine::flush(long long k) {
+template <class Pair>
+StepOutcome ModeChainEngine<Pair>::flush(long long k) {
     sweep(Sweep{true, false, 0});
     pending_ = false;
     return state_ok() ? StepOutcome::taken(k) : StepOutcome::diverged_at(k);
 }
 
-inline void ModeChainEngine::record(std::size_t row, long long k) {
-    write_record(records_ + row * kRecordWidth, static_cast<double>(k) * lr_, scalars_,
+template <class Pair>
+void ModeChainEngine<Pair>::record(std::size_t row, long long k) {
+    write_record(records_ + row * kRecordWidth, static_cast<double>(k) * lr_, scalars_, pair_,
                  mode_moments(p_, c1_, c2_, red_));
     if (!online_loss_out_) return;
     if (k == step0_) {  // no steps yet: no online loss
@@ -295,7 +305,8 @@ inline void ModeChainEngine::record(std::size_t row, long long k) {
     loss_count_ = 0;
 }
 
-inline bool ModeChainEngine::state_ok() {
+template <class Pair>
+bool ModeChainEngine<Pair>::state_ok() {
     double s = 0.0, u = 0.0;
     for (std::size_t bl = 0; bl < nb_; ++bl) {
         s += su_part_[2 * bl];
@@ -305,7 +316,8 @@ inline bool ModeChainEngine::state_ok() {
 }
 
 // One sweep over fixed blocks of modes (partial sums kept per block, added in block order).
-inline void ModeChainEngine::sweep(const Sweep& plan) {
+template <class Pair>
+void ModeChainEngine<Pair>::sweep(const Sweep& plan) {
     for_blocks(nb_, threads_, [&](std::size_t bl) {
         double* part = pq_part_.data() + bl * 2 * B_;
         std::fill(part, part + 2 * B_, 0.0);
@@ -322,7 +334,8 @@ inline void ModeChainEngine::sweep(const Sweep& plan) {
 }
 
 // Draws alpha, beta of `sample` on modes [c, ce) and adds their p_j, q_j to part.
-inline void ModeChainEngine::project_chunk(std::uint64_t sample, std::size_t c, std::size_t ce,
+template <class Pair>
+void ModeChainEngine<Pair>::project_chunk(std::uint64_t sample, std::size_t c, std::size_t ce,
                                            double* part) {
     double* al = alpha_.data() + c * B_;
     double* be = beta_.data() + c * B_;
@@ -357,7 +370,8 @@ inline void ModeChainEngine::project_chunk(std::uint64_t sample, std::size_t c, 
 
 // The pending update on modes [c, ce) (its chi-squares drawn here); adds s, u of the
 // updated modes to acc.
-inline void ModeChainEngine::update_chunk(std::size_t c, std::size_t ce, double* acc) {
+template <class Pair>
+void ModeChainEngine<Pair>::update_chunk(std::size_t c, std::size_t ce, double* acc) {
     double chi[kC];
     if (chis_[c / kC]) gammas_.fill(shapes_.data() + c, pending_sample_, c, ce, chi);
     // Local non-aliasing pointers: the state is written, the constants only read (else the
@@ -408,13 +422,14 @@ inline void ModeChainEngine::update_chunk(std::size_t c, std::size_t ce, double*
 // progress hook and the result are those of run_sgd (sgd.hpp): row r of `out` gets
 // (t, s, u, s2, u2, loss, mse) after record_steps[r] steps, online_loss[r] the mean
 // per-sample loss since the previous record.
-inline SgdResult run_mode_chain(const ModeView& p, double* c1, double* c2, double lr, int batch,
-                                std::uint64_t seed, long long step0, long long step_end,
-                                const long long* record_steps, std::size_t n_records,
-                                double* out, double* online_loss,
-                                const ModeChainOptions& opt = {},
-                                const ProgressHook& hook = nullptr, double window0_sum = 0.0,
-                                long long window0_count = 0) {
+template <class Pair>
+SgdResult run_mode_chain(const ModeView& p, const Pair& pair, double* c1, double* c2, double lr,
+                         int batch, std::uint64_t seed, long long step0, long long step_end,
+                         const long long* record_steps, std::size_t n_records, double* out,
+                         double* online_loss, const ModeChainOptions& opt = {},
+                         const ProgressHook& hook = nullptr, double window0_sum = 0.0,
+                         long long window0_count = 0) {
+    static_assert(is_pair_v<Pair>, "run_mode_chain: Pair must derive from PairBase<Pair>");
     if (!(lr > 0.0) || !std::isfinite(lr)) throw std::invalid_argument("lr must be positive");
     if (batch < 1) throw std::invalid_argument("batch must be >= 1");
     if (step0 < 0 || step_end < step0) throw std::invalid_argument("need 0 <= step0 <= step_end");
@@ -423,8 +438,9 @@ inline SgdResult run_mode_chain(const ModeView& p, double* c1, double* c2, doubl
     for (std::size_t i = 0; i < p.m; ++i)
         if (!(c2[i] >= 0.0) || (p.count[i] < 2.0 && c2[i] != 0.0))
             throw std::invalid_argument("c2 must be >= 0, and 0 on modes of one coordinate");
-    detail::ModeChainEngine engine(p, c1, c2, lr, batch, stream_seed(seed, p.dim, opt.streams),
-                                   step0, out, online_loss, opt, window0_sum, window0_count);
+    detail::ModeChainEngine<Pair> engine(p, pair, c1, c2, lr, batch,
+                                         stream_seed(seed, p.dim, opt.streams), step0, out,
+                                         online_loss, opt, window0_sum, window0_count);
     return run_online_loop(engine, {step0, step_end, record_steps, n_records, lr,
                                     opt.progress_every}, hook);
 }
@@ -434,16 +450,18 @@ inline SgdResult run_mode_chain(const ModeView& p, double* c1, double* c2, doubl
 // out + r n_records kRecordWidth and online_loss + r n_records. Each member runs single-
 // threaded, so member r is bit-identical to run_mode_chain with seeds[r] alone; progress
 // and stopping as for run_sgd_ensemble (ensemble.hpp).
-inline std::vector<SgdResult> run_mode_chain_ensemble(
-    const ModeView& p, double* C1, double* C2, std::size_t members, const std::uint64_t* seeds,
-    double lr, int batch, long long step_end, const long long* record_steps,
-    std::size_t n_records, double* out, double* online_loss, int threads,
+template <class Pair>
+std::vector<SgdResult> run_mode_chain_ensemble(
+    const ModeView& p, const Pair& pair, double* C1, double* C2, std::size_t members,
+    const std::uint64_t* seeds, double lr, int batch, long long step_end,
+    const long long* record_steps, std::size_t n_records, double* out, double* online_loss,
+    int threads,
     const ModeChainOptions& opt = {}, const ProgressHook& hook = nullptr) {
     const auto member_opt = member_options(opt);
     return run_members<SgdResult>(
         members, threads, member_opt.progress_every, lr, hook,
         [&](std::size_t r, const ProgressHook& member_hook) {
-            return run_mode_chain(p, C1 + r * p.m, C2 + r * p.m, lr, batch, seeds[r], 0,
+            return run_mode_chain(p, pair, C1 + r * p.m, C2 + r * p.m, lr, batch, seeds[r], 0,
                                   step_end, record_steps, n_records,
                                   out + r * n_records * kRecordWidth,
                                   online_loss ? online_loss + r * n_records : nullptr,

@@ -1,5 +1,7 @@
 // Population gradient descent (model page: Gradient flow; model page: Time and steps):
-// w <- w - lr * grad L(w) with grad L = (12 s - 4 s*) Q w - 8 u Q w*, exactly that iteration.
+// w <- w - lr * grad L(w) with grad L = -(c0 Q w + c1 Q w*), (c0, c1) from (s, u) and the
+// link pair, exactly that iteration: w_i <- w_i - lambda_i (a w_i - b w*_i) with
+// (a, b) = pair.gd_coefficients (the square: (lr (12 s - 4 s*), 8 lr u)).
 //
 // One fused pass per step: the update of w and the sums s, u that the next step needs are
 // computed together, so each step reads lambda, w*, w once and writes w once. Recorded steps
@@ -11,10 +13,11 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "parallel.hpp"
-#include "problem.hpp"
-#include "progress.hpp"
-#include "stats.hpp"
+#include "../model/link_pair.hpp"
+#include "../model/problem.hpp"
+#include "../model/stats.hpp"
+#include "../util/parallel.hpp"
+#include "../util/progress.hpp"
 #include "step_loop.hpp"
 
 namespace pyscale {
@@ -90,10 +93,12 @@ namespace detail {
 
 // One GD step per advance: the fused update of w and of the s, u the next step needs, with
 // the divergence check on those s, u every step (it costs nothing extra).
+template <class Pair>
 class GdEngine {
 public:
-    GdEngine(const ProblemView& p, double* w, double lr, double* records, const GdOptions& opt)
-        : p_(p), w_(w), lr_(lr), records_(records), full_(p.n, opt.threads),
+    GdEngine(const ProblemView& p, const Pair& pair, double* w, double lr, double* records,
+             const GdOptions& opt)
+        : p_(p), pair_(pair), w_(w), lr_(lr), records_(records), full_(p.n, opt.threads),
           fast_(p.n, opt.threads) {
         const double s0 = moments(p_, w_, full_).s;
         limit_ = opt.divergence_factor * std::fmax(1.0, std::fmax(p_.s_star, s0));
@@ -103,16 +108,17 @@ public:
         update(0.0, 0.0);
     }
 
-    // w_k = w_{k-1} - lr ((12 s - 4 s*) Q w - 8 u Q w*) (model page: Gradient flow).
+    // w_k = w_{k-1} + lr (c0 Q w + c1 Q w*) (model page: Gradient flow).
     StepOutcome advance(long long k) {
-        update(lr_ * (12.0 * s_ - 4.0 * p_.s_star), 8.0 * lr_ * u_);
+        const GdCoefficients g = pair_.gd_coefficients(lr_, s_, u_, p_.s_star);
+        update(g.a, g.b);
         if (!std::isfinite(s_) || !std::isfinite(u_) || s_ > limit_)
             return StepOutcome::diverged_at(k);
         return StepOutcome::taken(k);
     }
     StepOutcome flush(long long k) { return StepOutcome::taken(k); }  // w is always current
     void record(std::size_t row, long long k) {
-        write_record(records_ + row * kRecordWidth, static_cast<double>(k) * lr_, p_,
+        write_record(records_ + row * kRecordWidth, static_cast<double>(k) * lr_, p_, pair_,
                      moments(p_, w_, full_));  // one extra pass, on record steps only
     }
 
@@ -129,6 +135,7 @@ private:
     }
 
     const ProblemView& p_;
+    Pair pair_;
     double* w_;
     double lr_;
     double* records_;
@@ -143,13 +150,14 @@ private:
 // Runs steps step0+1 .. step_end on w (in place). record_steps must be increasing and in
 // [step0, step_end]; row r of out (kRecordWidth doubles) receives the state after
 // record_steps[r] steps, with t = step * lr.
-inline GdResult run_gd(const ProblemView& p, double* w, double lr, long long step0,
-                       long long step_end, const long long* record_steps,
-                       std::size_t n_records, double* out, const GdOptions& opt = {},
-                       const ProgressHook& hook = nullptr) {
+template <class Pair>
+GdResult run_gd(const ProblemView& p, const Pair& pair, double* w, double lr, long long step0,
+                long long step_end, const long long* record_steps, std::size_t n_records,
+                double* out, const GdOptions& opt = {}, const ProgressHook& hook = nullptr) {
+    static_assert(is_pair_v<Pair>, "run_gd: Pair must derive from PairBase<Pair>");
     if (!(lr > 0.0) || !std::isfinite(lr)) throw std::invalid_argument("lr must be positive");
     if (step_end < step0) throw std::invalid_argument("step_end < step0");
-    detail::GdEngine engine(p, w, lr, out, opt);
+    detail::GdEngine<Pair> engine(p, pair, w, lr, out, opt);
     const StepSchedule schedule{step0, step_end, record_steps, n_records, lr,
                                 opt.progress_every};
     return GdResult{run_step_loop(engine, schedule, hook)};

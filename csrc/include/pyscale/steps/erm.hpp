@@ -1,7 +1,8 @@
 // Finite-sample gradient descent (empirical risk minimisation with data reuse): full-batch
 // GD on a fixed data set of N samples of the data model (model page: Data model),
-//     L_N(w) = (1/N) sum_j ((x_j·w)^2 - y_j)^2,
-//     w <- w - lr (4/N) sum_j ((x_j·w)^2 - y_j)(x_j·w) x_j,
+//     L_N(w) = (1/N) sum_j (sigma(x_j·w) - y_j)^2,
+//     w <- w - lr (2/N) sum_j (sigma(x_j·w) - y_j) sigma'(x_j·w) x_j,
+// sigma the link pair's student (the square: (4/N) sum_j ((x_j·w)^2 - y_j)(x_j·w) x_j),
 // recording the population quantities (s, u, loss, mse; model page: Statistics and loss)
 // and the training loss L_N. As N -> infinity L_N -> L and the run approaches population GD
 // at the same lr.
@@ -23,13 +24,14 @@
 #include <stdexcept>
 #include <vector>
 
-#include "errors.hpp"
-#include "normal.hpp"
-#include "parallel.hpp"
-#include "problem.hpp"
-#include "progress.hpp"
+#include "../model/link_pair.hpp"
+#include "../model/problem.hpp"
+#include "../model/stats.hpp"
+#include "../random/normal.hpp"
+#include "../util/errors.hpp"
+#include "../util/parallel.hpp"
+#include "../util/progress.hpp"
 #include "sgd_kernels.hpp"
-#include "stats.hpp"
 #include "step_loop.hpp"
 
 namespace pyscale {
@@ -63,10 +65,14 @@ inline int erm_threads(std::size_t work, int requested) {
 }
 }  // namespace detail
 
-// Fills samples (N x n, row-major) and labels (N) with samples 0 .. N-1 of seed's streams
-// and label noise variance p.noise, exactly as run_sgd draws them with batch 1.
-inline void erm_make_data(const ProblemView& p, std::uint64_t seed, std::size_t n_samples,
-                          double* samples, double* labels, int threads = 0, bool simd = true) {
+// Fills samples (N x n, row-major) and labels (N) with samples 0 .. N-1 of seed's streams,
+// the pair's teacher and label noise variance p.noise, exactly as run_sgd draws them with
+// batch 1.
+template <class Pair>
+void erm_make_data(const ProblemView& p, const Pair& pair, std::uint64_t seed,
+                   std::size_t n_samples, double* samples, double* labels, int threads = 0,
+                   bool simd = true) {
+    static_assert(is_pair_v<Pair>, "erm_make_data: Pair must derive from PairBase<Pair>");
     if (p.n >= (std::size_t(1) << 40)) throw std::invalid_argument("at most 2^40 coordinates");
     const std::size_t n = p.n;
     std::vector<double> sqrt_lambda(n);
@@ -86,7 +92,7 @@ inline void erm_make_data(const ProblemView& p, std::uint64_t seed, std::size_t 
                                  p.w_star, p.w_star, lo, hi, row + lo, xw_block, xw_star_block);
             xw_star += xw_star_block;
         }
-        labels[j] = detail::label(gen, static_cast<std::uint64_t>(j), xw_star, sigma);
+        labels[j] = detail::label(pair, gen, static_cast<std::uint64_t>(j), xw_star, sigma);
     });
 }
 
@@ -96,15 +102,16 @@ namespace detail {
 // coefficients of the current w, the update with its s, u (checked for divergence every
 // step), then the projections of the new w, which give the next step's coefficients and
 // the training loss.
+template <class Pair>
 class ErmEngine {
 public:
-    ErmEngine(const ProblemView& p, const double* samples, const double* labels,
-              std::size_t n_samples, double* w, double lr, double* records, double* train_loss,
-              const ErmOptions& opt)
-        : p_(p), samples_(samples), labels_(labels), n_samples_(n_samples), w_(w), lr_(lr),
-          records_(records), train_loss_out_(train_loss),
+    ErmEngine(const ProblemView& p, const Pair& pair, const double* samples,
+              const double* labels, std::size_t n_samples, double* w, double lr,
+              double* records, double* train_loss, const ErmOptions& opt)
+        : p_(p), pair_(pair), samples_(samples), labels_(labels), n_samples_(n_samples), w_(w),
+          lr_(lr), records_(records), train_loss_out_(train_loss),
           n_threads_(erm_threads(n_samples * p.n, opt.threads)),
-          scale_(4.0 / static_cast<double>(n_samples)), full_(p.n, opt.threads),
+          scale_(pair.gradient_scale() / static_cast<double>(n_samples)), full_(p.n, opt.threads),
           fast_(p.n, opt.threads) {
         try {
             projections_.resize(n_samples);
@@ -143,13 +150,14 @@ public:
     }
     StepOutcome flush(long long k) { return StepOutcome::taken(k); }  // w is always current
     void record(std::size_t row, long long k) {
-        write_record(records_ + row * kRecordWidth, static_cast<double>(k) * lr_, p_,
+        write_record(records_ + row * kRecordWidth, static_cast<double>(k) * lr_, p_, pair_,
                      moments(p_, w_, full_));
         if (train_loss_out_) train_loss_out_[row] = train_loss_;
     }
 
 private:
-    // p_j = x_j·w and c_j = (4/N)(p_j^2 - y_j) p_j; returns L_N(w).
+    // p_j = x_j·w and c_j = (scale / N) (sigma(p_j) - y_j) weight(p_j) (the square:
+    // (4/N)(p_j^2 - y_j) p_j); returns L_N(w).
     double project() {
         const std::size_t n = p_.n;
         const double* samples = samples_;
@@ -158,6 +166,7 @@ private:
         double* proj = projections_.data();
         double* coef = coefficients_.data();
         const double scale = scale_;
+        const Pair& pair = pair_;
         for_blocks(n_samples_, n_threads_, [&](std::size_t j) {
             const double* row = samples + j * n;
             double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
@@ -171,11 +180,11 @@ private:
             for (; i < n; ++i) a0 += row[i] * w[i];
             const double pj = (a0 + a1) + (a2 + a3);
             proj[j] = pj;
-            coef[j] = scale * (pj * pj - labels[j]) * pj;
+            coef[j] = scale * (pair.student(pj) - labels[j]) * pair.gradient_weight(pj);
         });
         double loss = 0.0;
         for (std::size_t j = 0; j < n_samples_; ++j) {
-            const double r = proj[j] * proj[j] - labels[j];
+            const double r = pair_.student(proj[j]) - labels[j];
             loss += r * r;
         }
         return loss / static_cast<double>(n_samples_);
@@ -204,6 +213,7 @@ private:
     }
 
     const ProblemView& p_;
+    Pair pair_;
     const double* samples_;  // X, N x n row-major
     const double* labels_;   // y, N
     std::size_t n_samples_;
@@ -212,7 +222,7 @@ private:
     double* records_;
     double* train_loss_out_;
     int n_threads_;
-    double scale_;  // 4 / N
+    double scale_;  // gradient_scale / N (the square: 4 / N)
     BlockedReducer<6> full_;
     BlockedReducer<2> fast_;
     std::vector<double> projections_, coefficients_, gradient_;
@@ -225,15 +235,18 @@ private:
 // Runs steps step0+1 .. step_end of full-batch GD on the data set (samples X, labels y)
 // from w (in place). Row r of `out` gets the population record after record_steps[r] steps
 // (t = step * lr) and train_loss[r] (if not null) the training loss L_N there.
-inline ErmResult run_erm(const ProblemView& p, const double* samples, const double* labels,
-                         std::size_t n_samples, double* w, double lr, long long step0,
-                         long long step_end, const long long* record_steps,
-                         std::size_t n_records, double* out, double* train_loss,
-                         const ErmOptions& opt = {}, const ProgressHook& hook = nullptr) {
+template <class Pair>
+ErmResult run_erm(const ProblemView& p, const Pair& pair, const double* samples,
+                  const double* labels, std::size_t n_samples, double* w, double lr,
+                  long long step0, long long step_end, const long long* record_steps,
+                  std::size_t n_records, double* out, double* train_loss,
+                  const ErmOptions& opt = {}, const ProgressHook& hook = nullptr) {
+    static_assert(is_pair_v<Pair>, "run_erm: Pair must derive from PairBase<Pair>");
     if (!(lr > 0.0) || !std::isfinite(lr)) throw std::invalid_argument("lr must be positive");
     if (n_samples < 1) throw std::invalid_argument("n_samples must be >= 1");
     if (step0 < 0 || step_end < step0) throw std::invalid_argument("need 0 <= step0 <= step_end");
-    detail::ErmEngine engine(p, samples, labels, n_samples, w, lr, out, train_loss, opt);
+    detail::ErmEngine<Pair> engine(p, pair, samples, labels, n_samples, w, lr, out, train_loss,
+                                   opt);
     const StepSchedule schedule{step0, step_end, record_steps, n_records, lr,
                                 opt.progress_every};
     return ErmResult{run_step_loop(engine, schedule, hook)};

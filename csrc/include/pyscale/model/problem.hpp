@@ -12,7 +12,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "parallel.hpp"
+#include "../util/parallel.hpp"
 
 namespace pyscale {
 

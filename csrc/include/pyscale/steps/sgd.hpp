@@ -1,8 +1,9 @@
 // Online SGD on fresh samples (model page: Data model; model page: SGD floor): at step k a
-// batch of B samples x_b = sqrt(lambda) ⊙ z_b ~ N(0, Q), y_b = <x_b, w*>^2 + xi_b,
-// xi_b ~ N(0, sigma^2), and the per-sample loss l_b = ((x_b·w)^2 - y_b)^2 averaged over
-// the batch:
-//     w <- w - (lr / B) sum_b 4 ((x_b·w)^2 - y_b) (x_b·w) x_b.
+// batch of B samples x_b = sqrt(lambda) ⊙ z_b ~ N(0, Q), y_b = tau(<x_b, w*>) + xi_b,
+// xi_b ~ N(0, sigma_noise^2), and the per-sample loss l_b = (sigma(x_b·w) - y_b)^2 averaged over
+// the batch (sigma, tau the link pair's student and teacher, model/link_pair.hpp):
+//     w <- w - (lr / B) sum_b 2 (sigma(x_b·w) - y_b) sigma'(x_b·w) x_b,
+// the square's 4 ((x_b·w)^2 - y_b) (x_b·w).
 // Its expectation is the population gradient (model page: Gradient flow), so with
 // t = step * lr the mean trajectory follows population GD at the same lr (and the flow as
 // lr -> 0).
@@ -35,14 +36,15 @@
 #include <stdexcept>
 #include <vector>
 
+#include "../model/link_pair.hpp"
+#include "../model/problem.hpp"
+#include "../model/stats.hpp"
+#include "../random/normal.hpp"
+#include "../util/errors.hpp"
+#include "../util/parallel.hpp"
+#include "../util/progress.hpp"
 #include "ensemble.hpp"
-#include "errors.hpp"
-#include "normal.hpp"
-#include "parallel.hpp"
-#include "problem.hpp"
-#include "progress.hpp"
 #include "sgd_kernels.hpp"
-#include "stats.hpp"
 #include "step_loop.hpp"
 
 namespace pyscale {
@@ -150,13 +152,14 @@ namespace detail {
 // projection at step k means the pending state w_{k-1} diverged); s > limit (and the
 // finiteness of s, u) is checked at flushes, since s costs a pass over lambda that the
 // fused sweep otherwise avoids.
+template <class Pair>
 class SgdEngine {
 public:
-    SgdEngine(const ProblemView& p, double* w, double lr, int batch, std::uint64_t seed,
-              long long step0, double* records, double* online_loss, const SgdOptions& opt,
-              double window0_sum, long long window0_count)
-        : p_(p), w_(w), lr_(lr), batch_(static_cast<std::size_t>(batch)), step0_(step0),
-          n_blocks_(block_count(p.n)), n_threads_(threads_for(p.n, opt.threads)),
+    SgdEngine(const ProblemView& p, const Pair& pair, double* w, double lr, int batch,
+              std::uint64_t seed, long long step0, double* records, double* online_loss,
+              const SgdOptions& opt, double window0_sum, long long window0_count)
+        : p_(p), pair_(pair), w_(w), lr_(lr), batch_(static_cast<std::size_t>(batch)),
+          step0_(step0), n_blocks_(block_count(p.n)), n_threads_(threads_for(p.n, opt.threads)),
           store_(sgd_stores_samples(p.n, batch, opt)),
           gen_(stream_seed(seed, p.dim, opt.streams), opt.simd),
           simd_(gen_.simd()), sigma_(std::sqrt(p.noise)), records_(records),
@@ -203,6 +206,7 @@ private:
     void reduce_stats(double& s, double& u) const;
 
     const ProblemView& p_;
+    Pair pair_;
     double* w_;
     double lr_;
     std::size_t batch_;
@@ -226,10 +230,11 @@ private:
     std::vector<double> projection_chains_;  // per block and sample: 4 chains of x·w, x·w*
     std::vector<double> stat_chains_;        // per block: 4 chains of s, u (flushes)
     std::vector<double> projections_;        // per sample: x_b·w, x_b·w*
-    std::vector<double> coefficients_;       // per sample: c_b = (4 lr / B) r_b (x_b·w)
+    std::vector<double> coefficients_;       // per sample: c_b = (lr / B) g_b (link_pair.hpp)
 };
 
-inline StepOutcome SgdEngine::advance(long long k) {
+template <class Pair>
+StepOutcome SgdEngine<Pair>::advance(long long k) {
     const std::uint64_t first = static_cast<std::uint64_t>(k - 1) * batch_;
     // The pending update (step k-1), if any, is fused into this step's sweep.
     const bool had_update = pending_;
@@ -241,9 +246,9 @@ inline StepOutcome SgdEngine::advance(long long k) {
     const double batch = static_cast<double>(batch_);
     for (std::size_t b = 0; b < batch_; ++b) {
         const double xw = projections_[2 * b], xw_star = projections_[2 * b + 1];
-        const double r = xw * xw - label(gen_, first + b, xw_star, sigma_);
+        const double r = pair_.student(xw) - label(pair_, gen_, first + b, xw_star, sigma_);
         loss_sum_ += r * r;
-        coefficients_[b] = (4.0 * lr_ / batch) * r * xw;
+        coefficients_[b] = (pair_.gradient_scale() * lr_ / batch) * r * pair_.gradient_weight(xw);
         finite = finite && std::isfinite(coefficients_[b]);
     }
     loss_count_ += static_cast<long long>(batch_);
@@ -253,7 +258,8 @@ inline StepOutcome SgdEngine::advance(long long k) {
     return StepOutcome::taken(k);
 }
 
-inline StepOutcome SgdEngine::flush(long long k) {
+template <class Pair>
+StepOutcome SgdEngine<Pair>::flush(long long k) {
     sweep(Sweep{true, true, false, 0});  // w becomes w_k
     pending_ = false;
     double s, u;
@@ -262,8 +268,9 @@ inline StepOutcome SgdEngine::flush(long long k) {
     return StepOutcome::taken(k);
 }
 
-inline void SgdEngine::record(std::size_t row, long long k) {
-    write_record(records_ + row * kRecordWidth, static_cast<double>(k) * lr_, p_,
+template <class Pair>
+void SgdEngine<Pair>::record(std::size_t row, long long k) {
+    write_record(records_ + row * kRecordWidth, static_cast<double>(k) * lr_, p_, pair_,
                  moments(p_, w_, full_));
     if (k == step0_) {  // no steps yet: no online loss
         if (online_loss_out_) online_loss_out_[row] = std::numeric_limits<double>::quiet_NaN();
@@ -274,12 +281,14 @@ inline void SgdEngine::record(std::size_t row, long long k) {
     loss_count_ = 0;
 }
 
-inline void SgdEngine::sweep(const Sweep& plan) {
+template <class Pair>
+void SgdEngine<Pair>::sweep(const Sweep& plan) {
     for_blocks(n_blocks_, n_threads_, [&](std::size_t block) { sweep_block(block, plan); });
 }
 
 // One block of a sweep: per chunk, the pending update (if any), then the draws (if any).
-inline void SgdEngine::sweep_block(std::size_t block, const Sweep& plan) {
+template <class Pair>
+void SgdEngine<Pair>::sweep_block(std::size_t block, const Sweep& plan) {
     const std::size_t n = p_.n, batch = batch_;
     const std::size_t lo = block * kBlock, hi = std::min(n, lo + kBlock);
     double* chains = projection_chains_.data() + block * 8 * batch;
@@ -308,7 +317,8 @@ inline void SgdEngine::sweep_block(std::size_t block, const Sweep& plan) {
 // The pending update on [begin, end). Stored samples: x_b read back. Regenerated: the
 // batch's update pre-summed into update_regen (g = c_0 x_0 + c_1 x_1 + ..., the stored
 // path's order) and applied as w_i - 1 * g_i: identical bits either way.
-inline void SgdEngine::update_chunk(std::size_t begin, std::size_t end, bool stats,
+template <class Pair>
+void SgdEngine<Pair>::update_chunk(std::size_t begin, std::size_t end, bool stats,
                                     double* stats_out, double* z, double* x_regen,
                                     double* update_regen) {
     const double* coef = coefficients_.data();
@@ -339,7 +349,8 @@ inline void SgdEngine::update_chunk(std::size_t begin, std::size_t end, bool sta
 }
 
 // Projections of this step's samples, summed in block order; false if any is non-finite.
-inline bool SgdEngine::reduce_projections() {
+template <class Pair>
+bool SgdEngine<Pair>::reduce_projections() {
     std::fill(projections_.begin(), projections_.end(), 0.0);
     for (std::size_t block = 0; block < n_blocks_; ++block)
         for (std::size_t b = 0; b < batch_; ++b) {
@@ -352,7 +363,8 @@ inline bool SgdEngine::reduce_projections() {
     return finite;
 }
 
-inline void SgdEngine::reduce_stats(double& s, double& u) const {
+template <class Pair>
+void SgdEngine<Pair>::reduce_stats(double& s, double& u) const {
     s = 0.0;
     u = 0.0;
     for (std::size_t block = 0; block < n_blocks_; ++block) {
@@ -372,18 +384,20 @@ inline void SgdEngine::reduce_stats(double& s, double& u) const {
 // previous record — the progressive-validation estimate of the population loss along the
 // way (NaN at step0).
 // See detail::SgdEngine for how a step is computed.
-inline SgdResult run_sgd(const ProblemView& p, double* w, double lr, int batch,
-                         std::uint64_t seed, long long step0, long long step_end,
-                         const long long* record_steps, std::size_t n_records, double* out,
-                         double* online_loss, const SgdOptions& opt = {},
-                         const ProgressHook& hook = nullptr, double window0_sum = 0.0,
-                         long long window0_count = 0) {
+template <class Pair>
+SgdResult run_sgd(const ProblemView& p, const Pair& pair, double* w, double lr, int batch,
+                  std::uint64_t seed, long long step0, long long step_end,
+                  const long long* record_steps, std::size_t n_records, double* out,
+                  double* online_loss, const SgdOptions& opt = {},
+                  const ProgressHook& hook = nullptr, double window0_sum = 0.0,
+                  long long window0_count = 0) {
+    static_assert(is_pair_v<Pair>, "run_sgd: Pair must derive from PairBase<Pair>");
     if (!(lr > 0.0) || !std::isfinite(lr)) throw std::invalid_argument("lr must be positive");
     if (batch < 1) throw std::invalid_argument("batch must be >= 1");
     if (step0 < 0 || step_end < step0) throw std::invalid_argument("need 0 <= step0 <= step_end");
     if (p.n >= (std::size_t(1) << 40)) throw std::invalid_argument("at most 2^40 coordinates");
-    detail::SgdEngine engine(p, w, lr, batch, seed, step0, out, online_loss, opt, window0_sum,
-                             window0_count);
+    detail::SgdEngine<Pair> engine(p, pair, w, lr, batch, seed, step0, out, online_loss, opt,
+                                   window0_sum, window0_count);
     return run_online_loop(engine, {step0, step_end, record_steps, n_records, lr,
                                     opt.progress_every}, hook);
 }
@@ -394,16 +408,18 @@ inline SgdResult run_sgd(const ProblemView& p, double* w, double lr, int batch,
 // Each member runs single-threaded, so member r is bit-identical to run_sgd with seeds[r]
 // alone (any thread count) and the ensemble is independent of `threads`; progress, stopping
 // and errors as run_members says.
-inline std::vector<SgdResult> run_sgd_ensemble(
-    const ProblemView& p, double* w, std::size_t members, const std::uint64_t* seeds,
-    double lr, int batch, long long step_end, const long long* record_steps,
-    std::size_t n_records, double* out, double* online_loss, int threads,
+template <class Pair>
+std::vector<SgdResult> run_sgd_ensemble(
+    const ProblemView& p, const Pair& pair, double* w, std::size_t members,
+    const std::uint64_t* seeds, double lr, int batch, long long step_end,
+    const long long* record_steps, std::size_t n_records, double* out, double* online_loss,
+    int threads,
     const SgdOptions& opt = {}, const ProgressHook& hook = nullptr) {
     const auto member_opt = member_options(opt);
     return run_members<SgdResult>(
         members, threads, member_opt.progress_every, lr, hook,
         [&](std::size_t r, const ProgressHook& member_hook) {
-            return run_sgd(p, w + r * p.n, lr, batch, seeds[r], 0, step_end, record_steps,
+            return run_sgd(p, pair, w + r * p.n, lr, batch, seeds[r], 0, step_end, record_steps,
                            n_records, out + r * n_records * kRecordWidth,
                            online_loss ? online_loss + r * n_records : nullptr, member_opt,
                            member_hook);

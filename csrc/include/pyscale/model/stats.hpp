@@ -1,12 +1,13 @@
-// Summary statistics of a state w (model page: Statistics and loss): s, u, s^(2), u^(2),
-// the population loss and the sign-invariant MSE, all from one fused pass.
+// Summary statistics of a state w (model page: Statistics and loss): s, u, s^(2), u^(2) and
+// the two distances ||w -+ w*||^2 from one fused pass, and the record row the engines write
+// (its loss and MSE as the link pair defines them).
 #pragma once
 
-#include <algorithm>
 #include <array>
 #include <cstddef>
 
-#include "parallel.hpp"
+#include "../util/parallel.hpp"
+#include "link_pair.hpp"
 #include "problem.hpp"
 
 namespace pyscale {
@@ -23,19 +24,6 @@ struct Moments {
     double dist_minus = 0;  // ||w - w*||^2
     double dist_plus = 0;   // ||w + w*||^2
 };
-
-// Population loss L = 3 s^2 + 3 s*^2 - 4 u^2 - 2 s* s (+ sigma^2), by Wick's theorem
-// (model page: Statistics and loss).
-inline double population_loss(double s, double u, double s_star, double noise) {
-    return 3.0 * s * s + 3.0 * s_star * s_star - 4.0 * u * u - 2.0 * s_star * s + noise;
-}
-
-// MSE(w, w*) = min(||w - w*||^2, ||w + w*||^2) / d (model page: Statistics and loss).
-// Computed from the two distances directly (not ||w||^2 + ||w*||^2 - 2|w.w*|) so that it
-// keeps its relative accuracy once w is close to +-w*.
-inline double sign_invariant_mse(const Moments& m, double dim) {
-    return std::min(m.dist_minus, m.dist_plus) / dim;
-}
 
 template <int NS, int NMAX>
 Moments moments(const ProblemView& p, const double* w, BlockedReducer<NS, NMAX>& red) {
@@ -59,14 +47,20 @@ Moments moments(const ProblemView& p, const double* w, BlockedReducer<NS, NMAX>&
     return Moments{r[0], r[1], r[2], r[3], r[4], r[5]};
 }
 
-inline void write_record(double* row, double t, const ProblemView& p, const Moments& m) {
+// One record row of the state with moments m: t, s, u, s^(2), u^(2), then the pair's loss
+// (l(s, u) + sigma_noise^2) and MSE (link_pair.hpp; model page: Statistics and loss). The MSE is
+// formed from the two distances directly (not ||w||^2 + ||w*||^2 -+ 2 w.w*) so that it keeps
+// its relative accuracy once w is close to +-w*.
+template <class Pair>
+void write_record(double* row, double t, const ProblemView& p, const Pair& pair,
+                  const Moments& m) {
     row[kT] = t;
     row[kS] = m.s;
     row[kU] = m.u;
     row[kS2] = m.s2;
     row[kU2] = m.u2;
-    row[kLoss] = population_loss(m.s, m.u, p.s_star, p.noise);
-    row[kMse] = sign_invariant_mse(m, p.dim);
+    row[kLoss] = pair.record_loss(m.s, m.u, p.s_star, p.noise);
+    row[kMse] = pair.record_mse(m.dist_minus, m.dist_plus, p.dim);
 }
 
 // Walks a run's increasing record steps. Records before the starting step belong to an

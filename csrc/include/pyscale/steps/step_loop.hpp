@@ -40,8 +40,8 @@
 
 #include <cstddef>
 
-#include "progress.hpp"
-#include "stats.hpp"
+#include "../model/stats.hpp"
+#include "../util/progress.hpp"
 
 namespace pyscale {
 

@@ -21,8 +21,8 @@
 #include <omp.h>
 #endif
 
-#include "progress.hpp"
-#include "stats.hpp"
+#include "../model/stats.hpp"
+#include "../util/progress.hpp"
 
 namespace pyscale {
 
