@@ -29,7 +29,8 @@ __all__ = ["Start", "start", "check_horizon", "check_rate", "finish", "core_prob
 ProgressCallback = Callable[[float, int], Optional[bool]]
 
 #: Per-run counters that add up over the segments of a resumed run.
-COUNTERS = ("steps", "rejected", "rhs_evals", "passes", "wall_time", "samples_drawn")
+COUNTERS = ("steps", "rejected", "rhs_evals", "passes", "exponential_steps", "wall_time",
+            "samples_drawn")
 
 
 def core_problem(problem: Problem, noise: Optional[float] = None) -> "_core.model.CoreProblem":

@@ -19,7 +19,8 @@ from .flow_events import dense_completion, parse_events, terminal_observer
 
 __all__ = ["run", "OPTIONS", "SCHEMES"]
 
-SCHEMES = {"rodas4": _core.flow.FlowScheme.rodas4, "ros4": _core.flow.FlowScheme.ros4}
+SCHEMES = {"rodas4": _core.flow.FlowScheme.rodas4, "ros4": _core.flow.FlowScheme.ros4,
+           "exponential": _core.flow.FlowScheme.exponential}
 RECORD_MODES = {"interpolate": _core.flow.FlowRecordMode.interpolate,
                 "step": _core.flow.FlowRecordMode.step}
 OPTIONS = ("t", "rtol", "atol", "h0", "hmax", "max_steps", "threads", "progress",
@@ -71,6 +72,7 @@ def run(problem: Problem, *, t: Any = None, rtol: float = 1e-9, atol: Optional[f
     meta = base_meta(problem, "flow")
     meta.update(scheme=scheme, rtol=opt.rtol, atol=out.atol, steps=out.steps,
                 rejected=out.rejected, rhs_evals=out.rhs_evals, passes=out.passes,
+                exponential_steps=out.exponential_steps,
                 t_reached=out.state.t, threads=out.threads,
                 wall_time=time.perf_counter() - started,
                 resume={"t": out.state.t, "h_next": out.state.h_next},
