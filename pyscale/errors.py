@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["DivergenceError", "Interrupted"]
+__all__ = ["DivergenceError", "DomainError", "Interrupted"]
 
 
 class DivergenceError(RuntimeError):
@@ -14,6 +14,18 @@ class DivergenceError(RuntimeError):
     def __init__(self, message: str, step: int, trajectory: Any = None):
         super().__init__(message)
         self.step = step
+        self.trajectory = trajectory
+
+
+class DomainError(RuntimeError):
+    """A run left its link pair's domain: s = wᵀQw reached 0 with a kinked student (abs,
+    relu), whose loss is not differentiable at w = 0 (links page: Kinks). ``t`` is where
+    the run stopped; ``trajectory`` holds everything recorded before, from t = 0 (resumed
+    runs included), and the state there."""
+
+    def __init__(self, message: str, t: float, trajectory: Any = None):
+        super().__init__(message)
+        self.t = t
         self.trajectory = trajectory
 
 

@@ -101,7 +101,7 @@ def test_sweep_command_and_show(capsys, tmp_path):
 
 @pytest.mark.parametrize("argv, needle", [
     (["simulate", "--d", "50", "--a", "-1", "--t", "10"], "--a: must be a finite number >= 0"),
-    (["simulate", "--d", "0", "--a", "2", "--t", "10"], "--d: must be an integer >= 1"),
+    (["simulate", "--d", "0", "--a", "2", "--t", "10"], "--d: must be an integer in [1, 2**53]"),
     (["simulate", "--d", "50", "--a", "2", "--t", "10", "--lr", "0.1"],
      "--lr: not an option of method='flow'"),
     (["simulate", "--d", "50", "--a", "2", "--method", "gd", "--lr", "0.1"],

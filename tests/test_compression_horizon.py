@@ -190,3 +190,8 @@ def test_chain_in_law_against_the_uniform_grouping():
     for j in range(4):
         for i in range(2):
             assert scipy.stats.ks_2samp(h[:, j, i], u[:, j, i]).pvalue > 1e-3, (j, i)
+
+
+def test_horizon_needs_the_square_link():
+    with pytest.raises(ValueError, match="square link"):
+        pyscale.Problem.power_law(10_000, 2.0, compress=1e-3, horizon=1e4, link="relu")

@@ -99,3 +99,15 @@ def test_unknown_scheme_is_one_line():
     with pytest.raises(ValueError, match="scheme") as info:
         pyscale.simulate(problem, "flow", t=1.0, scheme="expo")
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("link", ["relu", ("square", "abs")])
+def test_exponential_flow_of_other_links_against_tight_rodas4(link):
+    """Any link pair's flow is ẇ_i = λ_i (c0 w_i + c1 w*_i): the same scheme applies."""
+    problem = pyscale.Problem.power_law(300, 2.0, seed=0, link=link)
+    times = np.concatenate([[0.0], np.geomspace(1e-2, 1e6, 60)])
+    ref = pyscale.simulate(problem, "flow", t=times, rtol=1e-12)
+    traj = pyscale.simulate(problem, "flow", t=times, rtol=1e-9, scheme="exponential")
+    assert traj.meta["exponential_steps"] > 0
+    assert np.max(np.abs(traj.s - ref.s)) < 1e-7
+    assert np.max(np.abs(traj.u - ref.u)) < 1e-7

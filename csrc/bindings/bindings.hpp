@@ -31,7 +31,9 @@ using State = py::array_t<double, py::array::c_style>;  // written in place: no 
 // is one entry here and its class in register_model.cpp.
 template <class... P>
 struct PairList {};
-using BoundPairs = PairList<pyscale::SquarePair>;
+// SquarePair first: phase retrieval keeps its own closed forms (and bits); LinkPair serves
+// every other student/teacher pair (model/link.hpp).
+using BoundPairs = PairList<pyscale::SquarePair, pyscale::LinkPair>;
 
 template <class P>
 struct PairTag {

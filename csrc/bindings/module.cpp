@@ -29,7 +29,8 @@ void register_core(py::module_& m) {
         .value("completed", pyscale::RunStatus::kCompleted)
         .value("interrupted", pyscale::RunStatus::kInterrupted)
         .value("diverged", pyscale::RunStatus::kDiverged)
-        .value("step_limit", pyscale::RunStatus::kStepLimit);
+        .value("step_limit", pyscale::RunStatus::kStepLimit)
+        .value("out_of_domain", pyscale::RunStatus::kOutOfDomain);
     // std::invalid_argument -> ValueError and std::bad_alloc -> MemoryError are pybind11's
     // own translations; an AllocationError says how many bytes it needed.
     py::register_exception<pyscale::AllocationError>(m, "AllocationError", PyExc_MemoryError);

@@ -1,6 +1,9 @@
 // _core.model: the problem the engines read, the link pairs, the record schema and the
 // statistics of a state (model/problem.hpp, model/link_pair.hpp, model/stats.hpp).
+#include <cstdint>
+#include <stdexcept>
 #include <tuple>
+#include <vector>
 
 #include "bindings.hpp"
 
@@ -69,6 +72,47 @@ py::class_<Pair> register_pair(py::module_& m, const char* name, const char* doc
     return cls;
 }
 
+// The core's Link (model/link_function.hpp), built from a description: the Python Link
+// (pyscale/model/links.py) is the user's; this is what the LinkPair engines read. A user
+// link's functions are C function pointers (numba cfunc addresses); `owner` is the Python
+// object that keeps them compiled, held alive for as long as this Link (and any LinkPair
+// made from it) exists.
+void register_link(py::module_& m) {
+    using pyscale::Link;
+    py::class_<Link>(m, "Link", "A link function sigma, as the core's link pairs read it.")
+        .def_static("square", &Link::square, "sigma(z) = z^2.")
+        .def_static("abs", &Link::abs, "sigma(z) = |z|.")
+        .def_static("relu", &Link::relu, "sigma(z) = max(z, 0).")
+        .def_static("erf", &Link::erf, "sigma(z) = erf(z / sqrt 2).")
+        .def_static("tanh", &Link::tanh, "sigma(z) = tanh z (kernels by quadrature).")
+        .def_static("polynomial", &Link::polynomial, py::arg("coefficients"),
+                    "sigma(z) = sum_k a_k z^k.")
+        .def_static("hermite", &Link::hermite, py::arg("coefficients"),
+                    "sigma(z) = sum_k c_k He_k(z).")
+        .def_static(
+            "user",
+            [](const std::vector<std::uintptr_t>& addresses, bool even, double analytic_width,
+               const py::object&) {
+                if (addresses.size() < 2 || addresses.size() > 5)
+                    throw std::invalid_argument(
+                        "a user link needs 2 to 5 function addresses (sigma, sigma', ...)");
+                pyscale::UserFunctions f;
+                for (std::size_t k = 0; k < addresses.size(); ++k)
+                    f.d[k] = reinterpret_cast<pyscale::RealFunction>(addresses[k]);
+                return Link::user(f, even, analytic_width);
+            },
+            py::arg("addresses"), py::arg("even"), py::arg("analytic_width"), py::arg("owner"),
+            py::keep_alive<0, 4>(),
+            "A user link from C function addresses sigma, sigma', [sigma'', ...] (0: absent); "
+            "owner keeps them valid.")
+        .def_property_readonly("name", &Link::name)
+        .def_property_readonly("even", &Link::even)
+        .def_property_readonly("kinked", &Link::kinked)
+        .def_property_readonly("quadrature", &Link::quadrature)
+        .def("__call__", [](const Link& l, double z) { return l(z); }, py::arg("z"))
+        .def("__repr__", [](const Link& l) { return "Link(" + l.name() + ")"; });
+}
+
 template <class Pair>
 void register_statistics(py::module_& m) {
     m.def(
@@ -99,6 +143,17 @@ void register_model(py::module_& m) {
     register_pair<pyscale::SquarePair>(m, "SquarePair", "Phase retrieval: student and teacher z^2.")
         .def(py::init<>())
         .def("__repr__", [](const pyscale::SquarePair&) { return "SquarePair()"; });
+    register_link(m);
+    register_pair<pyscale::LinkPair>(m, "LinkPair",
+                                     "A student link sigma and a teacher link tau "
+                                     "(model/link.hpp).")
+        .def(py::init<const pyscale::Link&, const pyscale::Link&>(), py::arg("student"),
+             py::arg("teacher"), py::keep_alive<1, 2>(), py::keep_alive<1, 3>())
+        .def_property_readonly("student_link", &pyscale::LinkPair::student_link)
+        .def_property_readonly("teacher_link", &pyscale::LinkPair::teacher_link)
+        .def("__repr__", [](const pyscale::LinkPair& p) {
+            return "LinkPair(" + p.student_link().name() + ", " + p.teacher_link().name() + ")";
+        });
     for_each_pair([&](auto tag) { register_statistics<typename decltype(tag)::type>(m); });
     m.def(
         "blocked_sum",

@@ -22,11 +22,14 @@ class RunStatus:
       diverged
     
       step_limit
+    
+      out_of_domain
     """
     __members__: typing.ClassVar[dict[str, RunStatus]]
     completed: typing.ClassVar[RunStatus]
     diverged: typing.ClassVar[RunStatus]
     interrupted: typing.ClassVar[RunStatus]
+    out_of_domain: typing.ClassVar[RunStatus]
     step_limit: typing.ClassVar[RunStatus]
     @typing.overload
     def __eq__(self, other: RunStatus) -> bool:

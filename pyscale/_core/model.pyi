@@ -3,6 +3,7 @@
 The data model: problem, link pairs, records.
 """
 from __future__ import annotations
+import collections.abc
 import numpy
 import numpy.typing
 import typing
@@ -169,11 +170,116 @@ class SquarePair:
     @property
     def mse_kind(self) -> MseKind:
         ...
+class Link:
+    """
+    A link function sigma, as the core's link pairs read it.
+    """
+    @staticmethod
+    def abs() -> Link:
+        """
+        sigma(z) = |z|.
+        """
+    @staticmethod
+    def erf() -> Link:
+        """
+        sigma(z) = erf(z / sqrt 2).
+        """
+    @staticmethod
+    def hermite(coefficients: collections.abc.Sequence[float]) -> Link:
+        """
+        sigma(z) = sum_k c_k He_k(z).
+        """
+    @staticmethod
+    def polynomial(coefficients: collections.abc.Sequence[float]) -> Link:
+        """
+        sigma(z) = sum_k a_k z^k.
+        """
+    @staticmethod
+    def relu() -> Link:
+        """
+        sigma(z) = max(z, 0).
+        """
+    @staticmethod
+    def square() -> Link:
+        """
+        sigma(z) = z^2.
+        """
+    @staticmethod
+    def tanh() -> Link:
+        """
+        sigma(z) = tanh z (kernels by quadrature).
+        """
+    @staticmethod
+    def user(addresses: collections.abc.Sequence[int], even: bool, analytic_width: float, owner: typing.Any) -> Link:
+        """
+        A user link from C function addresses sigma, sigma', [sigma'', ...] (0: absent); owner keeps them valid.
+        """
+    def __call__(self, z: float) -> float:
+        ...
+    def __repr__(self) -> str:
+        ...
+    @property
+    def even(self) -> bool:
+        ...
+    @property
+    def kinked(self) -> bool:
+        ...
+    @property
+    def name(self) -> str:
+        ...
+    @property
+    def quadrature(self) -> bool:
+        ...
+class LinkPair:
+    """
+    A student link sigma and a teacher link tau (model/link.hpp).
+    """
+    def __init__(self, student: Link, teacher: Link) -> None:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def flow_coefficients(self, s: float, u: float, s_star: float) -> tuple[float, float]:
+        """
+        (c0, c1): -grad L = c0 Q w + c1 Q w*.
+        """
+    def jacobian_coupling(self, s: float, u: float, s_star: float) -> tuple[float, float, float]:
+        """
+        (C11, C12, C22) of the flow's Jacobian c0 Q + [Qw, Qw*] C [Qw, Qw*]^T.
+        """
+    def loss(self, s: float, u: float, s_star: float) -> float:
+        """
+        l(s, u), label noise excluded.
+        """
+    def loss_derivatives(self, s: float, u: float, s_star: float) -> tuple[float, float, float, float, float, float]:
+        """
+        (l, l_s, l_u, l_ss, l_su, l_uu) at (s, u), label noise excluded.
+        """
+    def student(self, z: float) -> float:
+        ...
+    def student_prime(self, z: float) -> float:
+        ...
+    def teacher(self, z: float) -> float:
+        ...
+    @property
+    def mse_kind(self) -> MseKind:
+        ...
+    @property
+    def student_link(self) -> Link:
+        ...
+    @property
+    def teacher_link(self) -> Link:
+        ...
 def blocked_sum(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64]) -> float:
     """
     Sum of x in fixed blocks (thread-count independent bits).
     """
+@typing.overload
 def statistics(problem: CoreProblem, pair: SquarePair, w: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], t: float = 0.0) -> numpy.typing.NDArray[numpy.float64]:
+    """
+    One record row (t, s, u, s2, u2, loss, mse) of the state w.
+    """
+@typing.overload
+def statistics(problem: CoreProblem, pair: LinkPair, w: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], t: float = 0.0) -> numpy.typing.NDArray[numpy.float64]:
     """
     One record row (t, s, u, s2, u2, loss, mse) of the state w.
     """

@@ -20,7 +20,7 @@ import numpy as np
 from numba import njit, prange
 
 __all__ = ["dispersion_terms", "escape_root", "weighted_exp_sums", "volterra_march",
-           "tail_cutoff", "phi_weights"]
+           "tail_cutoff", "phi_weights", "cauchy_bin_bounds"]
 
 _BLOCK = 1024
 
@@ -301,3 +301,21 @@ def tail_cutoff(lam_desc, w_star, w, threshold):
             below_align += lam_desc[k] * w_star[k] * w[k]
         i = g - 1
     return best, best_tail, total_align - best_below_align
+
+
+@njit(cache=True)
+def cauchy_bin_bounds(lam, lo, hi, weight, a, b, out):
+    """out[k] ≥ Σ_j v_j² / (a (λ_k + λ_j) − b λ_k λ_j) with the λ_j grouped into bins
+    (lo_m ≤ λ_j ≤ hi_m, weight_m = Σ_{j in bin m} v_j²): per bin the largest of the two
+    end values (the denominator is linear in λ_j and positive on the bin, so 1/denominator
+    is monotone there) times the bin's weight (model page: SGD floor, the stability bound).
+    Exact for bins of one value. O(len(lam) · bins)."""
+    for k in range(lam.size):
+        lk = lam[k]
+        total = 0.0
+        for m in range(weight.size):
+            d_lo = a * (lk + lo[m]) - b * lk * lo[m]
+            d_hi = a * (lk + hi[m]) - b * lk * hi[m]
+            total += weight[m] * max(1.0 / d_lo, 1.0 / d_hi)
+        out[k] = total
+    return out

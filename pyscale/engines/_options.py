@@ -18,8 +18,8 @@ def step_options(lr: Any, steps: Any, record: Any, divergence_factor: Any):
     """(lr, steps, record step indices, divergence factor), validated; shared by gd/sgd/erm."""
     if lr is None or steps is None:
         raise ValueError("lr= and steps= are required")
-    lr = check.positive("lr", lr)
-    steps = check.integer("steps", steps, 0, check.MAX_STEPS)
+    lr = check.step_size(lr)
+    steps = check.step_count(steps)
     factor = check.real("divergence_factor", divergence_factor, 1.0, low_open=True)
     return lr, steps, check.record_steps(steps, record), factor
 
@@ -48,7 +48,7 @@ def streams_choice(streams: Any) -> "_core.steps.Streams":
 
 def noise_variance(problem: Problem, noise: Any) -> float:
     """The label-noise variance of a run: ``problem.noise`` unless ``noise`` overrides it."""
-    return float(problem.noise) if noise is None else check.real("noise", noise, 0.0)
+    return float(problem.noise) if noise is None else check.noise(noise)
 
 
 def sgd_options(problem: Problem, threads: Any, progress_every: Any, divergence_factor: Any,

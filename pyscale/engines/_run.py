@@ -16,15 +16,18 @@ from typing import Any, Callable, Dict, Iterable, Mapping, Optional
 import numpy as np
 
 from .. import _core
+from .._digest import digest
 from .._version import __version__
-from ..errors import DivergenceError, Interrupted
+from ..errors import DivergenceError, DomainError, Interrupted
 from ..model.compression import flow_rate_bound, rate_of
 from ..model.problem import Problem
-from ..results.trajectory import FIELDS, Trajectory
+from ..results.columns import recorded
+from ..results.identity import check_same_problem
+from ..results.trajectory import Trajectory
 
 __all__ = ["Start", "start", "check_horizon", "check_rate", "finish", "core_problem",
-           "core_pair", "base_meta", "progress_hook", "divergence_message", "concat",
-           "step_meta", "step_state", "COUNTERS"]
+           "core_pair", "base_meta", "progress_hook", "divergence_message", "domain_message",
+           "concat", "step_meta", "step_state", "run_identity", "COUNTERS"]
 
 ProgressCallback = Callable[[float, int], Optional[bool]]
 
@@ -40,20 +43,17 @@ def core_problem(problem: Problem, noise: Optional[float] = None) -> "_core.mode
                              float(problem.noise if noise is None else noise))
 
 
-#: The link pair every engine runs with: phase retrieval, y = (x·w*)² (model page: Data model).
-_SQUARE = _core.model.SquarePair()
-
-
-def core_pair(problem: Problem) -> "_core.model.SquarePair":
-    """The core's link pair for ``problem``: the object every engine entry point takes
-    (pybind11 picks the engine compiled for its type)."""
-    return _SQUARE
+def core_pair(problem: Problem) -> Any:
+    """The core's link pair for ``problem`` (:meth:`pyscale.LinkPair.core`): the object every
+    engine entry point takes (pybind11 picks the engine compiled for its type)."""
+    return problem.link.core()
 
 
 def base_meta(problem: Problem, method: str) -> Dict[str, Any]:
     return {"method": method, "d": problem.d, "n_coords": problem.n_coords,
             "s_star": problem.s_star, "noise": problem.noise, "problem": dict(problem.info),
-            "version": __version__}
+            "link": problem.link.identity, "mse_kind": problem.link.mse_kind,
+            "problem_id": problem.identity(), "version": __version__}
 
 
 def progress_hook(progress: Any) -> Optional[Callable[[float, int], bool]]:
@@ -73,12 +73,24 @@ def progress_hook(progress: Any) -> Optional[Callable[[float, int], bool]]:
 @dataclass
 class Start:
     """Where a run starts: a fresh copy of the state, the trajectory it resumes (if any),
-    that run's resumable state (``meta['resume']``) and, for a horizon-aware compression,
-    the (s*, K) its records are checked against (:func:`check_rate`)."""
+    that run's resumable state (``meta['resume']``), the run's identity and, for a
+    horizon-aware compression, the (s*, K) its records are checked against
+    (:func:`check_rate`)."""
     w: np.ndarray
     previous: Optional[Trajectory] = None
     resume: Dict[str, Any] = field(default_factory=dict)
+    run_id: str = ""
+    problem_id: str = ""
+    options: Dict[str, Any] = field(default_factory=dict)
     rate: Optional[tuple] = None
+
+
+def run_identity(problem: Problem, method: str, same: Optional[Mapping[str, Any]]) -> str:
+    """A run's identity: the digest of its problem's identity, its method and the options
+    ``same`` that shape its dynamics (not its horizon or record grid: a resumed run
+    continues the same computation further). Carried as ``meta["run_id"]``."""
+    return digest({"kind": "pyscale.run", "problem": problem.identity(), "method": method,
+                   "options": dict(same or {})})
 
 
 def check_horizon(problem: Problem, t_end: float, w: np.ndarray) -> Optional[tuple]:
@@ -125,28 +137,47 @@ def check_rate(bound: Optional[tuple], s: np.ndarray, u: np.ndarray, what: str) 
 
 def start(problem: Problem, method: str, resume: Optional[Trajectory],
           same: Optional[Mapping[str, Any]] = None, t_end: float = 0.0) -> Start:
-    """The state to run from: ``problem.w0``, or the end of ``resume`` — which must come
-    from the same method and problem size and have been run with the options ``same``.
-    ``t_end``: the time the run ends at (checked against a compression's horizon)."""
+    """The state to run from: ``problem.w0``, or the end of ``resume`` — which must be a
+    run of this very problem (its identity) and method, with the options ``same``, that
+    did not diverge. ``t_end``: the time the run ends at (checked against a compression's
+    horizon)."""
+    run_id = run_identity(problem, method, same)
     if resume is None:
         w0 = np.array(problem.w0, dtype=np.float64, copy=True)
-        return Start(w0, rate=check_horizon(problem, t_end, w0))
+        return Start(w0, run_id=run_id, problem_id=problem.identity(),
+                     options=dict(same or {}), rate=check_horizon(problem, t_end, w0))
     if not isinstance(resume, Trajectory):
         raise TypeError(f"resume must be a Trajectory, got {type(resume).__name__}")
     if resume.meta.get("method") != method:
         raise ValueError(f"resume: cannot continue a {resume.meta.get('method')!r} "
                          f"trajectory with method={method!r}")
+    if resume.status == "diverged":
+        raise ValueError(f"resume: the trajectory diverged (at step "
+                         f"{resume.meta.get('diverged_at_step')}): its last state is not "
+                         f"one to continue from; rerun from the start with a lower lr")
     if resume.w is None or len(resume) == 0 or "resume" not in resume.meta:
         raise ValueError("resume: the trajectory has no final state to continue from")
     w = np.array(resume.w, dtype=np.float64, copy=True)
     if w.shape != (problem.n_coords,):
         raise ValueError(f"resume: the trajectory has {w.size} coordinates, the problem "
                          f"{problem.n_coords}")
+    _check_belongs(resume, problem, same, run_id)
+    return Start(w, resume, dict(resume.meta["resume"]), run_id, problem.identity(),
+                 dict(same or {}), check_horizon(problem, t_end, w))
+
+
+def _check_belongs(resume: Trajectory, problem: Problem, same: Optional[Mapping[str, Any]],
+                   run_id: str) -> None:
+    """Refuse a trajectory of another problem or of other options (by their identities)."""
+    check_same_problem(resume.meta, problem, "resume: the trajectory")
+    stored = resume.meta.get("run_options", {})
     for key, value in (same or {}).items():
-        if resume.meta.get(key) != value:
+        if stored.get(key) != value:
             raise ValueError(f"resume: {key} must be the interrupted run's "
-                             f"{resume.meta.get(key)!r}, got {value!r}")
-    return Start(w, resume, dict(resume.meta["resume"]), check_horizon(problem, t_end, w))
+                             f"{stored.get(key)!r}, got {value!r}")
+    if resume.meta.get("run_id") != run_id:
+        raise ValueError("resume: the trajectory is a run with other options (its run "
+                         "identity differs)")
 
 
 def concat(first: Optional[Trajectory], second: Trajectory,
@@ -155,7 +186,9 @@ def concat(first: Optional[Trajectory], second: Trajectory,
     arrays (``per_record``) and counters."""
     if first is None:
         return second
-    cols = {k: np.concatenate([getattr(first, k), getattr(second, k)]) for k in FIELDS}
+    cols: Dict[str, Any] = {k: np.concatenate([getattr(first, k), getattr(second, k)])
+                            for k in recorded(second.meta)}
+    cols.setdefault("mse", None)  # a pair without a recovery metric
     meta = dict(second.meta)
     for key in per_record:
         if key in first.meta and key in meta:
@@ -178,13 +211,23 @@ def divergence_message(what: str, step: int, lr: float, hint: str,
             f"err.trajectory.")
 
 
+def domain_message(what: str, t: float, link: str, members: str = "") -> str:
+    """The one message of a run stopped at the edge of its pair's domain: s = 0 with a
+    kinked student (``link``: the pair's identity)."""
+    return (f"{what} stopped at t = {t:.6g}{members}: s = wᵀQw reached 0, where the loss of "
+            f"link pair {link!r} is not differentiable (its student has a kink at 0); the "
+            f"trajectory up to there is in err.trajectory.")
+
+
 def finish(run: Any, w: np.ndarray, meta: Dict[str, Any], begun: Start, what: str,
            hint: str = "", per_record: Optional[str] = None,
            complete: Optional[Callable[[Trajectory], Trajectory]] = None) -> Trajectory:
     """The core's result ``run`` → the whole trajectory (after ``begun.previous``; ``complete``
     adds engine-specific parts to the new segment); raises :class:`DivergenceError` /
-    :class:`Interrupted` carrying it, or warns on a step limit."""
+    :class:`Interrupted` / :class:`DomainError` carrying it, or warns on a step limit."""
     n = int(run.records_written)
+    meta.update(problem_id=begun.problem_id, run_id=begun.run_id,
+                run_options=dict(begun.options))
     if per_record is not None:
         meta[per_record] = np.array(run.per_record[:n])
     meta["status"] = run.status.name
@@ -197,6 +240,9 @@ def finish(run: Any, w: np.ndarray, meta: Dict[str, Any], begun: Start, what: st
         step = int(meta["diverged_at_step"])
         raise DivergenceError(divergence_message(what, step, meta["lr"], hint,
                                                  meta.get("last_good_step")), step, traj)
+    if run.status == _core.RunStatus.out_of_domain:
+        t = float(meta["t_reached"])
+        raise DomainError(domain_message(what, t, meta["link"]), t, traj)
     if run.status == _core.RunStatus.interrupted:
         cause = "signal" if run.signalled else "callback"
         why = "Ctrl-C" if run.signalled else "the progress callback"

@@ -1,6 +1,7 @@
-"""``method="gd"``: population gradient descent w ← w − lr ∇L(w) with
-∇L = (12 s − 4 s*) Q w − 8 u Q w* (model page: Time and steps), one fused O(d) pass per
-step in the C++ core; t = step · lr.
+"""``method="gd"``: population gradient descent w ← w − lr ∇L(w) = w + lr (c0 Q w + c1 Q w*),
+(c0, c1) the problem's link pair's flow coefficients (links page: Flow coefficients; the
+square: ∇L = (12 s − 4 s*) Q w − 8 u Q w*, model page: Time and steps), one fused O(d) pass
+per step in the C++ core; t = step · lr.
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ __all__ = ["run", "OPTIONS", "HINT"]
 
 OPTIONS = ("lr", "steps", "record", "threads", "progress", "progress_every",
            "divergence_factor", "resume")
-HINT = "lower lr (lr * lambda_max * (12 s + 4 s*) must stay below 2)"
+HINT = ("lower lr (lr * lambda_max * |c0| must stay below 2; for the square "
+        "c0 = 4 (s* - 3 s))")
 
 
 def run(problem: Problem, *, lr: Optional[float] = None, steps: Optional[int] = None,

@@ -32,6 +32,7 @@ from .. import _validate as check
 from .._kernels import dop853
 from .._validate import record_times
 from ..errors import DivergenceError
+from ..model.link_support import require_square
 from ..model.problem import Problem
 from ..model.statistics import statistics
 from ..results.phases import DEFAULTS
@@ -99,6 +100,21 @@ def _check_order(order, name: str = "order") -> int:
     return check.integer(name, order, 1, 1024)
 
 
+#: Doubles per record and order that a run holds: the integrator's records (s and u),
+#: the monomial moments and the result's scaled and unscaled copies (two of each).
+_DOUBLES_PER_RECORD_ORDER = 8
+
+
+def _check_fits(order: int, n_times: int, error_estimate: bool,
+                max_memory: Optional[int]) -> None:
+    """Refuse, before integrating, records that will not fit (the companion run of the
+    error estimate holds 3/4 as much again)."""
+    runs = 1.75 if error_estimate else 1.0
+    needed = int(runs * _DOUBLES_PER_RECORD_ORDER * 8 * n_times * order + 8 * order * order)
+    check.memory(needed, f"the hierarchy of order {order} at {n_times} record times", max_memory,
+                 "record fewer times or lower the order")
+
+
 def _check_times(t) -> np.ndarray:
     return record_times(t)
 
@@ -139,7 +155,7 @@ def _quadrature(x, sums, order):
 def hierarchy(problem: Problem, order: int = 32, t=None, closure: str = "gauss",
               rtol: float = 1e-10, atol: Optional[float] = None, max_steps: int = 10_000_000,
               error_estimate: bool = True, tol: float = 1e-6,
-              on_divergence: str = "warn") -> Hierarchy:
+              on_divergence: str = "warn", max_memory: Optional[int] = None) -> Hierarchy:
     """Evolve s^(k), u^(k), k = 1..order, by the hierarchy (model page: Moment hierarchy) closed at
     order+1.
 
@@ -156,16 +172,21 @@ def hierarchy(problem: Problem, order: int = 32, t=None, closure: str = "gauss",
         skips the companion run (``valid_until`` is then None for the Gauss closure).
     on_divergence : ``"warn"`` (RuntimeWarning), ``"raise"`` (DivergenceError carrying the
         result in ``.trajectory``) or ``"ignore"``; the result is flagged in every case.
+    max_memory : bytes the run may hold (default: the memory available now); the records
+        of every order at every time are estimated first and refused, with the bytes,
+        when they do not fit.
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a pyscale.Problem, got {type(problem).__name__}")
+    require_square("hierarchy", problem.link)
     order = _check_order(order)
     times = _check_times(t)
     check.choice("closure", closure, CLOSURES)
-    rtol = check.real("rtol", rtol, 1e-14, 1.0, high_open=True)
+    rtol = check.rtol(rtol)
     check.choice("on_divergence", on_divergence, ("warn", "raise", "ignore"))
-    max_steps = check.integer("max_steps", max_steps, 1, check.MAX_STEPS)
+    max_steps = check.max_steps(max_steps)
     tol = check.positive("tol", tol)
+    _check_fits(order, times.size, bool(error_estimate), max_memory)
 
     result = _run(problem, order, times, closure, rtol, atol, int(max_steps))
     leading_ok = _last_good_time(times, _leading_realizable(result))
@@ -209,7 +230,8 @@ def _run(problem: Problem, order: int, times: np.ndarray, closure: str, rtol: fl
     star_scaled = kern.scaled_power_sums(x, sums[:, 4] / (x * lam_max), order + 1)
     meta: Dict[str, Any] = {"method": "hierarchy", "closure": closure, "order": order,
                             "d": problem.d, "n_coords": problem.n_coords, "s_star": s_star,
-                            "problem": dict(problem.info), "rtol": rtol}
+                            "problem": dict(problem.info), "problem_id": problem.identity(),
+                            "rtol": rtol}
     if kind == kern.ZERO:
         y0 = np.concatenate([kern.scaled_power_sums(x, sums[:, 1] / (x * lam_max), order),
                              kern.scaled_power_sums(x, sums[:, 2] / (x * lam_max), order)])

@@ -1,7 +1,9 @@
 """``method="sgd"``: online SGD on fresh samples (model page: Time and steps). Step k draws
-``batch`` samples x_b = √λ ⊙ z_b, y_b = ⟨x_b, w*⟩² + ξ_b, ξ_b ~ N(0, σ²), and applies
+``batch`` samples x_b = √λ ⊙ z_b, y_b = τ(⟨x_b, w*⟩) + ξ_b, ξ_b ~ N(0, σ²), and applies
 
-    w ← w − (lr / B) Σ_b 4 ((x_b·w)² − y_b)(x_b·w) x_b,
+    w ← w − (lr / B) Σ_b 2 (σ(x_b·w) − y_b) σ'(x_b·w) x_b
+
+(σ, τ the problem's link pair; the square: 4 ((x_b·w)² − y_b)(x_b·w)),
 
 whose expectation is the population gradient, so with t = step · lr the mean path follows
 population GD at the same lr. Records hold the population quantities; ``meta["online_loss"]``
@@ -50,7 +52,7 @@ def run(problem: Problem, *, lr: Optional[float] = None, steps: Optional[int] = 
     ``simd=False`` forces the scalar Philox path (same numbers); ``streams``: see the
     module docstring."""
     lr, steps, rec, _ = step_options(lr, steps, record, divergence_factor)
-    batch = check.integer("batch", batch, 1, check.MAX_BATCH)
+    batch = check.batch(batch)
     noise = noise_variance(problem, noise)
     seed = check.seed(seed)
     opt = sgd_options(problem, threads, progress_every, divergence_factor, samples, simd,

@@ -107,8 +107,10 @@ class Link:
     non-user link from its :attr:`identity` string. Calling a link evaluates σ on arrays.
     """
 
-    __slots__ = ("_kind", "_given", "_atoms", "_even", "_name", "_cfuncs", "_block", "_id")
+    __slots__ = ("_kind", "_given", "_atoms", "_even", "_name", "_cfuncs", "_block", "_id",
+                 "_core")
     _block: Optional[np.ndarray]
+    _core: Any
 
     def __init__(self, name: Union[str, "Link"]):
         if isinstance(name, Link):
@@ -143,6 +145,7 @@ class Link:
         self._kind, self._given, self._atoms, self._even = kind, given, atoms, even
         self._id, self._name, self._cfuncs = identity, name, cfuncs
         self._block = None
+        self._core = None
 
     def _copy(self, other: "Link") -> None:
         self._init(other._kind, other._given, other._atoms, other._even, other._id,
@@ -273,6 +276,30 @@ class Link:
             self._block = block
         return self._block
 
+    def core(self) -> Any:
+        """The core's description of this link (``pyscale._core.model.Link``), what the
+        engines' link pairs read; cached. A user link's C functions are its cfuncs, which the
+        core object keeps alive; a Link whose compiled functions are gone (copied without
+        them, or unpickled in another process) is refused."""
+        if self._core is None:
+            from .. import _core
+
+            if self._kind == 7:
+                live = tuple(int(f.address) for f in self._cfuncs)
+                given = tuple(a for a in self._atoms.addresses if a)
+                if len(live) < 2 or live != given:
+                    raise ValueError(f"the user link {self._id!r} has lost its compiled "
+                                     "functions (a copy made without them, or one unpickled "
+                                     "in another process): build it again with Link.user(...) "
+                                     "in this process")
+                self._core = _core.model.Link.user(list(live), self._even, self._atoms.width,
+                                                   self._cfuncs)
+            elif self._kind in (4, 5):
+                self._core = getattr(_core.model.Link, self.kind)(list(self._given))
+            else:
+                self._core = getattr(_core.model.Link, self.kind)()
+        return self._core
+
     # ---- values ------------------------------------------------------------------------
     def derivatives(self, z, order: int = 1) -> np.ndarray:
         """σ^(k)(z) for k = 0..order (≤ 4), shape ``z.shape + (order + 1,)``. Kinked links
@@ -351,7 +378,8 @@ class LinkPair:
     σ = τ and ``"student,teacher"`` otherwise.
     """
 
-    __slots__ = ("_student", "_teacher", "_params")
+    __slots__ = ("_student", "_teacher", "_params", "_core")
+    _core: Any
 
     def __init__(self, student: PairLike, teacher: Optional[LinkLike] = None):
         if isinstance(student, LinkPair) and teacher is None:
@@ -362,8 +390,9 @@ class LinkPair:
             s, t = Link(student[0]), Link(student[1])
         elif isinstance(student, str) and teacher is None and len(_split_pair(student)) > 1:
             names = _split_pair(student)
-            if len(names) != 2:
-                raise ValueError(f"a link pair is 'student,teacher', got {student!r}")
+            if len(names) != 2 or not all(names):
+                raise ValueError(f"a link pair is 'student,teacher' (two links), got "
+                                 f"{student!r}")
             s, t = Link(names[0]), Link(names[1])
         else:
             s = Link(student)  # type: ignore[arg-type]
@@ -374,6 +403,7 @@ class LinkPair:
                              "quadrature link (tanh, user): its kink would spoil the quadrature")
         self._student, self._teacher = s, t
         self._params = pair_params(s.atoms, t.atoms)
+        self._core = None
 
     @property
     def student(self) -> Link:
@@ -401,6 +431,33 @@ class LinkPair:
         return self._student.kind == "square" and self._teacher.kind == "square"
 
     @property
+    def is_polynomial(self) -> bool:
+        """Both links are polynomials (square, polynomial, hermite): ℓ(s, u) is then a
+        polynomial in s and u (:meth:`loss_polynomial`)."""
+        return all(not (x.quadrature or x.atoms.abs_weight or x.atoms.erf_weight)
+                   for x in (self._student, self._teacher))
+
+    def loss_polynomial(self, s_star: float = 1.0) -> np.ndarray:
+        """A[m, k] with ℓ(s, u) = Σ A[m, k] s^m u^k at fixed s* (polynomial pairs only;
+        label noise excluded)."""
+        if not self.is_polynomial:
+            raise ValueError(f"the loss of link pair {self.identity!r} is not a polynomial "
+                             f"in s and u (a link of it is not a polynomial)")
+        from .link_moments import loss_polynomial
+
+        return loss_polynomial(self._student.atoms.poly, self._teacher.atoms.poly,
+                               float(s_star))
+
+    def loss_many(self, s: Any, u: Any, s_star: float = 1.0) -> np.ndarray:
+        """ℓ(s_i, u_i) on arrays (label noise excluded); NaN outside the pair's domain
+        (s < 0, or s = 0 with a kinked student)."""
+        ss, uu = np.broadcast_arrays(np.asarray(s, dtype=np.float64),
+                                     np.asarray(u, dtype=np.float64))
+        out = kern.loss_many(self._params, np.ascontiguousarray(ss.ravel()),
+                             np.ascontiguousarray(uu.ravel()), float(s_star))
+        return out.reshape(ss.shape)
+
+    @property
     def mse_kind(self) -> str:
         """The recovery metric a run of the pair records: ``"sign_invariant"`` (min ‖w ∓ w*‖²/d,
         σ = τ even), ``"plain"`` (‖w − w*‖²/d, σ = τ not even) or ``"undefined"`` (σ ≠ τ:
@@ -408,6 +465,18 @@ class LinkPair:
         if self._student != self._teacher:
             return "undefined"
         return "sign_invariant" if self._student.even else "plain"
+
+    def core(self) -> Any:
+        """The core's pair, what every engine entry point takes (pybind11 picks the engine
+        compiled for its type): ``pyscale._core.model.SquarePair`` for σ = τ = square (phase
+        retrieval's own closed forms, and bits), ``pyscale._core.model.LinkPair`` otherwise.
+        Cached; it keeps a user link's functions alive."""
+        if self._core is None:
+            from .. import _core
+
+            self._core = _core.model.SquarePair() if self.is_square else \
+                _core.model.LinkPair(self._student.core(), self._teacher.core())
+        return self._core
 
     # ---- loss --------------------------------------------------------------------------
     def _point(self, s: float, u: float, s_star: float) -> tuple[float, float, float]:

@@ -1,5 +1,7 @@
 """The data model (model page: Data model): a diagonal covariance Q, a target w*, an
-initialisation w(0), and the label-noise variance σ².
+initialisation w(0), the label-noise variance σ², and the link pair: the student σ whose
+prediction is σ(x·w) and the teacher τ whose labels are y = τ(x·w*) + ξ (phase retrieval,
+σ = τ = z², by default; links page).
 
 A :class:`Problem` is immutable and validated on construction. Its arrays are stored in
 the eigenbasis of Q (any covariance reduces to this, see :meth:`Problem.from_covariance`).
@@ -24,7 +26,9 @@ import numpy as np
 
 from .. import _core, _repr
 from .. import _validate as check
+from .._digest import digest
 from . import compression
+from .links import LinkPair, PairLike
 
 __all__ = ["Problem", "power_law_eigenvalues"]
 
@@ -62,7 +66,8 @@ def power_law_eigenvalues(d: int, a: float) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class Problem:
-    """Phase retrieval on x ~ N(0, diag(eigenvalues)), y = ⟨x, w*⟩² + ξ
+    """A single-index problem on x ~ N(0, diag(eigenvalues)): labels y = τ(⟨x, w*⟩) + ξ,
+    predictions σ(⟨x, w⟩); phase retrieval (σ = τ = z², y = ⟨x, w*⟩² + ξ) by default
     (model page: Data model).
 
     Parameters
@@ -81,6 +86,11 @@ class Problem:
         Physical coordinates per stored coordinate (defaults to ones).
     info : dict
         Free-form provenance (constructor, a, seed, ...), kept with trajectories.
+    link : str, Link, LinkPair or (student, teacher), default ``"square"``
+        The link pair (links page): a name (``"relu"``: σ = τ = relu; ``"square,abs"``:
+        student square, teacher |z|), a :class:`~pyscale.Link` (σ = τ), a
+        :class:`~pyscale.LinkPair` or a pair ``(student, teacher)``. Stored as a
+        :class:`~pyscale.LinkPair`. A kinked student (abs, relu) needs w(0) with s > 0.
     """
 
     eigenvalues: np.ndarray
@@ -91,6 +101,7 @@ class Problem:
     d: int = None  # type: ignore[assignment]
     counts: np.ndarray = None  # type: ignore[assignment]
     info: dict = field(default_factory=dict)
+    link: LinkPair = "square"  # type: ignore[assignment]  # any PairLike; a LinkPair after
 
     def __post_init__(self) -> None:
         lam = check.vector("eigenvalues", self.eigenvalues)
@@ -105,11 +116,18 @@ class Problem:
         noise = check.real("noise", self.noise, 0.0)
         d = n if self.d is None else check.dimension(self.d)
         counts = self._counts(n, d)
+        for name, vec in (("w_star", w_star), ("w0", w0)):
+            _check_forms(name, vec, lam)
         q_norm = _sum(lam * w_star * w_star)
         if not (q_norm > 0) or not np.isfinite(q_norm):
             raise ValueError("w_star has zero Q-norm (w*ᵀQw* = 0): there is nothing to learn")
         if not isinstance(self.info, dict):
             raise TypeError(f"info must be a dict, got {type(self.info).__name__}")
+        link = LinkPair(self.link)
+        if link.student.kinked and not _sum(lam * w0 * w0) > 0:
+            raise ValueError(f"w0 has s = w0ᵀQw0 = 0, and the kinked student "
+                             f"{link.student.identity!r} has no gradient at w = 0 (its loss "
+                             f"is not differentiable there): start from s > 0")
         for name, arr in (("eigenvalues", lam), ("w_star", w_star), ("w0", w0),
                           ("counts", counts)):
             arr.setflags(write=False)
@@ -117,6 +135,7 @@ class Problem:
         object.__setattr__(self, "noise", noise)
         object.__setattr__(self, "d", d)
         object.__setattr__(self, "info", dict(self.info))
+        object.__setattr__(self, "link", link)
 
     def _counts(self, n: int, d: int) -> np.ndarray:
         if self.counts is None:
@@ -134,7 +153,7 @@ class Problem:
     # ------------------------------------------------------------------ constructors
     @classmethod
     def from_covariance(cls, covariance: Any, w_star: Any, w0: Any,
-                        noise: float = 0.0) -> "Problem":
+                        noise: float = 0.0, link: PairLike = "square") -> "Problem":
         """Rotate a full covariance C = V diag(λ) Vᵀ into its eigenbasis (model page: Data
         model).
 
@@ -162,16 +181,17 @@ class Problem:
             raise ValueError(
                 f"covariance must be positive definite; its smallest eigenvalue is {lam[-1]:.3g}")
         return cls(lam, vecs.T @ w_star, vecs.T @ w0, noise=noise,
-                   info={"constructor": "from_covariance"})
+                   info={"constructor": "from_covariance"}, link=LinkPair(link))
 
     @classmethod
     def power_law(cls, d: int, a: float, seed: int = 0, target: str = "unit_q",
                   init: str = "sphere", noise: float = 0.0,
                   compress: Optional[float] = None,
-                  horizon: Optional[float] = None) -> "Problem":
+                  horizon: Optional[float] = None, link: PairLike = "square") -> "Problem":
         """The paper's problem (model page: Data model): λ_i = i^(-a)/H_{d,a},
         w* = g/‖Q^{1/2} g‖ (``target="unit_q"``, s* = 1) or g √d/‖g‖ (``target="norm_d"``,
-        ‖w*‖² = d), g ~ N(0, I_d), and w(0) uniform on the unit sphere.
+        ‖w*‖² = d), g ~ N(0, I_d), and w(0) uniform on the unit sphere; ``link`` as for
+        :class:`Problem` (the draws do not depend on it).
 
         ``compress=δ`` never allocates length-d vectors (O(number of modes) memory, exact in
         distribution up to an O(δ) grouping error): see :mod:`pyscale.model.compression`.
@@ -188,13 +208,14 @@ class Problem:
         check.choice("init", init, ("sphere",))
         info = {"constructor": "power_law", "a": a, "seed": seed, "target": target,
                 "init": init}
+        link = LinkPair(link)
         _check_no_underflow(d, a)
-        horizon = _horizon(horizon, compress)
+        horizon = _horizon(horizon, compress, link)
         if compress is not None:
             compress = check.grouping_tolerance(compress, name="compress")
             modes = _draw_compressed(d, a, seed, target, compress, horizon)
             return cls(modes.eigenvalues, modes.w_star, modes.w0, noise=noise, d=d,
-                       counts=modes.counts, info={**info, "compressed": modes.info})
+                       counts=modes.counts, info={**info, "compressed": modes.info}, link=link)
         _check_fits(d)
         lam = power_law_eigenvalues(d, a)
         rng = np.random.default_rng(seed)
@@ -205,7 +226,7 @@ class Problem:
         else:
             w_star = g * (np.sqrt(d) / np.sqrt(_sum(g * g)))
         w0 = h / np.sqrt(_sum(h * h))
-        return cls(lam, w_star, w0, noise=noise, info=info)
+        return cls(lam, w_star, w0, noise=noise, info=info, link=link)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -232,14 +253,15 @@ class Problem:
         per mode (model page: Compression); see :func:`pyscale.model.compression.group`.
         ``horizon=T``: each mode sized by what runs up to t = T resolve (model page:
         Compression, Horizon-aware grouping); engines refuse runs past T."""
-        horizon = _horizon(horizon, rtol)
+        horizon = _horizon(horizon, rtol, self.link)
         if horizon is None:
             modes = compression.group(self.eigenvalues, self.w_star, self.w0, self.counts,
                                       rtol=rtol, representative=representative)
         else:
             modes = _group_for_horizon(self, rtol, representative, horizon)
         return Problem(modes.eigenvalues, modes.w_star, modes.w0, noise=self.noise, d=self.d,
-                       counts=modes.counts, info={**self.info, "compressed": modes.info})
+                       counts=modes.counts, info={**self.info, "compressed": modes.info},
+                       link=self.link)
 
     @property
     def s_star(self) -> float:
@@ -255,22 +277,48 @@ class Problem:
     def lambda_max(self) -> float:
         return float(self.eigenvalues.max())
 
+    def identity_fields(self) -> dict:
+        """The fields that define the problem — every array and scalar a result depends on
+        — by name: what :meth:`identity` hashes. ``info`` is provenance, not definition.
+        The link pair enters by its identity (``"relu"``, ``"square,abs"``, ...) when it is
+        not the square, so a square problem keeps the identity it had before links."""
+        fields = {"eigenvalues": self.eigenvalues, "w_star": self.w_star, "w0": self.w0,
+                  "counts": self.counts, "noise": self.noise, "d": self.d}
+        if not self.link.is_square:
+            fields["link"] = self.link.identity
+        return fields
+
+    def identity(self) -> str:
+        """The problem's identity: a SHA-256 digest of :meth:`identity_fields` (hex). Two
+        problems have one identity exactly when they define the same dynamics; every
+        result carries it (``meta["problem_id"]``) and whatever combines two results
+        checks it. Computed once (O(n_coords))."""
+        cached = self.__dict__.get("_identity")
+        if cached is None:
+            cached = digest({"kind": "pyscale.Problem", **self.identity_fields()})
+            object.__setattr__(self, "_identity", cached)
+        return cached
+
     def with_w0(self, w0: Any) -> "Problem":
         """The same problem started from another w(0)."""
         return Problem(self.eigenvalues, self.w_star, w0, noise=self.noise, d=self.d,
-                       counts=self.counts, info=self.info)
+                       counts=self.counts, info=self.info, link=self.link)
 
     __repr__ = _repr.repr_text
     _repr_html_ = _repr.repr_html
 
 
-def _horizon(horizon: Any, compress: Any) -> Optional[float]:
+def _horizon(horizon: Any, compress: Any, link: "LinkPair") -> Optional[float]:
     """The validated horizon T (None: uniform grouping); it sizes a compression."""
     if horizon is None:
         return None
     if compress is None:
         raise ValueError("horizon= sizes the modes of a compression: pass compress=δ too "
                          "(an uncompressed problem is exact at every t)")
+    if link.identity != "square":
+        raise ValueError(f"horizon= sizes the modes with the square link's bound on the "
+                         f"flow's coefficients; the link is {link.identity!r}: compress "
+                         f"without a horizon")
     return check.positive("horizon", horizon)
 
 
@@ -325,6 +373,18 @@ def _group_for_horizon(problem: "Problem", rtol: float, representative: str,
         rate = need * (1.0 + 1e-3)
     raise RuntimeError(f"the horizon-aware grouping did not settle its rate bound in "
                        f"{_HORIZON_DRAWS} tries (last K = {rate:.6g})")
+
+
+def _check_forms(name: str, vec: np.ndarray, lam: np.ndarray) -> None:
+    """Refuse a vector whose squared norms (‖v‖², vᵀQv: the statistics every engine and
+    prediction forms) overflow float64: every number computed from it would be inf."""
+    with np.errstate(over="ignore"):
+        forms = (("its squared norm", _sum(vec * vec)),
+                 ("its Q-norm vᵀQv", _sum(lam * vec * vec)))
+    for what, value in forms:
+        if not np.isfinite(value):
+            raise ValueError(f"{name} is too large: {what} overflows float64 (largest entry "
+                             f"{float(np.abs(vec).max()):.3g}); rescale it")
 
 
 def _check_fits(d: int) -> None:

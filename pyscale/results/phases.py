@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import _validate as check
+from ..model.link_support import require_square
 from .dense import DenseOutput, bernstein_range, roots_in_unit_interval
 
 __all__ = ["PhaseDefaults", "DEFAULTS", "stopping_times", "grid_stopping_times"]
@@ -42,12 +44,7 @@ DEFAULTS = PhaseDefaults()
 
 
 def _check(delta: float, eps: float, s0: float):
-    for name, v, lo, hi in (("delta", delta, 0.0, np.inf), ("eps", eps, 0.0, 1.0),
-                            ("s0", s0, -1.0 / 3.0, 2.0 / 3.0)):
-        v = float(v)
-        if not (lo < v < hi) and not (name == "s0" and v == 0.0):
-            raise ValueError(f"{name} must lie in ({lo:g}, {hi:g}), got {v}")
-    return float(delta), float(eps), float(s0)
+    return check.delta(delta), check.eps(eps), check.s0(s0)
 
 
 def stopping_times(traj, delta=None, eps=None, s0=None):
@@ -68,6 +65,7 @@ def stopping_times(traj, delta=None, eps=None, s0=None):
         :class:`~pyscale.results.trajectory.Phases`: times in the trajectory's time unit (t = step ·
         lr for the step engines), None where the trajectory does not reach them.
     """
+    require_square("phases", meta=getattr(traj, "meta", None))
     delta = DEFAULTS.delta if delta is None else delta
     eps = DEFAULTS.eps if eps is None else eps
     s0 = DEFAULTS.s0 if s0 is None else s0

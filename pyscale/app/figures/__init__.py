@@ -26,10 +26,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from . import figure1, figure2, figure3, figure4, figure5, figure6, figure7
+from . import figure1, figure2, figure3, figure4, figure5, figure6, figure7, gallery
 from ._dimension import check_dimension
 
-__all__ = ["FIGURES", "ANY_D", "make_figure", "make_all"]
+__all__ = ["FIGURES", "ANY_D", "make_figure", "make_all", "check_gallery"]
 
 #: figure number -> module with PARAMS, TITLE and make(out, quick, progress)
 FIGURES = {1: figure1, 2: figure2, 3: figure3, 4: figure4, 5: figure5, 6: figure6,
@@ -57,7 +57,8 @@ def make_figure(number: int, out, quick: bool = False,
 
 def make_all(directory, quick: bool = False,
              progress: bool | None = None) -> Iterator[tuple[int, Path, float]]:
-    """Draw every figure into ``directory/figure{N}.png``; yields (N, path, seconds)."""
+    """Draw every figure into ``directory/figure{N}.png``; yields (N, path, seconds). Full
+    figures are entered into ``directory/manifest.json`` (:mod:`.gallery`)."""
     directory = Path(directory)
     if directory.suffix.lower() in (".png", ".pdf", ".svg"):
         raise ValueError(f"'all' writes one file per figure: give a directory, got "
@@ -67,4 +68,14 @@ def make_all(directory, quick: bool = False,
         start = time.perf_counter()
         path = make_figure(number, directory / f"figure{number}.png", quick=quick,
                            progress=progress)
-        yield number, path, time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        if not quick:  # the manifest records full figures (gallery: what each was made of)
+            gallery.record(directory, number, path, seconds, FIGURES[number].PARAMS["full"])
+        yield number, path, seconds
+
+
+def check_gallery(directory, say=print) -> list:
+    """Every way the gallery in ``directory`` is not what the code makes now (empty: it
+    is current); see :mod:`.gallery`."""
+    return gallery.check(directory, FIGURES,
+                         lambda number, out: make_figure(number, out, progress=False), say=say)

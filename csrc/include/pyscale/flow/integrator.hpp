@@ -182,43 +182,22 @@ public:
     // (kRecordWidth doubles) receives the state at t_records[r]. Records before t0 are
     // skipped (their rows untouched); a record equal to t0 is the initial state.
     // dense_log (optional) receives one row of kDenseWidth doubles per accepted step;
-    // observer (optional) may stop the run inside a step (events.hpp).
+    // observer (optional) may stop the run inside a step (events.hpp). A std::domain_error
+    // from the pair (the state left its domain: link_pair.hpp) ends the run with status
+    // kOutOfDomain at the last accepted state, the records before it kept.
     FlowResult run(double* w, double t0, const double* t_records, std::size_t n_records,
                    double* out, const ProgressHook& hook = nullptr,
                    const StepObserver& observer = nullptr,
                    std::vector<double>* dense_log = nullptr) {
-        Run r = start(w, t0, t_records, n_records, out);
-        double row[kDenseWidth];
-        while (r.next < n_records) {
-            Attempt a;
-            if (r.res.steps >= opt_.max_steps || !plan(r, a)) {
-                r.res.status = RunStatus::kStepLimit;
-                break;
-            }
-            Moments m_new;
-            const double err = a.exponential
-                                   ? attempt_exponential(r, a, m_new)
-                                   : attempt(r.y, r.spare, r.m, a.step, m_new, a.extras, r.res);
-            if (!(err <= 1.0)) {  // also catches NaN
-                ++r.res.rejected;
-                if (a.fallback) {  // c0 changing sign on the step: RODAS4 takes the steps
-                    rodas_hold_ = true;
-                    hold_sign_ = field_.coefficients(r.m.s, r.m.u).c0 > 0.0;
-                    hold_fresh_ = true;
-                    continue;
-                }
-                // An exponential attempt is sized by its planned step (its length in t is
-                // known only after the collocation).
-                r.h = a.exponential ? expo_controller_.after_reject(a.planned, err)
-                                    : controller_.after_reject(a.step, err);
-                r.last_rejected = true;
-                continue;
-            }
-            if (accept(r, a, err, m_new, row, observer, dense_log)) break;  // an event
-            if (hook && r.res.steps % opt_.progress_every == 0 && !hook(r.t, r.res.steps)) {
-                r.res.status = RunStatus::kInterrupted;
-                break;
-            }
+        Run r;
+        r.res.t = t0;
+        r.t = t0;
+        r.y = w;
+        try {
+            start(r, t0, t_records, n_records, out);
+            steps(r, hook, observer, dense_log);
+        } catch (const std::domain_error&) {
+            r.res.status = RunStatus::kOutOfDomain;
         }
         if (r.y != w) std::memcpy(w, r.y, p_.n * sizeof(double));
         r.res.t = r.t;
@@ -259,12 +238,47 @@ private:
 
     bool interpolating() const { return opt_.record_mode == RecordMode::kInterpolate; }
 
-    // The initial moments, the record at t0 (if requested) and the first step size.
-    Run start(double* w, double t0, const double* t_records, std::size_t n_records,
-              double* out) {
-        Run r;
-        r.res.t = t0;
-        r.y = w;
+    // The steps of a run until its last record, a stop or a failure.
+    void steps(Run& r, const ProgressHook& hook, const StepObserver& observer,
+               std::vector<double>* dense_log) {
+        double row[kDenseWidth];
+        while (r.next < r.n_records) {
+            Attempt a;
+            if (r.res.steps >= opt_.max_steps || !plan(r, a)) {
+                r.res.status = RunStatus::kStepLimit;
+                return;
+            }
+            Moments m_new;
+            const double err = a.exponential
+                                   ? attempt_exponential(r, a, m_new)
+                                   : attempt(r.y, r.spare, r.m, a.step, m_new, a.extras, r.res);
+            if (!(err <= 1.0)) {  // also catches NaN
+                ++r.res.rejected;
+                if (a.fallback) {  // c0 changing sign on the step: RODAS4 takes the steps
+                    rodas_hold_ = true;
+                    hold_sign_ = field_.coefficients(r.m.s, r.m.u).c0 > 0.0;
+                    hold_fresh_ = true;
+                    continue;
+                }
+                // An exponential attempt is sized by its planned step (its length in t is
+                // known only after the collocation).
+                r.h = a.exponential ? expo_controller_.after_reject(a.planned, err)
+                                    : controller_.after_reject(a.step, err);
+                r.last_rejected = true;
+                continue;
+            }
+            if (accept(r, a, err, m_new, row, observer, dense_log)) return;  // an event
+            if (hook && r.res.steps % opt_.progress_every == 0 && !hook(r.t, r.res.steps)) {
+                r.res.status = RunStatus::kInterrupted;
+                return;
+            }
+        }
+    }
+
+    // The initial moments (into r, whose y is the state at t0), the record at t0 (if
+    // requested) and the first step size.
+    void start(Run& r, double t0, const double* t_records, std::size_t n_records,
+               double* out) {
         // The last stage's storage doubles as the proposed new state; on acceptance the two
         // buffers swap roles, so a step never copies the state.
         r.spare = ws_.stage(tab_.stages - 1);
@@ -278,10 +292,8 @@ private:
             write_record(out + r.next * kRecordWidth, t0, p_, field_.pair(), r.m);
             ++r.next;
         }
-        r.t = t0;
         r.h = opt_.h0 > 0.0 ? opt_.h0 : initial_step(r.m);
         rodas_hold_ = hold_fresh_ = false;  // a run (or resumed segment) starts afresh
-        return r;
     }
 
     // Sizes the next attempt (false: the step would underflow) and chooses what its last

@@ -8,6 +8,13 @@
 // dw/dt = c0 Q w + c1 Q w* with c0 = -2 dl/ds, c1 = -dl/du, and its Jacobian's rank-2 block
 // is C = -[[4 lss, 2 lsu], [2 lsu, luu]] (model/loss_terms.hpp). A LinkPair owns its kernels
 // and their precomputed tables; it is immutable, so one instance serves any number of threads.
+//
+// LinkPair is a pair of the engines (model/link_pair.hpp): PairBase derives its hooks from
+// the primitives below, except two that it overrides to save work: flow_coefficients reads
+// loss_gradient (no second derivatives: the flow's right-hand side is evaluated at every
+// stage, its Jacobian once per step) and sample_terms evaluates sigma and sigma' together.
+// Its population hooks throw std::domain_error at s = 0 with a kinked student (abs, relu),
+// where l is not differentiable; the engines then stop with RunStatus::kOutOfDomain.
 #pragma once
 
 #include <cmath>
@@ -16,11 +23,12 @@
 
 #include "gaussian_kernel.hpp"
 #include "link_function.hpp"
+#include "link_pair.hpp"
 #include "loss_terms.hpp"
 
 namespace pyscale {
 
-class LinkPair {
+class LinkPair : public PairBase<LinkPair> {
 public:
     LinkPair(const Link& student, const Link& teacher)
         : student_(student), teacher_(teacher), cross_(student, teacher), self_(student),
@@ -92,6 +100,19 @@ public:
         student_.derivatives(z, 1, d);
         value = d[0];
         prime = d[1];
+    }
+
+    // (c0, c1) = (-2 l_s, -l_u) from loss_gradient (the flow's hook, link_pair.hpp).
+    FlowCoefficients flow_coefficients(double s, double u, double s_star) const {
+        const LossDerivatives d = loss_gradient(s, u, s_star);
+        return {-2.0 * d.ls, -d.lu};
+    }
+    // sigma(p) - y and sigma'(p) from one evaluation of the student (online SGD, the mode
+    // chain, ERM).
+    SampleTerms sample_terms(double p, double y) const {
+        double value, prime;
+        student_value_and_prime(p, value, prime);
+        return {value - y, prime};
     }
 
     MseKind mse_kind() const {

@@ -46,13 +46,22 @@
 //   double gradient_scale() const, double gradient_weight(double p) const
 //       The per-sample gradient factor g = d/dp (sigma(p) - y)^2 = 2 (sigma(p) - y) sigma'(p)
 //       written as gradient_scale() * (sigma(p) - y) * gradient_weight(p): (2, sigma'(p)) by
-//       default, (4, p) for the square. Online SGD (coefficient (scale lr / B) r weight(p)),
-//       the mode chain (g_j = scale r_j weight(p_j)), ERM (scale / N).
+//       default, (4, p) for the square.
+//   SampleTerms sample_terms(double p, double y) const
+//       The residual r = sigma(p) - y of a sample with x.w = p and label y, and the weight
+//       gradient_weight(p), in one call (a link evaluates sigma and sigma' together). Online
+//       SGD (coefficient (scale lr / B) r weight), the mode chain (g_j = scale r_j weight_j),
+//       ERM (scale / N).
 //   double record_loss(double s, double u, double s_star, double noise) const
 //       The record's loss column: l(s, u) + noise. Every engine's records (stats.hpp).
 //   double record_mse(double dist_minus, double dist_plus, double dim) const
 //       The record's mse column from ||w - w*||^2 and ||w + w*||^2: per mse_kind(),
 //       min(both) / dim, ||w - w*||^2 / dim, or NaN (no w* to recover). Every engine.
+//
+// Domain. A pair may refuse a state outside its domain by throwing std::domain_error from a
+// population hook (LinkPair: s = 0 with a kinked student, where l is not differentiable).
+// The engines catch it where a run can stop cleanly and end with RunStatus::kOutOfDomain,
+// everything recorded so far kept (step_loop.hpp, flow/integrator.hpp).
 //
 // Samples (online SGD, the mode chain, ERM): the residual of a sample with projections
 // p = x·w, q = x·w* is r = student(p) - (teacher(q) + sigma_noise xi), its loss r^2.
@@ -85,6 +94,11 @@ struct GdCoefficients {
     double a = 0, b = 0;
 };
 
+// One sample's residual sigma(p) - y and gradient weight (gradient_weight(p)).
+struct SampleTerms {
+    double residual = 0, weight = 0;
+};
+
 template <class Derived>
 class PairBase {
 public:
@@ -109,6 +123,9 @@ public:
     }
     double gradient_scale() const { return 2.0; }
     double gradient_weight(double p) const { return self().student_prime(p); }
+    SampleTerms sample_terms(double p, double y) const {
+        return {self().student(p) - y, self().gradient_weight(p)};
+    }
     double record_loss(double s, double u, double s_star, double noise) const {
         return self().loss(s, u, s_star) + noise;
     }

@@ -180,7 +180,8 @@ private:
             for (; i < n; ++i) a0 += row[i] * w[i];
             const double pj = (a0 + a1) + (a2 + a3);
             proj[j] = pj;
-            coef[j] = scale * (pair.student(pj) - labels[j]) * pair.gradient_weight(pj);
+            const SampleTerms st = pair.sample_terms(pj, labels[j]);
+            coef[j] = scale * st.residual * st.weight;
         });
         double loss = 0.0;
         for (std::size_t j = 0; j < n_samples_; ++j) {

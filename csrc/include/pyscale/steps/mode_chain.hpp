@@ -271,9 +271,10 @@ StepOutcome ModeChainEngine<Pair>::advance(long long k) {
     double G = 0.0;
     for (std::size_t j = 0; j < B_; ++j) {
         const double pj = pq_[2 * j];
-        const double rj = pair_.student(pj) - label(sample, j, pq_[2 * j + 1]);
+        const SampleTerms st = pair_.sample_terms(pj, label(sample, j, pq_[2 * j + 1]));
+        const double rj = st.residual;
         loss_sum_ += rj * rj;
-        g_[j] = pair_.gradient_scale() * rj * pair_.gradient_weight(pj);
+        g_[j] = pair_.gradient_scale() * rj * st.weight;
         G += g_[j] * g_[j];
     }
     loss_count_ += static_cast<long long>(B_);

@@ -246,9 +246,11 @@ StepOutcome SgdEngine<Pair>::advance(long long k) {
     const double batch = static_cast<double>(batch_);
     for (std::size_t b = 0; b < batch_; ++b) {
         const double xw = projections_[2 * b], xw_star = projections_[2 * b + 1];
-        const double r = pair_.student(xw) - label(pair_, gen_, first + b, xw_star, sigma_);
+        const SampleTerms st =
+            pair_.sample_terms(xw, label(pair_, gen_, first + b, xw_star, sigma_));
+        const double r = st.residual;
         loss_sum_ += r * r;
-        coefficients_[b] = (pair_.gradient_scale() * lr_ / batch) * r * pair_.gradient_weight(xw);
+        coefficients_[b] = (pair_.gradient_scale() * lr_ / batch) * r * st.weight;
         finite = finite && std::isfinite(coefficients_[b]);
     }
     loss_count_ += static_cast<long long>(batch_);

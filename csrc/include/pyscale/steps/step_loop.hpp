@@ -13,6 +13,7 @@
 //       if outcome says diverged: stop              status kDiverged
 //       if k is a record step: engine.record(row, k)
 //       if the hook is due and returns false: stop  status kInterrupted
+//   a std::domain_error from the pair: stop         status kOutOfDomain
 //
 // The engine policy provides (E an engine, k a step index, row a record row):
 //
@@ -39,6 +40,7 @@
 #pragma once
 
 #include <cstddef>
+#include <stdexcept>
 
 #include "../model/stats.hpp"
 #include "../util/progress.hpp"
@@ -76,19 +78,14 @@ struct StepSchedule {
     long long progress_every = 4096;  // steps between hook calls (<= 0: never)
 };
 
-// Runs the loop above on `engine` (see the header comment for the policy it must provide).
+namespace detail {
+
+// The steps of run_step_loop, from step0 + 1 on (res.last_step tracks the state in w).
 template <class Engine>
-StepLoopResult run_step_loop(Engine& engine, const StepSchedule& schedule,
-                             const ProgressHook& hook) {
+void take_steps(Engine& engine, const StepSchedule& schedule, const ProgressHook& hook,
+                RecordCursor& rec, StepLoopResult& res) {
     const long long step0 = schedule.step0;
     const long long every = schedule.progress_every;
-    StepLoopResult res;
-    res.last_step = step0;
-    RecordCursor rec(schedule.record_steps, schedule.n_records, step0);
-    if (rec.due(step0)) {
-        engine.record(rec.row(), step0);
-        rec.advance();
-    }
     for (long long k = step0 + 1; k <= schedule.step_end; ++k) {
         const bool record = rec.due(k);
         const bool check = hook && every > 0 && (k - step0) % every == 0;
@@ -99,7 +96,7 @@ StepLoopResult run_step_loop(Engine& engine, const StepSchedule& schedule,
         if (outcome.diverged()) {
             res.status = RunStatus::kDiverged;
             res.diverged_at_step = outcome.step();
-            break;
+            return;
         }
         if (record) {
             engine.record(rec.row(), k);
@@ -107,8 +104,31 @@ StepLoopResult run_step_loop(Engine& engine, const StepSchedule& schedule,
         }
         if (check && !hook(static_cast<double>(k) * schedule.time_per_step, k - step0)) {
             res.status = RunStatus::kInterrupted;
-            break;
+            return;
         }
+    }
+}
+
+}  // namespace detail
+
+// Runs the loop above on `engine` (see the header comment for the policy it must provide).
+// A std::domain_error from the pair (link_pair.hpp: the state left its domain) ends the run
+// with status kOutOfDomain: last_step is then the step of the state in w (a step's hooks run
+// before it changes w, a record after), and the record being written is not counted.
+template <class Engine>
+StepLoopResult run_step_loop(Engine& engine, const StepSchedule& schedule,
+                             const ProgressHook& hook) {
+    StepLoopResult res;
+    res.last_step = schedule.step0;
+    RecordCursor rec(schedule.record_steps, schedule.n_records, schedule.step0);
+    try {
+        if (rec.due(schedule.step0)) {
+            engine.record(rec.row(), schedule.step0);
+            rec.advance();
+        }
+        detail::take_steps(engine, schedule, hook, rec, res);
+    } catch (const std::domain_error&) {
+        res.status = RunStatus::kOutOfDomain;
     }
     res.records_written = rec.written();
     return res;

@@ -15,6 +15,7 @@ enum class RunStatus : int {
     kInterrupted = 1,  // the progress hook asked to stop
     kDiverged = 2,     // the iterate became non-finite or exploded
     kStepLimit = 3,    // the integrator hit its step budget or a step size underflow
+    kOutOfDomain = 4,  // the state left the link pair's domain (s = 0, kinked student)
 };
 
 inline const char* status_name(RunStatus s) {
@@ -23,6 +24,7 @@ inline const char* status_name(RunStatus s) {
         case RunStatus::kInterrupted: return "interrupted";
         case RunStatus::kDiverged: return "diverged";
         case RunStatus::kStepLimit: return "step_limit";
+        case RunStatus::kOutOfDomain: return "out_of_domain";
     }
     return "unknown";
 }
