@@ -1,5 +1,4 @@
-"""pyscale — learning dynamics of phase retrieval (and other single-index links) on
-power-law Gaussian data.
+"""pyscale — learning dynamics of phase retrieval on power-law Gaussian data.
 
 The model, its conventions and equations are those of *Fast Escape, Slow Convergence*
 (arXiv 2511.18661), stated on the documentation's model page.

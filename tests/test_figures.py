@@ -351,3 +351,19 @@ def test_figure7_draws_the_floor_and_the_law_from_t2(quick_figures):
     texts = " ".join(legend_texts(fig))
     for needle in ("SGD floor", "SGD Phase III law", "10–90 % quantiles", "T1", "T2"):
         assert needle in texts
+
+
+def test_figure8_marks_t1_only_where_the_theory_gives_one(quick_figures):
+    """The predicted T1 for the two pairs with a linear small start, the reason for each
+    other pair in the legend, both panels on log axes."""
+    fig = quick_figures[8][0]
+    risk, cosine = fig.axes[:2]
+    assert risk.get_xscale() == risk.get_yscale() == cosine.get_xscale() == "log"
+    vertical = [line for line in risk.get_lines()
+                if np.size(line.get_xdata()) and len(set(np.atleast_1d(line.get_xdata()))) == 1]
+    assert len(vertical) == 2
+    texts = " ".join(_plot.figure_texts(fig))
+    for reason in ("k* = 1: no escape plateau", "kinked start: not linear",
+                   "k* ≥ 3: polynomial escape"):
+        assert reason in texts
+    assert texts.count("T1 = ") == 2

@@ -134,7 +134,11 @@ def test_cli_runs_saves_and_shows_a_link(capsys, tmp_path):
     assert code == 0, err
     summary = json.loads(text)
     assert summary["link"] == "square,abs" and "final_mse" not in summary
-    assert summary["final_excess_risk"] is not None and summary["T1"] is None
+    assert summary["final_excess_risk"] is not None
+    # the pair's own phases (links page: Phases): T1 as the run itself gives it
+    direct = pyscale.simulate(pyscale.Problem.power_law(40, 2.0, link="square,abs"), "flow",
+                              t=3.0)
+    assert summary["T1"] == direct.phases().T1 is not None
     assert load_trajectory(out).meta["link"] == "square,abs"
     code, text, err = run(capsys, ["show", out, "--json"])
     assert code == 0, err
@@ -173,11 +177,18 @@ def test_cli_refuses_a_bad_link_in_one_line(capsys, value, needle):
         assert needle in lines[0], err
 
 
-def test_cli_predict_for_a_link_says_why_in_one_line(capsys):
-    code, _, err = run(capsys, ["predict", "--d", 30, "--a", 2, "--link", "relu"])
-    assert code == 2 and err.count("\n") == 1
-    assert err.startswith("pyscale predict: error: no prediction for this problem") and \
-        "'relu'" in err
+def test_cli_predict_for_a_link_gives_its_class_and_says_why_there_is_no_number(capsys):
+    code, text, err = run(capsys, ["predict", "--d", 30, "--a", 2, "--link", "relu"])
+    assert code == 0 and err == "", err
+    rows = {line.split()[0]: line for line in text.splitlines()[1:]}
+    assert rows["information_exponent"].split()[1] == "1"
+    assert rows["T1_predicted"].split()[1] == "—" and "no escape plateau" in rows["T1_predicted"]
+    code, text, _ = run(capsys, ["predict", "--d", 10 ** 4, "--a", 2, "--link", "square,abs",
+                                 "--json"])
+    values = json.loads(text)
+    pred = pyscale.predict(pyscale.Problem.power_law(10 ** 4, 2.0, link="square,abs"))
+    assert code == 0 and values["T1_predicted"] == pred.escape_time(0.05)
+    assert values["escape_rate"] == pred.escape_rate and values["phase3_constant"] is None
 
 
 def test_config_files_take_a_link_and_refuse_a_bad_one(capsys, tmp_path):
@@ -233,7 +244,10 @@ def test_sweep_tasks_of_links_run_and_carry_the_link():
         assert records["problem_id"].iloc[0] == direct.meta["problem_id"]
         # a pair without a recovery metric has NaN mse in the one schema of the tables
         assert records["mse"].isna().all() == (task.problem.link == "square,abs")
-        assert np.isnan(summary["T1_measured"].iloc[0])  # phases: the square's alone yet
+        # the pair's own phases (links page: Phases), as the run itself gives them
+        t1 = direct.phases().T1
+        measured = summary["T1_measured"].iloc[0]
+        assert np.isnan(measured) if t1 is None else measured == t1
 
 
 @pytest.mark.parametrize("grid,needle", [

@@ -27,7 +27,7 @@ from ..results import tidy
 from ..results.identity import check_same_problem
 from ..results.phases import DEFAULTS
 from ..results.trajectory import Ensemble, Trajectory
-from ..theory import Prediction, RegimeWarning, predict
+from ..theory import LinkPrediction, Prediction, RegimeWarning, predict
 from .compare_sgd import compare_ensemble
 
 __all__ = ["compare", "Comparison", "fit_loglog", "fit_exponential_rate",
@@ -237,11 +237,15 @@ def compare(trajectory: Trajectory, prediction: Any, delta: float = DEFAULTS.del
 
     ``curves`` holds the arrays behind the plot; ``plot``: a path to save the figure.
     """
-    require_square("compare", meta=getattr(trajectory, "meta", None))
-    if isinstance(prediction, Problem):
-        require_square("compare", prediction.link)
-    if isinstance(trajectory, Ensemble):  # online SGD over seeds: floor, SGD Phase III, T1
+    if isinstance(trajectory, Ensemble):
+        # online SGD over seeds: floor, SGD Phase III, T1 (derived for the square alone)
+        require_square("compare", meta=trajectory.meta)
         return compare_ensemble(trajectory, prediction, delta=delta)
+    if _is_link_run(trajectory, prediction):
+        if plot is not None:
+            raise ValueError("compare(plot=...) draws the square's four laws; a link pair's "
+                             "comparison has no plot (its table is the result)")
+        return _compare_link(trajectory, prediction, delta, eps, s0)
     ctx = _context(trajectory, prediction, delta, eps, s0, states, resimulate)
     res = ctx.result
     with warnings.catch_warnings():     # each row shows its law's regime instead
@@ -256,6 +260,59 @@ def compare(trajectory: Trajectory, prediction: Any, delta: float = DEFAULTS.del
         import matplotlib.pyplot as plt
         fig = res.plot(plot)
         plt.close(fig)
+    return res
+
+
+# ---------------------------------------------------------------------------- other links
+#: Rows of the square's comparison whose laws are derived for the square alone.
+_SQUARE_ROWS = ("T2", "plateau", "phase3", "tail_exponent", "phase2b_exponent")
+
+
+def _is_link_run(trajectory: Any, prediction: Any) -> bool:
+    """Whether the run or the prediction is of a link pair other than the square."""
+    meta = getattr(trajectory, "meta", None) or {}
+    if str(meta.get("link", "square")) != "square" or isinstance(prediction, LinkPrediction):
+        return True
+    return isinstance(prediction, Problem) and not prediction.link.is_square
+
+
+def _compare_link(trajectory: Any, prediction: Any, delta: float, eps: float,
+                  s0: float) -> Comparison:
+    """A link pair's run against its theory (links page: Predictions for a pair): T1 and
+    the escape rate where the small start is linear (as for the square), every other row
+    refused with the reason; the same table."""
+    if isinstance(prediction, Problem):
+        prediction = predict(prediction)
+    if not isinstance(prediction, LinkPrediction):
+        raise TypeError("prediction must be the pyscale.predict of the run's problem (a link "
+                        "pair's LinkPrediction), or that Problem")
+    if not isinstance(trajectory, Trajectory) or len(trajectory) < 3:
+        raise ValueError("trajectory must be a pyscale.Trajectory with at least 3 records")
+    problem = prediction.problem
+    check_same_problem(trajectory.meta, problem, "the trajectory")
+    ph = trajectory.phases(delta=delta, eps=eps, s0=s0)
+    res = Comparison(d=problem.d, a=prediction.a, method=trajectory.meta.get("method", "unknown"),
+                     s_star=problem.s_star, delta=float(delta), eps=float(eps), s0=float(s0),
+                     sigma_star2=prediction.sigma_star2, link=problem.link.identity,
+                     times={"T1": ph.T1, "T1_prime": ph.T1_prime, "T2": ph.T2},
+                     states_from=None)
+    regime = prediction.regime("escape_time", delta=delta)
+    t1 = None if regime.refused else prediction.escape_time(delta)
+    res["T1"] = {"measured": ph.T1, "predicted": t1, "rel_error": _rel(ph.T1, t1),
+                 "regime": regime.summary()}
+    if t1 is not None and ph.T1 is not None:
+        rho = prediction.escape_rate
+        fit = fit_exponential_rate(trajectory.t, trajectory.u,
+                                   (max(0.0, ph.T1 - 2.0 / rho), ph.T1))
+        if fit is not None:
+            res["escape_rate"] = {"measured": fit["rate"], "predicted": rho,
+                                  "rel_error": _rel(fit["rate"], rho), "window": fit["window"],
+                                  "n": fit["n"], "regime": regime.summary()}
+    for key in _SQUARE_ROWS:
+        res[key] = {"measured": None, "predicted": None,
+                    "regime": prediction.regime(key).summary()}
+    res["curves"] = {"trajectory": {k: np.asarray(getattr(trajectory, k))
+                                    for k in ("t", "s", "u")}}
     return res
 
 

@@ -120,9 +120,9 @@ def _add_problem_flags(p: argparse.ArgumentParser) -> None:
 
 def _add_figure(sub) -> None:
     fig = sub.add_parser("figure", help="reproduce one of the paper's figures",
-                         description="Reproduce figure N (1-7; 1-6 are the paper's) or all "
+                         description="Reproduce figure N (1-8; 1-6 are the paper's) or all "
                                      "of them.")
-    fig.add_argument("number", help="1, 2, 3, 4, 5, 6, 7, all, or check (is the gallery "
+    fig.add_argument("number", help="1, 2, 3, 4, 5, 6, 7, 8, all, or check (is the gallery "
                                     "in --out what the code makes now?)")
     fig.add_argument("--out", type=Path, required=True,
                      help="output PNG, PDF or SVG (a directory for 'all')")
@@ -346,7 +346,7 @@ def _value(obj, name, *args):
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 #: The paper's figures (``pyscale.app.figures.FIGURES``; a test keeps the two equal): known
 #: here so that paths are checked before the plotting stack is imported (~2 s).
-FIGURES = (1, 2, 3, 4, 5, 6, 7)
+FIGURES = (1, 2, 3, 4, 5, 6, 7, 8)
 #: The figures that take ``--d`` (``pyscale.app.figures.ANY_D``; a test keeps the two equal).
 FIGURES_WITH_D = (1, 5)
 
@@ -419,16 +419,16 @@ def cmd_figure(args) -> int:
 
 
 def _phase_rows(traj, delta: float, eps: float) -> List[tuple]:
-    """T1, T1', T2 of a run (model page: Phases); blank, with the reason, for a link pair
-    whose phases are not defined."""
-    from ..model.link_support import SQUARE_ONLY, supports
-    if not supports("phases", meta=traj.meta):
-        why = f"{SQUARE_ONLY['phases']}: not for link pair {traj.meta.get('link')!r} yet"
-        return [("T1", None, why), ("T1_prime", None), ("T2", None)]
+    """T1, T1', T2 of a run (model page: Phases; another pair's at its own levels, links
+    page: Phases)."""
     ph = traj.phases(delta=delta, eps=eps)
-    return [("T1", ph.T1, f"first |u| >= {delta:g}"),
-            ("T1_prime", ph.T1_prime, "s stays above s*/3 after"),
-            ("T2", ph.T2, f"|u|, s in [1-{eps:g}, 1]")]
+    if str(traj.meta.get("link", "square")) == "square":
+        saddle, band = "s stays above s*/3 after", f"|u|, s in [1-{eps:g}, 1]"
+    else:
+        saddle = "s stays above the pair's saddle level after (links page: Phases)"
+        band = f"|u|, s within {eps:g} of the pair's minimum along w*"
+    return [("T1", ph.T1, f"first |u| >= {delta:g}"), ("T1_prime", ph.T1_prime, saddle),
+            ("T2", ph.T2, band)]
 
 
 def _final_rows(traj) -> List[tuple]:
@@ -451,7 +451,13 @@ def _summary_rows(traj, problem, prediction, why, delta, eps, wall) -> List[tupl
             ("status", traj.status),
             ("t_final", float(traj.t[-1]) if len(traj) else None),
             *_phase_rows(traj, delta, eps), *_final_rows(traj)]
-    if prediction is not None:
+    if prediction is not None and not problem.link.is_square:
+        # another pair's theory (links page: Predictions for a pair): no number, and why
+        info = prediction.summary(delta)
+        no_law = "" if info["T1"] is not None else info["T1_regime"]
+        rows += [("escape_rate", info["escape_rate"], no_law or "predicted rho"),
+                 ("T1_predicted", info["T1"], no_law or "log(delta s*/|C|)/rho")]
+    elif prediction is not None:
         rows += [("escape_rate", _value(prediction, "escape_rate"), "predicted rho"),
                  ("T1_predicted", _value(prediction, "escape_time", delta),
                   "log(delta/|C|)/rho")]
@@ -600,6 +606,25 @@ def _t2_bound(problem, args):
         return None
 
 
+def _link_rows(prediction, pconf, args) -> List[tuple]:
+    """What the theory gives for a link pair other than the square (links page: Predictions
+    for a pair): its class, and ρ, C, T1 where its small start is linear — elsewhere no
+    number, and the reason in one sentence."""
+    info = prediction.summary(args.delta)
+    why = "" if info["T1"] is not None else info["T1_regime"]
+    return [("d", info["d"]), ("a", pconf.a), ("s_star", prediction.problem.s_star),
+            ("link", info["link"]),
+            ("information_exponent", info["information_exponent"], "k* (links page)"),
+            ("small_start", info["small_start"], info["description"]),
+            ("escape_rate", info["escape_rate"], why or "rho (links page: Escape)"),
+            ("escape_prefactor", info["escape_prefactor"], "C"),
+            ("T1_predicted", info["T1"], why or f"log(delta s*/|C|)/rho, delta = "
+             f"{args.delta:g}; {info['T1_regime']}"),
+            ("phase3_constant", info["phase3_constant"],
+             "c0* = -2 l_s(s*, s*) (sigma = tau only)"),
+            ("sigma_star2", info["sigma_star2"], "||w*||^2/d")]
+
+
 def cmd_predict(args) -> int:
     tables = _load_tables(args)
     pconf = _problem_config(args, tables)
@@ -607,6 +632,10 @@ def cmd_predict(args) -> int:
     prediction, why = _prediction(problem)
     if prediction is None:
         raise CLIError(f"no prediction for this problem: {why}")
+    if not problem.link.is_square:
+        _print_table(f"pyscale predict: {problem!r}", _link_rows(prediction, pconf, args),
+                     args.json)
+        return EXIT_OK
     rows = [("d", problem.d), ("a", pconf.a), ("s_star", problem.s_star),
             ("escape_rate", _value(prediction, "escape_rate"), "rho (model page: Escape)"),
             ("escape_prefactor", _value(prediction, "escape_prefactor"), "C"),

@@ -13,10 +13,7 @@ __all__ = ["SQUARE_ONLY", "require_square", "supports", "pair_identity"]
 
 #: part -> what it is, for the parts that serve the square pair only.
 SQUARE_ONLY = {
-    "hierarchy": "the moment hierarchy (pyscale.hierarchy)",
-    "phases": "the phases' stopping times (Trajectory.phases)",
-    "predict": "the theory (pyscale.predict)",
-    "compare": "the comparison with the theory (pyscale.compare)",
+    "compare": "the comparison of an ensemble with the theory (pyscale.compare)",
 }
 
 

@@ -25,7 +25,6 @@ from typing import Optional, Union
 
 import numpy as np
 
-from ..model.link_support import require_square
 from ..model.problem import Problem
 from ..results.phases import DEFAULTS
 from . import validity
@@ -45,6 +44,7 @@ from .escape import (
     volterra_escape_time,
 )
 from .isotropic import isotropic_flow, isotropic_rhs
+from .links import LINK_LAWS, LinkPrediction, predict_link
 from .regime import Condition, Regime, RegimeError, RegimeWarning
 from .sgd import SgdFloor, sgd_floor, sgd_tail_mse
 from .stability import StableStep, max_stable_lr, stable_step
@@ -63,7 +63,7 @@ __all__ = ["predict", "Prediction", "spectral_proxy", "tail_asymptotics", "TailA
            "solve_volterra", "isotropic_flow", "isotropic_rhs", "fit_power_law_exponent",
            "aligned_error", "SgdFloor", "sgd_floor", "sgd_tail_mse", "max_stable_lr",
            "stable_step", "StableStep", "Regime", "Condition", "RegimeWarning", "RegimeError",
-           "LAWS", "escape_s", "volterra_escape_time"]
+           "LAWS", "escape_s", "volterra_escape_time", "LinkPrediction", "LINK_LAWS"]
 
 #: The laws of :class:`Prediction` that :meth:`Prediction.regime` knows, by method name.
 LAWS = ("escape_rate", "escape_prefactor", "escape_time", "u_escape", "u_volterra",
@@ -299,8 +299,12 @@ class Prediction:
                 f"{'none' if t1 is None else format(t1, '.6g')})")
 
 
-def predict(problem: Problem, a: Union[None, float, str] = None) -> Prediction:
+def predict(problem: Problem, a: Union[None, float, str] = None
+            ) -> Union[Prediction, LinkPrediction]:
     """All predictions (model page: Phases) for ``problem``; ρ and C are computed now (O(d)).
+
+    For a link pair other than the square: a :class:`LinkPrediction` (links page: Predictions
+    for a pair) holding the laws derived for that pair; the others refuse in one sentence.
 
     ``a``: the power-law exponent for the asymptotic formulas — default: the ``a`` the
     problem was built with (``Problem.power_law``), else none; a number; or ``"fit"``
@@ -309,7 +313,6 @@ def predict(problem: Problem, a: Union[None, float, str] = None) -> Prediction:
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a pyscale.Problem, got {type(problem).__name__}")
-    require_square("predict", problem.link)
     if a is None:
         info_a = problem.info.get("a") if problem.info.get("constructor") == "power_law" \
             else None
@@ -322,5 +325,7 @@ def predict(problem: Problem, a: Union[None, float, str] = None) -> Prediction:
         a_value, source = float(a), "given"
         if not np.isfinite(a_value) or a_value < 0:
             raise ValueError(f"a must be finite and >= 0, got {a}")
+    if not problem.link.is_square:
+        return predict_link(problem, a_value, source)
     return Prediction(problem=problem, escape=escape_law(problem), a=a_value,
                       a_source=source)
