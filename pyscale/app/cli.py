@@ -467,9 +467,9 @@ def _summary_rows(traj, problem, prediction, why, delta, eps, wall) -> List[tupl
     return rows
 
 
-def _build_problem(pconf):
+def _build_problem(pconf, horizon=None):
     try:
-        return pconf.build()
+        return pconf.build(horizon)
     except MemoryError as err:
         hint = "" if "--compress" in str(err) else " (on the command line: --compress 1e-3)"
         raise CLIError(f"problem: {err}{hint}", code=EXIT_ERROR) from None
@@ -570,7 +570,7 @@ def cmd_simulate(args) -> int:
     rconf = _run_config(args, tables)
     _check_outputs(args)
     with _outputs_locked(args):
-        problem = _build_problem(pconf)
+        problem = _build_problem(pconf, rconf.end_time)  # --compress: sized for this run
         options = dict(rconf.engine_kwargs(pconf.seed), threads=args.threads)
         extra = {"problem_config": pconf.as_dict(), "run_config": rconf.as_dict()}
 

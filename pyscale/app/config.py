@@ -166,10 +166,15 @@ class ProblemConfig:
     compress: Optional[float] = None
     link: str = "square"  # the link pair's identity (links page)
 
-    def build(self):
+    def build(self, horizon: Optional[float] = None):
+        """The problem; a compressed one is sized for runs up to t = ``horizon`` (model page:
+        Compression, Horizon-aware grouping), None: for every t."""
         from ..model.problem import Problem
+        # The horizon-aware grouping is sized with the square's bound: other links uniform.
+        sized = self.compress is not None and self.link == "square"
         return Problem.power_law(self.d, self.a, seed=self.seed, target=self.target,
-                                 noise=self.noise, compress=self.compress, link=self.link)
+                                 noise=self.noise, compress=self.compress, link=self.link,
+                                 horizon=horizon if sized else None)
 
     def as_dict(self) -> dict:
         """The fields by name; the link only when it is not the square (a square problem
@@ -252,6 +257,12 @@ class RunConfig:
     def horizon(self) -> float:
         """The run's end as a time t (flow) or a step count (gd, sgd, erm)."""
         return float(self.options["t"] if self.method == "flow" else self.options["steps"])
+
+    @property
+    def end_time(self) -> float:
+        """The time t the run ends at (t = step · lr for the step engines)."""
+        o = self.options
+        return float(o["t"] if self.method == "flow" else o["steps"] * o["lr"])
 
     def engine_kwargs(self, problem_seed: int = 0) -> Dict[str, Any]:
         """Keyword arguments of :func:`pyscale.simulate` for this run."""

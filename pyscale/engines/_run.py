@@ -19,19 +19,21 @@ from .. import _core
 from .._digest import digest
 from .._version import __version__
 from ..errors import DivergenceError, DomainError, Interrupted
+from ..model.compression import flow_rate_bound, rate_of
 from ..model.problem import Problem
 from ..results.columns import recorded
 from ..results.identity import check_same_problem
 from ..results.trajectory import Trajectory
 
-__all__ = ["Start", "start", "finish", "core_problem", "core_pair", "base_meta",
-           "progress_hook", "divergence_message", "domain_message", "concat", "step_meta",
-           "step_state", "run_identity", "COUNTERS"]
+__all__ = ["Start", "start", "check_horizon", "check_rate", "finish", "core_problem",
+           "core_pair", "base_meta", "progress_hook", "divergence_message", "domain_message",
+           "concat", "step_meta", "step_state", "run_identity", "COUNTERS"]
 
 ProgressCallback = Callable[[float, int], Optional[bool]]
 
 #: Per-run counters that add up over the segments of a resumed run.
-COUNTERS = ("steps", "rejected", "rhs_evals", "passes", "wall_time", "samples_drawn")
+COUNTERS = ("steps", "rejected", "rhs_evals", "passes", "exponential_steps", "wall_time",
+            "samples_drawn")
 
 
 def core_problem(problem: Problem, noise: Optional[float] = None) -> "_core.model.CoreProblem":
@@ -71,13 +73,16 @@ def progress_hook(progress: Any) -> Optional[Callable[[float, int], bool]]:
 @dataclass
 class Start:
     """Where a run starts: a fresh copy of the state, the trajectory it resumes (if any),
-    that run's resumable state (``meta['resume']``) and the run's identity."""
+    that run's resumable state (``meta['resume']``), the run's identity and, for a
+    horizon-aware compression, the (s*, K) its records are checked against
+    (:func:`check_rate`)."""
     w: np.ndarray
     previous: Optional[Trajectory] = None
     resume: Dict[str, Any] = field(default_factory=dict)
     run_id: str = ""
     problem_id: str = ""
     options: Dict[str, Any] = field(default_factory=dict)
+    rate: Optional[tuple] = None
 
 
 def run_identity(problem: Problem, method: str, same: Optional[Mapping[str, Any]]) -> str:
@@ -88,15 +93,59 @@ def run_identity(problem: Problem, method: str, same: Optional[Mapping[str, Any]
                    "options": dict(same or {})})
 
 
+def check_horizon(problem: Problem, t_end: float, w: np.ndarray) -> Optional[tuple]:
+    """Refuse a run that leaves what a horizon-aware compression resolves (model page:
+    Compression, Horizon-aware grouping): past its horizon T, or from a state whose
+    coefficients' bound exceeds the K its modes were sized with. Returns (s*, K) for
+    :func:`check_rate`, or None for a problem without a horizon."""
+    packed = problem.info.get("compressed") or {}
+    horizon, rate = packed.get("horizon"), packed.get("rate")
+    if horizon is None or rate is None:
+        return None
+    if t_end > horizon * (1.0 + 1e-12):
+        raise ValueError(
+            f"this problem is compressed for runs up to t = {horizon:.6g} (horizon=); a run "
+            f"to t = {t_end:.6g} goes past what its modes resolve: compress it with "
+            f"horizon >= {t_end:.6g}, or without a horizon")
+    lam, ws = problem.eigenvalues, problem.w_star
+    s_star = problem.s_star
+    need = flow_rate_bound(s_star, float(np.dot(lam * w, w)), float(np.dot(lam * w, ws)))
+    if need > rate * (1.0 + 1e-9):
+        raise ValueError(
+            f"this state's loss allows coefficients |c0| + |c1| up to {need:.6g}, above the "
+            f"{rate:.6g} the problem's horizon-aware compression was sized for: compress "
+            f"from this start (problem.compress(..., horizon=))")
+    return s_star, rate
+
+
+def check_rate(bound: Optional[tuple], s: np.ndarray, u: np.ndarray, what: str) -> None:
+    """Warn when a run's records leave the coefficients' bound K that its horizon-aware
+    compression assumed (possible for online SGD, whose loss may rise): the O(δ) guarantee
+    then does not cover the run."""
+    if bound is None:
+        return
+    s_star, rate = bound
+    s, u = np.asarray(s, dtype=np.float64), np.asarray(u, dtype=np.float64)
+    ok = np.isfinite(s) & np.isfinite(u)
+    seen = rate_of(s_star, s[ok], u[ok])
+    if seen > rate * (1.0 + 1e-9):
+        warnings.warn(f"{what}: the coefficients |c0| + |c1| reached {seen:.6g}, above the "
+                      f"bound K = {rate:.6g} its problem's horizon-aware compression "
+                      f"assumed: compress without a horizon to cover this run",
+                      RuntimeWarning, stacklevel=4)
+
+
 def start(problem: Problem, method: str, resume: Optional[Trajectory],
-          same: Optional[Mapping[str, Any]] = None) -> Start:
+          same: Optional[Mapping[str, Any]] = None, t_end: float = 0.0) -> Start:
     """The state to run from: ``problem.w0``, or the end of ``resume`` — which must be a
     run of this very problem (its identity) and method, with the options ``same``, that
-    did not diverge."""
+    did not diverge. ``t_end``: the time the run ends at (checked against a compression's
+    horizon)."""
     run_id = run_identity(problem, method, same)
     if resume is None:
-        return Start(np.array(problem.w0, dtype=np.float64, copy=True), run_id=run_id,
-                     problem_id=problem.identity(), options=dict(same or {}))
+        w0 = np.array(problem.w0, dtype=np.float64, copy=True)
+        return Start(w0, run_id=run_id, problem_id=problem.identity(),
+                     options=dict(same or {}), rate=check_horizon(problem, t_end, w0))
     if not isinstance(resume, Trajectory):
         raise TypeError(f"resume must be a Trajectory, got {type(resume).__name__}")
     if resume.meta.get("method") != method:
@@ -114,7 +163,7 @@ def start(problem: Problem, method: str, resume: Optional[Trajectory],
                          f"{problem.n_coords}")
     _check_belongs(resume, problem, same, run_id)
     return Start(w, resume, dict(resume.meta["resume"]), run_id, problem.identity(),
-                 dict(same or {}))
+                 dict(same or {}), check_horizon(problem, t_end, w))
 
 
 def _check_belongs(resume: Trajectory, problem: Problem, same: Optional[Mapping[str, Any]],
@@ -186,6 +235,7 @@ def finish(run: Any, w: np.ndarray, meta: Dict[str, Any], begun: Start, what: st
     if complete is not None:
         traj = complete(traj)
     traj = concat(begun.previous, traj, () if per_record is None else (per_record,))
+    check_rate(begun.rate, traj.s, traj.u, what)
     if run.status == _core.RunStatus.diverged:
         step = int(meta["diverged_at_step"])
         raise DivergenceError(divergence_message(what, step, meta["lr"], hint,

@@ -21,6 +21,8 @@ from . import chain, erm, sgd
 from ._options import check_workspace, noise_variance, sgd_options, step_options
 from ._run import (
     base_meta,
+    check_horizon,
+    check_rate,
     core_pair,
     core_problem,
     divergence_message,
@@ -135,6 +137,7 @@ def _sgd_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
     modes = chain.modes_of(problem) if problem.is_compressed else None
     check_workspace(problem, batch, opt, members=min(len(seeds), max(threads, 1)),
                         modes=modes)
+    bound = check_horizon(problem, steps * lr, np.asarray(problem.w0, dtype=np.float64))
     W = np.empty((seeds.size, problem.n_coords))
     W[:] = problem.w0
     started = time.perf_counter()
@@ -160,6 +163,7 @@ def _sgd_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
     cols.setdefault("mse", None)  # the pair has no recovery metric: no column
     ens = Ensemble(seeds=seeds, t=rec * lr, w=W if keep_w else None,
                    train_loss=out.per_record, quantiles=quantiles, meta=meta, **cols)
+    check_rate(bound, ens.s.ravel(), ens.u.ravel(), "online SGD (ensemble)")
     if "interrupted" in status:
         meta["stopped_by"] = "signal" if out.signalled else "callback"
     return ens

@@ -86,7 +86,8 @@ def run(problem: Problem, *, n_samples: Optional[int] = None, lr: Optional[float
     opt.progress_every = check.integer("progress_every", progress_every, 1, check.MAX_STEPS)
     opt.divergence_factor = factor
     begun = start(problem, "erm", resume, {"lr": lr, "n_samples": n_samples, "seed": seed,
-                                           "noise": noise, "streams": streams})
+                                           "noise": noise, "streams": streams},
+                  t_end=steps * lr)
     state = step_state(begun)
     rec = rec[rec > state.step] if begun.previous is not None else rec
     needed = erm_memory_bytes(problem, n_samples)

@@ -21,7 +21,8 @@ from .flow_events import dense_completion, parse_events, terminal_observer
 
 __all__ = ["run", "OPTIONS", "SCHEMES"]
 
-SCHEMES = {"rodas4": _core.flow.FlowScheme.rodas4, "ros4": _core.flow.FlowScheme.ros4}
+SCHEMES = {"rodas4": _core.flow.FlowScheme.rodas4, "ros4": _core.flow.FlowScheme.ros4,
+           "exponential": _core.flow.FlowScheme.exponential}
 RECORD_MODES = {"interpolate": _core.flow.FlowRecordMode.interpolate,
                 "step": _core.flow.FlowRecordMode.step}
 OPTIONS = ("t", "rtol", "atol", "h0", "hmax", "max_steps", "threads", "progress",
@@ -67,7 +68,7 @@ def run(problem: Problem, *, t: Any = None, rtol: float = 1e-9, atol: Optional[f
         raise ValueError(f"events on 'mse': {no_mse_message(problem.link.identity)}")
     opt.dense_every_step = bool(evs)  # event records carry every field
     begun = start(problem, "flow", resume, {"rtol": opt.rtol, "atol": atol, "scheme": scheme,
-                                            "hmax": opt.hmax})
+                                            "hmax": opt.hmax}, t_end=float(times[-1]))
     t0 = float(begun.resume.get("t", 0.0))
     if begun.previous is not None:
         # The state may lie past the last record (a run interrupted between records).
@@ -81,6 +82,7 @@ def run(problem: Problem, *, t: Any = None, rtol: float = 1e-9, atol: Optional[f
     meta = base_meta(problem, "flow")
     meta.update(scheme=scheme, rtol=opt.rtol, atol=out.atol, steps=out.steps,
                 rejected=out.rejected, rhs_evals=out.rhs_evals, passes=out.passes,
+                exponential_steps=out.exponential_steps,
                 t_reached=out.state.t, threads=out.threads,
                 wall_time=time.perf_counter() - started,
                 resume={"t": out.state.t, "h_next": out.state.h_next},

@@ -33,7 +33,7 @@ def run(problem: Problem, *, lr: Optional[float] = None, steps: Optional[int] = 
     opt.threads = check.threads(threads)
     opt.progress_every = check.integer("progress_every", progress_every, 1, check.MAX_STEPS)
     opt.divergence_factor = factor
-    begun = start(problem, "gd", resume, {"lr": lr})
+    begun = start(problem, "gd", resume, {"lr": lr}, t_end=steps * lr)
     state = step_state(begun)
     rec = rec[rec > state.step] if begun.previous is not None else rec
     started = time.perf_counter()

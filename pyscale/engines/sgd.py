@@ -60,7 +60,8 @@ def run(problem: Problem, *, lr: Optional[float] = None, steps: Optional[int] = 
     modes = chain.modes_of(problem) if problem.is_compressed else None
     check_workspace(problem, batch, opt, modes=modes)
     begun = start(problem, "sgd", resume, {"lr": lr, "batch": batch, "seed": seed,
-                                           "noise": noise, "streams": streams})
+                                           "noise": noise, "streams": streams},
+                  t_end=steps * lr)
     state = step_state(begun)
     rec = rec[rec > state.step] if begun.previous is not None else rec
     started = time.perf_counter()

@@ -187,7 +187,7 @@ class Problem:
     def power_law(cls, d: int, a: float, seed: int = 0, target: str = "unit_q",
                   init: str = "sphere", noise: float = 0.0,
                   compress: Optional[float] = None,
-                  link: PairLike = "square") -> "Problem":
+                  horizon: Optional[float] = None, link: PairLike = "square") -> "Problem":
         """The paper's problem (model page: Data model): λ_i = i^(-a)/H_{d,a},
         w* = g/‖Q^{1/2} g‖ (``target="unit_q"``, s* = 1) or g √d/‖g‖ (``target="norm_d"``,
         ‖w*‖² = d), g ~ N(0, I_d), and w(0) uniform on the unit sphere; ``link`` as for
@@ -196,6 +196,10 @@ class Problem:
         ``compress=δ`` never allocates length-d vectors (O(number of modes) memory, exact in
         distribution up to an O(δ) grouping error): see :mod:`pyscale.model.compression`.
         Without it, a d whose vectors do not fit in memory is refused, with the bytes.
+
+        ``horizon=T`` (with ``compress``) sizes each mode by what runs up to t = T resolve
+        (model page: Compression, Horizon-aware grouping): the same O(δ) accuracy up to T
+        with a number of modes that no longer grows with d. Engines refuse runs past T.
         """
         d = check.dimension(d)
         a = check.exponent(a)
@@ -206,9 +210,10 @@ class Problem:
                 "init": init}
         link = LinkPair(link)
         _check_no_underflow(d, a)
+        horizon = _horizon(horizon, compress, link)
         if compress is not None:
             compress = check.grouping_tolerance(compress, name="compress")
-            modes = compression.draw_power_law(d, a, seed=seed, target=target, rtol=compress)
+            modes = _draw_compressed(d, a, seed, target, compress, horizon)
             return cls(modes.eigenvalues, modes.w_star, modes.w0, noise=noise, d=d,
                        counts=modes.counts, info={**info, "compressed": modes.info}, link=link)
         _check_fits(d)
@@ -242,11 +247,18 @@ class Problem:
             return self.n_coords
         return int(np.unique(self.eigenvalues).size)
 
-    def compress(self, rtol: float, representative: str = "target") -> "Problem":
+    def compress(self, rtol: float, representative: str = "target",
+                 horizon: Optional[float] = None) -> "Problem":
         """Group eigenvalues within a factor 1 + rtol into modes, summing the vectors exactly
-        per mode (model page: Compression); see :func:`pyscale.model.compression.group`."""
-        modes = compression.group(self.eigenvalues, self.w_star, self.w0, self.counts,
-                                  rtol=rtol, representative=representative)
+        per mode (model page: Compression); see :func:`pyscale.model.compression.group`.
+        ``horizon=T``: each mode sized by what runs up to t = T resolve (model page:
+        Compression, Horizon-aware grouping); engines refuse runs past T."""
+        horizon = _horizon(horizon, rtol, self.link)
+        if horizon is None:
+            modes = compression.group(self.eigenvalues, self.w_star, self.w0, self.counts,
+                                      rtol=rtol, representative=representative)
+        else:
+            modes = _group_for_horizon(self, rtol, representative, horizon)
         return Problem(modes.eigenvalues, modes.w_star, modes.w0, noise=self.noise, d=self.d,
                        counts=modes.counts, info={**self.info, "compressed": modes.info},
                        link=self.link)
@@ -294,6 +306,73 @@ class Problem:
 
     __repr__ = _repr.repr_text
     _repr_html_ = _repr.repr_html
+
+
+def _horizon(horizon: Any, compress: Any, link: "LinkPair") -> Optional[float]:
+    """The validated horizon T (None: uniform grouping); it sizes a compression."""
+    if horizon is None:
+        return None
+    if compress is None:
+        raise ValueError("horizon= sizes the modes of a compression: pass compress=δ too "
+                         "(an uncompressed problem is exact at every t)")
+    if link.identity != "square":
+        raise ValueError(f"horizon= sizes the modes with the square link's bound on the "
+                         f"flow's coefficients; the link is {link.identity!r}: compress "
+                         f"without a horizon")
+    return check.positive("horizon", horizon)
+
+
+def _start_stats(lam: np.ndarray, w_star: np.ndarray, w0: np.ndarray) -> tuple:
+    """(s(0), u(0)) of stored arrays, in the core's fixed blocks."""
+    return _sum(lam * w0 * w0), _sum(lam * w0 * w_star)
+
+
+#: Draws a horizon-aware compression may take: its modes need the coefficients' bound K,
+#: which depends on the drawn s* (target "norm_d") and start; a draw whose K exceeds the
+#: assumed one is redone with the larger K (deterministic for a seed; one draw for "unit_q").
+_HORIZON_DRAWS = 8
+
+
+def _draw_compressed(d: int, a: float, seed: int, target: str, rtol: float,
+                     horizon: Optional[float]) -> "compression.Modes":
+    """``draw_power_law``, horizon-aware when ``horizon`` is set: K assumed for s* = 1 and a
+    small start (L(0) ≤ 3 s*²), then checked against the draw's own s*, s(0), u(0)."""
+    if horizon is None:
+        return compression.draw_power_law(d, a, seed=seed, target=target, rtol=rtol)
+    rate = compression.flow_rate_bound(1.0, 0.0, 0.0)
+    for _ in range(_HORIZON_DRAWS):
+        modes = compression.draw_power_law(d, a, seed=seed, target=target, rtol=rtol,
+                                           horizon=horizon, rate=rate)
+        need = _needed_rate(modes)
+        if need <= rate:
+            return modes
+        rate = need * (1.0 + 1e-3)
+    raise RuntimeError(f"the horizon-aware draw did not settle its rate bound in "
+                       f"{_HORIZON_DRAWS} draws (last K = {rate:.6g})")
+
+
+def _needed_rate(modes: "compression.Modes") -> float:
+    """K for the stored arrays of ``modes`` (their own s*, s(0), u(0): what engines check)."""
+    lam, ws = modes.eigenvalues, modes.w_star
+    return compression.flow_rate_bound(_sum(lam * ws * ws), *_start_stats(lam, ws, modes.w0))
+
+
+def _group_for_horizon(problem: "Problem", rtol: float, representative: str,
+                       horizon: float) -> "compression.Modes":
+    """``group`` sized for ``horizon``, K from the problem's s*, w(0) — then checked against
+    the grouped arrays' own (a "count" eigenvalue moves s* by O(δ)), regrouped if short."""
+    rate = compression.flow_rate_bound(problem.s_star, *_start_stats(
+        problem.eigenvalues, problem.w_star, problem.w0))
+    for _ in range(_HORIZON_DRAWS):
+        modes = compression.group(problem.eigenvalues, problem.w_star, problem.w0,
+                                  problem.counts, rtol=rtol, representative=representative,
+                                  horizon=horizon, rate=rate)
+        need = _needed_rate(modes)
+        if need <= rate:
+            return modes
+        rate = need * (1.0 + 1e-3)
+    raise RuntimeError(f"the horizon-aware grouping did not settle its rate bound in "
+                       f"{_HORIZON_DRAWS} tries (last K = {rate:.6g})")
 
 
 def _check_forms(name: str, vec: np.ndarray, lam: np.ndarray) -> None:

@@ -77,7 +77,7 @@ class Panel:
 def run_panel(runs: Runs, a: float, lr: float, horizon: float, p: dict) -> Panel:
     """SGD ensemble to ``horizon``, T2(ε), the members' states at T2, and
     :func:`compare_ensemble` with one start state per member."""
-    problem = build_problem(p["d"], a, seed=p["seed"], noise=p["noise"])
+    problem = build_problem(p["d"], a, horizon, seed=p["seed"], noise=p["noise"])
     steps = int(round(horizon / lr))
     members = runs.sgd_members(problem, p["seeds"], desc=f"sgd a={a:g}", lr=lr, steps=steps,
                                record=log_records(steps, p["records"]))
