@@ -38,7 +38,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .. import _core
+import pyscale._core as _core
+
 from .links import flow_coefficients
 
 # Step-size controller: the rules and constants of the flow's StepController

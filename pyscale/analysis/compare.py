@@ -19,7 +19,8 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from .. import _repr
+import pyscale._repr as _repr
+
 from ..engines import simulate
 from ..model.link_support import require_square
 from ..model.problem import Problem

@@ -12,7 +12,8 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from .. import _validate as check
+import pyscale._validate as check
+
 from ..engines import simulate
 from ..model.problem import Problem
 

@@ -24,7 +24,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .. import _validate as check
+import pyscale._validate as check
+
 from ..engines.ensemble import simulate_many
 from ..errors import DivergenceError
 from ..model.compression.layout import mode_layout

@@ -62,7 +62,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from .. import _validate as check
+import pyscale._validate as check
 
 __all__ = ["ConfigError", "ProblemConfig", "RunConfig", "SweepConfig", "load_config_file",
            "parse_problem", "parse_run", "parse_sweep", "METHODS", "METHOD_OPTIONS"]

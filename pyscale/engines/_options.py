@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from .. import _core
-from .. import _validate as check
+import pyscale._core as _core
+import pyscale._validate as check
+
 from ..model.compression import ModeLayout
 from ..model.problem import Problem
 

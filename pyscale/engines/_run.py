@@ -15,7 +15,8 @@ from typing import Any, Callable, Dict, Iterable, Mapping, Optional
 
 import numpy as np
 
-from .. import _core
+import pyscale._core as _core
+
 from .._digest import digest
 from .._version import __version__
 from ..errors import DivergenceError, DomainError, Interrupted

@@ -11,8 +11,9 @@ from typing import Any, Dict, List, Sequence, Tuple, Union
 
 import numpy as np
 
-from .. import _core
-from .. import _validate as check
+import pyscale._core as _core
+import pyscale._validate as check
+
 from ..errors import DivergenceError, DomainError, Interrupted
 from ..model.problem import Problem
 from ..results.columns import recorded

@@ -17,8 +17,9 @@ from typing import Any, Optional, Tuple, Union
 
 import numpy as np
 
-from .. import _core
-from .. import _validate as check
+import pyscale._core as _core
+import pyscale._validate as check
+
 from ..model.problem import Problem
 from ..results.trajectory import Trajectory
 from ._options import noise_variance, require_physical, step_options, streams_choice

@@ -11,8 +11,9 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .. import _core
-from .. import _validate as check
+import pyscale._core as _core
+import pyscale._validate as check
+
 from ..model.problem import Problem
 from ..results.columns import no_mse_message
 from ..results.trajectory import Trajectory

@@ -8,8 +8,9 @@ from __future__ import annotations
 import time
 from typing import Any, Optional
 
-from .. import _core
-from .. import _validate as check
+import pyscale._core as _core
+import pyscale._validate as check
+
 from ..model.problem import Problem
 from ..results.trajectory import Trajectory
 from ._options import step_options

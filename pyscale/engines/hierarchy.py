@@ -32,8 +32,9 @@ from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
-from .. import _core
-from .. import _validate as check
+import pyscale._core as _core
+import pyscale._validate as check
+
 from .._kernels import dop853
 from .._validate import record_times
 from ..errors import DivergenceError

@@ -282,7 +282,7 @@ class Link:
         core object keeps alive; a Link whose compiled functions are gone (copied without
         them, or unpickled in another process) is refused."""
         if self._core is None:
-            from .. import _core
+            import pyscale._core as _core
 
             if self._kind == 7:
                 live = tuple(int(f.address) for f in self._cfuncs)
@@ -472,7 +472,7 @@ class LinkPair:
         retrieval's own closed forms, and bits), ``pyscale._core.model.LinkPair`` otherwise.
         Cached; it keeps a user link's functions alive."""
         if self._core is None:
-            from .. import _core
+            import pyscale._core as _core
 
             self._core = _core.model.SquarePair() if self.is_square else \
                 _core.model.LinkPair(self._student.core(), self._teacher.core())

@@ -24,8 +24,10 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .. import _core, _repr
-from .. import _validate as check
+import pyscale._core as _core
+import pyscale._repr as _repr
+import pyscale._validate as check
+
 from .._digest import digest
 from . import compression
 from .links import LinkPair, PairLike

@@ -9,8 +9,9 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, Optional
 
-from .. import _core
-from .. import _validate as check
+import pyscale._core as _core
+import pyscale._validate as check
+
 from .problem import Problem
 
 __all__ = ["statistics"]

@@ -20,7 +20,7 @@ from typing import Any, Mapping, Optional, Tuple
 
 import numpy as np
 
-from .. import _core
+import pyscale._core as _core
 
 __all__ = ["RECORDED", "DERIVED", "MSE_KINDS", "has_mse", "recorded", "columns",
            "no_mse_message", "excess_risk", "cosine", "MseColumn", "with_mse_column"]

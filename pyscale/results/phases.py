@@ -27,7 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import _validate as check
+import pyscale._validate as check
+
 from ..model.link_levels import PhaseLevels, phase_levels
 from ..model.links import LinkPair
 from .dense import DenseOutput, bernstein_range, roots_in_unit_interval

@@ -8,7 +8,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .. import _repr
+import pyscale._repr as _repr
+
 from . import columns as schema
 from . import tidy
 

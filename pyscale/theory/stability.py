@@ -61,7 +61,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
-from .. import _validate as check
+import pyscale._validate as check
+
 from .._kernels.theory import cauchy_bin_bounds
 from ..model.problem import Problem
 from .recursion import direction_classes, gaussian_moments, inputs

@@ -7,7 +7,8 @@ from typing import Any, Union
 
 import numpy as np
 
-from .. import _validate as check
+import pyscale._validate as check
+
 from ..model.problem import Problem
 
 __all__ = ["state_vector", "tau_grid", "shaped"]

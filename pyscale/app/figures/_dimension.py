@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import math
 
-from ... import _validate as check
+import pyscale._validate as check
+
 from ...model.problem import Problem
 from ..config import MAX_FIGURE_D, MIN_FIGURE_D
 

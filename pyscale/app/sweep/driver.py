@@ -46,7 +46,7 @@ class SweepResult:
 
 def _options(cfg: Optional[SweepConfig], out, workers, dask, retries):
     """The run's out, workers, dask and retries: arguments first, then the config's."""
-    from ... import _validate as check
+    import pyscale._validate as check
     out = out if out is not None else (cfg.out if cfg is not None else None)
     if out is None:
         raise ValueError("give the output directory: out= (or [sweep] out in the config)")

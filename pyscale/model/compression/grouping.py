@@ -6,7 +6,8 @@ from typing import Optional
 
 import numpy as np
 
-from ... import _validate as check
+import pyscale._validate as check
+
 from .horizon import check_horizon_args, mode_tolerance, resolved_eigenvalue
 from .modes import Modes, assemble_modes
 

@@ -8,7 +8,8 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from ... import _validate as check
+import pyscale._validate as check
+
 from .horizon import check_horizon_args, resolved_eigenvalue
 from .modes import Modes, assemble_modes
 
