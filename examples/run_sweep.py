@@ -1,7 +1,10 @@
-"""A sweep over (a, d, seed, method) from Python: local processes, then the same sweep on a
-Dask cluster, results as one tidy pandas table (also on disk as Parquet, resumable).
+"""A sweep over (a, d, seed, method) from Python: local processes (or a Dask cluster),
+results as one tidy pandas table (also on disk as Parquet, resumable).
 
-    python examples/run_sweep.py [OUT_DIR] [--dask local|tcp://scheduler:8786]
+    python examples/run_sweep.py [OUT_DIR] [--workers N] [--dask local|tcp://scheduler:8786]
+
+The sweep starts under ``if __name__ == "__main__":``: its worker processes import this
+script, and the guard keeps them from starting the sweep again.
 """
 import sys
 
@@ -16,15 +19,22 @@ CONFIG = {
 }
 
 
+def _option(argv, name):
+    return argv[argv.index(name) + 1] if name in argv else None
+
+
 def main(argv):
-    dask = argv[argv.index("--dask") + 1] if "--dask" in argv else None
-    args = [a for a in argv if a not in ("--dask", dask)]
+    dask, workers = _option(argv, "--dask"), _option(argv, "--workers")
+    args = [a for a in argv if a not in ("--dask", dask, "--workers", workers)]
     out = args[0] if args else "sweep-results"
-    result = run_sweep(parse_sweep(CONFIG), out, dask=dask)
+    result = run_sweep(parse_sweep(CONFIG), out, dask=dask,
+                       workers=None if workers is None else int(workers), progress=False)
     print(result)
-    print(result.summary[["a", "d", "seed", "method", "T1", "T1_prime", "T2", "final_mse",
-                          "escape_rate"]].to_string(index=False))
-    # The tidy table: one row per (task, record time).
+    # The summary: one row per task, measured beside predicted.
+    print(result.summary[["a", "d", "seed", "method", "T1_measured", "T1_predicted",
+                          "T1_prime_measured", "T2_measured", "final_mse",
+                          "escape_rate_predicted"]].to_string(index=False))
+    # The tidy records: one row per (task, record time).
     late = result.records[result.records.t == result.records.t.max()]
     print(late.groupby(["a", "d", "method"]).mse.mean())
 

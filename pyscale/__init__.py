@@ -1,5 +1,4 @@
-"""pyscale — learning dynamics of phase retrieval (and other single-index links) on
-power-law Gaussian data.
+"""pyscale — learning dynamics of phase retrieval on power-law Gaussian data.
 
 The model, its conventions and equations are those of *Fast Escape, Slow Convergence*
 (arXiv 2511.18661), stated on the documentation's model page.
@@ -15,20 +14,68 @@ compression) → :mod:`pyscale.results` (trajectories, dense output, phases, tid
 :mod:`pyscale.engines` (``simulate``, ``simulate_many``, the hierarchy) →
 :mod:`pyscale.theory` (``predict``) → :mod:`pyscale.analysis` (``compare``, compression
 error) → :mod:`pyscale.app` (files, checkpoints, sweeps, figures, the CLI).
+
+Each name is imported on first use (``import pyscale`` itself loads nothing heavy, so the
+``pyscale`` command answers Ctrl-C from its first moment); ``pyscale.X`` is then the very
+object of its module.
 """
-from ._version import __version__
-from .analysis.compare import compare
-from .app.io import load, save_trajectory
-from .engines import simulate, simulate_many
-from .engines.hierarchy import hierarchy
-from .errors import DivergenceError, DomainError, Interrupted
-from .model.links import Link, LinkPair
-from .model.problem import Problem, power_law_eigenvalues
-from .model.statistics import statistics
-from .results.trajectory import Ensemble, Phases, Trajectory
-from .theory import Prediction, predict
+from __future__ import annotations
+
+import importlib
+
+from ._source_tree import package_path
+
+TYPE_CHECKING = False  # (not `typing`'s: `import pyscale` stays as light as can be)
+
+# A source tree without its compiled core (a fresh clone, after `pip install .`) defers to
+# the installed copy, whose core is built (see pyscale._source_tree).
+__path__ = package_path(__path__, __file__)
+
+#: name -> the module it is re-exported from
+_EXPORTS = {"__version__": "_version", "compare": "analysis.compare", "load": "app.io",
+            "save_trajectory": "app.io", "simulate": "engines", "simulate_many": "engines",
+            "hierarchy": "engines.hierarchy", "DivergenceError": "errors",
+            "Interrupted": "errors", "DomainError": "errors", "Link": "model.links",
+            "LinkPair": "model.links", "Problem": "model.problem",
+            "power_law_eigenvalues": "model.problem", "statistics": "model.statistics",
+            "Ensemble": "results.trajectory", "Phases": "results.trajectory",
+            "Trajectory": "results.trajectory", "Prediction": "theory", "predict": "theory",
+            "RegimeWarning": "theory", "divergence_probability": "analysis.divergence"}
 
 __all__ = ["Problem", "Link", "LinkPair", "Trajectory", "Phases", "simulate", "simulate_many",
            "Ensemble", "power_law_eigenvalues", "statistics", "DivergenceError", "DomainError",
            "Interrupted", "load",
-           "save_trajectory", "predict", "Prediction", "compare", "hierarchy", "__version__"]
+           "save_trajectory", "predict", "Prediction", "compare", "hierarchy", "RegimeWarning",
+           "divergence_probability", "__version__"]
+
+
+def __getattr__(name: str) -> object:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    try:  # a subpackage or module: pyscale.theory, pyscale.app, ...
+        return importlib.import_module(f".{name}", __name__)
+    except ModuleNotFoundError as err:
+        if err.name != f"{__name__}.{name}":
+            raise
+        raise AttributeError(f"module 'pyscale' has no attribute {name!r}") from None
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # what the names are, for type checkers and readers
+    from ._version import __version__
+    from .analysis.compare import compare
+    from .analysis.divergence import divergence_probability
+    from .app.io import load, save_trajectory
+    from .engines import simulate, simulate_many
+    from .engines.hierarchy import hierarchy
+    from .errors import DivergenceError, DomainError, Interrupted
+    from .model.links import Link, LinkPair
+    from .model.problem import Problem, power_law_eigenvalues
+    from .model.statistics import statistics
+    from .results.trajectory import Ensemble, Phases, Trajectory
+    from .theory import Prediction, RegimeWarning, predict

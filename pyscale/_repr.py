@@ -53,11 +53,15 @@ def _trajectory_rows(traj) -> Rows:
     if len(traj):
         rows.append(("t", f"[{_fmt(traj.t[0])}, {_fmt(traj.t[-1])}]"))
     rows.append(("status", _fmt(traj.status)))
+    rows.append(("link", _fmt(meta.get("link", "square"))))
     for key in ("lr", "batch", "seed", "n_samples", "rtol"):
         if key in meta:
             rows.append((key, _fmt(meta[key])))
     if len(traj):
-        rows += [("final mse", _fmt(traj.mse[-1])), ("final |u|", _fmt(abs(traj.u[-1]))),
+        if "mse" in traj.columns:
+            rows.append(("final mse", _fmt(traj.mse[-1])))
+        rows += [("final excess risk", _fmt(traj.excess_risk[-1])),
+                 ("final cosine", _fmt(traj.cosine[-1])), ("final |u|", _fmt(abs(traj.u[-1]))),
                  ("final s", _fmt(traj.s[-1]))]
     return rows
 
@@ -107,11 +111,14 @@ def _ensemble_rows(ens) -> Rows:
     if ens.t.size:
         rows.append(("t", f"[{_fmt(ens.t[0])}, {_fmt(ens.t[-1])}]"))
     rows.append(("status", _status_counts(status)))
+    rows.append(("link", _fmt(meta.get("link", "square"))))
     for key in ("lr", "batch", "n_samples"):
         if key in meta:
             rows.append((key, _fmt(meta[key])))
     if ens.t.size and len(ens):
-        rows += [("final mse", _final_stat(ens, "mse")),
+        if "mse" in ens.columns:
+            rows.append(("final mse", _final_stat(ens, "mse")))
+        rows += [("final excess risk", _final_stat(ens, "excess_risk")),
                  ("final |u|", _final_stat(ens, "abs_u"))]
     return rows
 
@@ -122,9 +129,10 @@ def _comparison_rows(comparison) -> Rows:
 
 def _comparison_table(comparison) -> tuple[Sequence[str], list[Sequence[str]]]:
     header = ("quantity", "measured", "predicted", "predicted / measured")
+    table = comparison.table()
     body: list[Sequence[str]] = [
-        (str(row["quantity"]), _fmt(row["measured"]), _fmt(row["predicted"]),
-         _fmt(row["ratio"])) for row in comparison.rows()]
+        (str(row.description), _fmt(row.measured), _fmt(row.predicted),
+         _fmt(row.predicted_over_measured)) for row in table.itertuples()]
     return header, body
 
 

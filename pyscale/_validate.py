@@ -17,8 +17,11 @@ import numpy as np
 
 __all__ = ["integer", "real", "positive", "probability", "seed", "threads", "choice",
            "keywords", "vector", "record_times", "record_steps", "suggest", "dimension",
-           "exponent", "grouping_tolerance", "memory", "available_memory", "MAX_THREADS",
-           "MAX_STEPS", "MAX_BATCH"]
+           "exponent", "grouping_tolerance", "memory", "available_memory", "noise", "horizon",
+           "rtol", "record_count", "step_size", "step_count", "batch", "sample_count",
+           "max_steps", "workers", "retries", "delta", "eps", "s0", "interval", "PARAMETERS",
+           "parameter", "MAX_THREADS", "MAX_STEPS", "MAX_BATCH", "MAX_DIMENSION",
+           "MAX_SAMPLES", "MAX_RECORDS"]
 
 #: Largest thread count accepted (OpenMP cannot start more than a few thousand threads).
 MAX_THREADS = 1024
@@ -26,6 +29,13 @@ MAX_THREADS = 1024
 MAX_STEPS = 2 ** 62
 #: Largest batch: the core indexes samples of a step with 32-bit integers.
 MAX_BATCH = 2 ** 31 - 1
+#: Largest data set of finite-sample GD (its memory, 8·n·(d + 1) bytes, is checked apart).
+MAX_SAMPLES = 2 ** 62
+#: Largest number of records of one run.
+MAX_RECORDS = 10 ** 7
+#: Largest dimension d: the core holds d (and the counts that sum to it) in float64,
+#: whose integers are exact up to 2**53.
+MAX_DIMENSION = 2 ** 53
 
 
 def _show(value: Any) -> str:
@@ -163,7 +173,7 @@ def record_steps(steps: int, record: Any, name: str = "record") -> np.ndarray:
     """Step indices to record: None (about 200 log-spaced), a count, or strictly
     increasing indices within [0, steps]. Always includes 0 and ``steps`` for counts."""
     if record is None or np.ndim(record) == 0:
-        count = 200 if record is None else integer(name, record, 1, 10 ** 7)
+        count = 200 if record is None else record_count(record, name)
         if steps <= 0:
             return np.zeros(1, dtype=np.int64)
         idx = np.unique(np.geomspace(1, steps, count).round().astype(np.int64))
@@ -206,8 +216,9 @@ def _range_text(low, high, low_open: bool = False, high_open: bool = False) -> s
 
 
 def dimension(d: Any, name: str = "d") -> int:
-    """The dimension d: an integer >= 1 (integral floats such as 1e9 accepted)."""
-    return integer(name, d, 1)
+    """The dimension d: an integer in [1, MAX_DIMENSION] (integral floats such as 1e9
+    accepted). The core normalises by d in float64, exact up to 2**53."""
+    return integer(name, d, 1, MAX_DIMENSION)
 
 
 def exponent(a: Any, name: str = "a") -> float:
@@ -249,3 +260,98 @@ def memory(needed: int, what: str, max_memory: Optional[int], fix: str) -> None:
         source = "available" if max_memory is None else "allowed (max_memory)"
         raise MemoryError(f"{what} needs {needed} bytes ({needed / 2 ** 30:.3g} GiB) but only "
                           f"{limit} bytes ({limit / 2 ** 30:.3g} GiB) are {source}; {fix}")
+
+
+# ---------------------------------------------------------------------------- named
+# One validator per parameter of the package, used by the engines, the configuration
+# files and the command line alike (the range of a parameter is stated once, here).
+def noise(value: Any, name: str = "noise") -> float:
+    """The label-noise variance σ² >= 0."""
+    return real(name, value, 0.0)
+
+
+def horizon(value: Any, name: str = "t") -> float:
+    """A horizon or a record time t > 0 (the flow's unit of time)."""
+    return positive(name, value)
+
+
+def rtol(value: Any, name: str = "rtol") -> float:
+    """A relative tolerance in [1e-14, 1) (below 1e-14 float64 rounding dominates)."""
+    return real(name, value, 1e-14, 1.0, high_open=True)
+
+
+def record_count(value: Any, name: str = "records") -> int:
+    """How many records a run keeps: an integer in [1, MAX_RECORDS]."""
+    return integer(name, value, 1, MAX_RECORDS)
+
+
+def step_size(value: Any, name: str = "lr") -> float:
+    """A step size (learning rate) lr > 0; t = step · lr."""
+    return positive(name, value)
+
+
+def step_count(value: Any, name: str = "steps") -> int:
+    """A number of steps in [0, MAX_STEPS] (0: the start alone)."""
+    return integer(name, value, 0, MAX_STEPS)
+
+
+def batch(value: Any, name: str = "batch") -> int:
+    """Samples per SGD step: an integer in [1, MAX_BATCH]."""
+    return integer(name, value, 1, MAX_BATCH)
+
+
+def sample_count(value: Any, name: str = "n_samples") -> int:
+    """The size of a fixed data set: an integer in [1, MAX_SAMPLES]."""
+    return integer(name, value, 1, MAX_SAMPLES)
+
+
+def max_steps(value: Any, name: str = "max_steps") -> int:
+    """A step budget: an integer in [1, MAX_STEPS]."""
+    return integer(name, value, 1, MAX_STEPS)
+
+
+def workers(value: Any, name: str = "workers") -> int:
+    """Worker processes of a sweep: an integer in [1, 4096]."""
+    return integer(name, value, 1, 4096)
+
+
+def retries(value: Any, name: str = "retries") -> int:
+    """Retries of a failed task: an integer in [0, 1000]."""
+    return integer(name, value, 0, 1000)
+
+
+def delta(value: Any, name: str = "delta") -> float:
+    """The escape threshold δ in (0, 1): T1 is the first t with |u| >= δ s*."""
+    return real(name, value, 0.0, 1.0, low_open=True, high_open=True)
+
+
+def eps(value: Any, name: str = "eps") -> float:
+    """The convergence threshold ε in (0, 1): T2 is the first t with |u|/s*, s/s* in
+    [1 − ε, 1]."""
+    return real(name, value, 0.0, 1.0, low_open=True, high_open=True)
+
+
+def s0(value: Any, name: str = "s0") -> float:
+    """The margin s0 in (−1/3, 2/3): T1' is the time after which s >= s* (1/3 + s0)."""
+    return real(name, value, -1.0 / 3.0, 2.0 / 3.0, low_open=True, high_open=True)
+
+
+def interval(value: Any, name: str = "every") -> float:
+    """A wall-time interval in seconds, > 0."""
+    return positive(name, value)
+
+
+#: The validator of each named parameter, ``f(value, name) -> value`` (CLI flags and
+#: configuration fields look theirs up here).
+PARAMETERS = {"d": dimension, "a": exponent, "seed": seed, "noise": noise,
+              "compress": grouping_tolerance, "t": horizon, "t_start": horizon, "rtol": rtol,
+              "records": record_count, "lr": step_size, "steps": step_count, "batch": batch,
+              "sample_seed": seed, "n_samples": sample_count, "max_steps": max_steps,
+              "threads": threads, "workers": workers, "retries": retries, "delta": delta,
+              "eps": eps, "s0": s0, "checkpoint_every": interval}
+
+
+def parameter(key: str, value: Any, name: Optional[str] = None) -> Any:
+    """``value`` checked by the validator of parameter ``key`` (:data:`PARAMETERS`);
+    errors are named ``name`` (default ``key``)."""
+    return PARAMETERS[key](value, key if name is None else name)

@@ -101,7 +101,7 @@ def test_sweep_command_and_show(capsys, tmp_path):
 
 @pytest.mark.parametrize("argv, needle", [
     (["simulate", "--d", "50", "--a", "-1", "--t", "10"], "--a: must be a finite number >= 0"),
-    (["simulate", "--d", "0", "--a", "2", "--t", "10"], "--d: must be an integer >= 1"),
+    (["simulate", "--d", "0", "--a", "2", "--t", "10"], "--d: must be an integer in [1, 2**53]"),
     (["simulate", "--d", "50", "--a", "2", "--t", "10", "--lr", "0.1"],
      "--lr: not an option of method='flow'"),
     (["simulate", "--d", "50", "--a", "2", "--method", "gd", "--lr", "0.1"],
@@ -109,7 +109,7 @@ def test_sweep_command_and_show(capsys, tmp_path):
     (["simulate", "--a", "2", "--t", "10"], "problem.d: is required"),
     (["simulate", "--d", "50", "--a", "2", "--t", "-5"], "--t: must be a finite number > 0"),
     (["simulate", "--d", "50", "--a", "2", "--t", "5", "--out", "x.txt"], "--out"),
-    (["figure", "8", "--out", "x.png"], "figure: number must be one of"),
+    (["figure", "9", "--out", "x.png"], "figure: number must be one of"),
     (["figure", "all", "--out", "x.png"], "--out: 'figure all' writes"),
     (["simulate", "--d", "5000", "--a", "2", "--compress", "0.1", "--method", "erm",
       "--n-samples", "10", "--lr", "0.01", "--steps", "10"],

@@ -328,5 +328,5 @@ def test_flipped_byte_in_an_array_is_caught_by_the_checksum(tmp_path):
     with zipfile.ZipFile(path, "w") as z:
         for name, blob in members.items():
             z.writestr(name, blob)
-    with pytest.raises(pyscale.app.io.BadFileError, match="checksum mismatch"):
+    with pytest.raises(pyscale.app.io.BadFileError, match="digest mismatch"):
         pyscale.load(path)

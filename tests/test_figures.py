@@ -247,10 +247,14 @@ def test_make_figure_refuses_d_for_fixed_dimension_figures(tmp_path):
 
 
 def test_compression_starts_above_1e4_and_titles_say_so():
-    assert not _dimension.build_problem(10 ** 4, 2.0).is_compressed
-    p = _dimension.build_problem(10 ** 4 + 1, 2.0)
+    assert not _dimension.build_problem(10 ** 4, 2.0, 100.0).is_compressed
+    p = _dimension.build_problem(10 ** 4 + 1, 2.0, 100.0)
     assert p.is_compressed and p.d == 10 ** 4 + 1
     assert p.info["compressed"]["rtol"] == _dimension.COMPRESS == 1e-2
+    # sized for the figure's horizon (model page: Compression, Horizon-aware grouping)
+    assert p.info["compressed"]["horizon"] == 100.0
+    big = _dimension.build_problem(10 ** 9, 2.0, 1e4)
+    assert big.n_modes < 0.2 * pyscale.Problem.power_law(10 ** 9, 2.0, compress=1e-2).n_modes
     assert _dimension.describe(1000) == "d = 1000"
     assert _dimension.describe(10 ** 4) == "d = 10000"
     assert _dimension.describe(10 ** 9) == "d = 10^9 (mode chain, δ = 10^-2)"
@@ -299,7 +303,8 @@ def test_a_figure_whose_seeds_diverge_says_so(tmp_path, monkeypatch):
     for params in cases:
         kept = _kept(figure1, monkeypatch)
         monkeypatch.setitem(figure1.PARAMS, "quick", params)
-        problem = _dimension.build_problem(50, 2.0, seed=0, target="norm_d", noise=0.05)
+        problem = _dimension.build_problem(50, 2.0, params["steps"] * params["lr"], seed=0,
+                                           target="norm_d", noise=0.05)
         try:
             ens = pyscale.simulate_many(problem, seeds=params["seeds"], lr=params["lr"],
                                         steps=params["steps"],
@@ -320,8 +325,9 @@ def test_figure7_draws_the_floor_and_the_law_from_t2(quick_figures):
     p = FIGURES[7].PARAMS["quick"]
     n = len(p["a"])
     assert len(fig.axes) == 2 * n
-    for j, (a, lr) in enumerate(zip(p["a"], p["lr"])):
-        problem = _dimension.build_problem(p["d"], a, seed=p["seed"], noise=p["noise"])
+    for j, (a, lr, horizon) in enumerate(zip(p["a"], p["lr"], p["t"])):
+        problem = _dimension.build_problem(p["d"], a, horizon, seed=p["seed"],
+                                           noise=p["noise"])
         assert problem.is_compressed
         floor = pyscale.theory.sgd_floor(problem, lr, 1).floor
         bound = pyscale.theory.max_stable_lr(problem, 1)
@@ -345,3 +351,19 @@ def test_figure7_draws_the_floor_and_the_law_from_t2(quick_figures):
     texts = " ".join(legend_texts(fig))
     for needle in ("SGD floor", "SGD Phase III law", "10–90 % quantiles", "T1", "T2"):
         assert needle in texts
+
+
+def test_figure8_marks_t1_only_where_the_theory_gives_one(quick_figures):
+    """The predicted T1 for the two pairs with a linear small start, the reason for each
+    other pair in the legend, both panels on log axes."""
+    fig = quick_figures[8][0]
+    risk, cosine = fig.axes[:2]
+    assert risk.get_xscale() == risk.get_yscale() == cosine.get_xscale() == "log"
+    vertical = [line for line in risk.get_lines()
+                if np.size(line.get_xdata()) and len(set(np.atleast_1d(line.get_xdata()))) == 1]
+    assert len(vertical) == 2
+    texts = " ".join(_plot.figure_texts(fig))
+    for reason in ("k* = 1: no escape plateau", "kinked start: not linear",
+                   "k* ≥ 3: polynomial escape"):
+        assert reason in texts
+    assert texts.count("T1 = ") == 2

@@ -16,7 +16,8 @@ ROOT = Path(pyscale.__file__).parent
 # Layer of each top-level folder or module below pyscale (its folders are its layers);
 # higher may import lower, never up.
 LAYERS = {
-    0: ["_core", "_version", "_validate", "errors", "_kernels", "_repr"],
+    0: ["_core", "_version", "_validate", "errors", "_kernels", "_repr", "_digest",
+        "_source_tree"],
     1: ["model"],
     2: ["results"],
     3: ["engines"],

@@ -8,9 +8,12 @@ import pandas as pd
 import pytest
 
 import pyscale
+from pyscale.results.columns import DERIVED
+from pyscale.results.tidy import PARAMETER_COLUMNS
 from pyscale.results.trajectory import FIELDS
 
-ENSEMBLE_FIELDS = FIELDS[1:] + ("train_loss",)
+COLUMNS = FIELDS + DERIVED  # the square's columns: every recorded one, then the derived
+ENSEMBLE_FIELDS = COLUMNS[1:] + ("train_loss",)
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +42,8 @@ def stopped(problem):
 def test_trajectory_to_pandas_round_trip(problem):
     traj = pyscale.simulate(problem, "gd", lr=0.05, steps=300, record=40, threads=1)
     df = traj.to_pandas()
-    assert list(df.columns) == list(FIELDS) and len(df) == len(traj)
-    for name in FIELDS:
+    assert list(df.columns) == list(COLUMNS) + list(PARAMETER_COLUMNS) and len(df) == len(traj)
+    for name in COLUMNS:
         np.testing.assert_array_equal(df[name].to_numpy(), getattr(traj, name))
         assert df[name].dtype == np.float64
     assert df.attrs["method"] == "gd" and df.attrs["lr"] == 0.05
@@ -54,25 +57,26 @@ def test_trajectory_to_pandas_round_trip(problem):
 def test_trajectory_to_pandas_keeps_per_record_extras(problem, method, extra, options):
     traj = pyscale.simulate(problem, method, threads=1, **options)
     df = traj.to_pandas()
-    assert list(df.columns) == list(FIELDS) + [extra]
+    assert list(df.columns) == list(COLUMNS) + [extra] + list(PARAMETER_COLUMNS)
     np.testing.assert_array_equal(df[extra].to_numpy(), traj.meta[extra])
     assert extra not in df.attrs and df.attrs["seed"] == options.get("seed", 0)
 
 
 def test_ensemble_to_xarray_dims_coords_values(ensemble):
     ds = ensemble.to_xarray()
-    assert dict(ds.sizes) == {"seed": 3, "t": ensemble.t.size, "quantile": 3, "coord": 50}
-    np.testing.assert_array_equal(ds["seed"].to_numpy(), [3, 1, 7])
+    assert dict(ds.sizes) == {"sample_seed": 3, "t": ensemble.t.size, "quantile": 3,
+                              "coord": 50}
+    np.testing.assert_array_equal(ds["sample_seed"].to_numpy(), [3, 1, 7])
     np.testing.assert_array_equal(ds["t"].to_numpy(), ensemble.t)
     np.testing.assert_array_equal(ds["quantile"].to_numpy(), ensemble.quantiles)
     for name in ENSEMBLE_FIELDS:
-        assert ds[name].dims == ("seed", "t")
+        assert ds[name].dims == ("sample_seed", "t")
         np.testing.assert_array_equal(ds[name].to_numpy(), getattr(ensemble, name))
     np.testing.assert_array_equal(ds["w_final"].to_numpy(), ensemble.w)
     # The member runs are the single runs with that seed (bit-identical): select by label.
     single = pyscale.simulate(pyscale.Problem.power_law(50, 1.0, seed=0), "sgd", lr=0.01,
                               steps=400, record=30, seed=7, threads=1)
-    np.testing.assert_array_equal(ds["u"].sel(seed=7).to_numpy(), single.u)
+    np.testing.assert_array_equal(ds["u"].sel(sample_seed=7).to_numpy(), single.u)
     assert ds.attrs["method"] == "sgd" and "member_status" not in ds.attrs
     assert list(ds["status"].to_numpy()) == ["completed"] * 3
     assert np.isnan(ds["diverged_at_step"].to_numpy()).all()
@@ -88,7 +92,7 @@ def test_ensemble_bands_match_numpy_quantiles(ensemble):
                         for q in ensemble.quantiles])
         np.testing.assert_allclose(band.to_numpy(), ref, rtol=1e-15, atol=0)
     # xarray's own reductions agree with the Ensemble's (mean over seeds, 1e-15 relative).
-    np.testing.assert_allclose(ds["mse"].mean("seed").to_numpy(), ensemble.mean_mse,
+    np.testing.assert_allclose(ds["mse"].mean("sample_seed").to_numpy(), ensemble.mean_mse,
                                rtol=1e-15)
 
 
@@ -100,8 +104,8 @@ def test_ensemble_exports_show_nan_where_members_stopped(stopped):
     assert np.isnan(diverged_at[2:]).all()
     for i in range(len(stopped)):
         alive = steps < diverged_at[i] if i < 2 else np.ones(steps.size, bool)
-        for name in FIELDS[1:]:
-            values = ds[name].isel(seed=i).to_numpy()
+        for name in COLUMNS[1:]:
+            values = ds[name].isel(sample_seed=i).to_numpy()
             assert np.isfinite(values[alive]).all() and np.isnan(values[~alive]).all()
     assert list(ds["status"].to_numpy()) == stopped.meta["member_status"]
     np.testing.assert_array_equal(ds["last_step"].to_numpy(), stopped.meta["last_step"])
@@ -114,11 +118,13 @@ def test_ensemble_exports_show_nan_where_members_stopped(stopped):
 
 def test_ensemble_to_pandas_long_format_round_trip(ensemble):
     df = ensemble.to_pandas()
-    assert list(df.columns) == ["seed", "t", *ENSEMBLE_FIELDS]
+    params = [c for c in PARAMETER_COLUMNS if c != "sample_seed"]
+    assert list(df.columns) == ["sample_seed", "t", *ENSEMBLE_FIELDS, *params]
     assert len(df) == 3 * ensemble.t.size
-    np.testing.assert_array_equal(df["seed"].unique(), [3, 1, 7])
+    np.testing.assert_array_equal(df["sample_seed"].unique(), [3, 1, 7])
+    assert (df["seed"] == 0).all() and (df["a"] == 1.0).all()  # the problem's seed
     for name in ENSEMBLE_FIELDS:
-        wide = df.pivot(index="seed", columns="t", values=name).loc[[3, 1, 7]]
+        wide = df.pivot(index="sample_seed", columns="t", values=name).loc[[3, 1, 7]]
         np.testing.assert_array_equal(wide.columns.to_numpy(), ensemble.t)
         np.testing.assert_array_equal(wide.to_numpy(), getattr(ensemble, name))
     assert df.attrs["member_status"] == ["completed"] * 3
@@ -140,14 +146,17 @@ def comparison():
 
 def test_comparison_to_pandas(comparison):
     df = comparison.to_pandas()
-    assert list(df.columns) == ["quantity", "description", "measured", "predicted", "ratio",
-                                "window_lo", "window_hi"]
+    assert list(df.columns) == ["quantity", "description", "measured", "predicted",
+                                "predicted_over_measured", "rel_error", "window_lo",
+                                "window_hi", "note", "regime"]
     keys = [key for key, _ in comparison.ROWS if comparison.get(key)]
     assert list(df["quantity"]) == keys and "T1" in keys and "escape_rate" in keys
     for row in df.itertuples():
         item = comparison[row.quantity]
         assert row.measured == item["measured"] and row.predicted == item["predicted"]
-        assert row.ratio == pytest.approx(item["predicted"] / item["measured"], rel=1e-15)
+        assert row.regime == (item.get("regime") or "")
+        assert row.predicted_over_measured == pytest.approx(item["predicted"] / item["measured"],
+                                                            rel=1e-15)
         window = item.get("window")
         if window is None:
             assert np.isnan(row.window_lo) and np.isnan(row.window_hi)
@@ -187,12 +196,13 @@ def test_repr_of_empty_and_stopped_objects(stopped):
     member = stopped.trajectory(0)
     assert member.status == "diverged" and "status=diverged" in repr(member)
     empty = pyscale.Trajectory(*(np.empty(0),) * 7, w=None, meta={"method": "gd"})
-    assert repr(empty) == "Trajectory(method=gd, records=0, status=completed)"
+    assert repr(empty) == "Trajectory(method=gd, records=0, status=completed, link=square)"
 
 
 # ---------------------------------------------------------------------------- sweep tables
-SWEEP = {"grid": {"a": [2.0], "d": [30], "seed": [0], "method": ["flow", "gd", "sgd", "erm"]},
-         "flow": {"t": 20.0, "records": 15}, "gd": {"lr": 1e-2, "steps": 500, "records": 15},
+# seed 2: |u(0)| < 0.05, so the escape law applies (T1_predicted is a number)
+SWEEP = {"grid": {"a": [2.0], "d": [30], "seed": [2], "method": ["flow", "gd", "sgd", "erm"]},
+         "flow": {"t": 10.0, "records": 15}, "gd": {"lr": 1e-2, "steps": 500, "records": 15},
          "sgd": {"lr": 1e-2, "steps": 500, "records": 15, "batch": 2},
          "erm": {"lr": 1e-2, "steps": 300, "records": 15, "n_samples": 60}}
 #: option -> the methods it applies to (elsewhere the table holds NA, never -1)
@@ -221,10 +231,11 @@ def test_sweep_tables_hold_na_where_an_option_does_not_apply(sweep_tables):
             assert table.loc[applies, column].notna().all(), column
             assert table.loc[~applies, column].isna().all(), column
             assert not (table[column] == -1).any()
-        for column in ("steps", "batch", "sample_seed", "n_samples"):
+        for column in ("steps", "batch", "n_samples"):
             assert str(table[column].dtype) == "Int64", column
+        assert str(table["sample_seed"].dtype) == "UInt64"  # seeds span [0, 2**64)
     sgd = summary[summary.method == "sgd"].iloc[0]
-    assert sgd.batch == 2 and sgd.lr == 1e-2 and sgd.sample_seed == 0
+    assert sgd.batch == 2 and sgd.lr == 1e-2 and sgd.sample_seed == 2
     assert summary[summary.method == "erm"].iloc[0].n_samples == 60
     assert summary[summary.method == "flow"].iloc[0].rtol == 1e-9
 
@@ -236,19 +247,26 @@ def test_sweep_summary_names_measured_and_predicted(sweep_tables):
         assert column in summary.columns
     assert not {"T1", "T1_prime", "T2", "escape_rate"} & set(summary.columns)
     assert summary["diverged_at_step"].isna().all()  # every run completed
-    prediction = pyscale.predict(pyscale.Problem.power_law(30, 2.0, seed=0))
+    prediction = pyscale.predict(pyscale.Problem.power_law(30, 2.0, seed=2))
     np.testing.assert_allclose(summary["escape_rate_predicted"], prediction.escape_rate,
                                rtol=1e-15)
+    assert not prediction.regime("escape_time", delta=0.05).refused  # |u(0)| < 0.05
     np.testing.assert_allclose(summary["T1_predicted"], prediction.escape_time(0.05),
                                rtol=1e-15)
     from pyscale.app.config import parse_sweep
-    from pyscale.app.sweep import tasks_of
+    from pyscale.app.sweep import run_task, tasks_of
+    # seed 0 starts past |u| = 0.05: the escape law refuses, and the table holds NaN for it
+    past = pyscale.predict(pyscale.Problem.power_law(30, 2.0, seed=0))
+    assert past.regime("escape_time", delta=0.05).refused
+    config = parse_sweep({"grid": dict(SWEEP["grid"], seed=[0], method=["flow"]),
+                          "flow": SWEEP["flow"]})
+    assert run_task(tasks_of(config)[0])[1]["T1_predicted"].isna().all()
     task = next(t for t in tasks_of(parse_sweep(SWEEP)) if t.run.method == "flow")
-    direct = pyscale.simulate(task.problem.build(), "flow", **task.run.engine_kwargs(0))
+    direct = pyscale.simulate(task.problem.build(), "flow", **task.run.engine_kwargs(2))
     flow = summary[summary.method == "flow"].iloc[0]
     phases = direct.phases()
     assert flow.T1_measured == phases.T1 and flow.T1_prime_measured == phases.T1_prime > 0
-    assert phases.T2 is None and np.isnan(flow.T2_measured)  # not reached by t = 20: NaN
+    assert phases.T2 is None and np.isnan(flow.T2_measured)  # not reached by t = 10: NaN
 
 
 def test_sweep_summary_of_a_diverged_run_gives_the_step():

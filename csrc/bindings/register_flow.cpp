@@ -16,7 +16,7 @@ struct FlowRun {
     pyscale::RunStatus status = pyscale::RunStatus::kCompleted;
     bool signalled = false;
     FlowState state;
-    long long steps = 0, rejected = 0, rhs_evals = 0, passes = 0;
+    long long steps = 0, rejected = 0, rhs_evals = 0, passes = 0, exponential_steps = 0;
     std::size_t records_written = 0;
     double atol = 0.0;
     int threads = 1;
@@ -51,6 +51,7 @@ void fill_flow_run(FlowRun& run, const pyscale::FlowResult& r, const PythonHook&
     run.rejected = r.rejected;
     run.rhs_evals = r.rhs_evals;
     run.passes = r.passes;
+    run.exponential_steps = r.exponential_steps;
     run.records_written = r.records_written;
 }
 
@@ -84,9 +85,12 @@ FlowRun run_flow(const CoreProblem& problem, const Pair& pair, State w, const Fl
 }
 
 void register_flow_types(py::module_& m) {
-    py::enum_<pyscale::FlowMethod>(m, "FlowScheme", "Rosenbrock scheme of the flow.")
+    py::enum_<pyscale::FlowMethod>(m, "FlowScheme",
+                                   "Scheme of the flow: Rosenbrock (rodas4, ros4) or the "
+                                   "exponential collocation with RODAS4 near c0 = 0.")
         .value("rodas4", pyscale::FlowMethod::kRodas4)
-        .value("ros4", pyscale::FlowMethod::kRos4);
+        .value("ros4", pyscale::FlowMethod::kRos4)
+        .value("exponential", pyscale::FlowMethod::kExponential);
     py::enum_<pyscale::RecordMode>(m, "FlowRecordMode",
                                    "How the flow writes records: off its dense output, or "
                                    "by landing a step on each.")
@@ -117,6 +121,7 @@ void register_flow_types(py::module_& m) {
         .def_readonly("rejected", &FlowRun::rejected)
         .def_readonly("rhs_evals", &FlowRun::rhs_evals)
         .def_readonly("passes", &FlowRun::passes)
+        .def_readonly("exponential_steps", &FlowRun::exponential_steps)
         .def_readonly("records_written", &FlowRun::records_written)
         .def_readonly("atol", &FlowRun::atol)
         .def_readonly("threads", &FlowRun::threads)

@@ -409,6 +409,52 @@ void test_erm_cube_pair_against_a_plain_loop() {
           "erm, cube pair: labels tau(x.w*), and the plain full-batch loop to 1e-11");
 }
 
+// LinkPair as an engine pair: its two overrides equal what PairBase derives from its
+// primitives, the square LinkPair runs the flow as SquarePair does, and a kinked student that
+// reaches s = 0 ends a run with kOutOfDomain and the records before it.
+void test_link_pair_is_an_engine_pair() {
+    static_assert(pyscale::is_pair_v<pyscale::LinkPair>, "LinkPair is a pair");
+    const pyscale::LinkPair relu(pyscale::Link::relu()), erf(pyscale::Link::erf());
+    const pyscale::LinkPair mixed(pyscale::Link::square(), pyscale::Link::abs());
+    double worst = 0.0;
+    bool terms = true;
+    for (const pyscale::LinkPair* pair : {&relu, &erf, &mixed}) {
+        for (double s : {0.05, 0.7, 2.0}) {
+            const pyscale::LossDerivatives d = pair->loss_derivatives(s, 0.3 * s, 1.2);
+            const pyscale::FlowCoefficients f = pair->flow_coefficients(s, 0.3 * s, 1.2);
+            worst = std::max({worst, rel_err(f.c0, -2.0 * d.ls), rel_err(f.c1, -d.lu)});
+        }
+        for (double z : {-1.3, 0.2, 2.5}) {
+            const pyscale::SampleTerms t = pair->sample_terms(z, 0.4);
+            terms = terms && t.residual == pair->student(z) - 0.4 &&
+                    t.weight == pair->student_prime(z);
+        }
+    }
+    check(worst < 1e-14 && terms, "LinkPair: flow_coefficients and sample_terms = PairBase's");
+
+    const Small f(30, 0.5);
+    const auto p = f.view();
+    const std::vector<double> t = {0.0, 0.5, 5.0, 50.0};
+    std::vector<double> a(t.size() * pyscale::kRecordWidth), b(a.size());
+    std::vector<double> wa = f.w0, wb = f.w0;
+    const pyscale::LinkPair square(pyscale::Link::square());
+    pyscale::run_flow(p, pyscale::SquarePair(), wa.data(), 0.0, t.data(), t.size(), a.data());
+    pyscale::run_flow(p, square, wb.data(), 0.0, t.data(), t.size(), b.data());
+    // Its first step differs (PairBase's rate_bound counts the rank-two part): rtol-level.
+    check(max_rel_diff(b, a) < 1e-8, "flow: LinkPair(square) = SquarePair to 1e-8 (rtol 1e-9)");
+
+    // |z| student, odd teacher: l = s + const, c0 = -2; GD at lr lambda = 1/2 gives w = 0.
+    const std::vector<double> lam(4, 0.5), ws(4, 1.0);
+    std::vector<double> w(4, 0.3), out(3 * pyscale::kRecordWidth);
+    const auto q = pyscale::make_problem_view(4, lam.data(), ws.data(), 4.0);
+    const long long rec[] = {0, 1, 2};
+    const auto r = pyscale::run_gd(q, pyscale::LinkPair(pyscale::Link::abs(), pyscale::Link::erf()),
+                                   w.data(), 1.0, 0, 5, rec, 3, out.data());
+    check(r.status == pyscale::RunStatus::kOutOfDomain && r.last_step == 1 &&
+              r.records_written == 1 && w[0] == 0.0,
+          "gd: s = 0 with a kinked student stops at the state, kOutOfDomain, records kept");
+}
+
 }  // namespace
 
 int main() {
@@ -421,6 +467,7 @@ int main() {
     test_gd_cube_pair_against_a_plain_loop();
     test_sgd_cube_pair_against_a_plain_loop();
     test_erm_cube_pair_against_a_plain_loop();
+    test_link_pair_is_an_engine_pair();
     std::printf("%d failed\n", failures);
     return failures == 0 ? 0 : 1;
 }

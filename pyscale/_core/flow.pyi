@@ -10,15 +10,18 @@ import pyscale._core.model
 import typing
 class FlowScheme:
     """
-    Rosenbrock scheme of the flow.
+    Scheme of the flow: Rosenbrock (rodas4, ros4) or the exponential collocation with RODAS4 near c0 = 0.
     
     Members:
     
       rodas4
     
       ros4
+    
+      exponential
     """
     __members__: typing.ClassVar[dict[str, FlowScheme]]
+    exponential: typing.ClassVar[FlowScheme]
     rodas4: typing.ClassVar[FlowScheme]
     ros4: typing.ClassVar[FlowScheme]
     @typing.overload
@@ -168,6 +171,9 @@ class FlowRun:
         ...
     @property
     def dense(self) -> numpy.typing.NDArray[numpy.float64]:
+        ...
+    @property
+    def exponential_steps(self) -> int:
         ...
     @property
     def passes(self) -> int:

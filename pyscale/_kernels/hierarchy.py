@@ -38,7 +38,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .. import _core
+import pyscale._core as _core
+
+from .links import flow_coefficients
 
 # Step-size controller: the rules and constants of the flow's StepController
 # (csrc/include/pyscale/flow/controller.hpp), named the same; tests/test_dense.py checks that
@@ -173,13 +175,18 @@ def scaled_power_sums(x, coef, order):
 
 # ----------------------------------------------------------------------------- dynamics
 @njit(cache=True)
-def hierarchy_rhs(kind, y, x, source, lam_max, s_star, dy):
+def hierarchy_rhs(kind, y, x, source, lam_max, s_star, pair, square, dy):
     """Right-hand side of the closed hierarchy (model page: Moment hierarchy), state y = [S; U] of
     length 2K.
 
     ZERO: y = scaled monomial moments (m_1..m_K, n_1..n_K); source = m*_k = s*^(k)/λ_max^k,
     k = 1..K+1. GAUSS: y = node masses (S_j, U_j); source = H_j; x = scaled Gauss nodes.
+    ``square``: phase retrieval's closed forms as written; otherwise the link pair ``pair``
+    (its ``params`` array) gives (c0, c1) at (s, u) (:func:`link_rhs`).
     """
+    if not square:
+        link_rhs(kind, y, x, source, lam_max, s_star, pair, dy)
+        return
     order = y.size // 2
     if kind == ZERO:
         c = s_star - 3.0 * lam_max * y[0]
@@ -202,6 +209,32 @@ def hierarchy_rhs(kind, y, x, source, lam_max, s_star, dy):
             rate = lam_max * x[j]
             dy[j] = rate * (8.0 * c * y[j] + 16.0 * u * y[order + j])
             dy[order + j] = 4.0 * rate * c * y[order + j] + 8.0 * u * source[j]
+
+
+@njit(cache=True, error_model="numpy")
+def link_rhs(kind, y, x, source, lam_max, s_star, pair, dy):
+    """The hierarchy of a link pair (links page: Moment hierarchy): with
+    (c0, c1) = (−2 ℓ_s, −ℓ_u) at (s, u) = (s^(1), u^(1)),
+
+        ṡ^(k) = 2 c0 s^(k+1) + 2 c1 u^(k+1),    u̇^(k) = c0 u^(k+1) + c1 s*^(k+1),
+
+    closed as the square's (the closure does not depend on the pair). Outside the pair's
+    domain (c0, c1) are NaN and the step is rejected."""
+    order = y.size // 2
+    s, u = _order_one(kind, y, lam_max)
+    c0, c1 = flow_coefficients(pair, s, u, s_star)
+    if kind == ZERO:
+        for k in range(order - 1):
+            dy[k] = lam_max * (2.0 * c0 * y[k + 1] + 2.0 * c1 * y[order + k + 1])
+            dy[order + k] = lam_max * (c0 * y[order + k + 1] + c1 * source[k + 1])
+        k = order - 1
+        dy[k] = 0.0
+        dy[order + k] = lam_max * c1 * source[k + 1]
+    else:
+        for j in range(order):
+            rate = lam_max * x[j]
+            dy[j] = rate * (2.0 * c0 * y[j] + 2.0 * c1 * y[order + j])
+            dy[order + j] = rate * c0 * y[order + j] + c1 * source[j]
 
 
 @njit(cache=True)
@@ -239,8 +272,8 @@ def _error_norm(stages, e5, e3, h, y, y_new, rtol, atol):
 
 
 @njit(cache=True)
-def integrate(kind, y0, x, source, lam_max, s_star, times, rtol, atol, max_steps,
-              blowup, s_limit, tab_a, tab_b, tab_c, tab_e3, tab_e5):
+def integrate(kind, y0, x, source, lam_max, s_star, pair, square, times, rtol, atol,
+              max_steps, blowup, s_limit, tab_a, tab_b, tab_c, tab_e3, tab_e5):
     """Dormand–Prince 8(5,3) with error control, stepping exactly onto each record time
     (the hierarchy is autonomous, so the nodes ``tab_c`` are not needed).
 
@@ -269,7 +302,7 @@ def integrate(kind, y0, x, source, lam_max, s_star, times, rtol, atol, max_steps
         written += 1
     if written == times.size:
         return records, written, steps, rejected, evals, status, t
-    hierarchy_rhs(kind, y, x, source, lam_max, s_star, f)
+    hierarchy_rhs(kind, y, x, source, lam_max, s_star, pair, square, f)
     evals += 1
     h = min(1e-3 / max(lam_max, 1e-300), times[written])
     last_rejected = False
@@ -295,13 +328,14 @@ def integrate(kind, y0, x, source, lam_max, s_star, times, rtol, atol, max_steps
                 for q in range(st):
                     acc += tab_a[st, q] * stages[q, i]
                 y_stage[i] = y[i] + h * acc
-            hierarchy_rhs(kind, y_stage, x, source, lam_max, s_star, stages[st])
+            hierarchy_rhs(kind, y_stage, x, source, lam_max, s_star, pair, square, stages[st])
         for i in range(n):
             acc = 0.0
             for q in range(n_stages):
                 acc += tab_b[q] * stages[q, i]
             y_new[i] = y[i] + h * acc
-        hierarchy_rhs(kind, y_new, x, source, lam_max, s_star, stages[n_stages])
+        hierarchy_rhs(kind, y_new, x, source, lam_max, s_star, pair, square,
+                      stages[n_stages])
         evals += n_stages
         finite = True
         for i in range(n):

@@ -37,7 +37,7 @@ from numba.extending import intrinsic
 __all__ = ["FORMAT", "KIND_TANH", "KIND_USER", "HEADER", "LINK_FIXED", "USER_GROWTH",
            "call_address", "link_derivatives", "link_values", "loss", "loss_derivatives",
            "loss_gradient", "flow_coefficients", "kernel_jet", "moment_jet", "rule_step",
-           "rule_extent", "rule_fill"]
+           "rule_extent", "rule_fill", "loss_many"]
 
 FORMAT = 1.0
 HEADER = 10
@@ -528,3 +528,19 @@ def flow_coefficients(p, s, u, s_star):
     """(c0, c1) = (−2 l_s, −l_u): the flow is dw/dt = c0 Q w + c1 Q w* (links page)."""
     d = loss_gradient(p, s, u, s_star)
     return -2.0 * d[1], -d[2]
+
+
+@njit(cache=True, error_model="numpy")
+def loss_many(p, s, u, s_star):
+    """l(s_i, u_i) for arrays s, u (label noise excluded); NaN where the point is outside the
+    pair's domain (s < 0, or s = 0 with a kinked student) instead of raising: the flow's dense
+    output evaluates it along interpolated paths."""
+    out = np.empty(s.size)
+    kinked = p[int(p[3]) + 2] != 0.0
+    for i in range(s.size):
+        si = s[i]
+        if not (si >= 0.0) or (si <= 0.0 and kinked) or not s_star > 0.0:
+            out[i] = np.nan
+        else:
+            out[i] = loss(p, si, u[i], s_star)
+    return out

@@ -20,18 +20,20 @@ import numpy as np
 from numba import njit, prange
 
 __all__ = ["dispersion_terms", "escape_root", "weighted_exp_sums", "volterra_march",
-           "tail_cutoff", "phi_weights"]
+           "tail_cutoff", "phi_weights", "cauchy_bin_bounds"]
 
 _BLOCK = 1024
 
 
 @njit(cache=True)
-def dispersion_terms(lam, w_star, w0, s_star, mu_top, x):
-    """The three Phase I sums at p = mu_top + x (model page: Escape), with p − μ_i formed as
-    x + (mu_top − μ_i) so that the gap to the top pole keeps full relative precision:
+def dispersion_terms(lam, w_star, w0, rate_scale, mu_top, x):
+    """The three Phase I sums at p = mu_top + x (model page: Escape), with μ_i = rate_scale λ_i
+    (the square: 4 s* λ_i; a link pair: c0⁰ λ_i, links page: Escape) and
+    p − μ_i formed as x + (mu_top − μ_i) so that the gap to the top pole keeps full relative
+    precision:
 
-        K(p)  = Σ c_i / (p − μ_i),        (dispersion: D(p) = 1 − 8 K(p))
-        K'(p) = Σ c_i / (p − μ_i)^2,      (D'(p) = 8 K'(p))
+        K(p)  = Σ c_i / (p − μ_i),        (dispersion: D(p) = 1 − κ K(p), the square: κ = 8)
+        K'(p) = Σ c_i / (p − μ_i)^2,      (D'(p) = κ K'(p))
         â(p)  = Σ b_i / (p − μ_i).
 
     Coordinates with c_i = 0 (w*_i = 0) contribute nothing and are skipped, so p may sit
@@ -52,7 +54,7 @@ def dispersion_terms(lam, w_star, w0, s_star, mu_top, x):
             if ws == 0.0:
                 continue
             li = lam[i]
-            gap = x + (mu_top - 4.0 * s_star * li)
+            gap = x + (mu_top - rate_scale * li)
             inv = 1.0 / gap
             lw = li * ws
             ci = lw * lw
@@ -67,37 +69,39 @@ def dispersion_terms(lam, w_star, w0, s_star, mu_top, x):
 
 
 @njit(cache=True)
-def escape_root(lam, w_star, w0, s_star, rtol, max_iter):
+def escape_root(lam, w_star, w0, rate_scale, coupling, rtol, max_iter):
     """The escape rate ρ (model page: Escape): the unique root above the top pole of
 
-        D(p) = 1 − 8 Σ_i c_i / (p − 4 s* λ_i) = 0,
+        D(p) = 1 − κ Σ_i c_i / (p − μ_i) = 0,     μ_i = rate_scale λ_i, κ = ``coupling``
 
-    the top pole being μ_top = 4 s* max{λ_i : w*_i ≠ 0}. On (μ_top, ∞) the map
-    p ↦ 8 K(p) decreases from +∞ to 0, so the root is unique and bracketed by
-    x = p − μ_top ∈ (0, 8 Σ c_i]. Newton's method is applied to h(x) = 1/(8 K) − 1,
-    which is nearly linear near the pole (h ≈ x / (8 c_top)), and replaced by bisection
-    whenever a step would leave the bracket.
+    (the square: rate_scale = 4 s*, κ = 8; links page: Escape), the top pole
+    being μ_top = max{μ_i : w*_i ≠ 0}. For κ > 0, on (μ_top, ∞) the map p ↦ κ K(p)
+    decreases from +∞ to 0, so the root is unique and bracketed by x = p − μ_top ∈
+    (0, κ Σ c_i]. Newton's method is applied to h(x) = 1/(κ K) − 1, which is nearly linear
+    near the pole (h ≈ x / (κ c_top)), and replaced by bisection whenever a step would leave
+    the bracket.
 
     Returns (ρ, x = ρ − μ_top, K'(ρ), â(ρ), iterations, converged).
     """
     n = lam.size
-    lam_top = 0.0
+    lam_top = 0.0 if rate_scale >= 0.0 else np.inf
     c_sum = 0.0
     for i in range(n):
         if w_star[i] != 0.0:
-            if lam[i] > lam_top:
+            # the top pole: the largest λ when μ_i grows with λ, the smallest otherwise
+            if (lam[i] > lam_top) if rate_scale >= 0.0 else (lam[i] < lam_top):
                 lam_top = lam[i]
             lw = lam[i] * w_star[i]
             c_sum += lw * lw
-    mu_top = 4.0 * s_star * lam_top
+    mu_top = rate_scale * lam_top
     lo = 0.0
-    hi = 8.0 * c_sum  # 8 K(mu_top + hi) <= 8 c_sum / hi = 1
+    hi = coupling * c_sum  # κ K(mu_top + hi) <= κ c_sum / hi = 1
     x = 0.5 * hi
     converged = False
     it = 0
-    k, kp, ahat = dispersion_terms(lam, w_star, w0, s_star, mu_top, x)
+    k, kp, ahat = dispersion_terms(lam, w_star, w0, rate_scale, mu_top, x)
     for it in range(1, max_iter + 1):  # noqa: B007 (the count is read after the loop)
-        g = 8.0 * k - 1.0
+        g = coupling * k - 1.0
         if g > 0.0:
             lo = x
         elif g < 0.0:
@@ -105,15 +109,15 @@ def escape_root(lam, w_star, w0, s_star, rtol, max_iter):
         else:
             converged = True
             break
-        # Newton on h = 1/(8K) − 1: h' = −K'/(8K^2), step = −h/h' = (8K − 1) K / K'.
+        # Newton on h = 1/(κK) − 1: h' = −K'/(κK^2), step = −h/h' = (κK − 1) K / K'.
         step = g * k / kp
         x_new = x + step
         if not (x_new > lo and x_new < hi):
             x_new = 0.5 * (lo + hi)
         done = abs(x_new - x) <= rtol * abs(mu_top + x_new)
         x = x_new
-        k, kp, ahat = dispersion_terms(lam, w_star, w0, s_star, mu_top, x)
-        if done or hi - lo <= rtol * (mu_top + lo):
+        k, kp, ahat = dispersion_terms(lam, w_star, w0, rate_scale, mu_top, x)
+        if done or hi - lo <= rtol * abs(mu_top + lo):
             converged = True
             break
     return mu_top + x, x, kp, ahat, it, converged
@@ -209,16 +213,17 @@ def phi_weights(x):
 
 
 @njit(cache=True)
-def volterra_march(lam, w_star, w0, lengths, rates, n_sub, out):
+def volterra_march(lam, w_star, w0, lengths, rates, n_sub, coupling, out):
     """Solve the Volterra equation for u (model page: Gradient flow) by exponential product
     integration.
 
     With p_i(t) = λ_i w*_i w_i(t) the equation is u(t) = Σ_i p_i(t), where
-    p_i(t) = b_i e^{4λ_iΘ(t)} + 8 c_i ∫_0^t e^{4λ_i(Θ(t)−Θ(τ))} u(τ) dτ. Over a step of
-    length h on which Θ' = θ is constant (r_i = 4 λ_i θ), the kernel is integrated exactly
-    against u interpolated linearly between u_n and u_{n+1}:
+    p_i(t) = b_i e^{4λ_iΘ(t)} + κ c_i ∫_0^t e^{4λ_i(Θ(t)−Θ(τ))} u(τ) dτ, κ = ``coupling``
+    (the square: 8; another link pair's linear start: its κ with Θ' = c0⁰/4, links page:
+    Escape). Over a step of length h on which Θ' = θ is constant (r_i = 4 λ_i θ), the kernel
+    is integrated exactly against u interpolated linearly between u_n and u_{n+1}:
 
-        p_i^{n+1} = e^{r_i h} p_i^n + 8 c_i h (W0(r_i h) u_n + W1(r_i h) u_{n+1}),
+        p_i^{n+1} = e^{r_i h} p_i^n + κ c_i h (W0(r_i h) u_n + W1(r_i h) u_{n+1}),
         u_{n+1} = Σ_i p_i^{n+1}    — a linear equation for u_{n+1}, solved exactly.
 
     Interval j (length lengths[j], rate Θ' = rates[j]) is covered by n_sub[j] equal steps;
@@ -246,7 +251,7 @@ def volterra_march(lam, w_star, w0, lengths, rates, n_sub, out):
             lw = lam[i] * w_star[i]
             e_i, a_i, b_i = phi_weights(4.0 * lam[i] * rates[j] * h)
             ex[i] = e_i
-            c8h[i] = 8.0 * lw * lw * h
+            c8h[i] = coupling * lw * lw * h
             wa[i] = a_i
             wb[i] = b_i
             s_wa += c8h[i] * a_i
@@ -301,3 +306,21 @@ def tail_cutoff(lam_desc, w_star, w, threshold):
             below_align += lam_desc[k] * w_star[k] * w[k]
         i = g - 1
     return best, best_tail, total_align - best_below_align
+
+
+@njit(cache=True)
+def cauchy_bin_bounds(lam, lo, hi, weight, a, b, out):
+    """out[k] ≥ Σ_j v_j² / (a (λ_k + λ_j) − b λ_k λ_j) with the λ_j grouped into bins
+    (lo_m ≤ λ_j ≤ hi_m, weight_m = Σ_{j in bin m} v_j²): per bin the largest of the two
+    end values (the denominator is linear in λ_j and positive on the bin, so 1/denominator
+    is monotone there) times the bin's weight (model page: SGD floor, the stability bound).
+    Exact for bins of one value. O(len(lam) · bins)."""
+    for k in range(lam.size):
+        lk = lam[k]
+        total = 0.0
+        for m in range(weight.size):
+            d_lo = a * (lk + lo[m]) - b * lk * lo[m]
+            d_hi = a * (lk + hi[m]) - b * lk * hi[m]
+            total += weight[m] * max(1.0 / d_lo, 1.0 / d_hi)
+        out[k] = total
+    return out

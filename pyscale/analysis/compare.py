@@ -7,29 +7,32 @@ Example::
     times = np.concatenate([[0.0], np.geomspace(1e-3, 1e6, 2000)])
     traj = pyscale.simulate(problem, "flow", t=times)
     res = pyscale.compare(traj, pyscale.predict(problem))
-    res.table()           # pandas DataFrame: quantity, measured, predicted, ratio, window
+    res.table()           # DataFrame: quantity, measured, predicted, predicted_over_measured
     res.plot("cmp.png")   # four panels (Agg backend)
 """
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from .. import _repr
+import pyscale._repr as _repr
+
 from ..engines import simulate
 from ..model.link_support import require_square
 from ..model.problem import Problem
 from ..results import tidy
+from ..results.identity import check_same_problem
 from ..results.phases import DEFAULTS
 from ..results.trajectory import Ensemble, Trajectory
-from ..theory import Prediction, predict
+from ..theory import LinkPrediction, Prediction, RegimeWarning, predict
 from .compare_sgd import compare_ensemble
 
 __all__ = ["compare", "Comparison", "fit_loglog", "fit_exponential_rate",
-           "crossing_time"]
+           "crossing_time", "theta_on_records"]
 
 
 # ---------------------------------------------------------------------------- fits
@@ -91,7 +94,7 @@ def _flow_state(problem: Problem, t: float) -> np.ndarray:
     return w
 
 
-def _theta(traj: Trajectory, s_star: float) -> np.ndarray:
+def theta_on_records(traj: Trajectory, s_star: float) -> np.ndarray:
     """Θ(t) = ∫_0^t (s* − 3 s) on the record grid (trapezoid rule; model page: Gradient flow)."""
     inc = np.diff(traj.t) * (s_star - 1.5 * (traj.s[1:] + traj.s[:-1]))
     return np.concatenate([[0.0], np.cumsum(inc)])
@@ -111,28 +114,15 @@ class Comparison(dict):
     __repr__ = _repr.repr_text
     _repr_html_ = _repr.repr_html
 
-    def rows(self) -> list:
-        out = []
-        for key, label in self.ROWS:
-            item = self.get(key)
-            if not item:
-                continue
-            out.append({"quantity": label, "measured": item.get("measured"),
-                        "predicted": item.get("predicted"),
-                        "ratio": (item["predicted"] / item["measured"]
-                                  if item.get("measured") not in (None, 0)
-                                  and item.get("predicted") is not None else None),
-                        "window": item.get("window")})
-        return out
-
     def __str__(self) -> str:
         return self.table().to_string()
 
     def table(self):
-        """Scalar comparisons as a pandas DataFrame (quantity, measured, predicted,
-        ratio = predicted/measured, window)."""
-        import pandas as pd
-        return pd.DataFrame(self.rows())
+        """The scalar comparisons as the comparison table (a pandas DataFrame,
+        :data:`pyscale.results.tidy.COMPARISON_COLUMNS`: quantity, description, measured,
+        predicted, predicted_over_measured = predicted / measured, rel_error, window_lo,
+        window_hi, note), the same for every comparison."""
+        return self.to_pandas()
 
     def plot(self, path=None, figsize=(11, 8)):
         """Four panels: Phase I (log|u|: simulation, C e^{ρt}, Volterra), the order
@@ -220,16 +210,19 @@ def compare(trajectory: Trajectory, prediction: Any, delta: float = DEFAULTS.del
 
     Returns a :class:`Comparison` (a dict) with, each as {'measured', 'predicted', ...}:
 
-    * ``T1`` — the crossing time of |u| = δ (log-interpolated between records) vs
-      log(δ/|C|)/ρ; ``sign``: sign of u(T1), of C and of u(0);
+    * ``T1`` — the phases' T1 (``trajectory.phases().T1``: exact on a dense output, else
+      the first record with |u| >= δ; 'interpolated': the log-interpolated crossing
+      between records) vs log(δ/|C|)/ρ (None, with a 'note', where the escape law gives
+      no escape time); ``sign``: sign of u(T1), of C and of u(0);
     * ``escape_rate`` — slope of log|u| on t ∈ [max(0, T1 − 2/ρ), T1] vs ρ;
     * ``volterra`` — max error of the Volterra solution (Θ = s* t) and of C e^{ρt} against
       the simulated u on t <= T1, relative to the running max of |u|, and the max absolute
       error of the Volterra solution driven by the simulated s (the exact equation) on
       t <= T1';
-    * ``T2`` — the first record with 1 − |u|/s* <= ε ('measured'; the phases' T2 with s
-      also in band is 'measured_phases') vs the bound of Corollary 1 from w(T1')
-      ('predicted'; 'holds' says whether measured <= predicted) and its power-law form;
+    * ``T2`` — the phases' T2 (``trajectory.phases().T2``: |u| and s in [1 − ε, 1] s*;
+      one measured T2 throughout; 'u_alone_within_eps': the first record with
+      1 − |u|/s* <= ε) vs the bound of Corollary 1 from w(T1') ('predicted'; 'holds' says
+      whether measured <= predicted) and its power-law form;
     * ``plateau`` — MSE(T2) − σ*^2 vs the Proposition 4 bound;
     * ``phase3`` — max relative error of MSE(T2) Ŝ_d(τ) against the simulated MSE over τ
       where the simulated MSE is above ``phase3_floor`` · MSE(T2) (the frozen rates are
@@ -245,23 +238,82 @@ def compare(trajectory: Trajectory, prediction: Any, delta: float = DEFAULTS.del
 
     ``curves`` holds the arrays behind the plot; ``plot``: a path to save the figure.
     """
-    require_square("compare", meta=getattr(trajectory, "meta", None))
-    if isinstance(prediction, Problem):
-        require_square("compare", prediction.link)
-    if isinstance(trajectory, Ensemble):  # online SGD over seeds: floor, SGD Phase III, T1
-        return compare_ensemble(trajectory, prediction, delta=delta)  # type: ignore[return-value]
+    if isinstance(trajectory, Ensemble):
+        # online SGD over seeds: floor, SGD Phase III, T1 (derived for the square alone)
+        require_square("compare", meta=trajectory.meta)
+        return compare_ensemble(trajectory, prediction, delta=delta)
+    if _is_link_run(trajectory, prediction):
+        if plot is not None:
+            raise ValueError("compare(plot=...) draws the square's four laws; a link pair's "
+                             "comparison has no plot (its table is the result)")
+        return _compare_link(trajectory, prediction, delta, eps, s0)
     ctx = _context(trajectory, prediction, delta, eps, s0, states, resimulate)
     res = ctx.result
-    _phase1(ctx)
-    _phase2b_bound(ctx)
-    _plateau_and_phase3(ctx, phase3_floor)
-    _tail_exponent(ctx)
-    _phase2b_exponent(ctx)
+    with warnings.catch_warnings():     # each row shows its law's regime instead
+        warnings.simplefilter("ignore", RegimeWarning)
+        _phase1(ctx)
+        _phase2b_bound(ctx)
+        _plateau_and_phase3(ctx, phase3_floor)
+        _tail_exponent(ctx)
+        _phase2b_exponent(ctx)
     res["curves"] = ctx.curves
     if plot is not None:
         import matplotlib.pyplot as plt
         fig = res.plot(plot)
         plt.close(fig)
+    return res
+
+
+# ---------------------------------------------------------------------------- other links
+#: Rows of the square's comparison whose laws are derived for the square alone.
+_SQUARE_ROWS = ("T2", "plateau", "phase3", "tail_exponent", "phase2b_exponent")
+
+
+def _is_link_run(trajectory: Any, prediction: Any) -> bool:
+    """Whether the run or the prediction is of a link pair other than the square."""
+    meta = getattr(trajectory, "meta", None) or {}
+    if str(meta.get("link", "square")) != "square" or isinstance(prediction, LinkPrediction):
+        return True
+    return isinstance(prediction, Problem) and not prediction.link.is_square
+
+
+def _compare_link(trajectory: Any, prediction: Any, delta: float, eps: float,
+                  s0: float) -> Comparison:
+    """A link pair's run against its theory (links page: Predictions for a pair): T1 and
+    the escape rate where the small start is linear (as for the square), every other row
+    refused with the reason; the same table."""
+    if isinstance(prediction, Problem):
+        prediction = predict(prediction)
+    if not isinstance(prediction, LinkPrediction):
+        raise TypeError("prediction must be the pyscale.predict of the run's problem (a link "
+                        "pair's LinkPrediction), or that Problem")
+    if not isinstance(trajectory, Trajectory) or len(trajectory) < 3:
+        raise ValueError("trajectory must be a pyscale.Trajectory with at least 3 records")
+    problem = prediction.problem
+    check_same_problem(trajectory.meta, problem, "the trajectory")
+    ph = trajectory.phases(delta=delta, eps=eps, s0=s0)
+    res = Comparison(d=problem.d, a=prediction.a, method=trajectory.meta.get("method", "unknown"),
+                     s_star=problem.s_star, delta=float(delta), eps=float(eps), s0=float(s0),
+                     sigma_star2=prediction.sigma_star2, link=problem.link.identity,
+                     times={"T1": ph.T1, "T1_prime": ph.T1_prime, "T2": ph.T2},
+                     states_from=None)
+    regime = prediction.regime("escape_time", delta=delta)
+    t1 = None if regime.refused else prediction.escape_time(delta)
+    res["T1"] = {"measured": ph.T1, "predicted": t1, "rel_error": _rel(ph.T1, t1),
+                 "regime": regime.summary()}
+    if t1 is not None and ph.T1 is not None:
+        rho = prediction.escape_rate
+        fit = fit_exponential_rate(trajectory.t, trajectory.u,
+                                   (max(0.0, ph.T1 - 2.0 / rho), ph.T1))
+        if fit is not None:
+            res["escape_rate"] = {"measured": fit["rate"], "predicted": rho,
+                                  "rel_error": _rel(fit["rate"], rho), "window": fit["window"],
+                                  "n": fit["n"], "regime": regime.summary()}
+    for key in _SQUARE_ROWS:
+        res[key] = {"measured": None, "predicted": None,
+                    "regime": prediction.regime(key).summary()}
+    res["curves"] = {"trajectory": {k: np.asarray(getattr(trajectory, k))
+                                    for k in ("t", "s", "u")}}
     return res
 
 
@@ -312,9 +364,7 @@ def _context(trajectory: Any, prediction: Any, delta: float, eps: float, s0: flo
     if not isinstance(trajectory, Trajectory) or len(trajectory) < 3:
         raise ValueError("trajectory must be a pyscale.Trajectory with at least 3 records")
     problem = prediction.problem
-    if trajectory.meta.get("d") not in (None, problem.d):
-        raise ValueError(f"the trajectory has d = {trajectory.meta.get('d')}, the "
-                         f"prediction d = {problem.d}")
+    check_same_problem(trajectory.meta, problem, "the trajectory")
     ph = trajectory.phases(delta=delta, eps=eps, s0=s0)
     res = Comparison(d=problem.d, a=prediction.a, method=trajectory.meta.get("method", "unknown"),
                      s_star=problem.s_star, delta=float(delta), eps=float(eps), s0=float(s0),
@@ -332,11 +382,16 @@ def _phase1(ctx: _Context) -> None:
     solution against the simulated u."""
     tr, pred, ph, res = ctx.tr, ctx.prediction, ctx.phases, ctx.result
     delta = res["delta"]
-    # Exact along the flow's dense output; otherwise the log-interpolated record crossing.
-    t1_meas = ph.T1 if tr.dense is not None else crossing_time(tr.t, ctx.abs_u, delta)
-    t1_pred = pred.escape_time(delta)
+    # The phases' T1 (exact along the flow's dense output, else the first record with
+    # |u| >= δ), and for record grids the log-interpolated crossing beside it.
+    t1_meas = ph.T1
+    regime = pred.regime("escape_time", delta=delta)
+    t1_pred = None if regime.refused else pred.escape_time(delta)
     res["T1"] = {"measured": t1_meas, "predicted": t1_pred,
-                 "rel_error": _rel(t1_meas, t1_pred), "record": ph.T1}
+                 "rel_error": _rel(t1_meas, t1_pred),
+                 "interpolated": (ph.T1 if tr.dense is not None
+                                  else crossing_time(tr.t, ctx.abs_u, delta)),
+                 "regime": regime.summary()}
     if ph.T1 is None:
         return
     k1 = int(np.searchsorted(tr.t, ph.T1))
@@ -353,7 +408,7 @@ def _phase1(ctx: _Context) -> None:
     if fit is not None:
         res["escape_rate"] = {"measured": fit["rate"], "predicted": rho,
                               "rel_error": _rel(fit["rate"], rho), "window": fit["window"],
-                              "n": fit["n"]}
+                              "n": fit["n"], "regime": regime.summary()}
     _volterra(ctx)
 
 
@@ -377,7 +432,8 @@ def _volterra(ctx: _Context) -> None:
 
 
 def _phase2b_bound(ctx: _Context) -> None:
-    """The first record with 1 − |u|/s* ≤ ε vs the bound of Corollary 1 from w(T1')."""
+    """The measured T2 (the phases' one: |u| and s in band) vs the bound of Corollary 1
+    from w(T1'); ``u_alone_within_eps``: the first record with 1 − |u|/s* ≤ ε."""
     tr, ph, eps = ctx.tr, ctx.phases, ctx.eps
     hit = np.flatnonzero(1.0 - ctx.abs_u <= eps)
     t_u_eps = float(tr.t[hit[0]]) if hit.size else None
@@ -386,11 +442,13 @@ def _phase2b_bound(ctx: _Context) -> None:
         return
     bound = ctx.prediction.t2_bound(eps, w_t1p, s0=ctx.s0, t1_prime=ph.T1_prime)
     ctx.result["T2"] = {
-        "measured": t_u_eps, "measured_phases": ph.T2, "predicted": bound.T2,
-        "holds": None if t_u_eps is None else bool(t_u_eps <= bound.T2),
+        "measured": ph.T2, "u_alone_within_eps": t_u_eps, "predicted": bound.T2,
+        "holds": None if ph.T2 is None else bool(ph.T2 <= bound.T2),
         "asymptotic": None if bound.asymptotic is None else ph.T1_prime + bound.asymptotic,
         "lambda_eps": bound.lambda_eps, "index_eps": bound.index,
-        "head_alignment": bound.head_alignment, "T1_prime": ph.T1_prime}
+        "head_alignment": bound.head_alignment, "T1_prime": ph.T1_prime,
+        "regime": ctx.prediction.regime("t2_bound", state_at_T1prime=w_t1p,
+                                        s0=ctx.s0).summary()}
 
 
 def _plateau_and_phase3(ctx: _Context, phase3_floor: float) -> None:
@@ -399,9 +457,10 @@ def _plateau_and_phase3(ctx: _Context, phase3_floor: float) -> None:
     if ph.T2 is None:
         return
     mse_t2 = float(tr.mse[int(np.searchsorted(tr.t, ph.T2))])
-    if ctx.power_law:
-        res["plateau"] = {"measured": mse_t2 - pred.sigma_star2,
-                          "predicted": pred.plateau_bound(ctx.eps), "mse_T2": mse_t2}
+    plateau = pred.regime("plateau_bound")
+    res["plateau"] = {"measured": mse_t2 - pred.sigma_star2, "mse_T2": mse_t2,
+                      "predicted": None if plateau.refused else pred.plateau_bound(ctx.eps),
+                      "regime": plateau.summary()}
     w_t2 = ctx.state("T2", ph.T2)
     after = tr.t > ph.T2
     if w_t2 is None or after.sum() < 3:
@@ -415,7 +474,8 @@ def _plateau_and_phase3(ctx: _Context, phase3_floor: float) -> None:
     res["phase3"] = {"measured": max_rel, "predicted": ctx.eps, "max_rel_error": max_rel,
                      "window": ((float(tau[ok].min()), float(tau[ok].max()))
                                 if ok.any() else None),
-                     "mse_T2": mse0, "eps": ctx.eps}
+                     "mse_T2": mse0, "eps": ctx.eps,
+                     "regime": pred.regime("tail_mse", w_at_T2=w_t2).summary()}
     ctx.curves["phase3"] = {
         "t": tr.t[after], "tau": tau, "mse": mse_meas, "mse_predicted": mse_pred,
         "learned_measured": 1.0 - mse_meas / mse0, "learned_predicted": 1.0 - mse_pred / mse0,
@@ -423,17 +483,28 @@ def _plateau_and_phase3(ctx: _Context, phase3_floor: float) -> None:
                                if ctx.power_law else None)}
 
 
+def _refused(ctx: _Context, key: str, law: Optional[str] = None) -> bool:
+    """A power-law row the prediction refuses (a unknown or ≤ 1): shown with no numbers and
+    the reason."""
+    regime = ctx.prediction.regime(law or key)
+    if regime.refused:
+        ctx.result[key] = {"measured": None, "predicted": None, "regime": regime.summary()}
+    return regime.refused
+
+
 def _clock_after_t1_prime(ctx: _Context) -> Optional[np.ndarray]:
     """Λ(t) = Θ(T1') − Θ(t) on the record grid (model page: Phases), or None."""
     if not ctx.power_law or ctx.phases.T1_prime is None:
         return None
-    theta = _theta(ctx.tr, ctx.problem.s_star)
+    theta = theta_on_records(ctx.tr, ctx.problem.s_star)
     return theta[int(np.searchsorted(ctx.tr.t, ctx.phases.T1_prime))] - theta
 
 
 def _tail_exponent(ctx: _Context) -> None:
     """Log-log slope of 1 − MSE(t)/σ*² against the Phase III clock Λ(t)/2 on the
     mesoscopic window 10 ≤ x_d ≤ d/30, vs 1/a and vs the same fit of 1 − S_d."""
+    if _refused(ctx, "tail_exponent"):
+        return
     big_lambda = _clock_after_t1_prime(ctx)
     if big_lambda is None:
         return
@@ -452,7 +523,8 @@ def _tail_exponent(ctx: _Context) -> None:
         "measured": None if fit_m is None else fit_m["slope"], "predicted": 1.0 / ctx.a,
         "proxy_exact_sum": None if fit_p is None else fit_p["slope"], "window": window,
         "x_d_window": (10.0, d / 30.0),
-        "variable": "(Theta(T1') - Theta(t))/2; y = 1 - MSE(t)/sigma*^2"}
+        "variable": "(Theta(T1') - Theta(t))/2; y = 1 - MSE(t)/sigma*^2",
+        "regime": pred.regime("tail_exponent").summary()}
     ctx.curves["tail_exponent"] = {
         "clock": clock[in_window], "learned": learned[in_window], "proxy": proxy,
         "meso": pred.tail_asymptotics(clock[in_window]).learned / d}
@@ -460,6 +532,8 @@ def _tail_exponent(ctx: _Context) -> None:
 
 def _phase2b_exponent(ctx: _Context) -> None:
     """Log-log slope of 1 − |u|/s* against Λ on Λ ∈ [10, 0.1/λ_min] vs (a − 1)/a."""
+    if _refused(ctx, "phase2b_exponent", law="tail_exponent"):
+        return
     big_lambda = _clock_after_t1_prime(ctx)
     if big_lambda is None:
         return
@@ -470,4 +544,5 @@ def _phase2b_exponent(ctx: _Context) -> None:
     if fit is not None:
         ctx.result["phase2b_exponent"] = {
             "measured": -fit["slope"], "predicted": (a - 1.0) / a, "window": fit["window"],
-            "variable": "Lambda = Theta(T1') - Theta(t)"}
+            "variable": "Lambda = Theta(T1') - Theta(t)",
+            "regime": ctx.prediction.regime("tail_exponent").summary()}

@@ -7,31 +7,36 @@ Example::
     ens = pyscale.simulate_many(problem.with_w0(w_start), seeds=32, method="sgd",
                                 lr=0.01, steps=40_000)
     res = compare_ensemble(ens, pyscale.predict(problem.with_w0(w_start)))
-    res.table()          # name, measured, predicted, rel_error, note (text)
-    res.to_pandas()      # the same rows as a DataFrame
+    res.table()          # DataFrame: quantity, measured, predicted, predicted_over_measured, ...
+    print(res)           # the same rows as text
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..model.link_support import require_square
 from ..model.problem import Problem
+from ..results.identity import check_same_problem
+from ..results.tidy import comparison_table
 from ..results.trajectory import Ensemble
-from ..theory import Prediction, predict
+from ..theory import Prediction, RegimeWarning, predict, stable_step
 
 __all__ = ["compare_ensemble", "SgdComparison", "SgdRow", "escape_times"]
 
 
 @dataclass(frozen=True)
 class SgdRow:
-    """One comparison: rel_error = (predicted − measured)/|measured| (None if undefined)."""
+    """One comparison: rel_error = (predicted − measured)/|measured| (None if undefined);
+    regime: the law's regime ('holds', or why it is outside its window or refused)."""
     name: str
     measured: float | None
     predicted: float | None
     rel_error: float | None
     note: str = ""
+    regime: str = ""
 
 
 @dataclass
@@ -47,24 +52,35 @@ class SgdComparison:
                 return r
         raise KeyError(f"no row {name!r}; rows: {[r.name for r in self.rows]}")
 
-    def table(self) -> str:
-        """The rows as a fixed-width text table."""
-        head = f"{'name':<28} {'measured':>12} {'predicted':>12} {'rel_error':>10}  note"
+    def text(self) -> str:
+        """The rows as a fixed-width text table (also ``str(comparison)``; regime: its
+        status, the reasons are in :meth:`table` and in ``row(name).regime``)."""
+        head = (f"{'name':<28} {'measured':>12} {'predicted':>12} {'rel_error':>10}  "
+                f"{'regime':<18}  note")
         lines = [head, "-" * len(head)]
         for r in self.rows:
+            status = r.regime.split(":")[0] if r.regime else "-"
             lines.append(f"{r.name:<28} {_fmt(r.measured):>12} {_fmt(r.predicted):>12} "
-                         f"{_fmt(r.rel_error, '.3f'):>10}  {r.note}")
+                         f"{_fmt(r.rel_error, '.3f'):>10}  {status:<18}  {r.note}")
         return "\n".join(lines)
 
-    def to_pandas(self):
-        """The rows as a pandas DataFrame (columns name, measured, predicted, rel_error,
-        note)."""
-        import pandas as pd
-        return pd.DataFrame([r.__dict__ for r in self.rows],
-                            columns=["name", "measured", "predicted", "rel_error", "note"])
+    def table(self):
+        """The rows as the comparison table every comparison returns (a pandas DataFrame,
+        :data:`pyscale.results.tidy.COMPARISON_COLUMNS`: quantity, description, measured,
+        predicted, predicted_over_measured, rel_error, window_lo, window_hi, note,
+        regime)."""
+        return comparison_table([{"quantity": r.name, "description": r.name,
+                                  "measured": r.measured, "predicted": r.predicted,
+                                  "note": r.note, "regime": r.regime} for r in self.rows],
+                                {"method": "sgd"})
+
+    to_pandas = table
+
+    def __str__(self) -> str:
+        return self.text()
 
     def __repr__(self) -> str:
-        return self.table()
+        return self.text()
 
 
 def _fmt(x, code: str = ".5g") -> str:
@@ -99,13 +115,11 @@ def _validated(ensemble, prediction) -> tuple[Ensemble, Prediction]:
         prediction = predict(prediction)
     if not isinstance(prediction, Prediction):
         raise TypeError("prediction must be a pyscale.Prediction (or a Problem)")
-    if ensemble.meta.get("d") not in (None, prediction.problem.d):
-        raise ValueError(f"the ensemble has d = {ensemble.meta.get('d')}, the prediction "
-                         f"d = {prediction.problem.d}")
+    check_same_problem(ensemble.meta, prediction.problem, "the ensemble")
     return ensemble, prediction
 
 
-def _floor_rows(ens: Ensemble, fl, window) -> list[SgdRow]:
+def _floor_rows(ens: Ensemble, prediction: Prediction, fl, window) -> list[SgdRow]:
     t = ens.t
     lo, hi = (0.5 * t[-1], t[-1]) if window is None else (float(window[0]), float(window[1]))
     inside = (t >= lo) & (t <= hi)
@@ -115,15 +129,20 @@ def _floor_rows(ens: Ensemble, fl, window) -> list[SgdRow]:
     mean = float(np.mean(per_member))
     se = float(np.std(per_member, ddof=1) / np.sqrt(per_member.size))
     where = f"mean over t in [{lo:.4g}, {hi:.4g}] ({int(inside.sum())} records)"
-    rows = [SgdRow("floor", mean, fl.floor, _rel(mean, fl.floor),
-                   f"s.e. {se:.2g}; {where}; relative correction {fl.relative_correction:.3f}"),
+    regime = fl.regime.summary()
+    floor = None if fl.regime.refused else fl.floor
+    step = stable_step(prediction.problem, fl.batch, fl.noise)
+    rows = [SgdRow("floor", mean, floor, _rel(mean, floor),
+                   f"s.e. {se:.2g}; {where}; relative correction {fl.relative_correction:.3f}",
+                   regime),
             SgdRow("floor, first order only", mean, fl.first_order,
-                   _rel(mean, fl.first_order), "lr sigma^2 / B"),
+                   _rel(mean, fl.first_order), "lr sigma^2 / B", regime),
             SgdRow("floor, linear in lr", mean, fl.linear_floor,
                    _rel(mean, fl.linear_floor), f"(lr sigma^2/B)(1 + lr c1), c1 = "
-                                                f"{fl.linear_coefficient:.4g}"),
-            SgdRow("max stable lr", None, fl.max_stable_lr, None,
-                   f"run at lr = {fl.lr:.4g} = {fl.lr / fl.max_stable_lr:.3f} x bound")]
+                                                f"{fl.linear_coefficient:.4g}", regime),
+            SgdRow("max stable lr", None, step.lr, None,
+                   f"{step.method}, the bound in [{step.lr:.6g}, {step.upper:.6g}]; run at "
+                   f"lr = {fl.lr:.4g} = {fl.lr / step.lr:.3f} x bound", "holds")]
     return rows
 
 
@@ -144,11 +163,25 @@ def _phase3_rows(ens: Ensemble, prediction: Prediction, fl, t0: float, w_start,
                         "q10": lo, "q90": hi, "z": z}
     note = (f"max |z| = {np.nanmax(np.abs(z)):.2f} over {tau.size} records; inside the "
             f"q10-q90 band at {100 * inside:.0f}%; {'coupled' if coupled else 'closed form'}")
+    regime = _start_regime(prediction, fl, w_start)
     return [SgdRow("Phase III law, worst record", float(mean[worst]), float(law[worst]),
                    _rel(float(mean[worst]), float(law[worst])),
-                   f"tau = {tau[worst]:.4g}; {note}"),
+                   f"tau = {tau[worst]:.4g}; {note}", regime),
             SgdRow("Phase III law, last record", float(mean[-1]), float(law[-1]),
-                   _rel(float(mean[-1]), float(law[-1])), f"z = {z[-1]:.2f}")]
+                   _rel(float(mean[-1]), float(law[-1])), f"z = {z[-1]:.2f}", regime)]
+
+
+def _start_regime(prediction: Prediction, fl, w_start) -> str:
+    """The SGD Phase III law's regime from the common start, or from each member's (the
+    first failing reason and how many members it concerns)."""
+    rows = np.atleast_2d(np.asarray(w_start, dtype=np.float64))
+    regimes = [prediction.regime("sgd_tail_mse", w_at_T2=w, lr=fl.lr, batch=fl.batch,
+                                 noise=fl.noise) for w in rows]
+    bad = [r for r in regimes if r.failed]
+    if not bad:
+        return regimes[0].summary()
+    share = "" if rows.shape[0] == 1 else f" ({len(bad)} of {rows.shape[0]} member starts)"
+    return bad[0].summary() + share
 
 
 def _law(prediction: Prediction, fl, tau: np.ndarray, w_start, coupled: bool,
@@ -174,17 +207,22 @@ def _escape_rows(ens: Ensemble, prediction: Prediction, delta: float,
     t1 = escape_times(ens, delta)
     curves["escape"] = {"T1": t1}
     done = t1[np.isfinite(t1)]
-    pred = prediction.escape_time(delta)
+    try:
+        pred: float | None = prediction.escape_time(delta)
+    except ValueError as err:  # no escape phase to time
+        return [SgdRow("escape time T1", float(np.median(done)) if done.size else None, None,
+                       None, f"no prediction: {err}")]
     if done.size == 0:
         return [SgdRow("escape time T1", None, pred, None,
                        f"no member reached |u| = {delta:g} s* by t = {ens.t[-1]:.4g}")]
     q10, q50, q90 = np.quantile(done, (0.1, 0.5, 0.9))
     se = float(np.std(done, ddof=1) / np.sqrt(done.size)) if done.size > 1 else float("nan")
     spread = f"q10 {q10:.4g}, q90 {q90:.4g}; {done.size}/{len(ens)} escaped"
+    regime = prediction.regime("escape_time", delta=delta).summary()
     return [SgdRow("escape time T1, mean", float(done.mean()), pred,
-                   _rel(float(done.mean()), pred), f"s.e. {se:.2g}; {spread}"),
+                   _rel(float(done.mean()), pred), f"s.e. {se:.2g}; {spread}", regime),
             SgdRow("escape time T1, median", float(q50), pred, _rel(float(q50), pred),
-                   f"delta = {delta:g}; record-grid resolution")]
+                   f"delta = {delta:g}; record-grid resolution", regime)]
 
 
 def compare_ensemble(ensemble: Ensemble, prediction, window: tuple | None = None,
@@ -218,10 +256,17 @@ def compare_ensemble(ensemble: Ensemble, prediction, window: tuple | None = None
     the escape time's mean and median over seeds against log(δ/|C|)/ρ.
     """
     ens, prediction = _validated(ensemble, prediction)
+    with warnings.catch_warnings():     # each row shows its law's regime instead
+        warnings.simplefilter("ignore", RegimeWarning)
+        return _compare(ens, prediction, window, start_time, w_start, delta, eps, coupled)
+
+
+def _compare(ens: Ensemble, prediction: Prediction, window, start_time, w_start, delta: float,
+             eps: float, coupled: bool) -> SgdComparison:
     lr, batch = float(ens.meta["lr"]), int(ens.meta.get("batch", 1))
     fl = prediction.sgd_floor(lr, batch, ens.meta.get("noise"))
     curves: dict = {}
-    rows = _floor_rows(ens, fl, window)
+    rows = _floor_rows(ens, prediction, fl, window)
     s_star = prediction.problem.s_star
     near = np.all(np.abs(ens.u[:, 0]) >= (1.0 - eps) * s_star)
     if fl.stable and (w_start is not None or near):
@@ -232,6 +277,7 @@ def compare_ensemble(ensemble: Ensemble, prediction, window: tuple | None = None
         why = ("lr >= max stable lr" if not fl.stable else
                "the start is not in Phase III (|u(0)| < (1 - eps) s*); pass w_start= "
                "and start_time=")
-        rows.append(SgdRow("Phase III law", None, None, None, f"skipped: {why}"))
+        rows.append(SgdRow("Phase III law", None, None, None, f"skipped: {why}",
+                           fl.regime.summary() if not fl.stable else ""))
     rows += _escape_rows(ens, prediction, float(delta), curves)
     return SgdComparison(rows=rows, curves=curves)

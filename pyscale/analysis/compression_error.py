@@ -12,7 +12,8 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from .. import _validate as check
+import pyscale._validate as check
+
 from ..engines import simulate
 from ..model.problem import Problem
 
@@ -29,16 +30,17 @@ def compression_error(problem_or_params: Union[Problem, dict], method: str = "fl
 
     ``problem_or_params``: an explicit (uncompressed) Problem — both are
     ``problem.compress(δ)`` and ``problem.compress(δ/2)`` — or a dict of
-    power-law arguments (d, a, seed, target, noise) of ``Problem.power_law`` — then the fine
+    power-law arguments (d, a, seed, target, noise, link) of ``Problem.power_law`` — then the fine
     problem is drawn at δ/2 and the coarse one is its regrouping ``fine.compress(δ)``, so
     both hold exactly the same sums (a coarse mode's Gram is the sum of its fine modes').
     ``representative`` (see :func:`pyscale.model.compression.group`) defaults to "target" for an
     explicit problem and to "count" for parameters — what a compressed power law itself uses.
 
     Returns a dict: ``u``, ``s`` (max absolute differences over the records), ``mse``
-    (max relative difference), ``loss`` (max absolute), ``n_modes`` (coarse, fine), and
-    ``trajectories`` (coarse, fine). The error is first order in δ, so the coarse run's
-    error is about twice the difference and the fine run's about equal to it.
+    (max relative difference; absent for a link pair without a recovery metric), ``loss``
+    (max absolute), ``n_modes`` (coarse, fine), and ``trajectories`` (coarse, fine). The
+    error is first order in δ, so the coarse run's error is about twice the difference and
+    the fine run's about equal to it.
     """
     rtol = check.grouping_tolerance(rtol)
     if method not in ("flow", "gd"):
@@ -54,7 +56,7 @@ def compression_error(problem_or_params: Union[Problem, dict], method: str = "fl
         coarse = problem_or_params.compress(rtol, representative=rep)
     elif isinstance(problem_or_params, dict):
         params = dict(problem_or_params)
-        allowed = {"d", "a", "seed", "target", "noise"}
+        allowed = {"d", "a", "seed", "target", "noise", "link"}
         unknown = set(params) - allowed
         if unknown or not {"d", "a"} <= set(params):
             raise ValueError(f"power-law parameters must include d and a and may include "
@@ -74,13 +76,15 @@ def compression_error(problem_or_params: Union[Problem, dict], method: str = "fl
     if n == 0 or not np.array_equal(traj_fine.t[:n], traj_coarse.t[:n]):
         raise RuntimeError("the two runs recorded different times; pass explicit record "
                            "times / steps")
-    mse_f, mse_c = traj_fine.mse[:n], traj_coarse.mse[:n]
-    return {
+    out = {
         "rtol": rtol,
         "u": float(np.max(np.abs(traj_fine.u[:n] - traj_coarse.u[:n]))),
         "s": float(np.max(np.abs(traj_fine.s[:n] - traj_coarse.s[:n]))),
         "loss": float(np.max(np.abs(traj_fine.loss[:n] - traj_coarse.loss[:n]))),
-        "mse": float(np.max(np.abs(mse_f - mse_c) / np.abs(mse_f))),
         "n_modes": (coarse.n_modes, fine.n_modes),
         "trajectories": (traj_coarse, traj_fine),
     }
+    if "mse" in traj_fine.columns:  # a link pair without a recovery metric has none
+        mse_f, mse_c = traj_fine.mse[:n], traj_coarse.mse[:n]
+        out["mse"] = float(np.max(np.abs(mse_f - mse_c) / np.abs(mse_f)))
+    return out

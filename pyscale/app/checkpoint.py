@@ -18,6 +18,7 @@ from typing import Callable, Optional
 from ..engines import simulate
 from ..errors import Interrupted
 from ..model.problem import Problem
+from ..results.identity import check_same_problem
 from ..results.trajectory import Trajectory
 from .io import BadFileError, load_trajectory, read_header, save_trajectory
 
@@ -29,6 +30,10 @@ def _same(a, b) -> bool:
                                                                      default=str)
 
 
+_UNTOUCHED = ("it was not modified: restore a copy, or move it away to start the run "
+              "over")
+
+
 def _checked(read, path: Path):
     """``read(path)``; a damaged checkpoint raises BadFileError naming it and saying that
     it was left untouched (it may be the only copy of a long run)."""
@@ -37,8 +42,7 @@ def _checked(read, path: Path):
     except BadFileError as err:
         reason = str(err).split(": ", 1)[-1]
         raise BadFileError(path, f"checkpoint is unusable ({reason.split('; ')[0]})",
-                           "it was not modified: restore a copy, or move it away to start "
-                           "the run over") from None
+                           _UNTOUCHED) from None
 
 
 def _read_checkpoint_header(path: Path) -> dict:
@@ -48,12 +52,45 @@ def _read_checkpoint_header(path: Path) -> dict:
     return header
 
 
+def _previous(path: Path, problem: Problem, method: str, extra: dict) -> Trajectory:
+    """The run a checkpoint holds, if it is a run of this problem, method and description
+    that can be continued (verified by its digest and identities); else an error naming
+    the checkpoint, which is left as it is."""
+    header = _read_checkpoint_header(path)
+    stored = {"extra": header.get("extra", {}), "method": header.get("method")}
+    if not _same(stored, {"extra": extra, "method": method}):
+        raise ValueError(f"the checkpoint {path} belongs to another run "
+                         f"({stored}); remove it or choose another path")
+    try:
+        check_same_problem(header["meta"], problem, "the checkpoint")
+    except ValueError as err:
+        raise BadFileError(path, str(err), _UNTOUCHED) from None
+    prev = _checked(load_trajectory, path)
+    if prev.status == "diverged":
+        raise BadFileError(path, f"the checkpoint holds a run that diverged at step "
+                                 f"{prev.meta.get('diverged_at_step')}: its state is not one "
+                                 f"to continue from", _UNTOUCHED + " (with a lower lr)")
+    return prev
+
+
+def _reached(prev: Trajectory, method: str, options: dict) -> bool:
+    """Whether a finished run already went as far as ``options`` ask."""
+    from ..engines.progress import run_horizon
+    horizon = run_horizon(method, options)
+    if horizon is None:
+        return True
+    return float(prev.meta.get("t_reached", prev.t[-1] if len(prev) else 0.0)) >= \
+        horizon * (1 - 1e-12)
+
+
 def run_checkpointed(problem: Problem, method: str, path, every: float = 60.0,
                      progress: Optional[Callable[[float, int], Optional[bool]]] = None,
                      extra: Optional[dict] = None, **options) -> Trajectory:
     """``simulate(problem, method, **options)``, saving to ``path`` (``.npz``) every
     ``every`` seconds and at the end; if ``path`` holds a checkpoint of the same run
-    (same ``extra`` description, method and problem info), continue from it.
+    (same ``extra`` description and method, same problem by its identity, not diverged;
+    verified by its digest), continue from it; a finished run that reached the horizon
+    asked for is returned as it is.
 
     ``extra``: a JSON-able description of the run (the CLI passes its problem and run
     configuration); a checkpoint whose description differs is refused with ValueError
@@ -67,15 +104,8 @@ def run_checkpointed(problem: Problem, method: str, path, every: float = 60.0,
     extra = dict(extra or {})
     prev: Optional[Trajectory] = None
     if path.exists():
-        header = _read_checkpoint_header(path)
-        stored = {"extra": header.get("extra", {}), "method": header.get("method"),
-                  "problem": header["meta"].get("problem")}
-        wanted = {"extra": extra, "method": method, "problem": dict(problem.info)}
-        if not _same(stored, wanted):
-            raise ValueError(f"the checkpoint {path} belongs to another run "
-                             f"({stored}); remove it or choose another path")
-        prev = _checked(load_trajectory, path)
-        if prev.status == "completed":
+        prev = _previous(path, problem, method, extra)
+        if prev.status == "event" or (prev.success and _reached(prev, method, options)):
             return prev
     while True:
         deadline = time.monotonic() + every

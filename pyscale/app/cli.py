@@ -5,6 +5,7 @@ predictions and sweeps from the shell.
     pyscale figure 1 --d 1e9 --out f1.png    # figure 1 or 5 at another dimension
     pyscale figure all --out docs/gallery    # all seven
     pyscale simulate --d 1000 --a 2 --method flow --t 1e5 --out run.npz
+    pyscale simulate --d 1000 --a 2 --link square,abs --method flow --t 1e3
     pyscale simulate --config run.toml --checkpoint run.npz --checkpoint-every 60
     pyscale predict --d 1000 --a 2           # the theory's predictions (model page: Phases)
     pyscale sweep sweep.toml --out results/ [--workers 4 | --dask local | --dask tcp://...]
@@ -24,10 +25,12 @@ import math
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from ..results.phases import DEFAULTS
+# Only the standard library at import time: the handlers for Ctrl-C and SIGTERM are in
+# place before anything heavy loads (see main).
 
 __all__ = ["main", "build_parser"]
 
@@ -51,19 +54,19 @@ class _Parser(argparse.ArgumentParser):
 
 
 # ---------------------------------------------------------------------------- parser
-PROBLEM_FLAGS = ("d", "a", "seed", "target", "noise", "compress")
-RUN_FLAGS = ("t", "records", "t_start", "rtol", "lr", "steps", "batch", "sample_seed",
-             "n_samples")
+PROBLEM_FLAGS = ("d", "a", "seed", "target", "noise", "compress", "link")
+RUN_FLAGS = ("t", "records", "t_start", "rtol", "max_steps", "lr", "steps", "batch",
+             "sample_seed", "n_samples")
 
 
 def _checked(key: str):
-    """The argparse ``type=`` of a numeric flag: the field's range from
-    :data:`pyscale.app.config.RANGES` (one table for flags and configuration files)."""
-    from .config import RANGES, ConfigError
+    """The argparse ``type=`` of a numeric flag: the parameter's one validator
+    (:func:`pyscale.app.config.check_field`, as for configuration files)."""
+    from .config import ConfigError, check_field
 
     def parse(text: str):
         try:
-            return RANGES[key].check(key, text)
+            return check_field(key, key, text)
         except ConfigError as err:
             raise argparse.ArgumentTypeError(err.reason) from None
 
@@ -75,6 +78,16 @@ def _dask_address(text: str) -> str:
     from .config import ConfigError, check_dask_address
     try:
         return check_dask_address("--dask", text)
+    except ConfigError as err:
+        raise argparse.ArgumentTypeError(err.reason) from None
+
+
+def _link(text: str) -> str:
+    """The argparse ``type=`` of ``--link``: a link pair's identity (``relu``, or
+    ``student,teacher`` such as ``square,abs``), checked as in configuration files."""
+    from .config import ConfigError, link_identity
+    try:
+        return link_identity("--link", text)
     except ConfigError as err:
         raise argparse.ArgumentTypeError(err.reason) from None
 
@@ -93,6 +106,11 @@ def _add_problem_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--compress", type=_checked("compress"),
                    help="spectral compression tolerance delta in (0, 1), sensible 1e-4 .. "
                         "1e-1 (huge d; flow and gd only)")
+    g.add_argument("--link", type=_link,
+                   help="link pair (links page): square (default), abs, relu, erf, tanh, "
+                        "polynomial(a0,a1,...), hermite(c0,c1,...), or student,teacher "
+                        "such as square,abs")
+    from ..results.phases import DEFAULTS
     g.add_argument("--delta", type=_checked("delta"), default=DEFAULTS.delta,
                    help="escape threshold for T1, in (0, 1)")
     g.add_argument("--eps", type=_checked("eps"), default=DEFAULTS.eps,
@@ -102,9 +120,10 @@ def _add_problem_flags(p: argparse.ArgumentParser) -> None:
 
 def _add_figure(sub) -> None:
     fig = sub.add_parser("figure", help="reproduce one of the paper's figures",
-                         description="Reproduce figure N (1-7; 1-6 are the paper's) or all "
+                         description="Reproduce figure N (1-8; 1-6 are the paper's) or all "
                                      "of them.")
-    fig.add_argument("number", help="1, 2, 3, 4, 5, 6, 7 or all")
+    fig.add_argument("number", help="1, 2, 3, 4, 5, 6, 7, 8, all, or check (is the gallery "
+                                    "in --out what the code makes now?)")
     fig.add_argument("--out", type=Path, required=True,
                      help="output PNG, PDF or SVG (a directory for 'all')")
     fig.add_argument("--force", action="store_true", help="overwrite existing files")
@@ -132,6 +151,8 @@ def _add_simulate(sub) -> None:
                    help="flow: first log-spaced record time (default 1e-2)")
     r.add_argument("--rtol", type=_checked("rtol"),
                    help="flow: relative tolerance (default 1e-9)")
+    r.add_argument("--max-steps", dest="max_steps", type=_checked("max_steps"),
+                   help="flow: the solver's step budget (a run that exhausts it fails)")
     r.add_argument("--lr", type=_checked("lr"), help="gd/sgd/erm: step size")
     r.add_argument("--steps", type=_checked("steps"), help="gd/sgd/erm: number of steps")
     r.add_argument("--batch", type=_checked("batch"), help="sgd: batch size (default 1)")
@@ -167,9 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Escape rate and prefactor, predicted T1, the T2 bound "
                           "and the plateau bound (model page: Phases).")
     _add_problem_flags(pred)
+    from ..results.phases import DEFAULTS
     pred.add_argument("--s0", type=_checked("s0"), default=DEFAULTS.s0,
                       help="margin of T1' (s >= 1/3 + s0 after it) in Corollary 1, "
-                           "in (0, 2/3)")
+                           "in (0, 2/3) for the bound")
 
     sw = sub.add_parser("sweep", help="run a grid of problems and methods",
                         description="Run the grid of a sweep config (TOML/JSON); results "
@@ -188,19 +210,22 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="summarise a saved trajectory (.npz) or sweep (dir)")
     show.add_argument("path", type=Path)
     show.add_argument("--json", action="store_true", help="print as JSON")
+    show.add_argument("--legacy", action="store_true",
+                      help="read a trajectory file of an earlier format (its header is not "
+                           "covered by a checksum: trusted as it is)")
     return parser
 
 
 # ---------------------------------------------------------------------------- helpers
 def _load_tables(args) -> Dict[str, dict]:
-    from .config import _reject_unknown, load_config_file
+    from .config import load_config_file, reject_unknown
     if getattr(args, "config", None) is None:
         return {}
     data = load_config_file(args.config)
-    _reject_unknown("", data, ("problem", "run"))
+    reject_unknown("", data, ("problem", "run"))
     for section, table in data.items():
         if not isinstance(table, dict):  # `problem = 5`: refused with its type
-            _reject_unknown(section, table, ())
+            reject_unknown(section, table, ())
     return data
 
 
@@ -321,7 +346,7 @@ def _value(obj, name, *args):
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 #: The paper's figures (``pyscale.app.figures.FIGURES``; a test keeps the two equal): known
 #: here so that paths are checked before the plotting stack is imported (~2 s).
-FIGURES = (1, 2, 3, 4, 5, 6, 7)
+FIGURES = (1, 2, 3, 4, 5, 6, 7, 8)
 #: The figures that take ``--d`` (``pyscale.app.figures.ANY_D``; a test keeps the two equal).
 FIGURES_WITH_D = (1, 5)
 
@@ -363,7 +388,22 @@ def _figure_targets(args) -> List[Path]:
     return targets
 
 
+def _check_gallery(args) -> int:
+    """``pyscale figure check --out DIR``: is the gallery in DIR what the code makes now?"""
+    from .figures import check_gallery
+    problems = check_gallery(args.out, say=lambda text: print(text, file=sys.stderr))
+    if problems:
+        raise CLIError(f"the gallery in {args.out} is not current ({len(problems)} "
+                       f"problem{'s' if len(problems) > 1 else ''}): {problems[0]}; "
+                       f"regenerate it: pyscale figure all --out {args.out} --force",
+                       EXIT_ERROR)
+    print(f"gallery {args.out}: current")
+    return EXIT_OK
+
+
 def cmd_figure(args) -> int:
+    if args.number == "check":
+        return _check_gallery(args)
     _figure_targets(args)
     from .figures import make_all, make_figure
     progress = False if args.no_progress else None
@@ -378,17 +418,46 @@ def cmd_figure(args) -> int:
     return EXIT_OK
 
 
-def _summary_rows(traj, problem, prediction, why, delta, eps, wall) -> List[tuple]:
+def _phase_rows(traj, delta: float, eps: float) -> List[tuple]:
+    """T1, T1', T2 of a run (model page: Phases; another pair's at its own levels, links
+    page: Phases)."""
     ph = traj.phases(delta=delta, eps=eps)
+    if str(traj.meta.get("link", "square")) == "square":
+        saddle, band = "s stays above s*/3 after", f"|u|, s in [1-{eps:g}, 1]"
+    else:
+        saddle = "s stays above the pair's saddle level after (links page: Phases)"
+        band = f"|u|, s within {eps:g} of the pair's minimum along w*"
+    return [("T1", ph.T1, f"first |u| >= {delta:g}"), ("T1_prime", ph.T1_prime, saddle),
+            ("T2", ph.T2, band)]
+
+
+def _final_rows(traj) -> List[tuple]:
+    """The last record's recovery metric (none for a pair without one) and |u|, cosine."""
+    from ..results.columns import has_mse
+    last = len(traj) > 0
+    if has_mse(traj.meta):
+        rows = [("final_mse", float(traj.mse[-1]) if last else None)]
+    else:
+        rows = [("final_excess_risk", float(traj.excess_risk[-1]) if last else None,
+                 "loss - sigma^2: the pair has no recovery MSE")]
+    return rows + [("final_abs_u", float(abs(traj.u[-1])) if last else None),
+                   ("final_cosine", float(traj.cosine[-1]) if last else None,
+                    "u / sqrt(s s*)")]
+
+
+def _summary_rows(traj, problem, prediction, why, delta, eps, wall) -> List[tuple]:
     rows = [("method", traj.meta.get("method")), ("d", problem.d),
-            ("a", problem.info.get("a")), ("status", traj.status),
+            ("a", problem.info.get("a")), ("link", problem.link.identity),
+            ("status", traj.status),
             ("t_final", float(traj.t[-1]) if len(traj) else None),
-            ("T1", ph.T1, f"first |u| >= {delta:g}"),
-            ("T1_prime", ph.T1_prime, "s stays above s*/3 after"),
-            ("T2", ph.T2, f"|u|, s in [1-{eps:g}, 1]"),
-            ("final_mse", float(traj.mse[-1]) if len(traj) else None),
-            ("final_abs_u", float(abs(traj.u[-1])) if len(traj) else None)]
-    if prediction is not None:
+            *_phase_rows(traj, delta, eps), *_final_rows(traj)]
+    if prediction is not None and not problem.link.is_square:
+        # another pair's theory (links page: Predictions for a pair): no number, and why
+        info = prediction.summary(delta)
+        no_law = "" if info["T1"] is not None else info["T1_regime"]
+        rows += [("escape_rate", info["escape_rate"], no_law or "predicted rho"),
+                 ("T1_predicted", info["T1"], no_law or "log(delta s*/|C|)/rho")]
+    elif prediction is not None:
         rows += [("escape_rate", _value(prediction, "escape_rate"), "predicted rho"),
                  ("T1_predicted", _value(prediction, "escape_time", delta),
                   "log(delta/|C|)/rho")]
@@ -398,9 +467,9 @@ def _summary_rows(traj, problem, prediction, why, delta, eps, wall) -> List[tupl
     return rows
 
 
-def _build_problem(pconf):
+def _build_problem(pconf, horizon=None):
     try:
-        return pconf.build()
+        return pconf.build(horizon)
     except MemoryError as err:
         hint = "" if "--compress" in str(err) else " (on the command line: --compress 1e-3)"
         raise CLIError(f"problem: {err}{hint}", code=EXIT_ERROR) from None
@@ -420,7 +489,8 @@ def _engine(args, problem, rconf, options, extra, bar):
 
 
 def _interrupted(args, err, save) -> int:
-    """Ctrl-C during a run: save what there is, say where, exit status 130."""
+    """Ctrl-C or SIGTERM during a run: save what there is, say where, exit 130 / 143."""
+    from . import signals
     partial = getattr(err, "trajectory", None)
     out = args.out or args.checkpoint
     if args.checkpoint is not None:
@@ -431,36 +501,48 @@ def _interrupted(args, err, save) -> int:
     else:
         where = "nothing saved (use --out or --checkpoint)"
     t = partial.meta.get("t_reached", float("nan")) if partial is not None else float("nan")
-    print(f"pyscale simulate: interrupted at t = {t:.6g}: {where}", file=sys.stderr)
-    return EXIT_INTERRUPTED
+    print(f"pyscale simulate: {signals.describe()} at t = {t:.6g}: {where}", file=sys.stderr)
+    return signals.exit_status()
 
 
-def cmd_simulate(args) -> int:
+def _outputs_locked(args):
+    """The locks of --out and --checkpoint, held while the run writes them: a second
+    command writing the same file refuses at once instead of losing one result."""
+    from contextlib import ExitStack
+
+    from .io import output_lock
+    stack = ExitStack()
+    for flag, path in (("--out", args.out), ("--checkpoint", args.checkpoint)):
+        if path is not None:
+            stack.enter_context(output_lock(path, flag))
+    return stack
+
+
+def _horizon(rconf) -> float:
+    """The horizon of a run configuration, in time t."""
+    return float(rconf.options["t"] if rconf.method == "flow"
+                 else rconf.options["steps"] * rconf.options["lr"])
+
+
+def _run_failed(traj, horizon: float, saved: Optional[Path]) -> CLIError:
+    """A run that ended short of its horizon (step budget, step size underflow): a failure,
+    never a summary with exit status 0."""
+    t = float(traj.meta.get("t_reached", traj.t[-1] if len(traj) else 0.0))
+    where = f" (partial trajectory saved to {saved})" if saved is not None else ""
+    return CLIError(f"the run stopped at t = {t:.6g}, before its horizon t = {horizon:.6g} "
+                    f"(status {traj.status}: its step budget ran out or its step size "
+                    f"underflowed; raise --max-steps or loosen --rtol){where}", EXIT_ERROR)
+
+
+def _run_engine(args, problem, rconf, options, extra, save):
+    """The engine run of ``simulate``, its failures mapped to one-line errors."""
     from ..engines.progress import EngineBar
     from ..errors import DivergenceError
-    from .io import save_trajectory
-    tables = _load_tables(args)
-    pconf = _problem_config(args, tables)
-    rconf = _run_config(args, tables)
-    _check_outputs(args)
-    problem = _build_problem(pconf)
-    options = dict(rconf.engine_kwargs(pconf.seed), threads=args.threads)
-    extra = {"problem_config": pconf.as_dict(), "run_config": rconf.as_dict()}
-
-    def save(traj, path):
-        save_trajectory(traj, path, problem=problem, extra=extra)
-
-    horizon_t = (rconf.options["t"] if rconf.method == "flow"
-                 else rconf.options["steps"] * rconf.options["lr"])
-    start = time.perf_counter()
     enabled = False if args.no_progress else None
-    with EngineBar(rconf.method, horizon_t, desc=f"{rconf.method} d={problem.d}",
+    with EngineBar(rconf.method, _horizon(rconf), desc=f"{rconf.method} d={problem.d}",
                    enabled=enabled) as bar:
         try:
-            traj = _engine(args, problem, rconf, options, extra, bar)
-        except KeyboardInterrupt as err:  # Interrupted carries the partial trajectory
-            bar.close()
-            return _interrupted(args, err, save)
+            return _engine(args, problem, rconf, options, extra, bar)
         except DivergenceError as err:
             bar.close()
             out = args.out or args.checkpoint
@@ -474,12 +556,39 @@ def cmd_simulate(args) -> int:
             raise CLIError(f"{rconf.method}: {err}", EXIT_ERROR) from None
         except (ValueError, TypeError) as err:  # refused by the engine (e.g. compressed
             bar.close()                           # problem with sgd)
-            if getattr(err, "path", None) is not None:  # a damaged checkpoint
+            if getattr(err, "path", None) is not None:  # an unusable checkpoint
                 raise CLIError(str(err), EXIT_ERROR) from None
             raise CLIError(f"{rconf.method}: {err}") from None
-    wall = time.perf_counter() - start
-    if args.out is not None:
-        save(traj, args.out)
+
+
+def cmd_simulate(args) -> int:
+    import warnings
+
+    from .io import save_trajectory
+    tables = _load_tables(args)
+    pconf = _problem_config(args, tables)
+    rconf = _run_config(args, tables)
+    _check_outputs(args)
+    with _outputs_locked(args):
+        problem = _build_problem(pconf, rconf.end_time)  # --compress: sized for this run
+        options = dict(rconf.engine_kwargs(pconf.seed), threads=args.threads)
+        extra = {"problem_config": pconf.as_dict(), "run_config": rconf.as_dict()}
+
+        def save(traj, path):
+            save_trajectory(traj, path, problem=problem, extra=extra)
+
+        start = time.perf_counter()
+        try:
+            with warnings.catch_warnings():  # a short run is reported below, as an error
+                warnings.simplefilter("ignore", RuntimeWarning)
+                traj = _run_engine(args, problem, rconf, options, extra, save)
+        except KeyboardInterrupt as err:  # Interrupted carries the partial trajectory
+            return _interrupted(args, err, save)
+        wall = time.perf_counter() - start
+        if args.out is not None:
+            save(traj, args.out)
+    if not traj.success:
+        raise _run_failed(traj, _horizon(rconf), args.out or args.checkpoint)
     prediction, why = _prediction(problem)
     rows = _summary_rows(traj, problem, prediction, why, args.delta, args.eps, wall)
     if args.out or args.checkpoint:
@@ -497,6 +606,25 @@ def _t2_bound(problem, args):
         return None
 
 
+def _link_rows(prediction, pconf, args) -> List[tuple]:
+    """What the theory gives for a link pair other than the square (links page: Predictions
+    for a pair): its class, and ρ, C, T1 where its small start is linear — elsewhere no
+    number, and the reason in one sentence."""
+    info = prediction.summary(args.delta)
+    why = "" if info["T1"] is not None else info["T1_regime"]
+    return [("d", info["d"]), ("a", pconf.a), ("s_star", prediction.problem.s_star),
+            ("link", info["link"]),
+            ("information_exponent", info["information_exponent"], "k* (links page)"),
+            ("small_start", info["small_start"], info["description"]),
+            ("escape_rate", info["escape_rate"], why or "rho (links page: Escape)"),
+            ("escape_prefactor", info["escape_prefactor"], "C"),
+            ("T1_predicted", info["T1"], why or f"log(delta s*/|C|)/rho, delta = "
+             f"{args.delta:g}; {info['T1_regime']}"),
+            ("phase3_constant", info["phase3_constant"],
+             "c0* = -2 l_s(s*, s*) (sigma = tau only)"),
+            ("sigma_star2", info["sigma_star2"], "||w*||^2/d")]
+
+
 def cmd_predict(args) -> int:
     tables = _load_tables(args)
     pconf = _problem_config(args, tables)
@@ -504,6 +632,10 @@ def cmd_predict(args) -> int:
     prediction, why = _prediction(problem)
     if prediction is None:
         raise CLIError(f"no prediction for this problem: {why}")
+    if not problem.link.is_square:
+        _print_table(f"pyscale predict: {problem!r}", _link_rows(prediction, pconf, args),
+                     args.json)
+        return EXIT_OK
     rows = [("d", problem.d), ("a", pconf.a), ("s_star", problem.s_star),
             ("escape_rate", _value(prediction, "escape_rate"), "rho (model page: Escape)"),
             ("escape_prefactor", _value(prediction, "escape_prefactor"), "C"),
@@ -533,15 +665,19 @@ def cmd_sweep(args) -> int:
         result = run_sweep(config, out, workers=args.workers, dask=args.dask,
                            retries=args.retries, progress=progress)
     except Interrupted as err:
+        from . import signals
         res = getattr(err, "result", None)
-        print(f"pyscale sweep: {err}" + (f" ({len(res.computed)} computed this run)"
-                                         if res else ""), file=sys.stderr)
-        return EXIT_INTERRUPTED
+        text = str(err).replace("sweep interrupted", f"sweep {signals.describe()}")
+        print(f"pyscale sweep: {text}" + (f" ({len(res.computed)} computed this run)"
+                                          if res else ""), file=sys.stderr)
+        return signals.exit_status()
     print(f"sweep: {result.n_tasks} tasks, {len(result.computed)} computed, "
           f"{len(result.reused)} reused, {len(result.failed)} failed -> {out}")
     if len(result.summary):
-        cols = [c for c in ("a", "d", "seed", "method", "T1_measured", "T1_predicted",
-                            "T2_measured", "final_mse", "status") if c in result.summary.columns]
+        linked = "link" in result.summary and (result.summary["link"] != "square").any()
+        cols = [c for c in ("a", "d", "link" if linked else "", "seed", "method",
+                            "T1_measured", "T1_predicted", "T2_measured", "final_mse",
+                            "status") if c in result.summary.columns]
         print(result.summary[cols].to_string(index=False))
     if result.failed:
         first = next(iter(result.failed.items()))
@@ -552,7 +688,7 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_show(args) -> int:
-    from .io import load_trajectory, read_header, read_table
+    from .io import BadFileError, load_trajectory, read_header, read_table
     path = args.path
     if path.is_dir():
         read_table(path, "records")  # verifies every part, records included
@@ -561,16 +697,21 @@ def cmd_show(args) -> int:
         return EXIT_OK
     if not path.exists():
         raise CLIError(f"no such file or directory: {path}", EXIT_ERROR)
-    header = read_header(path)
-    traj = load_trajectory(path)
-    ph = traj.phases()
+    try:
+        header = read_header(path, legacy=args.legacy)
+        traj = load_trajectory(path, legacy=args.legacy)
+    except BadFileError as err:
+        raise CLIError(str(err).replace("pyscale.load(path, legacy=True) (pyscale show "
+                                        "--legacy)", "pyscale show --legacy"),
+                       EXIT_ERROR) from None
+    from ..results.phases import DEFAULTS
     rows = [("method", header.get("method")),
             ("pyscale_version", header.get("pyscale_version")),
             ("seed", header.get("seed")), ("problem", json.dumps(traj.meta.get("problem"))),
+            ("link", traj.meta.get("link", "square")),
             ("status", traj.status), ("records", len(traj)),
             ("t_final", float(traj.t[-1]) if len(traj) else None),
-            ("T1", ph.T1), ("T1_prime", ph.T1_prime), ("T2", ph.T2),
-            ("final_mse", float(traj.mse[-1]) if len(traj) else None)]
+            *_phase_rows(traj, DEFAULTS.delta, DEFAULTS.eps), *_final_rows(traj)]
     _print_table(f"pyscale show: {path}", rows, args.json)
     return EXIT_OK
 
@@ -599,12 +740,50 @@ def _one_line(err: BaseException) -> str:
     return text
 
 
+def _command_of(argv: Optional[Sequence[str]]) -> str:
+    """The subcommand named on the command line (for a message before parsing ends)."""
+    words = sys.argv[1:] if argv is None else list(argv)
+    return next((w for w in words if w in COMMANDS), "")
+
+
+def _run(args) -> int:
+    """The command, with its warnings (e.g. a law outside its window) printed after it
+    succeeded as 'pyscale COMMAND: warning: ...', one line each, each text once; a command
+    that fails prints its error line only."""
+    seen: list = []
+
+    def keep(message, category, filename, lineno, file=None, line=None):
+        text = " ".join(str(message).split())
+        if text not in seen:
+            seen.append(text)
+    with warnings.catch_warnings():
+        warnings.showwarning = keep
+        code = COMMANDS[args.command](args)
+    for text in seen:
+        print(f"pyscale {args.command}: warning: {text}", file=sys.stderr)
+    return code
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``pyscale`` console script; returns the exit status.
 
     Every error is reported as one line (``pyscale COMMAND: error: ...``); set the
-    environment variable ``PYSCALE_TRACEBACK=1`` to see the traceback instead.
+    environment variable ``PYSCALE_TRACEBACK=1`` to see the traceback instead. Ctrl-C and
+    SIGTERM, at any moment, end the command in one line with status 130 / 143.
     """
+    from . import signals
+    signals.stop_on_sigterm()
+    command = _command_of(argv)
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        prefix = f"pyscale {command}" if command else "pyscale"
+        print(f"{prefix}: {signals.describe()}; nothing more was saved (outputs are written "
+              f"atomically: no partial files)", file=sys.stderr)
+        return signals.exit_status()
+
+
+def _main(argv: Optional[Sequence[str]]) -> int:
     parser = build_parser()
     try:
         args, extra = parser.parse_known_args(argv)
@@ -615,11 +794,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               file=sys.stderr)
         return EXIT_USAGE
     try:
-        return COMMANDS[args.command](args)
+        return _run(args)
     except KeyboardInterrupt:
-        print(f"pyscale {args.command}: interrupted; nothing more was saved (outputs are "
-              f"written atomically: no partial files)", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        raise
     except BrokenPipeError:  # output piped into a command that stopped reading (head)
         sys.stdout = open(os.devnull, "w")
         return EXIT_OK

@@ -3,12 +3,13 @@ names the offending field (``problem.a``, ``gd.lr``, ``grid.d[2]``, ...).
 
 A run configuration (``pyscale simulate --config`` / ``pyscale predict --config``)::
 
-    [problem]            # Problem.power_law(d, a, seed, target, noise, compress)
+    [problem]            # Problem.power_law(d, a, seed, target, noise, compress, link)
     d = 1000
     a = 2.0
     seed = 0
     target = "unit_q"    # or "norm_d"
     noise = 0.0          # label-noise variance σ²
+    link = "square"      # the link pair: "relu", "square,abs" or ["square", "abs"], ...
 
     [run]
     method = "flow"      # flow | gd | sgd | erm
@@ -16,7 +17,7 @@ A run configuration (``pyscale simulate --config`` / ``pyscale predict --config`
     records = 200
 
 A sweep configuration (``pyscale sweep CONFIG``) replaces single values by lists under
-``[grid]`` (problem fields a, d, seed, target, noise, compress; ``method``; and engine
+``[grid]`` (problem fields a, d, seed, target, noise, compress, link; ``method``; and engine
 options such as lr, steps, batch, sample_seed — each multiplies the runs of the methods
 that have it) and gives each method's options in its own table::
 
@@ -41,10 +42,12 @@ that have it) and gives each method's options in its own table::
     retries = 2
     dask = ""            # "" = local processes, "local" = a dask LocalCluster, or an address
 
-Engine options per method (model page: Time and steps; :func:`pyscale.simulate`); the
-range of every numeric field is in :data:`RANGES`:
+Engine options per method (model page: Time and steps; :func:`pyscale.simulate`); every
+numeric field is checked by the package's one validator of that parameter
+(:data:`pyscale._validate.PARAMETERS`):
 
-* flow: ``t`` (horizon, required), ``records`` (200), ``t_start`` (1e-2), ``rtol`` (1e-9)
+* flow: ``t`` (horizon, required), ``records`` (200), ``t_start`` (1e-2), ``rtol`` (1e-9),
+  ``max_steps`` (the solver's step budget; default the engine's)
 * gd: ``lr``, ``steps`` (required), ``records`` (200)
 * sgd: ``lr``, ``steps`` (required), ``records``, ``batch`` (1), ``sample_seed``
   (default: the problem's seed), ``noise`` (default: the problem's)
@@ -59,7 +62,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from .. import _validate as check
+import pyscale._validate as check
 
 __all__ = ["ConfigError", "ProblemConfig", "RunConfig", "SweepConfig", "load_config_file",
            "parse_problem", "parse_run", "parse_sweep", "METHODS", "METHOD_OPTIONS"]
@@ -79,7 +82,9 @@ def _suggest(key: str, allowed) -> str:
     return check.suggest(str(key), [str(a) for a in allowed])
 
 
-def _reject_unknown(section: str, table: Mapping, allowed) -> None:
+def reject_unknown(section: str, table: Mapping, allowed) -> None:
+    """Refuse a table that is not a table, or that holds a key not in ``allowed``
+    (ConfigError naming ``section.key`` and the nearest allowed key)."""
     if not isinstance(table, Mapping):
         raise ConfigError(section or "configuration", f"must be a table of key = value "
                           f"pairs, got {type(table).__name__} {table!r:.40}")
@@ -109,28 +114,6 @@ def _number(value):
     return value  # refused by the validator, which names the expected type
 
 
-@dataclass(frozen=True)
-class Range:
-    """The allowed values of one numeric field: an integer or a finite real in an interval
-    (``low``/``high``: bounds or None; ``open_low``/``open_high`` exclude them).
-    :meth:`check` converts text and validates with :mod:`pyscale._validate`."""
-    kind: str  # "int" or "real"
-    low: Optional[float] = None
-    high: Optional[float] = None
-    open_low: bool = False
-    open_high: bool = False
-
-    def check(self, name: str, value):
-        """``value`` as an int or float inside the range, else ConfigError(name, ...)."""
-        try:
-            if self.kind == "int":
-                return check.integer(name, _number(value), self.low, self.high)
-            return check.real(name, _number(value), self.low, self.high,
-                              low_open=self.open_low, high_open=self.open_high)
-        except (TypeError, ValueError) as err:
-            raise ConfigError(name, _reason(name, err)) from None
-
-
 def _choice(name: str, value, choices) -> str:
     try:
         return check.choice(name, value, choices)
@@ -138,49 +121,34 @@ def _choice(name: str, value, choices) -> str:
         raise ConfigError(name, _reason(name, err)) from None
 
 
-INT32_MAX = check.MAX_BATCH
-#: Largest ``--d`` of ``pyscale figure`` (and ``make_figure(..., d=)``): above
-#: :data:`pyscale.app.figures._dimension.COMPRESS_ABOVE` a figure runs on the mode chain, whose χ²
-#: draws are validated up to 10^12 degrees of freedom (tests/test_gamma.py), and an isotropic
-#: problem is one mode of d coordinates. The smallest is 2: at d = 1, w(0) = ±w* (both are
-#: unit vectors in one dimension) and the MSE is 0 throughout.
+#: The dimensions ``pyscale figure --d`` (and ``make_figure(..., d=)``) accepts: above
+#: :data:`pyscale.app.figures._dimension.COMPRESS_ABOVE` a figure runs on the mode chain,
+#: whose χ² draws are validated up to 10^12 degrees of freedom (tests/test_gamma.py), and
+#: an isotropic problem is one mode of d coordinates. The smallest is 2: at d = 1, w(0) =
+#: ±w* (both are unit vectors in one dimension) and the MSE is 0 throughout.
 MIN_FIGURE_D, MAX_FIGURE_D = 2, 10 ** 12
 
-#: The range of every numeric field of a configuration and of every CLI flag: one table,
-#: used by the config parser and by the command line's argparse types alike; the checks
-#: themselves are :mod:`pyscale._validate`'s.
-RANGES: Dict[str, Range] = {
-    # problem (model page: Data model)
-    "d": Range("int", 1),
-    "a": Range("real", 0.0),
-    "seed": Range("int", 0, 2 ** 64 - 1),
-    "noise": Range("real", 0.0),
-    "compress": Range("real", 0.0, 1.0, open_low=True, open_high=True),
-    # engine options (model page: Time and steps)
-    "t": Range("real", 0.0, open_low=True),
-    "t_start": Range("real", 0.0, open_low=True),
-    "rtol": Range("real", 0.0, 1.0, open_low=True, open_high=True),
-    "records": Range("int", 2, 10 ** 7),
-    "lr": Range("real", 0.0, open_low=True),
-    "steps": Range("int", 1, check.MAX_STEPS),
-    "batch": Range("int", 1, check.MAX_BATCH),
-    "sample_seed": Range("int", 0, 2 ** 64 - 1),
-    "n_samples": Range("int", 1, INT32_MAX),
-    # command-line only
-    "figure_d": Range("int", MIN_FIGURE_D, MAX_FIGURE_D),
-    "threads": Range("int", 0, check.MAX_THREADS),
-    "workers": Range("int", 1, 4096),
-    "retries": Range("int", 0, 1000),
-    "delta": Range("real", 0.0, 1.0, open_low=True, open_high=True),
-    "eps": Range("real", 0.0, 1.0, open_low=True, open_high=True),
-    "s0": Range("real", 0.0, 2.0 / 3.0, open_low=True, open_high=True),
-    "checkpoint_every": Range("real", 0.0, open_low=True),
-}
+
+def figure_dimension(value, name: str = "d") -> int:
+    """The dimension of a figure: an integer in [MIN_FIGURE_D, MAX_FIGURE_D]."""
+    return check.integer(name, value, MIN_FIGURE_D, MAX_FIGURE_D)
+
+
+#: Every numeric field of a configuration and every numeric flag of the command line is
+#: one of the package's parameters, checked by its one validator
+#: (:data:`pyscale._validate.PARAMETERS`); figures add their dimension.
+FIELDS = (*check.PARAMETERS, "figure_d")
 
 
 def check_field(name: str, key: str, value):
-    """Validate ``value`` with the range of field ``key``; errors are named ``name``."""
-    return RANGES[key].check(name, value)
+    """``value`` (a number, or text from a flag or a file: "1e7", "1_000") checked by the
+    validator of parameter ``key``; errors are ConfigError(name, ...)."""
+    try:
+        if key == "figure_d":
+            return figure_dimension(_number(value), name)
+        return check.parameter(key, _number(value), name)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(name, _reason(name, err)) from None
 
 
 # ---------------------------------------------------------------------------- problem
@@ -196,23 +164,52 @@ class ProblemConfig:
     target: str = "unit_q"
     noise: float = 0.0
     compress: Optional[float] = None
+    link: str = "square"  # the link pair's identity (links page)
 
-    def build(self):
+    def build(self, horizon: Optional[float] = None):
+        """The problem; a compressed one is sized for runs up to t = ``horizon`` (model page:
+        Compression, Horizon-aware grouping), None: for every t."""
         from ..model.problem import Problem
+        # The horizon-aware grouping is sized with the square's bound: other links uniform.
+        sized = self.compress is not None and self.link == "square"
         return Problem.power_law(self.d, self.a, seed=self.seed, target=self.target,
-                                 noise=self.noise, compress=self.compress)
+                                 noise=self.noise, compress=self.compress, link=self.link,
+                                 horizon=horizon if sized else None)
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """The fields by name; the link only when it is not the square (a square problem
+        keeps the description, hence the task ids, it had before links)."""
+        out = asdict(self)
+        if self.link == "square":
+            del out["link"]
+        return out
 
 
-PROBLEM_FIELDS = ("d", "a", "seed", "target", "noise", "compress")
+PROBLEM_FIELDS = ("d", "a", "seed", "target", "noise", "compress", "link")
+
+
+def link_identity(name: str, value) -> str:
+    """A link pair given as a name (``"relu"``, ``"square,abs"``, ``"hermite(0,0,0,1)"``) or
+    a [student, teacher] list, as its identity; errors are ConfigError(name, ...)."""
+    from ..model.links import LinkPair
+    if isinstance(value, (list, tuple)) and not all(isinstance(v, str) for v in value):
+        raise ConfigError(name, f"a link pair is a name or [student, teacher] names, got "
+                          f"{value!r}")
+    if not isinstance(value, (str, list, tuple)):
+        raise ConfigError(name, f"a link is a name such as 'relu' or 'square,abs', got "
+                          f"{type(value).__name__} {value!r}")
+    try:
+        return LinkPair(value).identity
+    except (TypeError, ValueError) as err:
+        raise ConfigError(name, str(err)) from None
 
 
 def _problem_value(section: str, key: str, value):
     name = f"{section}.{key}"
     if key == "target":
         return _choice(name, value, TARGETS)
+    if key == "link":
+        return link_identity(name, value)
     if key == "compress" and value in (None, 0, "", False):
         return None
     if key in PROBLEM_FIELDS:
@@ -222,7 +219,7 @@ def _problem_value(section: str, key: str, value):
 
 def parse_problem(table: Mapping, section: str = "problem") -> ProblemConfig:
     """Validate a ``[problem]`` table; ``d`` and ``a`` are required."""
-    _reject_unknown(section, table, PROBLEM_FIELDS)
+    reject_unknown(section, table, PROBLEM_FIELDS)
     for key in ("d", "a"):
         if table.get(key) is None:
             raise ConfigError(f"{section}.{key}", "is required")
@@ -233,10 +230,11 @@ def parse_problem(table: Mapping, section: str = "problem") -> ProblemConfig:
 # ---------------------------------------------------------------------------- engine runs
 METHODS = ("flow", "gd", "sgd", "erm")
 
-#: option name -> (required, default) per method; each option's range is RANGES[name].
+#: option name -> (required, default) per method; each option's validator is
+#: pyscale._validate.PARAMETERS[name].
 METHOD_OPTIONS: Dict[str, Dict[str, Tuple[bool, Any]]] = {
     "flow": {"t": (True, None), "records": (False, 200), "t_start": (False, 1e-2),
-             "rtol": (False, 1e-9)},
+             "rtol": (False, 1e-9), "max_steps": (False, None)},
     "gd": {"lr": (True, None), "steps": (True, None), "records": (False, 200)},
     "sgd": {"lr": (True, None), "steps": (True, None), "records": (False, 200),
             "batch": (False, 1), "sample_seed": (False, None), "noise": (False, None)},
@@ -260,13 +258,22 @@ class RunConfig:
         """The run's end as a time t (flow) or a step count (gd, sgd, erm)."""
         return float(self.options["t"] if self.method == "flow" else self.options["steps"])
 
+    @property
+    def end_time(self) -> float:
+        """The time t the run ends at (t = step · lr for the step engines)."""
+        o = self.options
+        return float(o["t"] if self.method == "flow" else o["steps"] * o["lr"])
+
     def engine_kwargs(self, problem_seed: int = 0) -> Dict[str, Any]:
         """Keyword arguments of :func:`pyscale.simulate` for this run."""
         from .._validate import record_times
         o = self.options
         if self.method == "flow":
-            return {"t": record_times(o["t"], count=o["records"], start=o["t_start"]),
-                    "rtol": o["rtol"]}
+            kw = {"t": record_times(o["t"], count=o["records"], start=o["t_start"]),
+                  "rtol": o["rtol"]}
+            if o.get("max_steps") is not None:
+                kw["max_steps"] = o["max_steps"]
+            return kw
         kw = {"lr": o["lr"], "steps": o["steps"], "record": o["records"]}
         if self.method in ("sgd", "erm"):
             kw["seed"] = problem_seed if o.get("sample_seed") is None else o["sample_seed"]
@@ -279,13 +286,16 @@ class RunConfig:
         return kw
 
     def as_dict(self) -> dict:
-        return {"method": self.method, **self.options}
+        # an unset max_steps is left out, so that the task ids of earlier sweeps (which
+        # had no such option) stay what they were
+        return {"method": self.method, **{k: v for k, v in self.options.items()
+                                          if not (k == "max_steps" and v is None)}}
 
 
 def parse_run(table: Mapping, section: str = "run", method: Optional[str] = None) -> RunConfig:
     """Validate an engine table: ``method`` (unless given) plus that method's options."""
     if not isinstance(table, Mapping):
-        _reject_unknown(section, table, ())
+        reject_unknown(section, table, ())
     table = dict(table)
     if method is None:
         method = table.pop("method", "flow")
@@ -297,7 +307,7 @@ def parse_run(table: Mapping, section: str = "run", method: Optional[str] = None
         if key in ENGINE_OPTIONS and key not in allowed_options:
             raise ConfigError(f"{section}.{key}", f"not an option of method={method!r} "
                               f"(its options: {', '.join(allowed_options)})")
-    _reject_unknown(section, table, allowed_options)
+    reject_unknown(section, table, allowed_options)
     options = {}
     for key, (required, default) in allowed_options.items():
         value = table.get(key)
@@ -319,7 +329,7 @@ def parse_run(table: Mapping, section: str = "run", method: Optional[str] = None
 
 
 # ---------------------------------------------------------------------------- sweeps
-GRID_FIELDS = ("a", "d", "seed", "target", "noise", "compress", "method",
+GRID_FIELDS = ("a", "d", "seed", "target", "noise", "compress", "link", "method",
                *[k for k in ENGINE_OPTIONS if k not in PROBLEM_FIELDS])
 SWEEP_FIELDS = ("out", "workers", "retries", "dask")
 
@@ -370,7 +380,7 @@ def _parse_grid(config: Mapping) -> Dict[str, list]:
     grid_table = config.get("grid")
     if grid_table is None:
         raise ConfigError("grid", "is required: the lists of a, d, seed, method to sweep")
-    _reject_unknown("grid", grid_table, GRID_FIELDS)
+    reject_unknown("grid", grid_table, GRID_FIELDS)
     grid = {key: _grid_values(key, _as_list(f"grid.{key}", grid_table[key]))
             for key in GRID_FIELDS if key in grid_table}
     grid.setdefault("method", ["flow"])
@@ -394,7 +404,7 @@ def _sweep_runs(config: Mapping, grid: Dict[str, list]) -> Tuple[RunConfig, ...]
                 raise ConfigError(method, f"is required: the options of method {method!r} "
                                           f"({', '.join(needed)})")
             table = {}
-        _reject_unknown(method, table, METHOD_OPTIONS[method])
+        reject_unknown(method, table, METHOD_OPTIONS[method])
         mine = [k for k in options if k in METHOD_OPTIONS[method]]
         for key in mine:
             if key in table:
@@ -410,7 +420,7 @@ def _sweep_runs(config: Mapping, grid: Dict[str, list]) -> Tuple[RunConfig, ...]
 
 def _parse_sweep_table(config: Mapping) -> dict:
     sweep = config.get("sweep", {})
-    _reject_unknown("sweep", sweep, SWEEP_FIELDS)
+    reject_unknown("sweep", sweep, SWEEP_FIELDS)
     out = sweep.get("out")
     if out is not None and not isinstance(out, str):
         raise ConfigError("sweep.out", f"must be a directory path, got {out!r}")
@@ -423,12 +433,59 @@ def _parse_sweep_table(config: Mapping) -> dict:
     return {"out": out, "workers": workers, "retries": retries, "dask": dask}
 
 
+def _check_noise_set_once(config: Mapping, grid: Dict[str, list], fixed: Mapping) -> None:
+    """The label-noise variance is the problem's (grid.noise, problem.noise) unless an
+    engine option overrides it: setting both gives runs that differ in name only."""
+    where = "grid.noise" if "noise" in grid else "problem.noise" if "noise" in fixed else None
+    if where is None:
+        return
+    for method in grid["method"]:
+        table = config.get(method)
+        if isinstance(table, Mapping) and table.get("noise") is not None:
+            raise ConfigError(f"{method}.noise", f"sets the label-noise variance of the "
+                              f"{method} runs, which {where} also sets; set it once")
+
+
+#: Memory a sweep holds per task while it is set up and run (its configuration, task list,
+#: ids, index and the index's JSON text): measured peak about 3.7 kB per task.
+SWEEP_BYTES_PER_TASK = 4096
+
+
+def sweep_bytes_per_task() -> int:
+    """The memory a sweep holds per task (:data:`SWEEP_BYTES_PER_TASK`)."""
+    return SWEEP_BYTES_PER_TASK
+
+
+def _count_tasks(config: Mapping, grid: Dict[str, list]) -> int:
+    """The number of tasks the grid makes, counted without building them."""
+    problems = 1
+    for key in PROBLEM_FIELDS:
+        problems *= len(grid.get(key, [None]))
+    runs = 0
+    for method in grid["method"]:
+        combos = 1
+        for key, values in grid.items():
+            if key in ENGINE_OPTIONS and key not in PROBLEM_FIELDS and \
+                    key in METHOD_OPTIONS[method]:
+                combos *= len(values)
+        runs += combos
+    return problems * runs
+
+
+def _check_grid_fits(config: Mapping, grid: Dict[str, list]) -> None:
+    """Refuse, before building it, a grid whose tasks do not fit in memory."""
+    tasks = _count_tasks(config, grid)
+    check.memory(tasks * SWEEP_BYTES_PER_TASK, f"the sweep's grid of {tasks} tasks (its task "
+                 f"list and index, {SWEEP_BYTES_PER_TASK} bytes per task)", None,
+                 "split the grid into several sweeps")
+
+
 def parse_sweep(config: Mapping) -> SweepConfig:
     """Validate a sweep configuration (see the module docstring)."""
-    _reject_unknown("", config, {"grid", "problem", "sweep", *METHODS})
+    reject_unknown("", config, {"grid", "problem", "sweep", *METHODS})
     grid = _parse_grid(config)
     fixed = config.get("problem", {})
-    _reject_unknown("problem", fixed, PROBLEM_FIELDS)
+    reject_unknown("problem", fixed, PROBLEM_FIELDS)
     for key in fixed:
         if key in grid:
             raise ConfigError(f"grid.{key}", "is also set in [problem]; set it once")
@@ -437,6 +494,8 @@ def parse_sweep(config: Mapping) -> SweepConfig:
             raise ConfigError(f"grid.{key}", f"is required (or set problem.{key})")
     fixed_values = {k: _problem_value("problem", k, v) for k, v in fixed.items()
                     if v is not None}
+    _check_noise_set_once(config, grid, fixed)
+    _check_grid_fits(config, grid)
     keys = [k for k in PROBLEM_FIELDS if k in grid]
     problems = tuple(ProblemConfig(**fixed_values, **dict(zip(keys, combo)))
                      for combo in itertools.product(*(grid[k] for k in keys)))

@@ -11,7 +11,8 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, Dict
 
-from .. import _validate as check
+import pyscale._validate as check
+
 from ..model.problem import Problem
 from ..results.trajectory import Trajectory
 from . import erm, flow, gd, network_erm, network_flow, network_gd, network_sgd, sgd

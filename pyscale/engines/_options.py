@@ -1,5 +1,5 @@
 """What the engines share (one module, so that engines never import each other's helpers):
-the flow's validated options (single-index and network flows), validated step options,
+the network flow's validated options, validated step options,
 label noise, sample storage and streams, the physical-coordinates requirement of data
 reuse, and the SGD workspace check."""
 from __future__ import annotations
@@ -8,8 +8,9 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .. import _core
-from .. import _validate as check
+import pyscale._core as _core
+import pyscale._validate as check
+
 from ..model.compression import ModeLayout
 from ..model.problem import Problem
 
@@ -22,13 +23,14 @@ def step_options(lr: Any, steps: Any, record: Any, divergence_factor: Any):
     """(lr, steps, record step indices, divergence factor), validated; shared by gd/sgd/erm."""
     if lr is None or steps is None:
         raise ValueError("lr= and steps= are required")
-    lr = check.positive("lr", lr)
-    steps = check.integer("steps", steps, 0, check.MAX_STEPS)
+    lr = check.step_size(lr)
+    steps = check.step_count(steps)
     factor = check.real("divergence_factor", divergence_factor, 1.0, low_open=True)
     return lr, steps, check.record_steps(steps, record), factor
 
 
 
+#: The network flow's schemes (the Rosenbrock pair; the single-index flow adds its own).
 SCHEMES = {"rodas4": _core.flow.FlowScheme.rodas4, "ros4": _core.flow.FlowScheme.ros4}
 RECORD_MODES = {"interpolate": _core.flow.FlowRecordMode.interpolate,
                 "step": _core.flow.FlowRecordMode.step}
@@ -37,14 +39,14 @@ RECORD_MODES = {"interpolate": _core.flow.FlowRecordMode.interpolate,
 def flow_options(rtol: Any, atol: Any, h0: Any, hmax: Any, max_steps: Any, threads: Any,
                  progress_every: Any, scheme: Any, record_mode: Any
                  ) -> "_core.flow.FlowOptions":
-    """The flow's options, validated (the single-index and the network flow take the same)."""
+    """The network flow's options, validated with the single-index flow's checks."""
     opt = _core.flow.FlowOptions()
     opt.scheme = SCHEMES[check.choice("scheme", scheme, SCHEMES)]
-    opt.rtol = check.real("rtol", rtol, 1e-14, 1.0, high_open=True)
+    opt.rtol = check.rtol(rtol)
     opt.atol = -1.0 if atol is None else check.positive("atol", atol)
     opt.h0 = 0.0 if h0 is None else check.positive("h0", h0)
     opt.hmax = np.inf if hmax is None or hmax == np.inf else check.positive("hmax", hmax)
-    opt.max_steps = check.integer("max_steps", max_steps, 1, check.MAX_STEPS)
+    opt.max_steps = check.max_steps(max_steps)
     opt.threads = check.threads(threads)
     opt.progress_every = check.integer("progress_every", progress_every, 1, check.MAX_STEPS)
     opt.record_mode = RECORD_MODES[check.choice("record_mode", record_mode, RECORD_MODES)]
@@ -74,7 +76,7 @@ def streams_choice(streams: Any) -> "_core.steps.Streams":
 
 def noise_variance(problem: Problem, noise: Any) -> float:
     """The label-noise variance of a run: ``problem.noise`` unless ``noise`` overrides it."""
-    return float(problem.noise) if noise is None else check.real("noise", noise, 0.0)
+    return float(problem.noise) if noise is None else check.noise(noise)
 
 
 def sgd_options(problem: Problem, threads: Any, progress_every: Any, divergence_factor: Any,

@@ -15,21 +15,28 @@ from typing import Any, Callable, Dict, Iterable, Mapping, Optional
 
 import numpy as np
 
-from .. import _core
+import pyscale._core as _core
+
+from .._digest import digest
 from .._version import __version__
 from ..errors import DivergenceError, DomainError, Interrupted
+from ..model.compression import flow_rate_bound, rate_of
 from ..model.problem import Problem
-from ..results.trajectory import FIELDS, Trajectory
+from ..results.columns import recorded
+from ..results.identity import check_same_problem
+from ..results.trajectory import Trajectory
 
-__all__ = ["Start", "start", "finish", "core_problem", "core_pair", "base_meta", "progress_hook",
-           "divergence_message", "domain_message", "concat", "step_meta", "step_state", "COUNTERS",
-           "core_network", "network_meta", "network_start", "network_concat", "network_finish",
+__all__ = ["Start", "start", "check_horizon", "check_rate", "finish", "core_problem",
+           "core_pair", "base_meta", "progress_hook", "divergence_message", "domain_message",
+           "concat", "step_meta", "step_state", "run_identity", "COUNTERS", "core_network",
+           "network_meta", "network_start", "network_concat", "network_finish",
            "network_step_meta"]
 
 ProgressCallback = Callable[[float, int], Optional[bool]]
 
 #: Per-run counters that add up over the segments of a resumed run.
-COUNTERS = ("steps", "rejected", "rhs_evals", "passes", "wall_time", "samples_drawn")
+COUNTERS = ("steps", "rejected", "rhs_evals", "passes", "exponential_steps", "wall_time",
+            "samples_drawn")
 
 
 def core_problem(problem: Problem, noise: Optional[float] = None) -> "_core.model.CoreProblem":
@@ -49,7 +56,7 @@ def base_meta(problem: Problem, method: str) -> Dict[str, Any]:
     return {"method": method, "d": problem.d, "n_coords": problem.n_coords,
             "s_star": problem.s_star, "noise": problem.noise, "problem": dict(problem.info),
             "link": problem.link.identity, "mse_kind": problem.link.mse_kind,
-            "version": __version__}
+            "problem_id": problem.identity(), "version": __version__}
 
 
 def progress_hook(progress: Any) -> Optional[Callable[[float, int], bool]]:
@@ -68,35 +75,112 @@ def progress_hook(progress: Any) -> Optional[Callable[[float, int], bool]]:
 
 @dataclass
 class Start:
-    """Where a run starts: a fresh copy of the state, the trajectory it resumes (if any)
-    and that run's resumable state (``meta['resume']``)."""
+    """Where a run starts: a fresh copy of the state, the trajectory it resumes (if any),
+    that run's resumable state (``meta['resume']``), the run's identity and, for a
+    horizon-aware compression, the (s*, K) its records are checked against
+    (:func:`check_rate`)."""
     w: np.ndarray
     previous: Optional[Trajectory] = None
     resume: Dict[str, Any] = field(default_factory=dict)
+    run_id: str = ""
+    problem_id: str = ""
+    options: Dict[str, Any] = field(default_factory=dict)
+    rate: Optional[tuple] = None
+
+
+def run_identity(problem: Problem, method: str, same: Optional[Mapping[str, Any]]) -> str:
+    """A run's identity: the digest of its problem's identity, its method and the options
+    ``same`` that shape its dynamics (not its horizon or record grid: a resumed run
+    continues the same computation further). Carried as ``meta["run_id"]``."""
+    return digest({"kind": "pyscale.run", "problem": problem.identity(), "method": method,
+                   "options": dict(same or {})})
+
+
+def check_horizon(problem: Problem, t_end: float, w: np.ndarray) -> Optional[tuple]:
+    """Refuse a run that leaves what a horizon-aware compression resolves (model page:
+    Compression, Horizon-aware grouping): past its horizon T, or from a state whose
+    coefficients' bound exceeds the K its modes were sized with. Returns (s*, K) for
+    :func:`check_rate`, or None for a problem without a horizon."""
+    packed = problem.info.get("compressed") or {}
+    horizon, rate = packed.get("horizon"), packed.get("rate")
+    if horizon is None or rate is None:
+        return None
+    if t_end > horizon * (1.0 + 1e-12):
+        raise ValueError(
+            f"this problem is compressed for runs up to t = {horizon:.6g} (horizon=); a run "
+            f"to t = {t_end:.6g} goes past what its modes resolve: compress it with "
+            f"horizon >= {t_end:.6g}, or without a horizon")
+    lam, ws = problem.eigenvalues, problem.w_star
+    s_star = problem.s_star
+    need = flow_rate_bound(s_star, float(np.dot(lam * w, w)), float(np.dot(lam * w, ws)))
+    if need > rate * (1.0 + 1e-9):
+        raise ValueError(
+            f"this state's loss allows coefficients |c0| + |c1| up to {need:.6g}, above the "
+            f"{rate:.6g} the problem's horizon-aware compression was sized for: compress "
+            f"from this start (problem.compress(..., horizon=))")
+    return s_star, rate
+
+
+def check_rate(bound: Optional[tuple], s: np.ndarray, u: np.ndarray, what: str) -> None:
+    """Warn when a run's records leave the coefficients' bound K that its horizon-aware
+    compression assumed (possible for online SGD, whose loss may rise): the O(δ) guarantee
+    then does not cover the run."""
+    if bound is None:
+        return
+    s_star, rate = bound
+    s, u = np.asarray(s, dtype=np.float64), np.asarray(u, dtype=np.float64)
+    ok = np.isfinite(s) & np.isfinite(u)
+    seen = rate_of(s_star, s[ok], u[ok])
+    if seen > rate * (1.0 + 1e-9):
+        warnings.warn(f"{what}: the coefficients |c0| + |c1| reached {seen:.6g}, above the "
+                      f"bound K = {rate:.6g} its problem's horizon-aware compression "
+                      f"assumed: compress without a horizon to cover this run",
+                      RuntimeWarning, stacklevel=4)
 
 
 def start(problem: Problem, method: str, resume: Optional[Trajectory],
-          same: Optional[Mapping[str, Any]] = None) -> Start:
-    """The state to run from: ``problem.w0``, or the end of ``resume`` — which must come
-    from the same method and problem size and have been run with the options ``same``."""
+          same: Optional[Mapping[str, Any]] = None, t_end: float = 0.0) -> Start:
+    """The state to run from: ``problem.w0``, or the end of ``resume`` — which must be a
+    run of this very problem (its identity) and method, with the options ``same``, that
+    did not diverge. ``t_end``: the time the run ends at (checked against a compression's
+    horizon)."""
+    run_id = run_identity(problem, method, same)
     if resume is None:
-        return Start(np.array(problem.w0, dtype=np.float64, copy=True))
+        w0 = np.array(problem.w0, dtype=np.float64, copy=True)
+        return Start(w0, run_id=run_id, problem_id=problem.identity(),
+                     options=dict(same or {}), rate=check_horizon(problem, t_end, w0))
     if not isinstance(resume, Trajectory):
         raise TypeError(f"resume must be a Trajectory, got {type(resume).__name__}")
     if resume.meta.get("method") != method:
         raise ValueError(f"resume: cannot continue a {resume.meta.get('method')!r} "
                          f"trajectory with method={method!r}")
+    if resume.status == "diverged":
+        raise ValueError(f"resume: the trajectory diverged (at step "
+                         f"{resume.meta.get('diverged_at_step')}): its last state is not "
+                         f"one to continue from; rerun from the start with a lower lr")
     if resume.w is None or len(resume) == 0 or "resume" not in resume.meta:
         raise ValueError("resume: the trajectory has no final state to continue from")
     w = np.array(resume.w, dtype=np.float64, copy=True)
     if w.shape != (problem.n_coords,):
         raise ValueError(f"resume: the trajectory has {w.size} coordinates, the problem "
                          f"{problem.n_coords}")
+    _check_belongs(resume, problem, same, run_id)
+    return Start(w, resume, dict(resume.meta["resume"]), run_id, problem.identity(),
+                 dict(same or {}), check_horizon(problem, t_end, w))
+
+
+def _check_belongs(resume: Trajectory, problem: Problem, same: Optional[Mapping[str, Any]],
+                   run_id: str) -> None:
+    """Refuse a trajectory of another problem or of other options (by their identities)."""
+    check_same_problem(resume.meta, problem, "resume: the trajectory")
+    stored = resume.meta.get("run_options", {})
     for key, value in (same or {}).items():
-        if resume.meta.get(key) != value:
+        if stored.get(key) != value:
             raise ValueError(f"resume: {key} must be the interrupted run's "
-                             f"{resume.meta.get(key)!r}, got {value!r}")
-    return Start(w, resume, dict(resume.meta["resume"]))
+                             f"{stored.get(key)!r}, got {value!r}")
+    if resume.meta.get("run_id") != run_id:
+        raise ValueError("resume: the trajectory is a run with other options (its run "
+                         "identity differs)")
 
 
 def concat(first: Optional[Trajectory], second: Trajectory,
@@ -105,7 +189,9 @@ def concat(first: Optional[Trajectory], second: Trajectory,
     arrays (``per_record``) and counters."""
     if first is None:
         return second
-    cols = {k: np.concatenate([getattr(first, k), getattr(second, k)]) for k in FIELDS}
+    cols: Dict[str, Any] = {k: np.concatenate([getattr(first, k), getattr(second, k)])
+                            for k in recorded(second.meta)}
+    cols.setdefault("mse", None)  # a pair without a recovery metric
     meta = dict(second.meta)
     for key in per_record:
         if key in first.meta and key in meta:
@@ -143,6 +229,8 @@ def finish(run: Any, w: np.ndarray, meta: Dict[str, Any], begun: Start, what: st
     adds engine-specific parts to the new segment); raises :class:`DivergenceError` /
     :class:`Interrupted` / :class:`DomainError` carrying it, or warns on a step limit."""
     n = int(run.records_written)
+    meta.update(problem_id=begun.problem_id, run_id=begun.run_id,
+                run_options=dict(begun.options))
     if per_record is not None:
         meta[per_record] = np.array(run.per_record[:n])
     meta["status"] = run.status.name
@@ -150,6 +238,7 @@ def finish(run: Any, w: np.ndarray, meta: Dict[str, Any], begun: Start, what: st
     if complete is not None:
         traj = complete(traj)
     traj = concat(begun.previous, traj, () if per_record is None else (per_record,))
+    check_rate(begun.rate, traj.s, traj.u, what)
     if run.status == _core.RunStatus.diverged:
         step = int(meta["diverged_at_step"])
         raise DivergenceError(divergence_message(what, step, meta["lr"], hint,

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _core
+import pyscale._core as _core
+
 from ..model.compression import ModeLayout, mode_layout
 from ..model.problem import Problem
 from ._run import core_pair

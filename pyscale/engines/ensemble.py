@@ -6,20 +6,25 @@ finite-sample GD runs them one after the other, each parallel inside.
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any, Dict, List, Sequence, Tuple, Union
 
 import numpy as np
 
-from .. import _core
-from .. import _validate as check
+import pyscale._core as _core
+import pyscale._validate as check
+
 from ..errors import DivergenceError, DomainError, Interrupted
 from ..model.problem import Problem
+from ..results.columns import recorded
 from ..results.network import NetworkEnsemble, network_columns
 from ..results.trajectory import FIELDS, Ensemble, Trajectory
 from . import chain, erm, network_chain, network_sgd, sgd
 from ._options import check_workspace, noise_variance, sgd_options, step_options
 from ._run import (
     base_meta,
+    check_horizon,
+    check_rate,
     core_network,
     core_pair,
     core_problem,
@@ -27,6 +32,7 @@ from ._run import (
     domain_message,
     network_meta,
     progress_hook,
+    run_identity,
 )
 from .progress import run_with_progress
 
@@ -52,7 +58,7 @@ def seed_list(seeds: Any) -> np.ndarray:
 def simulate_many(problem: Problem, seeds: Union[int, Sequence[int]] = 8,
                   method: str = "sgd", *, threads: int = 0,
                   quantiles: Sequence[float] = (0.1, 0.5, 0.9), keep_w: bool = True,
-                  **options: Any) -> Ensemble:
+                  on_divergence: str = "raise", **options: Any) -> Ensemble:
     """Run ``method`` ("sgd" or "erm") once per seed and return an :class:`Ensemble`.
 
     ``seeds``: a count R (seeds 0 .. R−1) or distinct integers. ``method="sgd"`` runs the
@@ -62,7 +68,12 @@ def simulate_many(problem: Problem, seeds: Union[int, Sequence[int]] = 8,
     :func:`pyscale.simulate` (``seed`` and ``resume`` are not taken); ``progress=True``
     shows a tqdm bar. For "sgd",
     ``progress(t, steps)`` sees the ensemble's mean progress. Raises DivergenceError /
-    Interrupted with the partial ensemble as ``err.trajectory``.
+    Interrupted with the partial ensemble as ``err.trajectory``; with
+    ``on_divergence="keep"`` a member that diverges is recorded as such instead
+    (``meta["member_status"]``, ``meta["diverged_at_step"]``, NaN after its last good
+    record; a RuntimeWarning counts them) and the others are kept, as sweeps do. Its
+    memory (final states and records of every member) is estimated first and refused,
+    with the bytes, when it does not fit.
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a pyscale.Problem, got {type(problem).__name__}")
@@ -83,16 +94,43 @@ def simulate_many(problem: Problem, seeds: Union[int, Sequence[int]] = 8,
         raise ValueError("simulate_many(method='erm') does not take a network: its members "
                          "would each hold an n_samples × d data set; run "
                          "simulate(problem, 'erm', seed=s) per seed")
+    keep = check.choice("on_divergence", on_divergence, ("raise", "keep")) == "keep"
+    _check_fits(problem, seed_arr.size, options, bool(keep_w))
     runner = _sgd_ensemble if method == "sgd" else _erm_ensemble
     if problem.is_network:
         runner = _network_sgd_ensemble
 
     def run(prob: Problem, **opts: Any) -> Ensemble:
-        return runner(prob, seed_arr, threads, q, bool(keep_w), **opts)
+        ens = runner(prob, seed_arr, threads, q, bool(keep_w), **opts)
+        ens.meta["run_id"] = run_identity(prob, f"{method} ensemble", {
+            **{k: v for k, v in opts.items() if k not in _NOT_IDENTITY},
+            "seeds": [int(x) for x in seed_arr]})
+        return _raise_on_status(ens, keep)
     # ERM members run one after the other, each reporting t from 0: one bar over all R.
     result: Ensemble = run_with_progress(run, problem, method, options,
                                          members=seed_arr.size if method == "erm" else 1)
     return result
+
+
+#: Options that do not shape the members' dynamics (left out of the ensemble's run_id).
+_NOT_IDENTITY = ("progress", "progress_every", "record", "steps", "samples", "simd")
+#: Doubles per member and record that an ensemble holds: the six record fields and the
+#: per-record loss, in the core's result and in the Ensemble (two copies).
+_DOUBLES_PER_RECORD = 2 * (len(FIELDS) - 1 + 1)
+
+
+def _check_fits(problem: Problem, members: int, options: dict, keep_w: bool) -> None:
+    """Refuse, before any allocation, an ensemble whose states and records do not fit."""
+    try:
+        _, steps, rec, _ = step_options(options.get("lr"), options.get("steps"),
+                                        options.get("record"), 1e30)
+    except (TypeError, ValueError):
+        return  # the engine reports the bad options themselves
+    states = (2 if keep_w else 1) * members * problem.n_coords * 8
+    records = members * rec.size * _DOUBLES_PER_RECORD * 8
+    check.memory(states + records, f"an ensemble of {members} members ({rec.size} records "
+                 f"each, d = {problem.n_coords} stored coordinates)", None,
+                 "use fewer seeds or records, or keep_w=False")
 
 
 def _sgd_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
@@ -102,13 +140,14 @@ def _sgd_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
                   divergence_factor: Any = 1e30, samples: Any = "auto",
                   simd: Any = True, streams: Any = "independent") -> Ensemble:
     lr, steps, rec, _ = step_options(lr, steps, record, divergence_factor)
-    batch = check.integer("batch", batch, 1, check.MAX_BATCH)
+    batch = check.batch(batch)
     noise = noise_variance(problem, noise)
     opt = sgd_options(problem, 1, progress_every, divergence_factor, samples, simd,
                           streams)
     modes = chain.modes_of(problem) if problem.is_compressed else None
     check_workspace(problem, batch, opt, members=min(len(seeds), max(threads, 1)),
                         modes=modes)
+    bound = check_horizon(problem, steps * lr, np.asarray(problem.w0, dtype=np.float64))
     W = np.empty((seeds.size, problem.n_coords))
     W[:] = problem.w0
     started = time.perf_counter()
@@ -124,15 +163,20 @@ def _sgd_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
     meta.update(streams=streams, engine="full" if modes is None else "mode_chain")
     meta.update(lr=lr, batch=batch, noise=noise, steps=steps, member_status=status,
                 last_step=list(out.last_step), diverged_at_step=list(out.diverged_at_step),
+                t_reached=[step * lr for step in out.last_step],
                 threads=threads, wall_time=time.perf_counter() - started,
                 samples_drawn=int(sum(out.last_step)) * batch)
     records = out.records
+    cols: Dict[str, Any] = {name: np.ascontiguousarray(records[:, :, j])
+                            for j, name in enumerate(FIELDS)
+                            if name in recorded(meta) and name != "t"}
+    cols.setdefault("mse", None)  # the pair has no recovery metric: no column
     ens = Ensemble(seeds=seeds, t=rec * lr, w=W if keep_w else None,
-                   train_loss=out.per_record, quantiles=quantiles, meta=meta,
-                   **{name: np.ascontiguousarray(records[:, :, j])
-                      for j, name in enumerate(FIELDS) if name != "t"})
-    return _raise_on_status(ens, status, list(out.diverged_at_step), out.signalled, lr,
-                            [step * lr for step in out.last_step])
+                   train_loss=out.per_record, quantiles=quantiles, meta=meta, **cols)
+    check_rate(bound, ens.s.ravel(), ens.u.ravel(), "online SGD (ensemble)")
+    if "interrupted" in status:
+        meta["stopped_by"] = "signal" if out.signalled else "callback"
+    return ens
 
 
 def _network_sgd_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
@@ -144,7 +188,7 @@ def _network_sgd_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
     """Online SGD of a network over seeds (the mode chain on a compressed network); member
     r bit-identical to ``simulate(problem, "sgd", seed=seeds[r], ...)``."""
     lr, steps, rec, _ = step_options(lr, steps, record, divergence_factor)
-    batch = check.integer("batch", batch, 1, check.MAX_BATCH)
+    batch = check.batch(batch)
     noise = noise_variance(problem, noise)
     opt = sgd_options(problem, 1, progress_every, divergence_factor, samples, simd, streams)
     members = min(len(seeds), max(threads, 1))
@@ -178,8 +222,10 @@ def _network_sgd_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
                           U=cols["U"], train_loss=np.asarray(out.per_record),
                           w=W if keep_w and not problem.is_compressed else None,
                           quantiles=quantiles, meta=meta)
-    return _raise_on_status(ens, status, list(out.diverged_at_step), out.signalled, lr,
-                            [step * lr for step in out.last_step])
+    if out.signalled or any(x == "interrupted" for x in status):
+        meta["stopped_by"] = "signal" if out.signalled else "callback"
+    meta["t_reached"] = [step * lr for step in out.last_step]
+    return ens
 
 
 def _erm_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
@@ -211,14 +257,15 @@ def _erm_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
             status.append("interrupted")
             diverged.append(-1)
             signalled = err.cause == "signal"
-        stopped.append(t_stop)
+        stopped.append(float(traj.meta.get("t_reached", np.nan)) if np.isnan(t_stop)
+                       else t_stop)
         members.append(traj)
         if status[-1] == "interrupted":
             break
     lr, steps, rec, _ = step_options(options.get("lr"), options.get("steps"),
                                      options.get("record"), options.get("divergence_factor",
                                                                         1e30))
-    arrays = _member_arrays(members, seeds.size, rec.size)
+    arrays = _member_arrays(members, seeds.size, rec.size, recorded(members[0].meta))
     W = np.full((seeds.size, problem.n_coords), np.nan) if keep_w else None
     for i, traj in enumerate(members):
         if W is not None and traj.w is not None:
@@ -227,45 +274,56 @@ def _erm_ensemble(problem: Problem, seeds: np.ndarray, threads: int,
     status += ["interrupted"] * (seeds.size - len(status))
     diverged += [-1] * (seeds.size - len(diverged))
     meta = dict(members[0].meta)
-    meta.pop("train_loss", None)
-    meta.pop("resume", None)
+    for key in ("train_loss", "resume", "seed", "run_options"):  # member 0's own
+        meta.pop(key, None)
     meta.update(member_status=status, diverged_at_step=diverged,
                 wall_time=time.perf_counter() - started)
-    ens = Ensemble(seeds=seeds, t=rec * lr, w=W, quantiles=quantiles, meta=meta, **arrays)
-    return _raise_on_status(ens, status, diverged, signalled, lr, stopped)
+    if "interrupted" in status:
+        meta["stopped_by"] = "signal" if signalled else "callback"
+    meta["t_reached"] = stopped
+    return Ensemble(seeds=seeds, t=rec * lr, w=W, quantiles=quantiles, meta=meta, **arrays)
 
 
-def _member_arrays(members: List[Trajectory], count: int, n_records: int
-                   ) -> Dict[str, np.ndarray]:
-    """Per-seed arrays (count × n_records), NaN where a member stopped early."""
-    arrays = {name: np.full((count, n_records), np.nan) for name in FIELDS[1:] + ("train_loss",)}
+def _member_arrays(members: List[Trajectory], count: int, n_records: int,
+                   names: Tuple[str, ...]) -> Dict[str, Any]:
+    """Per-seed arrays (count × n_records) of the recorded columns ``names`` (and the
+    training loss), NaN where a member stopped early; mse None when it is not one of them."""
+    names = tuple(n for n in names if n != "t")
+    arrays: Dict[str, Any] = {name: np.full((count, n_records), np.nan)
+                              for name in names + ("train_loss",)}
     for i, traj in enumerate(members):
         k = len(traj)
-        for name in FIELDS[1:]:
+        for name in names:
             arrays[name][i, :k] = getattr(traj, name)
         arrays["train_loss"][i, :k] = traj.meta["train_loss"]
+    arrays.setdefault("mse", None)
     return arrays
 
 
-def _raise_on_status(ens: Any, status: List[str], diverged_at: List[int],
-                     signalled: bool, lr: float, stopped_at: Sequence[float]) -> Any:
-    """Raise for the first member that did not complete (``stopped_at``: each member's
-    last time), or return ``ens``."""
+def _raise_on_status(ens: Ensemble, keep: bool) -> Ensemble:
+    """DivergenceError (unless ``keep``: a warning), DomainError or Interrupted carrying the
+    ensemble."""
+    status, diverged_at = ens.meta["member_status"], ens.meta["diverged_at_step"]
     bad = [i for i, s in enumerate(status) if s == "diverged"]
     if bad:
         i = min(bad, key=lambda j: diverged_at[j])
         step = int(diverged_at[i])
         members = f" in {len(bad)} of {len(ens)} members, first seed {int(ens.seeds[i])}"
-        raise DivergenceError(divergence_message("the ensemble", step, lr,
-                                                 "lower lr or raise batch", members=members),
-                              step, ens)
+        message = divergence_message("the ensemble", step, ens.meta["lr"],
+                                     "lower lr or raise batch", members=members)
+        if not keep:
+            raise DivergenceError(message, step, ens)
+        warnings.warn(f"{len(bad)} of {len(ens)} members diverged (first at step {step}, "
+                      f"seed {int(ens.seeds[i])}); kept as diverged (on_divergence='keep')",
+                      RuntimeWarning, stacklevel=4)
     out = [i for i, s in enumerate(status) if s == "out_of_domain"]
     if out:
         members = f" in {len(out)} of {len(ens)} members, first seed {int(ens.seeds[out[0]])}"
-        t = float(stopped_at[out[0]])
+        t = float(ens.meta["t_reached"][out[0]])
         raise DomainError(domain_message("the ensemble", t, str(ens.meta.get("link")),
                                          members=members), t, ens)
     if any(s == "interrupted" for s in status):
+        signalled = ens.meta.get("stopped_by") == "signal"
         why = "Ctrl-C" if signalled else "the progress callback"
         raise Interrupted(f"the ensemble was stopped by {why}; the partial ensemble is in "
                           f"err.trajectory (ensembles cannot be resumed)", ens,

@@ -1,10 +1,11 @@
 """``method="erm"``: full-batch gradient descent on a fixed data set of N samples (data
 reuse; model page: Time and steps):
 
-    w ← w − lr (4/N) Σ_j ((x_j·w)² − y_j)(x_j·w) x_j,
+    w ← w − lr (2/N) Σ_j (σ(x_j·w) − y_j) σ'(x_j·w) x_j,    y_j = τ(x_j·w*) + ξ_j
 
-recording the population quantities and, in ``meta["train_loss"]``, the training loss
-(1/N) Σ_j ((x_j·w)² − y_j)² at the recorded steps; t = step · lr. The data set with seed s
+(σ, τ the problem's link pair; the square: (4/N) Σ_j ((x_j·w)² − y_j)(x_j·w) x_j), recording
+the population quantities and, in ``meta["train_loss"]``, the training loss
+(1/N) Σ_j (σ(x_j·w) − y_j)² at the recorded steps; t = step · lr. The data set with seed s
 is exactly the first N samples online SGD with seed s and batch 1 draws. It needs
 8 · N · (d + 1) bytes: a run that would not fit is refused, with the figure, before
 anything is allocated.
@@ -16,8 +17,9 @@ from typing import Any, Optional, Tuple, Union
 
 import numpy as np
 
-from .. import _core
-from .. import _validate as check
+import pyscale._core as _core
+import pyscale._validate as check
+
 from ..model.problem import Problem
 from ..results.trajectory import Trajectory
 from ._options import noise_variance, require_physical, step_options, streams_choice
@@ -29,7 +31,7 @@ OPTIONS = ("n_samples", "lr", "steps", "record", "noise", "seed", "threads", "pr
            "progress_every", "divergence_factor", "resume", "max_memory", "streams")
 HINT = ("lower lr (the empirical Hessian's top eigenvalue exceeds the population one when "
         "n_samples is small)")
-MAX_SAMPLES = 2 ** 62  # the memory check refuses what will not fit
+MAX_SAMPLES = check.MAX_SAMPLES  # the memory check refuses what will not fit
 
 
 def erm_memory_bytes(problem_or_n: Union[Problem, int], n_samples: int) -> int:
@@ -49,7 +51,7 @@ def erm_dataset(problem: Problem, n_samples: int, seed: int = 0,
     these ``streams`` and batch 1. Needs 8 · n_samples · (d + 1) bytes; refuses
     (MemoryError) what will not fit."""
     require_physical(problem, "erm")
-    n_samples = check.integer("n_samples", n_samples, 1, MAX_SAMPLES)
+    n_samples = check.sample_count(n_samples)
     noise = noise_variance(problem, noise)
     seed = int(_core.steps.stream_seed(check.seed(seed), float(problem.d),
                                  streams_choice(streams)))
@@ -76,7 +78,7 @@ def run(problem: Problem, *, n_samples: Optional[int] = None, lr: Optional[float
     streams_choice(streams)
     if n_samples is None:
         raise ValueError("method='erm' needs n_samples=, lr= and steps=")
-    n_samples = check.integer("n_samples", n_samples, 1, MAX_SAMPLES)
+    n_samples = check.sample_count(n_samples)
     lr, steps, rec, factor = step_options(lr, steps, record, divergence_factor)
     noise = noise_variance(problem, noise)
     seed = check.seed(seed)
@@ -85,7 +87,8 @@ def run(problem: Problem, *, n_samples: Optional[int] = None, lr: Optional[float
     opt.progress_every = check.integer("progress_every", progress_every, 1, check.MAX_STEPS)
     opt.divergence_factor = factor
     begun = start(problem, "erm", resume, {"lr": lr, "n_samples": n_samples, "seed": seed,
-                                           "noise": noise, "streams": streams})
+                                           "noise": noise, "streams": streams},
+                  t_end=steps * lr)
     state = step_state(begun)
     rec = rec[rec > state.step] if begun.previous is not None else rec
     needed = erm_memory_bytes(problem, n_samples)

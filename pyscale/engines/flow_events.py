@@ -2,25 +2,31 @@
 
 ``simulate(P, "flow", t=..., events=[...])``. An event is
 
-* a callable ``g(r)`` of a record ``r`` (attributes ``t, s, u, s2, u2, loss, mse``), e.g.
+* a callable ``g(r)`` of a record ``r`` (attributes ``t, s, u, s2, u2, loss, mse,
+  excess_risk, cosine``; no ``mse`` for a link pair without one), e.g.
   ``lambda r: abs(r.u) - 0.5``; optional attributes ``terminal`` (bool, default False)
   and ``direction`` (+1: g crosses upwards, −1: downwards, 0: either; default 0), as in
   :func:`scipy.integrate.solve_ivp`;
 * or a tuple ``(field, level)`` / ``(field, level, direction, terminal)`` with field one of
-  ``s, u, abs_u, s2, u2, loss, mse``: g = field − level.
+  ``s, u, abs_u, s2, u2, loss, mse, excess_risk, cosine``: g = field − level.
 
 Accuracy. Every record field is evaluated from the dense output (not from the records):
 s and u are the solver's dense state's exact quadratic and linear forms, s2, u2 likewise,
-loss = 3s² + 3s*² − 4u² − 2s*s + σ², mse = min ||w ∓ w*||²/d. Specs on ``s, u, abs_u, s2,
-u2, loss`` are polynomials in the step's θ and are located by exact polynomial root finding
-(every crossing is found). Specs on ``mse`` and callables are bracketed on 16 sub-intervals
-of every step, then refined by Brent's method to machine precision: two crossings closer
-than 1/16 of a step can be missed. The accuracy of an event time is that of the dense
+loss = ℓ(s, u) + σ² for the run's link pair (the square: 3s² + 3s*² − 4u² − 2s*s + σ²),
+mse the pair's recovery metric (the square: min ||w ∓ w*||²/d). Specs on ``s, u, abs_u, s2,
+u2`` — and on ``loss, excess_risk`` for a polynomial link pair (square, polynomial, hermite)
+— are polynomials in the step's θ and are located by exact polynomial root finding (every
+crossing is found). Specs on ``mse``, ``cosine``, the loss of other pairs (abs, relu, erf,
+tanh, user links) and callables are bracketed on 16 sub-intervals of every step, then
+refined by Brent's method to machine precision: two crossings closer than 1/16 of a step
+can be missed. The accuracy of an event time is that of the dense
 output (order 3, the solver's rtol in the fields; see docs/engines_flow.md).
 
 Results: ``traj.events``, one :class:`EventHits` per event (times and the records there).
 A terminal event stops the run at its first occurrence: the trajectory's last record is
-the state there, ``traj.w`` the dense state at that time, ``meta['stopped_by_event']``.
+the state there, ``traj.w`` the dense state at that time, ``meta['stopped_by_event']``,
+and the run's status is ``"event"`` (a success: ``traj.success``). Events are saved with
+the trajectory (``pyscale.save_trajectory``) and read back by ``pyscale.load``.
 """
 from __future__ import annotations
 
@@ -30,11 +36,12 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..model.links import LinkPair
 from ..results.dense import DenseOutput, bernstein_range, roots_in_unit_interval
 
 __all__ = ["Event", "EventHits", "parse_events", "locate_events", "terminal_observer"]
 
-EVENT_FIELDS = ("s", "u", "abs_u", "s2", "u2", "loss", "mse")
+EVENT_FIELDS = ("s", "u", "abs_u", "s2", "u2", "loss", "mse", "excess_risk", "cosine")
 _SUBINTERVALS = 16
 
 
@@ -169,7 +176,8 @@ def _bracketed_roots(dense: DenseOutput, ev: Event) -> list[tuple]:
 
 def _located(dense: DenseOutput, ev: Event) -> list[tuple]:
     """(step, θ) of every crossing of ``ev`` in the given direction, in time order."""
-    poly = ev.function is None and ev.field != "mse"
+    poly = ev.function is None and dense.is_polynomial("u" if ev.field == "abs_u" else
+                                                       str(ev.field))
     hits = sorted(_polynomial_roots(dense, ev) if poly else _bracketed_roots(dense, ev))
     out = []
     h = 1e-7
@@ -192,20 +200,22 @@ def locate_events(dense: DenseOutput, events: Sequence[Event]) -> list[EventHits
         step = np.array([k for k, _ in hits], dtype=int)
         theta = np.array([th for _, th in hits], dtype=float)
         rec = dense.fields(step, theta) if hits else {
-            name: np.zeros(0) for name in ("t", "s", "u", "s2", "u2", "loss", "mse")}
+            name: np.zeros(0) for name in dense.fields(np.zeros(0, dtype=int), np.zeros(0))}
         result.append(EventHits(ev.name, ev.terminal, rec["t"], rec))
     return result
 
 
-def terminal_observer(events: Sequence[Event], s_star: float, noise: float, dim: float):
+def terminal_observer(events: Sequence[Event], s_star: float, noise: float, dim: float,
+                      link: Any = "square"):
     """The per-step observer for the core: θ of the earliest terminal event in the step
     (−1 when none fires there)."""
     terminal = [ev for ev in events if ev.terminal]
     if not terminal:
         return None
+    pair = link if isinstance(link, LinkPair) else LinkPair(link)
 
     def observe(row: np.ndarray) -> float:
-        dense = DenseOutput(row.reshape(1, -1), s_star, noise, dim)
+        dense = DenseOutput(row.reshape(1, -1), s_star, noise, dim, pair)
         thetas = [th for ev in terminal for _, th in _located(dense, ev)[:1]]
         return min(thetas) if thetas else -1.0
     return observe
@@ -215,7 +225,7 @@ def dense_completion(out: Any, problem: Any, events: Sequence[Event]):
     """For the flow runner: a function that gives a new trajectory segment its dense output
     and its events; a terminal event's record is appended as the segment's last row."""
     def complete(traj):
-        dense = DenseOutput(out.dense, problem.s_star, problem.noise, problem.d)
+        dense = DenseOutput(out.dense, problem.s_star, problem.noise, problem.d, problem.link)
         traj.dense = dense
         if not events:
             return traj
@@ -236,8 +246,8 @@ def dense_completion(out: Any, problem: Any, events: Sequence[Event]):
 
 
 def _append_record(traj, fields: dict[str, np.ndarray], t_stop: float):
-    from ..results.trajectory import FIELDS
-    for name in FIELDS:
+    from ..results.columns import recorded
+    for name in recorded(traj.meta):
         value = np.array([t_stop]) if name == "t" else fields[name]
         setattr(traj, name, np.concatenate([getattr(traj, name), value]))
 
@@ -248,7 +258,7 @@ def concat_dense(first, second):
     # Without the first part's dense output the whole run has none (phases: record grid).
     dense = b if len(first) == 0 else None
     if a is not None and b is not None:
-        dense = DenseOutput(np.concatenate([a.rows, b.rows]), b.s_star, b.noise, b.dim)
+        dense = DenseOutput(np.concatenate([a.rows, b.rows]), b.s_star, b.noise, b.dim, b.link)
     ea, eb = getattr(first, "events", None), getattr(second, "events", None)
     events = eb
     if ea is not None and eb is not None and len(ea) == len(eb):

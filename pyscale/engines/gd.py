@@ -1,14 +1,16 @@
-"""``method="gd"``: population gradient descent w ← w − lr ∇L(w) with
-∇L = (12 s − 4 s*) Q w − 8 u Q w* (model page: Time and steps), one fused O(d) pass per
-step in the C++ core; t = step · lr.
+"""``method="gd"``: population gradient descent w ← w − lr ∇L(w) = w + lr (c0 Q w + c1 Q w*),
+(c0, c1) the problem's link pair's flow coefficients (links page: Flow coefficients; the
+square: ∇L = (12 s − 4 s*) Q w − 8 u Q w*, model page: Time and steps), one fused O(d) pass
+per step in the C++ core; t = step · lr.
 """
 from __future__ import annotations
 
 import time
 from typing import Any, Optional
 
-from .. import _core
-from .. import _validate as check
+import pyscale._core as _core
+import pyscale._validate as check
+
 from ..model.problem import Problem
 from ..results.trajectory import Trajectory
 from ._options import step_options
@@ -18,7 +20,8 @@ __all__ = ["run", "OPTIONS", "HINT"]
 
 OPTIONS = ("lr", "steps", "record", "threads", "progress", "progress_every",
            "divergence_factor", "resume")
-HINT = "lower lr (lr * lambda_max * (12 s + 4 s*) must stay below 2)"
+HINT = ("lower lr (lr * lambda_max * |c0| must stay below 2; for the square "
+        "c0 = 4 (s* - 3 s))")
 
 
 def run(problem: Problem, *, lr: Optional[float] = None, steps: Optional[int] = None,
@@ -31,7 +34,7 @@ def run(problem: Problem, *, lr: Optional[float] = None, steps: Optional[int] = 
     opt.threads = check.threads(threads)
     opt.progress_every = check.integer("progress_every", progress_every, 1, check.MAX_STEPS)
     opt.divergence_factor = factor
-    begun = start(problem, "gd", resume, {"lr": lr})
+    begun = start(problem, "gd", resume, {"lr": lr}, t_end=steps * lr)
     state = step_state(begun)
     rec = rec[rec > state.step] if begun.previous is not None else rec
     started = time.perf_counter()

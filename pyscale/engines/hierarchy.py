@@ -5,6 +5,11 @@ u^(k) = w^T Q^k w*, k = 1..K, by the exact hierarchy
 
     ṡ^(k) = 8 (s* − 3 s) s^(k+1) + 16 u u^(k+1),   u̇^(k) = 4 (s* − 3 s) u^(k+1) + 8 u s*^(k+1),
 
+or, for any other link pair (links page: Moment hierarchy), with its flow
+coefficients (c0, c1) = (−2 ℓ_s, −ℓ_u) at (s, u) = (s^(1), u^(1)),
+
+    ṡ^(k) = 2 c0 s^(k+1) + 2 c1 u^(k+1),          u̇^(k) = c0 u^(k+1) + c1 s*^(k+1),
+
 closing order K+1 with
 
 * ``"gauss"`` (default): the K-point Gauss quadrature of the spectral measure Σ_i λ_i δ_{λ_i}
@@ -27,12 +32,12 @@ from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
-from .. import _core
-from .. import _validate as check
+import pyscale._core as _core
+import pyscale._validate as check
+
 from .._kernels import dop853
 from .._validate import record_times
 from ..errors import DivergenceError
-from ..model.link_support import require_square
 from ..model.problem import Problem
 from ..model.statistics import statistics
 from ..results.phases import DEFAULTS
@@ -100,6 +105,21 @@ def _check_order(order, name: str = "order") -> int:
     return check.integer(name, order, 1, 1024)
 
 
+#: Doubles per record and order that a run holds: the integrator's records (s and u),
+#: the monomial moments and the result's scaled and unscaled copies (two of each).
+_DOUBLES_PER_RECORD_ORDER = 8
+
+
+def _check_fits(order: int, n_times: int, error_estimate: bool,
+                max_memory: Optional[int]) -> None:
+    """Refuse, before integrating, records that will not fit (the companion run of the
+    error estimate holds 3/4 as much again)."""
+    runs = 1.75 if error_estimate else 1.0
+    needed = int(runs * _DOUBLES_PER_RECORD_ORDER * 8 * n_times * order + 8 * order * order)
+    check.memory(needed, f"the hierarchy of order {order} at {n_times} record times", max_memory,
+                 "record fewer times or lower the order")
+
+
 def _check_times(t) -> np.ndarray:
     return record_times(t)
 
@@ -140,7 +160,7 @@ def _quadrature(x, sums, order):
 def hierarchy(problem: Problem, order: int = 32, t=None, closure: str = "gauss",
               rtol: float = 1e-10, atol: Optional[float] = None, max_steps: int = 10_000_000,
               error_estimate: bool = True, tol: float = 1e-6,
-              on_divergence: str = "warn") -> Hierarchy:
+              on_divergence: str = "warn", max_memory: Optional[int] = None) -> Hierarchy:
     """Evolve s^(k), u^(k), k = 1..order, by the hierarchy (model page: Moment hierarchy) closed at
     order+1.
 
@@ -157,17 +177,20 @@ def hierarchy(problem: Problem, order: int = 32, t=None, closure: str = "gauss",
         skips the companion run (``valid_until`` is then None for the Gauss closure).
     on_divergence : ``"warn"`` (RuntimeWarning), ``"raise"`` (DivergenceError carrying the
         result in ``.trajectory``) or ``"ignore"``; the result is flagged in every case.
+    max_memory : bytes the run may hold (default: the memory available now); the records
+        of every order at every time are estimated first and refused, with the bytes,
+        when they do not fit.
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a pyscale.Problem, got {type(problem).__name__}")
-    require_square("hierarchy", problem.link)
     order = _check_order(order)
     times = _check_times(t)
     check.choice("closure", closure, CLOSURES)
-    rtol = check.real("rtol", rtol, 1e-14, 1.0, high_open=True)
+    rtol = check.rtol(rtol)
     check.choice("on_divergence", on_divergence, ("warn", "raise", "ignore"))
-    max_steps = check.integer("max_steps", max_steps, 1, check.MAX_STEPS)
+    max_steps = check.max_steps(max_steps)
     tol = check.positive("tol", tol)
+    _check_fits(order, times.size, bool(error_estimate), max_memory)
 
     result = _run(problem, order, times, closure, rtol, atol, int(max_steps))
     leading_ok = _last_good_time(times, _leading_realizable(result))
@@ -200,6 +223,20 @@ def hierarchy(problem: Problem, order: int = 32, t=None, closure: str = "gauss",
     return result
 
 
+def _s_limit(problem: Problem) -> float:
+    """The largest |s| a truncated system may reach before it counts as blowing up. The
+    square's loss never increases along the flow and u² <= s s*, so s <= s* + sqrt(L(0)/3)
+    (model page: Statistics and loss); ten times past that is blowing up. Another pair's loss
+    need not bound s (erf saturates): only the state's size is checked (``blowup``)."""
+    if not problem.link.is_square:
+        return float("inf")
+    s_star = problem.s_star
+    initial = statistics(problem)
+    s0, u0 = initial["s"], initial["u"]
+    loss0 = 3 * s0 ** 2 + 3 * s_star ** 2 - 4 * u0 ** 2 - 2 * s_star * s0
+    return float(10.0 * (s_star + np.sqrt(max(loss0, 0.0) / 3.0) + abs(s0)))
+
+
 def _run(problem: Problem, order: int, times: np.ndarray, closure: str, rtol: float,
          atol: Optional[float], max_steps: int) -> Hierarchy:
     from .._kernels import hierarchy as kern
@@ -211,7 +248,9 @@ def _run(problem: Problem, order: int, times: np.ndarray, closure: str, rtol: fl
     star_scaled = kern.scaled_power_sums(x, sums[:, 4] / (x * lam_max), order + 1)
     meta: Dict[str, Any] = {"method": "hierarchy", "closure": closure, "order": order,
                             "d": problem.d, "n_coords": problem.n_coords, "s_star": s_star,
-                            "problem": dict(problem.info), "rtol": rtol}
+                            "link": problem.link.identity,
+                            "problem": dict(problem.info), "problem_id": problem.identity(),
+                            "rtol": rtol}
     if kind == kern.ZERO:
         y0 = np.concatenate([kern.scaled_power_sums(x, sums[:, 1] / (x * lam_max), order),
                              kern.scaled_power_sums(x, sums[:, 2] / (x * lam_max), order)])
@@ -228,15 +267,9 @@ def _run(problem: Problem, order: int, times: np.ndarray, closure: str, rtol: fl
     scale = float(np.max(np.abs(y0))) if y0.size else 1.0
     atol_used = rtol * 1e-3 * max(scale, 1e-300) if atol is None else float(atol)
     blowup = 1e8 * (1.0 + scale + float(np.max(np.abs(source))))
-    # The flow's loss never increases and u² <= s s*, so s <= s* + sqrt(L(0)/3) (model page:
-    # Statistics and loss); a truncated system ten times past that is blowing up.
-    initial = statistics(problem)
-    s0, u0 = initial["s"], initial["u"]
-    loss0 = 3 * s0 ** 2 + 3 * s_star ** 2 - 4 * u0 ** 2 - 2 * s_star * s0
-    s_limit = 10.0 * (s_star + np.sqrt(max(loss0, 0.0) / 3.0) + abs(s0))
     records, written, steps, rejected, evals, status, t_reached = kern.integrate(
-        kind, y0, nodes, source, lam_max, s_star, times, rtol, atol_used, max_steps, blowup,
-        s_limit, *_dop853_tableau())
+        kind, y0, nodes, source, lam_max, s_star, problem.link.params, problem.link.is_square,
+        times, rtol, atol_used, max_steps, blowup, _s_limit(problem), *_dop853_tableau())
     s_sc, u_sc = kern.monomial_moments(kind, records, written, nodes, lam_max, order)
     powers = lam_max ** np.arange(1, order + 1)
     status_name = _STATUS[int(status)]

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _core
+import pyscale._core as _core
+
 from ..model.compression import NetworkFrames, network_frames
 from ..model.problem import Problem
 

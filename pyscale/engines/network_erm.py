@@ -12,17 +12,18 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .. import _core
-from .. import _validate as check
+import pyscale._core as _core
+import pyscale._validate as check
+
 from ..model.problem import Problem
 from ._options import noise_variance, require_physical, step_options, streams_choice
 from ._run import (
-           core_network,
-           network_finish,
-           network_start,
-           network_step_meta,
-           progress_hook,
-           step_state,
+    core_network,
+    network_finish,
+    network_start,
+    network_step_meta,
+    progress_hook,
+    step_state,
 )
 
 __all__ = ["run", "OPTIONS", "HINT"]

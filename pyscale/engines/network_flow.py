@@ -15,8 +15,9 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .. import _core
-from .. import _validate as check
+import pyscale._core as _core
+import pyscale._validate as check
+
 from ..model.problem import Problem
 from ._options import flow_options
 from ._run import core_network, network_finish, network_meta, network_start, progress_hook

@@ -7,17 +7,18 @@ from __future__ import annotations
 import time
 from typing import Any, Optional
 
-from .. import _core
-from .. import _validate as check
+import pyscale._core as _core
+import pyscale._validate as check
+
 from ..model.problem import Problem
 from ._options import step_options
 from ._run import (
-           core_network,
-           network_finish,
-           network_start,
-           network_step_meta,
-           progress_hook,
-           step_state,
+    core_network,
+    network_finish,
+    network_start,
+    network_step_meta,
+    progress_hook,
+    step_state,
 )
 
 __all__ = ["run", "OPTIONS", "HINT"]

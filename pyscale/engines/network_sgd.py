@@ -19,18 +19,19 @@ from __future__ import annotations
 import time
 from typing import Any, Optional
 
-from .. import _core
-from .. import _validate as check
+import pyscale._core as _core
+import pyscale._validate as check
+
 from ..model.problem import Problem
 from . import network_chain
 from ._options import noise_variance, sgd_options, step_options
 from ._run import (
-           core_network,
-           network_finish,
-           network_start,
-           network_step_meta,
-           progress_hook,
-           step_state,
+    core_network,
+    network_finish,
+    network_start,
+    network_step_meta,
+    progress_hook,
+    step_state,
 )
 
 __all__ = ["run", "OPTIONS", "HINT", "check_workspace"]
@@ -62,7 +63,7 @@ def run(problem: Problem, *, lr: Optional[float] = None, steps: Optional[int] = 
         simd: bool = True, streams: str = "independent") -> Any:
     """``steps`` steps of online SGD of the network; see :func:`pyscale.simulate`."""
     lr, steps, rec, _ = step_options(lr, steps, record, divergence_factor)
-    batch = check.integer("batch", batch, 1, check.MAX_BATCH)
+    batch = check.batch(batch)
     noise = noise_variance(problem, noise)
     seed = check.seed(seed)
     opt = sgd_options(problem, threads, progress_every, divergence_factor, samples, simd,

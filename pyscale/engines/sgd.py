@@ -1,7 +1,9 @@
 """``method="sgd"``: online SGD on fresh samples (model page: Time and steps). Step k draws
-``batch`` samples x_b = √λ ⊙ z_b, y_b = ⟨x_b, w*⟩² + ξ_b, ξ_b ~ N(0, σ²), and applies
+``batch`` samples x_b = √λ ⊙ z_b, y_b = τ(⟨x_b, w*⟩) + ξ_b, ξ_b ~ N(0, σ²), and applies
 
-    w ← w − (lr / B) Σ_b 4 ((x_b·w)² − y_b)(x_b·w) x_b,
+    w ← w − (lr / B) Σ_b 2 (σ(x_b·w) − y_b) σ'(x_b·w) x_b
+
+(σ, τ the problem's link pair; the square: 4 ((x_b·w)² − y_b)(x_b·w)),
 
 whose expectation is the population gradient, so with t = step · lr the mean path follows
 population GD at the same lr. Records hold the population quantities; ``meta["online_loss"]``
@@ -24,8 +26,9 @@ from __future__ import annotations
 import time
 from typing import Any, Optional
 
-from .. import _core
-from .. import _validate as check
+import pyscale._core as _core
+import pyscale._validate as check
+
 from ..model.problem import Problem
 from ..results.trajectory import Trajectory
 from . import chain
@@ -50,7 +53,7 @@ def run(problem: Problem, *, lr: Optional[float] = None, steps: Optional[int] = 
     ``simd=False`` forces the scalar Philox path (same numbers); ``streams``: see the
     module docstring."""
     lr, steps, rec, _ = step_options(lr, steps, record, divergence_factor)
-    batch = check.integer("batch", batch, 1, check.MAX_BATCH)
+    batch = check.batch(batch)
     noise = noise_variance(problem, noise)
     seed = check.seed(seed)
     opt = sgd_options(problem, threads, progress_every, divergence_factor, samples, simd,
@@ -58,7 +61,8 @@ def run(problem: Problem, *, lr: Optional[float] = None, steps: Optional[int] = 
     modes = chain.modes_of(problem) if problem.is_compressed else None
     check_workspace(problem, batch, opt, modes=modes)
     begun = start(problem, "sgd", resume, {"lr": lr, "batch": batch, "seed": seed,
-                                           "noise": noise, "streams": streams})
+                                           "noise": noise, "streams": streams},
+                  t_end=steps * lr)
     state = step_state(begun)
     rec = rec[rec > state.step] if begun.previous is not None else rec
     started = time.perf_counter()

@@ -19,7 +19,8 @@ import numpy as np
 from .._kernels import links as kern
 from .link_tables import double_factorial, factorial, monomials_to_hermite
 
-__all__ = ["hermite_coefficients", "derivative_means", "TANH_DERIVATIVES_AT_0"]
+__all__ = ["hermite_coefficients", "derivative_means", "loss_polynomial",
+           "TANH_DERIVATIVES_AT_0"]
 
 _INV_SQRT_2PI = 0.39894228040143267794
 # tanh^(k)(0), k = 0..9: k! times the Taylor coefficients of tanh z = z − z³/3 + 2z⁵/15 − ...
@@ -120,4 +121,39 @@ def derivative_means(link, v: float, count: int) -> np.ndarray:
             total += (a.erf_weight * 2.0 * _INV_SQRT_2PI / math.sqrt(1.0 + v)
                       * (-1.0 / (1.0 + v)) ** (m // 2) * double_factorial(m - 1))
         out[k] = total
+    return out
+
+
+def _gaussian_moment(m: int) -> float:
+    """E[g^m] / 1 for g ~ N(0, 1): (m−1)!! for even m, 0 for odd m."""
+    return 0.0 if m % 2 else double_factorial(m - 1)
+
+
+def loss_polynomial(student_poly, teacher_poly, s_star: float) -> np.ndarray:
+    """A[m, k] with ℓ(s, u) = Σ A[m, k] s^m u^k at fixed s*, for polynomial links σ = Σ a_i z^i,
+    τ = Σ b_j z^j (links page: Closed forms), by Isserlis' theorem:
+
+        E[σ(z)²] = Σ_ij a_i a_j (i+j−1)!! s^((i+j)/2),
+        E[σ(z) τ(z*)] = Σ_ij a_i b_j Σ_k C(i,k) C(j,k) k! (i−k−1)!! (j−k−1)!! u^k s^((i−k)/2)
+                        s*^((j−k)/2),
+
+    and ℓ = E[σ²] − 2 E[σ τ] + E[τ²] (label noise excluded)."""
+    a, b = list(student_poly), list(teacher_poly)
+    out = np.zeros((len(a), len(a)))
+    for i, ai in enumerate(a):
+        for j, aj in enumerate(a):
+            if (i + j) % 2 == 0:
+                out[(i + j) // 2, 0] += ai * aj * _gaussian_moment(i + j)
+    for i, ai in enumerate(a):
+        for j, bj in enumerate(b):
+            for k in range(i % 2, min(i, j) + 1, 2):
+                if (j - k) % 2:
+                    continue
+                coef = (math.comb(i, k) * math.comb(j, k) * factorial(k) *
+                        double_factorial(i - k - 1) * double_factorial(j - k - 1))
+                out[(i - k) // 2, k] -= 2.0 * ai * bj * coef * s_star ** ((j - k) // 2)
+    for i, bi in enumerate(b):
+        for j, bj in enumerate(b):
+            if (i + j) % 2 == 0:
+                out[0, 0] += bi * bj * _gaussian_moment(i + j) * s_star ** ((i + j) // 2)
     return out

@@ -9,15 +9,11 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
-__all__ = ["SQUARE_ONLY", "require_square", "pair_identity"]
+__all__ = ["SQUARE_ONLY", "require_square", "supports", "pair_identity"]
 
 #: part -> what it is, for the parts that serve the square pair only.
 SQUARE_ONLY = {
-    "hierarchy": "the moment hierarchy (pyscale.hierarchy)",
-    "phases": "the phases' stopping times (Trajectory.phases)",
-    "predict": "the theory (pyscale.predict)",
-    "compare": "the comparison with the theory (pyscale.compare)",
-    "files": "trajectory files (save_trajectory)",
+    "compare": "the comparison of an ensemble with the theory (pyscale.compare)",
 }
 
 
@@ -29,12 +25,18 @@ def pair_identity(link: Any = None, meta: Optional[Mapping[str, Any]] = None) ->
     return str((meta or {}).get("link", "square"))
 
 
+def supports(part: str, link: Any = None, meta: Optional[Mapping[str, Any]] = None) -> bool:
+    """Whether ``part`` serves the pair (``link``, or the one a run's ``meta`` names): every
+    part but those of :data:`SQUARE_ONLY`, which serve the square alone."""
+    return part not in SQUARE_ONLY or pair_identity(link, meta) == "square"
+
+
 def require_square(part: str, link: Any = None, meta: Optional[Mapping[str, Any]] = None
                    ) -> None:
     """Refuse ``part`` (a key of :data:`SQUARE_ONLY`) unless the pair — ``link`` or the one
     a run's ``meta`` names — is the square."""
     identity = pair_identity(link, meta)
-    if identity != "square":
+    if not supports(part, identity):
         raise ValueError(f"{SQUARE_ONLY[part]}: derived for phase retrieval (link 'square') "
                          f"only, not yet for link pair {identity!r} (its runs, records, dense "
                          f"output and events are available)")

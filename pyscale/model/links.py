@@ -282,7 +282,7 @@ class Link:
         core object keeps alive; a Link whose compiled functions are gone (copied without
         them, or unpickled in another process) is refused."""
         if self._core is None:
-            from .. import _core
+            import pyscale._core as _core
 
             if self._kind == 7:
                 live = tuple(int(f.address) for f in self._cfuncs)
@@ -390,8 +390,9 @@ class LinkPair:
             s, t = Link(student[0]), Link(student[1])
         elif isinstance(student, str) and teacher is None and len(_split_pair(student)) > 1:
             names = _split_pair(student)
-            if len(names) != 2:
-                raise ValueError(f"a link pair is 'student,teacher', got {student!r}")
+            if len(names) != 2 or not all(names):
+                raise ValueError(f"a link pair is 'student,teacher' (two links), got "
+                                 f"{student!r}")
             s, t = Link(names[0]), Link(names[1])
         else:
             s = Link(student)  # type: ignore[arg-type]
@@ -430,6 +431,33 @@ class LinkPair:
         return self._student.kind == "square" and self._teacher.kind == "square"
 
     @property
+    def is_polynomial(self) -> bool:
+        """Both links are polynomials (square, polynomial, hermite): ℓ(s, u) is then a
+        polynomial in s and u (:meth:`loss_polynomial`)."""
+        return all(not (x.quadrature or x.atoms.abs_weight or x.atoms.erf_weight)
+                   for x in (self._student, self._teacher))
+
+    def loss_polynomial(self, s_star: float = 1.0) -> np.ndarray:
+        """A[m, k] with ℓ(s, u) = Σ A[m, k] s^m u^k at fixed s* (polynomial pairs only;
+        label noise excluded)."""
+        if not self.is_polynomial:
+            raise ValueError(f"the loss of link pair {self.identity!r} is not a polynomial "
+                             f"in s and u (a link of it is not a polynomial)")
+        from .link_moments import loss_polynomial
+
+        return loss_polynomial(self._student.atoms.poly, self._teacher.atoms.poly,
+                               float(s_star))
+
+    def loss_many(self, s: Any, u: Any, s_star: float = 1.0) -> np.ndarray:
+        """ℓ(s_i, u_i) on arrays (label noise excluded); NaN outside the pair's domain
+        (s < 0, or s = 0 with a kinked student)."""
+        ss, uu = np.broadcast_arrays(np.asarray(s, dtype=np.float64),
+                                     np.asarray(u, dtype=np.float64))
+        out = kern.loss_many(self._params, np.ascontiguousarray(ss.ravel()),
+                             np.ascontiguousarray(uu.ravel()), float(s_star))
+        return out.reshape(ss.shape)
+
+    @property
     def mse_kind(self) -> str:
         """The recovery metric a run of the pair records: ``"sign_invariant"`` (min ‖w ∓ w*‖²/d,
         σ = τ even), ``"plain"`` (‖w − w*‖²/d, σ = τ not even) or ``"undefined"`` (σ ≠ τ:
@@ -444,7 +472,7 @@ class LinkPair:
         retrieval's own closed forms, and bits), ``pyscale._core.model.LinkPair`` otherwise.
         Cached; it keeps a user link's functions alive."""
         if self._core is None:
-            from .. import _core
+            import pyscale._core as _core
 
             self._core = _core.model.SquarePair() if self.is_square else \
                 _core.model.LinkPair(self._student.core(), self._teacher.core())

@@ -14,8 +14,9 @@ from typing import Any, NamedTuple, Optional
 
 import numpy as np
 
-from .. import _core
-from .. import _validate as check
+import pyscale._core as _core
+import pyscale._validate as check
+
 from .compression import TEACHERS
 from .links import LinkPair
 

@@ -24,8 +24,11 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .. import _core, _repr
-from .. import _validate as check
+import pyscale._core as _core
+import pyscale._repr as _repr
+import pyscale._validate as check
+
+from .._digest import digest
 from . import compression
 from . import network as net
 from .links import LinkPair, PairLike
@@ -127,6 +130,8 @@ class Problem:
         noise = check.real("noise", self.noise, 0.0)
         d = n if self.d is None else check.dimension(self.d)
         counts = self._counts(n, d)
+        for name, vec in (("w_star", w_star), ("w0", w0)):
+            _check_forms(name, vec, lam)
         q_norm = _sum(lam * w_star * w_star)
         if not (q_norm > 0) or not np.isfinite(q_norm):
             raise ValueError("w_star has zero Q-norm (w*ᵀQw* = 0): there is nothing to learn")
@@ -218,9 +223,10 @@ class Problem:
     def power_law(cls, d: int, a: float, seed: int = 0, target: str = "unit_q",
                   init: str = "sphere", noise: float = 0.0,
                   compress: Optional[float] = None,
-                  link: PairLike = "square", units: Optional[int] = None,
-                  teacher_units: Optional[int] = None, readout: Any = None,
-                  teacher_readout: Any = None, teachers: str = "random") -> "Problem":
+                  horizon: Optional[float] = None, link: PairLike = "square",
+                  units: Optional[int] = None, teacher_units: Optional[int] = None,
+                  readout: Any = None, teacher_readout: Any = None,
+                  teachers: str = "random") -> "Problem":
         """The paper's problem (model page: Data model): λ_i = i^(-a)/H_{d,a},
         w* = g/‖Q^{1/2} g‖ (``target="unit_q"``, s* = 1) or g √d/‖g‖ (``target="norm_d"``,
         ‖w*‖² = d), g ~ N(0, I_d), and w(0) uniform on the unit sphere; ``link`` as for
@@ -229,6 +235,10 @@ class Problem:
         ``compress=δ`` never allocates length-d vectors (O(number of modes) memory, exact in
         distribution up to an O(δ) grouping error): see :mod:`pyscale.model.compression`.
         Without it, a d whose vectors do not fit in memory is refused, with the bytes.
+
+        ``horizon=T`` (with ``compress``) sizes each mode by what runs up to t = T resolve
+        (model page: Compression, Horizon-aware grouping): the same O(δ) accuracy up to T
+        with a number of modes that no longer grows with d. Engines refuse runs past T.
 
         A two-layer network (networks page: The model) with ``units`` = p student and
         ``teacher_units`` = k teacher units (either given, or a readout): teacher columns
@@ -247,6 +257,7 @@ class Problem:
                 "init": init}
         link = LinkPair(link)
         _check_no_underflow(d, a)
+        horizon = _horizon(horizon, compress, link)
         if any(v is not None for v in (units, teacher_units, readout, teacher_readout)):
             p = net.units_of(units if units is not None or readout is None
                              else np.size(readout), "units")
@@ -254,6 +265,9 @@ class Problem:
                              or teacher_readout is None else np.size(teacher_readout),
                              "teacher_units")
             check.choice("teachers", teachers, net.TEACHERS)
+            if horizon is not None:
+                raise ValueError("horizon= sizes the modes with the single-index flow's "
+                                 "bound; a network compresses without a horizon")
             info.update(units=p, teacher_units=k, teachers=teachers)
             if compress is not None:
                 compress = check.grouping_tolerance(compress, name="compress")
@@ -269,7 +283,7 @@ class Problem:
                        teacher_readout=teacher_readout)
         if compress is not None:
             compress = check.grouping_tolerance(compress, name="compress")
-            modes = compression.draw_power_law(d, a, seed=seed, target=target, rtol=compress)
+            modes = _draw_compressed(d, a, seed, target, compress, horizon)
             return cls(modes.eigenvalues, modes.w_star, modes.w0, noise=noise, d=d,
                        counts=modes.counts, info={**info, "compressed": modes.info}, link=link)
         _check_fits(d)
@@ -303,18 +317,28 @@ class Problem:
             return self.n_coords
         return int(np.unique(self.eigenvalues).size)
 
-    def compress(self, rtol: float, representative: str = "target") -> "Problem":
+    def compress(self, rtol: float, representative: str = "target",
+                 horizon: Optional[float] = None) -> "Problem":
         """Group eigenvalues within a factor 1 + rtol into modes, summing the vectors exactly
-        per mode (model page: Compression); see :func:`pyscale.model.compression.group`."""
+        per mode (model page: Compression); see :func:`pyscale.model.compression.group`.
+        ``horizon=T``: each mode sized by what runs up to t = T resolve (model page:
+        Compression, Horizon-aware grouping); engines refuse runs past T."""
         if self.is_network:
+            if horizon is not None:
+                raise ValueError("horizon= sizes the modes with the single-index flow's "
+                                 "bound; a network compresses without a horizon")
             modes = compression.group_network(self.eigenvalues, self.w_star, self.w0,
                                               self.counts, rtol, representative)
             return Problem(modes.eigenvalues, modes.w_star, modes.w0, noise=self.noise,
                            d=self.d, counts=modes.counts,
                            info={**self.info, "compressed": modes.info}, link=self.link,
                            readout=self.readout, teacher_readout=self.teacher_readout)
-        modes = compression.group(self.eigenvalues, self.w_star, self.w0, self.counts,
-                                  rtol=rtol, representative=representative)
+        horizon = _horizon(horizon, rtol, self.link)
+        if horizon is None:
+            modes = compression.group(self.eigenvalues, self.w_star, self.w0, self.counts,
+                                      rtol=rtol, representative=representative)
+        else:
+            modes = _group_for_horizon(self, rtol, representative, horizon)
         return Problem(modes.eigenvalues, modes.w_star, modes.w0, noise=self.noise, d=self.d,
                        counts=modes.counts, info={**self.info, "compressed": modes.info},
                        link=self.link)
@@ -360,6 +384,28 @@ class Problem:
     def lambda_max(self) -> float:
         return float(self.eigenvalues.max())
 
+    def identity_fields(self) -> dict:
+        """The fields that define the problem — every array and scalar a result depends on
+        — by name: what :meth:`identity` hashes. ``info`` is provenance, not definition.
+        The link pair enters by its identity (``"relu"``, ``"square,abs"``, ...) when it is
+        not the square, so a square problem keeps the identity it had before links."""
+        fields = {"eigenvalues": self.eigenvalues, "w_star": self.w_star, "w0": self.w0,
+                  "counts": self.counts, "noise": self.noise, "d": self.d}
+        if not self.link.is_square:
+            fields["link"] = self.link.identity
+        return fields
+
+    def identity(self) -> str:
+        """The problem's identity: a SHA-256 digest of :meth:`identity_fields` (hex). Two
+        problems have one identity exactly when they define the same dynamics; every
+        result carries it (``meta["problem_id"]``) and whatever combines two results
+        checks it. Computed once (O(n_coords))."""
+        cached = self.__dict__.get("_identity")
+        if cached is None:
+            cached = digest({"kind": "pyscale.Problem", **self.identity_fields()})
+            object.__setattr__(self, "_identity", cached)
+        return cached
+
     def with_w0(self, w0: Any) -> "Problem":
         """The same problem started from another w(0)."""
         return Problem(self.eigenvalues, self.w_star, w0, noise=self.noise, d=self.d,
@@ -368,6 +414,85 @@ class Problem:
 
     __repr__ = _repr.repr_text
     _repr_html_ = _repr.repr_html
+
+
+def _horizon(horizon: Any, compress: Any, link: "LinkPair") -> Optional[float]:
+    """The validated horizon T (None: uniform grouping); it sizes a compression."""
+    if horizon is None:
+        return None
+    if compress is None:
+        raise ValueError("horizon= sizes the modes of a compression: pass compress=δ too "
+                         "(an uncompressed problem is exact at every t)")
+    if link.identity != "square":
+        raise ValueError(f"horizon= sizes the modes with the square link's bound on the "
+                         f"flow's coefficients; the link is {link.identity!r}: compress "
+                         f"without a horizon")
+    return check.positive("horizon", horizon)
+
+
+def _start_stats(lam: np.ndarray, w_star: np.ndarray, w0: np.ndarray) -> tuple:
+    """(s(0), u(0)) of stored arrays, in the core's fixed blocks."""
+    return _sum(lam * w0 * w0), _sum(lam * w0 * w_star)
+
+
+#: Draws a horizon-aware compression may take: its modes need the coefficients' bound K,
+#: which depends on the drawn s* (target "norm_d") and start; a draw whose K exceeds the
+#: assumed one is redone with the larger K (deterministic for a seed; one draw for "unit_q").
+_HORIZON_DRAWS = 8
+
+
+def _draw_compressed(d: int, a: float, seed: int, target: str, rtol: float,
+                     horizon: Optional[float]) -> "compression.Modes":
+    """``draw_power_law``, horizon-aware when ``horizon`` is set: K assumed for s* = 1 and a
+    small start (L(0) ≤ 3 s*²), then checked against the draw's own s*, s(0), u(0)."""
+    if horizon is None:
+        return compression.draw_power_law(d, a, seed=seed, target=target, rtol=rtol)
+    rate = compression.flow_rate_bound(1.0, 0.0, 0.0)
+    for _ in range(_HORIZON_DRAWS):
+        modes = compression.draw_power_law(d, a, seed=seed, target=target, rtol=rtol,
+                                           horizon=horizon, rate=rate)
+        need = _needed_rate(modes)
+        if need <= rate:
+            return modes
+        rate = need * (1.0 + 1e-3)
+    raise RuntimeError(f"the horizon-aware draw did not settle its rate bound in "
+                       f"{_HORIZON_DRAWS} draws (last K = {rate:.6g})")
+
+
+def _needed_rate(modes: "compression.Modes") -> float:
+    """K for the stored arrays of ``modes`` (their own s*, s(0), u(0): what engines check)."""
+    lam, ws = modes.eigenvalues, modes.w_star
+    return compression.flow_rate_bound(_sum(lam * ws * ws), *_start_stats(lam, ws, modes.w0))
+
+
+def _group_for_horizon(problem: "Problem", rtol: float, representative: str,
+                       horizon: float) -> "compression.Modes":
+    """``group`` sized for ``horizon``, K from the problem's s*, w(0) — then checked against
+    the grouped arrays' own (a "count" eigenvalue moves s* by O(δ)), regrouped if short."""
+    rate = compression.flow_rate_bound(problem.s_star, *_start_stats(
+        problem.eigenvalues, problem.w_star, problem.w0))
+    for _ in range(_HORIZON_DRAWS):
+        modes = compression.group(problem.eigenvalues, problem.w_star, problem.w0,
+                                  problem.counts, rtol=rtol, representative=representative,
+                                  horizon=horizon, rate=rate)
+        need = _needed_rate(modes)
+        if need <= rate:
+            return modes
+        rate = need * (1.0 + 1e-3)
+    raise RuntimeError(f"the horizon-aware grouping did not settle its rate bound in "
+                       f"{_HORIZON_DRAWS} tries (last K = {rate:.6g})")
+
+
+def _check_forms(name: str, vec: np.ndarray, lam: np.ndarray) -> None:
+    """Refuse a vector whose squared norms (‖v‖², vᵀQv: the statistics every engine and
+    prediction forms) overflow float64: every number computed from it would be inf."""
+    with np.errstate(over="ignore"):
+        forms = (("its squared norm", _sum(vec * vec)),
+                 ("its Q-norm vᵀQv", _sum(lam * vec * vec)))
+    for what, value in forms:
+        if not np.isfinite(value):
+            raise ValueError(f"{name} is too large: {what} overflows float64 (largest entry "
+                             f"{float(np.abs(vec).max()):.3g}); rescale it")
 
 
 def _check_fits(d: int, per_coord: int = _BYTES_PER_COORD) -> None:

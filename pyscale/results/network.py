@@ -15,7 +15,8 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .. import _repr
+import pyscale._repr as _repr
+
 from . import tidy
 
 __all__ = ["NetworkTrajectory", "NetworkEnsemble", "network_columns"]

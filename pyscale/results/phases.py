@@ -4,6 +4,12 @@ T1(δ)    first t with |u| ≥ δ s*                            (end of the esca
 T1'(s0)  the time after which s stays ≥ s* (1/3 + s0)      (the last upward crossing),
 T2(ε)    first t with |u|/s* and s/s* both in [1 − ε, 1].
 
+For another link pair the levels are the pair's own (:mod:`pyscale.model.link_levels`;
+links page: Phases): T1' uses the equator's fixed point s_e in place of
+s*/3 (s ≥ s_e + s0 s*; no T1' for a pair without one), and T2 the minimum along w*'s
+direction (s_m, u_m) in place of (s*, s*), in the two-sided band |u|/u_m, s/s_m ∈
+[1 − ε, 1 + ε] (another pair's s and u need not approach from below).
+
 On a flow trajectory with dense output these are located exactly along the solver's
 dense output (roots of the per-step polynomials s(θ), u(θ); :mod:`pyscale.results.dense`),
 at the solver's accuracy and independently of the record grid and of the horizon. Other
@@ -21,10 +27,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..model.link_support import require_square
+import pyscale._validate as check
+
+from ..model.link_levels import PhaseLevels, phase_levels
+from ..model.links import LinkPair
 from .dense import DenseOutput, bernstein_range, roots_in_unit_interval
 
-__all__ = ["PhaseDefaults", "DEFAULTS", "stopping_times", "grid_stopping_times"]
+__all__ = ["PhaseDefaults", "DEFAULTS", "stopping_times", "grid_stopping_times",
+           "trajectory_levels"]
 
 # A value that reaches a band's edge up to rounding is inside the band.
 _EDGE = 1e-12
@@ -43,12 +53,7 @@ DEFAULTS = PhaseDefaults()
 
 
 def _check(delta: float, eps: float, s0: float):
-    for name, v, lo, hi in (("delta", delta, 0.0, np.inf), ("eps", eps, 0.0, 1.0),
-                            ("s0", s0, -1.0 / 3.0, 2.0 / 3.0)):
-        v = float(v)
-        if not (lo < v < hi) and not (name == "s0" and v == 0.0):
-            raise ValueError(f"{name} must lie in ({lo:g}, {hi:g}), got {v}")
-    return float(delta), float(eps), float(s0)
+    return check.delta(delta), check.eps(eps), check.s0(s0)
 
 
 def stopping_times(traj, delta=None, eps=None, s0=None):
@@ -69,7 +74,6 @@ def stopping_times(traj, delta=None, eps=None, s0=None):
         :class:`~pyscale.results.trajectory.Phases`: times in the trajectory's time unit (t = step ·
         lr for the step engines), None where the trajectory does not reach them.
     """
-    require_square("phases", meta=getattr(traj, "meta", None))
     delta = DEFAULTS.delta if delta is None else delta
     eps = DEFAULTS.eps if eps is None else eps
     s0 = DEFAULTS.s0 if s0 is None else s0
@@ -77,12 +81,33 @@ def stopping_times(traj, delta=None, eps=None, s0=None):
     dense = getattr(traj, "dense", None)
     if dense is None or len(dense) == 0:
         t1, t1p, t2 = grid_stopping_times(traj, delta, eps, s0)
-    else:
+    elif dense.link.is_square:
         s_star = dense.s_star
         t1 = _first_escape(dense, delta * s_star)
         t1p = _last_upward_crossing(dense, s_star * (1.0 / 3.0 + s0))
-        t2 = _first_in_band(dense, eps, s_star)
+        t2 = _first_in_band(dense, (1.0 - eps) * s_star, (1.0 + _EDGE) * s_star)
+    else:
+        s_star = dense.s_star
+        lv = phase_levels(dense.link, s_star)
+        t1 = _first_escape(dense, delta * s_star)
+        t1p = (None if lv.saddle_s is None
+               else _last_upward_crossing(dense, lv.saddle_s + s0 * s_star))
+        t2 = _first_in_band(dense, (1.0 - eps) * lv.target_s, (1.0 + eps) * lv.target_s,
+                            ((1.0 - eps) * lv.target_u, (1.0 + eps) * lv.target_u))
     return t1, t1p, t2, delta, eps, s0
+
+
+def trajectory_levels(meta) -> PhaseLevels:
+    """The :class:`~pyscale.model.link_levels.PhaseLevels` of the pair a run's ``meta``
+    names (runs without one are the square's)."""
+    identity = str((meta or {}).get("link", "square"))
+    try:
+        pair = LinkPair(identity)
+    except (ValueError, TypeError):
+        raise ValueError(f"the phases of a run of link pair {identity!r} need the pair "
+                         f"itself (a user link cannot be rebuilt from its name): run the "
+                         f"flow, whose dense output carries it") from None
+    return phase_levels(pair, float((meta or {}).get("s_star", 1.0)))
 
 
 def grid_stopping_times(traj, delta: float, eps: float, s0: float):
@@ -92,14 +117,24 @@ def grid_stopping_times(traj, delta: float, eps: float, s0: float):
     au = np.abs(traj.u) / s_star
     s = traj.s / s_star
     t1 = _first(traj.t, au >= delta)
-    below = np.flatnonzero(s < 1.0 / 3.0 + s0)
-    if below.size == 0:
-        t1p = float(traj.t[0]) if len(traj) else None
-    elif below[-1] + 1 < len(traj):
-        t1p = float(traj.t[below[-1] + 1])
+    if str(traj.meta.get("link", "square")) == "square":
+        saddle, ts, tu, high = 1.0 / 3.0, 1.0, 1.0, 1 + _EDGE
     else:
+        lv = trajectory_levels(traj.meta)
+        saddle = None if lv.saddle_s is None else lv.saddle_s / s_star
+        ts, tu, high = lv.target_s / s_star, lv.target_u / s_star, 1 + eps
+    if saddle is None:
         t1p = None
-    ok = (au >= 1 - eps) & (au <= 1 + _EDGE) & (s >= 1 - eps) & (s <= 1 + _EDGE)
+    else:
+        below = np.flatnonzero(s < saddle + s0)
+        if below.size == 0:
+            t1p = float(traj.t[0]) if len(traj) else None
+        elif below[-1] + 1 < len(traj):
+            t1p = float(traj.t[below[-1] + 1])
+        else:
+            t1p = None
+    au, s = au / tu, s / ts
+    ok = (au >= 1 - eps) & (au <= high) & (s >= 1 - eps) & (s <= high)
     return t1, t1p, _first(traj.t, ok)
 
 
@@ -142,17 +177,20 @@ def _last_upward_crossing(dense: DenseOutput, level: float) -> float | None:
     return float(dense.t0[0])
 
 
-def _first_in_band(dense: DenseOutput, eps: float, s_star: float) -> float | None:
-    """First t with |u|/s* and s/s* both in [1 - eps, 1] (edges up to rounding)."""
-    low, high = (1.0 - eps) * s_star, (1.0 + _EDGE) * s_star
+def _first_in_band(dense: DenseOutput, low: float, high: float,
+                   u_band: tuple | None = None) -> float | None:
+    """First t with s in [low, high] and |u| in ``u_band`` (default the same band; the
+    square: [(1 − ε) s*, s*]), edges up to rounding."""
+    u_low, u_high = (low, high) if u_band is None else u_band
     s_coef, u_coef = dense.polynomial("s"), dense.polynomial("u")
     s_lo, s_hi = bernstein_range(s_coef)
     u_lo, u_hi = bernstein_range(u_coef)
     may_s = (s_hi >= low) & (s_lo <= high)
-    may_u = ((u_hi >= low) & (u_lo <= high)) | ((-u_lo >= low) & (-u_hi <= high))
+    may_u = ((u_hi >= u_low) & (u_lo <= u_high)) | ((-u_lo >= u_low) & (-u_hi <= u_high))
     for k in np.flatnonzero(may_s & may_u):
         cuts = [np.array([0.0, 1.0])]
-        for coef, levels in ((s_coef[k], (low, high)), (u_coef[k], (low, high, -low, -high))):
+        for coef, levels in ((s_coef[k], (low, high)),
+                             (u_coef[k], (u_low, u_high, -u_low, -u_high))):
             for lv in levels:
                 c = coef.copy()
                 c[0] -= lv
@@ -161,8 +199,8 @@ def _first_in_band(dense: DenseOutput, eps: float, s_star: float) -> float | Non
         probes = np.sort(np.concatenate([cuts, 0.5 * (cuts[1:] + cuts[:-1])]))
         f = dense.fields(np.full(probes.size, k), probes)
         au, s = np.abs(f["u"]), f["s"]
-        tol = _EDGE * s_star
-        ok = (au >= low - tol) & (au <= high) & (s >= low - tol) & (s <= high)
+        tol = _EDGE * dense.s_star
+        ok = (au >= u_low - tol) & (au <= u_high) & (s >= low - tol) & (s <= high)
         if ok.any():
             i = int(np.flatnonzero(ok)[0])
             # An interval that holds from its midpoint holds from its left cut.

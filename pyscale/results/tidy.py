@@ -7,9 +7,11 @@ and ``to_pandas`` / ``to_xarray`` of the two-layer networks' ``NetworkTrajectory
 pandas is a core dependency; xarray is the optional extra ``pyscale[xarray]`` and is imported
 only when :func:`ensemble_to_xarray` is called.
 
-Columns are the recorded statistics of the model page (model page: Statistics and loss):
-``t`` (time, t = step · lr for the step engines), ``s = wᵀQw``, ``u = wᵀQw*``, ``s2``, ``u2``,
-``loss`` (population loss) and ``mse = ||w − w*||² / d``.
+Columns are a run's columns (:mod:`pyscale.results.columns`; model page: What a trajectory
+records): ``t`` (time, t = step · lr for the step engines), ``s = wᵀQw``, ``u = wᵀQw*``,
+``s2``, ``u2``, ``loss`` (population loss), ``mse`` (the link pair's recovery metric; omitted
+for a pair that has none), and the derived ``excess_risk = loss − σ²`` and
+``cosine = u/√(s s*)``.
 """
 from __future__ import annotations
 
@@ -17,11 +19,28 @@ from typing import Any
 
 import numpy as np
 
-from .. import _core
+from . import columns as schema
 
-__all__ = ["trajectory_to_pandas", "ensemble_to_pandas", "ensemble_to_xarray",
-           "comparison_to_pandas", "network_trajectory_to_pandas", "network_ensemble_to_pandas",
-           "network_to_xarray"]
+__all__ = ["trajectory_to_pandas", "trajectory_to_xarray", "ensemble_to_pandas",
+           "ensemble_to_xarray", "comparison_to_pandas", "comparison_table", "run_parameters",
+           "parameter_frame", "PARAMETER_COLUMNS", "PARAMETER_TYPES", "COMPARISON_COLUMNS",
+           "network_trajectory_to_pandas", "network_ensemble_to_pandas", "network_to_xarray"]
+
+#: The run's parameters, as columns of every tidy table (one value per run; None / NA
+#: where the method has no such parameter): the problem (method, d, its link pair's
+#: identity — ``"square"``, ``"relu"``, ``"square,abs"``, ... —, and for power laws a, seed,
+#: target), the label noise the run used, the engine's options (lr, steps —
+#: the last step run —, batch, sample_seed, n_samples for the step engines, rtol for the
+#: flow) and the identities of the problem and of the run.
+PARAMETER_COLUMNS = ("method", "d", "link", "a", "seed", "target", "noise", "lr", "steps",
+                     "batch", "sample_seed", "n_samples", "rtol", "problem_id", "run_id")
+#: Options per method (those it takes), as (column, meta key).
+_OPTIONS = {"flow": (("rtol", "rtol"),),
+            "gd": (("lr", "lr"), ("steps", "last_step")),
+            "sgd": (("lr", "lr"), ("steps", "last_step"), ("batch", "batch"),
+                    ("sample_seed", "seed")),
+            "erm": (("lr", "lr"), ("steps", "last_step"), ("sample_seed", "seed"),
+                    ("n_samples", "n_samples"))}
 
 #: Per-seed arrays of an ensemble beyond the recorded fields: the per-record loss.
 ENSEMBLE_EXTRA = ("train_loss",)
@@ -29,15 +48,9 @@ ENSEMBLE_EXTRA = ("train_loss",)
 MEMBER_META = ("member_status", "last_step", "diverged_at_step")
 
 
-def _fields():
-    """The recorded columns (t, s, u, s2, u2, loss, mse), in the core's record order (the
-    Trajectory's FIELDS; read from the core because that module attaches this one's
-    functions as methods)."""
-    return tuple(_core.model.RECORD_FIELDS)
-
-
-def _ensemble_fields():
-    return _fields()[1:] + ENSEMBLE_EXTRA
+def _ensemble_fields(ens):
+    """An ensemble's per-seed columns (its columns without t) and its extras."""
+    return schema.columns(ens.meta)[1:] + ENSEMBLE_EXTRA
 
 
 def _per_record_extras(traj) -> dict[str, np.ndarray]:
@@ -48,23 +61,91 @@ def _per_record_extras(traj) -> dict[str, np.ndarray]:
             if isinstance(value, np.ndarray) and value.ndim == 1 and value.size == n}
 
 
+def run_parameters(meta: dict) -> dict[str, Any]:
+    """The values of :data:`PARAMETER_COLUMNS` for a run's ``meta`` (None where the
+    method has no such parameter or the problem is not a power law)."""
+    info = meta.get("problem") or {}
+    power_law = info.get("constructor") == "power_law"
+    out: dict[str, Any] = {name: None for name in PARAMETER_COLUMNS}
+    out.update(method=meta.get("method"), d=meta.get("d"), link=meta.get("link", "square"),
+               noise=meta.get("noise"),
+               problem_id=meta.get("problem_id"), run_id=meta.get("run_id"))
+    if power_law:
+        out.update(a=info.get("a"), seed=info.get("seed"), target=info.get("target"))
+    for column, key in _OPTIONS.get(str(meta.get("method")), ()):
+        out[column] = meta.get(key)
+    return out
+
+
+#: The column types of the parameters: nullable, so that "does not apply" is <NA>.
+PARAMETER_TYPES = {"d": "Int64", "seed": "UInt64", "steps": "Int64", "batch": "Int64",
+                   "sample_seed": "UInt64", "n_samples": "Int64", "a": "float64",
+                   "noise": "float64", "lr": "float64", "rtol": "float64"}
+
+
+def parameter_frame(values: dict, rows: int):
+    """``values`` (parameters by column name) as ``rows`` identical rows, typed with
+    :data:`PARAMETER_TYPES` (other columns as Python objects)."""
+    import pandas as pd
+    return pd.DataFrame({k: pd.array([v] * rows, dtype=PARAMETER_TYPES.get(k, "object"))
+                         for k, v in values.items()})
+
+
+def _parameter_frame(meta: dict, rows: int):
+    return parameter_frame(run_parameters(meta), rows)
+
+
 def trajectory_to_pandas(traj):
     """The trajectory as a pandas DataFrame, one row per record.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``t, s, u, s2, u2, loss, mse`` and every per-record extra of ``meta``
-        (``online_loss`` for SGD, ``train_loss`` for ERM); ``df.attrs`` holds the rest of
-        ``meta`` (method, status, lr, seed, problem provenance, ...).
+        Columns ``t, s, u, s2, u2, loss, mse, excess_risk, cosine`` (no ``mse`` for a link
+        pair without a recovery metric), every per-record extra of ``meta`` (``online_loss``
+        for SGD, ``train_loss`` for ERM) and the run's parameters (:data:`PARAMETER_COLUMNS`:
+        method, d, link, a, seed, noise, lr, ... — so tables of several runs concatenate and
+        stay apart); ``df.attrs`` holds the rest of ``meta`` (status, counters, problem
+        provenance, ...).
     """
     import pandas as pd
     extras = _per_record_extras(traj)
-    columns = {name: np.asarray(getattr(traj, name), dtype=np.float64) for name in _fields()}
+    columns = {name: np.asarray(getattr(traj, name), dtype=np.float64)
+               for name in schema.columns(traj.meta)}
     columns.update(extras)
-    df = pd.DataFrame(columns)
+    df = pd.concat([pd.DataFrame(columns), _parameter_frame(traj.meta, len(traj))], axis=1)
     df.attrs = {k: v for k, v in traj.meta.items() if k not in extras}
     return df
+
+
+def trajectory_to_xarray(traj):
+    """The trajectory as an :class:`xarray.Dataset` with dimension ``t``.
+
+    Returns
+    -------
+    xarray.Dataset
+        Data variables ``s, u, s2, u2, loss, mse, excess_risk, cosine`` (no ``mse`` for a
+        link pair without a recovery metric) and the per-record extras of ``meta``
+        along ``t``; ``w_final`` (coord) when the final state is kept. ``attrs``: the
+        run's parameters (:data:`PARAMETER_COLUMNS`, None dropped) and the scalar entries
+        of ``meta`` (status, counters).
+
+    Raises
+    ------
+    ImportError
+        Without xarray, naming ``pip install "pyscale[xarray]"``.
+    """
+    xr = _import_xarray()
+    extras = _per_record_extras(traj)
+    data = {name: (("t",), np.asarray(getattr(traj, name), dtype=np.float64))
+            for name in schema.columns(traj.meta)[1:]}
+    data.update({k: (("t",), v) for k, v in extras.items() if k != "t"})
+    if traj.w is not None:
+        data["w_final"] = (("coord",), np.asarray(traj.w, dtype=np.float64))
+    attrs = {k: v for k, v in traj.meta.items()
+             if isinstance(v, (str, int, float, bool)) and k not in extras}
+    attrs.update({k: v for k, v in run_parameters(traj.meta).items() if v is not None})
+    return xr.Dataset(data, coords={"t": np.asarray(traj.t, dtype=np.float64)}, attrs=attrs)
 
 
 def _ensemble_meta(ens) -> dict[str, Any]:
@@ -83,31 +164,42 @@ def _diverged_steps(ens) -> np.ndarray:
     return steps
 
 
+def _ensemble_parameters(ens) -> dict:
+    """An ensemble's meta as a single run's, for :func:`run_parameters`: its step count
+    is the run's (the per-member last steps are data)."""
+    meta = dict(ens.meta)
+    meta["last_step"] = meta.get("steps")
+    return meta
+
+
 def ensemble_to_pandas(ens, dropna: bool = False):
-    """The ensemble in long format: one row per (seed, record).
+    """The ensemble in long format: one row per (member, record).
 
     Parameters
     ----------
     dropna : bool
         Drop the rows after a member stopped (all fields NaN there). Default: keep every
-        (seed, t) pair, so ``len(df) == R · len(t)``.
+        (member, t) pair, so ``len(df) == R · len(t)``.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``seed, t, s, u, s2, u2, loss, mse, train_loss`` (``train_loss``: the
-        online loss for SGD, the training loss for ERM), seeds in the ensemble's order
-        and t increasing within each seed; NaN where a member had stopped.
+        Columns ``sample_seed`` (the member's seed), ``t, s, u, s2, u2, loss, mse,
+        excess_risk, cosine, train_loss`` (``train_loss``: the online loss for SGD, the
+        training loss for ERM; no ``mse`` for a link pair without a recovery metric) and the
+        run's parameters (:data:`PARAMETER_COLUMNS`; ``seed`` is the problem's), members in
+        the ensemble's order and t increasing within each; NaN where a member had stopped.
         ``df.attrs`` holds the meta (with the per-member lists).
     """
     import pandas as pd
     n_seeds, n_t = len(ens), int(np.asarray(ens.t).size)
-    columns = {"seed": np.repeat(np.asarray(ens.seeds, dtype=np.uint64), n_t),
+    columns = {"sample_seed": np.repeat(np.asarray(ens.seeds, dtype=np.uint64), n_t),
                "t": np.tile(np.asarray(ens.t, dtype=np.float64), n_seeds)}
-    fields = _ensemble_fields()
+    fields = _ensemble_fields(ens)
     for name in fields:
         columns[name] = np.asarray(getattr(ens, name), dtype=np.float64).reshape(-1)
-    df = pd.DataFrame(columns)
+    params = _parameter_frame(_ensemble_parameters(ens), n_seeds * n_t)
+    df = pd.concat([pd.DataFrame(columns), params.drop(columns=["sample_seed"])], axis=1)
     if dropna:
         df = df[~df[list(fields[:-1])].isna().all(axis=1)].reset_index(drop=True)
     df.attrs = dict(ens.meta)
@@ -118,24 +210,25 @@ def _import_xarray():
     try:
         import xarray
     except ImportError:
-        raise ImportError('Ensemble.to_xarray needs xarray: pip install "pyscale[xarray]"') \
+        raise ImportError('to_xarray needs xarray: pip install "pyscale[xarray]"') \
             from None
     return xarray
 
 
 def ensemble_to_xarray(ens):
-    """The ensemble as an :class:`xarray.Dataset` with dimensions (seed, t).
+    """The ensemble as an :class:`xarray.Dataset` with dimensions (sample_seed, t).
 
     Returns
     -------
     xarray.Dataset
-        Data variables ``s, u, s2, u2, loss, mse, train_loss`` (seed, t), NaN where a member
-        had stopped; ``abs_u_band`` and ``mse_band`` (quantile, t): the ensemble's quantiles
-        over seeds (``Ensemble.band``; coordinate ``quantile`` = ``ens.quantiles``);
-        ``w_final`` (seed, coord) when the final states were kept; per member
-        ``status``, ``last_step`` (SGD: the last step run) and ``diverged_at_step`` (NaN
-        when the member did not diverge).
-        ``attrs``: the rest of ``meta``.
+        Data variables ``s, u, s2, u2, loss, mse, excess_risk, cosine, train_loss``
+        (sample_seed, t; no ``mse`` for a link pair without a recovery metric), NaN where a
+        member had stopped; ``abs_u_band`` and ``mse_band`` (quantile, t): the ensemble's
+        quantiles over members (``Ensemble.band``; coordinate ``quantile`` =
+        ``ens.quantiles``); ``w_final`` (sample_seed, coord) when the final states were
+        kept; per member ``status``, ``last_step`` (SGD: the last step run) and
+        ``diverged_at_step`` (NaN when the member did not diverge). ``attrs``: the run's
+        parameters (:data:`PARAMETER_COLUMNS`, None dropped) and the rest of ``meta``.
 
     Raises
     ------
@@ -143,23 +236,37 @@ def ensemble_to_xarray(ens):
         Without xarray, naming ``pip install "pyscale[xarray]"``.
     """
     xr = _import_xarray()
-    data = {name: (("seed", "t"), np.asarray(getattr(ens, name), dtype=np.float64))
-            for name in _ensemble_fields()}
+    member = "sample_seed"
+    data = {name: ((member, "t"), np.asarray(getattr(ens, name), dtype=np.float64))
+            for name in _ensemble_fields(ens)}
     for name in ("abs_u", "mse"):
+        if name == "mse" and not schema.has_mse(ens.meta):
+            continue
         data[f"{name}_band"] = (("quantile", "t"), ens.band(name))
     if ens.w is not None:
-        data["w_final"] = (("seed", "coord"), np.asarray(ens.w, dtype=np.float64))
+        data["w_final"] = ((member, "coord"), np.asarray(ens.w, dtype=np.float64))
     status = ens.meta.get("member_status")
     if isinstance(status, (list, tuple)) and len(status) == len(ens):
-        data["status"] = (("seed",), np.asarray(status, dtype=str))
+        data["status"] = ((member,), np.asarray(status, dtype=str))
     last = ens.meta.get("last_step")
     if isinstance(last, (list, tuple, np.ndarray)) and len(last) == len(ens):
-        data["last_step"] = (("seed",), np.asarray(last, dtype=np.int64))
-    data["diverged_at_step"] = (("seed",), _diverged_steps(ens))
-    coords = {"seed": np.asarray(ens.seeds, dtype=np.uint64),
+        data["last_step"] = ((member,), np.asarray(last, dtype=np.int64))
+    data["diverged_at_step"] = ((member,), _diverged_steps(ens))
+    coords = {member: np.asarray(ens.seeds, dtype=np.uint64),
               "t": np.asarray(ens.t, dtype=np.float64),
               "quantile": np.asarray(ens.quantiles, dtype=np.float64)}
-    return xr.Dataset(data, coords=coords, attrs=_ensemble_meta(ens))
+    attrs = _ensemble_meta(ens)
+    attrs.update({k: v for k, v in run_parameters(_ensemble_parameters(ens)).items()
+                  if v is not None and k != "sample_seed"})
+    return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+#: The columns of every comparison table (a trajectory's or an ensemble's):
+#: ``predicted_over_measured`` is predicted / measured and ``rel_error`` is
+#: (predicted − measured) / |measured| — NaN where either is missing or measured is 0.
+COMPARISON_COLUMNS = ("quantity", "description", "measured", "predicted",
+                      "predicted_over_measured", "rel_error", "window_lo", "window_hi",
+                      "note", "regime")
 
 
 def _window(item: dict, end: int) -> float:
@@ -173,34 +280,53 @@ def _number(value) -> float:
     return float("nan") if value is None else float(value)
 
 
+def comparison_table(rows, attrs: dict):
+    """Comparison rows as the one comparison table (:data:`COMPARISON_COLUMNS`).
+
+    ``rows``: dicts with ``quantity``, ``description``, ``measured``, ``predicted`` and
+    optionally ``window`` (lo, hi), ``note`` and ``regime``; ``attrs`` becomes ``df.attrs``.
+    """
+    import pandas as pd
+    out = []
+    for row in rows:
+        measured, predicted = _number(row.get("measured")), _number(row.get("predicted"))
+        ok = measured != 0 and np.isfinite(measured) and np.isfinite(predicted)
+        out.append({"quantity": row["quantity"], "description": row.get("description", ""),
+                    "measured": measured, "predicted": predicted,
+                    "predicted_over_measured": predicted / measured if ok else float("nan"),
+                    "rel_error": (predicted - measured) / abs(measured) if ok
+                    else float("nan"),
+                    "window_lo": _window(row, 0), "window_hi": _window(row, 1),
+                    "note": row.get("note", ""), "regime": row.get("regime") or ""})
+    df = pd.DataFrame(out, columns=list(COMPARISON_COLUMNS))
+    df.attrs = dict(attrs)
+    return df
+
+
 def comparison_to_pandas(comparison):
-    """A :class:`~pyscale.analysis.compare.Comparison` as a tidy table, one row per quantity.
+    """A :class:`~pyscale.analysis.compare.Comparison` as the comparison table, one row per
+    quantity.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``quantity`` (the key: T1, escape_rate, T2, plateau, phase3, ...),
-        ``description``, ``measured``, ``predicted``, ``ratio`` (predicted / measured),
-        ``window_lo``, ``window_hi`` (the fit or comparison window; NaN where none);
-        NaN where a value is not available. ``df.attrs``: d, a, method, s_star, delta, eps,
-        s0, sigma_star2 and the measured stopping times (``times``).
+        :data:`COMPARISON_COLUMNS`: ``quantity`` (the key: T1, escape_rate, T2, plateau,
+        phase3, ...), ``description``, ``measured``, ``predicted``,
+        ``predicted_over_measured`` (predicted / measured), ``rel_error`` ((predicted −
+        measured) / |measured|), ``window_lo``, ``window_hi`` (the fit or comparison
+        window; NaN where none), ``note``, ``regime`` (the law's regime: 'holds', or why it
+        is outside its window or refused; '' where not stated); NaN where a value is not
+        available. ``df.attrs``: d, a, method, s_star, delta, eps, s0, sigma_star2 and the
+        measured stopping times (``times``).
     """
-    import pandas as pd
     rows = []
     for key, label in comparison.ROWS:
         item = comparison.get(key)
-        if not item:
-            continue
-        measured, predicted = _number(item.get("measured")), _number(item.get("predicted"))
-        ratio = predicted / measured if measured != 0 else float("nan")
-        rows.append({"quantity": key, "description": label, "measured": measured,
-                     "predicted": predicted, "ratio": ratio,
-                     "window_lo": _window(item, 0), "window_hi": _window(item, 1)})
-    df = pd.DataFrame(rows, columns=["quantity", "description", "measured", "predicted",
-                                     "ratio", "window_lo", "window_hi"])
-    df.attrs = {k: comparison.get(k) for k in ("d", "a", "method", "s_star", "delta", "eps",
-                                                "s0", "sigma_star2", "times")}
-    return df
+        if item:
+            rows.append({**item, "quantity": key, "description": label,
+                         "note": item.get("note", "")})
+    return comparison_table(rows, {k: comparison.get(k) for k in (
+        "d", "a", "method", "s_star", "delta", "eps", "s0", "sigma_star2", "times")})
 
 
 # ---------------------------------------------------------------------------- networks

@@ -4,17 +4,22 @@ record grid). Arrays only: files are :mod:`pyscale.app.io`'s job."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .. import _core, _repr
+import pyscale._repr as _repr
+
+from . import columns as schema
 from . import tidy
 
-__all__ = ["Trajectory", "Phases", "Ensemble", "FIELDS"]
+__all__ = ["Trajectory", "Phases", "Ensemble", "FIELDS", "SUCCESS"]
 
-#: Columns recorded by every engine, in the core's record order (declared once, in C++).
-FIELDS: Tuple[str, ...] = tuple(_core.model.RECORD_FIELDS)
+#: Columns recorded by every engine, in the core's record order (declared once, in C++);
+#: a run's own columns are ``traj.columns`` (:mod:`pyscale.results.columns`).
+FIELDS: Tuple[str, ...] = schema.RECORDED
+#: The statuses of a run that ended where it was asked to (``Trajectory.success``).
+SUCCESS = ("completed", "event")
 
 
 @dataclass(frozen=True)
@@ -33,11 +38,15 @@ class Phases:
     s0: float
 
 
+@schema.with_mse_column
 @dataclass
 class Trajectory:
-    """Recorded dynamics. Arrays ``t, s, u, s2, u2, loss, mse`` share one length;
-    ``w`` is the state at ``t[-1]``; ``meta`` holds the engine's parameters and counters
-    (``method``, ``status``, ``steps``, ``rhs_evals``, ``diverged_at_step``, ...).
+    """Recorded dynamics. Arrays ``t, s, u, s2, u2, loss, mse`` share one length, and so do
+    the derived ``excess_risk`` (loss − σ²) and ``cosine`` (u/√(s s*)); a run whose link
+    pair has no recovery metric (student ≠ teacher) has no ``mse`` (reading it raises
+    AttributeError saying so; :attr:`columns` lists what a run has). ``w`` is the state at
+    ``t[-1]``; ``meta`` holds the engine's parameters and counters (``method``, ``status``,
+    ``link``, ``mse_kind``, ``steps``, ``rhs_evals``, ``diverged_at_step``, ...).
     """
     t: np.ndarray
     s: np.ndarray
@@ -45,7 +54,7 @@ class Trajectory:
     s2: np.ndarray
     u2: np.ndarray
     loss: np.ndarray
-    mse: np.ndarray
+    mse: np.ndarray  # None: the pair has no recovery metric (schema.with_mse_column)
     w: Optional[np.ndarray]
     meta: Dict[str, Any] = field(default_factory=dict)
     #: The flow's dense output (pyscale.results.dense.DenseOutput), None for other engines.
@@ -56,18 +65,47 @@ class Trajectory:
 
     @classmethod
     def from_records(cls, records: np.ndarray, w, meta) -> "Trajectory":
-        cols = {name: np.ascontiguousarray(records[:, j]) for j, name in enumerate(FIELDS)}
-        return cls(w=w, meta=meta, **cols)  # type: ignore[arg-type]  # the FIELDS columns
+        """From the core's record rows (columns :data:`FIELDS`); the mse column is dropped
+        when ``meta`` says the pair has none."""
+        cols: Dict[str, Any] = {name: np.ascontiguousarray(records[:, j])
+                                for j, name in enumerate(FIELDS)}
+        if not schema.has_mse(meta):
+            cols["mse"] = None
+        return cls(w=w, meta=meta, **cols)
 
     def __len__(self) -> int:
         return int(self.t.size)
 
     @property
     def status(self) -> str:
+        """How the run ended: "completed" (its horizon reached), "event" (a terminal event
+        stopped it), "interrupted", "diverged" or "step_limit" (its step budget ran out, or
+        its step size underflowed: the horizon was not reached)."""
         return self.meta.get("status", "completed")
 
+    @property
+    def columns(self) -> Tuple[str, ...]:
+        """The run's columns: the recorded ones it has, then ``excess_risk`` and ``cosine``."""
+        return schema.columns(self.meta)
+
+    @property
+    def excess_risk(self) -> np.ndarray:
+        """L − σ² = ℓ(s, u) per record (model page: What a trajectory records)."""
+        return schema.excess_risk(self.loss, self.meta.get("noise", 0.0))
+
+    @property
+    def cosine(self) -> np.ndarray:
+        """u / √(s s*) per record."""
+        return schema.cosine(self.s, self.u, self.meta.get("s_star", 1.0))
+
+    @property
+    def success(self) -> bool:
+        """Whether the run ended where it was asked to: its horizon, or a terminal event."""
+        return self.status in SUCCESS
+
     def as_dict(self) -> Dict[str, np.ndarray]:
-        return {name: getattr(self, name) for name in FIELDS}
+        """Every column (:attr:`columns`) by name."""
+        return {name: getattr(self, name) for name in self.columns}
 
     def phases(self, delta: Optional[float] = None, eps: Optional[float] = None,
                s0: Optional[float] = None) -> Phases:
@@ -80,16 +118,20 @@ class Trajectory:
         return Phases(*stopping_times(self, delta, eps, s0))
 
     to_pandas = tidy.trajectory_to_pandas
+    to_xarray = tidy.trajectory_to_xarray
     __repr__ = _repr.repr_text
     _repr_html_ = _repr.repr_html
 
+@schema.with_mse_column
 @dataclass
 class Ensemble:
     """R independent runs on one problem, one per seed, on a common record grid ``t``.
 
-    Per-seed arrays ``s, u, s2, u2, loss, mse, train_loss`` have shape (R, len(t))
-    (``train_loss``: the online loss for SGD, the training loss for ERM; NaN where a member
-    stopped early). ``w`` (R, n) holds the final states (None with ``keep_w=False``).
+    Per-seed arrays ``s, u, s2, u2, loss, mse, train_loss`` and the derived ``excess_risk``,
+    ``cosine`` have shape (R, len(t)) (``train_loss``: the online loss for SGD, the training
+    loss for ERM; NaN where a member stopped early; no ``mse`` when the link pair has no
+    recovery metric, as for :class:`Trajectory`). ``w`` (R, n) holds the final states (None
+    with ``keep_w=False``).
     Statistics are over seeds and sign-invariant where it matters (u's sign is random:
     use ``abs_u``): :meth:`mean`, :meth:`std`, :meth:`band` (quantiles), and the shortcuts
     ``mean_abs_u``, ``mean_mse``, ``band_abs_u``, ``band_mse`` (``quantiles`` × len(t)).
@@ -101,7 +143,7 @@ class Ensemble:
     s2: np.ndarray
     u2: np.ndarray
     loss: np.ndarray
-    mse: np.ndarray
+    mse: np.ndarray  # None: the pair has no recovery metric (schema.with_mse_column)
     train_loss: np.ndarray
     w: Optional[np.ndarray]
     quantiles: Tuple[float, ...] = (0.1, 0.5, 0.9)
@@ -114,8 +156,25 @@ class Ensemble:
     def abs_u(self) -> np.ndarray:
         return np.abs(self.u)
 
+    @property
+    def columns(self) -> Tuple[str, ...]:
+        """The per-seed columns (as :attr:`Trajectory.columns`, without t)."""
+        return schema.columns(self.meta)[1:]
+
+    @property
+    def excess_risk(self) -> np.ndarray:
+        """L − σ² = ℓ(s, u), (R, len(t))."""
+        return schema.excess_risk(self.loss, self.meta.get("noise", 0.0))
+
+    @property
+    def cosine(self) -> np.ndarray:
+        """u / √(s s*), (R, len(t))."""
+        return schema.cosine(self.s, self.u, self.meta.get("s_star", 1.0))
+
     def _field(self, name: str) -> np.ndarray:
-        if name not in FIELDS[1:] + ("abs_u", "train_loss"):
+        if name not in self.columns + ("abs_u", "train_loss"):
+            if name == "mse":
+                getattr(self, name)  # raises, saying why the run has none
             raise ValueError(f"unknown field {name!r}")
         return getattr(self, name)
 
@@ -151,11 +210,18 @@ class Ensemble:
     def band_mse(self) -> np.ndarray:
         return self.band("mse")
 
+    def phases(self, delta: Optional[float] = None, eps: Optional[float] = None,
+               s0: Optional[float] = None) -> List[Phases]:
+        """The stopping times of every member (``Trajectory.phases`` of
+        :meth:`trajectory`), in the ensemble's order, on the common record grid."""
+        return [self.trajectory(i).phases(delta, eps, s0) for i in range(len(self))]
+
     def trajectory(self, i: int) -> Trajectory:
         """Member i as a Trajectory (records up to where it stopped)."""
         ok = ~np.isnan(self.s[i])
         cols = {name: getattr(self, name)[i][ok] if name != "t" else self.t[ok]
-                for name in FIELDS}
+                for name in schema.recorded(self.meta)}
+        cols.setdefault("mse", None)
         meta = dict(self.meta)
         meta.update(seed=int(self.seeds[i]), train_loss=self.train_loss[i][ok])
         meta["status"] = self.meta.get("member_status", ["completed"] * len(self))[i]

@@ -20,6 +20,7 @@ import numpy as np
 
 from .._kernels.theory import tail_cutoff
 from ..model.problem import Problem
+from .state import state_vector
 
 __all__ = ["PhaseIIbBound", "t2_bound", "t2_power_law", "plateau_excess_bound",
            "check_power_law_exponent"]
@@ -88,13 +89,10 @@ def t2_bound(problem: Problem, eps: float, state_at_T1prime, s0: float,
         traj = state_at_T1prime
         if traj.w is None or len(traj) == 0:
             raise ValueError("the trajectory has no final state")
-        w = np.asarray(traj.w, dtype=np.float64)
+        w = state_vector(problem, traj.w, "the state w(T1')")
         t1_prime = float(traj.meta.get("t_reached", traj.t[-1]))
     else:
-        w = np.asarray(state_at_T1prime, dtype=np.float64)
-    if w.shape != (problem.n_coords,):
-        raise ValueError(f"the state has shape {w.shape}, the problem has "
-                         f"{problem.n_coords} stored coordinates")
+        w = state_vector(problem, state_at_T1prime, "the state w(T1')")
     lam, w_star = problem.eigenvalues, problem.w_star
     # L(w) = L(−w): orient the state so that u(T1') >= 0, as the corollary assumes.
     if np.dot(lam * w_star, w) < 0:

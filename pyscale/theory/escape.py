@@ -16,7 +16,8 @@ import numpy as np
 from .._kernels.theory import dispersion_terms, escape_root, volterra_march
 from ..model.problem import Problem
 
-__all__ = ["EscapeLaw", "escape_law", "dispersion", "solve_volterra", "theta_path"]
+__all__ = ["escape_s", "volterra_escape_time", "EscapeLaw", "escape_law", "dispersion",
+           "solve_volterra", "theta_path"]
 
 
 @dataclass(frozen=True)
@@ -62,34 +63,76 @@ class EscapeLaw:
         return self.prefactor * np.exp(self.rate * np.asarray(t, dtype=np.float64))
 
 
-def escape_law(problem: Problem, rtol: float = 1e-15, max_iter: int = 200) -> EscapeLaw:
-    """Compute ρ and C for any spectrum in O(d) per iteration (model page: Escape).
+def volterra_escape_time(problem: Problem, delta: float, t_max: float,
+                         points: int = 400) -> float:
+    """The first t ≤ t_max with |u(t)| ≥ δ on the Volterra solution with Θ = s* t
+    (:func:`solve_volterra`; the linear theory whose rightmost mode is C e^{ρt}), by
+    log-linear interpolation on ``points`` steps; inf if not reached (model page: Escape)."""
+    t = np.linspace(0.0, float(t_max), int(points) + 1)
+    u = np.abs(solve_volterra(problem, t))
+    hit = np.flatnonzero(u >= delta)
+    if hit.size == 0:
+        return float("inf")
+    k = int(hit[0])
+    if k == 0 or u[k - 1] <= 0:
+        return float(t[k])
+    frac = (np.log(delta) - np.log(u[k - 1])) / (np.log(u[k]) - np.log(u[k - 1]))
+    return float(t[k - 1] + frac * (t[k] - t[k - 1]))
+
+
+def escape_s(problem: Problem, law: EscapeLaw, t: float,
+             start: Optional[Tuple[float, float]] = None) -> float:
+    """s(t) = Σ λ_i w_i(t)² along the linear escape (model page: Escape): with Θ = s* t and
+    u = C e^{ρt} in the Duhamel formula, w_i(t) = e^{μ_i t} w_i(0) + 8 λ_i w*_i C
+    (e^{ρt} − e^{μ_i t})/(ρ − μ_i), μ_i = 4 s* λ_i. The escape law assumes s ≪ s*/3 up
+    to T1; this is its own estimate of s there (exact on compressed problems: each stored
+    coordinate is linear in w(0) and w*). ``start`` = (c0⁰, κ) puts another link pair's
+    small-start coefficients in place of (4 s*, 8) (links page: Escape)."""
+    lam, t = problem.eigenvalues, float(t)
+    rate_scale, coupling = (4.0 * problem.s_star, 8.0) if start is None else start
+    mu = rate_scale * lam
+    grow = np.exp(mu * t)
+    w = grow * problem.w0 + coupling * lam * problem.w_star * law.prefactor * \
+        (np.exp(law.rate * t) - grow) / (law.rate - mu)
+    return float(np.sum(lam * w * w))
+
+
+def escape_law(problem: Problem, rtol: float = 1e-15, max_iter: int = 200,
+               start: Optional[Tuple[float, float]] = None) -> EscapeLaw:
+    """Compute ρ and C for any spectrum in O(d) per iteration (model page: Escape);
+    ``start`` = (c0⁰, κ) solves another link pair's dispersion relation
+    1 = κ Σ_i (w*_i)² λ_i² / (ρ − c0⁰ λ_i) instead of the square's (4 s*, 8) (links
+    page: Escape).
 
     The root is found by safeguarded Newton iteration (see
     :func:`pyscale._kernels.theory.escape_root`); ``rtol`` is the relative step size at
     which it stops (the sums themselves are accurate to ~1e-15 relative, every term being
     positive). Exact on compressed problems: the sums are quadratic forms in (w0, w*).
     """
+    rate_scale, coupling = (4.0 * problem.s_star, 8.0) if start is None else start
     rho, gap, k_prime, a_hat, iterations, ok = escape_root(
-        problem.eigenvalues, problem.w_star, problem.w0, problem.s_star, float(rtol),
-        int(max_iter))
+        problem.eigenvalues, problem.w_star, problem.w0, float(rate_scale), float(coupling),
+        float(rtol), int(max_iter))
     if not ok:
         raise RuntimeError(f"the escape-rate root search did not converge in {max_iter} "
                            f"iterations (last ρ = {rho!r})")
-    d_prime = 8.0 * k_prime
+    d_prime = coupling * k_prime
     return EscapeLaw(rate=float(rho), prefactor=float(a_hat / d_prime),
                      top_pole=float(rho - gap), gap=float(gap), a_hat=float(a_hat),
                      d_prime=float(d_prime), iterations=int(iterations))
 
 
-def dispersion(problem: Problem, p) -> np.ndarray:
-    """D(p) = 1 − 8 Σ_i (w*_i)^2 λ_i^2 / (p − 4 s* λ_i) at each p (model page: Escape)."""
+def dispersion(problem: Problem, p, start: Optional[Tuple[float, float]] = None
+               ) -> np.ndarray:
+    """D(p) = 1 − 8 Σ_i (w*_i)^2 λ_i^2 / (p − 4 s* λ_i) at each p (model page: Escape);
+    ``start`` = (c0⁰, κ): 1 − κ Σ_i (w*_i)² λ_i² / (p − c0⁰ λ_i) (another link pair)."""
+    rate_scale, coupling = (4.0 * problem.s_star, 8.0) if start is None else start
     p = np.atleast_1d(np.asarray(p, dtype=np.float64))
     out = np.empty(p.size)
     for k, pk in enumerate(p):
         kk, _, _ = dispersion_terms(problem.eigenvalues, problem.w_star, problem.w0,
-                                    problem.s_star, 0.0, float(pk))
-        out[k] = 1.0 - 8.0 * kk
+                                    float(rate_scale), 0.0, float(pk))
+        out[k] = 1.0 - coupling * kk
     return out
 
 
@@ -104,6 +147,26 @@ def theta_path(t_grid, s_values, s_star: float) -> Tuple[np.ndarray, np.ndarray]
     if np.any(np.diff(t_grid) <= 0):
         raise ValueError("the times of s_path must be strictly increasing")
     return np.diff(t_grid), s_star - 1.5 * (s_values[1:] + s_values[:-1])
+
+
+#: Largest |u| the linearised (Θ = s* t) Volterra solution is computed to: beyond it the
+#: solution overflows float64 long before it means anything (Phase I ends at |u| ~ δ).
+_LINEAR_LIMIT = 1e300
+
+
+def _check_linear_range(problem: Problem, t_last: float) -> None:
+    """Refuse, before the march, times at which the linearised solution (≈ C e^{ρt}, the
+    rightmost mode) exceeds :data:`_LINEAR_LIMIT`: it would end in inf after a long run."""
+    law = escape_law(problem)
+    size = max(abs(law.prefactor), abs(float(np.dot(problem.eigenvalues * problem.w_star,
+                                                    problem.w0))), 1e-300)
+    if np.log(size) + law.rate * t_last > np.log(_LINEAR_LIMIT):
+        reach = (np.log(_LINEAR_LIMIT) - np.log(size)) / law.rate
+        raise ValueError(
+            f"u_volterra: t = {t_last:g} is past the range of the linearised equation "
+            f"(Θ = s* t): its solution ~ C e^(ρt), ρ = {law.rate:.4g}, overflows float64 "
+            f"beyond t ≈ {reach:.4g}. It describes Phase I only; for later times pass "
+            f"s_path=(t, s) of a run (the exact equation)")
 
 
 def solve_volterra(problem: Problem, t, s_path: Optional[Sequence[np.ndarray]] = None,
@@ -136,6 +199,7 @@ def solve_volterra(problem: Problem, t, s_path: Optional[Sequence[np.ndarray]] =
         raise ValueError("t must be sorted increasingly")
     s_star = problem.s_star
     if s_path is None:
+        _check_linear_range(problem, float(times[-1]) if times.size else 0.0)
         knots = np.unique(np.concatenate([[0.0], times]))
         lengths = np.diff(knots)
         rates = np.full(lengths.size, s_star)
@@ -162,7 +226,8 @@ def solve_volterra(problem: Problem, t, s_path: Optional[Sequence[np.ndarray]] =
     n_sub = np.maximum(1, np.ceil(lengths / max_step)).astype(np.int64)
     u_knots = np.empty(lengths.size)
     volterra_march(problem.eigenvalues, problem.w_star, problem.w0,
-                   np.ascontiguousarray(lengths), np.ascontiguousarray(rates), n_sub, u_knots)
+                   np.ascontiguousarray(lengths), np.ascontiguousarray(rates), n_sub, 8.0,
+                   u_knots)
     u0 = float(np.dot(problem.eigenvalues * problem.w_star, problem.w0))
     u_all = np.concatenate([[u0], u_knots])
     # Every requested time is a knot (knots[0] = 0): look each one up exactly.

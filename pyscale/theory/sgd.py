@@ -24,7 +24,10 @@ the series converges slowly (η c₁ ≈ 0.26 isotropic, larger for steep spectr
 direction feeds the multiplicative noise back into itself), so the floor resums it: S is
 projected on matrices D diagonal in an eigenbasis of Q (below), which closes the recursion
 through two scalars α_v = Σ v_i² D_i and α_λ = Σ λ_i D_i (a 2 × 2 linear system), and the
-exact c₁ is restored on top. The same 2 × 2 system gives the largest stable step.
+exact c₁ is restored on top. The largest stable step is the linearised chain's exact
+mean-square bound or a certified closure below it (:mod:`.stability`); the diagonal closure's
+own threshold lies above the exact bound (it drops the off-diagonal part of S along v) and is
+not used as one.
 
 The nonlinear terms of the gradient (3 q r², r³) shift the mean of e by O(η σ²/B) and
 change the floor by a relative O(η σ²/B) (the size of r² = eᵀ Q e): not kept; the mean
@@ -41,7 +44,7 @@ eigenspaces), so a compressed problem (each mode stored as (r, 0), the error as
 (c1 ∓ r, c2)) and its physical original give the same numbers, and isotropic d = 10^12
 takes milliseconds. With distinct eigenvalues every class is one coordinate (the coordinate
 closure, bit for bit); for Q = λ I (one eigenspace) the exact fixed point S = α I + β ŵŵᵀ
-is diagonal in this basis and the closure is exact (so is its stable step). c₁ is a trace:
+is diagonal in this basis and the closure is exact. c₁ is a trace:
 basis-independent. Derivation and checks: docs/theory_sgd.md, section 2b.
 """
 from __future__ import annotations
@@ -51,153 +54,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..model.compression import Eigenspaces, eigenspaces
 from ..model.problem import Problem
-from .tail import _shaped, _taus, aligned_error
+from .recursion import (
+    DirectionClasses,
+    checked_batch,
+    checked_problem,
+    direction_classes,
+    gaussian_moments,
+    noise_of,
+    positive,
+    wick_fourth,
+)
+from .regime import Regime
+from .stability import max_stable_lr, stable_step
+from .tail import aligned_error, shaped_like, tau_values
+from .validity import sgd_floor_regime, sgd_tail_regime
 
 __all__ = ["SgdFloor", "sgd_floor", "max_stable_lr", "sgd_relaxation_rates", "sgd_tail_mse",
            "linear_coefficient", "wick_fourth", "gaussian_moments", "DirectionClasses",
            "direction_classes"]
-
-
-# ---------------------------------------------------------------------------- validation
-def _problem(problem: Problem) -> Problem:
-    if not isinstance(problem, Problem):
-        raise TypeError(f"problem must be a pyscale.Problem, got {type(problem).__name__}")
-    return problem
-
-
-def _positive(name: str, value, allow_zero: bool = False) -> float:
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(x) or x < 0 or (x == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be finite and {bound}, got {value!r}")
-    return x
-
-
-def _batch(batch) -> int:
-    try:
-        ok = not isinstance(batch, bool) and float(batch).is_integer() and int(batch) >= 1
-    except (TypeError, ValueError, OverflowError):
-        ok = False
-    if not ok:
-        raise ValueError(f"batch must be an integer >= 1, got {batch!r}")
-    return int(batch)
-
-
-def _noise(problem: Problem, noise) -> float:
-    if noise is None:
-        return float(problem.noise)
-    return _positive("noise", noise, allow_zero=True)
-
-
-# ---------------------------------------------------------------------------- Gaussian algebra
-def gaussian_moments(s_star: float, sigma2: float):
-    """m_k = E[(4 q⁴ + σ²) q^k] for q ~ N(0, s*), k = 0, 2, 4: the weights of the
-    multiplicative noise (model page: SGD floor). Returns (m0, m2, m4)."""
-    s = float(s_star)
-    return (12.0 * s ** 2 + sigma2, 60.0 * s ** 3 + sigma2 * s,
-            420.0 * s ** 4 + 3.0 * sigma2 * s ** 2)
-
-
-def wick_fourth(eigenvalues, w_star, S, sigma2: float) -> np.ndarray:
-    """E[(4 q⁴ + σ²) (xᵀ S x) x xᵀ] for x ~ N(0, diag(λ)), q = x·w*, a dense (d, d) S
-    (model page: SGD floor). With v = Q w*, P = Q − v vᵀ/s*, m_k from
-    :func:`gaussian_moments`:
-
-        (m4/s*⁴)(vᵀSv) v vᵀ + (m2/s*²)[(vᵀSv) P + tr(SP) v vᵀ + 2 (v (PSv)ᵀ + (PSv) vᵀ)]
-        + m0 [tr(SP) P + 2 P S P].
-
-    O(d³): the dense reference for the O(d) closure and for tests."""
-    lam = np.asarray(eigenvalues, dtype=np.float64)
-    ws = np.asarray(w_star, dtype=np.float64)
-    s = float(lam @ (ws * ws))
-    v = lam * ws
-    P = np.diag(lam) - np.outer(v, v) / s
-    m0, m2, m4 = gaussian_moments(s, sigma2)
-    vSv = float(v @ S @ v)
-    trSP = float(np.sum(S * P))
-    PSv = P @ (S @ v)
-    vv = np.outer(v, v)
-    return (m4 / s ** 4 * vSv * vv
-            + m2 / s ** 2 * (vSv * P + trSP * vv + 2.0 * (np.outer(v, PSv) + np.outer(PSv, v)))
-            + m0 * (trSP * P + 2.0 * P @ S @ P))
-
-
-# ---------------------------------------------------------------------------- direction classes
-@dataclass(frozen=True)
-class DirectionClasses:
-    """The directions of the closure's basis, grouped into classes of equal D (model page:
-    SGD floor; module docstring): per eigenspace k of Q (``spaces``), the class along
-    ŵ_k = W*_k/r_k (v² = λ² r², weight 1) and, where n_k ≥ 2, right after it the class of
-    its n_k − 1 complement directions (v = 0, weight n_k − 1). With distinct eigenvalues the
-    classes are the coordinates, in stored order.
-
-    lam, v2, weight : (c,) per class; space : (c,) its eigenspace; across : (c,) True for a
-    complement class; along_index : (m,) the class along ŵ of each eigenspace."""
-    lam: np.ndarray
-    v2: np.ndarray
-    weight: np.ndarray
-    space: np.ndarray
-    across: np.ndarray
-    along_index: np.ndarray
-    spaces: Eigenspaces
-
-    def from_error(self, e: np.ndarray) -> np.ndarray:
-        """(c,) per-direction E[e²] of each class from a stored error vector e: (ŵ·e)² along
-        ŵ, (Σ e² − (ŵ·e)²)/(n − 1) in the complement (the complement's mean: the recursion
-        is linear and rotation invariant there, so only its total matters)."""
-        along = self.spaces.along(e)
-        rest = np.maximum(self.spaces.energy(e) - along * along, 0.0)
-        out = np.empty(self.lam.size)
-        out[self.along_index] = along * along
-        cross = np.flatnonzero(self.across)
-        out[cross] = rest[self.space[cross]] / self.weight[cross]
-        return out
-
-    def to_stored(self, D: np.ndarray) -> np.ndarray:
-        """(n_coords,) per stored coordinate i of eigenspace k: D_ŵ ŵ_i² + D_⊥ a_i, where the
-        complement's n − 1 directions are spread over the stored coordinates in proportion to
-        their share 1 − ŵ_i² of it, a_i = (1 − ŵ_i²)(n − 1)/(n_stored − 1) (all n − 1 on the
-        single coordinate of a mode stored in one). Physical problem: E[e_i²] per coordinate;
-        compressed: E[(c1 ∓ r)²] on a mode's first stored coordinate, E[c2²] on its second."""
-        sp = self.spaces
-        along = D[self.along_index]
-        across = np.zeros(sp.size)
-        cross = np.flatnonzero(self.across)
-        across[self.space[cross]] = D[cross]
-        u2 = sp.direction * sp.direction
-        n, k = sp.count[sp.index], sp.n_stored[sp.index]
-        share = np.where(k > 1, (1.0 - u2) * (n - 1.0) / np.maximum(k - 1.0, 1.0), n - 1.0)
-        return along[sp.index] * u2 + across[sp.index] * share
-
-
-def direction_classes(problem: Problem) -> DirectionClasses:
-    """The closure's direction classes of ``problem`` (:class:`DirectionClasses`), from the
-    eigenspaces of its stored coordinates (:func:`pyscale.model.compression.eigenspaces`).
-    O(number of eigenspaces) after the grouping. Raises ValueError where an eigenspace has
-    more stored coordinates than physical ones (they cannot be an isometric image)."""
-    sp = eigenspaces(problem.eigenvalues, problem.w_star, problem.counts)
-    if np.any(sp.n_stored > sp.count):
-        k = int(np.flatnonzero(sp.n_stored > sp.count)[0])
-        raise ValueError(f"the eigenvalue {sp.lam[k]:.6g} has {int(sp.n_stored[k])} stored "
-                         f"coordinates for {int(sp.count[k])} physical ones")
-    width = np.where(sp.count >= 2, 2, 1)
-    along_index = np.concatenate([[0], np.cumsum(width)[:-1]]).astype(np.int64)
-    space = np.repeat(np.arange(sp.size), width)
-    across = np.ones(space.size, dtype=bool)
-    across[along_index] = False
-    v_along = sp.lam * sp.r
-    v2 = np.zeros(space.size)
-    v2[along_index] = v_along * v_along
-    weight = np.where(across, sp.count[space] - 1.0, 1.0)
-    return DirectionClasses(lam=sp.lam[space], v2=v2, weight=weight, space=space,
-                            across=across, along_index=along_index, spaces=sp)
 
 
 @dataclass(frozen=True)
@@ -265,9 +140,9 @@ def linear_coefficient(problem: Problem, batch: int = 1, noise: float | None = N
     W(I) the Wick formula at S = I and H⁻¹ = (Q⁻¹ − (2/(3 s*)) w* w*ᵀ)/(8 s*)
     (Sherman–Morrison; Q⁻¹ v = w*, vᵀ Q⁻¹ v = s*, P w* = 0). A trace, so it is summed in
     any eigenbasis: over the direction classes with their weights, O(classes)."""
-    problem = _problem(problem)
-    batch = _batch(batch)
-    sigma2 = _noise(problem, noise)
+    problem = checked_problem(problem)
+    batch = checked_batch(batch)
+    sigma2 = noise_of(problem, noise)
     cl = direction_classes(problem)
     lam, v2, wt, s = cl.lam, cl.v2, cl.weight, problem.s_star
     nv = float(np.sum(wt * v2))
@@ -300,7 +175,9 @@ class SgdFloor:
     first_order: η σ²/B (the OU floor); correction: floor − first_order;
     relative_correction: correction / first_order; linear_coefficient: c₁, so that
     floor = first_order (1 + η c₁ + O(η²)); linear_floor: first_order (1 + η c₁);
-    max_stable_lr: the largest lr at which the second-moment recursion still contracts;
+    max_stable_lr: the largest lr at which the linearised chain's second moment still
+    contracts, safe (:func:`pyscale.theory.stable_step`: exact up to 64 directions ŵ, the
+    certified closure at or below it beyond);
     stable: lr < max_stable_lr (otherwise floor, per_direction and per_class are inf);
     per_direction: stationary E[e_i²] per stored coordinate (length n_coords; physical
     problem: per coordinate; compressed: E[(c1 ∓ r)²] on a mode's first stored coordinate
@@ -308,7 +185,9 @@ class SgdFloor:
     so floor = Σ per_direction / d (:meth:`DirectionClasses.to_stored`);
     per_class: stationary E[e²] per direction of each class (:func:`direction_classes`);
     mean_shift_mse: |E e|²/d from the nonlinear gradient terms (not in floor: its relative
-    size is O(lr σ²/B)).
+    size is O(lr σ²/B));
+    regime: where the floor holds (:func:`pyscale.theory.validity.sgd_floor_regime`): refused
+    (floor = inf) at or above the stable step, outside its window above 0.6 of it.
     """
     lr: float
     batch: int
@@ -324,43 +203,13 @@ class SgdFloor:
     per_direction: np.ndarray
     mean_shift_mse: float
     per_class: np.ndarray
+    regime: Regime
 
     def __repr__(self) -> str:
         return (f"SgdFloor(lr={self.lr:g}, batch={self.batch}, noise={self.noise:g}, "
                 f"floor={self.floor:.6g}, first_order={self.first_order:.6g}, "
                 f"relative_correction={self.relative_correction:.4g}, "
                 f"max_stable_lr={self.max_stable_lr:.6g})")
-
-
-def _stable_bound(c: _Closure, batch: int, sigma2: float) -> float:
-    """Largest η at which the closed recursion contracts, by bisection (60 halvings):
-    contraction needs 2 h_i > η k_i for every class i (each direction's own factor ρ_i < 1)
-    and a spectral radius < 1 for the 2 × 2 feedback through α_v, α_λ. The bracket starts
-    at min 2h_i/k_i (den_i = 0 there) and is halved while its midpoint is unstable (at large
-    d, e.g. isotropic d = 10^12, min 2h_i/k_i ∝ d is far above the bound), so the result
-    is within 2^-60 of a bracket within a factor 2 of the bound."""
-    lo, hi = 0.0, float(np.min(2.0 * c.h / c.k))       # den_i = 0 at hi: unstable there
-    for _ in range(2000):
-        if hi < 1e-300 or _fixed_point(c, 0.5 * hi, batch, sigma2) is not None:
-            break
-        hi *= 0.5
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        if _fixed_point(c, mid, batch, sigma2) is None:
-            hi = mid
-        else:
-            lo = mid
-    return lo
-
-
-def max_stable_lr(problem: Problem, batch: int = 1, noise: float | None = None) -> float:
-    """The largest stable online-SGD step near w* (model page: SGD floor): the lr at which
-    the (diagonally closed) second-moment recursion S ← S − η(HS + SH) + η² K(S) stops
-    contracting. O(classes) per bisection step."""
-    problem = _problem(problem)
-    batch = _batch(batch)
-    sigma2 = _noise(problem, noise)
-    return _stable_bound(_closure(problem, batch, sigma2), batch, sigma2)
 
 
 def _mean_shift_mse(problem: Problem, alpha: float) -> float:
@@ -377,21 +226,22 @@ def _mean_shift_mse(problem: Problem, alpha: float) -> float:
 def _floor(problem: Problem, lr: float, batch: int, sigma2: float, cl: DirectionClasses
            ) -> tuple[SgdFloor, _Closure]:
     c = _closure(problem, batch, sigma2, cl)
-    bound = _stable_bound(c, batch, sigma2)
+    bound = stable_step(problem, batch, sigma2).lr
     first = lr * sigma2 / batch
     c1 = linear_coefficient(problem, batch, sigma2)
+    regime = sgd_floor_regime(lr, bound)
     diag = _fixed_point(c, lr, batch, sigma2) if lr < bound else None
     if diag is None:
         inf = np.full(problem.n_coords, np.inf)
         return SgdFloor(lr, batch, sigma2, math.inf, first, math.inf, math.inf, c1,
                         first * (1 + lr * c1), bound, False, inf, math.nan,
-                        np.full(cl.lam.size, np.inf)), c
+                        np.full(cl.lam.size, np.inf), regime), c
     per_class = diag + first * lr * (c1 - _closure_coefficient(c, problem.d))
     floor = float(np.sum(c.weight * per_class)) / problem.d
     rel = (floor - first) / first if first > 0 else 0.0
     return SgdFloor(lr, batch, sigma2, floor, first, floor - first, rel, c1,
                     first * (1 + lr * c1), bound, True, cl.to_stored(per_class),
-                    _mean_shift_mse(problem, first), per_class), c
+                    _mean_shift_mse(problem, first), per_class, regime), c
 
 
 def sgd_floor(problem: Problem, lr: float, batch: int = 1, noise: float | None = None
@@ -404,12 +254,17 @@ def sgd_floor(problem: Problem, lr: float, batch: int = 1, noise: float | None =
     η; w the class weights, :func:`direction_classes`), c₁ the exact O(lr) coefficient
     (:func:`linear_coefficient`) and c₁ᴰ the closure's own, so that floor is exact to O(lr)
     relative and resummed beyond. Units: MSE = ||w ∓ w*||²/d. O(number of eigenspaces):
-    compressed problems at any d."""
-    problem = _problem(problem)
-    lr = _positive("lr", lr)
-    batch = _batch(batch)
-    sigma2 = _noise(problem, noise)
-    return _floor(problem, lr, batch, sigma2, direction_classes(problem))[0]
+    compressed problems at any d. At or above the largest stable step the floor is refused
+    (``stable`` False, ``floor`` inf, ``regime`` says why); above 0.6 of it the result
+    warns that the closure is outside its measured window."""
+    problem = checked_problem(problem)
+    lr = positive("lr", lr)
+    batch = checked_batch(batch)
+    sigma2 = noise_of(problem, noise)
+    fl = _floor(problem, lr, batch, sigma2, direction_classes(problem))[0]
+    if not fl.regime.refused:           # refused: stable is False and the floor inf
+        fl.regime.enforce()
+    return fl
 
 
 def sgd_relaxation_rates(problem: Problem, lr: float, batch: int = 1,
@@ -419,10 +274,10 @@ def sgd_relaxation_rates(problem: Problem, lr: float, batch: int = 1,
     coordinate, in stored order, where the eigenvalues are distinct) (model page: SGD
     floor); κ_i → 16 (s* λ_i + 2 v_i²) as lr → 0 (16 s* λ_i for the tail and for every
     complement class, v = Q w*). noise enters k_i through m0, m2."""
-    problem = _problem(problem)
-    lr = _positive("lr", lr)
-    batch = _batch(batch)
-    c = _closure(problem, batch, _noise(problem, noise))
+    problem = checked_problem(problem)
+    lr = positive("lr", lr)
+    batch = checked_batch(batch)
+    c = _closure(problem, batch, noise_of(problem, noise))
     rho = 1.0 - 2.0 * lr * c.h + lr * lr * c.k
     return -np.log(np.abs(rho)) / lr
 
@@ -478,24 +333,29 @@ def sgd_tail_mse(problem: Problem, tau, w_at_T2, lr: float, batch: int = 1,
     the multiplicative noise that the remaining error injects while it decays (every
     direction receives η² γ_i eᵀQe per step, eᵀQe ≫ its stationary value early in
     Phase III): the closed recursion of :func:`sgd_floor` integrated from D = E, O(classes)
-    per grid point. Raises ValueError at lr >= max_stable_lr."""
-    problem = _problem(problem)
-    lr = _positive("lr", lr)
-    batch = _batch(batch)
+    per grid point.
+
+    Its regime (:func:`pyscale.theory.validity.sgd_tail_regime`): refused
+    (:class:`~pyscale.theory.regime.RegimeError`, a ValueError) at lr >= max_stable_lr;
+    outside its measured window (a :class:`~pyscale.theory.regime.RegimeWarning`) when lr
+    exceeds 0.6 of the bound, or when w(T2) is not near the minimum or not on the plateau
+    (the coupling the frozen rates drop; docs/theory_sgd.md, section 4)."""
+    problem = checked_problem(problem)
+    lr = positive("lr", lr)
+    batch = checked_batch(batch)
     cl = direction_classes(problem)
-    fl, c = _floor(problem, lr, batch, _noise(problem, noise), cl)
-    if not fl.stable:
-        raise ValueError(f"lr = {lr:g} is at or above the largest stable step "
-                         f"{fl.max_stable_lr:.6g} for batch {fl.batch}: there is no floor")
-    e0 = cl.from_error(aligned_error(problem, w_at_T2))
-    taus = _taus(tau)
+    fl, c = _floor(problem, lr, batch, noise_of(problem, noise), cl)
+    e_stored = aligned_error(problem, w_at_T2)
+    sgd_tail_regime(problem, w_at_T2, lr, fl.max_stable_lr).enforce()
+    e0 = cl.from_error(e_stored)
+    taus = tau_values(tau)
     if coupled:
         order = np.argsort(taus, kind="stable")
         path = _closure_path(c, e0, fl, taus[order])
         out = np.empty(taus.size)
         out[order] = (path * c.weight).sum(axis=1) / problem.d
-        return _shaped(out, tau)
+        return shaped_like(out, tau)
     rho = 1.0 - 2.0 * lr * c.h + lr * lr * c.k
     decay = np.exp(np.outer(taus, np.log(np.abs(rho)) / lr))     # e^{−κ τ}, (n_tau, c)
     out = (decay @ (c.weight * e0) + (1.0 - decay) @ (c.weight * fl.per_class)) / problem.d
-    return _shaped(out, tau)
+    return shaped_like(out, tau)

@@ -25,19 +25,23 @@ import numpy as np
 from .._kernels.theory import weighted_exp_sums
 from ..model.problem import Problem
 from .convergence import check_power_law_exponent
+from .state import state_vector
+from .validity import phase3_regime
 
 __all__ = ["spectral_proxy", "tail_profile", "tail_mse", "TailAsymptotics",
            "tail_asymptotics", "aligned_error"]
 
 
-def _taus(tau) -> np.ndarray:
+def tau_values(tau) -> np.ndarray:
+    """The τ grid as a contiguous float64 1-D array (ValueError unless finite and >= 0)."""
     tau = np.atleast_1d(np.asarray(tau, dtype=np.float64))
     if tau.ndim != 1 or np.any(~np.isfinite(tau)) or np.any(tau < 0):
         raise ValueError("tau must be finite and >= 0")
     return np.ascontiguousarray(tau)
 
 
-def _shaped(values: np.ndarray, tau) -> Union[float, np.ndarray]:
+def shaped_like(values: np.ndarray, tau) -> Union[float, np.ndarray]:
+    """``values`` as a float when ``tau`` was a scalar, else unchanged."""
     return float(values[0]) if np.ndim(tau) == 0 else values
 
 
@@ -56,43 +60,46 @@ def spectral_proxy(eigenvalues, tau, counts=None, d: Optional[int] = None,
     if weights.shape != lam.shape:
         raise ValueError("counts must have the length of eigenvalues")
     dim = float(weights.sum()) if d is None else float(d)
-    taus = _taus(tau)
+    taus = tau_values(tau)
     out = weighted_exp_sums(lam, weights, 16.0 * float(s_star), taus, np.empty(taus.size))
-    return _shaped(out / dim, tau)
+    return shaped_like(out / dim, tau)
 
 
 def aligned_error(problem: Problem, w) -> np.ndarray:
     """e = w ∓ w*: the error against the nearer of ±w* (sign of w·w*), so that
     ||e||^2 / d is exactly the MSE (model page: Statistics and loss)."""
-    w = np.asarray(w, dtype=np.float64)
-    if w.shape != (problem.n_coords,):
-        raise ValueError(f"the state has shape {w.shape}, the problem has "
-                         f"{problem.n_coords} stored coordinates")
+    w = state_vector(problem, w, "the state w(T2)")
     sign = 1.0 if np.dot(problem.w_star, w) >= 0 else -1.0
     return w - sign * problem.w_star
 
 
 def tail_profile(problem: Problem, tau, w_at_T2):
     """Ŝ_d(τ) = Σ_i π_i e^{−16 s* λ_i τ}, π_i = e_i(T2)^2 / Σ_j e_j(T2)^2 (model page: Phase III).
-    Exact on compressed problems (a quadratic form in e)."""
+    Exact on compressed problems (a quadratic form in e). Warns outside the frozen
+    approximation's window (:func:`pyscale.theory.validity.phase3_regime`)."""
     e = aligned_error(problem, w_at_T2)
+    phase3_regime(problem, w_at_T2, "Phase III (tail_profile)").enforce()
     e2 = np.ascontiguousarray(e * e)
-    taus = _taus(tau)
+    taus = tau_values(tau)
     out = weighted_exp_sums(problem.eigenvalues, e2, 16.0 * problem.s_star, taus,
                             np.empty(taus.size))
-    return _shaped(out / e2.sum(), tau)
+    return shaped_like(out / e2.sum(), tau)
 
 
 def tail_mse(problem: Problem, tau, w_at_T2):
     """MSE(T2 + τ) ≈ MSE(T2) · Ŝ_d(τ) (model page: Phase III): the frozen (u = s = s*) Phase III
     prediction from the state w(T2). Equal to (1/d) Σ_i e_i(T2)^2 e^{−16 s* λ_i τ}.
-    Its error is O(ε) relative plus O(ε^2 τ^2 s*^(2) / d) when w(T2) has |u|, s ∈ [1−ε, 1]."""
+    Its error is O(ε) relative plus O(ε^2 τ^2 s*^(2) / d) when w(T2) has |u|, s ∈ [1−ε, 1]
+    and the state is on the plateau; off it (MSE(T2) ≪ σ*², as for a ≤ 1) the coupling
+    through s(t), u(t) that the frozen rates drop is of the order of the error, and the law
+    warns (:func:`pyscale.theory.validity.phase3_regime`; docs/theory_sgd.md, section 4)."""
     e = aligned_error(problem, w_at_T2)
+    phase3_regime(problem, w_at_T2, "Phase III (tail_mse)").enforce()
     e2 = np.ascontiguousarray(e * e)
-    taus = _taus(tau)
+    taus = tau_values(tau)
     out = weighted_exp_sums(problem.eigenvalues, e2, 16.0 * problem.s_star, taus,
                             np.empty(taus.size))
-    return _shaped(out / problem.d, tau)
+    return shaped_like(out / problem.d, tau)
 
 
 @dataclass(frozen=True)
@@ -133,7 +140,7 @@ def tail_asymptotics(d: int, a: float, tau) -> TailAsymptotics:
     d = int(d)
     if d < 1:
         raise ValueError(f"d must be >= 1, got {d}")
-    taus = _taus(tau)
+    taus = tau_values(tau)
     beta = 16.0 / power_law_normaliser(d, a)
     x_d = (beta * taus) ** (1.0 / a)
     learned = math.gamma(1.0 - 1.0 / a) * x_d

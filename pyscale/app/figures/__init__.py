@@ -11,6 +11,7 @@
  5    online SGD order parameters, a ∈ {0.5, 1, 1.5}, label noise    :mod:`.figure5`
  6    log(1 − |u|) vs log t, a ∈ {1.5, 2, 4}, d ∈ {500, 2000, 5000}  :mod:`.figure6`
  7    online SGD at d = 10⁹ vs the SGD floor and Phase III law       :mod:`.figure7`
+ 8    link pairs side by side: the flow at d = 10⁹, predicted T1     :mod:`.figure8`
 ====  =============================================================  ==================
 
 Every module holds ``PARAMS = {"full": {...}, "quick": {...}}`` (the paper's parameters
@@ -18,7 +19,8 @@ where it gives them, documented choices where it does not; ``quick`` is a second
 smoke test) and ``make(out, quick=False, progress=None) -> Path``. Figures 1 and 5 also
 take ``d=`` (``ANY_D = True``): their dimension, any d in [2, 10¹²], on the mode chain above
 10⁴ (:mod:`pyscale.app.figures._dimension`). Figure 7 is not in the paper: online SGD at
-d = 10⁹ on the mode chain against the SGD theory.
+d = 10⁹ on the mode chain against the SGD theory; Figure 8 neither: the flow of six link
+pairs at d = 10⁹ against the theory for other links (links page: Predictions for a pair).
 """
 from __future__ import annotations
 
@@ -26,21 +28,31 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from . import figure1, figure2, figure3, figure4, figure5, figure6, figure7
+from . import (
+    figure1,
+    figure2,
+    figure3,
+    figure4,
+    figure5,
+    figure6,
+    figure7,
+    figure8,
+    gallery,
+)
 from ._dimension import check_dimension
 
-__all__ = ["FIGURES", "ANY_D", "make_figure", "make_all"]
+__all__ = ["FIGURES", "ANY_D", "make_figure", "make_all", "check_gallery"]
 
 #: figure number -> module with PARAMS, TITLE and make(out, quick, progress)
 FIGURES = {1: figure1, 2: figure2, 3: figure3, 4: figure4, 5: figure5, 6: figure6,
-           7: figure7}
+           7: figure7, 8: figure8}
 #: the figures whose make() takes d= (their dimension)
 ANY_D = tuple(n for n, module in sorted(FIGURES.items()) if getattr(module, "ANY_D", False))
 
 
 def make_figure(number: int, out, quick: bool = False,
                 progress: bool | None = None, d: int | None = None) -> Path:
-    """Draw figure ``number`` (1-7) into ``out`` (PNG, PDF or SVG); ``d`` replaces the
+    """Draw figure ``number`` (1-8) into ``out`` (PNG, PDF or SVG); ``d`` replaces the
     dimension of figures 1 and 5 (an integer in [1, 10¹²]; compressed above 10⁴)."""
     try:
         module = FIGURES[int(number)]
@@ -57,7 +69,8 @@ def make_figure(number: int, out, quick: bool = False,
 
 def make_all(directory, quick: bool = False,
              progress: bool | None = None) -> Iterator[tuple[int, Path, float]]:
-    """Draw every figure into ``directory/figure{N}.png``; yields (N, path, seconds)."""
+    """Draw every figure into ``directory/figure{N}.png``; yields (N, path, seconds). Full
+    figures are entered into ``directory/manifest.json`` (:mod:`.gallery`)."""
     directory = Path(directory)
     if directory.suffix.lower() in (".png", ".pdf", ".svg"):
         raise ValueError(f"'all' writes one file per figure: give a directory, got "
@@ -67,4 +80,14 @@ def make_all(directory, quick: bool = False,
         start = time.perf_counter()
         path = make_figure(number, directory / f"figure{number}.png", quick=quick,
                            progress=progress)
-        yield number, path, time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        if not quick:  # the manifest records full figures (gallery: what each was made of)
+            gallery.record(directory, number, path, seconds, FIGURES[number].PARAMS["full"])
+        yield number, path, seconds
+
+
+def check_gallery(directory, say=print) -> list:
+    """Every way the gallery in ``directory`` is not what the code makes now (empty: it
+    is current); see :mod:`.gallery`."""
+    return gallery.check(directory, FIGURES,
+                         lambda number, out: make_figure(number, out, progress=False), say=say)

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -47,7 +48,7 @@ def log_axes(ax, xlabel: str, ylabel: str, title: str = "", x: str = "log",
 
 
 def mark_time(ax, t: float | None, label: str, color: str = "0.3",
-              style: str = "--") -> None:
+              style: Any = "--") -> None:
     """A vertical line at time t labelled in the legend (skipped when t is None)."""
     if t is None or not np.isfinite(t) or t <= 0:
         return
@@ -87,11 +88,64 @@ def palette(n: int) -> Sequence:
     return [plt.cm.viridis(v) for v in np.linspace(0.0, 0.85, max(n, 1))]
 
 
+def figure_texts(fig) -> list:
+    """What the figure says, in order: its title, each panel's title and axis labels, its
+    annotations and every legend entry (the numbers a reader takes from it)."""
+    texts = [fig._suptitle.get_text()] if getattr(fig, "_suptitle", None) else []
+    legends = list(fig.legends)
+    for ax in fig.axes:
+        texts += [ax.get_title(), ax.get_xlabel(), ax.get_ylabel()]
+        texts += [t.get_text() for t in ax.texts]
+        if ax.get_legend() is not None:
+            legends.append(ax.get_legend())
+    for legend in legends:
+        texts += [t.get_text() for t in legend.get_texts()]
+    return [t for t in texts if t.strip()]
+
+
+def _drawn_styles(fig) -> set:
+    """(linestyle, marker) of every line that holds data."""
+    return {(line.get_linestyle(), line.get_marker()) for ax in fig.axes
+            for line in ax.get_lines() if len(line.get_xdata()) > 0}
+
+
+def check_legends(fig) -> None:
+    """Refuse a legend that misleads: a label listed twice, or a style key (a labelled
+    empty line, drawn only for the legend) whose line style no curve of the figure has."""
+    legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes
+                                   if ax.get_legend() is not None]
+    for legend in legends:
+        labels = [t.get_text() for t in legend.get_texts()]
+        twice = sorted({x for x in labels if labels.count(x) > 1})
+        if twice:
+            raise ValueError(f"the legend lists {twice[0]!r} twice")
+    shown = {t.get_text() for legend in legends for t in legend.get_texts()}
+    drawn = _drawn_styles(fig)
+    for ax in fig.axes:
+        for line in ax.get_lines():
+            label = str(line.get_label())
+            if label not in shown or len(line.get_xdata()) > 0:
+                continue
+            style = (line.get_linestyle(), line.get_marker())
+            text_only = style[0] in ("None", " ", "") and style[1] in ("None", " ", "")
+            if not text_only and style not in drawn:
+                raise ValueError(f"the legend entry {label!r} has a style no curve has")
+
+
 def save(fig, out) -> Path:
-    """Write the figure (format from the suffix) and close it."""
+    """Write the figure (format from the suffix) atomically and close it. Its legends are
+    checked first (:func:`check_legends`); a PNG carries what the figure says
+    (:func:`figure_texts`) in its "Description" (read back by the gallery's manifest)."""
+    import json
+
+    from ..io import atomic_path
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
+    check_legends(fig)
+    metadata = None
+    if out.suffix.lower() == ".png":
+        metadata = {"Description": json.dumps(figure_texts(fig), ensure_ascii=True)}
+    with atomic_path(out, suffix=out.suffix) as tmp:
+        fig.savefig(tmp, format=out.suffix.lstrip(".").lower() or None, metadata=metadata)
     plt.close(fig)
     return out
 

@@ -58,8 +58,8 @@ def phase2b_clock(traj, t1_prime: float, s_star: float = 1.0) -> np.ndarray:
     """Λ(t) = Θ(T1') − Θ(t), Θ(t) = ∫_0^t (s* − 3 s) dt' (trapezoid rule on the records),
     the variable of the Phase IIb law 1 − u ≍ Λ^{−(a−1)/a} (model page: Phases); 0 up to
     T1'. Once s ≈ s*, Λ ≈ 2 s* (t − T1')."""
-    from ...analysis.compare import _theta
-    theta = _theta(traj, s_star)
+    from ...analysis.compare import theta_on_records
+    theta = theta_on_records(traj, s_star)
     k = int(np.searchsorted(traj.t, t1_prime))
     return np.where(traj.t > t1_prime, theta[k] - theta, 0.0)
 

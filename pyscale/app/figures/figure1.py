@@ -51,7 +51,7 @@ def make(out: Path, quick: bool = False, progress: bool | None = None,
     floor, top = np.inf, 0.0
     with Runs(2 * len(p["a"]), "figure 1", progress) as runs:
         for a, color in zip(p["a"], colors):
-            problem = build_problem(p["d"], a, seed=p["seed"], target="norm_d",
+            problem = build_problem(p["d"], a, horizon, seed=p["seed"], target="norm_d",
                                     noise=p["noise"])
             members = runs.sgd_members(problem, p["seeds"], desc=f"sgd a={a:g}",
                                        lr=p["lr"], steps=p["steps"], record=records)

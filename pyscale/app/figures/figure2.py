@@ -2,7 +2,8 @@
 (model page: Phases) — a = 2, d = 1000, lr η = 10⁻², 10⁷ steps (t = 10⁵), δ = ε = 0.05.
 
 Shaded, from the measured stopping times: Phase I (escape, t < T1, T1 the first time
-|u| ≥ δ), Phase IIa (T1 to T1', after which s stays above 1/3), Phase IIb (T1' to T2, the
+|u| ≥ δ), Phase IIa (T1 to T1', after which s stays above s*(1/3 + s0), s0 = 0.1: the
+threshold of T1', model page: Phases), Phase IIb (T1' to T2, the
 first time |u| and s lie in [1 − ε, 1]: u approaches 1 while the MSE stays on its plateau
 σ*² = ||w*||²/d) and Phase III (t > T2: the spectral tail is learned and the MSE leaves the
 plateau). Measured T1 (dashed) and the predicted escape time log(δ/|C|)/ρ (dotted; model
@@ -32,7 +33,7 @@ PARAMS = {
 
 #: (name, legend text, colour) of each shaded phase, in order; {T1} etc. are filled in
 PHASES = (("I", "Phase I: escape, t < T1 = {T1}", "C3"),
-          ("IIa", "Phase IIa: s crosses 1/3, T1 → T1' = {T1p}", "C1"),
+          ("IIa", "Phase IIa: s rises past s*(1/3 + s0), T1 → T1' = {T1p}", "C1"),
           ("IIb", "Phase IIb: u → 1 on the MSE plateau, T1' → T2 = {T2}", "C2"),
           ("III", "Phase III: spectral tail learned, t > T2", "C0"))
 
@@ -92,8 +93,9 @@ def make(out: Path, quick: bool = False, progress: bool | None = None) -> Path:
     sigma2 = problem.star_norm2 / problem.d
     axes[0].axhline(sigma2, color="0.45", linestyle=(0, (5, 2, 1, 2)), linewidth=1.0,
                     label=f"plateau σ*² = ||w*||²/d = {sigma2:.3g}")
-    axes[2].axhline(1 / 3, color="0.45", linestyle=(0, (3, 1, 1, 1, 1, 1)), linewidth=1.0,
-                    label="s = 1/3")
+    level = problem.s_star * (1 / 3 + ph.s0)  # the threshold that defines T1'
+    axes[2].axhline(level, color="0.45", linestyle=(0, (3, 1, 1, 1, 1, 1)), linewidth=1.0,
+                    label=f"s = s*(1/3 + s0) = {level:.3g} (T1': s stays above)")
     bound = ("—" if theory.T2_bound is None else f"{theory.T2_bound:.2g}")
     axes[1].plot([], [], " ", label=f"Corollary 1 bound: T2 ≤ {bound} (s0 = {theory.s0:g})")
     figure_legend(fig, axes, ncol=3)

@@ -80,7 +80,8 @@ def make(out: Path, quick: bool = False, progress: bool | None = None) -> Path:
     axes[-1].axhline(1.0 - p["u_T2"], color="0.4", linestyle=":", linewidth=1.2,
                      label=f"ε = 1 − |u(T2)| = {1.0 - p['u_T2']:.2g}")
     axes[-1].plot([], [], color="0.3", label="vs the flow")
-    axes[-1].plot([], [], color="0.3", linestyle="--", linewidth=1.0, label="vs GD")
+    axes[-1].plot([], [], color="0.3", linestyle="none", marker="o", markersize=2.5,
+                  label="vs GD (points: GD lies on the flow)")
     log_axes(axes[-1], "τ = t − T2", "|frozen − MSE| / MSE (population)",
              "frozen approximation: relative error")
     # outside, right of the panel: the curves fill the axes
@@ -119,5 +120,6 @@ def _error_panel(ax, p, a, color, at_t2, gd, flow, pred) -> None:
         return pred.tail_mse(tau, at_t2.w)
     ax.plot(*relative_error(flow.t, flow.mse, frozen, floor), color=color,
             label=f"a = {a:g}")
-    ax.plot(*relative_error(gd.t, gd.mse, frozen, floor), color=color, linestyle="--",
-            linewidth=1.0)
+    tau, error = relative_error(gd.t, gd.mse, frozen, floor)
+    # points, every few records: GD at this η follows the flow, so a line would hide
+    ax.plot(tau[::8], error[::8], color=color, linestyle="none", marker="o", markersize=2.5)

@@ -55,7 +55,7 @@ def make(out: Path, quick: bool = False, progress: bool | None = None,
     colors = palette(len(p["a"]))
     with Runs(2 * len(p["a"]), "figure 5", progress) as runs:
         for a, color in zip(p["a"], colors):
-            problem = build_problem(p["d"], a, seed=p["seed"], noise=p["noise"])
+            problem = build_problem(p["d"], a, horizon, seed=p["seed"], noise=p["noise"])
             members = runs.sgd_members(problem, p["seeds"], desc=f"sgd a={a:g}",
                                        lr=p["lr"], steps=p["steps"], record=records)
             flow = runs.simulate(problem, "flow", desc=f"flow a={a:g}",

@@ -77,7 +77,7 @@ class Panel:
 def run_panel(runs: Runs, a: float, lr: float, horizon: float, p: dict) -> Panel:
     """SGD ensemble to ``horizon``, T2(ε), the members' states at T2, and
     :func:`compare_ensemble` with one start state per member."""
-    problem = build_problem(p["d"], a, seed=p["seed"], noise=p["noise"])
+    problem = build_problem(p["d"], a, horizon, seed=p["seed"], noise=p["noise"])
     steps = int(round(horizon / lr))
     members = runs.sgd_members(problem, p["seeds"], desc=f"sgd a={a:g}", lr=lr, steps=steps,
                                record=log_records(steps, p["records"]))
@@ -204,12 +204,16 @@ def _phase3_law(ax, panel: Panel, transform) -> None:
     ax.plot(*gapped(c["t"], transform(c["law"])), color="k", linestyle="--", linewidth=1.2)
 
 
+#: T2's line: dash-dot-dot, apart from the floor's dash-dot and the law's dashes.
+T2_STYLE = (0, (6, 2, 1, 2, 1, 2))
+
+
 def _mark_phases(ax, panel: Panel) -> None:
     t1 = None
     if panel.comparison is not None:
         t1 = panel.comparison.row("escape time T1, median").measured
     mark_time(ax, t1, "", color="C3", style=":")
-    mark_time(ax, panel.T2, "", color="0.3", style="--")
+    mark_time(ax, panel.T2, "", color="0.3", style=T2_STYLE)
 
 
 def _legend_proxies(ax, seeds: int) -> None:
@@ -222,7 +226,8 @@ def _legend_proxies(ax, seeds: int) -> None:
     ax.plot([], [], color="k", linestyle="--", linewidth=1.2,
             label="SGD Phase III law from the members' w(T2)")
     ax.plot([], [], color="C3", linestyle=":", linewidth=1.1, label="T1 (median over seeds)")
-    ax.plot([], [], color="0.3", linestyle="--", linewidth=1.1, label="T2 (every seed in band)")
+    ax.plot([], [], color="0.3", linestyle=T2_STYLE, linewidth=1.1,
+            label="T2 (every seed in band)")
 
 
 def _sci(x: float) -> str:

@@ -2,9 +2,13 @@
 Compression), behind ``Problem.compress``."""
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 
-from ... import _validate as check
+import pyscale._validate as check
+
+from .horizon import check_horizon_args, mode_tolerance, resolved_eigenvalue
 from .modes import Modes, assemble_modes
 
 __all__ = ["group", "greedy_groups", "REPRESENTATIVES"]
@@ -13,23 +17,28 @@ __all__ = ["group", "greedy_groups", "REPRESENTATIVES"]
 REPRESENTATIVES = ("target", "count")
 
 
-def greedy_groups(lam_desc: np.ndarray, rtol: float) -> np.ndarray:
+def greedy_groups(lam_desc: np.ndarray, rtol: float,
+                  lam_star: Optional[float] = None) -> np.ndarray:
     """Start indices of the greedy grouping of decreasing eigenvalues: each group is the
-    longest run from its first element λ_j with λ_j ≤ (1 + δ) λ_k for all members k."""
+    longest run from its first element λ_j with λ_j ≤ (1 + δ_j) λ_k for all members k,
+    δ_j = δ, or δ / min(1, λ_j / λ_*) with a horizon (:func:`~.horizon.mode_tolerance`)."""
     ascending = -lam_desc  # increasing, for searchsorted
     n = lam_desc.size
     starts = []
     j = 0
     while j < n:
         starts.append(j)
-        # first k with λ_k < λ_j / (1 + δ)
-        j = int(np.searchsorted(ascending, -lam_desc[j] / (1.0 + rtol), side="right"))
+        tol = float(mode_tolerance(lam_desc[j:j + 1], rtol, lam_star)[0])
+        # first k with λ_k < λ_j / (1 + δ_j)
+        j = max(j + 1, int(np.searchsorted(ascending, -lam_desc[j] / (1.0 + tol),
+                                           side="right")))
     return np.asarray(starts, dtype=np.int64)
 
 
 
 def group(eigenvalues: np.ndarray, w_star: np.ndarray, w0: np.ndarray, counts: np.ndarray,
-          rtol: float, representative: str = "target") -> Modes:
+          rtol: float, representative: str = "target", horizon: Optional[float] = None,
+          rate: Optional[float] = None) -> Modes:
     """Group a problem's (nearly) equal eigenvalues into modes (model page: Compression).
 
     Eigenvalues are sorted decreasingly and grouped greedily from the largest: a mode is
@@ -59,17 +68,25 @@ def group(eigenvalues: np.ndarray, w_star: np.ndarray, w0: np.ndarray, counts: n
     2.5e-5 / 4.6e-7 / 7.9e-9 with "count", and the relative MSE error 1.5e-5 / 8.5e-7 /
     1.6e-8 against 8.6e-5 / 6.0e-6 / 2.7e-6: "target" is 10–100× more accurate path by path.
 
+    ``horizon`` T with ``rate`` K (the bound on |c0| + |c1| over the run): each mode may
+    span 1 + δ / min(1, λ/λ_*), λ its largest eigenvalue, λ_* = min(1/(K T), √(Σλ²/d))
+    (model page: Compression, Horizon-aware grouping) — exact to O(δ) for runs up to t = T.
+
     Raises ValueError for rtol outside (0, 1), or an unknown representative.
     """
     rtol = check.grouping_tolerance(rtol)
     check.choice("representative", representative, REPRESENTATIVES)
+    sized = check_horizon_args(horizon, rate)
     order = np.argsort(-eigenvalues, kind="stable")
     lam = eigenvalues[order]
     source_n = int(lam.size)
     w_star = w_star[order]
     w0 = w0[order]
     cnt = counts[order]
-    starts = greedy_groups(lam, rtol)
+    lam_star = None
+    if sized is not None:
+        lam_star = resolved_eigenvalue(*sized, float(np.sum(cnt * lam * lam) / np.sum(cnt)))
+    starts = greedy_groups(lam, rtol, lam_star)
     sizes = np.diff(np.append(starts, lam.size))
     single = sizes == 1
 
@@ -101,5 +118,7 @@ def group(eigenvalues: np.ndarray, w_star: np.ndarray, w0: np.ndarray, counts: n
         lam_mode, count_mode, single, w_star[starts], w0[starts], s11, s01, resid2)
     info = {"rtol": rtol, "representative": representative, "n_modes": int(n_modes),
             "source_n_coords": source_n}
+    if sized is not None:
+        info.update(horizon=sized[0], rate=sized[1])
     return Modes(eig, ws_v, w0_v, counts_v, int(n_modes), info)
 

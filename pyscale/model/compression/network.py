@@ -28,7 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ... import _validate as check
+import pyscale._validate as check
+
 from .grouping import REPRESENTATIVES, greedy_groups
 from .modes import Modes
 from .power_law import mode_power_sums, power_law_modes, power_law_normaliser

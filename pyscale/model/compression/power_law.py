@@ -4,11 +4,13 @@ Euler–Maclaurin), and each mode's Wishart Gram matrix drawn exactly (Bartlett)
 from __future__ import annotations
 
 import math
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
-from ... import _validate as check
+import pyscale._validate as check
+
+from .horizon import check_horizon_args, resolved_eigenvalue
 from .modes import Modes, assemble_modes
 
 __all__ = ["draw_power_law", "power_law_normaliser", "power_law_modes", "mode_power_sums",
@@ -95,7 +97,8 @@ def power_law_normaliser(d: int, a: float) -> float:
     return float(mode_power_sums(np.array([1]), np.array([d]), a)[0])
 
 
-def power_law_modes(d: int, a: float, rtol: float) -> Tuple[np.ndarray, np.ndarray]:
+def power_law_modes(d: int, a: float, rtol: float, horizon: Optional[float] = None,
+                    rate: Optional[float] = None) -> Tuple[np.ndarray, np.ndarray]:
     """Index ranges [first_k, last_k] (1-based) grouping λ_i = i^(-a)/H_{d,a} into modes
     whose largest/smallest eigenvalue ratio (last/first)^a is ≤ 1 + δ (model page: Compression).
 
@@ -103,13 +106,23 @@ def power_law_modes(d: int, a: float, rtol: float) -> Tuple[np.ndarray, np.ndarr
     q = floor(p (1+δ)^(1/a)). For p < 1/((1+δ)^(1/a) − 1) this is q = p: the head, where
     neighbouring eigenvalues differ by more than 1 + δ, is one coordinate per mode. Beyond
     it the widths grow geometrically, so there are ≈ (a/δ)(1 + ln(δ d / a)) modes.
-    Cost O(number of modes).
+
+    With a ``horizon`` T and the coefficients' bound K = ``rate``, the mode starting at p may
+    span 1 + δ_p, δ_p = δ / min(1, λ_p/λ_*), λ_* = min(1/(K T), √(Σλ_i²/d))
+    (:func:`~.horizon.resolved_eigenvalue`; model page: Compression, Horizon-aware grouping):
+    the uniform modes down to λ_*, then modes of absolute width ≤ δ λ_* — a count that does
+    not grow with d (while d ≤ (K T)² Σλ_i²). Cost O(number of modes).
     """
     d = check.dimension(d)
     a = check.exponent(a)
     rtol = check.grouping_tolerance(rtol)
+    sized = check_horizon_args(horizon, rate)
     if a == 0.0:  # isotropic: every eigenvalue equal, one mode
         return np.array([1], dtype=np.int64), np.array([d], dtype=np.int64)
+    if sized is not None:
+        normaliser = power_law_normaliser(d, a)
+        mean_square = power_law_normaliser(d, 2.0 * a) / (normaliser * normaliser * d)
+        return _horizon_modes(d, a, rtol, resolved_eigenvalue(*sized, mean_square))
     growth = math.exp(math.log1p(rtol) / a)  # (1+δ)^(1/a), the largest last/first ratio
     excess = math.expm1(math.log1p(rtol) / a)  # (1+δ)^(1/a) − 1 without cancellation
     # Singletons: p (r − 1) < 1. Computed in floats, then the boundary checked in the loop.
@@ -136,6 +149,34 @@ def power_law_modes(d: int, a: float, rtol: float) -> Tuple[np.ndarray, np.ndarr
     firsts.append(np.asarray(tail_first, dtype=np.int64))
     lasts.append(np.asarray(tail_last, dtype=np.int64))
     return np.concatenate(firsts), np.concatenate(lasts)
+
+
+def _horizon_modes(d: int, a: float, rtol: float,
+                   lam_star: float) -> Tuple[np.ndarray, np.ndarray]:
+    """The horizon-aware ranges of :func:`power_law_modes`: singletons while the uniform rule
+    keeps them and λ_p ≥ λ_*, then greedy with δ_p = δ / min(1, λ_p/λ_*) from each first
+    index p."""
+    normaliser = power_law_normaliser(d, a)
+    excess = math.expm1(math.log1p(rtol) / a)
+    n_head = min(d, max(int(math.ceil(1.0 / excess)) - 1, 0))
+    # λ_p ≥ λ_* ⟺ p ≤ (λ_* H)^(-1/a): there the tolerance is δ itself.
+    p_reach = (lam_star * normaliser) ** (-1.0 / a)
+    n_single = min(n_head, int(p_reach))
+    growth = math.exp(math.log1p(rtol) / a)
+    while n_single > 0 and math.floor(n_single * growth) > n_single:
+        n_single -= 1  # rounding guard, as in the uniform rule
+    first = list(range(1, n_single + 1))
+    last = list(first)
+    p = n_single + 1
+    while p <= d:
+        lam = float(p) ** (-a) / normaliser
+        tol = rtol / min(1.0, lam / lam_star)
+        q = p * math.exp(math.log1p(tol) / a)
+        q = d if q >= d else max(p, int(math.floor(q)))
+        first.append(p)
+        last.append(q)
+        p = q + 1
+    return np.asarray(first, dtype=np.int64), np.asarray(last, dtype=np.int64)
 
 
 
@@ -170,12 +211,14 @@ def sample_mode_grams(sizes, rng: np.random.Generator):
 
 
 def draw_power_law(d: int, a: float, seed: int = 0, target: str = "unit_q",
-                   rtol: float = 1e-3) -> Modes:
+                   rtol: float = 1e-3, horizon: Optional[float] = None,
+                   rate: Optional[float] = None) -> Modes:
     """The paper's problem (model page: Data model) at dimension d, compressed at tolerance δ = rtol
     (model page: Compression), in O(number of modes) time and memory — no length-d vector.
 
-    * Modes: :func:`power_law_modes`; eigenvalue of mode [p, q]: the count-weighted mean
-      (1/n) Σ_{i=p}^{q} i^(-a) / H_{d,a} (see :func:`compress`, "count"), with
+    * Modes: :func:`power_law_modes` (horizon-aware with ``horizon`` T and ``rate`` K,
+      the bound on |c0| + |c1| the grouping assumes); eigenvalue of mode [p, q]: the
+      count-weighted mean (1/n) Σ_{i=p}^{q} i^(-a) / H_{d,a} (see :func:`compress`, "count"), with
       H_{d,a} from :func:`power_law_normaliser` (~1e-15 relative), so tr Q = 1.
     * Vectors: g, h ~ N(0, I_d) i.i.d.; per mode the Gram matrix of (g, h) is drawn exactly
       (:func:`sample_mode_grams`; head modes of size one are plain Gaussians). Then exactly
@@ -194,7 +237,7 @@ def draw_power_law(d: int, a: float, seed: int = 0, target: str = "unit_q",
     a = check.exponent(a)
     rtol = check.grouping_tolerance(rtol)
     check.choice("target", target, ("unit_q", "norm_d"))
-    first, last = power_law_modes(d, a, rtol)
+    first, last = power_law_modes(d, a, rtol, horizon, rate)
     sizes = last - first + 1
     normaliser = power_law_normaliser(d, a)
     if a == 0.0:
@@ -222,5 +265,8 @@ def draw_power_law(d: int, a: float, seed: int = 0, target: str = "unit_q",
         np.where(single, zeros, s11), np.where(single, zeros, s01),
         np.where(single, zeros, resid2))
     info = {"rtol": rtol, "representative": "count", "n_modes": int(n_modes)}
+    sized = check_horizon_args(horizon, rate)
+    if sized is not None:
+        info.update(horizon=sized[0], rate=sized[1])
     return Modes(eig, ws_v, w0_v, counts_v, int(n_modes), info)
 

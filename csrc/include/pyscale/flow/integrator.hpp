@@ -55,6 +55,7 @@
 #include "controller.hpp"
 #include "dense.hpp"
 #include "events.hpp"
+#include "exponential.hpp"
 #include "tableau.hpp"
 #include "vector_field.hpp"
 #include "woodbury.hpp"
@@ -100,6 +101,7 @@ struct FlowResult {
     long long rejected = 0;   // rejected step attempts
     long long rhs_evals = 0;  // right-hand-side evaluations
     long long passes = 0;     // O(d) passes over the state (each fuses several operations)
+    long long exponential_steps = 0;  // accepted steps of the exponential scheme
     std::size_t records_written = 0;
     bool stopped_by_event = false;  // the observer stopped the run at t (inside a step)
 };
@@ -154,7 +156,10 @@ public:
           capacitance_sums_(p.n, opt.threads), stage_sums_(p.n, opt.threads),
           moment_sums_(p.n, opt.threads), final_sums_(p.n, opt.threads),
           final_dense_sums_(p.n, opt.threads), final_full_sums_(p.n, opt.threads),
-          dense_all_sums_(p.n, opt.threads), final_direct_sums_(p.n, opt.threads) {
+          dense_all_sums_(p.n, opt.threads), final_direct_sums_(p.n, opt.threads),
+          expo_sums_(p.n, opt.threads), expo_final_(p.n, opt.threads),
+          expo_final_full_(p.n, opt.threads), expo_final_direct_(p.n, opt.threads),
+          expo_both_(p.n, opt.threads) {
         if (ws.size() != p.n) throw std::invalid_argument("workspace size != problem size");
         if (ws.stages() < tab_.stages)
             throw std::invalid_argument("workspace has fewer stage vectors than the method");
@@ -163,6 +168,8 @@ public:
         atol_ = opt.atol >= 0.0 ? opt.atol : default_atol(p, opt.rtol, opt.threads);
         controller_.error_order = tab_.error_order;
         controller_.hmax = opt.hmax;
+        expo_controller_.error_order = kExponentialErrorOrder;
+        expo_controller_.hmax = opt.hmax;
         lambda_max_ = 0.0;
         star_norm2_ = 0.0;
         for (std::size_t i = 0; i < p.n; ++i) {
@@ -223,6 +230,10 @@ private:
     struct Attempt {
         double step = 0.0, target = 0.0;
         bool lands = false, extras = false;
+        // An exponential step (exponential.hpp) ending at nu_end of its collocation
+        // interval; fallback: the attempt did not apply (RODAS4 takes the step instead).
+        bool exponential = false, fallback = false;
+        double nu_end = 1.0, planned = 0.0;
     };
 
     bool interpolating() const { return opt_.record_mode == RecordMode::kInterpolate; }
@@ -238,10 +249,21 @@ private:
                 return;
             }
             Moments m_new;
-            const double err = attempt(r.y, r.spare, r.m, a.step, m_new, a.extras, r.res);
+            const double err = a.exponential
+                                   ? attempt_exponential(r, a, m_new)
+                                   : attempt(r.y, r.spare, r.m, a.step, m_new, a.extras, r.res);
             if (!(err <= 1.0)) {  // also catches NaN
                 ++r.res.rejected;
-                r.h = controller_.after_reject(a.step, err);
+                if (a.fallback) {  // c0 changing sign on the step: RODAS4 takes the steps
+                    rodas_hold_ = true;
+                    hold_sign_ = field_.coefficients(r.m.s, r.m.u).c0 > 0.0;
+                    hold_fresh_ = true;
+                    continue;
+                }
+                // An exponential attempt is sized by its planned step (its length in t is
+                // known only after the collocation).
+                r.h = a.exponential ? expo_controller_.after_reject(a.planned, err)
+                                    : controller_.after_reject(a.step, err);
                 r.last_rejected = true;
                 continue;
             }
@@ -271,6 +293,7 @@ private:
             ++r.next;
         }
         r.h = opt_.h0 > 0.0 ? opt_.h0 : initial_step(r.m);
+        rodas_hold_ = hold_fresh_ = false;  // a run (or resumed segment) starts afresh
     }
 
     // Sizes the next attempt (false: the step would underflow) and chooses what its last
@@ -281,12 +304,25 @@ private:
         const bool interpolate = interpolating();
         // Interpolated records need no step of their own: only the last one is a target.
         a.target = interpolate ? r.t_records[r.n_records - 1] : r.t_records[r.next];
-        const double growth = field_.coefficients(r.m.s, r.m.u).c0 * lambda_max_;
-        r.h = controller_.limit(r.h, growth, tab_.gamma);
+        const double c0_now = field_.coefficients(r.m.s, r.m.u).c0;
+        const double growth = c0_now * lambda_max_;
+        // After a fallback RODAS4 keeps the steps through the crossing (c0 of the other sign
+        // and the margin away from 0), or until c0 is twice the margin away from 0: so that
+        // exponential attempts do not keep failing on the way to it.
+        // At least one RODAS4 step is taken after a fallback (the attempt would fail again).
+        if (rodas_hold_ && !hold_fresh_ &&
+            exponential_applies(r.m, (c0_now > 0.0) != hold_sign_ ? 1.0 : 2.0))
+            rodas_hold_ = false;
+        a.exponential = opt_.method == FlowMethod::kExponential && !rodas_hold_ &&
+                        exponential_applies(r.m);
+        // The growth limit is RODAS4's (its linear system); exponential steps are exact in
+        // the diagonal part whatever its sign.
+        r.h = a.exponential ? std::min(r.h, opt_.hmax) : controller_.limit(r.h, growth, tab_.gamma);
         a.step = r.h;
         a.lands = StepController::lands(r.t, a.step, a.target);
         if (a.lands) a.step = a.target - r.t;
         if (StepController::too_small(a.step, r.t)) return false;
+        if (a.exponential) return true;  // its records are known after the collocation
         const double t_planned = a.lands ? a.target : r.t + a.step;
         std::size_t inside = 0;
         while (interpolate && r.next + inside < r.n_records &&
@@ -310,10 +346,18 @@ private:
         ++r.res.steps;
         const double t_start = r.t;
         r.t = a.lands ? a.target : r.t + a.step;
-        dense_row(row, r.spare, r.y, r.m, m_new, t_start, a.step, a.extras, r.res);
+        last_exponential_ = a.exponential;
+        if (!a.exponential) hold_fresh_ = false;
+        r.res.exponential_steps += a.exponential ? 1 : 0;
+        if (a.exponential)
+            dense_row_from_sums(row, t_start, a.step, final_dense_.data(),
+                                a.extras ? final_extras_.data() : nullptr);
+        else
+            dense_row(row, r.spare, r.y, r.m, m_new, t_start, a.step, a.extras, r.res);
         const Moments m_start = r.m;
         r.m = m_new;
-        r.h = controller_.after_accept(a.step, err, r.last_rejected, a.lands, r.h);
+        r.h = (a.exponential ? expo_controller_ : controller_)
+                  .after_accept(a.step, err, r.last_rejected, a.lands, r.h);
         r.last_rejected = false;
         if (dense_log) dense_log->insert(dense_log->end(), row, row + kDenseWidth);
         double stop = observer ? observer(row) : kContinue;
@@ -329,7 +373,10 @@ private:
         }
         if (!stopping) return false;
         if (t_end < r.t) {
-            dense_state(r.spare, r.y, m_start, r.m, stop, a.step, r.res);
+            if (a.exponential)
+                exponential_state(r.spare, proposal_.nu_at(stop * a.step), r.res);
+            else
+                dense_state(r.spare, r.y, m_start, r.m, stop, a.step, r.res);
             std::swap(r.y, r.spare);
             r.t = t_end;
         }
@@ -353,7 +400,10 @@ private:
             Moments mr = m;
             if (tr != t) {
                 mr = dense_moments(row, (tr - t_start) / step);
-                if (q < inline_count_) {  // formed at this very theta in the last pass
+                if (last_exponential_ && q < expo_inline_) {  // the exact state there
+                    const double* d = expo_direct_.data() + 6 * q;
+                    mr = Moments{d[0], d[1], d[2], d[3], d[4], d[5]};
+                } else if (!last_exponential_ && q < inline_count_) {  // formed at this theta
                     const double* d = direct_sums_.data() + 4 * q;
                     mr.s2 = d[0];
                     mr.u2 = d[1];
@@ -732,6 +782,183 @@ private:
         }
     }
 
+    // ---------------------------------------------------------------- exponential steps
+    // (exponential.hpp; FlowMethod::kExponential.) Two passes per attempt: the collocation's
+    // sums, then the new state with its moments, error, dense row and exact records.
+
+    // Whether an exponential step applies at these moments: c0 away from 0 relative to the
+    // pair's rate scale (the square: |s* - 3 s| >= 0.1 s*).
+    bool exponential_applies(const Moments& m, double widen = 1.0) const {
+        const double c0 = field_.coefficients(m.s, m.u).c0;
+        return std::abs(c0) >= widen * kExponentialMargin * field_.rate_bound(m.s, m.u);
+    }
+
+    // The exponential attempt from r.y: pass A and the collocation (a.fallback where it
+    // does not apply), the step's end (a.step, a.lands, a.nu_end: a step reaching the
+    // target ends there, inside its collocation interval), its records, then pass B.
+    double attempt_exponential(Run& r, Attempt& a, Moments& m_new) {
+        const double inf = std::numeric_limits<double>::infinity();
+        const FlowCoefficients f0 = field_.coefficients(r.m.s, r.m.u);
+        const double aim = a.lands ? (a.target - r.t) * (1.0 + kLandingOvershoot) : a.step;
+        a.planned = aim;
+        const double dth = f0.c0 * aim;
+        // Growth e^{lambda dth} must stay finite (the escape); a decay underflows harmlessly.
+        if (dth * lambda_max_ > kMaxGrowthExponent) return inf;
+        const double* lam = p_.lambda;
+        const double* ws = p_.w_star;
+        const double* y = r.y;
+        const auto sums = expo_sums_.run([&](std::size_t b, std::size_t e, double* acc) {
+            for (std::size_t i = b; i < e; ++i)
+                expo::accumulate_point_sums(nodes_, dth, lam[i], y[i], ws[i], acc);
+        });
+        r.res.passes += 1;
+        ++r.res.rhs_evals;
+        if (!expo::collocate(nodes_, field_.pair(), p_.s_star, sums.data(), dth, r.m.s, r.m.u,
+                             proposal_)) {
+            a.fallback = true;  // c0 changes sign on the step, or Newton failed
+            return inf;
+        }
+        a.step = proposal_.h;
+        a.nu_end = 1.0;
+        a.lands = StepController::lands(r.t, proposal_.h, a.target);
+        if (a.lands) {
+            a.step = a.target - r.t;
+            a.nu_end = a.step < proposal_.h ? proposal_.nu_at(a.step) : 1.0;
+        }
+        // Records inside the step are formed exactly, at most kExpInline of them: a step
+        // that would hold more ends at the last of those (inside its collocation interval).
+        std::size_t inside = 0;
+        const double t_end = a.lands ? a.target : r.t + a.step;
+        while (r.next + inside < r.n_records && r.t_records[r.next + inside] < t_end &&
+               inside <= kExpInline)
+            ++inside;
+        if (inside > kExpInline) {
+            a.target = r.t_records[r.next + kExpInline - 1];
+            a.lands = true;
+            a.step = a.target - r.t;
+            a.nu_end = proposal_.nu_at(a.step);
+            inside = kExpInline - 1;
+        }
+        a.extras = opt_.dense_every_step;  // events read every field off every dense row
+        expo_inline_ = static_cast<int>(inside);
+        for (int q = 0; q < expo_inline_; ++q)
+            expo_inline_nu_[q] = proposal_.nu_at(r.t_records[r.next + q] - r.t);
+        if (a.extras)
+            return expo_inline_ > 0 ? exponential_pass<true, true>(r, a, m_new, expo_both_)
+                                    : exponential_pass<true, false>(r, a, m_new, expo_final_full_);
+        return expo_inline_ > 0 ? exponential_pass<false, true>(r, a, m_new, expo_final_direct_)
+                                : exponential_pass<false, false>(r, a, m_new, expo_final_);
+    }
+
+    // Pass B: the state at nu_end into r.spare, and the same slots as RODAS4's last pass
+    // (kFinalSums, the dense row's sums, the mode's extras, the max) — the dense row's cubic
+    // through the exact states at 0, 1/3, 2/3 and 1 of the step in t.
+    template <bool kExtras, bool kDirect, class Reducer>
+    double exponential_pass(Run& r, const Attempt& a, Moments& m_new, Reducer& reducer) {
+        constexpr int kDirectSlot = kExtraSlot + (kExtras ? kDenseExtraSums : 0);
+        constexpr int kMaxSlot = kDirectSlot + (kDirect ? kExpDirectSums : 0);
+        const expo::Proposal& pr = proposal_;
+        const expo::Nodes& nd = nodes_;
+        const double dth = pr.dth, nu_end = a.nu_end;
+        const double nu_a = pr.nu_at(a.step / 3.0), nu_b = pr.nu_at(2.0 * a.step / 3.0);
+        // The embedded solution's time error, seen by each coordinate as |dw/dt| |h - h4|.
+        const double dt4 = std::abs(pr.h - pr.h4);
+        const double c0e = pr.c0_end, c1e = pr.c1_end;
+        const double comp_rtol = kComponentSlack * opt_.rtol, comp_atol = kComponentSlack * atol_;
+        const double* lam = p_.lambda;
+        const double* ws = p_.w_star;
+        const double* y = r.y;
+        double* y_new = r.spare;
+        const int n_direct = kDirect ? expo_inline_ : 0;
+        const double* nu_rec = expo_inline_nu_;
+        const auto fin = reducer.run([&](std::size_t b, std::size_t e, double* acc) {
+            double P[expo::kMonomials];
+            for (std::size_t i = b; i < e; ++i) {
+                const double z = lam[i] * dth;
+                const double ee = expo::weights_at(nd, nu_end, z, P);
+                double yn = ee * y[i], y4 = ee * y[i], forced = 0.0, forced4 = 0.0;
+                for (int m = 0; m < expo::kMonomials; ++m) forced += pr.a[m] * P[m];
+                for (int m = 0; m < 4; ++m) forced4 += pr.a4[m] * P[m];
+                yn += ws[i] * forced;
+                y4 += ws[i] * forced4;
+                const double wdot = lam[i] * (c0e * yn + c1e * ws[i]);
+                const double err = std::abs(y4 - yn) + std::abs(wdot) * dt4;
+                y_new[i] = yn;
+                accumulate_final(acc, lam[i], ws[i], yn, err);
+                const double wa = state_at(nd, nu_a, z, pr, y[i], ws[i], P);
+                const double wb = state_at(nd, nu_b, z, pr, y[i], ws[i], P);
+                // w(theta) = (1 - theta) y + theta yn + theta (1 - theta) (c2 + theta c3)
+                // through theta = 1/3, 2/3 (dense.hpp's basis).
+                const double ra = wa - (2.0 * y[i] + yn) / 3.0, rb = wb - (y[i] + 2.0 * yn) / 3.0;
+                const double c3 = 13.5 * (rb - ra), c2 = 4.5 * ra - c3 / 3.0;
+                const DenseCoordinate x{lam[i], ws[i], y[i], yn, c2, c3};
+                accumulate_dense_scalars(acc + kFinalSums, x);
+                if constexpr (kExtras) accumulate_dense_extras(acc + kExtraSlot, x);
+                if constexpr (kDirect) {
+                    for (int q = 0; q < n_direct; ++q) {
+                        const double wq = state_at(nd, nu_rec[q], z, pr, y[i], ws[i], P);
+                        const double lwq = lam[i] * wq, dm = wq - ws[i], dp = wq + ws[i];
+                        double* d = acc + kDirectSlot + 6 * q;
+                        d[0] += lwq * wq;
+                        d[1] += lwq * ws[i];
+                        d[2] += lwq * lwq;
+                        d[3] += lwq * lam[i] * ws[i];
+                        d[4] += dm * dm;
+                        d[5] += dp * dp;
+                    }
+                }
+                const double sc = comp_atol + comp_rtol * std::max(std::abs(y[i]), std::abs(yn));
+                const double ratio = err / sc;
+                acc[kMaxSlot] = (ratio > acc[kMaxSlot] || ratio != ratio) ? ratio : acc[kMaxSlot];
+            }
+        });
+        r.res.passes += 1;
+        std::copy(fin.begin() + kFinalSums, fin.begin() + kFinalSums + kDenseScalarSums,
+                  final_dense_.begin());
+        if constexpr (kExtras)
+            std::copy(fin.begin() + kExtraSlot, fin.begin() + kExtraSlot + kDenseExtraSums,
+                      final_extras_.begin());
+        if constexpr (kDirect)
+            std::copy(fin.begin() + kDirectSlot, fin.begin() + kDirectSlot + 6 * n_direct,
+                      expo_direct_.begin());
+        m_new = Moments{fin[0], fin[1], fin[2], fin[3], fin[4], fin[5]};
+        return scaled_error(fin.data(), m_new, fin[kMaxSlot]);
+    }
+
+    // One coordinate's exact state at nu of the accepted collocation (P: scratch).
+    static double state_at(const expo::Nodes& nd, double nu, double z, const expo::Proposal& pr,
+                           double y, double ws, double* P) {
+        const double ee = expo::weights_at(nd, nu, z, P);
+        double forced = 0.0;
+        for (int m = 0; m < expo::kMonomials; ++m) forced += pr.a[m] * P[m];
+        return ee * y + ws * forced;
+    }
+
+    // Overwrites y0 (the state at the start of the accepted exponential step) with its exact
+    // state at nu (an event inside the step).
+    void exponential_state(double* y0, double nu, FlowResult& res) {
+        const double* lam = p_.lambda;
+        const double* ws = p_.w_star;
+        double P[expo::kMonomials];
+        for (std::size_t i = 0; i < p_.n; ++i)
+            y0[i] = state_at(nodes_, nu, lam[i] * proposal_.dth, proposal_, y0[i], ws[i], P);
+        res.passes += 1;
+    }
+
+    // Exponential steps: the controller's error order (the 4-point embedded solution's local
+    // error is O(h^5)), the records a step forms exactly (beyond: the dense row's cubic), the
+    // target overshoot a landing step aims at (it then ends inside its interval), and the
+    // largest growth exponent lambda_max dth tried (e^600 is finite).
+    static constexpr double kExponentialErrorOrder = 5.0;
+    static constexpr int kExpInline = 16;
+    static constexpr int kExpDirectSums = 6 * kExpInline;
+    static constexpr double kLandingOvershoot = 0.02;
+    static constexpr double kMaxGrowthExponent = 600.0;
+    using ExpoFinalReducer = BlockedReducer<kExtraSlot + 1, 1>;
+    using ExpoFullReducer = BlockedReducer<kExtraSlot + kDenseExtraSums + 1, 1>;
+    using ExpoDirectReducer = BlockedReducer<kExtraSlot + kExpDirectSums + 1, 1>;
+    using ExpoBothReducer = BlockedReducer<kExtraSlot + kDenseExtraSums + kExpDirectSums + 1, 1>;
+
     const ProblemView& p_;
     VectorField<Pair> field_;
     FlowWorkspace& ws_;
@@ -755,6 +982,22 @@ private:
     int inline_count_ = 0;
     double inline_theta_[kInlineRecords] = {};
     std::array<double, kDirectSums> direct_sums_{};
+    // Exponential steps: the points, pass A's and pass B's reducers, the last collocation,
+    // their controller, the records the last step formed exactly (6 moments each), and
+    // whether RODAS4 holds the steps (after an attempt that did not apply).
+    expo::Nodes nodes_;
+    BlockedReducer<expo::kSums> expo_sums_;
+    ExpoFinalReducer expo_final_;
+    ExpoFullReducer expo_final_full_;
+    ExpoDirectReducer expo_final_direct_;
+    ExpoBothReducer expo_both_;
+    expo::Proposal proposal_;
+    StepController expo_controller_;
+    bool rodas_hold_ = false, hold_sign_ = false, hold_fresh_ = false;
+    bool last_exponential_ = false;
+    int expo_inline_ = 0;
+    double expo_inline_nu_[kExpInline] = {};
+    std::array<double, kExpDirectSums> expo_direct_{};
 };
 
 // Convenience: run the flow with a workspace of its own.

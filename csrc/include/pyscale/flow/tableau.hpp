@@ -78,7 +78,9 @@ constexpr RosenbrockTableau kRos4 = {
     {0, 0, 0, 0, 0, 0},
     {0, 0, 0, 0, 0, 0}};
 
-enum class FlowMethod : int { kRodas4 = 0, kRos4 = 1 };
+// kExponential: the exponential collocation scheme (exponential.hpp), with RODAS4 steps where
+// it does not apply (c0 near 0); its workspace and fallback tableau are RODAS4's.
+enum class FlowMethod : int { kRodas4 = 0, kRos4 = 1, kExponential = 2 };
 
 inline const RosenbrockTableau& tableau(FlowMethod m) {
     return m == FlowMethod::kRos4 ? kRos4 : kRodas4;

@@ -338,7 +338,7 @@ private:
             const double reach2 = ext * ext - x[i] * x[i];
             if (reach2 < 0.0) continue;
             const int lim = std::min(my, int(std::sqrt(reach2) / ey));
-            double gd[3], fd[5], F[5] = {0, 0, 0, 0, 0};
+            double gd[3] = {0, 0, 0}, fd[5] = {0, 0, 0, 0, 0}, F[5] = {0, 0, 0, 0, 0};
             const double z2 = r2 * x[i], m = alpha * z2;
             g_.derivatives(z2, go, gd);
             for (int jy = my - lim; jy <= my + lim; ++jy) {

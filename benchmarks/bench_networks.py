@@ -1,0 +1,162 @@
+"""Two-layer networks at d = 10^6 (networks page: Using networks, Costs): the cost of one
+flow pass and of one online-SGD step against the number of units p = k ∈ {1, 2, 4, 8}
+(erf committee), beside the NumPy loops a researcher would write and the O(d p (p + k))
+model of a pass.
+
+* one flow pass: a flow run to t = 0.2 over the passes it made; its NumPy counterpart is one
+  population GD step W += lr Q (W A + W* Bᵀ) with (A, B) from the closed-form erf sums
+  (networks page: The gradient) — the loop the flow replaces;
+* one online-SGD step (batch 1, one thread; marginal cost); its NumPy counterpart draws
+  x = √λ·N(0, I), the p + k projections, and updates W.
+
+Each is reported as seconds and as a ratio to p = 1, beside the model's ratio
+p (p + k) / 2 for a pass and (p + k) / 2 for a step. ``python -m benchmarks.bench_networks``
+prints the table (best of 3; on a shared machine the figures are provisional).
+"""
+import time
+
+import numpy as np
+from scipy import special
+
+import pyscale
+
+D = 1_000_000
+UNITS = [1, 2, 4, 8]
+FLOW_T = [0.0, 0.05, 0.2]
+SGD_STEPS = 20
+LR = 1e-3
+_DRAWN: dict = {}
+
+
+def _best(fn, repeat=3):
+    best = np.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _problem(p):
+    if p not in _DRAWN:
+        _DRAWN[p] = pyscale.Problem.power_law(D, 2.0, units=p, teacher_units=p, seed=0,
+                                              link="erf")
+    return _DRAWN[p]
+
+
+def erf_coefficients(S, U, s_star, a, b):
+    """(A, B) of the erf committee in closed form (networks page: The gradient)."""
+    ds, dstar = np.diag(S), np.diag(s_star)
+    delta = (1 + ds[:, None]) * (1 + ds[None, :]) - S ** 2
+    delta_t = (1 + ds[:, None]) * (1 + dstar[None, :]) - U ** 2
+    A = -4 / np.pi * np.outer(a, a) / np.sqrt(delta)
+    off = (a[None, :] * S / np.sqrt(delta)).sum(1) - a * ds / np.sqrt(np.diag(delta))
+    diag = (-4 / np.pi * a ** 2 / ((1 + ds) * np.sqrt(1 + 2 * ds))
+            + 4 / np.pi * a / (1 + ds) * (off - (b[None, :] * U / np.sqrt(delta_t)).sum(1)))
+    A[np.diag_indices_from(A)] = diag
+    return A, 4 / np.pi * np.outer(a, b) / np.sqrt(delta_t)
+
+
+def numpy_gd(problem, steps=3, lr=1e-2):
+    lam, ws, w = problem.eigenvalues, problem.w_star, problem.w0.copy()
+    a, b, s_star = problem.readout, problem.teacher_readout, problem.S_star
+    for _ in range(steps):
+        qw = lam[:, None] * w
+        A, B = erf_coefficients(w.T @ qw, qw.T @ ws, s_star, a, b)
+        w += lr * lam[:, None] * (w @ A.T + ws @ B.T)
+    return w
+
+
+def numpy_sgd(problem, steps=SGD_STEPS, seed=0):
+    rng = np.random.default_rng(seed)
+    root, ws, w = np.sqrt(problem.eigenvalues), problem.w_star, problem.w0.copy()
+    a, b = problem.readout, problem.teacher_readout
+    for _ in range(steps):
+        x = rng.standard_normal(root.size) * root
+        h, hs = x @ w, x @ ws
+        resid = special.erf(h / np.sqrt(2)) @ a - special.erf(hs / np.sqrt(2)) @ b
+        g = 2 * resid * a * np.sqrt(2 / np.pi) * np.exp(-0.5 * h * h)
+        w -= LR * np.outer(x, g)
+    return w
+
+
+def flow_seconds_per_pass(problem, repeat=3):
+    passes = pyscale.simulate(problem, "flow", t=FLOW_T, threads=1).meta["passes"]
+    return _best(lambda: pyscale.simulate(problem, "flow", t=FLOW_T, threads=1), repeat) / passes
+
+
+def sgd_seconds_per_step(problem, repeat=3):
+    """Marginal cost of a step: (best of 4 SGD_STEPS − best of SGD_STEPS) / 3 SGD_STEPS."""
+    def run(steps):
+        return lambda: pyscale.simulate(problem, "sgd", lr=LR, steps=steps, record=[0, steps],
+                                        threads=1, seed=1)
+    return (_best(run(4 * SGD_STEPS), repeat) - _best(run(SGD_STEPS), repeat)) / (3 * SGD_STEPS)
+
+
+class NetworkFlowPass:
+    params = UNITS
+    param_names = ["units"]
+    timeout = 1200
+    number = 1
+    repeat = 3
+
+    def setup(self, units):
+        self.problem = _problem(units)
+
+    def time_flow_to_t02(self, units):
+        pyscale.simulate(self.problem, "flow", t=FLOW_T, threads=1)
+
+    def time_numpy_gd_step(self, units):
+        numpy_gd(self.problem, steps=1)
+
+    def track_pass_ratio_to_one_unit(self, units):
+        return flow_seconds_per_pass(self.problem, 1) / flow_seconds_per_pass(_problem(1), 1)
+    track_pass_ratio_to_one_unit.unit = "ratio"
+
+    def track_numpy_step_over_pass(self, units):
+        return (_best(lambda: numpy_gd(self.problem, 1), 1)
+                / flow_seconds_per_pass(self.problem, 1))
+    track_numpy_step_over_pass.unit = "ratio"
+
+
+class NetworkSgdStep:
+    params = UNITS
+    param_names = ["units"]
+    timeout = 1200
+    number = 1
+    repeat = 3
+
+    def setup(self, units):
+        self.problem = _problem(units)
+
+    def time_sgd_20_steps(self, units):
+        pyscale.simulate(self.problem, "sgd", lr=LR, steps=SGD_STEPS, record=[0, SGD_STEPS],
+                         threads=1, seed=1)
+
+    def time_numpy_sgd_20_steps(self, units):
+        numpy_sgd(self.problem)
+
+    def track_speedup_vs_numpy(self, units):
+        numpy_step = _best(lambda: numpy_sgd(self.problem), 1) / SGD_STEPS
+        return numpy_step / sgd_seconds_per_step(self.problem, 1)
+    track_speedup_vs_numpy.unit = "ratio"
+
+
+def main():
+    print(f"d = {D}, erf committee p = k, one thread; ratios to p = 1 beside the model")
+    print(f"{'p':>3s} {'flow pass':>10s} {'/p=1':>6s} {'model':>6s} {'NumPy GD':>10s} "
+          f"{'SGD step':>10s} {'/p=1':>6s} {'model':>6s} {'NumPy SGD':>10s}")
+    base_f = base_s = None
+    for p in UNITS:
+        prob = _problem(p)
+        f, s = flow_seconds_per_pass(prob), sgd_seconds_per_step(prob)
+        gd = _best(lambda: numpy_gd(prob, 1))
+        nps = _best(lambda: numpy_sgd(prob)) / SGD_STEPS
+        base_f, base_s = base_f or f, base_s or s
+        print(f"{p:3d} {f * 1e3:7.2f} ms {f / base_f:6.2f} {p * 2 * p / 2:6.1f} "
+              f"{gd * 1e3:7.2f} ms {s * 1e3:7.3f} ms {s / base_s:6.2f} {p:6.1f} "
+              f"{nps * 1e3:7.3f} ms", flush=True)
+
+
+if __name__ == "__main__":
+    main()
