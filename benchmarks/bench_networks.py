@@ -150,8 +150,8 @@ def main():
     for p in UNITS:
         prob = _problem(p)
         f, s = flow_seconds_per_pass(prob), sgd_seconds_per_step(prob)
-        gd = _best(lambda: numpy_gd(prob, 1))
-        nps = _best(lambda: numpy_sgd(prob)) / SGD_STEPS
+        gd = _best(lambda q=prob: numpy_gd(q, 1))
+        nps = _best(lambda q=prob: numpy_sgd(q)) / SGD_STEPS
         base_f, base_s = base_f or f, base_s or s
         print(f"{p:3d} {f * 1e3:7.2f} ms {f / base_f:6.2f} {p * 2 * p / 2:6.1f} "
               f"{gd * 1e3:7.2f} ms {s * 1e3:7.3f} ms {s / base_s:6.2f} {p:6.1f} "

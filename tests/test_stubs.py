@@ -21,11 +21,11 @@ def test_stubs_match_the_compiled_module(tmp_path):
          "--mypy-config-file", str(CONFIG)],
         capture_output=True, text=True, timeout=300, cwd=cwd)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "in 6 modules" in result.stdout, result.stdout  # _core and its five submodules
+    assert "in 7 modules" in result.stdout, result.stdout  # _core and its six submodules
 
 
 def test_stubs_ship_with_the_package():
     here = Path(pyscale.__file__).parent
     assert (here / "py.typed").is_file()
-    for area in ("__init__", "model", "flow", "steps", "chain", "testing"):
+    for area in ("__init__", "model", "flow", "steps", "chain", "network", "testing"):
         assert (here / "_core" / f"{area}.pyi").is_file(), area

@@ -8,6 +8,7 @@ from . import model
 from . import flow
 from . import steps
 from . import chain
+from . import network
 from . import testing
 class RunStatus:
     """

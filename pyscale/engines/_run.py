@@ -80,7 +80,7 @@ class Start:
     horizon-aware compression, the (s*, K) its records are checked against
     (:func:`check_rate`)."""
     w: np.ndarray
-    previous: Optional[Trajectory] = None
+    previous: Optional[Any] = None  # a Trajectory, or a network's NetworkTrajectory
     resume: Dict[str, Any] = field(default_factory=dict)
     run_id: str = ""
     problem_id: str = ""
@@ -294,8 +294,8 @@ def core_network(problem: Problem, noise: Optional[float] = None) -> tuple:
                                         float(problem.noise if noise is None else noise))
     # The network sums take the general pair (the square's closed forms included in it).
     pair = _core.model.LinkPair(problem.link.student.core(), problem.link.teacher.core())
-    kern = _core.network.NetworkKernels(pair, [float(x) for x in problem.readout],
-                                        [float(x) for x in problem.teacher_readout])
+    kern = _core.network.NetworkKernels(pair, np.asarray(problem.readout).tolist(),
+                                        np.asarray(problem.teacher_readout).tolist())
     return prob, kern
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from typing import Any, Dict, List, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -96,7 +96,7 @@ def simulate_many(problem: Problem, seeds: Union[int, Sequence[int]] = 8,
                          "simulate(problem, 'erm', seed=s) per seed")
     keep = check.choice("on_divergence", on_divergence, ("raise", "keep")) == "keep"
     _check_fits(problem, seed_arr.size, options, bool(keep_w))
-    runner = _sgd_ensemble if method == "sgd" else _erm_ensemble
+    runner: Callable[..., Any] = _sgd_ensemble if method == "sgd" else _erm_ensemble
     if problem.is_network:
         runner = _network_sgd_ensemble
 

@@ -372,7 +372,7 @@ class Problem:
         """s* = w*ᵀQw* (model page: Statistics and loss); for a network, the readout-weighted
         Σ_l a*_l S*_ll."""
         if self.is_network:
-            return float(np.dot(self.teacher_readout, np.diag(self.S_star)))
+            return float(np.dot(np.asarray(self.teacher_readout), np.diag(self.S_star)))
         return _sum(self.eigenvalues * self.w_star * self.w_star)
 
     @property

@@ -47,7 +47,7 @@ def _frame_rows(block: np.ndarray) -> np.ndarray:
     dim = block.shape[1]
     if block.shape[0] <= dim:
         return block
-    r = np.linalg.qr(block, mode="r")
+    r = np.asarray(np.linalg.qr(block, mode="r"))
     return r * np.where(np.diag(r) < 0, -1.0, 1.0)[:, None]
 
 
