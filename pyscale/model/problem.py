@@ -45,6 +45,14 @@ def _sum(x: np.ndarray) -> float:
     return float(_core.model.blocked_sum(np.ascontiguousarray(x, dtype=np.float64)))
 
 
+def _is_matrix(value: Any) -> bool:
+    """A 2-D array (a network's units); anything unreadable is left to the vector check."""
+    try:
+        return bool(np.ndim(value) == 2)
+    except (TypeError, ValueError):
+        return False
+
+
 def _check_no_underflow(d: int, a: float) -> None:
     """Refuse a power law whose smallest eigenvalue d^-a underflows float64 (full or
     compressed: both would end with eigenvalues 0, blamed on the wrong cause)."""
@@ -153,7 +161,7 @@ class Problem:
 
     def _network_given(self) -> bool:
         return (self.readout is not None or self.teacher_readout is not None
-                or np.ndim(self.w_star) == 2 or np.ndim(self.w0) == 2)
+                or _is_matrix(self.w_star) or _is_matrix(self.w0))
 
     def _set_network(self, lam: np.ndarray, n: int) -> None:
         """__post_init__ for a two-layer network (networks page: The model)."""
