@@ -4,7 +4,7 @@
     python tools/run_doc_blocks.py README.md       # some pages
     python tools/run_doc_blocks.py --check         # parse and lint only (seconds)
 
-Per page, in a scratch copy of the repository (so that what the blocks write — results/,
+Each page in its own scratch copy of the repository (so that what the blocks write — results/,
 figures, docs/gallery — never touches the tree; ``HOME`` points into it too):
 
 * ```python blocks run in one namespace, in order;
@@ -301,10 +301,11 @@ def main(argv=None) -> int:
         if args.check:
             print(f"{len(pages)} pages: every block labelled, every command parses")
             return 0
-        workdir = scratch_copy()
-        env = dict(os.environ, HOME=str(workdir / "home"), MPLBACKEND="Agg")
-        for page in pages:
+        for page in pages:  # each page as a reader who opens it in a fresh clone
+            workdir = scratch_copy()
+            env = dict(os.environ, HOME=str(workdir / "home"), MPLBACKEND="Agg")
             run_page(page, workdir, env)
+            shutil.rmtree(workdir.parent)  # kept only when the page fails, to look into
     except BlockError as err:
         print(f"doc blocks: {err}", file=sys.stderr)
         return 1
