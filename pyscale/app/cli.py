@@ -801,6 +801,9 @@ def _main(argv: Optional[Sequence[str]]) -> int:
         sys.stdout = open(os.devnull, "w")
         return EXIT_OK
     except Exception as err:
+        from . import signals
+        if signals.caused_by_ctrl_c(err):  # e.g. while a compiled module initialised
+            raise KeyboardInterrupt from err
         if os.environ.get("PYSCALE_TRACEBACK"):
             raise
         print(f"pyscale {args.command}: error: {_one_line(err)}", file=sys.stderr)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import signal
 from typing import Optional
 
-__all__ = ["stop_on_sigterm", "received", "exit_status", "describe"]
+__all__ = ["stop_on_sigterm", "received", "exit_status", "describe", "caused_by_ctrl_c"]
 
 _received: dict = {"signal": None}
 
@@ -41,3 +41,16 @@ def describe() -> str:
     """How the command was stopped, for its one line: "interrupted" or "terminated
     (SIGTERM)"."""
     return "terminated (SIGTERM)" if received() == signal.SIGTERM else "interrupted"
+
+
+def caused_by_ctrl_c(err: Optional[BaseException]) -> bool:
+    """Whether ``err`` comes from Ctrl-C (or SIGTERM): a KeyboardInterrupt in its chain. A
+    compiled module interrupted while it initialises reports ``ImportError: initialization
+    failed``, a class body's ``__set_name__`` a RuntimeError, both raised from it."""
+    for _ in range(32):  # a chain is short; the bound only guards against a cycle
+        if err is None:
+            return False
+        if isinstance(err, KeyboardInterrupt):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
