@@ -343,3 +343,23 @@ def test_divergence_carries_the_network_trajectory():
         pyscale.simulate(p, "gd", lr=50.0, steps=500, record=500)
     assert isinstance(err.value.trajectory, NetworkTrajectory)
     assert "lower lr" in _one_line(err)
+
+
+@pytest.mark.parametrize("part, call", [
+    ("predict", lambda p: pyscale.predict(p)),
+    ("escape law", lambda p: pyscale.theory.escape_law(p)),
+    ("SGD theory", lambda p: pyscale.theory.stable_step(p, 1)),
+    ("SGD theory", lambda p: pyscale.theory.max_stable_lr(p)),
+    ("SGD theory", lambda p: pyscale.theory.sgd_floor(p, 0.01, 1)),
+    ("divergence_probability", lambda p: pyscale.divergence_probability(p, [0.01], seeds=4)),
+    ("moment hierarchy", lambda p: pyscale.hierarchy(p, 4, t=[0.0, 1.0])),
+    ("statistics", lambda p: pyscale.statistics(p)),
+])
+def test_single_index_theory_refuses_a_network_by_name(part, call):
+    """The laws and engines derived for p = k = 1 refuse a network in one sentence that names
+    the part and the network's widths, before computing anything."""
+    p = pyscale.Problem.power_law(40, 2.0, units=3, teacher_units=2, seed=1)
+    with pytest.raises(ValueError) as e:
+        call(p)
+    message = _one_line(e)
+    assert part in message and "p = 3 student, k = 2 teacher units" in message

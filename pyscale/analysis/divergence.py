@@ -29,6 +29,7 @@ import pyscale._validate as check
 from ..engines.ensemble import simulate_many
 from ..errors import DivergenceError
 from ..model.compression.layout import mode_layout
+from ..model.network import require_single_index
 from ..model.problem import Problem
 from ..theory import StableStep, stable_step
 
@@ -174,6 +175,7 @@ def divergence_probability(problem: Problem, lrs: Sequence[float], seeds=32, t: 
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a pyscale.Problem, got {type(problem).__name__}")
+    require_single_index("divergence_probability", problem)
     starts = STARTS if start == "both" else (check.choice("start", start, STARTS + ("both",)),)
     lr_values = [check.real("lrs", lr, 0.0, low_open=True) for lr in np.atleast_1d(lrs)]
     if not lr_values:

@@ -38,6 +38,7 @@ import pyscale._validate as check
 from .._kernels import dop853
 from .._validate import record_times
 from ..errors import DivergenceError
+from ..model.network import require_single_index
 from ..model.problem import Problem
 from ..model.statistics import statistics
 from ..results.phases import DEFAULTS
@@ -183,6 +184,7 @@ def hierarchy(problem: Problem, order: int = 32, t=None, closure: str = "gauss",
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a pyscale.Problem, got {type(problem).__name__}")
+    require_single_index("the moment hierarchy", problem)
     order = _check_order(order)
     times = _check_times(t)
     check.choice("closure", closure, CLOSURES)

@@ -21,7 +21,7 @@ from .compression import TEACHERS
 from .links import LinkPair
 
 __all__ = ["NetworkArrays", "network_arrays", "draw_network", "gram", "units_of", "MAX_UNITS",
-           "TEACHERS"]
+           "TEACHERS", "require_single_index"]
 
 #: The most units (p or k) a network may have: the core's fixed-size blocks.
 MAX_UNITS = int(_core.network.MAX_UNITS)
@@ -117,3 +117,16 @@ def draw_network(lam: np.ndarray, p: int, k: int, seed: int, target: str = "unit
 def units_of(value: Optional[int], name: str) -> int:
     """A number of units, 1 ≤ p ≤ MAX_UNITS."""
     return check.integer(name, 1 if value is None else value, 1, MAX_UNITS)
+
+
+def require_single_index(part: str, problem: Any) -> None:
+    """Refuse ``part`` — a law or engine derived for single-index models (p = k = 1) — on a
+    two-layer network, in one sentence and before it computes anything (networks page:
+    Using networks): the theory of networks is not derived, and these parts read w and w*
+    as vectors."""
+    if getattr(problem, "is_network", False):
+        raise ValueError(
+            f"{part}: derived for single-index models (p = k = 1); this problem is a "
+            f"two-layer network (p = {problem.units} student, k = {problem.teacher_units} "
+            "teacher units), for which it is not derived: networks run with "
+            "simulate(problem, 'flow' | 'gd' | 'sgd' | 'erm')")

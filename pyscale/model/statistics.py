@@ -12,6 +12,7 @@ from typing import Any, Dict, Optional
 import pyscale._core as _core
 import pyscale._validate as check
 
+from .network import require_single_index
 from .problem import Problem
 
 __all__ = ["statistics"]
@@ -22,6 +23,7 @@ def statistics(problem: Problem, w: Optional[Any] = None) -> Dict[str, float]:
     mse for a link pair whose student is not its teacher."""
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a pyscale.Problem, got {type(problem).__name__}")
+    require_single_index("statistics (the single-index record fields)", problem)
     state = problem.w0 if w is None else check.vector("w", w, problem.n_coords)
     core = _core.model.CoreProblem(problem.eigenvalues, problem.w_star, float(problem.d),
                              float(problem.noise))

@@ -25,6 +25,7 @@ from typing import Optional, Union
 
 import numpy as np
 
+from ..model.network import require_single_index
 from ..model.problem import Problem
 from ..results.phases import DEFAULTS
 from . import validity
@@ -313,6 +314,7 @@ def predict(problem: Problem, a: Union[None, float, str] = None
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a pyscale.Problem, got {type(problem).__name__}")
+    require_single_index("predict", problem)
     if a is None:
         info_a = problem.info.get("a") if problem.info.get("constructor") == "power_law" \
             else None

@@ -14,6 +14,7 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 from .._kernels.theory import dispersion_terms, escape_root, volterra_march
+from ..model.network import require_single_index
 from ..model.problem import Problem
 
 __all__ = ["escape_s", "volterra_escape_time", "EscapeLaw", "escape_law", "dispersion",
@@ -89,6 +90,7 @@ def escape_s(problem: Problem, law: EscapeLaw, t: float,
     coordinate is linear in w(0) and w*). ``start`` = (c0⁰, κ) puts another link pair's
     small-start coefficients in place of (4 s*, 8) (links page: Escape)."""
     lam, t = problem.eigenvalues, float(t)
+    require_single_index("the escape law (escape_s)", problem)
     rate_scale, coupling = (4.0 * problem.s_star, 8.0) if start is None else start
     mu = rate_scale * lam
     grow = np.exp(mu * t)
@@ -109,6 +111,7 @@ def escape_law(problem: Problem, rtol: float = 1e-15, max_iter: int = 200,
     which it stops (the sums themselves are accurate to ~1e-15 relative, every term being
     positive). Exact on compressed problems: the sums are quadratic forms in (w0, w*).
     """
+    require_single_index("the escape law (escape_law)", problem)
     rate_scale, coupling = (4.0 * problem.s_star, 8.0) if start is None else start
     rho, gap, k_prime, a_hat, iterations, ok = escape_root(
         problem.eigenvalues, problem.w_star, problem.w0, float(rate_scale), float(coupling),

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..model.compression import Eigenspaces, eigenspaces
+from ..model.network import require_single_index
 from ..model.problem import Problem
 
 __all__ = ["gaussian_moments", "wick_fourth", "DirectionClasses", "direction_classes",
@@ -30,6 +31,7 @@ __all__ = ["gaussian_moments", "wick_fourth", "DirectionClasses", "direction_cla
 def checked_problem(problem: Problem) -> Problem:
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a pyscale.Problem, got {type(problem).__name__}")
+    require_single_index("the SGD theory (step-size bound, floor, Phase III law)", problem)
     return problem
 
 
