@@ -1,15 +1,32 @@
 """``python -m pyscale`` and the ``pyscale`` console script (:func:`run`): the command of
 :mod:`pyscale.app.cli`.
 
-Only ``sys`` is imported before the command's own Ctrl-C handling takes over: an interrupt
-while the command line module itself loads still ends in one line, status 130.
+Only ``sys`` and the built-in ``_signal`` are imported before the command's own Ctrl-C
+handling takes over (under ``python -m``, Ctrl-C is held until it does): an interrupt while
+the command line module itself loads still ends in one line, status 130.
 """
+import _signal  # built in (already loaded): holding Ctrl-C costs no import
 import sys
+
+
+def _hold_ctrl_c(hold: bool) -> None:
+    """Hold (block) or release SIGINT, where the platform has signal masks."""
+    if hasattr(_signal, "pthread_sigmask"):
+        _signal.pthread_sigmask(_signal.SIG_BLOCK if hold else _signal.SIG_UNBLOCK,
+                                {_signal.SIGINT})
+
+
+if __name__ == "__main__":
+    # python -m pyscale: a Ctrl-C between here and run()'s guard is held by the kernel and
+    # delivered inside the guard, rather than ending the command as a traceback at run()'s
+    # entry. (Only when run as the command: a held SIGINT is inherited by child processes.)
+    _hold_ctrl_c(True)
 
 
 def run() -> int:
     """The ``pyscale`` command; its exit status."""
     try:
+        _hold_ctrl_c(False)  # a Ctrl-C held since start-up lands here
         from .app.signals import caused_by_ctrl_c  # the standard library only: loads first
     except KeyboardInterrupt:
         return _stopped_while_loading()
