@@ -246,15 +246,7 @@ def finish(run: Any, w: np.ndarray, meta: Dict[str, Any], begun: Start, what: st
     if run.status == _core.RunStatus.out_of_domain:
         t = float(meta["t_reached"])
         raise DomainError(domain_message(what, t, meta["link"]), t, traj)
-    if run.status == _core.RunStatus.interrupted:
-        cause = "signal" if run.signalled else "callback"
-        why = "Ctrl-C" if run.signalled else "the progress callback"
-        raise Interrupted(f"{what} stopped by {why} at t = {meta['t_reached']:.6g}; resume "
-                          f"with simulate(..., resume=err.trajectory)", traj, cause=cause)
-    if run.status == _core.RunStatus.step_limit:
-        warnings.warn(f"{what} stopped at t = {meta['t_reached']:.6g}: step budget "
-                      f"exhausted (max_steps) or step size underflow; the trajectory is "
-                      f"truncated", RuntimeWarning, stacklevel=4)
+    _stopped_early(run, what, meta, traj)
     return traj
 
 
@@ -375,15 +367,7 @@ def network_finish(run: Any, w: Optional[np.ndarray], meta: Dict[str, Any], begu
         step = int(meta["diverged_at_step"])
         raise DivergenceError(divergence_message(what, step, meta["lr"], hint,
                                                  meta.get("last_good_step")), step, traj)
-    if run.status == _core.RunStatus.interrupted:
-        cause = "signal" if run.signalled else "callback"
-        why = "Ctrl-C" if run.signalled else "the progress callback"
-        raise Interrupted(f"{what} stopped by {why} at t = {meta['t_reached']:.6g}; resume "
-                          f"with simulate(..., resume=err.trajectory)", traj, cause=cause)
-    if run.status == _core.RunStatus.step_limit:
-        warnings.warn(f"{what} stopped at t = {meta['t_reached']:.6g}: step budget "
-                      f"exhausted (max_steps) or step size underflow; the trajectory is "
-                      f"truncated", RuntimeWarning, stacklevel=4)
+    _stopped_early(run, what, meta, traj)
     return traj
 
 
@@ -402,3 +386,17 @@ def network_step_meta(problem: Problem, method: str, run: Any, begun: Start, lr:
                 resume={"step": last, "window_sum": float(run.state.window_sum),
                         "window_count": int(run.state.window_count)})
     return meta
+
+
+def _stopped_early(run: Any, what: str, meta: Dict[str, Any], traj: Any) -> None:
+    """Raise Interrupted for a run stopped by Ctrl-C or its progress callback (``traj``
+    holds the records and the state to resume from); warn for one that ran out of steps."""
+    if run.status == _core.RunStatus.interrupted:
+        cause = "signal" if run.signalled else "callback"
+        why = "Ctrl-C" if run.signalled else "the progress callback"
+        raise Interrupted(f"{what} stopped by {why} at t = {meta['t_reached']:.6g}; resume "
+                          f"with simulate(..., resume=err.trajectory)", traj, cause=cause)
+    if run.status == _core.RunStatus.step_limit:
+        warnings.warn(f"{what} stopped at t = {meta['t_reached']:.6g}: step budget "
+                      f"exhausted (max_steps) or step size underflow; the trajectory is "
+                      f"truncated", RuntimeWarning, stacklevel=5)
