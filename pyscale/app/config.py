@@ -10,6 +10,9 @@ A run configuration (``pyscale simulate --config`` / ``pyscale predict --config`
     target = "unit_q"    # or "norm_d"
     noise = 0.0          # label-noise variance σ²
     link = "square"      # the link pair: "relu", "square,abs" or ["square", "abs"], ...
+    units = 4            # optional: a two-layer network of p student units (networks page)
+    teacher_units = 4    # and k teacher units (default 1), readouts 1/p and 1/k
+    teachers = "random"  # network teachers: "random" (S*_ll = 1) or "orthonormal" (S* = I)
 
     [run]
     method = "flow"      # flow | gd | sgd | erm
@@ -134,10 +137,14 @@ def figure_dimension(value, name: str = "d") -> int:
     return check.integer(name, value, MIN_FIGURE_D, MAX_FIGURE_D)
 
 
+#: The widths of a two-layer network, checked by :func:`pyscale.model.network.units_of`.
+UNIT_FIELDS = ("units", "teacher_units")
+
 #: Every numeric field of a configuration and every numeric flag of the command line is
 #: one of the package's parameters, checked by its one validator
-#: (:data:`pyscale._validate.PARAMETERS`); figures add their dimension.
-FIELDS = (*check.PARAMETERS, "figure_d")
+#: (:data:`pyscale._validate.PARAMETERS`); figures add their dimension, networks their
+#: widths.
+FIELDS = (*check.PARAMETERS, "figure_d", *UNIT_FIELDS)
 
 
 def check_field(name: str, key: str, value):
@@ -146,6 +153,9 @@ def check_field(name: str, key: str, value):
     try:
         if key == "figure_d":
             return figure_dimension(_number(value), name)
+        if key in UNIT_FIELDS:
+            from ..model.network import units_of
+            return units_of(_number(value), name)
         return check.parameter(key, _number(value), name)
     except (TypeError, ValueError) as err:
         raise ConfigError(name, _reason(name, err)) from None
@@ -153,11 +163,15 @@ def check_field(name: str, key: str, value):
 
 # ---------------------------------------------------------------------------- problem
 TARGETS = ("unit_q", "norm_d")
+#: The teacher draws of a network (``Problem.power_law(..., teachers=)``).
+TEACHERS = ("random", "orthonormal")
 
 
 @dataclass(frozen=True)
 class ProblemConfig:
-    """The arguments of :meth:`pyscale.Problem.power_law` (model page: Data model)."""
+    """The arguments of :meth:`pyscale.Problem.power_law` (model page: Data model); with
+    ``units`` or ``teacher_units``, a two-layer network of p student and k teacher units
+    (networks page: Using networks; the other width defaults to 1, readouts 1/p, 1/k)."""
     d: int
     a: float
     seed: int = 0
@@ -165,27 +179,44 @@ class ProblemConfig:
     noise: float = 0.0
     compress: Optional[float] = None
     link: str = "square"  # the link pair's identity (links page)
+    units: Optional[int] = None
+    teacher_units: Optional[int] = None
+    teachers: Optional[str] = None  # "random" (the default) or "orthonormal"
+
+    @property
+    def is_network(self) -> bool:
+        return self.units is not None or self.teacher_units is not None
 
     def build(self, horizon: Optional[float] = None):
         """The problem; a compressed one is sized for runs up to t = ``horizon`` (model page:
         Compression, Horizon-aware grouping), None: for every t."""
         from ..model.problem import Problem
-        # The horizon-aware grouping is sized with the square's bound: other links uniform.
-        sized = self.compress is not None and self.link == "square"
+        # The horizon-aware grouping is sized with the square single-index flow's bound:
+        # other links and networks are grouped uniformly.
+        sized = self.compress is not None and self.link == "square" and not self.is_network
+        network: Dict[str, Any] = {} if not self.is_network else {
+            "units": self.units, "teacher_units": self.teacher_units,
+            "teachers": self.teachers or "random"}
         return Problem.power_law(self.d, self.a, seed=self.seed, target=self.target,
                                  noise=self.noise, compress=self.compress, link=self.link,
-                                 horizon=horizon if sized else None)
+                                 horizon=horizon if sized else None, **network)
 
     def as_dict(self) -> dict:
-        """The fields by name; the link only when it is not the square (a square problem
-        keeps the description, hence the task ids, it had before links)."""
+        """The fields that are set, by name; the link only when it is not the square and
+        the network's fields only for a network (a square single-index problem keeps the
+        description, hence the task ids, it had before links and networks)."""
         out = asdict(self)
         if self.link == "square":
             del out["link"]
+        for key in NETWORK_FIELDS:
+            if out[key] is None:
+                del out[key]
         return out
 
 
-PROBLEM_FIELDS = ("d", "a", "seed", "target", "noise", "compress", "link")
+#: The fields of a two-layer network (absent: a single-index problem).
+NETWORK_FIELDS = ("units", "teacher_units", "teachers")
+PROBLEM_FIELDS = ("d", "a", "seed", "target", "noise", "compress", "link", *NETWORK_FIELDS)
 
 
 def link_identity(name: str, value) -> str:
@@ -208,6 +239,8 @@ def _problem_value(section: str, key: str, value):
     name = f"{section}.{key}"
     if key == "target":
         return _choice(name, value, TARGETS)
+    if key == "teachers":
+        return _choice(name, value, TEACHERS)
     if key == "link":
         return link_identity(name, value)
     if key == "compress" and value in (None, 0, "", False):
@@ -224,6 +257,9 @@ def parse_problem(table: Mapping, section: str = "problem") -> ProblemConfig:
         if table.get(key) is None:
             raise ConfigError(f"{section}.{key}", "is required")
     values = {k: _problem_value(section, k, v) for k, v in table.items() if v is not None}
+    if "teachers" in values and not any(k in values for k in UNIT_FIELDS):
+        raise ConfigError(f"{section}.teachers", "draws a network's teachers: give units "
+                                                 "and/or teacher_units too")
     return ProblemConfig(**values)
 
 
@@ -486,6 +522,11 @@ def parse_sweep(config: Mapping) -> SweepConfig:
     grid = _parse_grid(config)
     fixed = config.get("problem", {})
     reject_unknown("problem", fixed, PROBLEM_FIELDS)
+    for key in NETWORK_FIELDS:
+        if key in fixed:  # a sweep's tables and summaries are those of single-index runs
+            raise ConfigError(f"problem.{key}", "sweeps run single-index problems; run a "
+                                                "network with pyscale simulate --units P "
+                                                "--teacher-units K")
     for key in fixed:
         if key in grid:
             raise ConfigError(f"grid.{key}", "is also set in [problem]; set it once")
