@@ -39,7 +39,7 @@ def test_simulate_a_network_prints_its_times_and_saves_it(capsys, tmp_path):
     assert summary["T1_units"] == nt.escape_times(direct, 0.05)
     assert summary["final_loss"] == direct.loss[-1]
     assert summary["final_best_cosines"] == list(nt.best_cosines(direct)[-1])
-    assert summary["theory"] is None  # none derived for an erf committee
+    assert summary["T1_predicted"] is None  # none derived for an erf committee
 
 
 def test_a_saved_network_problem_is_rebuilt_with_its_readouts(capsys, tmp_path):
@@ -128,6 +128,17 @@ class _Escape:
     note: str
 
 
+class _Summarised(_Escape):
+    """... whose summary holds a table per unit."""
+
+    def summary(self, delta):
+        return {"d": 1, "delta": delta, "units": [{"T1": 2.0 / r, "rate": r}
+                                                  for r in self.rates]}
+
+    def escape_time(self, delta):
+        return np.array([2.0 / r for r in self.rates])
+
+
 def test_predict_prints_whatever_the_theory_gives_for_a_network(capsys, monkeypatch):
     import pyscale.theory
     seen = {}
@@ -144,3 +155,19 @@ def test_predict_prints_whatever_the_theory_gives_for_a_network(capsys, monkeypa
     assert values["rates"] == [0.5, 0.25] and values["note"] == "small start only"
     assert values["direction"] == "array of shape (500,)"
     assert "problem" not in values
+
+
+def test_a_prediction_summary_with_per_unit_tables_is_one_row_per_key(capsys, monkeypatch):
+    import pyscale.theory
+    monkeypatch.setattr(pyscale.theory, "predict",
+                        lambda problem: _Summarised(problem, (0.5, 0.25), np.ones(3), ""))
+    code, out, err = run(capsys, "predict", "--d", 40, "--a", 2, "--units", 2, "--json",
+                         "--delta", 0.1)
+    assert code == 0, err
+    values = json.loads(out)
+    assert values["d"] == 40 and values["delta"] == 0.1  # the problem's d, not the summary's
+    assert values["T1"] == [4.0, 8.0] and values["rate"] == [0.5, 0.25]
+    code, out, err = run(capsys, "simulate", "--d", 40, "--a", 2, "--units", 2, "--t", 5,
+                         "--json", "--no-progress", "--delta", 0.1)
+    assert code == 0, err
+    assert json.loads(out)["T1_predicted"] == [4.0, 8.0]

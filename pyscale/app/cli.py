@@ -470,10 +470,9 @@ def _summary_rows(traj, problem, prediction, why, delta, eps, wall) -> List[tupl
             ("status", traj.status),
             ("t_final", float(traj.t[-1]) if len(traj) else None),
             *_run_rows(traj, delta, eps)]
-    if problem.is_network:  # its theory is printed by pyscale predict
-        rows.append(("theory", "derived" if prediction is not None else None,
-                     "pyscale predict prints it" if prediction is not None else
-                     "none derived for this network (pyscale predict says why)"))
+    if problem.is_network:
+        from .network_rows import predicted_escape_row
+        rows.append(predicted_escape_row(prediction, delta))
     elif prediction is not None and not problem.link.is_square:
         # another pair's theory (links page: Predictions for a pair): no number, and why
         info = prediction.summary(delta)
@@ -659,8 +658,8 @@ def _network_prediction(problem, args) -> int:
     except (ValueError, TypeError) as err:
         raise CLIError(str(err)) from None
     rows = [("d", problem.d), ("a", problem.info.get("a")), ("link", problem.link.identity),
-            ("units", problem.units), ("teacher_units", problem.teacher_units),
-            *network_prediction_rows(prediction, args.delta)]
+            ("units", problem.units), ("teacher_units", problem.teacher_units)]
+    rows += network_prediction_rows(prediction, args.delta, shown=[r[0] for r in rows])
     _print_table(f"pyscale predict: {problem!r}", rows, args.json)
     return EXIT_OK
 

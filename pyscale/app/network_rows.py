@@ -16,7 +16,8 @@ import numpy as np
 from ..model.problem import Problem
 from ..results import network_times as times
 
-__all__ = ["network_run_rows", "network_prediction_rows", "NETWORK_LEVEL"]
+__all__ = ["network_run_rows", "network_prediction_rows", "predicted_escape_row",
+           "NETWORK_LEVEL"]
 
 #: The cosine level of the symmetric plateau's end and of a unit's specialisation.
 NETWORK_LEVEL = 0.9
@@ -68,9 +69,20 @@ def _value(value: Any) -> Any:
     return str(value)
 
 
-def network_prediction_rows(prediction, delta: float) -> List[tuple]:
+def _flattened(name: str, value: Any) -> List[tuple]:
+    """A list of per-unit tables ([{"T1": 1.2, ...}, ...]) as one row per key, its values a
+    list over units; anything else as one row."""
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, dict) for v in value):
+        keys = [k for k in value[0] if all(k in v for v in value)]
+        return [(str(k), [_value(v[k]) for v in value]) for k in keys]
+    return [(name, _value(value))]
+
+
+def network_prediction_rows(prediction, delta: float, shown=()) -> List[tuple]:
     """The rows of whatever :func:`pyscale.predict` gives for a network: its ``summary``
-    (``summary(delta)`` when it takes the threshold) or else its dataclass fields."""
+    (``summary(delta)`` when it takes the threshold) or else its dataclass fields; a list
+    of per-unit tables becomes one row per key (lists over units). Keys in ``shown`` (rows
+    printed already) and the problem itself are left out."""
     summary = getattr(prediction, "summary", None)
     if callable(summary):
         try:
@@ -84,5 +96,22 @@ def network_prediction_rows(prediction, delta: float) -> List[tuple]:
     else:
         items = ((name, value) for name, value in vars(prediction).items()
                  if not name.startswith("_"))
-    return [(str(name), _value(value)) for name, value in items
-            if not isinstance(value, Problem)]  # the problem itself: in the title
+    rows: List[tuple] = []
+    for name, value in items:
+        if not isinstance(value, Problem):  # the problem itself: in the title
+            rows += _flattened(str(name), value)
+    return [row for row in rows if row[0] not in shown]
+
+
+def predicted_escape_row(prediction, delta: float) -> tuple:
+    """The per-unit predicted T1(δ) of a network prediction with ``escape_time`` (a row
+    for ``simulate``), or the row saying there is none."""
+    escape = getattr(prediction, "escape_time", None)
+    if prediction is None or not callable(escape):
+        return ("T1_predicted", None, "none derived for this network (pyscale predict "
+                                      "says why)")
+    try:
+        value = _value(escape(delta))
+    except (ValueError, ArithmeticError) as err:  # a law refused outside its regime
+        return ("T1_predicted", None, " ".join(str(err).split()))
+    return ("T1_predicted", value, f"per unit, delta = {delta:g} (pyscale predict)")
