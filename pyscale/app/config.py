@@ -190,10 +190,14 @@ class ProblemConfig:
     def build(self, horizon: Optional[float] = None):
         """The problem; a compressed one is sized for runs up to t = ``horizon`` (model page:
         Compression, Horizon-aware grouping), None: for every t."""
+        from ..model.compression import horizon_supported
+        from ..model.links import LinkPair
         from ..model.problem import Problem
-        # The horizon-aware grouping is sized with the square single-index flow's bound:
-        # other links and networks are grouped uniformly.
-        sized = self.compress is not None and self.link == "square" and not self.is_network
+        # Horizon-aware wherever the flow's coefficients can be bounded (closed-form
+        # kernels of a single-index model); a quadrature link (tanh, a user's) and a
+        # network keep the uniform grouping.
+        sized = (self.compress is not None and not self.is_network
+                 and horizon_supported(LinkPair(self.link)))
         network: Dict[str, Any] = {} if not self.is_network else {
             "units": self.units, "teacher_units": self.teacher_units,
             "teachers": self.teachers or "random"}
