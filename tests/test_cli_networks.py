@@ -6,19 +6,13 @@ import json
 
 import numpy as np
 import pytest
+from test_cli import run  # main(argv) → (status, stdout, stderr)
 
 import pyscale
-from pyscale.app.cli import main
 from pyscale.app.config import ConfigError, parse_problem
 from pyscale.app.io import load_problem
 from pyscale.results import network_times as nt
 from pyscale.results.network import NetworkTrajectory
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_simulate_a_network_prints_its_times_and_saves_it(capsys, tmp_path):
