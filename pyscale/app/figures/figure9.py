@@ -1,9 +1,10 @@
 """Figure 9: two-layer networks at d = 10⁹ — the population flow of a quadratic network
 (σ = τ = z², p = k = 4, readouts 1/4: f(x) = xᵀ(WWᵀ/4)x) and of an erf committee
-(σ = τ = erf(z/√2), Saad and Solla's soft committee machine, p = k = 4, readouts 1/4) at
-a ∈ {1.5, 2, 3}, compressed (``Problem.power_law(10⁹, a, units=4, teacher_units=4,
-compress=δ)``: each mode's (p + k) × (p + k) Gram matrix drawn exactly, an O(δ) grouping
-error; networks page: Compression). Random teachers of unit Q-norm, student units uniform on
+(σ = τ = erf(z/√2), Saad and Solla's soft committee machine, p = k = 4, readouts 1/4) on
+power-law data (model page: Data model) at a ∈ {1.5, 2, 3}, compressed
+(``Problem.power_law(10⁹, a, units=4, teacher_units=4, compress=δ)``: each mode's
+(p + k) × (p + k) Gram matrix drawn exactly, an O(δ) grouping error; networks page:
+Compression). Random teachers of unit Q-norm, student units uniform on
 the unit sphere, the same seed for every panel. Not in the paper: its closing "phase
 decompositions in wider networks" (networks page: What the dynamics look like).
 
