@@ -165,3 +165,30 @@ def test_a_prediction_summary_with_per_unit_tables_is_one_row_per_key(capsys, mo
                          "--json", "--no-progress", "--delta", 0.1)
     assert code == 0, err
     assert json.loads(out)["T1_predicted"] == [4.0, 8.0]
+
+
+def test_readouts_from_flags_and_files_reach_the_problem(capsys, tmp_path):
+    path = tmp_path / "net.npz"
+    code, out, err = run(capsys, "simulate", "--d", 80, "--a", 2, "--readout", "0.5,0.25",
+                         "--teacher-readout", 1, "--t", 20, "--out", path, "--json",
+                         "--no-progress")
+    assert code == 0, err
+    problem = pyscale.Problem.power_law(80, 2.0, readout=[0.5, 0.25], teacher_readout=[1.0])
+    assert problem.units == 2 and json.loads(out)["readout"] == [0.5, 0.25]
+    direct = pyscale.simulate(problem, "flow", t=pyscale.load(path).t)
+    np.testing.assert_array_equal(pyscale.load(path).loss, direct.loss)
+    np.testing.assert_array_equal(load_problem(path).readout, [0.5, 0.25])
+    conf = parse_problem({"d": 10, "a": 2, "readout": [1, 2], "teachers": "orthonormal"})
+    assert conf.readout == (1.0, 2.0) and conf.is_network
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--readout", "0.5,x"], "--readout: a readout is a list of numbers, one per unit"),
+    (["--readout", "0.5,nan"], "--readout: has a non-finite entry"),
+    (["--units", 3, "--readout", "0.5,0.25"], "problem: readout has length 2"),
+    (["--readout", "0.5,0"], "problem: readout has a zero entry"),
+])
+def test_bad_readouts_are_refused_in_one_line(capsys, argv, needle):
+    code, out, err = run(capsys, "simulate", "--d", 50, "--a", 2, "--t", 10, *argv)
+    assert code == 2
+    assert needle in err and len(err.strip().splitlines()) == 1

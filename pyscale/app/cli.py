@@ -56,7 +56,7 @@ class _Parser(argparse.ArgumentParser):
 
 # ---------------------------------------------------------------------------- parser
 PROBLEM_FLAGS = ("d", "a", "seed", "target", "noise", "compress", "link", "units",
-                 "teacher_units", "teachers")
+                 "teacher_units", "teachers", "readout", "teacher_readout")
 RUN_FLAGS = ("t", "records", "t_start", "rtol", "max_steps", "lr", "steps", "batch",
              "sample_seed", "n_samples")
 
@@ -94,6 +94,16 @@ def _link(text: str) -> str:
         raise argparse.ArgumentTypeError(err.reason) from None
 
 
+def _readout(text: str):
+    """The argparse ``type=`` of ``--readout`` / ``--teacher-readout``: numbers separated by
+    commas, checked as in configuration files."""
+    from .config import ConfigError, readout_values
+    try:
+        return readout_values("readout", text)
+    except ConfigError as err:
+        raise argparse.ArgumentTypeError(err.reason) from None
+
+
 def _add_problem_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("problem (model page: Data model; override the config's "
                              "[problem])")
@@ -119,6 +129,10 @@ def _add_problem_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--teachers", choices=("random", "orthonormal"),
                    help="a network's teachers: random unit Q-norm (default) or "
                         "Q-orthonormal (S* = I)")
+    g.add_argument("--readout", type=_readout,
+                   help="a network's student readouts a_j, one per unit: 0.5,0.25,...")
+    g.add_argument("--teacher-readout", dest="teacher_readout", type=_readout,
+                   help="a network's teacher readouts a*_l, one per teacher unit")
     from ..results.phases import DEFAULTS
     g.add_argument("--delta", type=_checked("delta"), default=DEFAULTS.delta,
                    help="escape threshold for T1, in (0, 1)")

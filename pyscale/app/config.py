@@ -13,6 +13,8 @@ A run configuration (``pyscale simulate --config`` / ``pyscale predict --config`
     units = 4            # optional: a two-layer network of p student units (networks page)
     teacher_units = 4    # and k teacher units (default 1), readouts 1/p and 1/k
     teachers = "random"  # network teachers: "random" (S*_ll = 1) or "orthonormal" (S* = I)
+    readout = [0.5, 0.25, 0.125, 0.125]  # optional: the fixed readouts (default 1/p, 1/k)
+    teacher_readout = [0.25, 0.25, 0.25, 0.25]
 
     [run]
     method = "flow"      # flow | gd | sgd | erm
@@ -182,10 +184,12 @@ class ProblemConfig:
     units: Optional[int] = None
     teacher_units: Optional[int] = None
     teachers: Optional[str] = None  # "random" (the default) or "orthonormal"
+    readout: Optional[Tuple[float, ...]] = None  # a_j (default 1/p)
+    teacher_readout: Optional[Tuple[float, ...]] = None  # a*_l (default 1/k)
 
     @property
     def is_network(self) -> bool:
-        return self.units is not None or self.teacher_units is not None
+        return any(getattr(self, key) is not None for key in (*UNIT_FIELDS, *READOUT_FIELDS))
 
     def build(self, horizon: Optional[float] = None):
         """The problem; a compressed one is sized for runs up to t = ``horizon`` (model page:
@@ -200,7 +204,8 @@ class ProblemConfig:
                  and horizon_supported(LinkPair(self.link)))
         network: Dict[str, Any] = {} if not self.is_network else {
             "units": self.units, "teacher_units": self.teacher_units,
-            "teachers": self.teachers or "random"}
+            "teachers": self.teachers or "random", "readout": self.readout,
+            "teacher_readout": self.teacher_readout}
         return Problem.power_law(self.d, self.a, seed=self.seed, target=self.target,
                                  noise=self.noise, compress=self.compress, link=self.link,
                                  horizon=horizon if sized else None, **network)
@@ -218,8 +223,10 @@ class ProblemConfig:
         return out
 
 
+#: A network's fixed readouts: one number per unit.
+READOUT_FIELDS = ("readout", "teacher_readout")
 #: The fields of a two-layer network (absent: a single-index problem).
-NETWORK_FIELDS = ("units", "teacher_units", "teachers")
+NETWORK_FIELDS = ("units", "teacher_units", "teachers", *READOUT_FIELDS)
 PROBLEM_FIELDS = ("d", "a", "seed", "target", "noise", "compress", "link", *NETWORK_FIELDS)
 
 
@@ -239,12 +246,29 @@ def link_identity(name: str, value) -> str:
         raise ConfigError(name, str(err)) from None
 
 
+def readout_values(name: str, value) -> Tuple[float, ...]:
+    """A readout given as a list of numbers or as text ``"0.5,0.25"``: finite reals (the
+    vector validator); its length and its zeros are checked against the widths by the
+    model (networks page: Using networks). Errors are ConfigError(name, ...)."""
+    if isinstance(value, str):
+        value = [_number(v) for v in value.split(",")]
+    if not isinstance(value, (list, tuple)) or any(isinstance(v, (bool, str)) for v in value):
+        raise ConfigError(name, f"a readout is a list of numbers, one per unit (such as "
+                                f"[0.5, 0.25] or '0.5,0.25'), got {value!r:.40}")
+    try:
+        return tuple(float(v) for v in check.vector(name, value))
+    except (TypeError, ValueError) as err:
+        raise ConfigError(name, _reason(name, err)) from None
+
+
 def _problem_value(section: str, key: str, value):
     name = f"{section}.{key}"
     if key == "target":
         return _choice(name, value, TARGETS)
     if key == "teachers":
         return _choice(name, value, TEACHERS)
+    if key in READOUT_FIELDS:
+        return readout_values(name, value)
     if key == "link":
         return link_identity(name, value)
     if key == "compress" and value in (None, 0, "", False):
@@ -261,9 +285,9 @@ def parse_problem(table: Mapping, section: str = "problem") -> ProblemConfig:
         if table.get(key) is None:
             raise ConfigError(f"{section}.{key}", "is required")
     values = {k: _problem_value(section, k, v) for k, v in table.items() if v is not None}
-    if "teachers" in values and not any(k in values for k in UNIT_FIELDS):
-        raise ConfigError(f"{section}.teachers", "draws a network's teachers: give units "
-                                                 "and/or teacher_units too")
+    if "teachers" in values and not any(k in values for k in (*UNIT_FIELDS, *READOUT_FIELDS)):
+        raise ConfigError(f"{section}.teachers", "draws a network's teachers: give its "
+                                                 "units, teacher_units or readouts too")
     return ProblemConfig(**values)
 
 
