@@ -12,10 +12,9 @@ Example::
 """
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Union
 
 import numpy as np
 
@@ -26,58 +25,16 @@ from ..model.link_support import require_square
 from ..model.problem import Problem
 from ..results import tidy
 from ..results.identity import check_same_problem
+from ..results.network import NetworkTrajectory
 from ..results.phases import DEFAULTS
 from ..results.trajectory import Ensemble, Trajectory
-from ..theory import LinkPrediction, Prediction, RegimeWarning, predict
+from ..theory import LinkPrediction, NetworkPrediction, Prediction, RegimeWarning, predict
+from .compare_network import NetworkComparison, compare_network
 from .compare_sgd import compare_ensemble
+from .fits import crossing_time, fit_exponential_rate, fit_loglog
 
 __all__ = ["compare", "Comparison", "fit_loglog", "fit_exponential_rate",
            "crossing_time", "theta_on_records"]
-
-
-# ---------------------------------------------------------------------------- fits
-def fit_loglog(x, y, window: Tuple[float, float]) -> Optional[dict]:
-    """Least-squares slope of log y against log x over x ∈ [lo, hi] (points with x, y > 0).
-    Returns {'slope', 'intercept', 'window', 'n'} or None with fewer than 3 points."""
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    lo, hi = window
-    m = (x >= lo) & (x <= hi) & (x > 0) & (y > 0) & np.isfinite(y)
-    if m.sum() < 3:
-        return None
-    slope, intercept = np.polyfit(np.log(x[m]), np.log(y[m]), 1)
-    return {"slope": float(slope), "intercept": float(intercept),
-            "window": (float(x[m].min()), float(x[m].max())), "n": int(m.sum())}
-
-
-def fit_exponential_rate(t, u, window: Tuple[float, float]) -> Optional[dict]:
-    """Least-squares slope of log|u| against t over t ∈ [lo, hi] (u ≠ 0)."""
-    t = np.asarray(t, dtype=np.float64)
-    u = np.asarray(u, dtype=np.float64)
-    m = (t >= window[0]) & (t <= window[1]) & (u != 0)
-    if m.sum() < 3:
-        return None
-    rate, intercept = np.polyfit(t[m], np.log(np.abs(u[m])), 1)
-    return {"rate": float(rate), "log_prefactor": float(intercept),
-            "window": (float(t[m].min()), float(t[m].max())), "n": int(m.sum())}
-
-
-def crossing_time(t, values, level: float) -> Optional[float]:
-    """First t where values >= level, refined by linear interpolation of log(values)
-    between the two bracketing records (values > 0); None if never reached."""
-    t = np.asarray(t, dtype=np.float64)
-    values = np.asarray(values, dtype=np.float64)
-    hit = np.flatnonzero(values >= level)
-    if hit.size == 0:
-        return None
-    k = int(hit[0])
-    if k == 0:
-        return float(t[0])
-    v0, v1 = values[k - 1], values[k]
-    if v0 <= 0 or v1 <= 0:
-        return float(t[k])
-    frac = (math.log(level) - math.log(v0)) / (math.log(v1) - math.log(v0))
-    return float(t[k - 1] + frac * (t[k] - t[k - 1]))
 
 
 def _rel(measured, predicted) -> Optional[float]:
@@ -191,11 +148,14 @@ def compare(trajectory: Trajectory, prediction: Any, delta: float = DEFAULTS.del
             eps: float = DEFAULTS.eps, s0: float = DEFAULTS.s0,
             states: Optional[Dict[str, np.ndarray]] = None,
             resimulate: bool = True, phase3_floor: float = 1e-4,
-            plot: Any = None) -> Comparison:
+            plot: Any = None) -> Union[Comparison, NetworkComparison]:
     """Measured against predicted, for one trajectory (model page: Phases), or for an
     online-SGD :class:`~pyscale.Ensemble` (then
     :func:`pyscale.analysis.compare_sgd.compare_ensemble`: the noise floor, the SGD Phase III law
-    and the escape time over seeds).
+    and the escape time over seeds), or for a quadratic network's
+    :class:`~pyscale.results.network.NetworkTrajectory` (then
+    :func:`pyscale.analysis.compare_network.compare_network`: T1_j and ρ_j per unit, with
+    ``delta`` the threshold on max_l |U_jl|/S*_ll).
 
     ``prediction``: a :class:`~pyscale.theory.Prediction` (or the Problem, then predicted
     here). ``delta``, ``eps``, ``s0``: the stopping-time parameters (T1: |u| >= δ s*;
@@ -238,6 +198,12 @@ def compare(trajectory: Trajectory, prediction: Any, delta: float = DEFAULTS.del
 
     ``curves`` holds the arrays behind the plot; ``plot``: a path to save the figure.
     """
+    if isinstance(trajectory, NetworkTrajectory) or isinstance(prediction, NetworkPrediction):
+        # a quadratic network's run: the per-unit escape (networks page)
+        if plot is not None:
+            raise ValueError("compare(plot=...) draws the single-index laws; a network's "
+                             "comparison has no plot (its table is the result)")
+        return compare_network(trajectory, prediction, delta=delta)
     if isinstance(trajectory, Ensemble):
         # online SGD over seeds: floor, SGD Phase III, T1 (derived for the square alone)
         require_square("compare", meta=trajectory.meta)
