@@ -121,6 +121,7 @@ def test_later_units_are_flagged_outside_the_window():
     assert row["measured"] > row["predicted"]
     table = res.table()
     assert list(table["quantity"][:2]) == ["T1[0]", "escape_rate[0]"]
+    assert repr(res).startswith("NetworkComparison(") and "T1(delta) of unit 2" in repr(res)
 
 
 def test_linear_escape_is_the_dense_linear_solution():

@@ -16,7 +16,9 @@ measured window it warns (:class:`~pyscale.theory.regime.RegimeWarning`).
 Modules, one job each: :mod:`.escape` (Phase I: ρ, C, Volterra), :mod:`.convergence`
 (Phase IIb: Corollary 1; the plateau), :mod:`.tail` (Phase III), :mod:`.isotropic`
 (the closed 2-D ODE of Q = c I), :mod:`.recursion`, :mod:`.sgd`, :mod:`.stability` (online
-SGD near w*), :mod:`.regime` (the mechanism) and :mod:`.validity` (each law's regime).
+SGD near w*), :mod:`.regime` (the mechanism) and :mod:`.validity` (each law's regime);
+:mod:`.links` (other link pairs), :mod:`.network` and :mod:`.network_escape` (the quadratic
+network's small-start escape, networks page: Escape of the quadratic network).
 """
 from __future__ import annotations
 
