@@ -32,15 +32,10 @@ from ..theory import LinkPrediction, NetworkPrediction, Prediction, RegimeWarnin
 from .compare_network import NetworkComparison, compare_network
 from .compare_sgd import compare_ensemble
 from .fits import crossing_time, fit_exponential_rate, fit_loglog
+from .inputs import checked_inputs, rel_error
 
 __all__ = ["compare", "Comparison", "fit_loglog", "fit_exponential_rate",
            "crossing_time", "theta_on_records"]
-
-
-def _rel(measured, predicted) -> Optional[float]:
-    if measured is None or predicted is None or measured == 0:
-        return None
-    return float((predicted - measured) / abs(measured))
 
 
 def _flow_state(problem: Problem, t: float) -> np.ndarray:
@@ -248,13 +243,8 @@ def _compare_link(trajectory: Any, prediction: Any, delta: float, eps: float,
     """A link pair's run against its theory (links page: Predictions for a pair): T1 and
     the escape rate where the small start is linear (as for the square), every other row
     refused with the reason; the same table."""
-    if isinstance(prediction, Problem):
-        prediction = predict(prediction)
-    if not isinstance(prediction, LinkPrediction):
-        raise TypeError("prediction must be the pyscale.predict of the run's problem (a link "
-                        "pair's LinkPrediction), or that Problem")
-    if not isinstance(trajectory, Trajectory) or len(trajectory) < 3:
-        raise ValueError("trajectory must be a pyscale.Trajectory with at least 3 records")
+    prediction = checked_inputs(trajectory, prediction, LinkPrediction, Trajectory,
+                                "a link pair's LinkPrediction", "a pyscale.Trajectory")
     problem = prediction.problem
     check_same_problem(trajectory.meta, problem, "the trajectory")
     ph = trajectory.phases(delta=delta, eps=eps, s0=s0)
@@ -265,7 +255,7 @@ def _compare_link(trajectory: Any, prediction: Any, delta: float, eps: float,
                      states_from=None)
     regime = prediction.regime("escape_time", delta=delta)
     t1 = None if regime.refused else prediction.escape_time(delta)
-    res["T1"] = {"measured": ph.T1, "predicted": t1, "rel_error": _rel(ph.T1, t1),
+    res["T1"] = {"measured": ph.T1, "predicted": t1, "rel_error": rel_error(ph.T1, t1),
                  "regime": regime.summary()}
     if t1 is not None and ph.T1 is not None:
         rho = prediction.escape_rate
@@ -273,7 +263,7 @@ def _compare_link(trajectory: Any, prediction: Any, delta: float, eps: float,
                                    (max(0.0, ph.T1 - 2.0 / rho), ph.T1))
         if fit is not None:
             res["escape_rate"] = {"measured": fit["rate"], "predicted": rho,
-                                  "rel_error": _rel(fit["rate"], rho), "window": fit["window"],
+                                  "rel_error": rel_error(fit["rate"], rho), "window": fit["window"],
                                   "n": fit["n"], "regime": regime.summary()}
     for key in _SQUARE_ROWS:
         res[key] = {"measured": None, "predicted": None,
@@ -354,7 +344,7 @@ def _phase1(ctx: _Context) -> None:
     regime = pred.regime("escape_time", delta=delta)
     t1_pred = None if regime.refused else pred.escape_time(delta)
     res["T1"] = {"measured": t1_meas, "predicted": t1_pred,
-                 "rel_error": _rel(t1_meas, t1_pred),
+                 "rel_error": rel_error(t1_meas, t1_pred),
                  "interpolated": (ph.T1 if tr.dense is not None
                                   else crossing_time(tr.t, ctx.abs_u, delta)),
                  "regime": regime.summary()}
@@ -373,7 +363,7 @@ def _phase1(ctx: _Context) -> None:
     fit = fit_exponential_rate(tr.t, tr.u, (lo, ph.T1))
     if fit is not None:
         res["escape_rate"] = {"measured": fit["rate"], "predicted": rho,
-                              "rel_error": _rel(fit["rate"], rho), "window": fit["window"],
+                              "rel_error": rel_error(fit["rate"], rho), "window": fit["window"],
                               "n": fit["n"], "regime": regime.summary()}
     _volterra(ctx)
 

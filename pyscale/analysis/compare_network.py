@@ -22,8 +22,9 @@ from ..model.problem import Problem
 from ..results import tidy
 from ..results.identity import check_same_problem
 from ..results.network import NetworkTrajectory
-from ..theory import NetworkPrediction, RegimeWarning, predict
+from ..theory import NetworkPrediction, RegimeWarning
 from .fits import crossing_time, fit_exponential_rate
+from .inputs import checked_inputs, rel_error
 
 __all__ = ["compare_network", "NetworkComparison", "escape_criterion"]
 
@@ -87,12 +88,6 @@ def _check_belongs(trajectory: NetworkTrajectory, problem: Problem) -> None:
                          "at t = 0); give the problem it was run on")
 
 
-def _rel(measured, predicted):
-    if measured is None or predicted is None or measured == 0:
-        return None
-    return float((predicted - measured) / abs(measured))
-
-
 def compare_network(trajectory: Any, prediction: Any,
                     delta: float = 0.05) -> NetworkComparison:
     """Measured against predicted, per unit, for a quadratic network's run.
@@ -103,14 +98,9 @@ def compare_network(trajectory: Any, prediction: Any,
     escape); measured rate: the slope of log max_l |U_jl| over [T1_j − 2/ρ_j, T1_j]. Each
     row carries the law's regime for that unit (the later units are outside the window:
     the first one's growth slows them)."""
-    if isinstance(prediction, Problem):
-        prediction = predict(prediction)
-    if not isinstance(prediction, NetworkPrediction):
-        raise TypeError("prediction must be the pyscale.predict of the run's problem (a "
-                        "quadratic network's NetworkPrediction), or that Problem")
-    if not isinstance(trajectory, NetworkTrajectory) or len(trajectory) < 3:
-        raise ValueError("trajectory must be a network's NetworkTrajectory with at least 3 "
-                         "records")
+    prediction = checked_inputs(trajectory, prediction, NetworkPrediction, NetworkTrajectory,
+                                "a quadratic network's NetworkPrediction",
+                                "a network's NetworkTrajectory")
     problem = prediction.problem
     _check_belongs(trajectory, problem)
     delta = float(delta)
@@ -129,12 +119,12 @@ def compare_network(trajectory: Any, prediction: Any,
         measured = crossing_time(trajectory.t, size[:, j], delta)
         res["times"][f"T1[{j}]"] = measured
         res[f"T1[{j}]"] = {"measured": measured, "predicted": t1,
-                           "rel_error": _rel(measured, t1), "regime": reg.summary()}
+                           "rel_error": rel_error(measured, t1), "regime": reg.summary()}
         rho = float(prediction.escape_rate[j])
         fit = None if measured is None else fit_exponential_rate(
             trajectory.t, size[:, j], (max(0.0, measured - 2.0 / rho), measured))
         res[f"escape_rate[{j}]"] = {
             "measured": None if fit is None else fit["rate"], "predicted": rho,
-            "rel_error": None if fit is None else _rel(fit["rate"], rho),
+            "rel_error": None if fit is None else rel_error(fit["rate"], rho),
             "window": None if fit is None else fit["window"], "regime": reg.summary()}
     return res
