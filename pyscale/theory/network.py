@@ -54,7 +54,7 @@ def require_network_theory(problem: Problem) -> None:
     """Refuse, in one sentence, a network for which no theory is derived: any pair but the
     square (σ = τ = z²), or a quadratic network with a readout ≤ 0."""
     link = problem.link
-    where = (f"pyscale.predict: no theory is derived for the {link.identity!r} network "
+    where = (f"no theory is derived for the {link.identity!r} network "
              f"(p = {problem.units}, k = {problem.teacher_units})")
     if not link.is_square:
         pair = link.classify(problem.s_star)
