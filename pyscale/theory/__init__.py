@@ -52,7 +52,6 @@ from .network import (
     NOT_DERIVED,
     NetworkPrediction,
     predict_network,
-    require_network_theory,
 )
 from .network_escape import NetworkEscape, network_escape_law
 from .regime import Condition, Regime, RegimeError, RegimeWarning
@@ -328,8 +327,6 @@ def predict(problem: Problem, a: Union[None, float, str] = None
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a pyscale.Problem, got {type(problem).__name__}")
-    if problem.is_network:
-        require_network_theory(problem)     # refused before anything is computed
     if a is None:
         info_a = problem.info.get("a") if problem.info.get("constructor") == "power_law" \
             else None
