@@ -61,7 +61,10 @@ def require_network_theory(problem: Problem) -> None:
         why = {"first_order": "information exponent 1: ℓ_U(0) ≠ 0 drives U from the "
                               "start, so there is no escape plateau to time, and the "
                               "symmetric plateau and specialisation that follow are not "
-                              "derived"}.get(pair.regime, pair.description)
+                              "derived",
+               "linear": "its small start is linear for one unit each side (p = k = 1, "
+                         "the links page), but no network's linearised operator is derived "
+                         "for this pair"}.get(pair.regime, pair.description)
         raise ValueError(f"{where}: {why}; the small-start escape is derived for the "
                          f"quadratic network (link 'square') only")
     a = np.asarray(problem.readout)
