@@ -85,7 +85,7 @@ def test_a_network_in_a_config_file_and_on_the_mode_chain(capsys, tmp_path):
     (["simulate", "--d", 50, "--a", 2, "--units", 2, "--teachers", "qr", "--t", 10],
      "--teachers: invalid choice"),
     (["predict", "--d", 50, "--a", 2, "--units", 2, "--link", "erf"],
-     "pyscale predict: error: predict: derived for single-index models"),
+     "pyscale predict: error: no theory is derived for the 'erf' network"),
 ])
 def test_bad_network_requests_get_one_line_and_status_2(capsys, argv, needle):
     code, out, err = run(capsys, *argv)
@@ -192,3 +192,21 @@ def test_bad_readouts_are_refused_in_one_line(capsys, argv, needle):
     code, out, err = run(capsys, "simulate", "--d", 50, "--a", 2, "--t", 10, *argv)
     assert code == 2
     assert needle in err and len(err.strip().splitlines()) == 1
+
+
+def test_predict_and_simulate_print_the_quadratic_networks_escape(capsys):
+    problem = pyscale.Problem.power_law(400, 2.0, units=3, teacher_units=2)
+    pred = pyscale.predict(problem)
+    code, out, err = run(capsys, "predict", "--d", 400, "--a", 2, "--units", 3,
+                         "--teacher-units", 2, "--json", "--delta", 0.1)
+    assert code == 0, err
+    values = json.loads(out)
+    np.testing.assert_allclose(values["escape_rate"], pred.escape_rate, rtol=1e-12)
+    T1 = [u["T1"] for u in pred.summary(0.1)["units"]]
+    assert values["T1"] == T1 and values["not_derived"] == list(pred.not_derived)
+    code, out, err = run(capsys, "simulate", "--d", 400, "--a", 2, "--units", 3,
+                         "--teacher-units", 2, "--t", 30, "--json", "--delta", 0.1,
+                         "--no-progress")
+    assert code == 0
+    np.testing.assert_allclose(json.loads(out)["T1_predicted"], pred.escape_time(0.1),
+                               rtol=1e-12)
