@@ -8,6 +8,8 @@
 // that stands in for one).
 #pragma once
 
+#include <cstddef>
+
 namespace pyscale {
 
 // Rosenbrock tableau in the "K-increment" form (autonomous problem):
@@ -79,11 +81,30 @@ constexpr RosenbrockTableau kRos4 = {
     {0, 0, 0, 0, 0, 0}};
 
 // kExponential: the exponential collocation scheme (exponential.hpp), with RODAS4 steps where
-// it does not apply (c0 near 0); its workspace and fallback tableau are RODAS4's.
-enum class FlowMethod : int { kRodas4 = 0, kRos4 = 1, kExponential = 2 };
+// it does not apply (c0 near 0); its workspace and fallback tableau are RODAS4's. kAuto (the
+// default): one of kRodas4 and kExponential, by choose_flow_method at the start of a run.
+enum class FlowMethod : int { kRodas4 = 0, kRos4 = 1, kExponential = 2, kAuto = 3 };
 
 inline const RosenbrockTableau& tableau(FlowMethod m) {
     return m == FlowMethod::kRos4 ? kRos4 : kRodas4;
+}
+
+// kAuto's rule (flow engine page: Choosing the scheme): the exponential scheme where it was
+// measured to win in wall time, runs that reach t_end >= kAutoHorizon at rtol <= kAutoRtol
+// on at least kAutoMinCoordinates coordinates; RODAS4 everywhere else. Its steps grow in
+// Phase III, RODAS4's do not, so its advantage grows with the horizon and as rtol tightens.
+constexpr double kAutoHorizon = 1e8;
+constexpr double kAutoRtol = 1e-7;
+constexpr std::size_t kAutoMinCoordinates = 1;
+
+// The method a run with `requested` uses on n coordinates at rtol up to t_end (any other
+// request is itself).
+inline FlowMethod choose_flow_method(FlowMethod requested, std::size_t n, double rtol,
+                                     double t_end) {
+    if (requested != FlowMethod::kAuto) return requested;
+    return t_end >= kAutoHorizon && rtol <= kAutoRtol && n >= kAutoMinCoordinates
+               ? FlowMethod::kExponential
+               : FlowMethod::kRodas4;
 }
 
 }  // namespace pyscale
