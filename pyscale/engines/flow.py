@@ -59,7 +59,7 @@ def run(problem: Problem, *, t: Any = None, rtol: float = 1e-9, atol: Optional[f
     :func:`pyscale.simulate`. ``record_mode``: ``"interpolate"`` (records read off the
     dense output; no step lands on them but the last) or ``"step"`` (a step lands on each).
     ``events``: see :mod:`pyscale.engines.flow_events`. ``scheme``: ``"auto"`` (the default:
-    ``"exponential"`` for a last record time ≥ 10^8 at rtol ≤ 1e-7, ``"rodas4"`` otherwise;
+    ``"exponential"`` for a last record time ≥ 10^6 at rtol ≤ 1e-8, ``"rodas4"`` otherwise;
     flow engine page: Choosing the scheme), ``"rodas4"``, ``"ros4"`` or ``"exponential"``;
     ``meta["scheme"]`` is the one the run used. The trajectory keeps the dense output
     (``traj.dense``) for exact stopping times (:mod:`pyscale.results.phases`)."""
@@ -69,8 +69,7 @@ def run(problem: Problem, *, t: Any = None, rtol: float = 1e-9, atol: Optional[f
     opt = _options(rtol, atol, h0, hmax, max_steps, threads, progress_every, scheme)
     # auto is resolved here, by the core's rule, so that the run's identity and meta name
     # the scheme whose numerics it has (a resume of the same records resolves the same way)
-    opt.scheme = _core.flow.choose_flow_scheme(opt.scheme, problem.n_coords, opt.rtol,
-                                               float(times[-1]))
+    opt.scheme = _core.flow.choose_flow_scheme(opt.scheme, opt.rtol, float(times[-1]))
     scheme = SCHEME_NAMES[opt.scheme]
     opt.record_mode = RECORD_MODES[check.choice("record_mode", record_mode, RECORD_MODES)]
     evs = parse_events(events)
