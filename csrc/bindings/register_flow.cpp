@@ -90,8 +90,8 @@ void register_flow_types(py::module_& m) {
     py::enum_<pyscale::FlowMethod>(m, "FlowScheme",
                                    "Scheme of the flow: Rosenbrock (rodas4, ros4), the "
                                    "exponential collocation with RODAS4 near c0 = 0, or auto "
-                                   "(the default: exponential for t_end >= 1e8 at rtol <= "
-                                   "1e-7, rodas4 otherwise; choose_flow_scheme).")
+                                   "(the default: exponential for t_end >= 1e6 at rtol <= "
+                                   "1e-8, rodas4 otherwise; choose_flow_scheme).")
         .value("rodas4", pyscale::FlowMethod::kRodas4)
         .value("ros4", pyscale::FlowMethod::kRos4)
         .value("exponential", pyscale::FlowMethod::kExponential)
@@ -103,7 +103,9 @@ void register_flow_types(py::module_& m) {
         .value("step", pyscale::RecordMode::kStep);
     py::class_<pyscale::FlowOptions>(m, "FlowOptions")
         .def(py::init<>())
-        .def_readwrite("scheme", &pyscale::FlowOptions::method)
+        .def_readwrite("scheme", &pyscale::FlowOptions::method,
+                       "FlowScheme.auto (the default; choose_flow_scheme), rodas4, ros4 or "
+                       "exponential.")
         .def_readwrite("rtol", &pyscale::FlowOptions::rtol)
         .def_readwrite("atol", &pyscale::FlowOptions::atol)
         .def_readwrite("h0", &pyscale::FlowOptions::h0)
@@ -153,10 +155,10 @@ void register_flow_constants(py::module_& m) {
             return pyscale::FlowWorkspace::bytes_needed(n, scheme);
         },
         py::arg("n"), py::arg("scheme") = pyscale::FlowMethod::kRodas4);
-    m.def("choose_flow_scheme", &pyscale::choose_flow_method, py::arg("scheme"), py::arg("n"),
+    m.def("choose_flow_scheme", &pyscale::choose_flow_method, py::arg("scheme"),
           py::arg("rtol"), py::arg("t_end"),
-          "The scheme a flow run asking for `scheme` uses on n coordinates at rtol up to "
-          "t_end: auto is exponential for t_end >= 1e8 at rtol <= 1e-7, rodas4 otherwise; "
+          "The scheme a flow run asking for `scheme` uses at rtol up to the last record time "
+          "t_end: auto is exponential for t_end >= 1e6 at rtol <= 1e-8, rodas4 otherwise; "
           "any other scheme is itself.");
 }
 

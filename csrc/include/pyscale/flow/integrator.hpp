@@ -194,7 +194,7 @@ public:
         r.res.t = t0;
         r.t = t0;
         r.y = w;
-        method_ = choose_flow_method(opt_.method, p_.n, opt_.rtol,
+        method_ = choose_flow_method(opt_.method, opt_.rtol,
                                      n_records > 0 ? t_records[n_records - 1] : t0);
         r.res.method = method_;
         try {
