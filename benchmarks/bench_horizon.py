@@ -9,7 +9,8 @@ beside the uniform one.
   auto's wall time over RODAS4's, each scheme's largest global error in s, u and the MSE
   over 200 records against RODAS4 at rtol 1e-12, over rtol, and the time of one exponential
   pass over one NumPy pass forming s and u (``lw = lam * w; lw @ w; lw @ w_star``).
-  ``python benchmarks/bench_horizon.py [d ...]`` prints the table.
+  ``python benchmarks/bench_horizon.py [d ...]`` prints the table (with sizes given, only
+  that table).
 * ``CompressedFlowScaling``: the compressed flow to t = 10^8 (a = 2, δ = 10^-3), uniform and
   horizon-aware (``horizon=1e8``), at d = 10^6 and 10^9: ``track_modes`` and
   ``track_cost_over_d1e6`` (this d's CPU time over d = 10^6's, same grouping).
@@ -40,25 +41,29 @@ def _numpy_pass_seconds(problem, repeat=200):
     return best
 
 
-def _measure(d, a, rtol, repeat):
-    """Each scheme's passes, best wall time of ``repeat`` runs and largest error in s, u and
-    the MSE against RODAS4 at rtol 1e-12 (over rtol), run side by side on one problem."""
+def _measure(d, a, rtols, repeat):
+    """At each rtol, each scheme's passes, best wall time of ``repeat`` runs and largest
+    error in s, u and the MSE against RODAS4 at rtol 1e-12 (over rtol), run side by side on
+    one problem."""
     problem = pyscale.Problem.power_law(d, a, seed=0)
     ref = _flow(problem, 1e-12, "rodas4")
     resolved = ref.mse > 1e-8 * ref.mse[0]
-    out = {}
-    for scheme in SCHEMES:
-        best = np.inf
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            tr = _flow(problem, rtol, scheme)
-            best = min(best, time.perf_counter() - t0)
-        err = max(np.max(np.abs(tr.s - ref.s)), np.max(np.abs(tr.u - ref.u)),
-                  np.max(np.abs(tr.mse[resolved] / ref.mse[resolved] - 1)))
-        out[scheme] = {"passes": tr.meta["passes"], "seconds": best, "error": err / rtol,
-                       "chosen": tr.meta["scheme"]}
-    out["numpy_pass"] = _numpy_pass_seconds(problem)
-    return out
+    numpy_pass = _numpy_pass_seconds(problem)
+    runs = {}
+    for rtol in rtols:
+        out = {"numpy_pass": numpy_pass}
+        for scheme in SCHEMES:
+            best = np.inf
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                tr = _flow(problem, rtol, scheme)
+                best = min(best, time.perf_counter() - t0)
+            err = max(np.max(np.abs(tr.s - ref.s)), np.max(np.abs(tr.u - ref.u)),
+                      np.max(np.abs(tr.mse[resolved] / ref.mse[resolved] - 1)))
+            out[scheme] = {"passes": tr.meta["passes"], "seconds": best, "error": err / rtol,
+                           "chosen": tr.meta["scheme"]}
+        runs[rtol] = out
+    return runs
 
 
 class FlowSchemes:
@@ -71,8 +76,12 @@ class FlowSchemes:
     repeat = 1
 
     def setup_cache(self):
-        return {(d, a, rtol): _measure(d, a, rtol, 3 if d <= 1000 else 1)
-                for d in self.params[0] for a in self.params[1] for rtol in self.params[2]}
+        runs = {}
+        for d in self.params[0]:
+            for a in self.params[1]:
+                for rtol, r in _measure(d, a, self.params[2], 3 if d <= 1000 else 1).items():
+                    runs[d, a, rtol] = r
+        return runs
 
     def track_passes_rodas4(self, runs, d, a, rtol):
         return runs[d, a, rtol]["rodas4"]["passes"]
@@ -137,8 +146,7 @@ if __name__ == "__main__":
     sizes = [int(float(v)) for v in sys.argv[1:]] or FlowSchemes.params[0]
     for d in sizes:
         for a in FlowSchemes.params[1]:
-            for rtol in FlowSchemes.params[2]:
-                r = _measure(d, a, rtol, 3 if d <= 1000 else 1)
+            for rtol, r in _measure(d, a, FlowSchemes.params[2], 3 if d <= 1000 else 1).items():
                 ro, ex, au = r["rodas4"], r["exponential"], r["auto"]
                 print(f"d={d:<6d} a={a:<3g} rtol={rtol:g}: passes {ro['passes']:6d} -> "
                       f"{ex['passes']:5d} ({ex['passes'] / ro['passes']:.3f})  seconds "
@@ -147,7 +155,7 @@ if __name__ == "__main__":
                       f"({au['seconds'] / ro['seconds']:.2f})  error/rtol {ro['error']:.2f} "
                       f"/ {ex['error']:.2f}", flush=True)
     comp = CompressedFlowScaling()
-    for grouping in comp.params[1]:
+    for grouping in comp.params[1] if len(sys.argv) == 1 else ():
         for d in comp.params[0]:
             comp.setup(d, grouping)
             print(f"compressed flow d={d:.0e} {grouping:8s}: modes {comp.track_modes(d, grouping)}"
