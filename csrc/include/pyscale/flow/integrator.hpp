@@ -855,7 +855,7 @@ private:
 
     // Pass B: the state at nu_end into r.spare, and the same slots as RODAS4's last pass
     // (kFinalSums, the dense row's sums, the mode's extras, the max) — the dense row's cubic
-    // through the exact states at 0, 1/3, 2/3 and 1 of the step in t.
+    // through the exact states at the step's ends and at 1/3, 2/3 of nu_end.
     template <bool kExtras, bool kDirect, class Reducer>
     double exponential_pass(Run& r, const Attempt& a, Moments& m_new, Reducer& reducer) {
         constexpr int kDirectSlot = kExtraSlot + (kExtras ? kDenseExtraSums : 0);
