@@ -32,7 +32,10 @@
 // accumulated for the divergence check), then step k's alpha, beta (kept for its update)
 // and p, q; then the B scalars g_j (detail::ModeChainEngine).
 // Cost: about 2 B Gaussians per mode with n_m >= 2 (B for n_m = 1) plus one gamma draw
-// per mode with n_m >= 3 (~1 Gaussian + 1 uniform, rejections < 5%).
+// per mode with n_m >= 3 (~1 Gaussian + 1 uniform, rejections < 5%); beta and the
+// chi-squares are drawn only on the modes that use them. The sums p_j, q_j are added mode
+// by mode in a fixed order (their bits are the run's): a latency-bound ~1 ns per mode,
+// which on modes of one coordinate is about the cost of their one Gaussian.
 #pragma once
 
 #include <algorithm>
@@ -127,7 +130,7 @@ inline std::size_t mode_chain_workspace_bytes(std::size_t m, int batch) {
     const std::size_t chunks = (m + NormalStream::kChunk - 1) / NormalStream::kChunk;
     return m * (2 * sizeof(double) + GammaShapeTable::bytes_per_shape()) +
            2 * b * m * sizeof(double) +
-           chunks * 2 + block_count(m) * (2 * b + 2) * sizeof(double);
+           chunks * 4 * sizeof(std::size_t) + block_count(m) * (2 * b + 2) * sizeof(double);
 }
 
 // s, u, s2, u2 and the two distances of the chain state (model page: Mode chain).
@@ -181,8 +184,8 @@ public:
             shapes_ = GammaShapeTable(m);
             alpha_.resize(B_ * m);
             beta_.resize(B_ * m);
-            pairs_.assign(chunks, 0);
-            chis_.assign(chunks, 0);
+            pairs_.assign(chunks, ModeRange{});
+            chis_.assign(chunks, ModeRange{});
             pq_part_.resize(nb_ * 2 * B_);
             su_part_.resize(nb_ * 2);
             pq_.resize(2 * B_);
@@ -197,8 +200,8 @@ public:
             kappa_[i] = (lr / static_cast<double>(B_)) * sl_[i];
             const double n = p.count[i];
             if (n >= 3.0) shapes_.set(i, GammaShape::chi_square(n - 2.0));
-            pairs_[i / kC] |= n >= 2.0;
-            chis_[i / kC] |= n >= 3.0;
+            if (n >= 2.0) pairs_[i / kC].add(i);
+            if (n >= 3.0) chis_[i / kC].add(i);
         }
         scalars_.s_star = p.s_star;  // what write_record reads: s*, d, sigma^2
         scalars_.dim = p.dim;
@@ -259,7 +262,19 @@ private:
     double G_ = 0.0;                    // its sum_j g_j^2
     std::vector<double> sl_, kappa_, alpha_, beta_, pq_part_, su_part_, pq_, g_;
     GammaShapeTable shapes_;  // per mode: chi-square(n - 2) / 2 (n >= 3)
-    std::vector<char> pairs_, chis_;  // per chunk: some mode has n >= 2 / n >= 3
+    // Per chunk, the modes [lo, hi) that need beta (n >= 2) / a chi-square (n >= 3): the
+    // draws outside are skipped (in compressed power laws n grows along the modes, so the
+    // ranges are where the draws are used; the draws are pure functions of their
+    // counters, so a sub-range gives the same numbers).
+    struct ModeRange {
+        std::size_t lo = 0, hi = 0;
+        void add(std::size_t i) {
+            if (lo == hi) lo = i;
+            hi = i + 1;
+        }
+        bool empty() const { return lo == hi; }
+    };
+    std::vector<ModeRange> pairs_, chis_;
 };
 
 template <class Pair>
@@ -347,10 +362,12 @@ void ModeChainEngine<Pair>::project_chunk(std::uint64_t sample, std::size_t c, s
     const double* c1 = c1_;
     const double* c2 = c2_;
     normals_.fill(sample, kChainAlphaDomain, c * B_, ce * B_, al);
-    if (pairs_[c / kC])
-        normals_.fill(sample, kChainBetaDomain, c * B_, ce * B_, be);
-    else
-        std::fill(be, be + (ce - c) * B_, 0.0);  // c2 = 0 on this chunk: beta unused
+    // beta only where n >= 2; 0 on modes of one coordinate (c2 = 0 there: beta unused)
+    const ModeRange pr = pairs_[c / kC];
+    const std::size_t blo = pr.empty() ? ce : pr.lo, bhi = pr.empty() ? ce : pr.hi;
+    std::fill(be, be + (blo - c) * B_, 0.0);
+    if (bhi > blo) normals_.fill(sample, kChainBetaDomain, blo * B_, bhi * B_, be + (blo - c) * B_);
+    std::fill(be + (bhi - c) * B_, be + (ce - c) * B_, 0.0);
     if (B_ == 1) {  // the common case, with the sums in registers
         double pp = 0.0, qq = 0.0;
         for (std::size_t i = c; i < ce; ++i) {
@@ -378,7 +395,11 @@ void ModeChainEngine<Pair>::project_chunk(std::uint64_t sample, std::size_t c, s
 template <class Pair>
 void ModeChainEngine<Pair>::update_chunk(std::size_t c, std::size_t ce, double* acc) {
     double chi[kC];
-    if (chis_[c / kC]) gammas_.fill(shapes_, c, pending_sample_, c, ce, chi);
+    const ModeRange cr = chis_[c / kC];
+    if (!cr.empty()) {  // chi-squares where n >= 3 (0 elsewhere: unused)
+        std::fill(chi, chi + (ce - c), 0.0);
+        gammas_.fill(shapes_, cr.lo, pending_sample_, cr.lo, cr.hi, chi + (cr.lo - c));
+    }
     // Local non-aliasing pointers: the state is written, the constants only read (else the
     // compiler reloads every array pointer per mode).
     const double* __restrict al = alpha_.data() + c * B_;
@@ -396,7 +417,7 @@ void ModeChainEngine<Pair>::update_chunk(std::size_t c, std::size_t ce, double* 
     std::size_t i = c;
 #ifdef PYSCALE_PHILOX_AVX2
     if (B == 1 && normals_.wide())
-        i = update_avx512(c, ce, chis_[c / kC] ? chi : nullptr, acc);
+        i = update_avx512(c, ce, cr.empty() ? nullptr : chi, acc);
 #endif
     for (; i < ce; ++i) {
         const double* ai = al + (i - c) * B;
