@@ -63,9 +63,8 @@ def _gauss_time(count):
     return _best(lambda: _core.testing.normal_sample_loop(1, count, steps, 1)) / (steps * count)
 
 
-def _gamma_time(shape):
+def _gamma_time(shape, n=10**6):
     """CPU seconds per Gamma(shape) draw in bulk."""
-    n = 10**6
     return _best(lambda: _core.testing.gamma_draws(1, shape, 0, 0, n)) / n
 
 
@@ -79,9 +78,16 @@ def _draw_counts(modes):
 
 
 def _draw_seconds(modes):
-    """CPU seconds of the bare draws of one batch-1 step of the chain on `modes`."""
-    gaussians, chis, shape = _draw_counts(modes)
-    return gaussians * _gauss_time(gaussians) + (chis * _gamma_time(shape) if chis else 0.0)
+    """CPU seconds of the bare draws of one batch-1 step of the chain on `modes`: the
+    Gaussians, and the chi-squares at the modes' own shapes (the mean cost over 16
+    quantiles of them: small shapes cost more than the median's)."""
+    gaussians, chis, _ = _draw_counts(modes)
+    draws = gaussians * _gauss_time(gaussians)
+    if chis:
+        shapes = 0.5 * (modes.count[modes.count >= 3] - 2)
+        quantiles = np.quantile(shapes, (np.arange(16) + 0.5) / 16)
+        draws += chis * float(np.mean([_gamma_time(a, 2 * 10**5) for a in quantiles]))
+    return draws
 
 
 def _steps(problem, steps, seed=SEED):
