@@ -458,18 +458,30 @@ __attribute__((target("avx512f,avx512dq"))) std::size_t ModeChainEngine<Pair>::u
     const __m512d zero = _mm512_setzero_pd(), two = _mm512_set1_pd(2.0);
     const __m512d three = _mm512_set1_pd(3.0);
     const __m512d g = _mm512_set1_pd(g_[0]), G = _mm512_set1_pd(G_);
-    const double* al = alpha_.data() + c;
-    const double* be = beta_.data() + c;
+    // Local non-aliasing pointers, as in update_chunk (else every member pointer is
+    // reloaded after each store).
+    const double* __restrict al = alpha_.data() + c;
+    const double* __restrict be = beta_.data() + c;
+    const double* __restrict kap = kappa_.data();
+    const double* __restrict cnt = p_.count;
+    const double* __restrict lamp = p_.lambda;
+    const double* __restrict rp = p_.r;
+    double* __restrict c1 = c1_;
+    double* __restrict c2 = c2_;
     __m512d s = zero, u = zero;
     std::size_t i = c;
     for (; i + 8 <= ce; i += 8) {
         // ga = 0 + g alpha, as the scalar loop's sum over one sample (-0 becomes +0)
-        const __m512d ga = _mm512_add_round_pd(zero, _mm512_mul_round_pd(g, _mm512_loadu_pd(al + (i - c)), R), R);
-        const __m512d gb = _mm512_add_round_pd(zero, _mm512_mul_round_pd(g, _mm512_loadu_pd(be + (i - c)), R), R);
-        const __m512d k = _mm512_loadu_pd(kappa_.data() + i);
-        const __m512d n = _mm512_loadu_pd(p_.count + i);
-        const __m512d x1 = _mm512_sub_round_pd(_mm512_loadu_pd(c1_ + i), _mm512_mul_round_pd(k, ga, R), R);
-        const __m512d v = _mm512_sub_round_pd(_mm512_loadu_pd(c2_ + i), _mm512_mul_round_pd(k, gb, R), R);
+        const __m512d ga = _mm512_add_round_pd(
+            zero, _mm512_mul_round_pd(g, _mm512_loadu_pd(al + (i - c)), R), R);
+        const __m512d gb = _mm512_add_round_pd(
+            zero, _mm512_mul_round_pd(g, _mm512_loadu_pd(be + (i - c)), R), R);
+        const __m512d k = _mm512_loadu_pd(kap + i);
+        const __m512d n = _mm512_loadu_pd(cnt + i);
+        const __m512d x1 =
+            _mm512_sub_round_pd(_mm512_loadu_pd(c1 + i), _mm512_mul_round_pd(k, ga, R), R);
+        const __m512d v =
+            _mm512_sub_round_pd(_mm512_loadu_pd(c2 + i), _mm512_mul_round_pd(k, gb, R), R);
         const __mmask8 pair = _mm512_cmp_pd_mask(n, two, _CMP_GE_OQ);
         __m512d x2 = _mm512_mask_abs_pd(zero, pair, v);  // n = 2: |v|; n = 1: 0
         const __mmask8 rest = _mm512_cmp_pd_mask(n, three, _CMP_GE_OQ);
@@ -480,12 +492,12 @@ __attribute__((target("avx512f,avx512dq"))) std::size_t ModeChainEngine<Pair>::u
             const __m512d r2 = _mm512_add_round_pd(_mm512_mul_round_pd(v, v, R), e, R);
             x2 = _mm512_mask_sqrt_round_pd(x2, rest, r2, R);
         }
-        _mm512_storeu_pd(c1_ + i, x1);
-        _mm512_storeu_pd(c2_ + i, x2);
-        const __m512d lam = _mm512_loadu_pd(p_.lambda + i);
+        _mm512_storeu_pd(c1 + i, x1);
+        _mm512_storeu_pd(c2 + i, x2);
+        const __m512d lam = _mm512_loadu_pd(lamp + i);
         s = _mm512_add_pd(s, _mm512_mul_pd(lam, _mm512_add_pd(_mm512_mul_pd(x1, x1),
                                                               _mm512_mul_pd(x2, x2))));
-        u = _mm512_add_pd(u, _mm512_mul_pd(_mm512_mul_pd(lam, x1), _mm512_loadu_pd(p_.r + i)));
+        u = _mm512_add_pd(u, _mm512_mul_pd(_mm512_mul_pd(lam, x1), _mm512_loadu_pd(rp + i)));
     }
     acc[0] += _mm512_reduce_add_pd(s);
     acc[1] += _mm512_reduce_add_pd(u);
