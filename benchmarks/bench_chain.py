@@ -19,6 +19,11 @@
   time its own draws take (2 Gaussians per mode with n ≥ 2, 1 for n = 1, one χ² per mode
   with n ≥ 3).
 
+* ``ChainHorizonRun``: the same long run on the horizon-aware compression (δ = 10^-3,
+  horizon = 10^4: ~10^3 modes; goal ≤ 60 s to t = 10^4 on one core), its step against the
+  uniform δ = 10^-3 step (``track_speedup_over_uniform``) and against its own draws
+  (``track_step_over_draws``, goal ≤ 1.2).
+
 ``python benchmarks/bench_chain.py`` prints the same figures (best of 3, CPU time, one
 thread).
 """
@@ -47,8 +52,42 @@ def _best(fn, repeat=3):
     return best
 
 
-def _problem(d, compress=1e-3):
-    return pyscale.Problem.power_law(d, 2.0, seed=0, noise=0.05, compress=compress)
+def _problem(d, compress=1e-3, horizon=None):
+    return pyscale.Problem.power_law(d, 2.0, seed=0, noise=0.05, compress=compress,
+                                     horizon=horizon)
+
+
+def _gauss_time(count):
+    """CPU seconds per Gaussian of the bare sampling loop over `count` coordinates."""
+    steps = max(20, 5_000_000 // count)
+    return _best(lambda: _core.testing.normal_sample_loop(1, count, steps, 1)) / (steps * count)
+
+
+def _gamma_time(shape, n=10**6):
+    """CPU seconds per Gamma(shape) draw in bulk."""
+    return _best(lambda: _core.testing.gamma_draws(1, shape, 0, 0, n)) / n
+
+
+def _draw_counts(modes):
+    """Gaussians and chi-squares of one batch-1 step, and the median chi-square shape."""
+    n = modes.count
+    gaussians = int(np.sum(np.where(n >= 2, 2, 1)))
+    chis = int(np.sum(n >= 3))
+    shape = 0.5 * float(np.median(n[n >= 3]) - 2) if chis else 1.0
+    return gaussians, chis, shape
+
+
+def _draw_seconds(modes):
+    """CPU seconds of the bare draws of one batch-1 step of the chain on `modes`: the
+    Gaussians, and the chi-squares at the modes' own shapes (the mean cost over 16
+    quantiles of them: small shapes cost more than the median's)."""
+    gaussians, chis, _ = _draw_counts(modes)
+    draws = gaussians * _gauss_time(gaussians)
+    if chis:
+        shapes = 0.5 * (modes.count[modes.count >= 3] - 2)
+        quantiles = np.quantile(shapes, (np.arange(16) + 0.5) / 16)
+        draws += chis * float(np.mean([_gamma_time(a, 2 * 10**5) for a in quantiles]))
+    return draws
 
 
 def _steps(problem, steps, seed=SEED):
@@ -122,33 +161,53 @@ class ChainDraws:
     def setup(self):
         self.problem = _problem(10**9)
         self.modes = modes_of(self.problem)
-        n = self.modes.count
-        self.gaussians = int(np.sum(np.where(n >= 2, 2, 1)))
-        self.chis = int(np.sum(n >= 3))
-        self.shape = 0.5 * float(np.median(n[n >= 3]) - 2)
-
-    def _gauss_time(self, count):
-        steps = 200
-        return _best(lambda: _core.testing.normal_sample_loop(1, count, steps, 1)) / (steps * count)
-
-    def _gamma_time(self, count):
-        n = 10**6
-        return _best(lambda: _core.testing.gamma_draws(1, self.shape, 0, 0, n)) / n
+        self.gaussians, self.chis, self.shape = _draw_counts(self.modes)
 
     def track_gaussians_per_second(self):
-        return 1.0 / self._gauss_time(self.gaussians)
+        return 1.0 / _gauss_time(self.gaussians)
     track_gaussians_per_second.unit = "1/s"
 
     def track_gammas_per_second(self):
-        return 1.0 / self._gamma_time(self.chis)
+        return 1.0 / _gamma_time(self.shape)
     track_gammas_per_second.unit = "1/s"
 
     def track_step_over_draws(self):
-        draws = (self.gaussians * self._gauss_time(self.gaussians)
-                 + self.chis * self._gamma_time(self.chis))
         step = _best(lambda: _steps(self.problem, 200)) / 200
-        return step / draws
+        return step / _draw_seconds(self.modes)
     track_step_over_draws.unit = "x"
+
+
+class ChainHorizonRun:
+    timeout = 900
+    total = 500_000  # t = 10^4 at lr = 0.02
+    seed, steps = 11, 20_000  # a seed that survives the stretch (most blow up: see above)
+
+    def setup(self):
+        self.problem = _problem(10**9, horizon=1e4)
+        self.uniform = _problem(10**9)
+
+    def time_stretch(self):
+        _steps(self.problem, self.steps, self.seed)
+
+    def track_seconds_to_t1e4(self):
+        run = _best(lambda: _steps(self.problem, self.steps, self.seed))
+        return run * self.total / self.steps
+    track_seconds_to_t1e4.unit = "s"
+
+    def track_speedup_over_uniform(self):
+        horizon = _best(lambda: _steps(self.problem, 2000)) / 2000
+        uniform = _best(lambda: _steps(self.uniform, 200)) / 200
+        return uniform / horizon
+    track_speedup_over_uniform.unit = "x"
+
+    def track_step_over_draws(self):
+        step = _best(lambda: _steps(self.problem, 2000)) / 2000
+        return step / _draw_seconds(modes_of(self.problem))
+    track_step_over_draws.unit = "x"
+
+    def track_modes(self):
+        return modes_of(self.problem).size
+    track_modes.unit = "modes"
 
 
 def main():
@@ -165,11 +224,17 @@ def main():
           f"{chain9 / chain6:.2f}x the d = 10^6 step")
     dr = ChainDraws()
     dr.setup()
-    g, c = dr._gauss_time(dr.gaussians), dr._gamma_time(dr.chis)
+    g, c = _gauss_time(dr.gaussians), _gamma_time(dr.shape)
     draws = dr.gaussians * g + dr.chis * c
     print(f"draws per step: {dr.gaussians} Gaussians ({1 / g / 1e6:.0f} M/s), {dr.chis} χ² "
           f"({1 / c / 1e6:.0f} M/s, shape {dr.shape:.3g}): {draws * 1e6:.1f} µs; the step is "
           f"{chain9 / draws:.2f}x its draws")
+    hz = ChainHorizonRun()
+    hz.setup()
+    print(f"d = 10^9, δ = 10^-3, horizon 10^4 ({hz.track_modes()} modes): "
+          f"{hz.track_seconds_to_t1e4():.1f} s to t = 10^4 (extrapolated), "
+          f"{hz.track_speedup_over_uniform():.1f}x faster per step than uniform δ = 10^-3, "
+          f"step {hz.track_step_over_draws():.2f}x its draws")
     long = ChainLongRun()
     for delta in ChainLongRun.params:
         long.setup(delta)

@@ -175,6 +175,29 @@ def test_threads_do_not_change_the_bits(big):
     assert one.s[-1] == pytest.approx(ref["s"], rel=1e-12)
 
 
+@pytest.mark.parametrize("batch", [1, 2])
+def test_vector_and_scalar_paths_give_the_same_bits(batch):
+    # Modes of 1, 2, 3 and many coordinates, a chunk of single coordinates only (no
+    # chi-square) and counts that leave a tail of fewer than eight modes to the scalar loop.
+    counts = np.r_[np.ones(600), [2, 3, 1, 2], np.arange(3, 40), [2, 1, 1]]
+    lam = 1.0 / (1.0 + np.arange(counts.size)) ** 1.5
+    lam /= lam @ counts
+    rng = np.random.default_rng(5)
+    g, h = rng.standard_normal((2, lam.size))
+    full = Problem(np.repeat(lam, counts.astype(int)), np.repeat(g, counts.astype(int)),
+                   np.repeat(h, counts.astype(int)) + rng.standard_normal(int(counts.sum())),
+                   noise=0.05)
+    comp = full.compress(1e-12)
+    assert list(modes_of(comp).count) == list(counts)
+    opts = dict(lr=0.01, steps=300, record=[0, 100, 300], seed=2, batch=batch, threads=1)
+    vec = simulate(comp, "sgd", simd=True, **opts)
+    ref = simulate(comp, "sgd", simd=False, **opts)
+    assert vec.meta["engine"] == "mode_chain"
+    np.testing.assert_array_equal(vec.w, ref.w)
+    np.testing.assert_array_equal(vec.mse, ref.mse)
+    np.testing.assert_array_equal(vec.meta["online_loss"], ref.meta["online_loss"])
+
+
 @pytest.fixture(scope="module")
 def small():
     lam = np.repeat([0.3, 0.2, 0.1, 0.05], [1, 20, 100, 400])

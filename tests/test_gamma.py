@@ -80,9 +80,12 @@ def test_acceptance_bound_has_no_cancellation(shape):
 
 def test_draws_are_pure_functions_of_their_counter():
     bulk = T.gamma_draws(9, 1.7, 123, 0, 3000)
-    # One by one, the scalar Philox path, and any sub-range: the same bits.
-    np.testing.assert_array_equal(T.gamma_draws(9, 1.7, 123, 0, 3000, bulk=False), bulk)
-    np.testing.assert_array_equal(T.gamma_draws(9, 1.7, 123, 0, 3000, simd=False), bulk)
+    # One by one, the scalar paths (Philox and the squeeze), and any sub-range: the same
+    # bits, at a boosted, a small and a huge shape too.
+    for shape in (0.5, 1.7, 40.0, 5e8):
+        ref = T.gamma_draws(9, shape, 123, 0, 3000)
+        np.testing.assert_array_equal(T.gamma_draws(9, shape, 123, 0, 3000, bulk=False), ref)
+        np.testing.assert_array_equal(T.gamma_draws(9, shape, 123, 0, 3000, simd=False), ref)
     np.testing.assert_array_equal(T.gamma_draws(9, 1.7, 123, 777, 1999), bulk[777:1999])
     # Other samples, seeds, shapes: other draws.
     assert not np.array_equal(T.gamma_draws(9, 1.7, 124, 0, 3000), bulk)

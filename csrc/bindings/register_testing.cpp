@@ -18,11 +18,11 @@ py::array_t<double> gamma_draws(std::uint64_t seed, double shape, std::uint64_t 
     py::gil_scoped_release release;
     const pyscale::GammaStream gen(seed, simd);
     const std::size_t kc = pyscale::NormalStream::kChunk;
-    std::vector<pyscale::GammaShape> shapes(kc, g);
+    const pyscale::GammaShapeTable shapes(kc, g);
     for (std::size_t j = lo; j < hi;) {
         const std::size_t je = std::min(hi, j + kc);
         if (bulk)
-            gen.fill(shapes.data(), sample, j, je, o + (j - lo));
+            gen.fill(shapes, 0, sample, j, je, o + (j - lo));
         else
             for (std::size_t i = j; i < je; ++i) o[i - lo] = gen.draw(g, sample, i);
         j = je;
@@ -82,7 +82,10 @@ void register_philox(py::module_& t) {
         [](std::array<std::uint32_t, 2> key, std::uint32_t g0, std::uint32_t c1,
            std::uint32_t c2, std::uint32_t c3, std::size_t count, bool simd) {
             py::array_t<std::uint64_t> out(static_cast<py::ssize_t>(2 * count));
-            pyscale::philox4x32_words(key, g0, c1, c2, c3, count, out.mutable_data(), simd);
+            // simd: the widest vector path this machine has (AVX-512 or AVX2)
+            pyscale::philox4x32_words(key, g0, c1, c2, c3, count, out.mutable_data(), simd,
+                                      simd && pyscale::cpu_has_avx2() &&
+                                          pyscale::cpu_has_avx512());
             return out;
         },
         py::arg("key"), py::arg("g0"), py::arg("c1"), py::arg("c2"), py::arg("c3"),

@@ -34,6 +34,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>
+#include <vector>
 
 #include "normal.hpp"
 #include "philox.hpp"
@@ -62,6 +63,33 @@ struct GammaShape {
         inv_shape = 1.0 / a;
     }
     static GammaShape chi_square(double k) { return GammaShape(0.5 * k); }
+};
+
+// Many shapes as GammaStream::fill reads them: the constants d and c side by side (what its
+// vector pass loads, eight draws at a time) beside the whole GammaShape (retries, boost).
+class GammaShapeTable {
+public:
+    explicit GammaShapeTable(std::size_t n = 0, const GammaShape& g = GammaShape())
+        : all_(n, g), d_(n, g.d), c_(n, g.c), boost_(n, g.boost) {}
+    void set(std::size_t i, const GammaShape& g) {
+        all_[i] = g;
+        d_[i] = g.d;
+        c_[i] = g.c;
+        boost_[i] = g.boost;
+    }
+    std::size_t size() const { return all_.size(); }
+    const GammaShape& operator[](std::size_t i) const { return all_[i]; }
+    const double* d() const { return d_.data(); }
+    const double* c() const { return c_.data(); }
+    const unsigned char* boost() const { return boost_.data(); }
+    static constexpr std::size_t bytes_per_shape() {
+        return sizeof(GammaShape) + 2 * sizeof(double) + 1;
+    }
+
+private:
+    std::vector<GammaShape> all_;
+    std::vector<double> d_, c_;
+    std::vector<unsigned char> boost_;
 };
 
 namespace detail {
@@ -122,12 +150,14 @@ public:
         return finish(g, detail::gamma_attempt(g, x, u), sample, j);
     }
 
-    // out[i] = draw(shapes[i], sample, lo + i) for i < hi - lo: the same bits as `draw`,
-    // with the first attempt's Gaussians and uniforms made in bulk (AVX2 where available).
-    // hi - lo <= NormalStream::kChunk.
-    void fill(const GammaShape* shapes, std::uint64_t sample, std::size_t lo, std::size_t hi,
-              double* out) const {
-        if (hi < lo || hi - lo > NormalStream::kChunk || hi > (std::size_t(1) << 33))
+    // out[i] = draw(t[first + i], sample, lo + i) for i < hi - lo: the same bits as `draw`,
+    // with the first attempt's Gaussians and uniforms made in bulk (AVX2 / AVX-512 where
+    // available) and its squeeze tested eight draws at a time with AVX-512.
+    // hi - lo <= NormalStream::kChunk, first + hi - lo <= t.size().
+    void fill(const GammaShapeTable& t, std::size_t first, std::uint64_t sample, std::size_t lo,
+              std::size_t hi, double* out) const {
+        if (hi < lo || hi - lo > NormalStream::kChunk || hi > (std::size_t(1) << 33) ||
+            first + (hi - lo) > t.size())
             throw std::invalid_argument("GammaStream::fill: at most kChunk draws, j < 2^33");
         double x[NormalStream::kChunk];
         std::uint64_t words[NormalStream::kChunk + 2];
@@ -137,35 +167,29 @@ public:
                          static_cast<std::uint32_t>(sample),
                          static_cast<std::uint32_t>(sample >> 32),
                          kGammaUniformDomain | static_cast<std::uint32_t>((g_lo >> 32) << 8),
-                         g_hi - g_lo, words, normals_.simd());
-        const std::uint64_t* wj = words - 2 * g_lo;  // wj[j]: word of draw j
+                         g_hi - g_lo, words, normals_.simd(), normals_.wide());
+        const std::uint64_t* wj = words - 2 * g_lo + lo;  // wj[i]: word of draw lo + i
         const std::size_t n = hi - lo;
-        // Pass 1, branch-free: the candidate d v of every draw and the squeeze test, which
-        // accepts ~92% at large shapes (P(reject) ~ 0.0331 E[x^4] = 10%) without a log.
-        // Flags first, compaction after: an index that depended on the previous draw's
-        // test would chain the iterations on its latency.
-        unsigned char reject[NormalStream::kChunk];
-        for (std::size_t i = 0; i < n; ++i) {
-            const GammaShape& g = shapes[i];
-            const double y = g.c * x[i];
-            const double t = 1.0 + y, x2 = x[i] * x[i];
-            const double u = detail::uniform_open(wj[lo + i]);
-            out[i] = g.d * (t * t * t);
-            reject[i] = !((y > -1.0) & (u < 1.0 - 0.0331 * x2 * x2));
-        }
+        const double* d = t.d() + first;
+        const double* c = t.c() + first;
+        // Pass 1: the candidate d v of every draw and the squeeze test, which accepts ~92%
+        // at large shapes (P(reject) ~ 0.0331 E[x^4] = 10%) without a log; the indices of
+        // the rest go to `pending`.
         unsigned pending[NormalStream::kChunk];
         std::size_t np = 0;
-        for (std::size_t i = 0; i < n; ++i) {
-            pending[np] = static_cast<unsigned>(i);
-            np += reject[i];
-        }
-        // Pass 2, branch-free too: the second squeeze u - 1 < bound for the rest.
+#ifdef PYSCALE_PHILOX_AVX2
+        if (normals_.wide())
+            np = squeeze_avx512(d, c, x, wj, n, out, pending);
+        else
+#endif
+            np = squeeze(d, c, x, wj, 0, n, out, pending);
+        // Pass 2, branch-free: the second squeeze u - 1 < bound for the rest.
+        unsigned char reject[NormalStream::kChunk];
         for (std::size_t k = 0; k < np; ++k) {
             const std::size_t i = pending[k];
-            const GammaShape& g = shapes[i];
-            const double y = g.c * x[i];
-            const double bound = 0.5 * x[i] * x[i] + g.d * detail::gamma_log_ratio(y);
-            const double u = detail::uniform_open(wj[lo + i]);
+            const double y = c[i] * x[i];
+            const double bound = 0.5 * x[i] * x[i] + d[i] * detail::gamma_log_ratio(y);
+            const double u = detail::uniform_open(wj[i]);
             reject[k] = !((y > -1.0) & (u - 1.0 < bound));
         }
         std::size_t nq = 0;
@@ -177,12 +201,13 @@ public:
         // retries, then the boost.
         for (std::size_t k = 0; k < nq; ++k) {
             const std::size_t i = pending[k];
-            const double first =
-                detail::gamma_attempt(shapes[i], x[i], detail::uniform_open(wj[lo + i]));
-            out[i] = first >= 0.0 ? first : retry(shapes[i], sample, lo + i);
+            const GammaShape& g = t[first + i];
+            const double first_try = detail::gamma_attempt(g, x[i], detail::uniform_open(wj[i]));
+            out[i] = first_try >= 0.0 ? first_try : retry(g, sample, lo + i);
         }
+        const unsigned char* boosted = t.boost() + first;
         for (std::size_t i = 0; i < n; ++i)
-            if (shapes[i].boost) out[i] = boost(shapes[i], out[i], sample, lo + i);
+            if (boosted[i]) out[i] = boost(t[first + i], out[i], sample, lo + i);
     }
 
     double chi_square(double k, std::uint64_t sample, std::uint64_t j) const {
@@ -239,6 +264,61 @@ private:
             if (y >= 0.0) return y;
         }
     }
+
+    // Pass 1 of `fill` on draws [i0, n): out[i] = d v and the indices failing the squeeze
+    // u < 1 - 0.0331 x^4 (or 1 + c x <= 0) appended to pending; returns their count.
+    // Branch-free: flags first, compaction after (an index that depended on the previous
+    // draw's test would chain the iterations on its latency).
+    static std::size_t squeeze(const double* d, const double* c, const double* x,
+                               const std::uint64_t* w, std::size_t i0, std::size_t n,
+                               double* out, unsigned* pending) {
+        unsigned char reject[NormalStream::kChunk];
+        for (std::size_t i = i0; i < n; ++i) {
+            const double y = c[i] * x[i];
+            const double t = 1.0 + y, x2 = x[i] * x[i];
+            const double u = detail::uniform_open(w[i]);
+            out[i] = d[i] * (t * t * t);
+            reject[i] = !((y > -1.0) & (u < 1.0 - 0.0331 * x2 * x2));
+        }
+        std::size_t np = 0;
+        for (std::size_t i = i0; i < n; ++i) {
+            pending[np] = static_cast<unsigned>(i);
+            np += reject[i];
+        }
+        return np;
+    }
+
+#ifdef PYSCALE_PHILOX_AVX2
+    // The same eight draws at a time. Every product and sum is an explicitly rounded
+    // AVX-512 operation (the *_round_pd forms are never contracted into FMAs), in the
+    // scalar loop's order, so the candidates and decisions are bit for bit the scalar ones.
+    __attribute__((target("avx512f,avx512dq,avx2"))) static std::size_t squeeze_avx512(
+        const double* d, const double* c, const double* x, const std::uint64_t* w,
+        std::size_t n, double* out, unsigned* pending) {
+        constexpr int R = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+        const __m512d one = _mm512_set1_pd(1.0), minus_one = _mm512_set1_pd(-1.0);
+        const __m512d half = _mm512_set1_pd(0.5), ulp = _mm512_set1_pd(0x1.0p-53);
+        const __m512d k4 = _mm512_set1_pd(0.0331);
+        std::size_t np = 0, i = 0;
+        for (; i + 8 <= n; i += 8) {
+            const __m512d xv = _mm512_loadu_pd(x + i);
+            const __m512d y = _mm512_mul_round_pd(_mm512_loadu_pd(c + i), xv, R);
+            const __m512d t = _mm512_add_round_pd(one, y, R);
+            const __m512d t3 = _mm512_mul_round_pd(_mm512_mul_round_pd(t, t, R), t, R);
+            _mm512_storeu_pd(out + i, _mm512_mul_round_pd(_mm512_loadu_pd(d + i), t3, R));
+            const __m512i wv = _mm512_srli_epi64(_mm512_loadu_si512(w + i), 11);
+            const __m512d u = _mm512_mul_round_pd(
+                _mm512_add_round_pd(_mm512_cvtepu64_pd(wv), half, R), ulp, R);  // exact cvt
+            const __m512d x2 = _mm512_mul_round_pd(xv, xv, R);
+            const __m512d lim = _mm512_sub_round_pd(
+                one, _mm512_mul_round_pd(_mm512_mul_round_pd(k4, x2, R), x2, R), R);
+            const unsigned ok = _mm512_cmp_pd_mask(y, minus_one, _CMP_GT_OQ) &
+                                _mm512_cmp_pd_mask(u, lim, _CMP_LT_OQ);
+            np += detail::append_set_bits(~ok & 0xFFu, static_cast<unsigned>(i), pending + np);
+        }
+        return np + squeeze(d, c, x, w, i, n, out, pending + np);
+    }
+#endif
 
     NormalStream normals_;
     Philox4x32Key key_;

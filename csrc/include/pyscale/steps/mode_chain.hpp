@@ -32,7 +32,10 @@
 // accumulated for the divergence check), then step k's alpha, beta (kept for its update)
 // and p, q; then the B scalars g_j (detail::ModeChainEngine).
 // Cost: about 2 B Gaussians per mode with n_m >= 2 (B for n_m = 1) plus one gamma draw
-// per mode with n_m >= 3 (~1 Gaussian + 1 uniform, rejections < 5%).
+// per mode with n_m >= 3 (~1 Gaussian + 1 uniform, rejections < 5%); beta and the
+// chi-squares are drawn only on the modes that use them. The sums p_j, q_j are added mode
+// by mode in a fixed order (their bits are the run's): a latency-bound ~1 ns per mode,
+// which on modes of one coordinate is about the cost of their one Gaussian.
 #pragma once
 
 #include <algorithm>
@@ -125,8 +128,9 @@ inline int chain_threads(std::size_t m, int requested) {
 inline std::size_t mode_chain_workspace_bytes(std::size_t m, int batch) {
     const std::size_t b = static_cast<std::size_t>(batch);
     const std::size_t chunks = (m + NormalStream::kChunk - 1) / NormalStream::kChunk;
-    return m * (2 * sizeof(double) + sizeof(GammaShape)) + 2 * b * m * sizeof(double) +
-           chunks * 2 + block_count(m) * (2 * b + 2) * sizeof(double);
+    return m * (2 * sizeof(double) + GammaShapeTable::bytes_per_shape()) +
+           2 * b * m * sizeof(double) +
+           chunks * 4 * sizeof(std::size_t) + block_count(m) * (2 * b + 2) * sizeof(double);
 }
 
 // s, u, s2, u2 and the two distances of the chain state (model page: Mode chain).
@@ -177,11 +181,11 @@ public:
         try {
             sl_.resize(m);
             kappa_.resize(m);
-            shapes_.resize(m);
+            shapes_ = GammaShapeTable(m);
             alpha_.resize(B_ * m);
             beta_.resize(B_ * m);
-            pairs_.assign(chunks, 0);
-            chis_.assign(chunks, 0);
+            pairs_.assign(chunks, ModeRange{});
+            chis_.assign(chunks, ModeRange{});
             pq_part_.resize(nb_ * 2 * B_);
             su_part_.resize(nb_ * 2);
             pq_.resize(2 * B_);
@@ -195,9 +199,9 @@ public:
             sl_[i] = std::sqrt(p.lambda[i]);
             kappa_[i] = (lr / static_cast<double>(B_)) * sl_[i];
             const double n = p.count[i];
-            if (n >= 3.0) shapes_[i] = GammaShape::chi_square(n - 2.0);
-            pairs_[i / kC] |= n >= 2.0;
-            chis_[i / kC] |= n >= 3.0;
+            if (n >= 3.0) shapes_.set(i, GammaShape::chi_square(n - 2.0));
+            if (n >= 2.0) pairs_[i / kC].add(i);
+            if (n >= 3.0) chis_[i / kC].add(i);
         }
         scalars_.s_star = p.s_star;  // what write_record reads: s*, d, sigma^2
         scalars_.dim = p.dim;
@@ -225,6 +229,9 @@ private:
     bool state_ok();  // s, u of the state the last update left: finite and s <= limit
     void project_chunk(std::uint64_t sample, std::size_t c, std::size_t ce, double* part);
     void update_chunk(std::size_t c, std::size_t ce, double* acc);
+#ifdef PYSCALE_PHILOX_AVX2
+    std::size_t update_avx512(std::size_t c, std::size_t ce, const double* chi, double* acc);
+#endif
     // y_j = tau(q_j) + sigma_noise xi_j.
     double label(std::uint64_t sample, std::size_t j, double q) const {
         return sigma_ > 0 ? pair_.teacher(q) + sigma_ * normals_.one(sample, kChainLabelDomain, j)
@@ -254,8 +261,20 @@ private:
     std::uint64_t pending_sample_ = 0;  // its samples' index (step - 1)
     double G_ = 0.0;                    // its sum_j g_j^2
     std::vector<double> sl_, kappa_, alpha_, beta_, pq_part_, su_part_, pq_, g_;
-    std::vector<GammaShape> shapes_;
-    std::vector<char> pairs_, chis_;  // per chunk: some mode has n >= 2 / n >= 3
+    GammaShapeTable shapes_;  // per mode: chi-square(n - 2) / 2 (n >= 3)
+    // Per chunk, the modes [lo, hi) that need beta (n >= 2) / a chi-square (n >= 3): the
+    // draws outside are skipped (in compressed power laws n grows along the modes, so the
+    // ranges are where the draws are used; the draws are pure functions of their
+    // counters, so a sub-range gives the same numbers).
+    struct ModeRange {
+        std::size_t lo = 0, hi = 0;
+        void add(std::size_t i) {
+            if (lo == hi) lo = i;
+            hi = i + 1;
+        }
+        bool empty() const { return lo == hi; }
+    };
+    std::vector<ModeRange> pairs_, chis_;
 };
 
 template <class Pair>
@@ -343,10 +362,12 @@ void ModeChainEngine<Pair>::project_chunk(std::uint64_t sample, std::size_t c, s
     const double* c1 = c1_;
     const double* c2 = c2_;
     normals_.fill(sample, kChainAlphaDomain, c * B_, ce * B_, al);
-    if (pairs_[c / kC])
-        normals_.fill(sample, kChainBetaDomain, c * B_, ce * B_, be);
-    else
-        std::fill(be, be + (ce - c) * B_, 0.0);  // c2 = 0 on this chunk: beta unused
+    // beta only where n >= 2; 0 on modes of one coordinate (c2 = 0 there: beta unused)
+    const ModeRange pr = pairs_[c / kC];
+    const std::size_t blo = pr.empty() ? ce : pr.lo, bhi = pr.empty() ? ce : pr.hi;
+    std::fill(be, be + (blo - c) * B_, 0.0);
+    if (bhi > blo) normals_.fill(sample, kChainBetaDomain, blo * B_, bhi * B_, be + (blo - c) * B_);
+    std::fill(be + (bhi - c) * B_, be + (ce - c) * B_, 0.0);
     if (B_ == 1) {  // the common case, with the sums in registers
         double pp = 0.0, qq = 0.0;
         for (std::size_t i = c; i < ce; ++i) {
@@ -374,7 +395,11 @@ void ModeChainEngine<Pair>::project_chunk(std::uint64_t sample, std::size_t c, s
 template <class Pair>
 void ModeChainEngine<Pair>::update_chunk(std::size_t c, std::size_t ce, double* acc) {
     double chi[kC];
-    if (chis_[c / kC]) gammas_.fill(shapes_.data() + c, pending_sample_, c, ce, chi);
+    const ModeRange cr = chis_[c / kC];
+    if (!cr.empty()) {  // chi-squares where n >= 3 (0 elsewhere: unused)
+        std::fill(chi, chi + (ce - c), 0.0);
+        gammas_.fill(shapes_, cr.lo, pending_sample_, cr.lo, cr.hi, chi + (cr.lo - c));
+    }
     // Local non-aliasing pointers: the state is written, the constants only read (else the
     // compiler reloads every array pointer per mode).
     const double* __restrict al = alpha_.data() + c * B_;
@@ -389,7 +414,12 @@ void ModeChainEngine<Pair>::update_chunk(std::size_t c, std::size_t ce, double* 
     const double G = G_;
     const std::size_t B = B_;
     double s = 0.0, u = 0.0;
-    for (std::size_t i = c; i < ce; ++i) {
+    std::size_t i = c;
+#ifdef PYSCALE_PHILOX_AVX2
+    if (B == 1 && normals_.wide())
+        i = update_avx512(c, ce, cr.empty() ? nullptr : chi, acc);
+#endif
+    for (; i < ce; ++i) {
         const double* ai = al + (i - c) * B;
         const double* bi = be + (i - c) * B;
         double ga = 0.0, gb = 0.0;
@@ -414,6 +444,66 @@ void ModeChainEngine<Pair>::update_chunk(std::size_t c, std::size_t ce, double* 
     acc[0] += s;
     acc[1] += u;
 }
+
+#ifdef PYSCALE_PHILOX_AVX2
+// update_chunk for batch 1, eight modes at a time: the same (c1, c2) bits (each product,
+// sum and square root an explicitly rounded AVX-512 operation in the scalar loop's order:
+// never contracted into an FMA), with s and u summed in eight lanes (they only feed the
+// divergence test). chi: the chunk's chi-squares, or nullptr when it has no mode of n >= 3.
+// Returns the first mode left to the scalar loop.
+template <class Pair>
+__attribute__((target("avx512f,avx512dq"))) std::size_t ModeChainEngine<Pair>::update_avx512(
+    std::size_t c, std::size_t ce, const double* chi, double* acc) {
+    constexpr int R = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+    const __m512d zero = _mm512_setzero_pd(), two = _mm512_set1_pd(2.0);
+    const __m512d three = _mm512_set1_pd(3.0);
+    const __m512d g = _mm512_set1_pd(g_[0]), G = _mm512_set1_pd(G_);
+    // Local non-aliasing pointers, as in update_chunk (else every member pointer is
+    // reloaded after each store).
+    const double* __restrict al = alpha_.data() + c;
+    const double* __restrict be = beta_.data() + c;
+    const double* __restrict kap = kappa_.data();
+    const double* __restrict cnt = p_.count;
+    const double* __restrict lamp = p_.lambda;
+    const double* __restrict rp = p_.r;
+    double* __restrict c1 = c1_;
+    double* __restrict c2 = c2_;
+    __m512d s = zero, u = zero;
+    std::size_t i = c;
+    for (; i + 8 <= ce; i += 8) {
+        // ga = 0 + g alpha, as the scalar loop's sum over one sample (-0 becomes +0)
+        const __m512d ga = _mm512_add_round_pd(
+            zero, _mm512_mul_round_pd(g, _mm512_loadu_pd(al + (i - c)), R), R);
+        const __m512d gb = _mm512_add_round_pd(
+            zero, _mm512_mul_round_pd(g, _mm512_loadu_pd(be + (i - c)), R), R);
+        const __m512d k = _mm512_loadu_pd(kap + i);
+        const __m512d n = _mm512_loadu_pd(cnt + i);
+        const __m512d x1 =
+            _mm512_sub_round_pd(_mm512_loadu_pd(c1 + i), _mm512_mul_round_pd(k, ga, R), R);
+        const __m512d v =
+            _mm512_sub_round_pd(_mm512_loadu_pd(c2 + i), _mm512_mul_round_pd(k, gb, R), R);
+        const __mmask8 pair = _mm512_cmp_pd_mask(n, two, _CMP_GE_OQ);
+        __m512d x2 = _mm512_mask_abs_pd(zero, pair, v);  // n = 2: |v|; n = 1: 0
+        const __mmask8 rest = _mm512_cmp_pd_mask(n, three, _CMP_GE_OQ);
+        if (chi && rest) {
+            const __m512d e = _mm512_mul_round_pd(
+                _mm512_mul_round_pd(_mm512_mul_round_pd(k, k, R), G, R),
+                _mm512_mul_round_pd(two, _mm512_loadu_pd(chi + (i - c)), R), R);
+            const __m512d r2 = _mm512_add_round_pd(_mm512_mul_round_pd(v, v, R), e, R);
+            x2 = _mm512_mask_sqrt_round_pd(x2, rest, r2, R);
+        }
+        _mm512_storeu_pd(c1 + i, x1);
+        _mm512_storeu_pd(c2 + i, x2);
+        const __m512d lam = _mm512_loadu_pd(lamp + i);
+        s = _mm512_add_pd(s, _mm512_mul_pd(lam, _mm512_add_pd(_mm512_mul_pd(x1, x1),
+                                                              _mm512_mul_pd(x2, x2))));
+        u = _mm512_add_pd(u, _mm512_mul_pd(_mm512_mul_pd(lam, x1), _mm512_loadu_pd(rp + i)));
+    }
+    acc[0] += _mm512_reduce_add_pd(s);
+    acc[1] += _mm512_reduce_add_pd(u);
+    return i;
+}
+#endif
 
 }  // namespace detail
 
