@@ -77,8 +77,7 @@ class Panel:
 def run_panel(runs: Runs, a: float, lr: float, horizon: float, p: dict) -> Panel:
     """SGD ensemble to ``horizon``, T2(ε), the members' states at T2, and
     :func:`compare_ensemble` with one start state per member."""
-    problem = build_problem(p["d"], a, horizon, seed=p["seed"], noise=p["noise"])
-    steps = int(round(horizon / lr))
+    problem, steps = panel_problem(p, a, lr, horizon)
     members = runs.sgd_members(problem, p["seeds"], desc=f"sgd a={a:g}", lr=lr, steps=steps,
                                record=log_records(steps, p["records"]))
     ens = members.ensemble
@@ -94,6 +93,14 @@ def run_panel(runs: Runs, a: float, lr: float, horizon: float, p: dict) -> Panel
     res = compare_ensemble(ens, prediction(problem), start_time=t2, w_start=at_t2.w,
                            delta=0.05)
     return Panel(a, lr, problem, members, t2, res)
+
+
+def panel_problem(p: dict, a: float, lr: float, horizon: float) -> tuple:
+    """The problem of one exponent and its number of SGD steps, round(horizon / lr). Its
+    modes are sized for where the run ends, steps · lr (5000.004 for t = 5000 at lr = 0.009):
+    sized for t = 5000 the engines would refuse the run as past its horizon."""
+    steps = int(round(horizon / lr))
+    return build_problem(p["d"], a, steps * lr, seed=p["seed"], noise=p["noise"]), steps
 
 
 def alignment_time(ens, eps: float) -> float | None:
