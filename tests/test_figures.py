@@ -359,6 +359,10 @@ def test_figure7_draws_the_floor_and_the_law_from_t2(quick_figures):
                 np.allclose(np.asarray(ln.get_ydata(), float), floor, rtol=1e-12, atol=0)]
         assert len(flat) == 1                                  # the floor, horizontal
         assert f"lr = {lr:g} = {lr / bound:.2f}× max stable lr" in top.get_title()
+        # the floor's reach from the true λ_d, not from the last (spread) mode's
+        lam_d = pyscale.Problem.power_law(p["d"], a, seed=p["seed"]).eigenvalues[-1]
+        reach = _dimension.power_of_ten(10.0 ** round(np.log10(1 / (16 * lam_d))))
+        assert f"1/(16 s* λ_d) ≈ {reach}" in top.get_title()
         assert lr / bound < 0.7                                 # stable with a margin
         law = [ln for ln in top.get_lines() if ln.get_linestyle() == "--"
                and ln.get_color() == "k" and len(ln.get_xdata()) > 2]

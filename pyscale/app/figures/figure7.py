@@ -151,7 +151,10 @@ def _mse_panel(ax, panel: Panel, color) -> None:
     ens = panel.members.ensemble
     floor, share = _floor(panel)
     problem = panel.problem
-    reach = 1.0 / (16.0 * problem.s_star * float(np.min(problem.eigenvalues)))
+    # λ_d = λ_1 d^(-a) (λ_i ∝ i^(-a), the head mode is coordinate 1 alone): the smallest
+    # eigenvalue of the problem, not its last mode's, which a horizon-aware grouping spreads
+    lam_d = float(np.max(problem.eigenvalues)) * float(problem.d) ** (-panel.a)
+    reach = 1.0 / (16.0 * problem.s_star * lam_d)
     title = (f"a = {panel.a:g}, lr = {panel.lr:g}{share}{panel.members.note()}\n"
              f"floor needs t ≳ 1/(16 s* λ_d) ≈ {_sci(reach)}")
     if ens is not None:
