@@ -43,6 +43,7 @@ CASES = [
     ("docs/chain.md", "δ = 10^-3, 13 590 modes", "13 590", UNIFORM["13,590"]),
     ("docs/chain.md", "δ = 10^-2 (3 215 modes)", "3 215", UNIFORM["3,215"]),
     ("docs/gallery.md", "δ = 10⁻², 3,215 modes", "3,215", UNIFORM["3,215"]),
+    ("README.md", "link pairs at d = 10⁹ (3,215 modes)", "3,215", UNIFORM["3,215"]),
 ]
 
 
@@ -76,9 +77,10 @@ def test_figure_1_counts_in_its_dimension_module():
     assert Problem.power_law(10 ** 5, 2.0, seed=0, compress=1e-2).n_modes == 1363
 
 
-def test_figure_7_counts_in_the_gallery_page():
+def test_figure_7_counts_in_the_gallery_page_and_the_readme():
     p = figure7.PARAMS["full"]
     counts = [figure7.panel_problem(p, a, lr, t)[0].n_modes
               for a, lr, t in zip(p["a"], p["lr"], p["t"])]
     quoted = ", ".join(f"{n:,}" for n in counts[:-1]) + f" and {counts[-1]:,} modes"
     assert quoted in _text("docs/gallery.md")
+    assert f"on {' / '.join(f'{n:,}' for n in counts)} modes" in _text("README.md")

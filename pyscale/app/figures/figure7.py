@@ -22,11 +22,13 @@ Step sizes: at d = 10⁹ the long Phase IIb keeps eᵀQe ≈ 1 − u large for t
 units, and SGD diverges well below the floor's largest stable step ``max_stable_lr``
 (0.0509, 0.0308, 0.0140 for a = 1.5, 2, 3; measured, 8 seeds: a = 3 at lr = 0.007 = 0.50×
 lost 1 seed by t = 200, a = 2 at 0.015 = 0.49× lost 3 by t = 440, a = 1.5 at 0.015 = 0.29×
-lost 1 by t = 430). The steps used, 0.01, 0.009, 0.004 (0.20×, 0.29×, 0.28× the bound), kept
+lost 1 by t = 430). The steps used, 0.01, 0.009, 0.004 (0.20×, 0.30×, 0.29× the bound), kept
 all 8 seeds. Horizons: T2(0.1) is 1.4·10³, 1.5·10², 1.3·10² (a = 1.5, 2, 3), and each run goes
 a decade or more beyond. A member that diverges anyway is left out of the statistics and
-the title says so. The full figure takes ~13 min (1250 s of CPU, two shared cores); the
-quick one (d = 2·10⁴, a = 2, 4 seeds, t ≤ 300) a few seconds.
+the title says so. The full figure costs 250–270 s of CPU (measured twice, four fifths
+of it the a = 1.5 panel: 2·10⁶ steps × 8 seeds on 686 modes): about two minutes on two free
+cores, where each ensemble runs its seeds side by side; the quick one (d = 2·10⁴, a = 2,
+4 seeds, t ≤ 300) a few seconds.
 """
 from __future__ import annotations
 
