@@ -2,12 +2,15 @@
 RODAS4 and the NumPy pass a researcher would write, and the horizon-aware compression
 beside the uniform one.
 
-* ``FlowToHorizon``: the flow from t = 0 to 10^12 at d = 1000 (a ∈ {1.5, 2, 3}, rtol 1e-6 /
-  1e-9), both schemes: ``track_passes`` (O(d) passes, exact counts), ``track_error_over_rtol``
-  (the largest global error in s and u over 200 records against RODAS4 at rtol 1e-12,
-  divided by rtol) and ``track_pass_over_numpy_pass``: the time of one of the scheme's passes
-  over one NumPy pass forming s and u (``lw = lam * w; lw @ w; lw @ w_star``): how far a
-  pass is from the cost of reading the state once.
+* ``FlowSchemes``: the flow from t = 0 to 10^12 at d = 1000 and 10^5 (a ∈ {1.5, 2, 3},
+  rtol 1e-6 / 1e-9), RODAS4, the exponential scheme and ``scheme="auto"`` run side by side
+  on one problem (one thread): the exponential scheme's O(d) passes and wall time over
+  RODAS4's (``track_passes_exponential_over_rodas4``, ``track_time_exponential_over_rodas4``),
+  auto's wall time over RODAS4's, each scheme's largest global error in s, u and the MSE
+  over 200 records against RODAS4 at rtol 1e-12, over rtol, and the time of one exponential
+  pass over one NumPy pass forming s and u (``lw = lam * w; lw @ w; lw @ w_star``).
+  ``python benchmarks/bench_horizon.py [d ...]`` prints the table (with sizes given, only
+  that table).
 * ``CompressedFlowScaling``: the compressed flow to t = 10^8 (a = 2, δ = 10^-3), uniform and
   horizon-aware (``horizon=1e8``), at d = 10^6 and 10^9: ``track_modes`` and
   ``track_cost_over_d1e6`` (this d's CPU time over d = 10^6's, same grouping).
@@ -19,6 +22,7 @@ import numpy as np
 import pyscale
 
 TIMES = np.concatenate([[0.0], np.geomspace(1e-2, 1e12, 200)])
+SCHEMES = ("rodas4", "exponential", "auto")
 
 
 def _flow(problem, rtol, scheme):
@@ -37,39 +41,73 @@ def _numpy_pass_seconds(problem, repeat=200):
     return best
 
 
-class FlowToHorizon:
-    params = ([1.5, 2.0, 3.0], [1e-6, 1e-9], ["rodas4", "exponential"])
-    param_names = ["a", "rtol", "scheme"]
-    timeout = 600
+def _measure(d, a, rtols, repeat):
+    """At each rtol, each scheme's passes, best wall time of ``repeat`` runs and largest
+    error in s, u and the MSE against RODAS4 at rtol 1e-12 (over rtol), run side by side on
+    one problem."""
+    problem = pyscale.Problem.power_law(d, a, seed=0)
+    ref = _flow(problem, 1e-12, "rodas4")
+    resolved = ref.mse > 1e-8 * ref.mse[0]
+    numpy_pass = _numpy_pass_seconds(problem)
+    runs = {}
+    for rtol in rtols:
+        out = {"numpy_pass": numpy_pass}
+        for scheme in SCHEMES:
+            best = np.inf
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                tr = _flow(problem, rtol, scheme)
+                best = min(best, time.perf_counter() - t0)
+            err = max(np.max(np.abs(tr.s - ref.s)), np.max(np.abs(tr.u - ref.u)),
+                      np.max(np.abs(tr.mse[resolved] / ref.mse[resolved] - 1)))
+            out[scheme] = {"passes": tr.meta["passes"], "seconds": best, "error": err / rtol,
+                           "chosen": tr.meta["scheme"]}
+        runs[rtol] = out
+    return runs
+
+
+class FlowSchemes:
+    """The flow to t = 10^12 (seed 0, 200 records), RODAS4 beside the exponential scheme
+    and ``scheme="auto"``: passes and wall time as ratios to RODAS4's."""
+    params = ([1000, 100_000], [1.5, 2.0, 3.0], [1e-6, 1e-9])
+    param_names = ["d", "a", "rtol"]
+    timeout = 1800
     number = 1
-    repeat = 3
+    repeat = 1
 
     def setup_cache(self):
-        refs = {}
-        for a in self.params[0]:
-            ref = _flow(pyscale.Problem.power_law(1000, a, seed=0), 1e-12, "rodas4")
-            refs[a] = (ref.s, ref.u)
-        return refs
+        runs = {}
+        for d in self.params[0]:
+            for a in self.params[1]:
+                for rtol, r in _measure(d, a, self.params[2], 3 if d <= 1000 else 1).items():
+                    runs[d, a, rtol] = r
+        return runs
 
-    def setup(self, refs, a, rtol, scheme):
-        self.problem = pyscale.Problem.power_law(1000, a, seed=0)
+    def track_passes_rodas4(self, runs, d, a, rtol):
+        return runs[d, a, rtol]["rodas4"]["passes"]
 
-    def time_flow(self, refs, a, rtol, scheme):
-        _flow(self.problem, rtol, scheme)
+    def track_passes_exponential_over_rodas4(self, runs, d, a, rtol):
+        r = runs[d, a, rtol]
+        return r["exponential"]["passes"] / r["rodas4"]["passes"]
 
-    def track_passes(self, refs, a, rtol, scheme):
-        return _flow(self.problem, rtol, scheme).meta["passes"]
+    def track_time_exponential_over_rodas4(self, runs, d, a, rtol):
+        r = runs[d, a, rtol]
+        return r["exponential"]["seconds"] / r["rodas4"]["seconds"]
 
-    def track_error_over_rtol(self, refs, a, rtol, scheme):
-        tr = _flow(self.problem, rtol, scheme)
-        s, u = refs[a]
-        return max(np.max(np.abs(tr.s - s)), np.max(np.abs(tr.u - u))) / rtol
+    def track_time_auto_over_rodas4(self, runs, d, a, rtol):
+        r = runs[d, a, rtol]
+        return r["auto"]["seconds"] / r["rodas4"]["seconds"]
 
-    def track_pass_over_numpy_pass(self, refs, a, rtol, scheme):
-        t0 = time.perf_counter()
-        tr = _flow(self.problem, rtol, scheme)
-        per_pass = (time.perf_counter() - t0) / tr.meta["passes"]
-        return per_pass / _numpy_pass_seconds(self.problem)
+    def track_error_over_rtol_rodas4(self, runs, d, a, rtol):
+        return runs[d, a, rtol]["rodas4"]["error"]
+
+    def track_error_over_rtol_exponential(self, runs, d, a, rtol):
+        return runs[d, a, rtol]["exponential"]["error"]
+
+    def track_exponential_pass_over_numpy_pass(self, runs, d, a, rtol):
+        r = runs[d, a, rtol]
+        e = r["exponential"]
+        return e["seconds"] / e["passes"] / r["numpy_pass"]
 
 
 class CompressedFlowScaling:
@@ -104,18 +142,20 @@ class CompressedFlowScaling:
 
 
 if __name__ == "__main__":
-    bench = FlowToHorizon()
-    refs = bench.setup_cache()
-    for a in bench.params[0]:
-        for rtol in bench.params[1]:
-            for scheme in bench.params[2]:
-                bench.setup(refs, a, rtol, scheme)
-                print(f"flow a={a} rtol={rtol:g} {scheme:11s}: passes "
-                      f"{bench.track_passes(refs, a, rtol, scheme):6d}  error/rtol "
-                      f"{bench.track_error_over_rtol(refs, a, rtol, scheme):.2f}  pass/NumPy "
-                      f"pass {bench.track_pass_over_numpy_pass(refs, a, rtol, scheme):.1f}")
+    import sys
+    sizes = [int(float(v)) for v in sys.argv[1:]] or FlowSchemes.params[0]
+    for d in sizes:
+        for a in FlowSchemes.params[1]:
+            for rtol, r in _measure(d, a, FlowSchemes.params[2], 3 if d <= 1000 else 1).items():
+                ro, ex, au = r["rodas4"], r["exponential"], r["auto"]
+                print(f"d={d:<6d} a={a:<3g} rtol={rtol:g}: passes {ro['passes']:6d} -> "
+                      f"{ex['passes']:5d} ({ex['passes'] / ro['passes']:.3f})  seconds "
+                      f"{ro['seconds']:.3f} -> {ex['seconds']:.3f} "
+                      f"({ex['seconds'] / ro['seconds']:.2f})  auto={au['chosen']} "
+                      f"({au['seconds'] / ro['seconds']:.2f})  error/rtol {ro['error']:.2f} "
+                      f"/ {ex['error']:.2f}", flush=True)
     comp = CompressedFlowScaling()
-    for grouping in comp.params[1]:
+    for grouping in comp.params[1] if len(sys.argv) == 1 else ():
         for d in comp.params[0]:
             comp.setup(d, grouping)
             print(f"compressed flow d={d:.0e} {grouping:8s}: modes {comp.track_modes(d, grouping)}"

@@ -139,8 +139,8 @@ def _comparison_table(comparison) -> tuple[Sequence[str], list[Sequence[str]]]:
 _ROWS: dict[str, Callable[..., Rows]] = {
     "Problem": _problem_rows, "Trajectory": _trajectory_rows, "Ensemble": _ensemble_rows,
     "Comparison": _comparison_rows, "NetworkTrajectory": _network_rows,
-    "NetworkEnsemble": _network_rows}
-_TABLES = {"Comparison": _comparison_table}
+    "NetworkEnsemble": _network_rows, "NetworkComparison": _comparison_rows}
+_TABLES = {"Comparison": _comparison_table, "NetworkComparison": _comparison_table}
 
 
 def _kind(obj) -> str:

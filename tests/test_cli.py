@@ -109,7 +109,7 @@ def test_sweep_command_and_show(capsys, tmp_path):
     (["simulate", "--a", "2", "--t", "10"], "problem.d: is required"),
     (["simulate", "--d", "50", "--a", "2", "--t", "-5"], "--t: must be a finite number > 0"),
     (["simulate", "--d", "50", "--a", "2", "--t", "5", "--out", "x.txt"], "--out"),
-    (["figure", "9", "--out", "x.png"], "figure: number must be one of"),
+    (["figure", "10", "--out", "x.png"], "figure: number must be one of"),
     (["figure", "all", "--out", "x.png"], "--out: 'figure all' writes"),
     (["simulate", "--d", "5000", "--a", "2", "--compress", "0.1", "--method", "erm",
       "--n-samples", "10", "--lr", "0.01", "--steps", "10"],

@@ -86,7 +86,7 @@ BAD_FLAGS = [
     (["sweep", "x.toml", "--retries", "-1"], 2, "--retries"),
     (["sweep", "x.toml", "--dask", "notaurl"], 2, "--dask: must be 'local' or a scheduler"),
     (["sweep", "x.toml", "--dask", "tcp://host"], 2, "--dask"),
-    (["figure", "9", "--out", "x.png"], 2, "figure: number must be one of"),
+    (["figure", "10", "--out", "x.png"], 2, "figure: number must be one of"),
     (["figure", "1", "--d", "0", "--out", "x.png"], 2,
      "--d: must be an integer in [2, 10**12], got 0"),
     (["figure", "1", "--d", "1", "--out", "x.png"], 2, "--d: must be an integer in [2, "),

@@ -41,7 +41,7 @@ def test_figure_command(tmp_path, capsys):
 
 def test_bad_figure_requests_are_refused(tmp_path, capsys):
     with pytest.raises(ValueError, match="figure number"):
-        make_figure(9, tmp_path / "x.png")
+        make_figure(10, tmp_path / "x.png")
     with pytest.raises(ValueError, match="give a directory"):
         next(make_all(tmp_path / "all.png", quick=True))
     assert main(["figure", "2", "--out", str(tmp_path / "f2.txt")]) == 2  # bad usage
@@ -407,3 +407,27 @@ def test_figure8_marks_t1_only_where_the_theory_gives_one(quick_figures):
                    "k* ≥ 3: polynomial escape"):
         assert reason in texts
     assert texts.count("T1 = ") == 2
+
+
+# ---------------------------------------------------------------------------- figure 9
+def test_figure9_marks_what_it_measured(quick_figures):
+    """Four rows per exponent (risk and cosines of each network); the titles give the
+    measured times of the runs they show, and every time marked in the titles is drawn."""
+    from pyscale.app.figures import figure9
+    fig = quick_figures[9][0]
+    n = len(figure9.PARAMS["quick"]["a"])
+    assert len(fig.axes) == 4 * n
+    quad, quad_cos, erf, erf_cos = fig.axes[:4 * n:n]
+    assert quad.get_xscale() == quad.get_yscale() == "log" and quad_cos.get_yscale() == "linear"
+    assert "T1 = " in quad.get_title() and "T_c = " in quad.get_title()
+    assert "plateau ends" in erf.get_title() and "specialised" in erf.get_title()
+    # one cosine curve per student unit and the mean student-student |cosine|
+    curves = [line for line in erf_cos.get_lines() if len(set(line.get_xdata())) > 1]
+    assert len(curves) == figure9.PARAMS["quick"]["units"] + 1
+    t1 = float(quad.get_title().split("T1 = ")[1].split(";")[0])
+    vertical = {float(line.get_xdata()[0]) for line in quad.get_lines()
+                if len(set(line.get_xdata())) == 1}
+    assert any(abs(v - t1) <= 5e-3 * t1 for v in vertical)
+    texts = " ".join(_plot.figure_texts(fig))
+    for needle in ("mean student–student |cosine|", "unit 4: max_l |cos_jl|"):
+        assert needle in texts

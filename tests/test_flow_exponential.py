@@ -37,8 +37,8 @@ def test_exponential_flow_matches_dop853(a):
 def test_long_horizon_against_tight_rodas4_in_far_fewer_passes(rtol, tol_su, tol_mse):
     problem = pyscale.Problem.power_law(1000, 2.0, seed=0)
     times = np.concatenate([[0.0], np.geomspace(1e-2, 1e12, 200)])
-    ref = pyscale.simulate(problem, "flow", t=times, rtol=1e-12)
-    rodas = pyscale.simulate(problem, "flow", t=times, rtol=rtol)
+    ref = pyscale.simulate(problem, "flow", t=times, rtol=1e-12, scheme="rodas4")
+    rodas = pyscale.simulate(problem, "flow", t=times, rtol=rtol, scheme="rodas4")
     traj = pyscale.simulate(problem, "flow", t=times, rtol=rtol, scheme="exponential")
     assert np.max(np.abs(traj.s - ref.s)) < tol_su
     assert np.max(np.abs(traj.u - ref.u)) < tol_su
@@ -106,8 +106,55 @@ def test_exponential_flow_of_other_links_against_tight_rodas4(link):
     """Any link pair's flow is ẇ_i = λ_i (c0 w_i + c1 w*_i): the same scheme applies."""
     problem = pyscale.Problem.power_law(300, 2.0, seed=0, link=link)
     times = np.concatenate([[0.0], np.geomspace(1e-2, 1e6, 60)])
-    ref = pyscale.simulate(problem, "flow", t=times, rtol=1e-12)
+    ref = pyscale.simulate(problem, "flow", t=times, rtol=1e-12, scheme="rodas4")
     traj = pyscale.simulate(problem, "flow", t=times, rtol=1e-9, scheme="exponential")
     assert traj.meta["exponential_steps"] > 0
     assert np.max(np.abs(traj.s - ref.s)) < 1e-7
     assert np.max(np.abs(traj.u - ref.u)) < 1e-7
+
+
+def test_auto_scheme_chooses_by_horizon_and_rtol():
+    """scheme="auto" (the default) runs the exponential scheme for a last record time
+    >= 1e6 at rtol <= 1e-8 and RODAS4 otherwise; meta names the scheme used, and the run's
+    bits are that scheme's."""
+    problem = pyscale.Problem.power_law(200, 2.0, seed=0)
+    long_times = np.concatenate([[0.0], np.geomspace(1e-2, 1e6, 40)])
+    auto = pyscale.simulate(problem, "flow", t=long_times, rtol=1e-8)
+    assert auto.meta["scheme"] == "exponential" and auto.meta["exponential_steps"] > 0
+    expo = pyscale.simulate(problem, "flow", t=long_times, rtol=1e-8, scheme="exponential")
+    np.testing.assert_array_equal(auto.s, expo.s)
+    for times, rtol in ((long_times[:-1], 1e-8), (long_times, 1e-7)):
+        traj = pyscale.simulate(problem, "flow", t=times, rtol=rtol)
+        assert traj.meta["scheme"] == "rodas4" and traj.meta["exponential_steps"] == 0
+        rodas = pyscale.simulate(problem, "flow", t=times, rtol=rtol, scheme="rodas4")
+        np.testing.assert_array_equal(traj.s, rodas.s)
+
+
+def test_auto_scheme_is_the_cores_rule():
+    """The front door resolves auto by the core's own rule (choose_flow_scheme), the one a
+    C++ caller of FlowOptions{} gets."""
+    flow = pyscale._core.flow
+    assert flow.FlowOptions().scheme == flow.FlowScheme.auto
+    exp, rodas = flow.FlowScheme.exponential, flow.FlowScheme.rodas4
+    assert flow.choose_flow_scheme(flow.FlowScheme.auto, 1e-8, 1e6) == exp
+    assert flow.choose_flow_scheme(flow.FlowScheme.auto, 1.01e-8, 1e12) == rodas
+    assert flow.choose_flow_scheme(flow.FlowScheme.auto, 1e-12, 0.99e6) == rodas
+    for scheme in (exp, rodas, flow.FlowScheme.ros4):
+        assert flow.choose_flow_scheme(scheme, 1e-9, 1e12) == scheme
+
+
+def test_reference_runs_keep_rodas4_by_the_rule():
+    """The saved reference runs (tests/data/make_reference_runs.py) end at t <= 1e5, inside
+    auto's RODAS4 range: their bits are RODAS4's by the rule itself."""
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).parent / "data" / "make_reference_runs.py"
+    spec = importlib.util.spec_from_file_location("make_reference_runs", path)
+    ref = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ref)
+    flow = pyscale._core.flow
+    for _, method, opts in ref.RUNS.values():
+        if method == "flow" and "scheme" not in opts:
+            chosen = flow.choose_flow_scheme(flow.FlowScheme.auto, opts.get("rtol", 1e-9),
+                                             float(np.max(opts["t"])))
+            assert chosen == flow.FlowScheme.rodas4

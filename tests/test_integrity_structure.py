@@ -67,4 +67,5 @@ def test_the_configuration_keeps_no_ranges_of_its_own():
     import pyscale.app.config as config
     assert not hasattr(config, "RANGES") and not hasattr(config, "Range")
     from pyscale import _validate
-    assert set(config.FIELDS) == set(_validate.PARAMETERS) | {"figure_d"}
+    # figures add their dimension, networks their widths (pyscale.model.network.units_of)
+    assert set(config.FIELDS) == set(_validate.PARAMETERS) | {"figure_d", *config.UNIT_FIELDS}

@@ -346,7 +346,6 @@ def test_divergence_carries_the_network_trajectory():
 
 
 @pytest.mark.parametrize("part, call", [
-    ("predict", lambda p: pyscale.predict(p)),
     ("escape law", lambda p: pyscale.theory.escape_law(p)),
     ("SGD theory", lambda p: pyscale.theory.stable_step(p, 1)),
     ("SGD theory", lambda p: pyscale.theory.max_stable_lr(p)),

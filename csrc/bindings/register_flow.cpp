@@ -17,6 +17,7 @@ struct FlowRun {
     bool signalled = false;
     FlowState state;
     long long steps = 0, rejected = 0, rhs_evals = 0, passes = 0, exponential_steps = 0;
+    pyscale::FlowMethod scheme = pyscale::FlowMethod::kRodas4;  // the one used (auto resolved)
     std::size_t records_written = 0;
     double atol = 0.0;
     int threads = 1;
@@ -52,6 +53,7 @@ void fill_flow_run(FlowRun& run, const pyscale::FlowResult& r, const PythonHook&
     run.rhs_evals = r.rhs_evals;
     run.passes = r.passes;
     run.exponential_steps = r.exponential_steps;
+    run.scheme = r.method;
     run.records_written = r.records_written;
 }
 
@@ -86,11 +88,14 @@ FlowRun run_flow(const CoreProblem& problem, const Pair& pair, State w, const Fl
 
 void register_flow_types(py::module_& m) {
     py::enum_<pyscale::FlowMethod>(m, "FlowScheme",
-                                   "Scheme of the flow: Rosenbrock (rodas4, ros4) or the "
-                                   "exponential collocation with RODAS4 near c0 = 0.")
+                                   "Scheme of the flow: Rosenbrock (rodas4, ros4), the "
+                                   "exponential collocation with RODAS4 near c0 = 0, or auto "
+                                   "(the default: exponential for t_end >= 1e6 at rtol <= "
+                                   "1e-8, rodas4 otherwise; choose_flow_scheme).")
         .value("rodas4", pyscale::FlowMethod::kRodas4)
         .value("ros4", pyscale::FlowMethod::kRos4)
-        .value("exponential", pyscale::FlowMethod::kExponential);
+        .value("exponential", pyscale::FlowMethod::kExponential)
+        .value("auto", pyscale::FlowMethod::kAuto);
     py::enum_<pyscale::RecordMode>(m, "FlowRecordMode",
                                    "How the flow writes records: off its dense output, or "
                                    "by landing a step on each.")
@@ -98,7 +103,9 @@ void register_flow_types(py::module_& m) {
         .value("step", pyscale::RecordMode::kStep);
     py::class_<pyscale::FlowOptions>(m, "FlowOptions")
         .def(py::init<>())
-        .def_readwrite("scheme", &pyscale::FlowOptions::method)
+        .def_readwrite("scheme", &pyscale::FlowOptions::method,
+                       "FlowScheme.auto (the default; choose_flow_scheme), rodas4, ros4 or "
+                       "exponential.")
         .def_readwrite("rtol", &pyscale::FlowOptions::rtol)
         .def_readwrite("atol", &pyscale::FlowOptions::atol)
         .def_readwrite("h0", &pyscale::FlowOptions::h0)
@@ -122,6 +129,7 @@ void register_flow_types(py::module_& m) {
         .def_readonly("rhs_evals", &FlowRun::rhs_evals)
         .def_readonly("passes", &FlowRun::passes)
         .def_readonly("exponential_steps", &FlowRun::exponential_steps)
+        .def_readonly("scheme", &FlowRun::scheme)
         .def_readonly("records_written", &FlowRun::records_written)
         .def_readonly("atol", &FlowRun::atol)
         .def_readonly("threads", &FlowRun::threads)
@@ -147,6 +155,11 @@ void register_flow_constants(py::module_& m) {
             return pyscale::FlowWorkspace::bytes_needed(n, scheme);
         },
         py::arg("n"), py::arg("scheme") = pyscale::FlowMethod::kRodas4);
+    m.def("choose_flow_scheme", &pyscale::choose_flow_method, py::arg("scheme"),
+          py::arg("rtol"), py::arg("t_end"),
+          "The scheme a flow run asking for `scheme` uses at rtol up to the last record time "
+          "t_end: auto is exponential for t_end >= 1e6 at rtol <= 1e-8, rodas4 otherwise; "
+          "any other scheme is itself.");
 }
 
 }  // namespace

@@ -10,7 +10,7 @@ import pyscale._core.model
 import typing
 class FlowScheme:
     """
-    Scheme of the flow: Rosenbrock (rodas4, ros4) or the exponential collocation with RODAS4 near c0 = 0.
+    Scheme of the flow: Rosenbrock (rodas4, ros4), the exponential collocation with RODAS4 near c0 = 0, or auto (the default: exponential for t_end >= 1e6 at rtol <= 1e-8, rodas4 otherwise; choose_flow_scheme).
     
     Members:
     
@@ -19,8 +19,11 @@ class FlowScheme:
       ros4
     
       exponential
+    
+      auto
     """
     __members__: typing.ClassVar[dict[str, FlowScheme]]
+    auto: typing.ClassVar[FlowScheme]
     exponential: typing.ClassVar[FlowScheme]
     rodas4: typing.ClassVar[FlowScheme]
     ros4: typing.ClassVar[FlowScheme]
@@ -108,7 +111,6 @@ class FlowRecordMode:
 class FlowOptions:
     dense_every_step: bool
     record_mode: FlowRecordMode
-    scheme: FlowScheme
     def __init__(self) -> None:
         ...
     @property
@@ -146,6 +148,14 @@ class FlowOptions:
         ...
     @rtol.setter
     def rtol(self, arg0: float) -> None:
+        ...
+    @property
+    def scheme(self) -> FlowScheme:
+        """
+        FlowScheme.auto (the default; choose_flow_scheme), rodas4, ros4 or exponential.
+        """
+    @scheme.setter
+    def scheme(self, arg0: FlowScheme) -> None:
         ...
     @property
     def threads(self) -> int:
@@ -191,6 +201,9 @@ class FlowRun:
     def rhs_evals(self) -> int:
         ...
     @property
+    def scheme(self) -> FlowScheme:
+        ...
+    @property
     def signalled(self) -> bool:
         ...
     @property
@@ -208,6 +221,10 @@ class FlowRun:
     @property
     def threads(self) -> int:
         ...
+def choose_flow_scheme(scheme: FlowScheme, rtol: float, t_end: float) -> FlowScheme:
+    """
+    The scheme a flow run asking for `scheme` uses at rtol up to the last record time t_end: auto is exponential for t_end >= 1e6 at rtol <= 1e-8, rodas4 otherwise; any other scheme is itself.
+    """
 def flow_workspace_bytes(n: int, scheme: FlowScheme = FlowScheme.rodas4) -> int:
     ...
 @typing.overload

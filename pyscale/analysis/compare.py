@@ -12,10 +12,9 @@ Example::
 """
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Union
 
 import numpy as np
 
@@ -26,64 +25,17 @@ from ..model.link_support import require_square
 from ..model.problem import Problem
 from ..results import tidy
 from ..results.identity import check_same_problem
+from ..results.network import NetworkTrajectory
 from ..results.phases import DEFAULTS
 from ..results.trajectory import Ensemble, Trajectory
-from ..theory import LinkPrediction, Prediction, RegimeWarning, predict
+from ..theory import LinkPrediction, NetworkPrediction, Prediction, RegimeWarning, predict
+from .compare_network import NetworkComparison, compare_network
 from .compare_sgd import compare_ensemble
+from .fits import crossing_time, fit_exponential_rate, fit_loglog
+from .inputs import checked_inputs, rel_error
 
 __all__ = ["compare", "Comparison", "fit_loglog", "fit_exponential_rate",
            "crossing_time", "theta_on_records"]
-
-
-# ---------------------------------------------------------------------------- fits
-def fit_loglog(x, y, window: Tuple[float, float]) -> Optional[dict]:
-    """Least-squares slope of log y against log x over x ∈ [lo, hi] (points with x, y > 0).
-    Returns {'slope', 'intercept', 'window', 'n'} or None with fewer than 3 points."""
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    lo, hi = window
-    m = (x >= lo) & (x <= hi) & (x > 0) & (y > 0) & np.isfinite(y)
-    if m.sum() < 3:
-        return None
-    slope, intercept = np.polyfit(np.log(x[m]), np.log(y[m]), 1)
-    return {"slope": float(slope), "intercept": float(intercept),
-            "window": (float(x[m].min()), float(x[m].max())), "n": int(m.sum())}
-
-
-def fit_exponential_rate(t, u, window: Tuple[float, float]) -> Optional[dict]:
-    """Least-squares slope of log|u| against t over t ∈ [lo, hi] (u ≠ 0)."""
-    t = np.asarray(t, dtype=np.float64)
-    u = np.asarray(u, dtype=np.float64)
-    m = (t >= window[0]) & (t <= window[1]) & (u != 0)
-    if m.sum() < 3:
-        return None
-    rate, intercept = np.polyfit(t[m], np.log(np.abs(u[m])), 1)
-    return {"rate": float(rate), "log_prefactor": float(intercept),
-            "window": (float(t[m].min()), float(t[m].max())), "n": int(m.sum())}
-
-
-def crossing_time(t, values, level: float) -> Optional[float]:
-    """First t where values >= level, refined by linear interpolation of log(values)
-    between the two bracketing records (values > 0); None if never reached."""
-    t = np.asarray(t, dtype=np.float64)
-    values = np.asarray(values, dtype=np.float64)
-    hit = np.flatnonzero(values >= level)
-    if hit.size == 0:
-        return None
-    k = int(hit[0])
-    if k == 0:
-        return float(t[0])
-    v0, v1 = values[k - 1], values[k]
-    if v0 <= 0 or v1 <= 0:
-        return float(t[k])
-    frac = (math.log(level) - math.log(v0)) / (math.log(v1) - math.log(v0))
-    return float(t[k - 1] + frac * (t[k] - t[k - 1]))
-
-
-def _rel(measured, predicted) -> Optional[float]:
-    if measured is None or predicted is None or measured == 0:
-        return None
-    return float((predicted - measured) / abs(measured))
 
 
 def _flow_state(problem: Problem, t: float) -> np.ndarray:
@@ -191,11 +143,14 @@ def compare(trajectory: Trajectory, prediction: Any, delta: float = DEFAULTS.del
             eps: float = DEFAULTS.eps, s0: float = DEFAULTS.s0,
             states: Optional[Dict[str, np.ndarray]] = None,
             resimulate: bool = True, phase3_floor: float = 1e-4,
-            plot: Any = None) -> Comparison:
+            plot: Any = None) -> Union[Comparison, NetworkComparison]:
     """Measured against predicted, for one trajectory (model page: Phases), or for an
     online-SGD :class:`~pyscale.Ensemble` (then
     :func:`pyscale.analysis.compare_sgd.compare_ensemble`: the noise floor, the SGD Phase III law
-    and the escape time over seeds).
+    and the escape time over seeds), or for a quadratic network's
+    :class:`~pyscale.results.network.NetworkTrajectory` (then
+    :func:`pyscale.analysis.compare_network.compare_network`: T1_j and ρ_j per unit, with
+    ``delta`` the threshold on max_l |U_jl|/S*_ll).
 
     ``prediction``: a :class:`~pyscale.theory.Prediction` (or the Problem, then predicted
     here). ``delta``, ``eps``, ``s0``: the stopping-time parameters (T1: |u| >= δ s*;
@@ -238,6 +193,12 @@ def compare(trajectory: Trajectory, prediction: Any, delta: float = DEFAULTS.del
 
     ``curves`` holds the arrays behind the plot; ``plot``: a path to save the figure.
     """
+    if isinstance(trajectory, NetworkTrajectory) or isinstance(prediction, NetworkPrediction):
+        # a quadratic network's run: the per-unit escape (networks page)
+        if plot is not None:
+            raise ValueError("compare(plot=...) draws the single-index laws; a network's "
+                             "comparison has no plot (its table is the result)")
+        return compare_network(trajectory, prediction, delta=delta)
     if isinstance(trajectory, Ensemble):
         # online SGD over seeds: floor, SGD Phase III, T1 (derived for the square alone)
         require_square("compare", meta=trajectory.meta)
@@ -282,13 +243,8 @@ def _compare_link(trajectory: Any, prediction: Any, delta: float, eps: float,
     """A link pair's run against its theory (links page: Predictions for a pair): T1 and
     the escape rate where the small start is linear (as for the square), every other row
     refused with the reason; the same table."""
-    if isinstance(prediction, Problem):
-        prediction = predict(prediction)
-    if not isinstance(prediction, LinkPrediction):
-        raise TypeError("prediction must be the pyscale.predict of the run's problem (a link "
-                        "pair's LinkPrediction), or that Problem")
-    if not isinstance(trajectory, Trajectory) or len(trajectory) < 3:
-        raise ValueError("trajectory must be a pyscale.Trajectory with at least 3 records")
+    prediction = checked_inputs(trajectory, prediction, LinkPrediction, Trajectory,
+                                "a link pair's LinkPrediction", "a pyscale.Trajectory")
     problem = prediction.problem
     check_same_problem(trajectory.meta, problem, "the trajectory")
     ph = trajectory.phases(delta=delta, eps=eps, s0=s0)
@@ -299,7 +255,7 @@ def _compare_link(trajectory: Any, prediction: Any, delta: float, eps: float,
                      states_from=None)
     regime = prediction.regime("escape_time", delta=delta)
     t1 = None if regime.refused else prediction.escape_time(delta)
-    res["T1"] = {"measured": ph.T1, "predicted": t1, "rel_error": _rel(ph.T1, t1),
+    res["T1"] = {"measured": ph.T1, "predicted": t1, "rel_error": rel_error(ph.T1, t1),
                  "regime": regime.summary()}
     if t1 is not None and ph.T1 is not None:
         rho = prediction.escape_rate
@@ -307,7 +263,7 @@ def _compare_link(trajectory: Any, prediction: Any, delta: float, eps: float,
                                    (max(0.0, ph.T1 - 2.0 / rho), ph.T1))
         if fit is not None:
             res["escape_rate"] = {"measured": fit["rate"], "predicted": rho,
-                                  "rel_error": _rel(fit["rate"], rho), "window": fit["window"],
+                                  "rel_error": rel_error(fit["rate"], rho), "window": fit["window"],
                                   "n": fit["n"], "regime": regime.summary()}
     for key in _SQUARE_ROWS:
         res[key] = {"measured": None, "predicted": None,
@@ -388,7 +344,7 @@ def _phase1(ctx: _Context) -> None:
     regime = pred.regime("escape_time", delta=delta)
     t1_pred = None if regime.refused else pred.escape_time(delta)
     res["T1"] = {"measured": t1_meas, "predicted": t1_pred,
-                 "rel_error": _rel(t1_meas, t1_pred),
+                 "rel_error": rel_error(t1_meas, t1_pred),
                  "interpolated": (ph.T1 if tr.dense is not None
                                   else crossing_time(tr.t, ctx.abs_u, delta)),
                  "regime": regime.summary()}
@@ -407,7 +363,7 @@ def _phase1(ctx: _Context) -> None:
     fit = fit_exponential_rate(tr.t, tr.u, (lo, ph.T1))
     if fit is not None:
         res["escape_rate"] = {"measured": fit["rate"], "predicted": rho,
-                              "rel_error": _rel(fit["rate"], rho), "window": fit["window"],
+                              "rel_error": rel_error(fit["rate"], rho), "window": fit["window"],
                               "n": fit["n"], "regime": regime.summary()}
     _volterra(ctx)
 

@@ -1,12 +1,13 @@
 """The ``pyscale`` command (also ``python -m pyscale``): the paper's figures, single runs,
 predictions and sweeps from the shell.
 
-    pyscale figure 2 --out fig2.png          # one of the figures, 1..8
+    pyscale figure 2 --out fig2.png          # one of the figures, 1..9
     pyscale figure 1 --d 1e9 --out f1.png    # figure 1 or 5 at another dimension
-    pyscale figure all --out docs/gallery    # all eight, with the gallery's manifest
+    pyscale figure all --out docs/gallery    # all nine, with the gallery's manifest
     pyscale figure 7 --out docs/gallery --force  # one of them, entered into the manifest
     pyscale simulate --d 1000 --a 2 --method flow --t 1e5 --out run.npz
     pyscale simulate --d 1000 --a 2 --link square,abs --method flow --t 1e3
+    pyscale simulate --d 1000 --a 2 --units 4 --teacher-units 4 --link erf --t 1e4
     pyscale simulate --config run.toml --checkpoint run.npz --checkpoint-every 60
     pyscale predict --d 1000 --a 2           # the theory's predictions (model page: Phases)
     pyscale sweep sweep.toml --out results/ [--workers 4 | --dask local | --dask tcp://...]
@@ -55,7 +56,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 # ---------------------------------------------------------------------------- parser
-PROBLEM_FLAGS = ("d", "a", "seed", "target", "noise", "compress", "link")
+PROBLEM_FLAGS = ("d", "a", "seed", "target", "noise", "compress", "link", "units",
+                 "teacher_units", "teachers", "readout", "teacher_readout")
 RUN_FLAGS = ("t", "records", "t_start", "rtol", "max_steps", "lr", "steps", "batch",
              "sample_seed", "n_samples")
 
@@ -93,6 +95,16 @@ def _link(text: str) -> str:
         raise argparse.ArgumentTypeError(err.reason) from None
 
 
+def _readout(text: str):
+    """The argparse ``type=`` of ``--readout`` / ``--teacher-readout``: numbers separated by
+    commas, checked as in configuration files."""
+    from .config import ConfigError, readout_values
+    try:
+        return readout_values("readout", text)
+    except ConfigError as err:
+        raise argparse.ArgumentTypeError(err.reason) from None
+
+
 def _add_problem_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("problem (model page: Data model; override the config's "
                              "[problem])")
@@ -111,6 +123,17 @@ def _add_problem_flags(p: argparse.ArgumentParser) -> None:
                    help="link pair (links page): square (default), abs, relu, erf, tanh, "
                         "polynomial(a0,a1,...), hermite(c0,c1,...), or student,teacher "
                         "such as square,abs")
+    g.add_argument("--units", type=_checked("units"),
+                   help="a two-layer network (networks page): p student units, readouts 1/p")
+    g.add_argument("--teacher-units", dest="teacher_units", type=_checked("teacher_units"),
+                   help="the network's k teacher units, readouts 1/k (default 1)")
+    g.add_argument("--teachers", choices=("random", "orthonormal"),
+                   help="a network's teachers: random unit Q-norm (default) or "
+                        "Q-orthonormal (S* = I)")
+    g.add_argument("--readout", type=_readout,
+                   help="a network's student readouts a_j, one per unit: 0.5,0.25,...")
+    g.add_argument("--teacher-readout", dest="teacher_readout", type=_readout,
+                   help="a network's teacher readouts a*_l, one per teacher unit")
     from ..results.phases import DEFAULTS
     g.add_argument("--delta", type=_checked("delta"), default=DEFAULTS.delta,
                    help="escape threshold for T1, in (0, 1)")
@@ -121,10 +144,10 @@ def _add_problem_flags(p: argparse.ArgumentParser) -> None:
 
 def _add_figure(sub) -> None:
     fig = sub.add_parser("figure", help="reproduce one of the paper's figures",
-                         description="Reproduce figure N (1-8; 1-6 are the paper's) or all "
+                         description="Reproduce figure N (1-9; 1-6 are the paper's) or all "
                                      "of them.")
-    fig.add_argument("number", help="1, 2, 3, 4, 5, 6, 7, 8, all, or check (is the gallery "
-                                    "in --out what the code makes now?)")
+    fig.add_argument("number", help="1, 2, 3, 4, 5, 6, 7, 8, 9, all, or check (is the "
+                                    "gallery in --out what the code makes now?)")
     fig.add_argument("--out", type=Path, required=True,
                      help="output PNG, PDF or SVG; a directory for 'all', or to write "
                           "DIR/figureN.png and enter it into DIR's manifest")
@@ -301,6 +324,8 @@ def _check_outputs(args) -> None:
 def _fmt(x) -> str:
     if x is None:
         return "—"
+    if isinstance(x, (list, tuple)):  # per unit of a network
+        return "[" + ", ".join(_fmt(v) for v in x) + "]"
     if isinstance(x, float):
         if math.isnan(x):
             return "—"
@@ -348,7 +373,7 @@ def _value(obj, name, *args):
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 #: The paper's figures (``pyscale.app.figures.FIGURES``; a test keeps the two equal): known
 #: here so that paths are checked before the plotting stack is imported (~2 s).
-FIGURES = (1, 2, 3, 4, 5, 6, 7, 8)
+FIGURES = (1, 2, 3, 4, 5, 6, 7, 8, 9)
 #: The figures that take ``--d`` (``pyscale.app.figures.ANY_D``; a test keeps the two equal).
 FIGURES_WITH_D = (1, 5)
 
@@ -458,13 +483,24 @@ def _final_rows(traj) -> List[tuple]:
                     "u / sqrt(s s*)")]
 
 
+def _run_rows(traj, delta: float, eps: float) -> List[tuple]:
+    """What a run measured: its phases and last record (a network's: per unit)."""
+    if getattr(traj, "U", None) is not None:
+        from .network_rows import network_run_rows
+        return network_run_rows(traj, delta)
+    return [*_phase_rows(traj, delta, eps), *_final_rows(traj)]
+
+
 def _summary_rows(traj, problem, prediction, why, delta, eps, wall) -> List[tuple]:
     rows = [("method", traj.meta.get("method")), ("d", problem.d),
             ("a", problem.info.get("a")), ("link", problem.link.identity),
             ("status", traj.status),
             ("t_final", float(traj.t[-1]) if len(traj) else None),
-            *_phase_rows(traj, delta, eps), *_final_rows(traj)]
-    if prediction is not None and not problem.link.is_square:
+            *_run_rows(traj, delta, eps)]
+    if problem.is_network:
+        from .network_rows import predicted_escape_row
+        rows.append(predicted_escape_row(prediction, delta))
+    elif prediction is not None and not problem.link.is_square:
         # another pair's theory (links page: Predictions for a pair): no number, and why
         info = prediction.summary(delta)
         no_law = "" if info["T1"] is not None else info["T1_regime"]
@@ -600,7 +636,8 @@ def cmd_simulate(args) -> int:
         wall = time.perf_counter() - start
         if args.out is not None:
             save(traj, args.out)
-    if not traj.success:
+    from ..results.trajectory import SUCCESS
+    if traj.status not in SUCCESS:
         raise _run_failed(traj, _horizon(rconf), args.out or args.checkpoint)
     prediction, why = _prediction(problem)
     rows = _summary_rows(traj, problem, prediction, why, args.delta, args.eps, wall)
@@ -638,10 +675,28 @@ def _link_rows(prediction, pconf, args) -> List[tuple]:
             ("sigma_star2", info["sigma_star2"], "||w*||^2/d")]
 
 
+def _network_prediction(problem, args) -> int:
+    """``pyscale predict`` for a network: what :func:`pyscale.predict` gives, or its
+    one-sentence refusal as the error (exit status 2)."""
+    from ..theory import predict
+    from .network_rows import network_prediction_rows
+    try:
+        prediction = predict(problem)
+    except (ValueError, TypeError) as err:
+        raise CLIError(str(err)) from None
+    rows = [("d", problem.d), ("a", problem.info.get("a")), ("link", problem.link.identity),
+            ("units", problem.units), ("teacher_units", problem.teacher_units)]
+    rows += network_prediction_rows(prediction, args.delta, shown=[r[0] for r in rows])
+    _print_table(f"pyscale predict: {problem!r}", rows, args.json)
+    return EXIT_OK
+
+
 def cmd_predict(args) -> int:
     tables = _load_tables(args)
     pconf = _problem_config(args, tables)
     problem = _build_problem(pconf)
+    if problem.is_network:
+        return _network_prediction(problem, args)
     prediction, why = _prediction(problem)
     if prediction is None:
         raise CLIError(f"no prediction for this problem: {why}")
@@ -724,7 +779,7 @@ def cmd_show(args) -> int:
             ("link", traj.meta.get("link", "square")),
             ("status", traj.status), ("records", len(traj)),
             ("t_final", float(traj.t[-1]) if len(traj) else None),
-            *_phase_rows(traj, DEFAULTS.delta, DEFAULTS.eps), *_final_rows(traj)]
+            *_run_rows(traj, DEFAULTS.delta, DEFAULTS.eps)]
     _print_table(f"pyscale show: {path}", rows, args.json)
     return EXIT_OK
 

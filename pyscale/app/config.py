@@ -10,6 +10,11 @@ A run configuration (``pyscale simulate --config`` / ``pyscale predict --config`
     target = "unit_q"    # or "norm_d"
     noise = 0.0          # label-noise variance σ²
     link = "square"      # the link pair: "relu", "square,abs" or ["square", "abs"], ...
+    units = 4            # optional: a two-layer network of p student units (networks page)
+    teacher_units = 4    # and k teacher units (default 1), readouts 1/p and 1/k
+    teachers = "random"  # network teachers: "random" (S*_ll = 1) or "orthonormal" (S* = I)
+    readout = [0.5, 0.25, 0.125, 0.125]  # optional: the fixed readouts (default 1/p, 1/k)
+    teacher_readout = [0.25, 0.25, 0.25, 0.25]
 
     [run]
     method = "flow"      # flow | gd | sgd | erm
@@ -134,10 +139,14 @@ def figure_dimension(value, name: str = "d") -> int:
     return check.integer(name, value, MIN_FIGURE_D, MAX_FIGURE_D)
 
 
+#: The widths of a two-layer network, checked by :func:`pyscale.model.network.units_of`.
+UNIT_FIELDS = ("units", "teacher_units")
+
 #: Every numeric field of a configuration and every numeric flag of the command line is
 #: one of the package's parameters, checked by its one validator
-#: (:data:`pyscale._validate.PARAMETERS`); figures add their dimension.
-FIELDS = (*check.PARAMETERS, "figure_d")
+#: (:data:`pyscale._validate.PARAMETERS`); figures add their dimension, networks their
+#: widths.
+FIELDS = (*check.PARAMETERS, "figure_d", *UNIT_FIELDS)
 
 
 def check_field(name: str, key: str, value):
@@ -146,6 +155,9 @@ def check_field(name: str, key: str, value):
     try:
         if key == "figure_d":
             return figure_dimension(_number(value), name)
+        if key in UNIT_FIELDS:
+            from ..model.network import units_of
+            return units_of(_number(value), name)
         return check.parameter(key, _number(value), name)
     except (TypeError, ValueError) as err:
         raise ConfigError(name, _reason(name, err)) from None
@@ -153,11 +165,15 @@ def check_field(name: str, key: str, value):
 
 # ---------------------------------------------------------------------------- problem
 TARGETS = ("unit_q", "norm_d")
+#: The teacher draws of a network (``Problem.power_law(..., teachers=)``).
+TEACHERS = ("random", "orthonormal")
 
 
 @dataclass(frozen=True)
 class ProblemConfig:
-    """The arguments of :meth:`pyscale.Problem.power_law` (model page: Data model)."""
+    """The arguments of :meth:`pyscale.Problem.power_law` (model page: Data model); with
+    ``units`` or ``teacher_units``, a two-layer network of p student and k teacher units
+    (networks page: Using networks; the other width defaults to 1, readouts 1/p, 1/k)."""
     d: int
     a: float
     seed: int = 0
@@ -165,27 +181,53 @@ class ProblemConfig:
     noise: float = 0.0
     compress: Optional[float] = None
     link: str = "square"  # the link pair's identity (links page)
+    units: Optional[int] = None
+    teacher_units: Optional[int] = None
+    teachers: Optional[str] = None  # "random" (the default) or "orthonormal"
+    readout: Optional[Tuple[float, ...]] = None  # a_j (default 1/p)
+    teacher_readout: Optional[Tuple[float, ...]] = None  # a*_l (default 1/k)
+
+    @property
+    def is_network(self) -> bool:
+        return any(getattr(self, key) is not None for key in (*UNIT_FIELDS, *READOUT_FIELDS))
 
     def build(self, horizon: Optional[float] = None):
         """The problem; a compressed one is sized for runs up to t = ``horizon`` (model page:
         Compression, Horizon-aware grouping), None: for every t."""
+        from ..model.compression import horizon_supported
+        from ..model.links import LinkPair
         from ..model.problem import Problem
-        # The horizon-aware grouping is sized with the square's bound: other links uniform.
-        sized = self.compress is not None and self.link == "square"
+        # Horizon-aware wherever the flow's coefficients can be bounded (closed-form
+        # kernels of a single-index model); a quadrature link (tanh, a user's) and a
+        # network keep the uniform grouping.
+        sized = (self.compress is not None and not self.is_network
+                 and horizon_supported(LinkPair(self.link)))
+        network: Dict[str, Any] = {} if not self.is_network else {
+            "units": self.units, "teacher_units": self.teacher_units,
+            "teachers": self.teachers or "random", "readout": self.readout,
+            "teacher_readout": self.teacher_readout}
         return Problem.power_law(self.d, self.a, seed=self.seed, target=self.target,
                                  noise=self.noise, compress=self.compress, link=self.link,
-                                 horizon=horizon if sized else None)
+                                 horizon=horizon if sized else None, **network)
 
     def as_dict(self) -> dict:
-        """The fields by name; the link only when it is not the square (a square problem
-        keeps the description, hence the task ids, it had before links)."""
+        """The fields that are set, by name; the link only when it is not the square and
+        the network's fields only for a network (a square single-index problem keeps the
+        description, hence the task ids, it had before links and networks)."""
         out = asdict(self)
         if self.link == "square":
             del out["link"]
+        for key in NETWORK_FIELDS:
+            if out[key] is None:
+                del out[key]
         return out
 
 
-PROBLEM_FIELDS = ("d", "a", "seed", "target", "noise", "compress", "link")
+#: A network's fixed readouts: one number per unit.
+READOUT_FIELDS = ("readout", "teacher_readout")
+#: The fields of a two-layer network (absent: a single-index problem).
+NETWORK_FIELDS = ("units", "teacher_units", "teachers", *READOUT_FIELDS)
+PROBLEM_FIELDS = ("d", "a", "seed", "target", "noise", "compress", "link", *NETWORK_FIELDS)
 
 
 def link_identity(name: str, value) -> str:
@@ -204,10 +246,29 @@ def link_identity(name: str, value) -> str:
         raise ConfigError(name, str(err)) from None
 
 
+def readout_values(name: str, value) -> Tuple[float, ...]:
+    """A readout given as a list of numbers or as text ``"0.5,0.25"``: finite reals (the
+    vector validator); its length and its zeros are checked against the widths by the
+    model (networks page: Using networks). Errors are ConfigError(name, ...)."""
+    if isinstance(value, str):
+        value = [_number(v) for v in value.split(",")]
+    if not isinstance(value, (list, tuple)) or any(isinstance(v, (bool, str)) for v in value):
+        raise ConfigError(name, f"a readout is a list of numbers, one per unit (such as "
+                                f"[0.5, 0.25] or '0.5,0.25'), got {value!r:.40}")
+    try:
+        return tuple(float(v) for v in check.vector(name, value))
+    except (TypeError, ValueError) as err:
+        raise ConfigError(name, _reason(name, err)) from None
+
+
 def _problem_value(section: str, key: str, value):
     name = f"{section}.{key}"
     if key == "target":
         return _choice(name, value, TARGETS)
+    if key == "teachers":
+        return _choice(name, value, TEACHERS)
+    if key in READOUT_FIELDS:
+        return readout_values(name, value)
     if key == "link":
         return link_identity(name, value)
     if key == "compress" and value in (None, 0, "", False):
@@ -224,6 +285,9 @@ def parse_problem(table: Mapping, section: str = "problem") -> ProblemConfig:
         if table.get(key) is None:
             raise ConfigError(f"{section}.{key}", "is required")
     values = {k: _problem_value(section, k, v) for k, v in table.items() if v is not None}
+    if "teachers" in values and not any(k in values for k in (*UNIT_FIELDS, *READOUT_FIELDS)):
+        raise ConfigError(f"{section}.teachers", "draws a network's teachers: give its "
+                                                 "units, teacher_units or readouts too")
     return ProblemConfig(**values)
 
 
@@ -486,6 +550,11 @@ def parse_sweep(config: Mapping) -> SweepConfig:
     grid = _parse_grid(config)
     fixed = config.get("problem", {})
     reject_unknown("problem", fixed, PROBLEM_FIELDS)
+    for key in NETWORK_FIELDS:
+        if key in fixed:  # a sweep's tables and summaries are those of single-index runs
+            raise ConfigError(f"problem.{key}", "sweeps run single-index problems; run a "
+                                                "network with pyscale simulate --units P "
+                                                "--teacher-units K")
     for key in fixed:
         if key in grid:
             raise ConfigError(f"grid.{key}", "is also set in [problem]; set it once")

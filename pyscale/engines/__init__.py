@@ -38,7 +38,9 @@ def simulate(problem: Problem, method: str = "flow", **options: Any) -> Trajecto
 
     ``method="flow"``: ``t`` (increasing record times, or a horizon → 200 log-spaced
     times), ``rtol`` (default 1e-9), ``atol``, ``h0``, ``hmax``, ``max_steps``,
-    ``scheme`` (``"rodas4"``, the default, or ``"ros4"``), ``record_mode``
+    ``scheme`` (``"auto"``, the default: ``"exponential"`` for a last record time ≥ 10^6 at
+    rtol ≤ 1e-8, ``"rodas4"`` otherwise; or ``"rodas4"``, ``"ros4"``, ``"exponential"``;
+    ``meta["scheme"]`` names the one used), ``record_mode``
     (``"interpolate"``, the default: records read off the dense output; ``"step"``: a step
     lands on each record), ``events`` (:mod:`pyscale.engines.flow_events`).
     ``method="gd"``: ``lr``, ``steps``, ``record`` (step indices, or a count).

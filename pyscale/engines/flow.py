@@ -22,8 +22,9 @@ from .flow_events import dense_completion, parse_events, terminal_observer
 
 __all__ = ["run", "OPTIONS", "SCHEMES"]
 
-SCHEMES = {"rodas4": _core.flow.FlowScheme.rodas4, "ros4": _core.flow.FlowScheme.ros4,
-           "exponential": _core.flow.FlowScheme.exponential}
+SCHEMES = {"auto": _core.flow.FlowScheme.auto, "rodas4": _core.flow.FlowScheme.rodas4,
+           "ros4": _core.flow.FlowScheme.ros4, "exponential": _core.flow.FlowScheme.exponential}
+SCHEME_NAMES = {v: k for k, v in SCHEMES.items()}
 RECORD_MODES = {"interpolate": _core.flow.FlowRecordMode.interpolate,
                 "step": _core.flow.FlowRecordMode.step}
 OPTIONS = ("t", "rtol", "atol", "h0", "hmax", "max_steps", "threads", "progress",
@@ -51,18 +52,25 @@ def _options(rtol: Any, atol: Any, h0: Any, hmax: Any, max_steps: Any, threads: 
 def run(problem: Problem, *, t: Any = None, rtol: float = 1e-9, atol: Optional[float] = None,
         h0: Optional[float] = None, hmax: float = np.inf, max_steps: int = 100_000_000,
         threads: int = 0, progress: Any = None, progress_every: int = 64,
-        resume: Optional[Trajectory] = None, scheme: str = "rodas4",
+        resume: Optional[Trajectory] = None, scheme: str = "auto",
         record_mode: str = "interpolate", events: Any = None) -> Trajectory:
     """The flow from ``problem.w0`` (or the end of ``resume``) through the record times ``t``
     (a horizon → 0 and 200 log-spaced times from 0.01, or increasing times); see
     :func:`pyscale.simulate`. ``record_mode``: ``"interpolate"`` (records read off the
     dense output; no step lands on them but the last) or ``"step"`` (a step lands on each).
-    ``events``: see :mod:`pyscale.engines.flow_events`. The trajectory keeps the dense output
+    ``events``: see :mod:`pyscale.engines.flow_events`. ``scheme``: ``"auto"`` (the default:
+    ``"exponential"`` for a last record time ≥ 10^6 at rtol ≤ 1e-8, ``"rodas4"`` otherwise;
+    flow engine page: Choosing the scheme), ``"rodas4"``, ``"ros4"`` or ``"exponential"``;
+    ``meta["scheme"]`` is the one the run used. The trajectory keeps the dense output
     (``traj.dense``) for exact stopping times (:mod:`pyscale.results.phases`)."""
     if t is None:
         raise ValueError("method='flow' needs t= (record times, or a horizon)")
     times = check.record_times(t)
     opt = _options(rtol, atol, h0, hmax, max_steps, threads, progress_every, scheme)
+    # auto is resolved here, by the core's rule, so that the run's identity and meta name
+    # the scheme whose numerics it has (a resume of the same records resolves the same way)
+    opt.scheme = _core.flow.choose_flow_scheme(opt.scheme, opt.rtol, float(times[-1]))
+    scheme = SCHEME_NAMES[opt.scheme]
     opt.record_mode = RECORD_MODES[check.choice("record_mode", record_mode, RECORD_MODES)]
     evs = parse_events(events)
     if any(ev.field == "mse" for ev in evs) and problem.link.mse_kind == "undefined":

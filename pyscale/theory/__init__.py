@@ -16,7 +16,9 @@ measured window it warns (:class:`~pyscale.theory.regime.RegimeWarning`).
 Modules, one job each: :mod:`.escape` (Phase I: ρ, C, Volterra), :mod:`.convergence`
 (Phase IIb: Corollary 1; the plateau), :mod:`.tail` (Phase III), :mod:`.isotropic`
 (the closed 2-D ODE of Q = c I), :mod:`.recursion`, :mod:`.sgd`, :mod:`.stability` (online
-SGD near w*), :mod:`.regime` (the mechanism) and :mod:`.validity` (each law's regime).
+SGD near w*), :mod:`.regime` (the mechanism) and :mod:`.validity` (each law's regime);
+:mod:`.links` (other link pairs), :mod:`.network` and :mod:`.network_escape` (the quadratic
+network's small-start escape, networks page: Escape of the quadratic network).
 """
 from __future__ import annotations
 
@@ -25,7 +27,6 @@ from typing import Optional, Union
 
 import numpy as np
 
-from ..model.network import require_single_index
 from ..model.problem import Problem
 from ..results.phases import DEFAULTS
 from . import validity
@@ -46,6 +47,13 @@ from .escape import (
 )
 from .isotropic import isotropic_flow, isotropic_rhs
 from .links import LINK_LAWS, LinkPrediction, predict_link
+from .network import (
+    NETWORK_LAWS,
+    NOT_DERIVED,
+    NetworkPrediction,
+    predict_network,
+)
+from .network_escape import NetworkEscape, network_escape_law
 from .regime import Condition, Regime, RegimeError, RegimeWarning
 from .sgd import SgdFloor, sgd_floor, sgd_tail_mse
 from .stability import StableStep, max_stable_lr, stable_step
@@ -64,7 +72,9 @@ __all__ = ["predict", "Prediction", "spectral_proxy", "tail_asymptotics", "TailA
            "solve_volterra", "isotropic_flow", "isotropic_rhs", "fit_power_law_exponent",
            "aligned_error", "SgdFloor", "sgd_floor", "sgd_tail_mse", "max_stable_lr",
            "stable_step", "StableStep", "Regime", "Condition", "RegimeWarning", "RegimeError",
-           "LAWS", "escape_s", "volterra_escape_time", "LinkPrediction", "LINK_LAWS"]
+           "LAWS", "escape_s", "volterra_escape_time", "LinkPrediction", "LINK_LAWS",
+           "NetworkPrediction", "NETWORK_LAWS", "NOT_DERIVED", "NetworkEscape",
+           "network_escape_law"]
 
 #: The laws of :class:`Prediction` that :meth:`Prediction.regime` knows, by method name.
 LAWS = ("escape_rate", "escape_prefactor", "escape_time", "u_escape", "u_volterra",
@@ -301,11 +311,14 @@ class Prediction:
 
 
 def predict(problem: Problem, a: Union[None, float, str] = None
-            ) -> Union[Prediction, LinkPrediction]:
+            ) -> Union[Prediction, LinkPrediction, NetworkPrediction]:
     """All predictions (model page: Phases) for ``problem``; ρ and C are computed now (O(d)).
 
     For a link pair other than the square: a :class:`LinkPrediction` (links page: Predictions
     for a pair) holding the laws derived for that pair; the others refuse in one sentence.
+    For a quadratic network: a :class:`NetworkPrediction` (networks page: Escape of the
+    quadratic network), the per-unit small-start escape; any other network is refused in one
+    sentence saying why no theory is derived for it.
 
     ``a``: the power-law exponent for the asymptotic formulas — default: the ``a`` the
     problem was built with (``Problem.power_law``), else none; a number; or ``"fit"``
@@ -314,7 +327,6 @@ def predict(problem: Problem, a: Union[None, float, str] = None
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a pyscale.Problem, got {type(problem).__name__}")
-    require_single_index("predict", problem)
     if a is None:
         info_a = problem.info.get("a") if problem.info.get("constructor") == "power_law" \
             else None
@@ -327,6 +339,8 @@ def predict(problem: Problem, a: Union[None, float, str] = None
         a_value, source = float(a), "given"
         if not np.isfinite(a_value) or a_value < 0:
             raise ValueError(f"a must be finite and >= 0, got {a}")
+    if problem.is_network:
+        return predict_network(problem, a_value, source)
     if not problem.link.is_square:
         return predict_link(problem, a_value, source)
     return Prediction(problem=problem, escape=escape_law(problem), a=a_value,

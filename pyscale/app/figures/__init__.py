@@ -13,6 +13,7 @@ manifest like ``pyscale figure all``):
  6    log(1 − |u|) vs log t, a ∈ {1.5, 2, 4}, d ∈ {500, 2000, 5000}  :mod:`.figure6`
  7    online SGD at d = 10⁹ vs the SGD floor and Phase III law       :mod:`.figure7`
  8    link pairs side by side: the flow at d = 10⁹, predicted T1     :mod:`.figure8`
+ 9    two-layer networks at d = 10⁹: loss and per-unit cosines      :mod:`.figure9`
 ====  =============================================================  ==================
 
 Every module holds ``PARAMS = {"full": {...}, "quick": {...}}`` (the paper's parameters
@@ -21,7 +22,9 @@ smoke test) and ``make(out, quick=False, progress=None) -> Path``. Figures 1 and
 take ``d=`` (``ANY_D = True``): their dimension, any d in [2, 10¹²], on the mode chain above
 10⁴ (:mod:`pyscale.app.figures._dimension`). Figure 7 is not in the paper: online SGD at
 d = 10⁹ on the mode chain against the SGD theory; Figure 8 neither: the flow of six link
-pairs at d = 10⁹ against the theory for other links (links page: Predictions for a pair).
+pairs at d = 10⁹ against the theory for other links (links page: Predictions for a pair);
+Figure 9 neither: the flow of a quadratic network and an erf committee (p = k = 4) at
+d = 10⁹, the symmetric plateau and the units' specialisation (networks page).
 """
 from __future__ import annotations
 
@@ -38,6 +41,7 @@ from . import (
     figure6,
     figure7,
     figure8,
+    figure9,
     gallery,
 )
 from ._dimension import check_dimension
@@ -46,14 +50,14 @@ __all__ = ["FIGURES", "ANY_D", "make_figure", "make_into", "make_all", "check_ga
 
 #: figure number -> module with PARAMS, TITLE and make(out, quick, progress)
 FIGURES = {1: figure1, 2: figure2, 3: figure3, 4: figure4, 5: figure5, 6: figure6,
-           7: figure7, 8: figure8}
+           7: figure7, 8: figure8, 9: figure9}
 #: the figures whose make() takes d= (their dimension)
 ANY_D = tuple(n for n, module in sorted(FIGURES.items()) if getattr(module, "ANY_D", False))
 
 
 def make_figure(number: int, out, quick: bool = False,
                 progress: bool | None = None, d: int | None = None) -> Path:
-    """Draw figure ``number`` (1-8) into ``out`` (PNG, PDF or SVG); ``d`` replaces the
+    """Draw figure ``number`` (1-9) into ``out`` (PNG, PDF or SVG); ``d`` replaces the
     dimension of figures 1 and 5 (an integer in [1, 10¹²]; compressed above 10⁴)."""
     try:
         module = FIGURES[int(number)]

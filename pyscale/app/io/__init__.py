@@ -39,7 +39,8 @@ __all__ = ["save_trajectory", "load_trajectory", "load_problem", "load", "read_t
 
 def load(path: PathLike, legacy: bool = False):
     """Load what pyscale wrote: a ``.npz`` trajectory → :class:`~pyscale.Trajectory`
-    (verified by its digest; ``legacy=True`` reads a file of an earlier format, trusting
+    (a :class:`~pyscale.results.network.NetworkTrajectory` for a network's run; verified
+    by its digest; ``legacy=True`` reads a file of an earlier format, trusting
     its header — see :mod:`pyscale.app.io.trajectory`); a sweep directory → its tidy
     records table (pandas DataFrame); a ``.parquet`` file → DataFrame."""
     path = Path(path)

@@ -10,6 +10,11 @@ seed. The link pair is held by its identity (``meta["link"]``: ``"relu"``,
 user link (``Link.user``) is refused at save, its compiled functions living only in the
 process that made them. A pair without a recovery metric has no ``col/mse``.
 
+A two-layer network's run (:class:`~pyscale.results.network.NetworkTrajectory`; networks
+page: Using networks) is saved the same way with ``header["kind"] = "network"`` and its
+columns ``t``, ``loss`` (T,), ``S`` (T, p, p), ``U`` (T, p, k); its problem's readouts are
+stored with the problem's arrays.
+
 >>> pyscale.save_trajectory(traj, "run.npz", problem=problem)  # doctest: +SKIP
 >>> traj = pyscale.load("run.npz")                              # doctest: +SKIP
 >>> problem = pyscale.app.io.load_problem("run.npz")            # doctest: +SKIP
@@ -36,6 +41,7 @@ from ..._digest import digest
 from ...model.problem import Problem
 from ...results.columns import recorded
 from ...results.identity import check_same_problem
+from ...results.network import NetworkTrajectory
 from ...results.trajectory import Trajectory
 from .files import READ_ERRORS, BadFileError, PathLike, atomic_path, json_default, reason
 
@@ -47,6 +53,9 @@ TRAJECTORY_FORMAT = "pyscale.trajectory/2"
 #: Earlier formats, read only with ``legacy=True``: their checksum covers the arrays, not
 #: the header.
 LEGACY_FORMATS = ("pyscale.trajectory/1",)
+
+#: The columns of a network run (``header["kind"] == "network"``), in record order.
+NETWORK_COLUMNS = ("t", "loss", "S", "U")
 
 _ARRAY_TAG = "__npz_array__"
 _DAMAGED = "the file is damaged (truncated or altered); restore a copy or recompute it"
@@ -109,6 +118,25 @@ def _events_members(traj: Trajectory, arrays: Dict[str, np.ndarray]) -> Optional
     return out
 
 
+def _kind(traj) -> Optional[str]:
+    """``"network"`` for a network run, None for a single-index one (files without a kind)."""
+    return "network" if isinstance(traj, NetworkTrajectory) else None
+
+
+def _columns(kind: Optional[str], meta: Dict[str, Any]) -> Tuple[str, ...]:
+    """The recorded columns of a run of this kind."""
+    return NETWORK_COLUMNS if kind == "network" else recorded(meta)
+
+
+def _problem_arrays(problem: Problem) -> Dict[str, np.ndarray]:
+    arrays = {"problem/eigenvalues": problem.eigenvalues, "problem/w_star": problem.w_star,
+              "problem/w0": problem.w0, "problem/counts": problem.counts}
+    if problem.is_network:
+        arrays.update({"problem/readout": np.asarray(problem.readout),
+                       "problem/teacher_readout": np.asarray(problem.teacher_readout)})
+    return arrays
+
+
 def save_trajectory(traj: Trajectory, path: PathLike, problem: Optional[Problem] = None,
                     extra: Optional[dict] = None) -> Path:
     """Write ``traj`` to ``path`` (``.npz``): columns, final state, dense output, events,
@@ -120,13 +148,18 @@ def save_trajectory(traj: Trajectory, path: PathLike, problem: Optional[Problem]
     ``header['extra']`` (the CLI stores the run's configuration there).
     """
     from ..._version import __version__
-    if not isinstance(traj, Trajectory):
-        raise TypeError(f"expected a Trajectory, got {type(traj).__name__}")
+    if not isinstance(traj, (Trajectory, NetworkTrajectory)):
+        raise TypeError(f"expected a Trajectory or a NetworkTrajectory, got "
+                        f"{type(traj).__name__}")
     _check_link_storable(str(traj.meta.get("link", "square")))
     if problem is not None and "problem_id" in traj.meta:
         check_same_problem(traj.meta, problem, "save_trajectory: the trajectory")
+    if problem is not None and problem.is_network != (_kind(traj) == "network"):
+        raise ValueError("save_trajectory: the trajectory is not a run of this problem (one "
+                         "is a network, the other a single-index model)")
+    kind = _kind(traj)
     arrays: Dict[str, np.ndarray] = {f"col/{name}": np.asarray(getattr(traj, name))
-                                     for name in recorded(traj.meta)}
+                                     for name in _columns(kind, traj.meta)}
     if traj.w is not None:
         arrays["state/w"] = np.asarray(traj.w)
     if getattr(traj, "dense", None) is not None:  # the flow's dense output (exact phases)
@@ -139,10 +172,10 @@ def save_trajectory(traj: Trajectory, path: PathLike, problem: Optional[Problem]
               "problem": None if problem is None else _problem_header(problem),
               "extra": _split_arrays(dict(extra or {}), "extra", arrays),
               "events": _events_members(traj, arrays)}
+    if kind is not None:
+        header["kind"] = kind
     if problem is not None:
-        arrays.update({"problem/eigenvalues": problem.eigenvalues,
-                       "problem/w_star": problem.w_star, "problem/w0": problem.w0,
-                       "problem/counts": problem.counts})
+        arrays.update(_problem_arrays(problem))
     text = json.dumps(header, default=json_default, allow_nan=True, sort_keys=True)
     arrays["header"] = np.frombuffer(text.encode(), dtype=np.uint8)
     arrays["digest"] = np.frombuffer(digest(arrays).encode(), dtype=np.uint8)
@@ -224,16 +257,31 @@ def _open(path: PathLike, legacy: bool = False) -> Tuple[dict, Dict[str, np.ndar
     _verify(path, header, raw, arrays, stored, legacy)
     if not isinstance(header.get("meta"), dict):
         raise BadFileError(path, "not a complete pyscale trajectory (missing meta)")
-    names = recorded(header["meta"])
+    if header.get("kind") not in (None, "network"):
+        raise BadFileError(path, f"holds a run of kind {header.get('kind')!r:.40}; this "
+                                 f"pyscale reads single-index and network runs")
+    names = _columns(header.get("kind"), header["meta"])
     missing = [f"col/{n}" for n in names if f"col/{n}" not in arrays]
     if missing:
         raise BadFileError(path, f"not a complete pyscale trajectory (missing "
                                  f"{', '.join(missing)})")
-    lengths = {arrays[f"col/{n}"].shape for n in names}
+    _check_shapes(path, header.get("kind"), {n: arrays[f"col/{n}"].shape for n in names})
+    return header, arrays
+
+
+def _check_shapes(path: Path, kind: Optional[str], shapes: Dict[str, tuple]) -> None:
+    """Columns of one length: 1-D, or for a network S (T, p, p) and U (T, p, k)."""
+    if kind == "network":
+        (n,), s, u = shapes["t"], shapes["S"], shapes["U"]
+        if shapes["loss"] != (n,) or len(s) != 3 or len(u) != 3 or s[0] != n or \
+                u[0] != n or s[1] != s[2] or u[1] != s[1]:
+            raise BadFileError(path, f"its network columns do not fit together (t, loss, "
+                                     f"S, U: {[shapes[k] for k in NETWORK_COLUMNS]})")
+        return
+    lengths = set(shapes.values())
     if len(lengths) != 1 or len(next(iter(lengths))) != 1:
         raise BadFileError(path, f"its columns are not 1-D arrays of one length "
                                  f"({sorted(lengths)})")
-    return header, arrays
 
 
 def _joined(header: dict, key: str, arrays: Dict[str, np.ndarray], path: Path):
@@ -262,12 +310,16 @@ def _events(header: dict, arrays: Dict[str, np.ndarray]) -> Optional[list]:
             for i, e in enumerate(entries)]
 
 
-def load_trajectory(path: PathLike, legacy: bool = False) -> Trajectory:
+def load_trajectory(path: PathLike, legacy: bool = False):
     """Read a file written by :func:`save_trajectory`, verified by its digest
-    (``legacy=True``: a file of an earlier format, see the module docstring)."""
+    (``legacy=True``: a file of an earlier format, see the module docstring): a
+    Trajectory, or a NetworkTrajectory for a network's run."""
     header, arrays = _open(path, legacy)
     try:
         meta = _joined(header, "meta", arrays, Path(path))
+        if header.get("kind") == "network":
+            return NetworkTrajectory(w=arrays.get("state/w"), meta=meta,
+                                     **{n: arrays[f"col/{n}"] for n in NETWORK_COLUMNS})
         cols: Dict[str, Any] = {name: arrays[f"col/{name}"] for name in recorded(meta)}
         cols.setdefault("mse", None)  # a pair without a recovery metric
         dense = None
@@ -293,7 +345,9 @@ def load_problem(path: PathLike, legacy: bool = False) -> Optional[Problem]:
         problem = Problem(arrays["problem/eigenvalues"], arrays["problem/w_star"],
                           arrays["problem/w0"], noise=p["noise"], d=p["d"],
                           counts=arrays["problem/counts"], info=p["info"],
-                          link=p.get("link", "square"))
+                          link=p.get("link", "square"),
+                          readout=arrays.get("problem/readout"),
+                          teacher_readout=arrays.get("problem/teacher_readout"))
     except (KeyError, ValueError, TypeError) as err:
         raise BadFileError(path, f"its stored problem is invalid ({reason(err)})") from None
     stored = header["meta"].get("problem_id")

@@ -34,9 +34,12 @@
 // the pair's rate scale, RODAS4 steps otherwise) and rejects an exponential attempt whose c0
 // changes sign on its points.
 //
-// phi-functions: e^x by exp; phi_1..phi_7 for |x| < 4 from phi_7's series (27 terms) and the
-// stable downward recurrence phi_k = 1/k! + x phi_{k+1}; for |x| >= 4 by the upward one
-// phi_{k+1} = (phi_k - 1/k!) / x (at most half a digit lost there).
+// phi-functions, in chunks of coordinates with branch-free loops over the chunk: e^x by exp,
+// three per coordinate for the six points of pass A (the others are their squares and
+// quotients); phi_1..phi_7 for |x| < 4 from phi_7's series (as many terms as the chunk's
+// largest |x| needs: 27 at 4, 3 at 1e-6) and the stable downward recurrence
+// phi_k = 1/k! + x phi_{k+1}; for |x| >= 4 by the upward one phi_{k+1} = (phi_k - 1/k!) / x
+// (at most half a digit lost there).
 #pragma once
 
 #include <algorithm>
@@ -65,6 +68,10 @@ constexpr int kU0 = 0, kUm = 1, kS0 = 1 + kMonomials, kS1 = 2 + kMonomials,
               kS2 = 2 + 2 * kMonomials;
 // The 4-point embedded Lobatto collocation uses points 0, 2, 4, 6 and monomials 0..3.
 constexpr int kEmbedded[4] = {0, 2, 4, 6};
+// The phi-functions' series branch: |x| below this (beyond it, the upward recurrence).
+constexpr double kSeriesRadius = 4.0;
+// The passes' exponentials are floored at e^{kExpFloor} (floored_exp).
+constexpr double kExpFloor = -100.0;
 
 // 1/k! for k = 0..33.
 struct InverseFactorials {
@@ -74,23 +81,6 @@ struct InverseFactorials {
         for (int k = 1; k < 34; ++k) v[k] = v[k - 1] / k;
     }
 };
-
-// phi[k] = phi_k(x) for k = 1..7 (phi[0] unused); returns e^x.
-inline double phi_functions(double x, double* phi, const InverseFactorials& f) {
-    const double e = std::exp(x);
-    if (std::fabs(x) < 4.0) {
-        // phi_7(x) = sum_j x^j / (j + 7)!, 27 terms (the 28th is < 1e-17 of the sum at |x| = 4)
-        double s = f.v[33];
-        for (int j = 25; j >= 0; --j) s = f.v[j + 7] + x * s;
-        phi[7] = s;
-        for (int k = 6; k >= 1; --k) phi[k] = f.v[k] + x * phi[k + 1];
-    } else {
-        const double r = 1.0 / x;
-        phi[1] = (e - 1.0) * r;
-        for (int k = 1; k < 7; ++k) phi[k + 1] = (phi[k] - f.v[k]) * r;
-    }
-    return e;
-}
 
 // Solves the n x n system A x = b (row-major, n <= 7) by Gaussian elimination with partial
 // pivoting, in place (x in b). False if singular.
@@ -172,46 +162,162 @@ struct Nodes {
     }
 };
 
-// P_m(z, nu_q) = z c[q][m] phi_{m+1}(z nu_q) for m < kMonomials; returns e^{z nu_q}.
-inline double point_weights(const Nodes& nd, int q, double z, double* P) {
-    double phi[8];
-    const double e = phi_functions(z * nd.nu[q], phi, nd.inv_fact);
-    for (int m = 0; m < kMonomials; ++m) P[m] = z * nd.c[q][m] * phi[m + 1];
-    return e;
+// ------------------------------------------------------------------ phi-functions, by chunks
+// The passes walk the coordinates kLanes at a time: every loop below runs over the lanes of
+// one chunk, with no branch inside (the compiler vectorises them); a chunk picks its branch
+// of the phi-functions once, from its largest |x|. A short last chunk is padded with
+// lambda = 0 lanes, whose contributions are zero.
+constexpr int kLanes = 8;
+using Lanes = double[kLanes];
+
+// Terms of phi_7's series that reach rounding for |x| <= r (r <= kSeriesRadius): the first
+// term left out, r^n 7! / (n + 7)!, is below 1e-18 (27 terms at r = 4).
+inline int series_terms(double r) {
+    int n = 0;
+    double t = 1.0;
+    while (t >= 1e-18 && n < 27) {
+        ++n;
+        t *= r / (n + 7);
+    }
+    return std::max(n, 1);
 }
 
-// The same at any nu in [0, 1] (records, dense output, the landing point).
-inline double weights_at(const Nodes& nd, double nu, double z, double* P) {
-    double phi[8];
-    const double e = phi_functions(z * nu, phi, nd.inv_fact);
+// phi[k][j] = phi_k(x_j), k = 1..7 (phi[0] unused), given e[j] = e^{x_j}.
+inline void phi_chunk(const double* x, const double* e, Lanes* phi, const InverseFactorials& f) {
+    double small_max = 0.0;
+    int n_small = 0;
+    for (int j = 0; j < kLanes; ++j) {
+        const double ax = std::fabs(x[j]);
+        const bool small = ax < kSeriesRadius;
+        n_small += small ? 1 : 0;
+        small_max = small ? std::max(small_max, ax) : small_max;
+    }
+    if (n_small > 0) {
+        const int n = series_terms(small_max);
+        Lanes s;
+        for (int j = 0; j < kLanes; ++j) s[j] = f.v[n + 6];
+        for (int t = n - 2; t >= 0; --t)
+            for (int j = 0; j < kLanes; ++j) s[j] = f.v[t + 7] + x[j] * s[j];
+        for (int j = 0; j < kLanes; ++j) phi[7][j] = s[j];
+        for (int k = 6; k >= 1; --k)
+            for (int j = 0; j < kLanes; ++j) phi[k][j] = f.v[k] + x[j] * phi[k + 1][j];
+    }
+    if (n_small == kLanes) return;
+    Lanes r, up[8];
+    for (int j = 0; j < kLanes; ++j) {
+        r[j] = 1.0 / x[j];
+        up[1][j] = (e[j] - 1.0) * r[j];
+    }
+    for (int k = 1; k < 7; ++k)
+        for (int j = 0; j < kLanes; ++j) up[k + 1][j] = (up[k][j] - f.v[k]) * r[j];
+    if (n_small == 0) {
+        for (int k = 1; k <= 7; ++k)
+            for (int j = 0; j < kLanes; ++j) phi[k][j] = up[k][j];
+        return;
+    }
+    for (int k = 1; k <= 7; ++k)  // a mixed chunk: the branch by lane (a blend)
+        for (int j = 0; j < kLanes; ++j)
+            phi[k][j] = std::fabs(x[j]) < kSeriesRadius ? phi[k][j] : up[k][j];
+}
+
+// e^x for the passes, floored at e^{kExpFloor}: a coordinate that decays further is zero
+// for every purpose (e^{-100} ~ 4e-44 of its value, 28 digits below rounding), and neither
+// exp's underflow path nor subnormal products (slow on most CPUs) are ever taken.
+inline double floored_exp(double x) { return std::exp(std::max(x, kExpFloor)); }
+
+// e^{z nu_q} at the six points q = 1..6 (E[0] = 1) from three exponentials: nu = 1/2 and 1
+// share one (e^z = (e^{z/2})^2), and 1 - x, n2 = 1 - n1 are e^z over e^{z x}, e^{z n1} (at
+// most the floor where those are floored).
+inline void stage_exponentials(const Lanes z, const double* nu, Lanes* E) {
+    for (int j = 0; j < kLanes; ++j) {
+        E[0][j] = 1.0;
+        E[1][j] = floored_exp(z[j] * nu[1]);
+        E[2][j] = floored_exp(z[j] * nu[2]);
+        const double half = floored_exp(0.5 * z[j]);
+        E[3][j] = half;
+        E[6][j] = half * half;
+    }
+    for (int j = 0; j < kLanes; ++j) {
+        E[4][j] = E[6][j] / E[2][j];
+        E[5][j] = E[6][j] / E[1][j];
+    }
+}
+
+// P[m][j] = P_m(z_j, nu) = z_j m! nu^{m+1} phi_{m+1}(z_j nu) for m < kMonomials, and
+// E[j] = e^{z_j nu}; exp_known: E already holds them.
+inline void weights_chunk(const Nodes& nd, double nu, const Lanes z, Lanes E, Lanes* P,
+                          bool exp_known = false) {
+    Lanes x, phi[8];
+    for (int j = 0; j < kLanes; ++j) x[j] = z[j] * nu;
+    if (!exp_known)
+        for (int j = 0; j < kLanes; ++j) E[j] = floored_exp(x[j]);
+    phi_chunk(x, E, phi, nd.inv_fact);
     double fact = 1.0, pw = nu;
     for (int m = 0; m < kMonomials; ++m) {
-        P[m] = z * fact * pw * phi[m + 1];
+        const double c = fact * pw;
+        for (int j = 0; j < kLanes; ++j) P[m][j] = z[j] * c * phi[m + 1][j];
         fact *= (m + 1);
         pw *= nu;
     }
-    return e;
 }
 
-// One coordinate's contribution to a step's 264 sums (lam, y = w(0), ws = w*).
-inline void accumulate_point_sums(const Nodes& nd, double dth, double lam, double y, double ws,
-                                  double* acc) {
-    const double z = lam * dth;
-    const double lw2 = lam * ws * ws, lyw = lam * y * ws, ly2 = lam * y * y;
-    double P[kMonomials];
-    for (int q = 1; q < kPoints; ++q) {
-        const double e = point_weights(nd, q, z, P);
-        double* a = acc + (q - 1) * kPointSums;
-        const double ey = e * lyw;
-        a[kU0] += ey;
-        a[kS0] += e * e * ly2;
-        int p = kS2;
-        for (int m = 0; m < kMonomials; ++m) {
-            const double wp = lw2 * P[m];
-            a[kUm + m] += wp;
-            a[kS1 + m] += ey * P[m];
-            for (int l = m; l < kMonomials; ++l, ++p) a[p] += wp * P[l];
+// One chunk of coordinates loaded for a pass: lambda, w(0), w* and z = lambda dth, padded
+// with zeros past `count`.
+struct Chunk {
+    int count = 0;
+    Lanes lam, y, ws, z;
+    void load(const double* l, const double* y0, const double* w, std::size_t n, double dth) {
+        count = static_cast<int>(n);
+        for (int j = 0; j < kLanes; ++j) {
+            const bool in = j < count;
+            lam[j] = in ? l[j] : 0.0;
+            y[j] = in ? y0[j] : 0.0;
+            ws[j] = in ? w[j] : 0.0;
+            z[j] = lam[j] * dth;
         }
+    }
+};
+
+// Coordinates [0, n) of a block: their contributions to a step's 264 sums, into acc. Each
+// sum is kept by lane through the block and the lanes added in order at its end.
+inline void accumulate_point_sums(const Nodes& nd, double dth, const double* lam,
+                                  const double* y, const double* ws, std::size_t n,
+                                  double* acc) {
+    Lanes lanes[kSums] = {};  // 17 KB of the caller's stack
+    Chunk c;
+    Lanes E[kPoints], P[kMonomials], wP[kMonomials], lw2, lyw, ly2, ey;
+    for (std::size_t i0 = 0; i0 < n; i0 += kLanes) {
+        c.load(lam + i0, y + i0, ws + i0, std::min<std::size_t>(kLanes, n - i0), dth);
+        for (int j = 0; j < kLanes; ++j) {
+            lw2[j] = c.lam[j] * c.ws[j] * c.ws[j];
+            lyw[j] = c.lam[j] * c.y[j] * c.ws[j];
+            ly2[j] = c.lam[j] * c.y[j] * c.y[j];
+        }
+        stage_exponentials(c.z, nd.nu, E);
+        for (int q = 1; q < kPoints; ++q) {
+            weights_chunk(nd, nd.nu[q], c.z, E[q], P, true);
+            Lanes* a = lanes + (q - 1) * kPointSums;
+            for (int j = 0; j < kLanes; ++j) {
+                ey[j] = E[q][j] * lyw[j];
+                a[kU0][j] += ey[j];
+                a[kS0][j] += E[q][j] * E[q][j] * ly2[j];
+            }
+            for (int m = 0; m < kMonomials; ++m)
+                for (int j = 0; j < kLanes; ++j) {
+                    wP[m][j] = lw2[j] * P[m][j];
+                    a[kUm + m][j] += wP[m][j];
+                    a[kS1 + m][j] += ey[j] * P[m][j];
+                }
+            int p = kS2;
+            for (int m = 0; m < kMonomials; ++m)
+                for (int l = m; l < kMonomials; ++l, ++p)
+                    for (int j = 0; j < kLanes; ++j) a[p][j] += wP[m][j] * P[l][j];
+        }
+    }
+    for (int k = 0; k < kSums; ++k) {
+        double s = 0.0;
+        for (int j = 0; j < kLanes; ++j) s += lanes[k][j];
+        acc[k] += s;
     }
 }
 

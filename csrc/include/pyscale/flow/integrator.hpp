@@ -79,7 +79,7 @@ constexpr double kLocalSlack = 10.0;
 enum class RecordMode : int { kInterpolate = 0, kStep = 1 };
 
 struct FlowOptions {
-    FlowMethod method = FlowMethod::kRodas4;
+    FlowMethod method = FlowMethod::kAuto;  // resolved at the run's start (choose_flow_method)
     double rtol = 1e-9;
     double atol = -1.0;  // per-coordinate floor; < 0: rtol * 1e-2 * ||w*|| / sqrt(d)
     double h0 = 0.0;     // first step; <= 0: chosen from the head time scale
@@ -102,6 +102,7 @@ struct FlowResult {
     long long rhs_evals = 0;  // right-hand-side evaluations
     long long passes = 0;     // O(d) passes over the state (each fuses several operations)
     long long exponential_steps = 0;  // accepted steps of the exponential scheme
+    FlowMethod method = FlowMethod::kRodas4;  // the method the run used (kAuto resolved)
     std::size_t records_written = 0;
     bool stopped_by_event = false;  // the observer stopped the run at t (inside a step)
 };
@@ -193,6 +194,9 @@ public:
         r.res.t = t0;
         r.t = t0;
         r.y = w;
+        method_ = choose_flow_method(opt_.method, opt_.rtol,
+                                     n_records > 0 ? t_records[n_records - 1] : t0);
+        r.res.method = method_;
         try {
             start(r, t0, t_records, n_records, out);
             steps(r, hook, observer, dense_log);
@@ -313,7 +317,7 @@ private:
         if (rodas_hold_ && !hold_fresh_ &&
             exponential_applies(r.m, (c0_now > 0.0) != hold_sign_ ? 1.0 : 2.0))
             rodas_hold_ = false;
-        a.exponential = opt_.method == FlowMethod::kExponential && !rodas_hold_ &&
+        a.exponential = method_ == FlowMethod::kExponential && !rodas_hold_ &&
                         exponential_applies(r.m);
         // The growth limit is RODAS4's (its linear system); exponential steps are exact in
         // the diagonal part whatever its sign.
@@ -484,7 +488,7 @@ private:
 
     double attempt(const double* y, double* y_new, const Moments& m, double h, Moments& m_new,
                    bool extras, FlowResult& res) {
-        if (opt_.method == FlowMethod::kRos4)
+        if (method_ == FlowMethod::kRos4)
             return attempt_with<kRos4, kNoExtras>(y, y_new, m, h, m_new, res, final_sums_);
         if (extras)
             return attempt_with<kRodas4, kGramExtras>(y, y_new, m, h, m_new, res,
@@ -808,8 +812,7 @@ private:
         const double* ws = p_.w_star;
         const double* y = r.y;
         const auto sums = expo_sums_.run([&](std::size_t b, std::size_t e, double* acc) {
-            for (std::size_t i = b; i < e; ++i)
-                expo::accumulate_point_sums(nodes_, dth, lam[i], y[i], ws[i], acc);
+            expo::accumulate_point_sums(nodes_, dth, lam + b, y + b, ws + b, e - b, acc);
         });
         r.res.passes += 1;
         ++r.res.rhs_evals;
@@ -852,7 +855,7 @@ private:
 
     // Pass B: the state at nu_end into r.spare, and the same slots as RODAS4's last pass
     // (kFinalSums, the dense row's sums, the mode's extras, the max) — the dense row's cubic
-    // through the exact states at 0, 1/3, 2/3 and 1 of the step in t.
+    // through the exact states at the step's ends and at 1/3, 2/3 of nu_end.
     template <bool kExtras, bool kDirect, class Reducer>
     double exponential_pass(Run& r, const Attempt& a, Moments& m_new, Reducer& reducer) {
         constexpr int kDirectSlot = kExtraSlot + (kExtras ? kDenseExtraSums : 0);
@@ -860,7 +863,13 @@ private:
         const expo::Proposal& pr = proposal_;
         const expo::Nodes& nd = nodes_;
         const double dth = pr.dth, nu_end = a.nu_end;
-        const double nu_a = pr.nu_at(a.step / 3.0), nu_b = pr.nu_at(2.0 * a.step / 3.0);
+        // The dense row's inner points: a third and two thirds of the way in theta, so that
+        // one exponential serves the three points (e^{z nu_end} = (e^{z nu_end / 3})^3), at
+        // th_a, th_b of the step in t.
+        const double nu_a = nu_end / 3.0, nu_b = 2.0 * nu_end / 3.0;
+        const double th_a = pr.time_at(nu_a) / a.step, th_b = pr.time_at(nu_b) / a.step;
+        const double inv_a = 1.0 / (th_a * (1.0 - th_a)), inv_b = 1.0 / (th_b * (1.0 - th_b)),
+                     inv_ab = 1.0 / (th_b - th_a);
         // The embedded solution's time error, seen by each coordinate as |dw/dt| |h - h4|.
         const double dt4 = std::abs(pr.h - pr.h4);
         const double c0e = pr.c0_end, c1e = pr.c1_end;
@@ -872,44 +881,59 @@ private:
         const int n_direct = kDirect ? expo_inline_ : 0;
         const double* nu_rec = expo_inline_nu_;
         const auto fin = reducer.run([&](std::size_t b, std::size_t e, double* acc) {
-            double P[expo::kMonomials];
-            for (std::size_t i = b; i < e; ++i) {
-                const double z = lam[i] * dth;
-                const double ee = expo::weights_at(nd, nu_end, z, P);
-                double yn = ee * y[i], y4 = ee * y[i], forced = 0.0, forced4 = 0.0;
-                for (int m = 0; m < expo::kMonomials; ++m) forced += pr.a[m] * P[m];
-                for (int m = 0; m < 4; ++m) forced4 += pr.a4[m] * P[m];
-                yn += ws[i] * forced;
-                y4 += ws[i] * forced4;
-                const double wdot = lam[i] * (c0e * yn + c1e * ws[i]);
-                const double err = std::abs(y4 - yn) + std::abs(wdot) * dt4;
-                y_new[i] = yn;
-                accumulate_final(acc, lam[i], ws[i], yn, err);
-                const double wa = state_at(nd, nu_a, z, pr, y[i], ws[i], P);
-                const double wb = state_at(nd, nu_b, z, pr, y[i], ws[i], P);
-                // w(theta) = (1 - theta) y + theta yn + theta (1 - theta) (c2 + theta c3)
-                // through theta = 1/3, 2/3 (dense.hpp's basis).
-                const double ra = wa - (2.0 * y[i] + yn) / 3.0, rb = wb - (y[i] + 2.0 * yn) / 3.0;
-                const double c3 = 13.5 * (rb - ra), c2 = 4.5 * ra - c3 / 3.0;
-                const DenseCoordinate x{lam[i], ws[i], y[i], yn, c2, c3};
-                accumulate_dense_scalars(acc + kFinalSums, x);
-                if constexpr (kExtras) accumulate_dense_extras(acc + kExtraSlot, x);
+            expo::Chunk c;
+            expo::Lanes E, Ea, Eb, P[expo::kMonomials], yn, y4, wa, wb, wq;
+            for (std::size_t i0 = b; i0 < e; i0 += expo::kLanes) {
+                c.load(lam + i0, y + i0, ws + i0, std::min<std::size_t>(expo::kLanes, e - i0),
+                       dth);
+                for (int j = 0; j < expo::kLanes; ++j) {
+                    Ea[j] = expo::floored_exp(c.z[j] * nu_a);
+                    Eb[j] = Ea[j] * Ea[j];
+                    E[j] = Ea[j] * Eb[j];
+                }
+                expo::weights_chunk(nd, nu_end, c.z, E, P, true);
+                states_chunk(c, E, P, pr.a, expo::kMonomials, yn);
+                states_chunk(c, E, P, pr.a4, 4, y4);
+                expo::weights_chunk(nd, nu_a, c.z, Ea, P, true);
+                states_chunk(c, Ea, P, pr.a, expo::kMonomials, wa);
+                expo::weights_chunk(nd, nu_b, c.z, Eb, P, true);
+                states_chunk(c, Eb, P, pr.a, expo::kMonomials, wb);
+                for (int j = 0; j < c.count; ++j) {
+                    const double lj = c.lam[j], wsj = c.ws[j], yj = c.y[j], ynj = yn[j];
+                    const double wdot = lj * (c0e * ynj + c1e * wsj);
+                    const double err = std::abs(y4[j] - ynj) + std::abs(wdot) * dt4;
+                    y_new[i0 + j] = ynj;
+                    accumulate_final(acc, lj, wsj, ynj, err);
+                    // w(theta) = (1 - theta) y + theta yn + theta (1 - theta) (c2 + theta c3)
+                    // (dense.hpp's basis) through theta = th_a, th_b: c2 + th c3 = r(th).
+                    const double ra = (wa[j] - (1.0 - th_a) * yj - th_a * ynj) * inv_a,
+                                 rb = (wb[j] - (1.0 - th_b) * yj - th_b * ynj) * inv_b;
+                    const double c3 = (rb - ra) * inv_ab, c2 = ra - th_a * c3;
+                    const DenseCoordinate x{lj, wsj, yj, ynj, c2, c3};
+                    accumulate_dense_scalars(acc + kFinalSums, x);
+                    if constexpr (kExtras) accumulate_dense_extras(acc + kExtraSlot, x);
+                    const double sc = comp_atol + comp_rtol * std::max(std::abs(yj), std::abs(ynj));
+                    const double ratio = err / sc;
+                    acc[kMaxSlot] =
+                        (ratio > acc[kMaxSlot] || ratio != ratio) ? ratio : acc[kMaxSlot];
+                }
                 if constexpr (kDirect) {
                     for (int q = 0; q < n_direct; ++q) {
-                        const double wq = state_at(nd, nu_rec[q], z, pr, y[i], ws[i], P);
-                        const double lwq = lam[i] * wq, dm = wq - ws[i], dp = wq + ws[i];
+                        expo::weights_chunk(nd, nu_rec[q], c.z, E, P);
+                        states_chunk(c, E, P, pr.a, expo::kMonomials, wq);
                         double* d = acc + kDirectSlot + 6 * q;
-                        d[0] += lwq * wq;
-                        d[1] += lwq * ws[i];
-                        d[2] += lwq * lwq;
-                        d[3] += lwq * lam[i] * ws[i];
-                        d[4] += dm * dm;
-                        d[5] += dp * dp;
+                        for (int j = 0; j < c.count; ++j) {
+                            const double lj = c.lam[j], wsj = c.ws[j];
+                            const double lwq = lj * wq[j], dm = wq[j] - wsj, dp = wq[j] + wsj;
+                            d[0] += lwq * wq[j];
+                            d[1] += lwq * wsj;
+                            d[2] += lwq * lwq;
+                            d[3] += lwq * lj * wsj;
+                            d[4] += dm * dm;
+                            d[5] += dp * dp;
+                        }
                     }
                 }
-                const double sc = comp_atol + comp_rtol * std::max(std::abs(y[i]), std::abs(yn));
-                const double ratio = err / sc;
-                acc[kMaxSlot] = (ratio > acc[kMaxSlot] || ratio != ratio) ? ratio : acc[kMaxSlot];
             }
         });
         r.res.passes += 1;
@@ -925,13 +949,14 @@ private:
         return scaled_error(fin.data(), m_new, fin[kMaxSlot]);
     }
 
-    // One coordinate's exact state at nu of the accepted collocation (P: scratch).
-    static double state_at(const expo::Nodes& nd, double nu, double z, const expo::Proposal& pr,
-                           double y, double ws, double* P) {
-        const double ee = expo::weights_at(nd, nu, z, P);
-        double forced = 0.0;
-        for (int m = 0; m < expo::kMonomials; ++m) forced += pr.a[m] * P[m];
-        return ee * y + ws * forced;
+    // A chunk's states w = e^{z nu} y + w* sum_m a_m P_m(z, nu) from its weights (E, P) at nu
+    // and the first k monomial coefficients a of the forcing.
+    static void states_chunk(const expo::Chunk& c, const expo::Lanes E, const expo::Lanes* P,
+                             const double* a, int k, expo::Lanes w) {
+        expo::Lanes forced = {};
+        for (int m = 0; m < k; ++m)
+            for (int j = 0; j < expo::kLanes; ++j) forced[j] += a[m] * P[m][j];
+        for (int j = 0; j < expo::kLanes; ++j) w[j] = E[j] * c.y[j] + c.ws[j] * forced[j];
     }
 
     // Overwrites y0 (the state at the start of the accepted exponential step) with its exact
@@ -939,9 +964,15 @@ private:
     void exponential_state(double* y0, double nu, FlowResult& res) {
         const double* lam = p_.lambda;
         const double* ws = p_.w_star;
-        double P[expo::kMonomials];
-        for (std::size_t i = 0; i < p_.n; ++i)
-            y0[i] = state_at(nodes_, nu, lam[i] * proposal_.dth, proposal_, y0[i], ws[i], P);
+        expo::Chunk c;
+        expo::Lanes E, P[expo::kMonomials], w;
+        for (std::size_t i0 = 0; i0 < p_.n; i0 += expo::kLanes) {
+            c.load(lam + i0, y0 + i0, ws + i0, std::min<std::size_t>(expo::kLanes, p_.n - i0),
+                   proposal_.dth);
+            expo::weights_chunk(nodes_, nu, c.z, E, P);
+            states_chunk(c, E, P, proposal_.a, expo::kMonomials, w);
+            for (int j = 0; j < c.count; ++j) y0[i0 + j] = w[j];
+        }
         res.passes += 1;
     }
 
@@ -963,6 +994,7 @@ private:
     VectorField<Pair> field_;
     FlowWorkspace& ws_;
     FlowOptions opt_;
+    FlowMethod method_ = FlowMethod::kRodas4;  // opt_.method, kAuto resolved by run()
     const RosenbrockTableau& tab_;
     StepController controller_;
     double atol_ = 0.0;
