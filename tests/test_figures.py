@@ -48,6 +48,29 @@ def test_bad_figure_requests_are_refused(tmp_path, capsys):
     assert "--out: must end in .png" in capsys.readouterr().err
 
 
+def test_figure_into_a_gallery_directory(tmp_path, capsys, monkeypatch):
+    import json
+
+    import pyscale.app.figures as figures
+    assert main(["figure", "3", "--quick", "--out", str(tmp_path), "--no-progress"]) == 0
+    assert (tmp_path / "figure3.png").read_bytes().startswith(PNG_MAGIC)
+    assert not (tmp_path / "manifest.json").exists()  # quick figures are not the gallery's
+
+    def drawn(number, out, quick=False, progress=None):
+        out.write_bytes(PNG_MAGIC)
+        return out
+    monkeypatch.setattr(figures, "make_figure", drawn)
+    path, seconds = figures.make_into(tmp_path, 7)
+    entry = json.loads((tmp_path / "manifest.json").read_text())["figure7"]
+    assert path == tmp_path / "figure7.png" and entry["file"] == "figure7.png"
+    assert entry["params"] == json.loads(json.dumps(figures.figure7.PARAMS["full"],
+                                                    default=list))
+    assert entry["seconds"] == round(seconds, 1)
+    capsys.readouterr()
+    assert main(["figure", "1", "--d", "1e5", "--out", str(tmp_path)]) == 2
+    assert "--d: --out" in capsys.readouterr().err
+
+
 @pytest.fixture(scope="module")
 def quick_figures(tmp_path_factory):
     """Every quick figure through make_figure, kept open: {number: (Figure, PNG path)}."""
@@ -336,6 +359,10 @@ def test_figure7_draws_the_floor_and_the_law_from_t2(quick_figures):
                 np.allclose(np.asarray(ln.get_ydata(), float), floor, rtol=1e-12, atol=0)]
         assert len(flat) == 1                                  # the floor, horizontal
         assert f"lr = {lr:g} = {lr / bound:.2f}× max stable lr" in top.get_title()
+        # the floor's reach from the true λ_d, not from the last (spread) mode's
+        lam_d = pyscale.Problem.power_law(p["d"], a, seed=p["seed"]).eigenvalues[-1]
+        reach = _dimension.power_of_ten(10.0 ** round(np.log10(1 / (16 * lam_d))))
+        assert f"1/(16 s* λ_d) ≈ {reach}" in top.get_title()
         assert lr / bound < 0.7                                 # stable with a margin
         law = [ln for ln in top.get_lines() if ln.get_linestyle() == "--"
                and ln.get_color() == "k" and len(ln.get_xdata()) > 2]
@@ -351,6 +378,19 @@ def test_figure7_draws_the_floor_and_the_law_from_t2(quick_figures):
     texts = " ".join(legend_texts(fig))
     for needle in ("SGD floor", "SGD Phase III law", "10–90 % quantiles", "T1", "T2"):
         assert needle in texts
+
+
+@pytest.mark.parametrize("j", range(3))
+def test_figure7_full_runs_fit_their_problems_horizon(j):
+    # steps · lr can exceed the panel's t by rounding (5000.004 for t = 5000, lr = 0.009);
+    # a problem sized for t itself is refused by the engine before the first step
+    p = FIGURES[7].PARAMS["full"]
+    a, lr, t = p["a"][j], p["lr"][j], p["t"][j]
+    problem, steps = FIGURES[7].panel_problem(p, a, lr, t)
+    assert problem.is_compressed and steps == round(t / lr)
+    with pytest.raises(pyscale.Interrupted):  # the horizon check passed: the run started
+        pyscale.simulate(problem, "sgd", lr=lr, steps=steps, record=np.array([0, steps]),
+                         progress=lambda t, k: False, progress_every=64)
 
 
 def test_figure8_marks_t1_only_where_the_theory_gives_one(quick_figures):

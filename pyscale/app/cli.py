@@ -3,7 +3,8 @@ predictions and sweeps from the shell.
 
     pyscale figure 2 --out fig2.png          # one of the figures, 1..9
     pyscale figure 1 --d 1e9 --out f1.png    # figure 1 or 5 at another dimension
-    pyscale figure all --out docs/gallery    # all nine
+    pyscale figure all --out docs/gallery    # all nine, with the gallery's manifest
+    pyscale figure 7 --out docs/gallery --force  # one of them, entered into the manifest
     pyscale simulate --d 1000 --a 2 --method flow --t 1e5 --out run.npz
     pyscale simulate --d 1000 --a 2 --link square,abs --method flow --t 1e3
     pyscale simulate --d 1000 --a 2 --units 4 --teacher-units 4 --link erf --t 1e4
@@ -148,7 +149,8 @@ def _add_figure(sub) -> None:
     fig.add_argument("number", help="1, 2, 3, 4, 5, 6, 7, 8, 9, all, or check (is the "
                                     "gallery in --out what the code makes now?)")
     fig.add_argument("--out", type=Path, required=True,
-                     help="output PNG, PDF or SVG (a directory for 'all')")
+                     help="output PNG, PDF or SVG; a directory for 'all', or to write "
+                          "DIR/figureN.png and enter it into DIR's manifest")
     fig.add_argument("--force", action="store_true", help="overwrite existing files")
     fig.add_argument("--quick", action="store_true",
                      help="small dimensions and horizons: a smoke test in seconds")
@@ -407,7 +409,13 @@ def _figure_targets(args) -> List[Path]:
         if number not in FIGURES:
             raise CLIError(f"figure: number must be one of {', '.join(map(str, FIGURES))} "
                            f"or 'all', got {args.number!r}")
-        targets = [args.out]
+        if not args.out.is_dir():
+            targets = [args.out]
+        elif args.d is not None:  # a gallery holds each figure at its own parameters
+            raise CLIError(f"--d: --out {str(args.out)!r} is a directory (a gallery of the "
+                           f"figures at their own parameters); give a file name with --d")
+        else:
+            targets = [args.out / f"figure{number}.png"]
     for target in targets:
         check_output_path(target, "--out", overwrite=args.force, suffixes=FIGURE_SUFFIXES)
     return targets
@@ -430,11 +438,16 @@ def cmd_figure(args) -> int:
     if args.number == "check":
         return _check_gallery(args)
     _figure_targets(args)
-    from .figures import make_all, make_figure
+    from .figures import make_all, make_figure, make_into
     progress = False if args.no_progress else None
     if args.number == "all":
         for number, path, seconds in make_all(args.out, quick=args.quick, progress=progress):
             print(f"figure {number}: {path}  ({seconds:.1f} s)")
+        return EXIT_OK
+    if args.out.is_dir():  # DIR/figureN.png, entered into DIR's manifest
+        path, seconds = make_into(args.out, int(args.number), quick=args.quick,
+                                  progress=progress)
+        print(f"figure {args.number}: {path}  ({seconds:.1f} s)")
         return EXIT_OK
     start = time.perf_counter()
     path = make_figure(int(args.number), args.out, quick=args.quick, progress=progress,

@@ -1,5 +1,6 @@
 """The paper's figures, one module per figure, each reproducible with one call
-(or ``pyscale figure N --out FILE.png``):
+(or ``pyscale figure N --out FILE.png``; ``--out DIR``: DIR/figureN.png, entered into DIR's
+manifest like ``pyscale figure all``):
 
 ====  =============================================================  ==================
  N    what                                                           module
@@ -45,7 +46,7 @@ from . import (
 )
 from ._dimension import check_dimension
 
-__all__ = ["FIGURES", "ANY_D", "make_figure", "make_all", "check_gallery"]
+__all__ = ["FIGURES", "ANY_D", "make_figure", "make_into", "make_all", "check_gallery"]
 
 #: figure number -> module with PARAMS, TITLE and make(out, quick, progress)
 FIGURES = {1: figure1, 2: figure2, 3: figure3, 4: figure4, 5: figure5, 6: figure6,
@@ -71,6 +72,22 @@ def make_figure(number: int, out, quick: bool = False,
     return module.make(Path(out), quick=quick, progress=progress, d=check_dimension(d))
 
 
+def make_into(directory, number: int, quick: bool = False,
+              progress: bool | None = None) -> tuple[Path, float]:
+    """Draw figure ``number`` into ``directory/figure{N}.png``; returns (path, seconds). A
+    full figure is entered into ``directory/manifest.json`` with the wall-clock seconds it
+    took (:mod:`.gallery`), so one figure of a gallery can be redrawn on its own."""
+    directory = Path(directory)
+    start = time.perf_counter()
+    path = make_figure(number, directory / f"figure{int(number)}.png", quick=quick,
+                       progress=progress)
+    seconds = time.perf_counter() - start
+    if not quick:  # the manifest records full figures (gallery: what each was made of)
+        gallery.record(directory, int(number), path, seconds,
+                       FIGURES[int(number)].PARAMS["full"])
+    return path, seconds
+
+
 def make_all(directory, quick: bool = False,
              progress: bool | None = None) -> Iterator[tuple[int, Path, float]]:
     """Draw every figure into ``directory/figure{N}.png``; yields (N, path, seconds). Full
@@ -81,13 +98,7 @@ def make_all(directory, quick: bool = False,
                          f"{str(directory)!r}")
     directory.mkdir(parents=True, exist_ok=True)
     for number in sorted(FIGURES):
-        start = time.perf_counter()
-        path = make_figure(number, directory / f"figure{number}.png", quick=quick,
-                           progress=progress)
-        seconds = time.perf_counter() - start
-        if not quick:  # the manifest records full figures (gallery: what each was made of)
-            gallery.record(directory, number, path, seconds, FIGURES[number].PARAMS["full"])
-        yield number, path, seconds
+        yield (number, *make_into(directory, number, quick=quick, progress=progress))
 
 
 def check_gallery(directory, say=print) -> list:

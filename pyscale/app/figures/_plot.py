@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator, Sequence
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 __all__ = ["new_figure", "log_axes", "mark_time", "save", "palette", "Runs", "positive",
-           "figure_legend", "Members", "completed_members", "gapped"]
+           "figure_legend", "Members", "completed_members", "gapped", "cores",
+           "run_concurrently"]
 
 STYLE = {"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 8,
          "xtick.labelsize": 9, "ytick.labelsize": 9, "lines.linewidth": 1.6,
@@ -196,6 +199,33 @@ class Runs:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def run_concurrently(jobs: Sequence[Callable[[], Any]], costs: Sequence[float],
+                     workers: int | None = None) -> list:
+    """``[job() for job in jobs]``, the jobs spread over ``workers`` threads (default
+    :func:`cores`), the costliest first (``costs``: any measure proportional to each job's
+    time). The engines release the GIL while they run, so one-thread jobs on separate
+    threads use separate cores; a job's result does not depend on where it ran (the runs
+    are deterministic per seed for any thread count). Only for one-thread jobs (engine
+    option ``threads=1``): several multi-threaded runs side by side oversubscribe the cores."""
+    workers = cores() if workers is None else int(workers)
+    if workers <= 1 or len(jobs) <= 1:
+        return [job() for job in jobs]
+    order = sorted(range(len(jobs)), key=lambda i: -float(costs[i]))
+    pool = ThreadPoolExecutor(max_workers=min(workers, len(jobs)))
+    try:
+        futures = {i: pool.submit(jobs[i]) for i in order}
+        return [futures[i].result() for i in range(len(jobs))]
+    finally:  # a job that raised: the jobs not started yet are not started
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _horizon(method: str, options: dict) -> float:

@@ -19,12 +19,23 @@ the mean and the band, and the legend says how many did and when.
 """
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from ._dimension import ROUNDING, build_problem, describe, figure_params, is_compressed
-from ._plot import Runs, gapped, log_axes, log_records, log_times, new_figure, palette, save
+from ._plot import (
+    Runs,
+    gapped,
+    log_axes,
+    log_records,
+    log_times,
+    new_figure,
+    palette,
+    run_concurrently,
+    save,
+)
 
 TITLE = "Online SGD: MSE for several spectral exponents a"
 
@@ -43,32 +54,41 @@ ANY_D = True
 def make(out: Path, quick: bool = False, progress: bool | None = None,
          d: int | None = None) -> Path:
     p = figure_params(PARAMS, quick, d)
-    horizon = p["steps"] * p["lr"]
-    records = log_records(p["steps"], 150)
     learned = is_compressed(p["d"])  # the MSE barely leaves its plateau: show what moves
     fig, axes = new_figure(2 if learned else 1, 1, panel=(6.4, 4.6))
-    colors = palette(len(p["a"]))
     floor, top = np.inf, 0.0
     with Runs(2 * len(p["a"]), "figure 1", progress) as runs:
-        for a, color in zip(p["a"], colors):
-            problem = build_problem(p["d"], a, horizon, seed=p["seed"], target="norm_d",
-                                    noise=p["noise"])
-            members = runs.sgd_members(problem, p["seeds"], desc=f"sgd a={a:g}",
-                                       lr=p["lr"], steps=p["steps"], record=records)
-            flow = runs.simulate(problem, "flow", desc=f"flow a={a:g}",
-                                 t=log_times(horizon, 200, start=p["lr"]))
-            label = ("isotropic (a = 0)" if a == 0 else f"a = {a:g}") + members.note()
-            ens = members.ensemble
-            _curves(axes[0], ens, None if ens is None else ens.mse, flow.t, flow.mse,
-                    color, label)
-            if ens is not None:
-                floor = min(floor, float(np.nanmin(ens.mean_mse)))
-                top = max(top, float(np.nanmax(ens.mean_mse)))
-            if learned:
-                _curves(axes[1], ens, None if ens is None else ens.mse[:, :1] - ens.mse,
-                        flow.t, flow.mse[0] - flow.mse, color, "")
+        problems = [build_problem(p["d"], a, p["steps"] * p["lr"], seed=p["seed"],
+                                  target="norm_d", noise=p["noise"]) for a in p["a"]]
+        # one exponent per core, each run on one thread: the ensembles' few seeds would
+        # leave a core idle, and the exponents' runs are independent
+        results = run_concurrently([partial(_runs, runs, problem, a, p)
+                                    for a, problem in zip(p["a"], problems)],
+                                   [problem.n_coords for problem in problems])
+    for a, color, (members, flow) in zip(p["a"], palette(len(p["a"])), results):
+        label = ("isotropic (a = 0)" if a == 0 else f"a = {a:g}") + members.note()
+        ens = members.ensemble
+        _curves(axes[0], ens, None if ens is None else ens.mse, flow.t, flow.mse, color, label)
+        if ens is not None:
+            floor = min(floor, float(np.nanmin(ens.mean_mse)))
+            top = max(top, float(np.nanmax(ens.mean_mse)))
+        if learned:
+            _curves(axes[1], ens, None if ens is None else ens.mse[:, :1] - ens.mse,
+                    flow.t, flow.mse[0] - flow.mse, color, "")
     _finish(fig, axes, p, floor, top)
     return save(fig, out)
+
+
+def _runs(runs: Runs, problem, a: float, p: dict):
+    """One exponent's SGD members and its population flow from the same w(0), on one
+    thread (the results do not depend on it)."""
+    horizon = p["steps"] * p["lr"]
+    members = runs.sgd_members(problem, p["seeds"], desc=f"sgd a={a:g}", lr=p["lr"],
+                               steps=p["steps"], record=log_records(p["steps"], 150),
+                               threads=1)
+    flow = runs.simulate(problem, "flow", desc=f"flow a={a:g}", threads=1,
+                         t=log_times(horizon, 200, start=p["lr"]))
+    return members, flow
 
 
 def _curves(ax, ens, values, flow_t, flow_values, color, label: str) -> None:

@@ -11,7 +11,7 @@ titles, axis labels and legend entries, the numbers in them included
 missing from the manifest, its file is not the one recorded, it was made by another
 version or with other parameters than the code's, or — for every figure that took at most
 :data:`CHEAP_SECONDS` to make — redrawing it now gives other texts (a stale number or
-legend). The expensive figures (Figure 7: about 20 minutes) are held to their recorded
+legend). The expensive figures (Figure 7: about 250 s of CPU) are held to their recorded
 parameters and version; regenerate the gallery after changing them.
 """
 from __future__ import annotations
