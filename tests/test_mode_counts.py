@@ -41,7 +41,7 @@ CASES = [
     ("docs/getting_started.md", "compress=1e-3)` is 27,411 modes", "27,411", UNIFORM["27,411"]),
     ("docs/chain.md", "δ = 10^-3 is 27 411 modes", "27 411", UNIFORM["27,411"]),
     ("docs/chain.md", "δ = 10^-3, 13 590 modes", "13 590", UNIFORM["13,590"]),
-    ("docs/chain.md", "δ = 10^-2 (3 215 modes)", "3 215", UNIFORM["3,215"]),
+    ("docs/chain.md", "δ = 10^-2 uniform (3 215 modes)", "3 215", UNIFORM["3,215"]),
     ("docs/gallery.md", "δ = 10⁻², 3,215 modes", "3,215", UNIFORM["3,215"]),
     ("README.md", "link pairs at d = 10⁹ (3,215 modes)", "3,215", UNIFORM["3,215"]),
 ]
