@@ -396,11 +396,16 @@ class Problem:
         """The fields that define the problem — every array and scalar a result depends on
         — by name: what :meth:`identity` hashes. ``info`` is provenance, not definition.
         The link pair enters by its identity (``"relu"``, ``"square,abs"``, ...) when it is
-        not the square, so a square problem keeps the identity it had before links."""
+        not the square, so a square problem keeps the identity it had before links; a
+        network's readouts enter as arrays (two networks that differ only in them define
+        different dynamics), a single-index problem has none."""
         fields = {"eigenvalues": self.eigenvalues, "w_star": self.w_star, "w0": self.w0,
                   "counts": self.counts, "noise": self.noise, "d": self.d}
         if not self.link.is_square:
             fields["link"] = self.link.identity
+        if self.readout is not None:
+            fields["readout"] = self.readout
+            fields["teacher_readout"] = self.teacher_readout
         return fields
 
     def identity(self) -> str:
