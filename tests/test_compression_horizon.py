@@ -139,7 +139,7 @@ def test_a_start_above_the_rate_bound_is_refused():
 
 
 def test_records_beyond_the_bound_warn():
-    bound = (1.0, K_SMALL_START)
+    bound = (1.0, K_SMALL_START, pyscale.LinkPair("square"))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _run.check_rate(bound, np.array([0.1, 1.0, 2.0]), np.array([0.0, 1.0, 1.4]), "x")
@@ -190,8 +190,3 @@ def test_chain_in_law_against_the_uniform_grouping():
     for j in range(4):
         for i in range(2):
             assert scipy.stats.ks_2samp(h[:, j, i], u[:, j, i]).pvalue > 1e-3, (j, i)
-
-
-def test_horizon_needs_the_square_link():
-    with pytest.raises(ValueError, match="square link"):
-        pyscale.Problem.power_law(10_000, 2.0, compress=1e-3, horizon=1e4, link="relu")

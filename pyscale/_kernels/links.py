@@ -37,7 +37,8 @@ from numba.extending import intrinsic
 __all__ = ["FORMAT", "KIND_TANH", "KIND_USER", "HEADER", "LINK_FIXED", "USER_GROWTH",
            "call_address", "link_derivatives", "link_values", "loss", "loss_derivatives",
            "loss_gradient", "flow_coefficients", "kernel_jet", "moment_jet", "rule_step",
-           "rule_extent", "rule_fill", "loss_many"]
+           "rule_extent", "rule_fill", "loss_many",
+           "coefficient_sum_many"]
 
 FORMAT = 1.0
 HEADER = 10
@@ -544,3 +545,23 @@ def loss_many(p, s, u, s_star):
         else:
             out[i] = loss(p, si, u[i], s_star)
     return out
+
+
+@njit(cache=True, error_model="numpy")
+def coefficient_sum_many(p, s, u, s_star):
+    """(l(s_i, u_i), |c0| + |c1| at (s_i, u_i)) for arrays s, u; NaN outside the pair's domain
+    (as :func:`loss_many`): what bounds a horizon-aware compression's error (model page:
+    Compression, Horizon-aware grouping)."""
+    value = np.empty(s.size)
+    rate = np.empty(s.size)
+    kinked = p[int(p[3]) + 2] != 0.0
+    for i in range(s.size):
+        si = s[i]
+        if not (si >= 0.0) or (si <= 0.0 and kinked) or not s_star > 0.0:
+            value[i] = np.nan
+            rate[i] = np.nan
+        else:
+            d = loss_gradient(p, si, u[i], s_star)
+            value[i] = d[0]
+            rate[i] = abs(2.0 * d[1]) + abs(d[2])
+    return value, rate

@@ -169,9 +169,12 @@ class ProblemConfig:
     def build(self, horizon: Optional[float] = None):
         """The problem; a compressed one is sized for runs up to t = ``horizon`` (model page:
         Compression, Horizon-aware grouping), None: for every t."""
+        from ..model.compression import horizon_supported
+        from ..model.links import LinkPair
         from ..model.problem import Problem
-        # The horizon-aware grouping is sized with the square's bound: other links uniform.
-        sized = self.compress is not None and self.link == "square"
+        # Horizon-aware wherever the flow's coefficients can be bounded (closed-form
+        # kernels); a quadrature link (tanh, a user's) keeps the uniform grouping.
+        sized = self.compress is not None and horizon_supported(LinkPair(self.link))
         return Problem.power_law(self.d, self.a, seed=self.seed, target=self.target,
                                  noise=self.noise, compress=self.compress, link=self.link,
                                  horizon=horizon if sized else None)

@@ -99,8 +99,8 @@ def run_identity(problem: Problem, method: str, same: Optional[Mapping[str, Any]
 def check_horizon(problem: Problem, t_end: float, w: np.ndarray) -> Optional[tuple]:
     """Refuse a run that leaves what a horizon-aware compression resolves (model page:
     Compression, Horizon-aware grouping): past its horizon T, or from a state whose
-    coefficients' bound exceeds the K its modes were sized with. Returns (s*, K) for
-    :func:`check_rate`, or None for a problem without a horizon."""
+    coefficients' bound exceeds the K its modes were sized with. Returns (s*, K, the link pair)
+    for :func:`check_rate`, or None for a problem without a horizon."""
     packed = problem.info.get("compressed") or {}
     horizon, rate = packed.get("horizon"), packed.get("rate")
     if horizon is None or rate is None:
@@ -112,13 +112,14 @@ def check_horizon(problem: Problem, t_end: float, w: np.ndarray) -> Optional[tup
             f"horizon >= {t_end:.6g}, or without a horizon")
     lam, ws = problem.eigenvalues, problem.w_star
     s_star = problem.s_star
-    need = flow_rate_bound(s_star, float(np.dot(lam * w, w)), float(np.dot(lam * w, ws)))
+    need = flow_rate_bound(s_star, float(np.dot(lam * w, w)), float(np.dot(lam * w, ws)),
+                           problem.link)
     if need > rate * (1.0 + 1e-9):
         raise ValueError(
             f"this state's loss allows coefficients |c0| + |c1| up to {need:.6g}, above the "
             f"{rate:.6g} the problem's horizon-aware compression was sized for: compress "
             f"from this start (problem.compress(..., horizon=))")
-    return s_star, rate
+    return s_star, rate, problem.link
 
 
 def check_rate(bound: Optional[tuple], s: np.ndarray, u: np.ndarray, what: str) -> None:
@@ -127,10 +128,10 @@ def check_rate(bound: Optional[tuple], s: np.ndarray, u: np.ndarray, what: str) 
     then does not cover the run."""
     if bound is None:
         return
-    s_star, rate = bound
+    s_star, rate, pair = bound
     s, u = np.asarray(s, dtype=np.float64), np.asarray(u, dtype=np.float64)
     ok = np.isfinite(s) & np.isfinite(u)
-    seen = rate_of(s_star, s[ok], u[ok])
+    seen = rate_of(s_star, s[ok], u[ok], pair)
     if seen > rate * (1.0 + 1e-9):
         warnings.warn(f"{what}: the coefficients |c0| + |c1| reached {seen:.6g}, above the "
                       f"bound K = {rate:.6g} its problem's horizon-aware compression "

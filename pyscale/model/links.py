@@ -457,6 +457,16 @@ class LinkPair:
                              np.ascontiguousarray(uu.ravel()), float(s_star))
         return out.reshape(ss.shape)
 
+    def loss_and_rate(self, s: Any, u: Any, s_star: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        """(ℓ(s_i, u_i), |c0| + |c1| at (s_i, u_i)) on arrays (label noise excluded; NaN
+        outside the pair's domain, as :meth:`loss_many`): the flow's coefficient sum that a
+        horizon-aware compression bounds (model page: Compression, Horizon-aware grouping)."""
+        ss, uu = np.broadcast_arrays(np.asarray(s, dtype=np.float64),
+                                     np.asarray(u, dtype=np.float64))
+        value, rate = kern.coefficient_sum_many(self._params, np.ascontiguousarray(ss.ravel()),
+                                                np.ascontiguousarray(uu.ravel()), float(s_star))
+        return value.reshape(ss.shape), rate.reshape(ss.shape)
+
     @property
     def mse_kind(self) -> str:
         """The recovery metric a run of the pair records: ``"sign_invariant"`` (min ‖w ∓ w*‖²/d,

@@ -265,7 +265,7 @@ class Problem:
                 "init": init}
         link = LinkPair(link)
         _check_no_underflow(d, a)
-        horizon = _horizon(horizon, compress, link)
+        horizon = _horizon(horizon, compress)
         if any(v is not None for v in (units, teacher_units, readout, teacher_readout)):
             p = net.units_of(units if units is not None or readout is None
                              else np.size(readout), "units")
@@ -294,7 +294,7 @@ class Problem:
                        teacher_readout=teacher_readout)
         if compress is not None:
             compress = check.grouping_tolerance(compress, name="compress")
-            modes = _draw_compressed(d, a, seed, target, compress, horizon)
+            modes = _draw_compressed(d, a, seed, target, compress, horizon, link)
             return cls(modes.eigenvalues, modes.w_star, modes.w0, noise=noise, d=d,
                        counts=modes.counts, info={**info, "compressed": modes.info}, link=link)
         _check_fits(d)
@@ -349,7 +349,7 @@ class Problem:
                            d=self.d, counts=modes.counts,
                            info={**self.info, "compressed": modes.info}, link=self.link,
                            readout=self.readout, teacher_readout=self.teacher_readout)
-        horizon = _horizon(horizon, rtol, self.link)
+        horizon = _horizon(horizon, rtol)
         if horizon is None:
             modes = compression.group(self.eigenvalues, self.w_star, self.w0, self.counts,
                                       rtol=rtol, representative=representative)
@@ -432,21 +432,17 @@ class Problem:
     _repr_html_ = _repr.repr_html
 
 
-def _horizon(horizon: Any, compress: Any, link: "LinkPair") -> Optional[float]:
+def _horizon(horizon: Any, compress: Any) -> Optional[float]:
     """The validated horizon T (None: uniform grouping); it sizes a compression."""
     if horizon is None:
         return None
     if compress is None:
         raise ValueError("horizon= sizes the modes of a compression: pass compress=δ too "
                          "(an uncompressed problem is exact at every t)")
-    if link.identity != "square":
-        raise ValueError(f"horizon= sizes the modes with the square link's bound on the "
-                         f"flow's coefficients; the link is {link.identity!r}: compress "
-                         f"without a horizon")
     return check.positive("horizon", horizon)
 
 
-def _start_stats(lam: np.ndarray, w_star: np.ndarray, w0: np.ndarray) -> tuple:
+def _start_stats(lam: np.ndarray, w_star: np.ndarray, w0: np.ndarray) -> tuple[float, float]:
     """(s(0), u(0)) of stored arrays, in the core's fixed blocks."""
     return _sum(lam * w0 * w0), _sum(lam * w0 * w_star)
 
@@ -458,16 +454,20 @@ _HORIZON_DRAWS = 8
 
 
 def _draw_compressed(d: int, a: float, seed: int, target: str, rtol: float,
-                     horizon: Optional[float]) -> "compression.Modes":
+                     horizon: Optional[float], link: LinkPair) -> "compression.Modes":
     """``draw_power_law``, horizon-aware when ``horizon`` is set: K assumed for s* = 1 and a
-    small start (L(0) ≤ 3 s*²), then checked against the draw's own s*, s(0), u(0)."""
+    small start (the square: L(0) ≤ 3 s*²; another pair: s(0) = 1/d, its mean, and
+    u(0) = 0), then checked against the draw's own s*, s(0), u(0)."""
     if horizon is None:
         return compression.draw_power_law(d, a, seed=seed, target=target, rtol=rtol)
-    rate = compression.flow_rate_bound(1.0, 0.0, 0.0)
+    if link.is_square:
+        rate = compression.flow_rate_bound(1.0, 0.0, 0.0)
+    else:
+        rate = compression.flow_rate_bound(1.0, 1.0 / d, 0.0, pair=link)
     for _ in range(_HORIZON_DRAWS):
         modes = compression.draw_power_law(d, a, seed=seed, target=target, rtol=rtol,
                                            horizon=horizon, rate=rate)
-        need = _needed_rate(modes)
+        need = _needed_rate(modes, link)
         if need <= rate:
             return modes
         rate = need * (1.0 + 1e-3)
@@ -475,10 +475,11 @@ def _draw_compressed(d: int, a: float, seed: int, target: str, rtol: float,
                        f"{_HORIZON_DRAWS} draws (last K = {rate:.6g})")
 
 
-def _needed_rate(modes: "compression.Modes") -> float:
+def _needed_rate(modes: "compression.Modes", link: LinkPair) -> float:
     """K for the stored arrays of ``modes`` (their own s*, s(0), u(0): what engines check)."""
     lam, ws = modes.eigenvalues, modes.w_star
-    return compression.flow_rate_bound(_sum(lam * ws * ws), *_start_stats(lam, ws, modes.w0))
+    return compression.flow_rate_bound(_sum(lam * ws * ws), *_start_stats(lam, ws, modes.w0),
+                                       pair=link)
 
 
 def _group_for_horizon(problem: "Problem", rtol: float, representative: str,
@@ -486,12 +487,12 @@ def _group_for_horizon(problem: "Problem", rtol: float, representative: str,
     """``group`` sized for ``horizon``, K from the problem's s*, w(0) — then checked against
     the grouped arrays' own (a "count" eigenvalue moves s* by O(δ)), regrouped if short."""
     rate = compression.flow_rate_bound(problem.s_star, *_start_stats(
-        problem.eigenvalues, problem.w_star, problem.w0))
+        problem.eigenvalues, problem.w_star, problem.w0), pair=problem.link)
     for _ in range(_HORIZON_DRAWS):
         modes = compression.group(problem.eigenvalues, problem.w_star, problem.w0,
                                   problem.counts, rtol=rtol, representative=representative,
                                   horizon=horizon, rate=rate)
-        need = _needed_rate(modes)
+        need = _needed_rate(modes, problem.link)
         if need <= rate:
             return modes
         rate = need * (1.0 + 1e-3)

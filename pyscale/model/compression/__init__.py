@@ -56,7 +56,13 @@ runs an engine.
 from __future__ import annotations
 
 from .grouping import REPRESENTATIVES, group
-from .horizon import flow_rate_bound, mode_tolerance, rate_of, resolved_eigenvalue
+from .horizon import (
+    flow_rate_bound,
+    horizon_supported,
+    mode_tolerance,
+    rate_of,
+    resolved_eigenvalue,
+)
 from .layout import Eigenspaces, ModeLayout, eigenspaces, mode_layout
 from .modes import Modes, assemble_modes
 from .network import (
@@ -77,5 +83,5 @@ from .power_law import (
 __all__ = ["Modes", "group", "draw_power_law", "power_law_normaliser", "power_law_modes",
            "mode_power_sums", "sample_mode_grams", "REPRESENTATIVES", "Eigenspaces",
            "eigenspaces", "ModeLayout", "mode_layout", "assemble_modes", "flow_rate_bound",
-           "mode_tolerance", "rate_of", "resolved_eigenvalue", "group_network",
+           "horizon_supported", "mode_tolerance", "rate_of", "resolved_eigenvalue", "group_network",
            "draw_network_power_law", "network_frames", "NetworkFrames", "TEACHERS"]
