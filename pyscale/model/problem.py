@@ -280,7 +280,8 @@ class Problem:
             if compress is not None:
                 compress = check.grouping_tolerance(compress, name="compress")
                 if p == k == 1 and teachers == "random":  # the single-index draw, bit for bit
-                    modes = _as_one_unit(_draw_compressed(d, a, seed, target, compress, None))
+                    modes = _as_one_unit(_draw_compressed(d, a, seed, target, compress, None,
+                                                          link))
                 else:
                     modes = compression.draw_network_power_law(d, a, p, k, seed, target,
                                                                teachers, compress)
