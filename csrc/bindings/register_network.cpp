@@ -90,6 +90,23 @@ FlowRun run_flow(const NetworkProblem& problem, const pyscale::NetworkKernels& k
     return run;
 }
 
+// Online SGD of a network or its mode chain: `core` (run_network_sgd, run_network_chain) on
+// `model` (the problem's view, or the modes') from `state`, resuming at `start`.
+template <class Core, class Model, class Options>
+StepRun online_run(Core core, const Model& model, const pyscale::NetworkKernels& kern,
+                   double* state, double lr, int batch, std::uint64_t seed,
+                   const StepState& start, long long step_end, const IndexArray& record_steps,
+                   const Options& opt, py::object callback) {
+    const std::size_t nrec = static_cast<std::size_t>(record_steps.size());
+    return step_run<pyscale::SgdResult>(
+        network_records(nrec, model.p, model.k), true, std::move(callback),
+        [&](double* records, double* per_record, PythonHook& hook) {
+            return core(model, kern, state, lr, batch, seed, start.step, step_end,
+                        record_steps.data(), nrec, records, per_record, opt, std::ref(hook),
+                        start.window_sum, start.window_count);
+        });
+}
+
 StepRun run_gd(const NetworkProblem& problem, const pyscale::NetworkKernels& kern, State w,
                double lr, const StepState& start, long long step_end,
                const IndexArray& record_steps, const pyscale::GdOptions& opt,
@@ -114,15 +131,8 @@ StepRun run_sgd(const NetworkProblem& problem, const pyscale::NetworkKernels& ke
                 const pyscale::SgdOptions& opt, py::object callback) {
     const auto& v = problem.view();
     require_units("w", w, v.n, v.p);
-    const std::size_t nrec = static_cast<std::size_t>(record_steps.size());
-    StepRun run = step_run<pyscale::SgdResult>(
-        network_records(nrec, v.p, v.k), true, std::move(callback),
-        [&](double* records, double* per_record, PythonHook& hook) {
-            return pyscale::run_network_sgd(v, kern, w.mutable_data(), lr, batch, seed,
-                                            start.step, step_end, record_steps.data(), nrec,
-                                            records, per_record, opt, std::ref(hook),
-                                            start.window_sum, start.window_count);
-        });
+    StepRun run = online_run(&pyscale::run_network_sgd, v, kern, w.mutable_data(), lr, batch,
+                             seed, start, step_end, record_steps, opt, std::move(callback));
     run.threads = pyscale::threads_for(v.n, opt.threads);
     return run;
 }
@@ -219,16 +229,9 @@ StepRun run_chain(const NetworkModes& modes, const pyscale::NetworkKernels& kern
                   const pyscale::SgdOptions& options, py::object callback) {
     const auto& md = modes.view();
     require_frames("X", X, 0, md, false);
-    const std::size_t nrec = static_cast<std::size_t>(record_steps.size());
     const auto opt = chain_options(options);
-    StepRun run = step_run<pyscale::SgdResult>(
-        network_records(nrec, md.p, md.k), true, std::move(callback),
-        [&](double* records, double* per_record, PythonHook& hook) {
-            return pyscale::run_network_chain(md, kern, X.mutable_data(), lr, batch, seed,
-                                              start.step, step_end, record_steps.data(), nrec,
-                                              records, per_record, opt, std::ref(hook),
-                                              start.window_sum, start.window_count);
-        });
+    StepRun run = online_run(&pyscale::run_network_chain, md, kern, X.mutable_data(), lr, batch,
+                             seed, start, step_end, record_steps, opt, std::move(callback));
     run.threads = pyscale::chain_threads(md.m, opt.threads);
     return run;
 }
