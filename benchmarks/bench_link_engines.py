@@ -13,13 +13,12 @@ coefficients cost O(1) per stage and its σ, σ' O(1) per sample, beside the O(d
 ``python -m benchmarks.bench_link_engines`` prints the table (best of 5, each link measured in
 alternation with the square; on a shared machine the figures are provisional).
 """
-import time
-
 import numpy as np
 from scipy import special
 
 import pyscale
 
+from . import costs
 from .baselines import numpy_link_gd, numpy_link_sgd
 
 D = 1_000_000
@@ -34,15 +33,6 @@ _NUMPY = {"square": (np.square, lambda z: 2.0 * z), "abs": (np.abs, np.sign),
                   lambda z: np.sqrt(2.0 / np.pi) * np.exp(-0.5 * z * z)),
           "tanh": (np.tanh, lambda z: 1.0 - np.tanh(z) ** 2)}
 _DRAWN: dict = {}
-
-
-def _best(fn, repeat=3):
-    best = np.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def _problem(link):
@@ -60,19 +50,12 @@ def _names(link):
 
 def flow_seconds_per_pass(problem, repeat=3):
     """Best wall time of a flow run to t = 0.2 divided by its passes over the vectors."""
-    passes = pyscale.simulate(problem, "flow", t=FLOW_T, threads=1).meta["passes"]
-    return _best(lambda: pyscale.simulate(problem, "flow", t=FLOW_T, threads=1), repeat) / passes
+    return costs.flow_seconds_per_pass(problem, FLOW_T, repeat)
 
 
 def sgd_seconds_per_step(problem, repeat=3):
-    """The marginal wall time of one online-SGD step (batch 1, one thread): best of a run of
-    4 SGD_STEPS steps minus best of a run of SGD_STEPS, over the 3 SGD_STEPS steps between
-    (a run's O(d) set-up, √λ and the first moments, would otherwise count as steps)."""
-    def run(steps):
-        return lambda: pyscale.simulate(problem, "sgd", lr=LR, steps=steps, record=[0, steps],
-                                        threads=1, seed=1)
-    long, short = _best(run(4 * SGD_STEPS), repeat), _best(run(SGD_STEPS), repeat)
-    return (long - short) / (3 * SGD_STEPS)
+    """The marginal wall time of one online-SGD step (batch 1, one thread)."""
+    return costs.sgd_seconds_per_step(problem, LR, SGD_STEPS, repeat)
 
 
 def numpy_gd_seconds_per_step(problem, repeat=3, steps=10):
@@ -81,7 +64,7 @@ def numpy_gd_seconds_per_step(problem, repeat=3, steps=10):
     run = lambda: numpy_link_gd(problem.eigenvalues, problem.w_star,  # noqa: E731
                                 problem.w0.copy(), problem.s_star, pair.flow_coefficients,
                                 1e-2, steps)
-    return _best(run, repeat) / steps
+    return costs.best_of(run, repeat) / steps
 
 
 def numpy_sgd_seconds_per_step(problem, link, repeat=3):
@@ -91,7 +74,7 @@ def numpy_sgd_seconds_per_step(problem, link, repeat=3):
     sqrt_lam = np.sqrt(problem.eigenvalues)
     run = lambda: numpy_link_sgd(sqrt_lam, problem.w_star, problem.w0.copy(),  # noqa: E731
                                  sigma, sigma_prime, _NUMPY[teacher][0], LR, SGD_STEPS)
-    return _best(run, repeat) / SGD_STEPS
+    return costs.best_of(run, repeat) / SGD_STEPS
 
 
 class LinkFlowPass:

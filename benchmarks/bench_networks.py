@@ -9,16 +9,18 @@ model of a pass.
 * one online-SGD step (batch 1, one thread; marginal cost); its NumPy counterpart draws
   x = √λ·N(0, I), the p + k projections, and updates W.
 
+p = k = 1 with readouts 1 is the single-index model and runs on the single-index engines
+(networks page: One unit on each side), so the p = 1 row is the single-index erf engine's cost.
 Each is reported as seconds and as a ratio to p = 1, beside the model's ratio
 p (p + k) / 2 for a pass and (p + k) / 2 for a step. ``python -m benchmarks.bench_networks``
 prints the table (best of 3; on a shared machine the figures are provisional).
 """
-import time
-
 import numpy as np
 from scipy import special
 
 import pyscale
+
+from . import costs
 
 D = 1_000_000
 UNITS = [1, 2, 4, 8]
@@ -26,15 +28,6 @@ FLOW_T = [0.0, 0.05, 0.2]
 SGD_STEPS = 20
 LR = 1e-3
 _DRAWN: dict = {}
-
-
-def _best(fn, repeat=3):
-    best = np.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def _problem(p):
@@ -81,19 +74,15 @@ def numpy_sgd(problem, steps=SGD_STEPS, seed=0):
 
 
 def flow_seconds_per_pass(problem, repeat=3):
-    passes = pyscale.simulate(problem, "flow", t=FLOW_T, threads=1).meta["passes"]
-    return _best(lambda: pyscale.simulate(problem, "flow", t=FLOW_T, threads=1), repeat) / passes
+    return costs.flow_seconds_per_pass(problem, FLOW_T, repeat)
 
 
 def sgd_seconds_per_step(problem, repeat=3):
-    """Marginal cost of a step: (best of 4 SGD_STEPS − best of SGD_STEPS) / 3 SGD_STEPS."""
-    def run(steps):
-        return lambda: pyscale.simulate(problem, "sgd", lr=LR, steps=steps, record=[0, steps],
-                                        threads=1, seed=1)
-    return (_best(run(4 * SGD_STEPS), repeat) - _best(run(SGD_STEPS), repeat)) / (3 * SGD_STEPS)
+    return costs.sgd_seconds_per_step(problem, LR, SGD_STEPS, repeat)
 
 
-class NetworkFlowPass:
+class _OverUnits:
+    """asv's parameters shared by the network benchmarks: p = k over UNITS."""
     params = UNITS
     param_names = ["units"]
     timeout = 1200
@@ -103,6 +92,8 @@ class NetworkFlowPass:
     def setup(self, units):
         self.problem = _problem(units)
 
+
+class NetworkFlowPass(_OverUnits):
     def time_flow_to_t02(self, units):
         pyscale.simulate(self.problem, "flow", t=FLOW_T, threads=1)
 
@@ -114,21 +105,12 @@ class NetworkFlowPass:
     track_pass_ratio_to_one_unit.unit = "ratio"
 
     def track_numpy_step_over_pass(self, units):
-        return (_best(lambda: numpy_gd(self.problem, 1), 1)
+        return (costs.best_of(lambda: numpy_gd(self.problem, 1), 1)
                 / flow_seconds_per_pass(self.problem, 1))
     track_numpy_step_over_pass.unit = "ratio"
 
 
-class NetworkSgdStep:
-    params = UNITS
-    param_names = ["units"]
-    timeout = 1200
-    number = 1
-    repeat = 3
-
-    def setup(self, units):
-        self.problem = _problem(units)
-
+class NetworkSgdStep(_OverUnits):
     def time_sgd_20_steps(self, units):
         pyscale.simulate(self.problem, "sgd", lr=LR, steps=SGD_STEPS, record=[0, SGD_STEPS],
                          threads=1, seed=1)
@@ -137,7 +119,7 @@ class NetworkSgdStep:
         numpy_sgd(self.problem)
 
     def track_speedup_vs_numpy(self, units):
-        numpy_step = _best(lambda: numpy_sgd(self.problem), 1) / SGD_STEPS
+        numpy_step = costs.best_of(lambda: numpy_sgd(self.problem), 1) / SGD_STEPS
         return numpy_step / sgd_seconds_per_step(self.problem, 1)
     track_speedup_vs_numpy.unit = "ratio"
 
@@ -150,8 +132,8 @@ def main():
     for p in UNITS:
         prob = _problem(p)
         f, s = flow_seconds_per_pass(prob), sgd_seconds_per_step(prob)
-        gd = _best(lambda q=prob: numpy_gd(q, 1))
-        nps = _best(lambda q=prob: numpy_sgd(q)) / SGD_STEPS
+        gd = costs.best_of(lambda q=prob: numpy_gd(q, 1))
+        nps = costs.best_of(lambda q=prob: numpy_sgd(q)) / SGD_STEPS
         base_f, base_s = base_f or f, base_s or s
         print(f"{p:3d} {f * 1e3:7.2f} ms {f / base_f:6.2f} {p * 2 * p / 2:6.1f} "
               f"{gd * 1e3:7.2f} ms {s * 1e3:7.3f} ms {s / base_s:6.2f} {p:6.1f} "

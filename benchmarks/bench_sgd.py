@@ -8,14 +8,15 @@ generator (Philox4x32-10 + ziggurat, same blocks) and ``track_gaussians_per_seco
 it into a rate; ``track_*_speedup`` report the ratios directly. ``EnsembleThroughput``
 measures simulate_many (R = 8 seeds) with one and two threads.
 
-``python benchmarks/bench_sgd.py`` prints the same comparisons as a table (best of 7).
+``python -m benchmarks.bench_sgd`` prints the same comparisons as a table (best of 7).
 """
-import time
 
 import numpy as np
 
 import pyscale
 from pyscale import _core
+
+from .costs import best_of as _best
 
 STEPS = {1_000: 5_000, 100_000: 50}
 LR = 1e-3
@@ -31,15 +32,6 @@ def numpy_sgd(sqrt_lam, w_star, w, lr, steps, seed=0):
         q = x @ w_star
         w -= (lr * 4.0 * (p * p - q * q) * p) * x
     return w
-
-
-def _best(fn, repeat=3, clock=time.perf_counter):
-    best = np.inf
-    for _ in range(repeat):
-        t0 = clock()
-        fn()
-        best = min(best, clock() - t0)
-    return best
 
 
 class SGDStep:

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -174,6 +175,92 @@ inline void fill_ensemble_run(EnsembleRun& run, const std::vector<pyscale::SgdRe
         run.records_written.push_back(r.records_written);
     }
     run.signalled = hook.signalled;
+}
+
+// A step engine's run: the core call `go(records, per_record, hook)` with the GIL released,
+// into a StepRun holding `records`, the per-record losses (`per_record`: online SGD, ERM,
+// the mode chains; none for GD) and, for the online runs (SgdResult), the online-loss window
+// to resume from. The caller sets `threads`.
+template <class Result, class Go>
+StepRun step_run(py::array_t<double> records, bool per_record, py::object callback, Go&& go) {
+    StepRun run;
+    const py::ssize_t rows = records.ndim() > 0 ? records.shape(0) : 0;
+    run.records = std::move(records);
+    run.per_record = per_record ? nan_array({rows}) : py::array_t<double>(0);
+    PythonHook hook{std::move(callback)};
+    Result r;
+    {
+        py::gil_scoped_release release;
+        r = go(run.records.mutable_data(), per_record ? run.per_record.mutable_data() : nullptr,
+               hook);
+    }
+    fill_step_run(run, r, hook);
+    if constexpr (std::is_same_v<Result, pyscale::SgdResult>) {
+        run.state.window_sum = r.window_sum;
+        run.state.window_count = r.window_count;
+    }
+    return run;
+}
+
+// An ensemble's run: the core call `go(records, per_record, hook)` (returning the members'
+// SgdResults) with the GIL released, into the buffers of `run`.
+template <class Go>
+EnsembleRun ensemble_run(EnsembleRun run, py::object callback, Go&& go) {
+    PythonHook hook{std::move(callback)};
+    std::vector<pyscale::SgdResult> rs;
+    {
+        py::gil_scoped_release release;
+        rs = go(run.records.mutable_data(), run.per_record.mutable_data(), hook);
+    }
+    fill_ensemble_run(run, rs, hook);
+    return run;
+}
+
+// The mode chains' options (single-index and network): SgdOptions less the sample storage,
+// which does not apply to a chain.
+inline pyscale::ModeChainOptions chain_options(const pyscale::SgdOptions& o) {
+    pyscale::ModeChainOptions opt;
+    opt.threads = o.threads;
+    opt.progress_every = o.progress_every;
+    opt.divergence_factor = o.divergence_factor;
+    opt.simd = o.simd;
+    opt.streams = o.streams;
+    return opt;
+}
+
+// ---- results of the flows (single-index and network) -------------------------------------
+
+struct FlowState {
+    double t = 0.0;
+    double h_next = 0.0;
+};
+
+struct FlowRun {
+    py::array_t<double> records;
+    pyscale::RunStatus status = pyscale::RunStatus::kCompleted;
+    bool signalled = false;
+    FlowState state;
+    long long steps = 0, rejected = 0, rhs_evals = 0, passes = 0, exponential_steps = 0;
+    pyscale::FlowMethod scheme = pyscale::FlowMethod::kRodas4;  // the one used (auto resolved)
+    std::size_t records_written = 0;
+    double atol = 0.0;
+    int threads = 1;
+    py::array_t<double> dense;      // (accepted steps, kDenseWidth): the dense output
+    bool stopped_by_event = false;  // the observer stopped the run at state.t
+};
+
+inline void fill_flow_run(FlowRun& run, const pyscale::FlowResult& r, const PythonHook& hook) {
+    run.stopped_by_event = r.stopped_by_event;
+    run.status = r.status;
+    run.signalled = hook.signalled;
+    run.state = FlowState{r.t, r.h_next};
+    run.steps = r.steps;
+    run.rejected = r.rejected;
+    run.rhs_evals = r.rhs_evals;
+    run.passes = r.passes;
+    run.exponential_steps = r.exponential_steps;
+    run.scheme = r.method;
+    run.records_written = r.records_written;
 }
 
 // ---- one register_* per area (register_<area>.cpp), called in this order by module.cpp ----

@@ -15,16 +15,6 @@ pyscale::ModeView mode_view(const Array& lambda, const Array& count, const Array
     return pyscale::make_mode_view(m, lambda.data(), count.data(), r.data(), dim, noise);
 }
 
-pyscale::ModeChainOptions chain_options(const pyscale::SgdOptions& o) {
-    pyscale::ModeChainOptions opt;
-    opt.threads = o.threads;
-    opt.progress_every = o.progress_every;
-    opt.divergence_factor = o.divergence_factor;
-    opt.simd = o.simd;
-    opt.streams = o.streams;
-    return opt;
-}
-
 template <class Pair>
 StepRun run_mode_chain(const Array& lambda, const Array& count, const Array& r, State c1,
                        State c2, double dim, double noise, const Pair& pair, double lr,
@@ -37,23 +27,16 @@ StepRun run_mode_chain(const Array& lambda, const Array& count, const Array& r, 
     require_writeable("c1", c1);
     require_writeable("c2", c2);
     const std::size_t nrec = static_cast<std::size_t>(record_steps.size());
-    StepRun run;
-    run.records = record_buffer(nrec);
-    run.per_record = nan_array({static_cast<py::ssize_t>(nrec)});
     const auto opt = chain_options(options);
-    PythonHook hook{std::move(callback)};
-    pyscale::SgdResult res;
-    {
-        py::gil_scoped_release release;
-        res = pyscale::run_mode_chain(p, pair, c1.mutable_data(), c2.mutable_data(), lr, batch,
-                                      seed, start.step, step_end, record_steps.data(), nrec,
-                                      run.records.mutable_data(), run.per_record.mutable_data(),
-                                      opt, std::ref(hook), start.window_sum,
-                                      start.window_count);
-    }
-    fill_step_run(run, res, hook);
-    run.state.window_sum = res.window_sum;
-    run.state.window_count = res.window_count;
+    StepRun run = step_run<pyscale::SgdResult>(
+        record_buffer(nrec), true, std::move(callback),
+        [&](double* records, double* per_record, PythonHook& hook) {
+            return pyscale::run_mode_chain(p, pair, c1.mutable_data(), c2.mutable_data(), lr,
+                                           batch, seed, start.step, step_end,
+                                           record_steps.data(), nrec, records, per_record, opt,
+                                           std::ref(hook), start.window_sum,
+                                           start.window_count);
+        });
     run.threads = pyscale::chain_threads(p.m, opt.threads);
     return run;
 }
@@ -75,21 +58,15 @@ EnsembleRun run_mode_chain_ensemble(const Array& lambda, const Array& count, con
     require_writeable("C1", C1);
     require_writeable("C2", C2);
     const std::size_t nrec = static_cast<std::size_t>(record_steps.size());
-    EnsembleRun run = ensemble_buffers(R, nrec);
     const auto opt = chain_options(options);
-    PythonHook hook{std::move(callback)};
-    std::vector<pyscale::SgdResult> rs;
-    {
-        py::gil_scoped_release release;
-        rs = pyscale::run_mode_chain_ensemble(p, pair, C1.mutable_data(), C2.mutable_data(), R,
-                                              seeds.data(), lr, batch, step_end,
-                                              record_steps.data(), nrec,
-                                              run.records.mutable_data(),
-                                              run.per_record.mutable_data(), threads, opt,
-                                              std::ref(hook));
-    }
-    fill_ensemble_run(run, rs, hook);
-    return run;
+    return ensemble_run(
+        ensemble_buffers(R, nrec), std::move(callback),
+        [&](double* records, double* per_record, PythonHook& hook) {
+            return pyscale::run_mode_chain_ensemble(p, pair, C1.mutable_data(), C2.mutable_data(),
+                                                    R, seeds.data(), lr, batch, step_end,
+                                                    record_steps.data(), nrec, records,
+                                                    per_record, threads, opt, std::ref(hook));
+        });
 }
 
 template <class Pair>

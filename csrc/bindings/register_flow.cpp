@@ -6,25 +6,6 @@ namespace pyscale_bind {
 namespace {
 
 // Where a flow run stands: its time and the step it would try next (resume is bitwise).
-struct FlowState {
-    double t = 0.0;
-    double h_next = 0.0;
-};
-
-struct FlowRun {
-    py::array_t<double> records;
-    pyscale::RunStatus status = pyscale::RunStatus::kCompleted;
-    bool signalled = false;
-    FlowState state;
-    long long steps = 0, rejected = 0, rhs_evals = 0, passes = 0, exponential_steps = 0;
-    pyscale::FlowMethod scheme = pyscale::FlowMethod::kRodas4;  // the one used (auto resolved)
-    std::size_t records_written = 0;
-    double atol = 0.0;
-    int threads = 1;
-    py::array_t<double> dense;      // (accepted steps, kDenseWidth): the dense output
-    bool stopped_by_event = false;  // the observer stopped the run at state.t
-};
-
 // The observer (a Python callable on one dense row, or None) runs with the GIL.
 pyscale::StepObserver step_observer(const py::object& observer) {
     if (observer.is_none()) return nullptr;
@@ -41,20 +22,6 @@ py::array_t<double> dense_rows(const std::vector<double>& log) {
     py::array_t<double> out({rows, static_cast<py::ssize_t>(pyscale::kDenseWidth)});
     std::copy(log.begin(), log.end(), out.mutable_data());
     return out;
-}
-
-void fill_flow_run(FlowRun& run, const pyscale::FlowResult& r, const PythonHook& hook) {
-    run.stopped_by_event = r.stopped_by_event;
-    run.status = r.status;
-    run.signalled = hook.signalled;
-    run.state = FlowState{r.t, r.h_next};
-    run.steps = r.steps;
-    run.rejected = r.rejected;
-    run.rhs_evals = r.rhs_evals;
-    run.passes = r.passes;
-    run.exponential_steps = r.exponential_steps;
-    run.scheme = r.method;
-    run.records_written = r.records_written;
 }
 
 template <class Pair>

@@ -3,7 +3,8 @@
 // ensembles, ERM and the mode chain. States are (n, p) arrays updated in place (the chain's:
 // (modes, p + k, p + k)); records are (rows, 2 + p^2 + p k): t, loss, S (row-major), U.
 // Options, states and results are the single-index areas' bound types (FlowOptions,
-// FlowState, GdOptions, SgdOptions, ErmOptions, StepState, StepRun, EnsembleRun).
+// FlowState, FlowRun (no dense output), GdOptions, SgdOptions, ErmOptions, StepState, StepRun,
+// EnsembleRun).
 #include "bindings.hpp"
 
 namespace pyscale_bind {
@@ -52,17 +53,6 @@ private:
     pyscale::NetworkModes modes_;
 };
 
-struct NetworkFlowRun {
-    py::array_t<double> records;
-    pyscale::RunStatus status = pyscale::RunStatus::kCompleted;
-    bool signalled = false;
-    double t = 0.0, h_next = 0.0;
-    long long steps = 0, rejected = 0, rhs_evals = 0, passes = 0;
-    std::size_t records_written = 0;
-    double atol = 0.0;
-    int threads = 1;
-};
-
 py::array_t<double> network_records(std::size_t rows, int p, int k) {
     return nan_array({static_cast<py::ssize_t>(rows), pyscale::network_record_width(p, k)});
 }
@@ -74,37 +64,47 @@ void require_units(const char* name, const State& w, std::size_t n, int p) {
     require_writeable(name, w);
 }
 
-NetworkFlowRun run_flow(const NetworkProblem& problem, const pyscale::NetworkKernels& kern,
-                        State w, double t0, double h_next, const Array& t_records,
-                        const pyscale::FlowOptions& opt, py::object callback) {
+FlowRun run_flow(const NetworkProblem& problem, const pyscale::NetworkKernels& kern, State w,
+                 const FlowState& start, const Array& t_records, const pyscale::FlowOptions& opt,
+                 py::object callback) {
     const auto& v = problem.view();
     require_units("w", w, v.n, v.p);
     const std::size_t nrec = static_cast<std::size_t>(t_records.size());
-    NetworkFlowRun run;
+    FlowRun run;
     run.records = network_records(nrec, v.p, v.k);
+    run.dense = nan_array({0, static_cast<py::ssize_t>(pyscale::kDenseWidth)});  // none kept
     PythonHook hook{std::move(callback)};
     pyscale::FlowResult r;
     {
         py::gil_scoped_release release;
         pyscale::FlowWorkspace ws(v.n * static_cast<std::size_t>(v.p), opt.method);
         pyscale::FlowOptions o = opt;
-        if (h_next > 0.0 && o.h0 <= 0.0) o.h0 = h_next;
+        if (start.h_next > 0.0 && o.h0 <= 0.0) o.h0 = start.h_next;
         pyscale::NetworkFlowIntegrator integ(v, kern, ws, o);
         run.atol = integ.atol();
-        r = integ.run(w.mutable_data(), t0, t_records.data(), nrec, run.records.mutable_data(),
-                      std::ref(hook));
+        r = integ.run(w.mutable_data(), start.t, t_records.data(), nrec,
+                      run.records.mutable_data(), std::ref(hook));
     }
-    run.status = r.status;
-    run.signalled = hook.signalled;
-    run.t = r.t;
-    run.h_next = r.h_next;
-    run.steps = r.steps;
-    run.rejected = r.rejected;
-    run.rhs_evals = r.rhs_evals;
-    run.passes = r.passes;
-    run.records_written = r.records_written;
+    fill_flow_run(run, r, hook);
     run.threads = pyscale::threads_for(v.n, opt.threads);
     return run;
+}
+
+// Online SGD of a network or its mode chain: `core` (run_network_sgd, run_network_chain) on
+// `model` (the problem's view, or the modes') from `state`, resuming at `start`.
+template <class Core, class Model, class Options>
+StepRun online_run(Core core, const Model& model, const pyscale::NetworkKernels& kern,
+                   double* state, double lr, int batch, std::uint64_t seed,
+                   const StepState& start, long long step_end, const IndexArray& record_steps,
+                   const Options& opt, py::object callback) {
+    const std::size_t nrec = static_cast<std::size_t>(record_steps.size());
+    return step_run<pyscale::SgdResult>(
+        network_records(nrec, model.p, model.k), true, std::move(callback),
+        [&](double* records, double* per_record, PythonHook& hook) {
+            return core(model, kern, state, lr, batch, seed, start.step, step_end,
+                        record_steps.data(), nrec, records, per_record, opt, std::ref(hook),
+                        start.window_sum, start.window_count);
+        });
 }
 
 StepRun run_gd(const NetworkProblem& problem, const pyscale::NetworkKernels& kern, State w,
@@ -114,18 +114,13 @@ StepRun run_gd(const NetworkProblem& problem, const pyscale::NetworkKernels& ker
     const auto& v = problem.view();
     require_units("w", w, v.n, v.p);
     const std::size_t nrec = static_cast<std::size_t>(record_steps.size());
-    StepRun run;
-    run.records = network_records(nrec, v.p, v.k);
-    run.per_record = py::array_t<double>(0);
-    PythonHook hook{std::move(callback)};
-    pyscale::GdResult r;
-    {
-        py::gil_scoped_release release;
-        r = pyscale::run_network_gd(v, kern, w.mutable_data(), lr, start.step, step_end,
-                                    record_steps.data(), nrec, run.records.mutable_data(), opt,
-                                    std::ref(hook));
-    }
-    fill_step_run(run, r, hook);
+    StepRun run = step_run<pyscale::GdResult>(
+        network_records(nrec, v.p, v.k), false, std::move(callback),
+        [&](double* records, double*, PythonHook& hook) {
+            return pyscale::run_network_gd(v, kern, w.mutable_data(), lr, start.step, step_end,
+                                           record_steps.data(), nrec, records, opt,
+                                           std::ref(hook));
+        });
     run.threads = pyscale::threads_for(v.n, opt.threads);
     return run;
 }
@@ -136,22 +131,8 @@ StepRun run_sgd(const NetworkProblem& problem, const pyscale::NetworkKernels& ke
                 const pyscale::SgdOptions& opt, py::object callback) {
     const auto& v = problem.view();
     require_units("w", w, v.n, v.p);
-    const std::size_t nrec = static_cast<std::size_t>(record_steps.size());
-    StepRun run;
-    run.records = network_records(nrec, v.p, v.k);
-    run.per_record = nan_array({static_cast<py::ssize_t>(nrec)});
-    PythonHook hook{std::move(callback)};
-    pyscale::SgdResult r;
-    {
-        py::gil_scoped_release release;
-        r = pyscale::run_network_sgd(v, kern, w.mutable_data(), lr, batch, seed, start.step,
-                                     step_end, record_steps.data(), nrec,
-                                     run.records.mutable_data(), run.per_record.mutable_data(),
-                                     opt, std::ref(hook), start.window_sum, start.window_count);
-    }
-    fill_step_run(run, r, hook);
-    run.state.window_sum = r.window_sum;
-    run.state.window_count = r.window_count;
+    StepRun run = online_run(&pyscale::run_network_sgd, v, kern, w.mutable_data(), lr, batch,
+                             seed, start, step_end, record_steps, opt, std::move(callback));
     run.threads = pyscale::threads_for(v.n, opt.threads);
     return run;
 }
@@ -177,19 +158,14 @@ EnsembleRun run_sgd_ensemble(const NetworkProblem& problem, const pyscale::Netwo
         throw std::invalid_argument("W must have shape (len(seeds), n, p)");
     require_writeable("W", W);
     const std::size_t nrec = static_cast<std::size_t>(record_steps.size());
-    EnsembleRun run = network_ensemble_buffers(R, nrec, v.p, v.k);
-    PythonHook hook{std::move(callback)};
-    std::vector<pyscale::SgdResult> rs;
-    {
-        py::gil_scoped_release release;
-        rs = pyscale::run_network_sgd_ensemble(v, kern, W.mutable_data(), R, seeds.data(), lr,
-                                               batch, step_end, record_steps.data(), nrec,
-                                               run.records.mutable_data(),
-                                               run.per_record.mutable_data(), threads, opt,
-                                               std::ref(hook));
-    }
-    fill_ensemble_run(run, rs, hook);
-    return run;
+    return ensemble_run(
+        network_ensemble_buffers(R, nrec, v.p, v.k), std::move(callback),
+        [&](double* records, double* per_record, PythonHook& hook) {
+            return pyscale::run_network_sgd_ensemble(v, kern, W.mutable_data(), R, seeds.data(),
+                                                     lr, batch, step_end, record_steps.data(),
+                                                     nrec, records, per_record, threads, opt,
+                                                     std::ref(hook));
+        });
 }
 
 std::size_t data_samples(const pyscale::NetworkView& v, const py::array& X, const py::array& y) {
@@ -219,31 +195,15 @@ StepRun run_erm(const NetworkProblem& problem, const pyscale::NetworkKernels& ke
     require_units("w", w, v.n, v.p);
     const std::size_t N = data_samples(v, X, y);
     const std::size_t nrec = static_cast<std::size_t>(record_steps.size());
-    StepRun run;
-    run.records = network_records(nrec, v.p, v.k);
-    run.per_record = nan_array({static_cast<py::ssize_t>(nrec)});
-    PythonHook hook{std::move(callback)};
-    pyscale::ErmResult r;
-    {
-        py::gil_scoped_release release;
-        r = pyscale::run_network_erm(v, kern, X.data(), y.data(), N, w.mutable_data(), lr,
-                                     start.step, step_end, record_steps.data(), nrec,
-                                     run.records.mutable_data(), run.per_record.mutable_data(),
-                                     opt, std::ref(hook));
-    }
-    fill_step_run(run, r, hook);
+    StepRun run = step_run<pyscale::ErmResult>(
+        network_records(nrec, v.p, v.k), true, std::move(callback),
+        [&](double* records, double* per_record, PythonHook& hook) {
+            return pyscale::run_network_erm(v, kern, X.data(), y.data(), N, w.mutable_data(), lr,
+                                            start.step, step_end, record_steps.data(), nrec,
+                                            records, per_record, opt, std::ref(hook));
+        });
     run.threads = pyscale::detail::erm_threads(N * v.n, opt.threads);
     return run;
-}
-
-pyscale::ModeChainOptions chain_options(const pyscale::SgdOptions& o) {
-    pyscale::ModeChainOptions opt;
-    opt.threads = o.threads;
-    opt.progress_every = o.progress_every;
-    opt.divergence_factor = o.divergence_factor;
-    opt.simd = o.simd;
-    opt.streams = o.streams;
-    return opt;
 }
 
 void require_frames(const char* name, const State& X, std::size_t lead, const pyscale::NetworkModes& md,
@@ -269,23 +229,9 @@ StepRun run_chain(const NetworkModes& modes, const pyscale::NetworkKernels& kern
                   const pyscale::SgdOptions& options, py::object callback) {
     const auto& md = modes.view();
     require_frames("X", X, 0, md, false);
-    const std::size_t nrec = static_cast<std::size_t>(record_steps.size());
-    StepRun run;
-    run.records = network_records(nrec, md.p, md.k);
-    run.per_record = nan_array({static_cast<py::ssize_t>(nrec)});
     const auto opt = chain_options(options);
-    PythonHook hook{std::move(callback)};
-    pyscale::SgdResult r;
-    {
-        py::gil_scoped_release release;
-        r = pyscale::run_network_chain(md, kern, X.mutable_data(), lr, batch, seed, start.step,
-                                       step_end, record_steps.data(), nrec,
-                                       run.records.mutable_data(), run.per_record.mutable_data(),
-                                       opt, std::ref(hook), start.window_sum, start.window_count);
-    }
-    fill_step_run(run, r, hook);
-    run.state.window_sum = r.window_sum;
-    run.state.window_count = r.window_count;
+    StepRun run = online_run(&pyscale::run_network_chain, md, kern, X.mutable_data(), lr, batch,
+                             seed, start, step_end, record_steps, opt, std::move(callback));
     run.threads = pyscale::chain_threads(md.m, opt.threads);
     return run;
 }
@@ -299,20 +245,16 @@ EnsembleRun run_chain_ensemble(const NetworkModes& modes, const pyscale::Network
     const std::size_t R = static_cast<std::size_t>(seeds.size());
     require_frames("X", X, R, md, true);
     const std::size_t nrec = static_cast<std::size_t>(record_steps.size());
-    EnsembleRun run = network_ensemble_buffers(R, nrec, md.p, md.k);
     const auto opt = chain_options(options);
-    PythonHook hook{std::move(callback)};
-    std::vector<pyscale::SgdResult> rs;
-    {
-        py::gil_scoped_release release;
-        rs = pyscale::run_network_chain_ensemble(md, kern, X.mutable_data(), R, seeds.data(), lr,
-                                                 batch, step_end, record_steps.data(), nrec,
-                                                 run.records.mutable_data(),
-                                                 run.per_record.mutable_data(), threads, opt,
-                                                 std::ref(hook));
-    }
-    fill_ensemble_run(run, rs, hook);
-    return run;
+    return ensemble_run(
+        network_ensemble_buffers(R, nrec, md.p, md.k), std::move(callback),
+        [&](double* records, double* per_record, PythonHook& hook) {
+            return pyscale::run_network_chain_ensemble(md, kern, X.mutable_data(), R,
+                                                       seeds.data(), lr, batch, step_end,
+                                                       record_steps.data(), nrec, records,
+                                                       per_record, threads, opt,
+                                                       std::ref(hook));
+        });
 }
 
 // [S | U] as (S (p, p), U (p, k)) arrays.
@@ -408,24 +350,11 @@ void register_types(py::module_& m) {
              py::arg("eigenvalues"), py::arg("counts"), py::arg("frames"), py::arg("p"),
              py::arg("dim"), py::arg("noise"))
         .def_property_readonly("m", [](const NetworkModes& md) { return md.view().m; });
-    py::class_<NetworkFlowRun>(m, "NetworkFlowRun")
-        .def_readonly("records", &NetworkFlowRun::records)
-        .def_readonly("status", &NetworkFlowRun::status)
-        .def_readonly("signalled", &NetworkFlowRun::signalled)
-        .def_readonly("t", &NetworkFlowRun::t)
-        .def_readonly("h_next", &NetworkFlowRun::h_next)
-        .def_readonly("steps", &NetworkFlowRun::steps)
-        .def_readonly("rejected", &NetworkFlowRun::rejected)
-        .def_readonly("rhs_evals", &NetworkFlowRun::rhs_evals)
-        .def_readonly("passes", &NetworkFlowRun::passes)
-        .def_readonly("records_written", &NetworkFlowRun::records_written)
-        .def_readonly("atol", &NetworkFlowRun::atol)
-        .def_readonly("threads", &NetworkFlowRun::threads);
 }
 
 void register_engines(py::module_& m) {
     m.def("run_flow", &run_flow, py::arg("problem"), py::arg("kernels"), py::arg("w"),
-          py::arg("t0"), py::arg("h_next"), py::arg("t_records"), py::arg("options"),
+          py::arg("start"), py::arg("t_records"), py::arg("options"),
           py::arg("callback") = py::none());
     m.def("run_gd", &run_gd, py::arg("problem"), py::arg("kernels"), py::arg("w"), py::arg("lr"),
           py::arg("start"), py::arg("step_end"), py::arg("record_steps"), py::arg("options"),

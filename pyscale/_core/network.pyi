@@ -6,7 +6,6 @@ from __future__ import annotations
 import collections.abc
 import numpy
 import numpy.typing
-import pyscale._core
 import pyscale._core.flow
 import pyscale._core.model
 import pyscale._core.steps
@@ -66,43 +65,6 @@ class NetworkModes:
     @property
     def m(self) -> int:
         ...
-class NetworkFlowRun:
-    @property
-    def atol(self) -> float:
-        ...
-    @property
-    def h_next(self) -> float:
-        ...
-    @property
-    def passes(self) -> int:
-        ...
-    @property
-    def records(self) -> numpy.typing.NDArray[numpy.float64]:
-        ...
-    @property
-    def records_written(self) -> int:
-        ...
-    @property
-    def rejected(self) -> int:
-        ...
-    @property
-    def rhs_evals(self) -> int:
-        ...
-    @property
-    def signalled(self) -> bool:
-        ...
-    @property
-    def status(self) -> pyscale._core.RunStatus:
-        ...
-    @property
-    def steps(self) -> int:
-        ...
-    @property
-    def t(self) -> float:
-        ...
-    @property
-    def threads(self) -> int:
-        ...
 def erm_make_data(problem: NetworkProblem, kernels: NetworkKernels, key: int, X: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], threads: int = 0, simd: bool = True) -> None:
     ...
 def record_width(p: int, k: int) -> int:
@@ -115,7 +77,7 @@ def run_chain_ensemble(modes: NetworkModes, kernels: NetworkKernels, X: typing.A
     ...
 def run_erm(problem: NetworkProblem, kernels: NetworkKernels, X: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], w: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], lr: float, start: pyscale._core.steps.StepState, step_end: int, record_steps: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], options: pyscale._core.steps.ErmOptions, callback: typing.Any = None) -> pyscale._core.steps.StepRun:
     ...
-def run_flow(problem: NetworkProblem, kernels: NetworkKernels, w: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], t0: float, h_next: float, t_records: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], options: pyscale._core.flow.FlowOptions, callback: typing.Any = None) -> NetworkFlowRun:
+def run_flow(problem: NetworkProblem, kernels: NetworkKernels, w: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], start: pyscale._core.flow.FlowState, t_records: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], options: pyscale._core.flow.FlowOptions, callback: typing.Any = None) -> pyscale._core.flow.FlowRun:
     ...
 def run_gd(problem: NetworkProblem, kernels: NetworkKernels, w: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], lr: float, start: pyscale._core.steps.StepState, step_end: int, record_steps: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], options: pyscale._core.steps.GdOptions, callback: typing.Any = None) -> pyscale._core.steps.StepRun:
     ...

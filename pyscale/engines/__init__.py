@@ -15,7 +15,7 @@ import pyscale._validate as check
 
 from ..model.problem import Problem
 from ..results.trajectory import Trajectory
-from . import erm, flow, gd, network_erm, network_flow, network_gd, network_sgd, sgd
+from . import erm, flow, gd, network_erm, network_flow, network_gd, network_sgd, one_unit, sgd
 from .ensemble import simulate_many
 from .progress import run_with_progress
 
@@ -53,7 +53,9 @@ def simulate(problem: Problem, method: str = "flow", **options: Any) -> Trajecto
     A two-layer network (``problem.is_network``; networks page) runs the same four methods
     with the same options and returns a :class:`~pyscale.results.network.NetworkTrajectory`
     (records S, U, the loss); on a compressed network ``sgd`` runs the exact mode chain
-    and the flow and GD run unchanged on the modes' Gram rows.
+    and the flow and GD run unchanged on the modes' Gram rows. One unit on each side with
+    unit readouts runs on the single-index engine, bit for bit (networks page: What is
+    exact).
 
     Unknown options are refused, naming the nearest valid one. Raises
     :class:`~pyscale.DivergenceError` (with the whole partial trajectory) when a step
@@ -65,5 +67,8 @@ def simulate(problem: Problem, method: str = "flow", **options: Any) -> Trajecto
     engines = NETWORK_ENGINES if problem.is_network else ENGINES
     engine = engines[check.choice("method", method, engines)]
     check.keywords(f"simulate(method={method!r})", options, engine.OPTIONS)
-    result: Trajectory = run_with_progress(engine.run, problem, method, options)
+    run = engine.run
+    if one_unit.applies(problem, method):  # p = k = 1, unit readouts: the single-index run
+        run = one_unit.runner(ENGINES[method].run, method)
+    result: Trajectory = run_with_progress(run, problem, method, options)
     return result

@@ -14,7 +14,7 @@ import pyscale._validate as check
 from ..model.compression import ModeLayout
 from ..model.problem import Problem
 
-__all__ = ["step_options", "sgd_options", "check_workspace", "noise_variance",
+__all__ = ["step_options", "sgd_options", "sgd_run_options", "check_workspace", "noise_variance",
            "require_physical", "streams_choice", "flow_options", "SAMPLES", "STREAMS",
            "SCHEMES", "RECORD_MODES"]
 
@@ -92,6 +92,20 @@ def sgd_options(problem: Problem, threads: Any, progress_every: Any, divergence_
     opt.simd = simd
     opt.streams = streams_choice(streams)
     return opt
+
+
+def sgd_run_options(problem: Problem, lr: Any, steps: Any, record: Any, batch: Any,
+                    noise: Any, seed: Any, threads: Any, progress_every: Any,
+                    divergence_factor: Any, samples: Any, simd: Any, streams: Any) -> tuple:
+    """An online-SGD run's checked options (single-index or network): (lr, steps, the
+    record steps, batch, the label-noise variance, seed, the core's SgdOptions)."""
+    lr, steps, rec, _ = step_options(lr, steps, record, divergence_factor)
+    batch = check.batch(batch)
+    noise = noise_variance(problem, noise)
+    seed = check.seed(seed)
+    opt = sgd_options(problem, threads, progress_every, divergence_factor, samples, simd,
+                      streams)
+    return lr, steps, rec, batch, noise, seed, opt
 
 
 def check_workspace(problem: Problem, batch: int, opt: "_core.steps.SgdOptions",

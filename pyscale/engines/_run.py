@@ -254,17 +254,22 @@ def finish(run: Any, w: np.ndarray, meta: Dict[str, Any], begun: Start, what: st
 def step_meta(problem: Problem, method: str, run: Any, begun: Start, lr: float,
               started: float, **options: Any) -> Dict[str, Any]:
     """The meta of a step engine's run (gd, sgd, erm): options, counters, resumable state."""
+    meta = base_meta(problem, method)
+    meta.update(lr=lr, **options, **_step_fields(run, begun, lr, started))
+    return meta
+
+
+def _step_fields(run: Any, begun: Start, lr: float, started: float) -> Dict[str, Any]:
+    """What every step engine's meta (single-index or network) says of its run: the steps
+    made, where it stopped or diverged, its threads and wall time, the state to resume."""
     step0 = int(begun.resume.get("step", 0))
     last = int(run.state.step)
     diverged = run.status == _core.RunStatus.diverged
-    meta = base_meta(problem, method)
-    meta.update(lr=lr, **options, steps=last - step0, last_step=last,
-                diverged_at_step=int(run.diverged_at_step),
+    return dict(steps=last - step0, last_step=last, diverged_at_step=int(run.diverged_at_step),
                 last_good_step=last - 1 if diverged else last, t_reached=last * lr,
                 threads=int(run.threads), wall_time=time.perf_counter() - started,
                 resume={"step": last, "window_sum": float(run.state.window_sum),
                         "window_count": int(run.state.window_count)})
-    return meta
 
 
 def step_state(begun: Start) -> "_core.steps.StepState":
@@ -376,16 +381,8 @@ def network_step_meta(problem: Problem, method: str, run: Any, begun: Start, lr:
                       started: float, noise: Optional[float] = None,
                       **options: Any) -> Dict[str, Any]:
     """The meta of a network step engine's run (as :func:`step_meta`)."""
-    step0 = int(begun.resume.get("step", 0))
-    last = int(run.state.step)
-    diverged = run.status == _core.RunStatus.diverged
     meta = network_meta(problem, method, noise)
-    meta.update(lr=lr, **options, steps=last - step0, last_step=last,
-                diverged_at_step=int(run.diverged_at_step),
-                last_good_step=last - 1 if diverged else last, t_reached=last * lr,
-                threads=int(run.threads), wall_time=time.perf_counter() - started,
-                resume={"step": last, "window_sum": float(run.state.window_sum),
-                        "window_count": int(run.state.window_count)})
+    meta.update(lr=lr, **options, **_step_fields(run, begun, lr, started))
     return meta
 
 

@@ -19,7 +19,7 @@ from ..model.problem import Problem
 from ..results.columns import recorded
 from ..results.network import NetworkEnsemble, network_columns
 from ..results.trajectory import FIELDS, Ensemble, Trajectory
-from . import chain, erm, network_chain, network_sgd, sgd
+from . import chain, erm, network_chain, network_sgd, one_unit, sgd
 from ._options import check_workspace, noise_variance, sgd_options, step_options
 from ._run import (
     base_meta,
@@ -97,8 +97,9 @@ def simulate_many(problem: Problem, seeds: Union[int, Sequence[int]] = 8,
     keep = check.choice("on_divergence", on_divergence, ("raise", "keep")) == "keep"
     _check_fits(problem, seed_arr.size, options, bool(keep_w))
     runner: Callable[..., Any] = _sgd_ensemble if method == "sgd" else _erm_ensemble
-    if problem.is_network:
-        runner = _network_sgd_ensemble
+    if problem.is_network:  # p = k = 1, unit readouts: the single-index ensemble
+        runner = (one_unit.ensemble_runner(_sgd_ensemble) if one_unit.applies(problem, method)
+                  else _network_sgd_ensemble)
 
     def run(prob: Problem, **opts: Any) -> Ensemble:
         ens = runner(prob, seed_arr, threads, q, bool(keep_w), **opts)

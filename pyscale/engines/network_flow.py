@@ -47,12 +47,13 @@ def run(problem: Problem, *, t: Any = None, rtol: float = 1e-9, atol: Optional[f
         times = times[times > t0]
     prob, kern = core_network(problem)
     started = time.perf_counter()
-    out = _core.network.run_flow(prob, kern, begun.w, t0,
-                                 float(begun.resume.get("h_next", 0.0)), times, opt,
+    start = _core.flow.FlowState(t0, float(begun.resume.get("h_next", 0.0)))
+    out = _core.network.run_flow(prob, kern, begun.w, start, times, opt,
                                  progress_hook(progress))
     meta = network_meta(problem, "flow")
     meta.update(scheme=scheme, rtol=opt.rtol, atol=out.atol, steps=out.steps,
                 rejected=out.rejected, rhs_evals=out.rhs_evals, passes=out.passes,
-                t_reached=out.t, threads=out.threads, wall_time=time.perf_counter() - started,
-                resume={"t": out.t, "h_next": out.h_next}, record_mode=record_mode)
+                t_reached=out.state.t, threads=out.threads,
+                wall_time=time.perf_counter() - started,
+                resume={"t": out.state.t, "h_next": out.state.h_next}, record_mode=record_mode)
     return network_finish(out, begun.w, meta, begun, "the network flow")

@@ -24,7 +24,7 @@ import pyscale._validate as check
 
 from ..model.problem import Problem
 from . import network_chain
-from ._options import noise_variance, sgd_options, step_options
+from ._options import sgd_run_options
 from ._run import (
     core_network,
     network_finish,
@@ -62,12 +62,9 @@ def run(problem: Problem, *, lr: Optional[float] = None, steps: Optional[int] = 
         divergence_factor: float = 1e30, resume: Any = None, samples: str = "auto",
         simd: bool = True, streams: str = "independent") -> Any:
     """``steps`` steps of online SGD of the network; see :func:`pyscale.simulate`."""
-    lr, steps, rec, _ = step_options(lr, steps, record, divergence_factor)
-    batch = check.batch(batch)
-    noise = noise_variance(problem, noise)
-    seed = check.seed(seed)
-    opt = sgd_options(problem, threads, progress_every, divergence_factor, samples, simd,
-                      streams)
+    lr, steps, rec, batch, noise, seed, opt = sgd_run_options(
+        problem, lr, steps, record, batch, noise, seed, threads, progress_every,
+        divergence_factor, samples, simd, streams)
     chain = problem.is_compressed
     same = {"lr": lr, "batch": batch, "seed": seed, "noise": noise, "streams": streams}
     begun = network_start(problem, "sgd", resume, same, state="frames" if chain else "w")

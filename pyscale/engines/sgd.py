@@ -27,12 +27,11 @@ import time
 from typing import Any, Optional
 
 import pyscale._core as _core
-import pyscale._validate as check
 
 from ..model.problem import Problem
 from ..results.trajectory import Trajectory
 from . import chain
-from ._options import check_workspace, noise_variance, sgd_options, step_options
+from ._options import check_workspace, sgd_run_options
 from ._run import core_pair, core_problem, finish, progress_hook, start, step_meta, step_state
 
 __all__ = ["run", "OPTIONS", "HINT"]
@@ -52,12 +51,9 @@ def run(problem: Problem, *, lr: Optional[float] = None, steps: Optional[int] = 
     "store" or "regenerate" — identical results (not used by the mode chain);
     ``simd=False`` forces the scalar Philox path (same numbers); ``streams``: see the
     module docstring."""
-    lr, steps, rec, _ = step_options(lr, steps, record, divergence_factor)
-    batch = check.batch(batch)
-    noise = noise_variance(problem, noise)
-    seed = check.seed(seed)
-    opt = sgd_options(problem, threads, progress_every, divergence_factor, samples, simd,
-                      streams)
+    lr, steps, rec, batch, noise, seed, opt = sgd_run_options(
+        problem, lr, steps, record, batch, noise, seed, threads, progress_every,
+        divergence_factor, samples, simd, streams)
     modes = chain.modes_of(problem) if problem.is_compressed else None
     check_workspace(problem, batch, opt, modes=modes)
     begun = start(problem, "sgd", resume, {"lr": lr, "batch": batch, "seed": seed,

@@ -19,7 +19,7 @@ of the compiled core here: the model never runs an engine.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
 import numpy as np
@@ -279,8 +279,12 @@ class Problem:
             info.update(units=p, teacher_units=k, teachers=teachers)
             if compress is not None:
                 compress = check.grouping_tolerance(compress, name="compress")
-                modes = compression.draw_network_power_law(d, a, p, k, seed, target, teachers,
-                                                           compress)
+                if p == k == 1 and teachers == "random":  # the single-index draw, bit for bit
+                    modes = _as_one_unit(_draw_compressed(d, a, seed, target, compress, None,
+                                                          link))
+                else:
+                    modes = compression.draw_network_power_law(d, a, p, k, seed, target,
+                                                               teachers, compress)
                 return cls(modes.eigenvalues, modes.w_star, modes.w0, noise=noise, d=d,
                            counts=modes.counts, info={**info, "compressed": modes.info},
                            link=link, readout=readout, teacher_readout=teacher_readout)
@@ -335,8 +339,13 @@ class Problem:
             if horizon is not None:
                 raise ValueError("horizon= sizes the modes with the single-index flow's "
                                  "bound; a network compresses without a horizon")
-            modes = compression.group_network(self.eigenvalues, self.w_star, self.w0,
-                                              self.counts, rtol, representative)
+            if self.units == self.teacher_units == 1:  # the single-index grouping, bit for bit
+                modes = _as_one_unit(compression.group(
+                    self.eigenvalues, self.w_star[:, 0], self.w0[:, 0], self.counts,
+                    rtol=rtol, representative=representative))
+            else:
+                modes = compression.group_network(self.eigenvalues, self.w_star, self.w0,
+                                                  self.counts, rtol, representative)
             return Problem(modes.eigenvalues, modes.w_star, modes.w0, noise=self.noise,
                            d=self.d, counts=modes.counts,
                            info={**self.info, "compressed": modes.info}, link=self.link,
@@ -495,6 +504,14 @@ def _group_for_horizon(problem: "Problem", rtol: float, representative: str,
         rate = need * (1.0 + 1e-3)
     raise RuntimeError(f"the horizon-aware grouping did not settle its rate bound in "
                        f"{_HORIZON_DRAWS} tries (last K = {rate:.6g})")
+
+
+def _as_one_unit(modes: "compression.Modes") -> "compression.Modes":
+    """A single-index compression as a one-unit network's (W* and W(0) as (n, 1) columns):
+    its ≤ 2 rows per mode carry the mode's exact Gram matrix of [w* w(0)], which is what a
+    network's rows must carry (networks page: Compression), so p = k = 1 compresses exactly
+    as the single-index problem does (networks page: What is exact)."""
+    return replace(modes, w_star=modes.w_star[:, None], w0=modes.w0[:, None])
 
 
 def _check_forms(name: str, vec: np.ndarray, lam: np.ndarray) -> None:

@@ -92,13 +92,17 @@ class NetworkTrajectory(_Derived):
     ``U`` (T, p, k); ``w`` the state (n, p) at ``t[-1]`` (None for the mode chain, whose
     frames rotate); ``meta`` the engine's parameters and counters and the problem's
     ``S_star``, ``readout``, ``teacher_readout``, ``noise``. Derived: ``excess_risk``,
-    ``cos``, ``student_cos``, ``components``, ``teacher_components``."""
+    ``cos``, ``student_cos``, ``components``, ``teacher_components``. ``single_index``: for
+    one unit on each side with unit readouts, the single-index engine's
+    :class:`~pyscale.Trajectory` that this record is, bit for bit (networks page: What is
+    exact); None otherwise."""
     t: np.ndarray
     loss: np.ndarray
     S: np.ndarray
     U: np.ndarray
     w: Optional[np.ndarray]
     meta: Dict[str, Any] = field(default_factory=dict)
+    single_index: Optional[Any] = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_records(cls, records: np.ndarray, w, meta, p: int, k: int) -> "NetworkTrajectory":

@@ -139,6 +139,19 @@ private:
         for (int c = 0; c < v_.p; ++c) vi[c] = y[i * v_.p + c];
         for (int l = 0; l < v_.k; ++l) vi[v_.p + l] = v_.w_star[i * v_.k + l];
     }
+    // Coordinate i's Woodbury correction x = D_i^-1 (hg lam_i V_i Z), with V_i into vi and
+    // D_i's scales into sc: what finish_stage and final_pass add to a stage's K_i.
+    void woodbury_row(const double* y, std::size_t i, double lam, double hg, double* vi,
+                      double* sc, double* x) const {
+        v_row(y, i, vi);
+        solver_.scales(lam, hg, sc);
+        for (int c = 0; c < v_.p; ++c) {
+            double vz = 0.0;
+            for (int a = 0; a < m_; ++a) vz += vi[a] * Z_[a * v_.p + c];
+            x[c] = hg * lam * vz;
+        }
+        solver_.divide(x, sc, x);
+    }
     void rhs_row(const double* yi, std::size_t i, const double* A, const double* B,
                  double* out) const {
         network_row_rhs(v_, i, yi, A, B, out);
@@ -311,21 +324,14 @@ inline void NetworkFlowIntegrator::first_stage(const double* y, double hg) {
 // Completes K_i = D^-1 (hg r_i) + hg D^-1 (Q V Z) and forms the overlaps of the next stage
 // state Y_{i+1} = y + sum_{j<=i} A_{i+1,j} K_j (into ovs_).
 inline void NetworkFlowIntegrator::finish_stage(int i, const double* y, double hg) {
-    const int p = v_.p, m = m_;
+    const int p = v_.p;
     double* Ki = K_[i];
     const double* a_next = tab_.A[i + 1];
     const auto& tot = c_red_.run([&](std::size_t b, std::size_t e, double* acc) {
         double sc[kMaxUnits], x[kMaxUnits], yn[kMaxUnits], vi[2 * kMaxUnits];
         for (std::size_t n = b; n < e; ++n) {
             const double lam = v_.lambda[n];
-            v_row(y, n, vi);
-            solver_.scales(lam, hg, sc);
-            for (int c = 0; c < p; ++c) {
-                double vz = 0.0;
-                for (int a = 0; a < m; ++a) vz += vi[a] * Z_[a * p + c];
-                x[c] = hg * lam * vz;
-            }
-            solver_.divide(x, sc, x);
+            woodbury_row(y, n, lam, hg, vi, sc, x);
             for (int c = 0; c < p; ++c) {
                 Ki[n * p + c] += x[c];
                 double s = y[n * p + c];
@@ -375,7 +381,7 @@ inline void NetworkFlowIntegrator::next_stage(int i, const double* y, double hg,
 // its overlaps (ov_new_) and the error measures (fin_: overlaps, then per unit the effect
 // on S_jj, on row j of U and U's floor, then the per-entry maximum).
 inline void NetworkFlowIntegrator::final_pass(const double* y, double* y_new, double hg) {
-    const int p = v_.p, k = v_.k, m = m_, L = tab_.stages - 1, W = W_;
+    const int p = v_.p, k = v_.k, L = tab_.stages - 1, W = W_;
     const double crt = kComponentSlack * opt_.rtol, cat = kComponentSlack * atol_;
     const int slot = W + p + 2 * p * k;
     const auto& tot = f_red_.run([&](std::size_t b, std::size_t e, double* acc) {
@@ -383,14 +389,7 @@ inline void NetworkFlowIntegrator::final_pass(const double* y, double* y_new, do
         for (std::size_t n = b; n < e; ++n) {
             const double lam = v_.lambda[n];
             const double* si = v_.w_star + n * k;
-            v_row(y, n, vi);
-            solver_.scales(lam, hg, sc);
-            for (int c = 0; c < p; ++c) {
-                double vz = 0.0;
-                for (int a = 0; a < m; ++a) vz += vi[a] * Z_[a * p + c];
-                x[c] = hg * lam * vz;
-            }
-            solver_.divide(x, sc, x);
+            woodbury_row(y, n, lam, hg, vi, sc, x);
             for (int c = 0; c < p; ++c) {
                 const double kl = y_new[n * p + c] + x[c];
                 double s = y[n * p + c] + tab_.M[L] * kl, r = tab_.E[L] * kl;

@@ -46,6 +46,7 @@
 #include "ensemble.hpp"
 #include "mode_chain.hpp"
 #include "network_gd.hpp"
+#include "network_sgd.hpp"
 #include "sgd.hpp"
 #include "step_loop.hpp"
 
@@ -356,9 +357,7 @@ inline SgdResult run_network_chain(const NetworkModes& md, const NetworkKernels&
                                    const ModeChainOptions& opt = {},
                                    const ProgressHook& hook = nullptr, double window0_sum = 0.0,
                                    long long window0_count = 0) {
-    if (!(lr > 0.0) || !std::isfinite(lr)) throw std::invalid_argument("lr must be positive");
-    if (batch < 1) throw std::invalid_argument("batch must be >= 1");
-    if (step0 < 0 || step_end < step0) throw std::invalid_argument("need 0 <= step0 <= step_end");
+    detail::require_online_run(lr, batch, step0, step_end);
     if (static_cast<double>(md.m) * batch * md.D() >= 0x1.0p40)
         throw std::invalid_argument("modes * batch * (p + k) must be < 2^40");
     detail::NetworkChainEngine engine(md, kern, X, lr, batch, stream_seed(seed, md.dim, opt.streams),

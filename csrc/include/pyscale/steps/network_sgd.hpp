@@ -228,6 +228,15 @@ inline void NetworkSgdEngine::update_chunk(std::size_t c, std::size_t ce, double
 
 }  // namespace detail
 
+namespace detail {
+// The arguments every online run of a network checks first (full SGD and the mode chain).
+inline void require_online_run(double lr, int batch, long long step0, long long step_end) {
+    if (!(lr > 0.0) || !std::isfinite(lr)) throw std::invalid_argument("lr must be positive");
+    if (batch < 1) throw std::invalid_argument("batch must be >= 1");
+    if (step0 < 0 || step_end < step0) throw std::invalid_argument("need 0 <= step0 <= step_end");
+}
+}  // namespace detail
+
 // Runs steps step0+1 .. step_end of online SGD on W (n x p, in place), learning rate lr,
 // batch `batch`, label-noise variance v.noise. Records (network_record_width doubles: t,
 // loss, S, U) after record_steps[r] steps into row r of out, online_loss[r] (if not null)
@@ -239,9 +248,7 @@ inline SgdResult run_network_sgd(const NetworkView& v, const NetworkKernels& ker
                                  std::size_t n_records, double* out, double* online_loss,
                                  const SgdOptions& opt = {}, const ProgressHook& hook = nullptr,
                                  double window0_sum = 0.0, long long window0_count = 0) {
-    if (!(lr > 0.0) || !std::isfinite(lr)) throw std::invalid_argument("lr must be positive");
-    if (batch < 1) throw std::invalid_argument("batch must be >= 1");
-    if (step0 < 0 || step_end < step0) throw std::invalid_argument("need 0 <= step0 <= step_end");
+    detail::require_online_run(lr, batch, step0, step_end);
     if (v.n >= (std::size_t(1) << 40)) throw std::invalid_argument("at most 2^40 coordinates");
     detail::NetworkSgdEngine engine(v, kern, w, lr, batch, seed, step0, out, online_loss, opt,
                                     window0_sum, window0_count);
