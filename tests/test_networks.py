@@ -108,6 +108,27 @@ def test_flow_resumes_where_it_stopped():
     np.testing.assert_allclose(rest.U, whole.U, rtol=0, atol=1e-8)
 
 
+def test_a_resume_must_be_of_the_same_network_and_options():
+    """A network run carries its problem's identity, which covers the readouts: a resume on
+    a network that differs only in them, or with other options, is refused."""
+    p = pyscale.Problem.power_law(100, 2.0, units=2, teacher_units=2, seed=1)
+    other = pyscale.Problem.power_law(100, 2.0, units=2, teacher_units=2, seed=1,
+                                      readout=[0.75, 0.25])
+    assert p.identity() != other.identity()
+    part = pyscale.simulate(p, "gd", lr=0.01, steps=50)
+    assert part.meta["problem_id"] == p.identity() and part.meta["run_id"]
+    with pytest.raises(ValueError, match="another problem"):
+        pyscale.simulate(other, "gd", lr=0.01, steps=100, resume=part)
+    with pytest.raises(ValueError, match="lr must be"):
+        pyscale.simulate(p, "gd", lr=0.02, steps=100, resume=part)
+    whole = pyscale.simulate(p, "gd", lr=0.01, steps=100)
+    rest = pyscale.simulate(p, "gd", lr=0.01, steps=100, resume=part)
+    assert np.array_equal(rest.w, whole.w)
+    flow = pyscale.simulate(p, "flow", t=[0.0, 1.0])
+    with pytest.raises(ValueError, match="rtol must be"):
+        pyscale.simulate(p, "flow", t=[0.0, 2.0], rtol=1e-7, resume=flow)
+
+
 # ------------------------------------------------------------------------------ p = k = 1
 
 def _one_unit(single: pyscale.Problem, **kw) -> pyscale.Problem:

@@ -307,18 +307,20 @@ def network_meta(problem: Problem, method: str, noise: Optional[float] = None
             "teacher_readout": problem.teacher_readout,
             "noise": float(problem.noise if noise is None else noise),
             "problem": dict(problem.info), "link": problem.link.identity,
-            "version": __version__}
+            "problem_id": problem.identity(), "version": __version__}
 
 
 def network_start(problem: Problem, method: str, resume: Any,
                   same: Optional[Mapping[str, Any]] = None, state: str = "w") -> Start:
-    """The state to run from: ``problem.w0`` (n, p), or the end of ``resume`` (a
-    NetworkTrajectory of the same method, problem size and ``same`` options). ``state``:
-    where the resumed state lives (``"w"``, or ``"frames"`` in the resume meta for the mode
-    chain)."""
+    """The state to run from: ``problem.w0`` (n, p), or the end of ``resume`` — a
+    NetworkTrajectory of this very problem (its identity) and method, with the options
+    ``same`` (as :func:`start`). ``state``: where the resumed state lives (``"w"``, or
+    ``"frames"`` in the resume meta for the mode chain)."""
     from ..results.network import NetworkTrajectory
+    run_id = run_identity(problem, method, same)
     if resume is None:
-        return Start(np.array(problem.w0, dtype=np.float64, copy=True))
+        return Start(np.array(problem.w0, dtype=np.float64, copy=True), run_id=run_id,
+                     problem_id=problem.identity(), options=dict(same or {}))
     if not isinstance(resume, NetworkTrajectory):
         raise TypeError(f"resume must be a NetworkTrajectory (a network run), got "
                         f"{type(resume).__name__}")
@@ -334,7 +336,12 @@ def network_start(problem: Problem, method: str, resume: Any,
         if resume.meta.get(key) != value:
             raise ValueError(f"resume: {key} must be the interrupted run's "
                              f"{resume.meta.get(key)!r}, got {value!r}")
-    return Start(w, resume, dict(resume.meta["resume"]))
+    check_same_problem(resume.meta, problem, "resume: the trajectory")
+    if resume.meta.get("run_id") != run_id:
+        raise ValueError("resume: the trajectory is a run with other options (its run "
+                         "identity differs)")
+    return Start(w, resume, dict(resume.meta["resume"]), run_id, problem.identity(),
+                 dict(same or {}))
 
 
 def network_concat(first: Any, second: Any, per_record: Iterable[str] = ()) -> Any:
@@ -363,6 +370,8 @@ def network_finish(run: Any, w: Optional[np.ndarray], meta: Dict[str, Any], begu
     Interrupted carrying it, or warns on a step limit (as :func:`finish`)."""
     from ..results.network import NetworkTrajectory
     n = int(run.records_written)
+    meta.update(problem_id=begun.problem_id, run_id=begun.run_id,
+                run_options=dict(begun.options))
     if per_record is not None:
         meta[per_record] = np.array(run.per_record[:n])
     meta["status"] = run.status.name

@@ -41,7 +41,7 @@ def run(problem: Problem, *, t: Any = None, rtol: float = 1e-9, atol: Optional[f
     times = check.record_times(t)
     opt = flow_options(rtol, atol, h0, hmax, max_steps, threads, progress_every, scheme,
                        record_mode)
-    begun = network_start(problem, "flow", resume)
+    begun = network_start(problem, "flow", resume, {"rtol": opt.rtol, "scheme": scheme})
     t0 = float(begun.resume.get("t", 0.0))
     if begun.previous is not None:
         times = times[times > t0]
