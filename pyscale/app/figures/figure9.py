@@ -31,8 +31,8 @@ Compression: δ = 0.1 gives 2125, 2777 and 4066 modes (a = 1.5, 2, 3). Against �
 (3977 and 5206 modes at a = 1.5, 2; measured once) every marked time is the same record or
 the next one (a factor 1.08) and the loss agrees within 0.5 %. Cost: a flow pass costs
 O(modes · (p + k)²) whatever d, and a flow to t = 10⁶ takes about 1600 (erf) to 2700
-(quadratic) RODAS4 steps: the full figure took 95 s (36 s of CPU, two loaded cores; the
-gallery's manifest records it), ``--quick`` (d = 10⁶, a = 2, t ≤ 10⁴) 15 s.
+(quadratic) RODAS4 steps: the full figure takes 35 s on two idle cores (the gallery's
+manifest records it), ``--quick`` (d = 10⁶, a = 2, t ≤ 10⁴) 14–21 s on a loaded machine.
 """
 from __future__ import annotations
 
