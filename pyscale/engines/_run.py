@@ -170,9 +170,10 @@ def start(problem: Problem, method: str, resume: Optional[Trajectory],
                  dict(same or {}), check_horizon(problem, t_end, w))
 
 
-def _check_belongs(resume: Trajectory, problem: Problem, same: Optional[Mapping[str, Any]],
+def _check_belongs(resume: Any, problem: Problem, same: Optional[Mapping[str, Any]],
                    run_id: str) -> None:
-    """Refuse a trajectory of another problem or of other options (by their identities)."""
+    """Refuse a trajectory (single-index or network) of another problem or of other options
+    (by their identities)."""
     check_same_problem(resume.meta, problem, "resume: the trajectory")
     stored = resume.meta.get("run_options", {})
     for key, value in (same or {}).items():
@@ -193,17 +194,25 @@ def concat(first: Optional[Trajectory], second: Trajectory,
     cols: Dict[str, Any] = {k: np.concatenate([getattr(first, k), getattr(second, k)])
                             for k in recorded(second.meta)}
     cols.setdefault("mse", None)  # a pair without a recovery metric
-    meta = dict(second.meta)
-    for key in per_record:
-        if key in first.meta and key in meta:
-            meta[key] = np.concatenate([first.meta[key], meta[key]])
-    for key in COUNTERS:
-        if key in first.meta and key in meta:
-            meta[key] = first.meta[key] + meta[key]
-    meta["resumed"] = True
+    meta = _joined_meta(first.meta, second.meta, per_record)
     from .flow_events import concat_dense
     dense, events = concat_dense(first, second)
     return Trajectory(w=second.w, meta=meta, dense=dense, events=events, **cols)
+
+
+def _joined_meta(first: Mapping[str, Any], second: Mapping[str, Any],
+                 per_record: Iterable[str]) -> Dict[str, Any]:
+    """The meta of a resumed run's whole trajectory: ``second``'s, with the per-record
+    arrays ``per_record`` joined and the counters summed over both segments."""
+    meta = dict(second)
+    for key in per_record:
+        if key in first and key in meta:
+            meta[key] = np.concatenate([first[key], meta[key]])
+    for key in COUNTERS:
+        if key in first and key in meta:
+            meta[key] = first[key] + meta[key]
+    meta["resumed"] = True
+    return meta
 
 
 def divergence_message(what: str, step: int, lr: float, hint: str,
@@ -332,14 +341,7 @@ def network_start(problem: Problem, method: str, resume: Any,
     if state == "w" and w.shape != problem.w0.shape:
         raise ValueError(f"resume: the trajectory's state has shape {w.shape}, the problem "
                          f"{problem.w0.shape}")
-    for key, value in (same or {}).items():
-        if resume.meta.get(key) != value:
-            raise ValueError(f"resume: {key} must be the interrupted run's "
-                             f"{resume.meta.get(key)!r}, got {value!r}")
-    check_same_problem(resume.meta, problem, "resume: the trajectory")
-    if resume.meta.get("run_id") != run_id:
-        raise ValueError("resume: the trajectory is a run with other options (its run "
-                         "identity differs)")
+    _check_belongs(resume, problem, same, run_id)
     return Start(w, resume, dict(resume.meta["resume"]), run_id, problem.identity(),
                  dict(same or {}))
 
@@ -350,14 +352,7 @@ def network_concat(first: Any, second: Any, per_record: Iterable[str] = ()) -> A
     if first is None:
         return second
     from ..results.network import NetworkTrajectory
-    meta = dict(second.meta)
-    for key in per_record:
-        if key in first.meta and key in meta:
-            meta[key] = np.concatenate([first.meta[key], meta[key]])
-    for key in COUNTERS:
-        if key in first.meta and key in meta:
-            meta[key] = first.meta[key] + meta[key]
-    meta["resumed"] = True
+    meta = _joined_meta(first.meta, second.meta, per_record)
     return NetworkTrajectory(t=np.concatenate([first.t, second.t]),
                              loss=np.concatenate([first.loss, second.loss]),
                              S=np.concatenate([first.S, second.S]),
