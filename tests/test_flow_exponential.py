@@ -130,6 +130,23 @@ def test_auto_scheme_chooses_by_horizon_and_rtol():
         np.testing.assert_array_equal(traj.s, rodas.s)
 
 
+def test_auto_resumes_with_the_scheme_of_the_run_it_continues():
+    """A run to t < 1e6 (RODAS4 under auto) resumed to t = 1e8 stays RODAS4: a resume
+    continues the same computation (to the tolerance of one RODAS4 run to the end: the
+    head's last record is a step end that the whole run does not have)."""
+    problem = pyscale.Problem.power_law(200, 2.0, seed=0)
+    times = np.concatenate([[0.0], np.geomspace(1e-2, 1e8, 41)])
+    head = pyscale.simulate(problem, "flow", t=times[times <= 1e3], rtol=1e-9)
+    assert head.meta["scheme"] == "rodas4"
+    rest = pyscale.simulate(problem, "flow", t=times, rtol=1e-9, resume=head)
+    assert rest.meta["scheme"] == "rodas4" and rest.meta["exponential_steps"] == 0
+    whole = pyscale.simulate(problem, "flow", t=times, rtol=1e-9, scheme="rodas4")
+    np.testing.assert_allclose(rest.s, whole.s, rtol=1e-7)
+    with pytest.raises(ValueError, match="scheme must be the interrupted run's 'rodas4'"):
+        pyscale.simulate(problem, "flow", t=times, rtol=1e-9, scheme="exponential",
+                         resume=head)
+
+
 def test_auto_scheme_is_the_cores_rule():
     """The front door resolves auto by the core's own rule (choose_flow_scheme), the one a
     C++ caller of FlowOptions{} gets."""

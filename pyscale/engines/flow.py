@@ -49,6 +49,18 @@ def _options(rtol: Any, atol: Any, h0: Any, hmax: Any, max_steps: Any, threads: 
     return opt
 
 
+def _resolved_scheme(opt: Any, t_end: float, resume: Any) -> Any:
+    """The scheme a run uses: ``auto`` resolved here, so that the run's identity and meta name
+    the scheme whose numerics it has — by the core's rule (flow engine page: Choosing the
+    scheme) for a fresh run, and as the scheme of the run it continues for a resume (a resume
+    continues the same computation, whatever horizon it now goes to)."""
+    if opt.scheme == SCHEMES["auto"] and resume is not None:
+        used = getattr(resume, "meta", {}).get("scheme")
+        if used in SCHEMES and used != "auto":
+            return SCHEMES[used]
+    return _core.flow.choose_flow_scheme(opt.scheme, opt.rtol, t_end)
+
+
 def run(problem: Problem, *, t: Any = None, rtol: float = 1e-9, atol: Optional[float] = None,
         h0: Optional[float] = None, hmax: float = np.inf, max_steps: int = 100_000_000,
         threads: int = 0, progress: Any = None, progress_every: int = 64,
@@ -67,9 +79,7 @@ def run(problem: Problem, *, t: Any = None, rtol: float = 1e-9, atol: Optional[f
         raise ValueError("method='flow' needs t= (record times, or a horizon)")
     times = check.record_times(t)
     opt = _options(rtol, atol, h0, hmax, max_steps, threads, progress_every, scheme)
-    # auto is resolved here, by the core's rule, so that the run's identity and meta name
-    # the scheme whose numerics it has (a resume of the same records resolves the same way)
-    opt.scheme = _core.flow.choose_flow_scheme(opt.scheme, opt.rtol, float(times[-1]))
+    opt.scheme = _resolved_scheme(opt, float(times[-1]), resume)
     scheme = SCHEME_NAMES[opt.scheme]
     opt.record_mode = RECORD_MODES[check.choice("record_mode", record_mode, RECORD_MODES)]
     evs = parse_events(events)
