@@ -532,18 +532,20 @@ def flow_coefficients(p, s, u, s_star):
 
 
 @njit(cache=True, error_model="numpy")
+def _in_domain(p, s, s_star):
+    """Per point, whether l(s_i, ·) is defined: s ≥ 0, s > 0 for a kinked student, s* > 0."""
+    kinked = p[int(p[3]) + 2] != 0.0
+    return (s >= 0.0) & ~((s <= 0.0) & kinked) & (s_star > 0.0)
+
+
+@njit(cache=True, error_model="numpy")
 def loss_many(p, s, u, s_star):
     """l(s_i, u_i) for arrays s, u (label noise excluded); NaN where the point is outside the
     pair's domain (s < 0, or s = 0 with a kinked student) instead of raising: the flow's dense
     output evaluates it along interpolated paths."""
-    out = np.empty(s.size)
-    kinked = p[int(p[3]) + 2] != 0.0
-    for i in range(s.size):
-        si = s[i]
-        if not (si >= 0.0) or (si <= 0.0 and kinked) or not s_star > 0.0:
-            out[i] = np.nan
-        else:
-            out[i] = loss(p, si, u[i], s_star)
+    out = np.full(s.size, np.nan)
+    for i in np.flatnonzero(_in_domain(p, s, s_star)):
+        out[i] = loss(p, s[i], u[i], s_star)
     return out
 
 
@@ -552,16 +554,10 @@ def coefficient_sum_many(p, s, u, s_star):
     """(l(s_i, u_i), |c0| + |c1| at (s_i, u_i)) for arrays s, u; NaN outside the pair's domain
     (as :func:`loss_many`): what bounds a horizon-aware compression's error (model page:
     Compression, Horizon-aware grouping)."""
-    value = np.empty(s.size)
-    rate = np.empty(s.size)
-    kinked = p[int(p[3]) + 2] != 0.0
-    for i in range(s.size):
-        si = s[i]
-        if not (si >= 0.0) or (si <= 0.0 and kinked) or not s_star > 0.0:
-            value[i] = np.nan
-            rate[i] = np.nan
-        else:
-            d = loss_gradient(p, si, u[i], s_star)
-            value[i] = d[0]
-            rate[i] = abs(2.0 * d[1]) + abs(d[2])
+    value = np.full(s.size, np.nan)
+    rate = np.full(s.size, np.nan)
+    for i in np.flatnonzero(_in_domain(p, s, s_star)):
+        d = loss_gradient(p, s[i], u[i], s_star)
+        value[i] = d[0]
+        rate[i] = abs(2.0 * d[1]) + abs(d[2])
     return value, rate
