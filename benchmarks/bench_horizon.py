@@ -141,8 +141,63 @@ class CompressedFlowScaling:
         return self._cpu(self.problem) / self._cpu(self._problem(1_000_000, grouping))
 
 
+def _radau_module():
+    """tests/reference_flow.py (SciPy's Radau and DOP853 on the flow), loaded by path."""
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "tests" / "reference_flow.py"
+    spec = importlib.util.spec_from_file_location("reference_flow", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def radau_table(d, a, rtols=(1e-6, 1e-9)):
+    """Rows of the table against SciPy's Radau at rtol 1e-12 (tests/reference_flow.py): per
+    rtol, each scheme's passes and wall time and its largest error in s, u and the relative
+    MSE (where the MSE is above 10^-8 of its start) over rtol; and Radau's own cost."""
+    ref_module = _radau_module()
+    problem = pyscale.Problem.power_law(d, a, seed=0)
+    t0 = time.perf_counter()
+    s, u, mse, info = ref_module.radau_reference(problem, TIMES)
+    info["seconds"] = time.perf_counter() - t0
+    resolved = mse > 1e-8 * mse[0]
+    rows = []
+    for rtol in rtols:
+        row = {"rtol": rtol}
+        for scheme in ("rodas4", "exponential"):
+            t0 = time.perf_counter()
+            tr = _flow(problem, rtol, scheme)
+            row[scheme] = {"passes": tr.meta["passes"], "seconds": time.perf_counter() - t0,
+                           "s": np.max(np.abs(tr.s - s)) / rtol,
+                           "u": np.max(np.abs(tr.u - u)) / rtol,
+                           "mse": np.max(np.abs(tr.mse[resolved] / mse[resolved] - 1)) / rtol}
+        rows.append(row)
+    return rows, info
+
+
+def _print_radau(sizes):
+    print("against SciPy Radau (rtol 1e-12, analytic Jacobian), errors over rtol: "
+          "s / u / relative MSE (MSE > 1e-8 of its start)")
+    for d in sizes:
+        for a in FlowSchemes.params[1]:
+            rows, info = radau_table(d, a)
+            print(f"d={d} a={a:g}: Radau {info['steps']} steps, {info['lu']} LU, "
+                  f"{info['seconds']:.0f} s, in z = w - σw* from t = {info['t_switch']:.3g}",
+                  flush=True)
+            for r in rows:
+                ro, ex = r["rodas4"], r["exponential"]
+                print(f"  rtol={r['rtol']:g}: passes {ro['passes']} -> {ex['passes']}  "
+                      f"wall exp/rodas4 {ex['seconds'] / ro['seconds']:.2f}  RODAS4 "
+                      f"{ro['s']:.2f} / {ro['u']:.2f} / {ro['mse']:.1f}  exponential "
+                      f"{ex['s']:.2f} / {ex['u']:.2f} / {ex['mse']:.2f}", flush=True)
+
+
 if __name__ == "__main__":
     import sys
+    if sys.argv[1:3] == ["--reference", "radau"]:
+        _print_radau([int(float(v)) for v in sys.argv[3:]] or [1000])
+        sys.exit(0)
     sizes = [int(float(v)) for v in sys.argv[1:]] or FlowSchemes.params[0]
     for d in sizes:
         for a in FlowSchemes.params[1]:

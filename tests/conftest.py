@@ -1,11 +1,11 @@
 import signal
 
-import numpy as np
 import pytest
 
-import pyscale
 # the flow's SciPy/NumPy references, imported by the tests from here
 from reference_flow import flow_reference, numpy_stats  # noqa: F401
+
+import pyscale
 
 # A suite started in the background (nohup, `&`, some batch schedulers) inherits SIGINT
 # ignored, and so would every command the tests start; the Ctrl-C tests need what a
