@@ -16,7 +16,7 @@ from ..model.problem import Problem
 
 __all__ = ["step_options", "sgd_options", "sgd_run_options", "check_workspace", "noise_variance",
            "require_physical", "streams_choice", "flow_options", "SAMPLES", "STREAMS",
-           "SCHEMES", "RECORD_MODES"]
+           "SCHEMES", "NETWORK_SCHEMES", "RECORD_MODES"]
 
 
 def step_options(lr: Any, steps: Any, record: Any, divergence_factor: Any):
@@ -30,8 +30,11 @@ def step_options(lr: Any, steps: Any, record: Any, divergence_factor: Any):
 
 
 
-#: The network flow's schemes (the Rosenbrock pair; the single-index flow adds its own).
-SCHEMES = {"rodas4": _core.flow.FlowScheme.rodas4, "ros4": _core.flow.FlowScheme.ros4}
+#: The flow's schemes by name, as the binding's FlowOptions takes them (the single-index
+#: flow takes all; the network flow the Rosenbrock pair, NETWORK_SCHEMES).
+SCHEMES = {"auto": _core.flow.FlowScheme.auto, "rodas4": _core.flow.FlowScheme.rodas4,
+           "ros4": _core.flow.FlowScheme.ros4, "exponential": _core.flow.FlowScheme.exponential}
+NETWORK_SCHEMES = ("rodas4", "ros4")
 RECORD_MODES = {"interpolate": _core.flow.FlowRecordMode.interpolate,
                 "step": _core.flow.FlowRecordMode.step}
 
@@ -41,7 +44,7 @@ def flow_options(rtol: Any, atol: Any, h0: Any, hmax: Any, max_steps: Any, threa
                  ) -> "_core.flow.FlowOptions":
     """The network flow's options, validated with the single-index flow's checks."""
     opt = _core.flow.FlowOptions()
-    opt.scheme = SCHEMES[check.choice("scheme", scheme, SCHEMES)]
+    opt.scheme = SCHEMES[check.choice("scheme", scheme, NETWORK_SCHEMES)]
     opt.rtol = check.rtol(rtol)
     opt.atol = -1.0 if atol is None else check.positive("atol", atol)
     opt.h0 = 0.0 if h0 is None else check.positive("h0", h0)

@@ -17,16 +17,13 @@ import pyscale._validate as check
 from ..model.problem import Problem
 from ..results.columns import no_mse_message
 from ..results.trajectory import Trajectory
+from ._options import RECORD_MODES, SCHEMES
 from ._run import base_meta, core_pair, core_problem, finish, progress_hook, start
 from .flow_events import dense_completion, parse_events, terminal_observer
 
-__all__ = ["run", "OPTIONS", "SCHEMES"]
+__all__ = ["run", "OPTIONS"]
 
-SCHEMES = {"auto": _core.flow.FlowScheme.auto, "rodas4": _core.flow.FlowScheme.rodas4,
-           "ros4": _core.flow.FlowScheme.ros4, "exponential": _core.flow.FlowScheme.exponential}
 SCHEME_NAMES = {v: k for k, v in SCHEMES.items()}
-RECORD_MODES = {"interpolate": _core.flow.FlowRecordMode.interpolate,
-                "step": _core.flow.FlowRecordMode.step}
 OPTIONS = ("t", "rtol", "atol", "h0", "hmax", "max_steps", "threads", "progress",
            "progress_every", "resume", "scheme", "record_mode", "events")
 #: The solver's smallest step relative to max(|t|, 1) (the core's step controller): a
