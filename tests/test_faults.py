@@ -20,18 +20,42 @@ from pyscale.app.cli import main
 from pyscale.app.config import parse_sweep
 from pyscale.app.sweep import run_sweep, run_task, tasks_of
 
-# A run that would take far longer than a second: refusing it in < 1 s proves that the
-# output path was checked before any work.
+# A run that would take minutes: the path checks must refuse it before any engine runs.
 LONG_RUN = ["simulate", "--d", "3000", "--a", "2", "--t", "1e9", "--no-progress"]
 UNWRITABLE = "/proc/pyscale-no-such-dir"  # cannot be created, even by root
 
 
 def cli(capsys, *argv):
-    start = time.perf_counter()
     code = main([str(a) for a in argv])
-    elapsed = time.perf_counter() - start
     out, err = capsys.readouterr()
-    return code, err, elapsed
+    return code, err
+
+
+@pytest.fixture
+def work_done(monkeypatch):
+    """Every entry point the CLI does its work through (an engine run, a checkpointed run,
+    a sweep's workers, a figure), replaced by one that records the call: the list of calls made."""
+    import types
+
+    import pyscale.app.checkpoint
+    import pyscale.app.sweep.driver
+    import pyscale.engines
+    calls = []
+
+    def recorder(name):
+        def called(*args, **kwargs):
+            calls.append(name)
+            raise AssertionError(f"{name} ran before the refusal")
+        return called
+    monkeypatch.setattr(pyscale.engines, "simulate", recorder("simulate"))
+    monkeypatch.setattr(pyscale.app.checkpoint, "run_checkpointed", recorder("checkpoint"))
+    for backend in ("LocalBackend", "DaskBackend"):  # a sweep's workers
+        monkeypatch.setattr(pyscale.app.sweep.driver, backend, recorder(backend))
+    figures = types.ModuleType("pyscale.app.figures")  # never the plotting stack itself
+    for name in ("make_all", "make_figure", "make_into"):
+        setattr(figures, name, recorder(name))
+    monkeypatch.setitem(sys.modules, "pyscale.app.figures", figures)
+    return calls
 
 
 def assert_one_line_error(code, err):
@@ -53,7 +77,7 @@ def a_file(tmp_path):
     "figure-exists", "figure-all-parent-is-a-file", "sweep-out-parent-is-a-file",
     "sweep-out-foreign-directory",
 ])
-def test_output_path_refused_before_any_work(capsys, tmp_path, a_file, case):
+def test_output_path_refused_before_any_work(capsys, tmp_path, a_file, case, work_done):
     existing = tmp_path / "done.npz"
     existing.write_bytes(b"finished result")
     sweep_config = tmp_path / "sweep.json"
@@ -79,22 +103,31 @@ def test_output_path_refused_before_any_work(capsys, tmp_path, a_file, case):
     }[case]
     if case == "figure-exists":
         a_file.with_suffix(".png").write_bytes(b"an earlier figure")
-    code, err, elapsed = cli(capsys, *argv)
+    code, err = cli(capsys, *argv)
     assert_one_line_error(code, err)
-    assert elapsed < 1.0, f"refused only after {elapsed:.2f} s"
+    assert work_done == [], f"refused only after {work_done}"
     assert existing.read_bytes() == b"finished result"  # nothing overwritten
     assert (foreign / "thesis.tex").read_text() == "precious"
     assert sorted(p.name for p in foreign.iterdir()) == ["thesis.tex"]
+
+
+@pytest.mark.parametrize("argv, out, called", [(LONG_RUN, "new.npz", "simulate"),
+                                                (["figure", "2"], "new.png", "make_figure")])
+def test_work_done_sees_the_work_of_an_accepted_path(capsys, tmp_path, work_done, argv, out,
+                                                     called):
+    """The recorder above does see a run that got past the path checks."""
+    cli(capsys, *argv, "--out", tmp_path / out)
+    assert work_done == [called]
 
 
 def test_force_allows_overwriting_an_existing_output(capsys, tmp_path):
     out = tmp_path / "run.npz"
     out.write_bytes(b"old")
     argv = ["simulate", "--d", "30", "--a", "2", "--t", "10", "--out", out, "--no-progress"]
-    code, err, _ = cli(capsys, *argv)
+    code, err = cli(capsys, *argv)
     assert_one_line_error(code, err)
     assert "--force" in err and out.read_bytes() == b"old"
-    code, err, _ = cli(capsys, *argv, "--force")
+    code, err = cli(capsys, *argv, "--force")
     assert code == 0, err
     assert len(pyscale.load(out)) == 201
 
@@ -296,14 +329,14 @@ def test_damaged_checkpoint_is_refused_by_name_and_left_untouched(capsys, tmp_pa
     checkpoint = tmp_path / "run.npz"
     argv = ["simulate", "--d", "40", "--a", "2", "--method", "gd", "--lr", "1e-2", "--steps",
             "2000", "--checkpoint", checkpoint, "--no-progress"]
-    code, err, _ = cli(capsys, *argv)
+    code, err = cli(capsys, *argv)
     assert code == 0, err
     if how == "not-an-npz":
         checkpoint.write_text("hello")
     else:
         _damage(checkpoint, how)
     damaged = checkpoint.read_bytes()
-    code, err, elapsed = cli(capsys, *argv)
+    code, err = cli(capsys, *argv)
     assert_one_line_error(code, err)
     assert code == 1 and str(checkpoint) in err and "not modified" in err
     assert checkpoint.read_bytes() == damaged
