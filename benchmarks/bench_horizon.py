@@ -10,7 +10,12 @@ beside the uniform one.
   over 200 records against RODAS4 at rtol 1e-12, over rtol, and the time of one exponential
   pass over one NumPy pass forming s and u (``lw = lam * w; lw @ w; lw @ w_star``).
   ``python benchmarks/bench_horizon.py [d ...]`` prints the table (with sizes given, only
-  that table).
+  that table). RODAS4 at 1e-12 is the project's own solver: ``python
+  benchmarks/bench_horizon.py --reference radau [d ...]`` (default d = 1000) prints the same
+  schemes' errors against an independent reference, SciPy's Radau at rtol 1e-12 with the
+  analytic Jacobian (tests/reference_flow.py; DOP853 cannot reach t = 10^12, its step being
+  stability-limited to O(1)). Radau factors the dense d × d matrix thousands of times
+  (tens of minutes at d = 1000 on a loaded 2-core machine), so it stays out of asv.
 * ``CompressedFlowScaling``: the compressed flow to t = 10^8 (a = 2, δ = 10^-3), uniform and
   horizon-aware (``horizon=1e8``), at d = 10^6 and 10^9: ``track_modes`` and
   ``track_cost_over_d1e6`` (this d's CPU time over d = 10^6's, same grouping).
