@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from reference_flow import flow_rhs
 from scipy.integrate import solve_ivp
 
 import pyscale
@@ -26,16 +27,6 @@ DATA = Path(__file__).parent / "data" / "flow_before_dense_output.npz"
 @pytest.fixture(scope="module")
 def problem():
     return Problem.power_law(300, 2.0, seed=0)
-
-
-def _rhs(problem):
-    lam, ws, s_star = problem.eigenvalues, problem.w_star, problem.s_star
-    lws = lam * ws
-
-    def rhs(_, w):
-        lw = lam * w
-        return 4.0 * (s_star - 3.0 * (lw @ w)) * lw + 8.0 * (lw @ ws) * lws
-    return rhs
 
 
 def _su(problem, w):
@@ -53,7 +44,7 @@ def reference(problem):
              lambda t, w: abs(_su(problem, w)[1]) - band,
              lambda t, w: _su(problem, w)[0] - band,
              lambda t, w: _su(problem, w)[0] - 0.5]
-    sol = solve_ivp(_rhs(problem), (0.0, 600.0), problem.w0, method="DOP853", rtol=1e-12,
+    sol = solve_ivp(flow_rhs(problem), (0.0, 600.0), problem.w0, method="DOP853", rtol=1e-12,
                     atol=1e-14, events=funcs, dense_output=True)
     assert sol.success
     return sol
