@@ -33,9 +33,10 @@
 // and p, q; then the B scalars g_j (detail::ModeChainEngine).
 // Cost: about 2 B Gaussians per mode with n_m >= 2 (B for n_m = 1) plus one gamma draw
 // per mode with n_m >= 3 (~1 Gaussian + 1 uniform, rejections < 5%); beta and the
-// chi-squares are drawn only on the modes that use them. The sums p_j, q_j are added mode
-// by mode in a fixed order (their bits are the run's): a latency-bound ~1 ns per mode,
-// which on modes of one coordinate is about the cost of their one Gaussian.
+// chi-squares are drawn only on the modes that use them. The sums p_j, q_j are added in 8
+// lanes per chunk (mode i of a chunk starting at c in lane (i - c) mod 8, the lanes combined
+// in one fixed tree, chunk partials in order): their bits are the run's, the same on every
+// path and thread count, and 8 independent chains are not bound by the adder's latency.
 #pragma once
 
 #include <algorithm>
