@@ -39,8 +39,9 @@ assumed; the rerun draws another realisation of the compressed problem (the draw
 the modes), which moves the learned part by 2 % at t = 4600 — the realisations' own spread
 across problem seeds is 89 % — and leaves the law's error on it (2.3 % median, 3.3 % max)
 as it was. Each MSE title gives the records' max |c0| + |c1| against the K used. The full
-figure costs about 140 s of CPU (most of it the a = 1.5 panel:
-2·10⁶ steps × 8 seeds on 686 modes): 73–77 s on two free cores, where each ensemble runs its
+figure costs about 170 s of CPU (most of it the a = 1.5 panel:
+2·10⁶ steps × 8 seeds on 686 modes; the a = 2 rerun about 25 s): 134 s measured on a shared
+two-core machine, 73–77 s on two free cores before the rerun, where each ensemble runs its
 seeds side by side; the quick one (d = 2·10⁴, a = 2, 4 seeds, t ≤ 300) a few seconds.
 """
 from __future__ import annotations
