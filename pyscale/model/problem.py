@@ -449,23 +449,24 @@ class Problem:
 
 def _horizon(horizon: Any, compress: Any) -> Optional[float]:
     """The validated horizon T (None: uniform grouping); it sizes a compression."""
-    if horizon is None:
-        return None
-    if compress is None:
-        raise ValueError("horizon= sizes the modes of a compression: pass compress=δ too "
-                         "(an uncompressed problem is exact at every t)")
-    return check.positive("horizon", horizon)
+    return _sizing("horizon", horizon, compress, "a compression", "compress=δ",
+                   " (an uncompressed problem is exact at every t)")
 
 
 def _bound(bound: Any, horizon: Optional[float]) -> Optional[float]:
     """The validated bound K on |c0| + |c1| a horizon-aware compression is sized for (None:
     the flow's own bound)."""
-    if bound is None:
+    return _sizing("bound", bound, horizon, "a horizon-aware compression", "horizon=T")
+
+
+def _sizing(name: str, value: Any, needed: Any, what: str, needs: str,
+            why: str = "") -> Optional[float]:
+    """``value`` as a finite float > 0 (None when not given), refused without ``needed``."""
+    if value is None:
         return None
-    if horizon is None:
-        raise ValueError("bound= sizes the modes of a horizon-aware compression: pass "
-                         "horizon=T too")
-    return check.positive("bound", bound)
+    if needed is None:
+        raise ValueError(f"{name}= sizes the modes of {what}: pass {needs} too{why}")
+    return check.positive(name, value)
 
 
 def _start_stats(lam: np.ndarray, w_star: np.ndarray, w0: np.ndarray) -> tuple[float, float]:
