@@ -224,6 +224,8 @@ def test_bound_needs_a_horizon():
         Problem.power_law(10**6, 2.0, compress=1e-2, bound=50.0)
     with pytest.raises(ValueError, match="pass horizon=T too"):
         Problem.power_law(1000, 2.0).compress(1e-2, bound=50.0)
+    with pytest.raises(ValueError, match="pass horizon=T too"):  # a network: never sized
+        Problem.power_law(1000, 2.0, units=2, teacher_units=2).compress(1e-2, bound=50.0)
 
 
 def test_a_raised_bound_survives_a_saved_file(tmp_path):

@@ -343,6 +343,7 @@ class Problem:
         Compression, Horizon-aware grouping); engines refuse runs past T. ``bound=K`` (with
         ``horizon``): the modes sized for |c0| + |c1| up to max(K, the flow's bound), as
         for :meth:`power_law`."""
+        bound = _bound(bound, horizon)
         if self.is_network:
             if horizon is not None:
                 raise ValueError("horizon= sizes the modes with the single-index flow's "
@@ -359,7 +360,6 @@ class Problem:
                            info={**self.info, "compressed": modes.info}, link=self.link,
                            readout=self.readout, teacher_readout=self.teacher_readout)
         horizon = _horizon(horizon, rtol)
-        bound = _bound(bound, horizon)
         if horizon is None:
             modes = compression.group(self.eigenvalues, self.w_star, self.w0, self.counts,
                                       rtol=rtol, representative=representative)
