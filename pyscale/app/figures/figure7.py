@@ -33,15 +33,15 @@ seeds): the a = 1.5 and 3 ensembles stay below 19 and 22 (Phase III sits near 16
 a = 2 members overshoot in the escape — s = 7.5 s* at t = 7.6 (|c0| + |c1| = 89.3) and
 s = 3.7 s* at t = 37 (48.5), one record each. So a panel whose records leave K is rerun on
 modes sized for 1.25× the largest value seen (:func:`~._dimension.sgd_within_bound`, at most
-twice): a = 2 once, on K = 112 (464 modes instead of 353), where its records reach 66.5.
+twice): a = 2 once, on K = 111.6 (464 modes instead of 353), where its records reach 66.5.
 No SGD bound is known before the run (its excursions are random), so K is measured, not
 assumed; the rerun draws another realisation of the compressed problem (the draw depends on
 the modes), which moves the learned part by 2 % at t = 4600 — the realisations' own spread
 across problem seeds is 89 % — and leaves the law's error on it (2.3 % median, 3.3 % max)
 as it was. Each MSE title gives the records' max |c0| + |c1| against the K used. The full
-figure costs about 170 s of CPU (most of it the a = 1.5 panel:
-2·10⁶ steps × 8 seeds on 686 modes; the a = 2 rerun about 25 s): 134 s measured on a shared
-two-core machine, 73–77 s on two free cores before the rerun, where each ensemble runs its
+figure costs about 155 s of CPU (most of it the a = 1.5 panel:
+2·10⁶ steps × 8 seeds on 686 modes; the a = 2 rerun about 20 s): 103 s on two lightly shared
+cores (73–77 s on two free cores before the rerun), where each ensemble runs its
 seeds side by side; the quick one (d = 2·10⁴, a = 2, 4 seeds, t ≤ 300) a few seconds.
 """
 from __future__ import annotations
@@ -205,14 +205,15 @@ def _mse_panel(ax, panel: Panel, color) -> None:
 
 
 def bound_note(panel: Panel) -> str:
-    """'\nmax |c0| + |c1| = 16.9 ≤ K = 31.3' (a compressed problem; ', modes re-sized 1×'
-    after a rerun): what the records reached against the K the modes were sized with."""
+    """'\nmax |c0| + |c1| = 16.9 ≤ K = 31.31' (a compressed problem; ', modes re-sized 1×'
+    after a rerun): what the records reached against the K the modes were sized with (to
+    4 digits: enough to rebuild the problem's modes, :func:`panel_problem` with ``bound``)."""
     rate = (panel.problem.info.get("compressed") or {}).get("rate")
     if rate is None:
         return ""
     seen = rate_seen(panel.problem, panel.members.ensemble)
     again = f", modes re-sized {panel.rounds}×" if panel.rounds else ""
-    return f"\nmax |c0| + |c1| = {seen:.3g} {'≤' if seen <= rate else '>'} K = {rate:.3g}{again}"
+    return f"\nmax |c0| + |c1| = {seen:.3g} {'≤' if seen <= rate else '>'} K = {rate:.4g}{again}"
 
 
 def _learned_panel(ax, panel: Panel, color) -> None:
