@@ -160,8 +160,9 @@ def big():
     return Problem.power_law(10**9, 2.0, seed=5, noise=0.05, compress=1e-3)
 
 
-def test_threads_do_not_change_the_bits(big):
-    opts = dict(lr=0.02, steps=60, record=[0, 30, 60], seed=9, batch=2)
+@pytest.mark.parametrize("batch", [1, 2])
+def test_threads_do_not_change_the_bits(big, batch):
+    opts = dict(lr=0.02, steps=60, record=[0, 30, 60], seed=9, batch=batch)
     one = simulate(big, "sgd", threads=1, **opts)
     two = simulate(big, "sgd", threads=2, **opts)
     assert two.meta["engine"] == "mode_chain"
@@ -175,10 +176,11 @@ def test_threads_do_not_change_the_bits(big):
     assert one.s[-1] == pytest.approx(ref["s"], rel=1e-12)
 
 
-@pytest.mark.parametrize("batch", [1, 2])
+@pytest.mark.parametrize("batch", [1, 2, 4])
 def test_vector_and_scalar_paths_give_the_same_bits(batch):
     # Modes of 1, 2, 3 and many coordinates, a chunk of single coordinates only (no
-    # chi-square) and counts that leave a tail of fewer than eight modes to the scalar loop.
+    # chi-square) and counts that leave a tail of fewer than eight modes to the scalar
+    # loops (the update's, and the 8-lane sums p, q: 644 modes, chunks of 512 and 132).
     counts = np.r_[np.ones(600), [2, 3, 1, 2], np.arange(3, 40), [2, 1, 1]]
     lam = 1.0 / (1.0 + np.arange(counts.size)) ** 1.5
     lam /= lam @ counts
@@ -222,6 +224,19 @@ def test_interrupt_and_resume_continue_exactly(small):
     np.testing.assert_array_equal(done.meta["online_loss"], whole.meta["online_loss"])
     with pytest.raises(ValueError, match="streams must be the interrupted run"):
         simulate(small, "sgd", resume=part, streams="common", **opts)
+
+
+def test_a_run_saved_with_the_earlier_sum_order_is_refused(small):
+    # Runs saved before the 8-lane sums carry no "sums" in their run options (nor in their
+    # run identity): continuing one would match neither version's run.
+    opts = dict(lr=0.02, steps=300, record=[0, 100, 300], seed=3)
+    with pytest.raises(Interrupted) as err:
+        simulate(small, "sgd", progress=lambda t, k: k < 100, progress_every=100, **opts)
+    part = err.value.trajectory
+    assert part.meta["run_options"]["sums"] == "8 lanes"
+    del part.meta["run_options"]["sums"]
+    with pytest.raises(ValueError, match="saved by an earlier pyscale.*rerun it from the start"):
+        simulate(small, "sgd", resume=part, **opts)
 
 
 def test_ensemble_members_are_the_single_runs(small):

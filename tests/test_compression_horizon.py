@@ -190,3 +190,68 @@ def test_chain_in_law_against_the_uniform_grouping():
     for j in range(4):
         for i in range(2):
             assert scipy.stats.ks_2samp(h[:, j, i], u[:, j, i]).pvalue > 1e-3, (j, i)
+
+
+def test_bound_sizes_the_modes_for_a_larger_rate():
+    """``bound=K`` sizes the modes with max(K, the flow's bound): more modes (the resolved
+    eigenvalue 1/(K T) is lower), another identity, the K used in the info; a bound below
+    the flow's changes nothing."""
+    plain = Problem.power_law(10**9, 2.0, compress=1e-2, horizon=5e3)
+    raised = Problem.power_law(10**9, 2.0, compress=1e-2, horizon=5e3, bound=100.0)
+    low = Problem.power_law(10**9, 2.0, compress=1e-2, horizon=5e3, bound=1.0)
+    assert plain.info["compressed"]["rate"] == pytest.approx(K_SMALL_START, rel=1e-15)
+    assert raised.info["compressed"]["rate"] == 100.0
+    assert raised.n_modes > plain.n_modes
+    assert raised.identity() != plain.identity()
+    assert low.identity() == plain.identity() and low.info == plain.info
+    explicit = Problem.power_law(10**5, 2.0, seed=1)
+    grouped = explicit.compress(1e-2, horizon=100.0)
+    wider = explicit.compress(1e-2, horizon=100.0, bound=300.0)
+    assert wider.info["compressed"]["rate"] == 300.0
+    assert wider.n_modes > grouped.n_modes and wider.identity() != grouped.identity()
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf"), "x"])
+def test_bad_bounds_are_refused(bad):
+    with pytest.raises((ValueError, TypeError), match="bound"):
+        Problem.power_law(10**6, 2.0, compress=1e-2, horizon=10.0, bound=bad)
+    with pytest.raises((ValueError, TypeError), match="bound"):
+        Problem.power_law(1000, 2.0).compress(1e-2, horizon=10.0, bound=bad)
+
+
+def test_bound_needs_a_horizon():
+    with pytest.raises(ValueError, match="pass horizon=T too"):
+        Problem.power_law(10**6, 2.0, compress=1e-2, bound=50.0)
+    with pytest.raises(ValueError, match="pass horizon=T too"):
+        Problem.power_law(1000, 2.0).compress(1e-2, bound=50.0)
+    with pytest.raises(ValueError, match="pass horizon=T too"):  # a network: never sized
+        Problem.power_law(1000, 2.0, units=2, teacher_units=2).compress(1e-2, bound=50.0)
+
+
+def test_a_raised_bound_survives_a_saved_file(tmp_path):
+    from pyscale.app.io import load_problem, save_trajectory
+    p = Problem.power_law(10**6, 2.0, compress=1e-2, horizon=10.0, bound=80.0, noise=0.05)
+    tr = simulate(p, "sgd", lr=0.01, steps=1000, seed=1)
+    save_trajectory(tr, tmp_path / "run.npz", problem=p)
+    back = load_problem(tmp_path / "run.npz")
+    assert back.identity() == p.identity()
+    assert back.info["compressed"]["rate"] == 80.0
+    assert _run.check_horizon(back, 10.0, np.asarray(back.w0))[1] == 80.0
+
+
+def test_sgd_sized_with_a_large_enough_bound_does_not_warn():
+    """Online SGD with label noise σ² = 1 at lr = 0.05 leaves the flow's K = 31.3 (its
+    records reach |c0| + |c1| ≈ 50 here): it warns, with the value; the same run on modes
+    sized with bound = 200 stays inside and does not."""
+    rec = np.linspace(0, 400, 41).astype(int)
+
+    def run(bound):
+        p = Problem.power_law(10**5, 2.0, compress=1e-2, horizon=20.0, noise=1.0, bound=bound)
+        return simulate(p, "sgd", lr=0.05, steps=400, seed=1, record=rec)
+
+    with pytest.warns(RuntimeWarning, match=r"reached .* above the bound K = 31.3.*bound >="):
+        run(None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tr = run(200.0)
+    assert C.rate_of(1.0, tr.s, tr.u) < 200.0

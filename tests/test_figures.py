@@ -431,3 +431,59 @@ def test_figure9_marks_what_it_measured(quick_figures):
     texts = " ".join(_plot.figure_texts(fig))
     for needle in ("mean student–student |cosine|", "unit 4: max_l |cos_jl|"):
         assert needle in texts
+
+
+def test_an_sgd_run_that_leaves_its_bound_is_rerun_on_resized_modes():
+    """Online SGD at σ² = 1, lr = 0.05 (1 of 4 seeds completes) leaves the flow's K = 31.3
+    (records ≈ 50): the rule
+    rebuilds the problem with bound = 1.25 × the largest |c0| + |c1| seen and reruns it,
+    and the rerun's records stay inside its K; only the run that was redone is silent."""
+    import warnings
+
+    def build(bound):
+        return _dimension.build_problem(10**5, 2.0, 20.0, bound=bound, noise=1.0)
+
+    runs = _plot.Runs(4, "bound", enabled=False)
+
+    def run(problem):  # as the figures run it: the members that did not diverge
+        return runs.sgd_members(problem, 4, lr=0.05, steps=400,
+                                record=np.linspace(0, 400, 21).astype(int))
+
+    first = build(None)
+    with pytest.warns(RuntimeWarning, match="reached"):  # the engine's own warning
+        once = run(first).ensemble
+    seen = _dimension.rate_seen(first, once)
+    assert seen > first.info["compressed"]["rate"]
+    assert _dimension.bound_to_resize(first, once) == pytest.approx(1.25 * seen)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        problem, members, rounds = _dimension.sgd_within_bound(build, run)
+    assert rounds >= 1
+    assert problem.info["compressed"]["rate"] >= 1.25 * seen
+    assert _dimension.bound_to_resize(problem, members.ensemble) is None
+    explicit = pyscale.Problem.power_law(1000, 2.0)  # exact at any coefficients
+    assert _dimension.bound_to_resize(explicit, members.ensemble) is None
+
+
+def test_the_bound_rule_stops_after_its_rounds():
+    """A run that always leaves K is redone BOUND_ROUNDS times, each on 1.25× what the
+    last one reached, then kept (its engine's warning is not silenced)."""
+    asked = []
+
+    class Records:  # |c0| + |c1| = |4(1 − 3s)| + 0 = 4 (3s − 1) at u = 0
+        def __init__(self, rate):
+            self.s, self.u = np.array([[(rate / 4.0 + 1.0) / 3.0]]), np.zeros((1, 1))
+
+    def build(bound):
+        asked.append(bound)
+        return _dimension.build_problem(10**5, 2.0, 10.0, bound=bound)
+
+    def run(problem):
+        return _plot.Members(Records(2.0 * problem.info["compressed"]["rate"]), 1, ())
+
+    problem, members, rounds = _dimension.sgd_within_bound(build, run)
+    assert rounds == _dimension.BOUND_ROUNDS == len(asked) - 1
+    assert asked[0] is None
+    for before, after in zip(asked[1:], asked[2:]):
+        assert after == pytest.approx(1.25 * 2.0 * before)
+    assert problem.info["compressed"]["rate"] == asked[-1]

@@ -77,10 +77,26 @@ def test_figure_1_counts_in_its_dimension_module():
     assert Problem.power_law(10 ** 5, 2.0, seed=0, compress=1e-2).n_modes == 1363
 
 
+def _figure_7_bounds() -> list:
+    """Per panel, the K its modes were sized with as the committed PNG's MSE title gives it
+    (None: the flow's own K; a panel rerun on re-sized modes says so), and a check that
+    each panel's records stayed inside it."""
+    from pyscale.app.figures.gallery import png_texts
+    titles = [t for t in png_texts(ROOT / "docs" / "gallery" / "figure7.png")
+              if "max |c0| + |c1|" in t]
+    assert len(titles) == len(figure7.PARAMS["full"]["a"])
+    bounds = []
+    for title in titles:
+        found = re.search(r"max \|c0\| \+ \|c1\| = [0-9.]+ ≤ K = ([0-9.]+)", title)
+        assert found, title  # the records stayed inside the K used
+        bounds.append(float(found.group(1)) if "re-sized" in title else None)
+    return bounds
+
+
 def test_figure_7_counts_in_the_gallery_page_and_the_readme():
     p = figure7.PARAMS["full"]
-    counts = [figure7.panel_problem(p, a, lr, t)[0].n_modes
-              for a, lr, t in zip(p["a"], p["lr"], p["t"])]
+    counts = [figure7.panel_problem(p, a, lr, t, bound)[0].n_modes
+              for a, lr, t, bound in zip(p["a"], p["lr"], p["t"], _figure_7_bounds())]
     quoted = ", ".join(f"{n:,}" for n in counts[:-1]) + f" and {counts[-1]:,} modes"
     assert quoted in _text("docs/gallery.md")
     assert f"on {' / '.join(f'{n:,}' for n in counts)} modes" in _text("README.md")

@@ -135,7 +135,8 @@ def check_rate(bound: Optional[tuple], s: np.ndarray, u: np.ndarray, what: str) 
     if seen > rate * (1.0 + 1e-9):
         warnings.warn(f"{what}: the coefficients |c0| + |c1| reached {seen:.6g}, above the "
                       f"bound K = {rate:.6g} its problem's horizon-aware compression "
-                      f"assumed: compress without a horizon to cover this run",
+                      f"assumed: compress with bound >= {seen:.6g} (or without a horizon) "
+                      f"to cover this run",
                       RuntimeWarning, stacklevel=4)
 
 

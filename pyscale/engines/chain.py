@@ -25,7 +25,13 @@ from ..model.compression import ModeLayout, mode_layout
 from ..model.problem import Problem
 from ._run import core_pair
 
-__all__ = ["Modes", "modes_of", "run_chain", "run_chain_ensemble"]
+__all__ = ["Modes", "modes_of", "run_chain", "run_chain_ensemble", "SUMS", "check_resumable"]
+
+#: How the chain adds its sums p_j, q_j: in 8 lanes per chunk of modes. Their rounding is
+#: part of a seeded run's bits, so this is one of the options that identify a chain run
+#: (``meta["run_options"]["sums"]``); runs saved before it was recorded added them in
+#: another order.
+SUMS = "8 lanes"
 
 #: The chain's modes: where each mode's (c1, c2) is stored (model layer,
 #: :class:`pyscale.model.compression.ModeLayout`).
@@ -50,6 +56,16 @@ def modes_of(problem: Problem) -> Modes:
             f"iterate off that line, which needs a second stored coordinate: give w(0) a "
             f"component across w* on every mode")
     return modes
+
+
+def check_resumable(resume) -> None:
+    """Refuse to continue a chain run saved by a version that added its sums in another
+    order: the continuation would match neither that version's run nor this one's."""
+    meta = getattr(resume, "meta", None) or {}
+    if meta.get("engine") == "mode_chain" and meta.get("run_options", {}).get("sums") != SUMS:
+        raise ValueError("resume: this mode-chain run was saved by an earlier pyscale, which "
+                         "added the sums p, q in another order, so it cannot continue bit for "
+                         "bit: rerun it from the start")
 
 
 def run_chain(problem: Problem, modes: Modes, w: np.ndarray, noise: float, lr: float,

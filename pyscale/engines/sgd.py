@@ -56,9 +56,11 @@ def run(problem: Problem, *, lr: Optional[float] = None, steps: Optional[int] = 
         divergence_factor, samples, simd, streams)
     modes = chain.modes_of(problem) if problem.is_compressed else None
     check_workspace(problem, batch, opt, modes=modes)
-    begun = start(problem, "sgd", resume, {"lr": lr, "batch": batch, "seed": seed,
-                                           "noise": noise, "streams": streams},
-                  t_end=steps * lr)
+    same = {"lr": lr, "batch": batch, "seed": seed, "noise": noise, "streams": streams}
+    if modes is not None:  # the chain's sum order is part of its bits
+        chain.check_resumable(resume)
+        same["sums"] = chain.SUMS
+    begun = start(problem, "sgd", resume, same, t_end=steps * lr)
     state = step_state(begun)
     rec = rec[rec > state.step] if begun.previous is not None else rec
     started = time.perf_counter()

@@ -232,7 +232,8 @@ class Problem:
                   init: str = "sphere", noise: float = 0.0,
                   compress: Optional[float] = None,
                   horizon: Optional[float] = None, link: PairLike = "square",
-                  units: Optional[int] = None, teacher_units: Optional[int] = None,
+                  bound: Optional[float] = None, units: Optional[int] = None,
+                  teacher_units: Optional[int] = None,
                   readout: Any = None, teacher_readout: Any = None,
                   teachers: str = "random") -> "Problem":
         """The paper's problem (model page: Data model): λ_i = i^(-a)/H_{d,a},
@@ -247,6 +248,10 @@ class Problem:
         ``horizon=T`` (with ``compress``) sizes each mode by what runs up to t = T resolve
         (model page: Compression, Horizon-aware grouping): the same O(δ) accuracy up to T
         with a number of modes that no longer grows with d. Engines refuse runs past T.
+        ``bound=K`` (with ``horizon``) sizes the modes for coefficients |c0| + |c1| up to
+        max(K, the flow's own bound) instead of the flow's bound alone: what online SGD,
+        whose loss may rise, needs when its records leave the flow's (model page:
+        Compression, Horizon-aware grouping); ``info["compressed"]["rate"]`` is the K used.
 
         A two-layer network (networks page: The model) with ``units`` = p student and
         ``teacher_units`` = k teacher units (either given, or a readout): teacher columns
@@ -266,6 +271,7 @@ class Problem:
         link = LinkPair(link)
         _check_no_underflow(d, a)
         horizon = _horizon(horizon, compress)
+        bound = _bound(bound, horizon)
         if any(v is not None for v in (units, teacher_units, readout, teacher_readout)):
             p = net.units_of(units if units is not None or readout is None
                              else np.size(readout), "units")
@@ -295,7 +301,7 @@ class Problem:
                        teacher_readout=teacher_readout)
         if compress is not None:
             compress = check.grouping_tolerance(compress, name="compress")
-            modes = _draw_compressed(d, a, seed, target, compress, horizon, link)
+            modes = _draw_compressed(d, a, seed, target, compress, horizon, link, bound)
             return cls(modes.eigenvalues, modes.w_star, modes.w0, noise=noise, d=d,
                        counts=modes.counts, info={**info, "compressed": modes.info}, link=link)
         _check_fits(d)
@@ -330,11 +336,14 @@ class Problem:
         return int(np.unique(self.eigenvalues).size)
 
     def compress(self, rtol: float, representative: str = "target",
-                 horizon: Optional[float] = None) -> "Problem":
+                 horizon: Optional[float] = None, bound: Optional[float] = None) -> "Problem":
         """Group eigenvalues within a factor 1 + rtol into modes, summing the vectors exactly
         per mode (model page: Compression); see :func:`pyscale.model.compression.group`.
         ``horizon=T``: each mode sized by what runs up to t = T resolve (model page:
-        Compression, Horizon-aware grouping); engines refuse runs past T."""
+        Compression, Horizon-aware grouping); engines refuse runs past T. ``bound=K`` (with
+        ``horizon``): the modes sized for |c0| + |c1| up to max(K, the flow's bound), as
+        for :meth:`power_law`."""
+        bound = _bound(bound, horizon)
         if self.is_network:
             if horizon is not None:
                 raise ValueError("horizon= sizes the modes with the single-index flow's "
@@ -355,7 +364,7 @@ class Problem:
             modes = compression.group(self.eigenvalues, self.w_star, self.w0, self.counts,
                                       rtol=rtol, representative=representative)
         else:
-            modes = _group_for_horizon(self, rtol, representative, horizon)
+            modes = _group_for_horizon(self, rtol, representative, horizon, bound)
         return Problem(modes.eigenvalues, modes.w_star, modes.w0, noise=self.noise, d=self.d,
                        counts=modes.counts, info={**self.info, "compressed": modes.info},
                        link=self.link)
@@ -440,12 +449,24 @@ class Problem:
 
 def _horizon(horizon: Any, compress: Any) -> Optional[float]:
     """The validated horizon T (None: uniform grouping); it sizes a compression."""
-    if horizon is None:
+    return _sizing("horizon", horizon, compress, "a compression", "compress=δ",
+                   " (an uncompressed problem is exact at every t)")
+
+
+def _bound(bound: Any, horizon: Optional[float]) -> Optional[float]:
+    """The validated bound K on |c0| + |c1| a horizon-aware compression is sized for (None:
+    the flow's own bound)."""
+    return _sizing("bound", bound, horizon, "a horizon-aware compression", "horizon=T")
+
+
+def _sizing(name: str, value: Any, needed: Any, what: str, needs: str,
+            why: str = "") -> Optional[float]:
+    """``value`` as a finite float > 0 (None when not given), refused without ``needed``."""
+    if value is None:
         return None
-    if compress is None:
-        raise ValueError("horizon= sizes the modes of a compression: pass compress=δ too "
-                         "(an uncompressed problem is exact at every t)")
-    return check.positive("horizon", horizon)
+    if needed is None:
+        raise ValueError(f"{name}= sizes the modes of {what}: pass {needs} too{why}")
+    return check.positive(name, value)
 
 
 def _start_stats(lam: np.ndarray, w_star: np.ndarray, w0: np.ndarray) -> tuple[float, float]:
@@ -460,16 +481,18 @@ _HORIZON_DRAWS = 8
 
 
 def _draw_compressed(d: int, a: float, seed: int, target: str, rtol: float,
-                     horizon: Optional[float], link: LinkPair) -> "compression.Modes":
+                     horizon: Optional[float], link: LinkPair,
+                     bound: Optional[float] = None) -> "compression.Modes":
     """``draw_power_law``, horizon-aware when ``horizon`` is set: K assumed for s* = 1 and a
     small start (the square: L(0) ≤ 3 s*²; another pair: s(0) = 1/d, its mean, and
-    u(0) = 0), then checked against the draw's own s*, s(0), u(0)."""
+    u(0) = 0), at least ``bound``, then checked against the draw's own s*, s(0), u(0)."""
     if horizon is None:
         return compression.draw_power_law(d, a, seed=seed, target=target, rtol=rtol)
     if link.is_square:
         rate = compression.flow_rate_bound(1.0, 0.0, 0.0)
     else:
         rate = compression.flow_rate_bound(1.0, 1.0 / d, 0.0, pair=link)
+    rate = max(rate, bound or 0.0)
     for _ in range(_HORIZON_DRAWS):
         modes = compression.draw_power_law(d, a, seed=seed, target=target, rtol=rtol,
                                            horizon=horizon, rate=rate)
@@ -489,11 +512,12 @@ def _needed_rate(modes: "compression.Modes", link: LinkPair) -> float:
 
 
 def _group_for_horizon(problem: "Problem", rtol: float, representative: str,
-                       horizon: float) -> "compression.Modes":
-    """``group`` sized for ``horizon``, K from the problem's s*, w(0) — then checked against
-    the grouped arrays' own (a "count" eigenvalue moves s* by O(δ)), regrouped if short."""
-    rate = compression.flow_rate_bound(problem.s_star, *_start_stats(
-        problem.eigenvalues, problem.w_star, problem.w0), pair=problem.link)
+                       horizon: float, bound: Optional[float] = None) -> "compression.Modes":
+    """``group`` sized for ``horizon``, K from the problem's s*, w(0) (at least ``bound``) —
+    then checked against the grouped arrays' own (a "count" eigenvalue moves s* by O(δ)),
+    regrouped if short."""
+    rate = max(compression.flow_rate_bound(problem.s_star, *_start_stats(
+        problem.eigenvalues, problem.w_star, problem.w0), pair=problem.link), bound or 0.0)
     for _ in range(_HORIZON_DRAWS):
         modes = compression.group(problem.eigenvalues, problem.w_star, problem.w0,
                                   problem.counts, rtol=rtol, representative=representative,

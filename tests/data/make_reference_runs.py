@@ -4,10 +4,13 @@ The engine-layer rebuild must not change numerics: tests/test_reference_runs.py 
 each run with the current package from the saved arrays and requires bitwise equality.
 Run from the repository root with the package built in place:
 
-    python tests/data/make_reference_runs.py
+    python tests/data/make_reference_runs.py [NAME ...]
 
-Regenerate only for a deliberate change of numerics, and say so in the commit.
+Regenerate only for a deliberate change of numerics, and say so in the commit. With names
+(e.g. ``chain chain_b4 ens_chain``) only those runs are recomputed; every other array is
+copied from the saved file bit for bit.
 """
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -89,10 +92,15 @@ def run_options(saved, name, opts):
     return opts
 
 
-def main():
+def main(only=()):
     probs = problems()
     saved = np.load(OUT) if OUT.exists() else None
-    data = {}
+    known = set(RUNS) | set(ENSEMBLES) | set(HIERARCHY)
+    if only and (saved is None or not set(only) <= known):
+        raise SystemExit(f"make_reference_runs: error: names must be among {sorted(known)}, "
+                         f"with {OUT.name} present")
+    keep = (lambda name: name not in only) if only else (lambda name: False)
+    data = {k: saved[k] for k in saved.files if keep(k.split("/")[0])} if only else {}
     for key, p in probs.items():
         data[f"{key}/eigenvalues"] = p.eigenvalues
         data[f"{key}/w_star"] = p.w_star
@@ -100,6 +108,8 @@ def main():
         data[f"{key}/counts"] = p.counts
         data[f"{key}/scalars"] = np.array([p.noise, p.d], dtype=np.float64)
     for name, (key, method, opts) in RUNS.items():
+        if keep(name):
+            continue
         opts = run_options(saved, name, opts)
         if "t" in opts:
             data[f"{name}/t_request"] = np.asarray(opts["t"], dtype=np.float64)
@@ -108,12 +118,16 @@ def main():
             data[f"{name}/{field}"] = getattr(traj, field)
         data[f"{name}/w"] = traj.w
     for name, (key, method, opts) in ENSEMBLES.items():
+        if keep(name):
+            continue
         ens = pyscale.simulate_many(probs[key], method=method, threads=1, **opts,
                                     **ADAPT.get(method, {}))
         for field in ("s", "u", "mse", "train_loss"):
             data[f"{name}/{field}"] = getattr(ens, field)
         data[f"{name}/w"] = ens.w
     for name, (key, opts) in HIERARCHY.items():
+        if keep(name):
+            continue
         res = pyscale.hierarchy(probs[key], **opts)
         data[f"{name}/s"] = res.s
         data[f"{name}/u"] = res.u
@@ -122,4 +136,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    main(tuple(sys.argv[1:]))

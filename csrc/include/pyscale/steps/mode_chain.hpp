@@ -33,9 +33,10 @@
 // and p, q; then the B scalars g_j (detail::ModeChainEngine).
 // Cost: about 2 B Gaussians per mode with n_m >= 2 (B for n_m = 1) plus one gamma draw
 // per mode with n_m >= 3 (~1 Gaussian + 1 uniform, rejections < 5%); beta and the
-// chi-squares are drawn only on the modes that use them. The sums p_j, q_j are added mode
-// by mode in a fixed order (their bits are the run's): a latency-bound ~1 ns per mode,
-// which on modes of one coordinate is about the cost of their one Gaussian.
+// chi-squares are drawn only on the modes that use them. The sums p_j, q_j are added in 8
+// lanes per chunk (mode i of a chunk starting at c in lane (i - c) mod 8, the lanes combined
+// in one fixed tree, chunk partials in order): their bits are the run's, the same on every
+// path and thread count, and 8 independent chains are not bound by the adder's latency.
 #pragma once
 
 #include <algorithm>
@@ -124,13 +125,13 @@ inline int chain_threads(std::size_t m, int requested) {
 }
 
 // Bytes run_mode_chain allocates: sqrt(lambda), kappa, the gamma shapes, alpha and beta
-// (B per mode each), chunk flags and block partials.
+// (B per mode each), chunk flags, block partials and the p, q sums' lanes (8 per sum).
 inline std::size_t mode_chain_workspace_bytes(std::size_t m, int batch) {
     const std::size_t b = static_cast<std::size_t>(batch);
     const std::size_t chunks = (m + NormalStream::kChunk - 1) / NormalStream::kChunk;
     return m * (2 * sizeof(double) + GammaShapeTable::bytes_per_shape()) +
-           2 * b * m * sizeof(double) +
-           chunks * 4 * sizeof(std::size_t) + block_count(m) * (2 * b + 2) * sizeof(double);
+           2 * b * m * sizeof(double) + chunks * 4 * sizeof(std::size_t) +
+           block_count(m) * (2 * b * 9 + 2) * sizeof(double);
 }
 
 // s, u, s2, u2 and the two distances of the chain state (model page: Mode chain).
@@ -187,6 +188,7 @@ public:
             pairs_.assign(chunks, ModeRange{});
             chis_.assign(chunks, ModeRange{});
             pq_part_.resize(nb_ * 2 * B_);
+            lanes_.resize(nb_ * 2 * B_ * kLanes);
             su_part_.resize(nb_ * 2);
             pq_.resize(2 * B_);
             g_.resize(B_);
@@ -219,6 +221,13 @@ public:
 
 private:
     static constexpr std::size_t kC = NormalStream::kChunk;  // modes per chunk
+    static constexpr std::size_t kLanes = 8;                  // lanes of the p, q sums
+    // The kLanes lanes of a sum, added in one fixed tree: lane l with l + 4, then with
+    // l + 2, then the two halves (the order of a 512 -> 256 -> 128 -> 64-bit reduction).
+    static double lane_total(const double* l) {
+        const double h0 = l[0] + l[4], h1 = l[1] + l[5], h2 = l[2] + l[6], h3 = l[3] + l[7];
+        return (h0 + h2) + (h1 + h3);
+    }
 
     struct Sweep {
         bool update;          // apply the pending update (samples of pending_sample_)
@@ -227,9 +236,11 @@ private:
     };
     void sweep(const Sweep& plan);
     bool state_ok();  // s, u of the state the last update left: finite and s <= limit
-    void project_chunk(std::uint64_t sample, std::size_t c, std::size_t ce, double* part);
+    void project_chunk(std::uint64_t sample, std::size_t c, std::size_t ce, double* part,
+                       double* lanes);
     void update_chunk(std::size_t c, std::size_t ce, double* acc);
 #ifdef PYSCALE_PHILOX_AVX2
+    void project_avx512(std::size_t c, std::size_t ce, double* part);
     std::size_t update_avx512(std::size_t c, std::size_t ce, const double* chi, double* acc);
 #endif
     // y_j = tau(q_j) + sigma_noise xi_j.
@@ -260,7 +271,7 @@ private:
     bool pending_ = false;             // an update computed but not yet applied
     std::uint64_t pending_sample_ = 0;  // its samples' index (step - 1)
     double G_ = 0.0;                    // its sum_j g_j^2
-    std::vector<double> sl_, kappa_, alpha_, beta_, pq_part_, su_part_, pq_, g_;
+    std::vector<double> sl_, kappa_, alpha_, beta_, pq_part_, lanes_, su_part_, pq_, g_;
     GammaShapeTable shapes_;  // per mode: chi-square(n - 2) / 2 (n >= 3)
     // Per chunk, the modes [lo, hi) that need beta (n >= 2) / a chi-square (n >= 3): the
     // draws outside are skipped (in compressed power laws n grows along the modes, so the
@@ -340,27 +351,30 @@ template <class Pair>
 void ModeChainEngine<Pair>::sweep(const Sweep& plan) {
     for_blocks(nb_, threads_, [&](std::size_t bl) {
         double* part = pq_part_.data() + bl * 2 * B_;
+        double* lanes = lanes_.data() + bl * 2 * B_ * kLanes;
         std::fill(part, part + 2 * B_, 0.0);
         double acc[2] = {0.0, 0.0};
         const std::size_t lo = bl * kBlock, hi = std::min(p_.m, lo + kBlock);
         for (std::size_t c = lo; c < hi; c += kC) {
             const std::size_t ce = std::min(hi, c + kC);
             if (plan.update) update_chunk(c, ce, acc);
-            if (plan.draw) project_chunk(plan.sample, c, ce, part);
+            if (plan.draw) project_chunk(plan.sample, c, ce, part, lanes);
         }
         su_part_[2 * bl] = acc[0];
         su_part_[2 * bl + 1] = acc[1];
     });
 }
 
-// Draws alpha, beta of `sample` on modes [c, ce) and adds their p_j, q_j to part.
+// Draws alpha, beta of `sample` on modes [c, ce) and adds their p_j, q_j to part. Each sum
+// runs in kLanes lanes (mode i in lane (i - c) mod kLanes: independent chains, not one
+// latency-bound one), combined at the chunk's end by lane_total; every path (the AVX-512
+// one for batch 1, the scalar one with its explicit lanes) rounds each product and sum in
+// the same order, so all give the same bits. lanes: 2 B kLanes doubles of scratch.
 template <class Pair>
 void ModeChainEngine<Pair>::project_chunk(std::uint64_t sample, std::size_t c, std::size_t ce,
-                                           double* part) {
+                                           double* part, double* lanes) {
     double* al = alpha_.data() + c * B_;
     double* be = beta_.data() + c * B_;
-    const double* c1 = c1_;
-    const double* c2 = c2_;
     normals_.fill(sample, kChainAlphaDomain, c * B_, ce * B_, al);
     // beta only where n >= 2; 0 on modes of one coordinate (c2 = 0 there: beta unused)
     const ModeRange pr = pairs_[c / kC];
@@ -368,27 +382,81 @@ void ModeChainEngine<Pair>::project_chunk(std::uint64_t sample, std::size_t c, s
     std::fill(be, be + (blo - c) * B_, 0.0);
     if (bhi > blo) normals_.fill(sample, kChainBetaDomain, blo * B_, bhi * B_, be + (blo - c) * B_);
     std::fill(be + (bhi - c) * B_, be + (ce - c) * B_, 0.0);
-    if (B_ == 1) {  // the common case, with the sums in registers
-        double pp = 0.0, qq = 0.0;
-        for (std::size_t i = c; i < ce; ++i) {
-            const double s = sl_[i], a = al[i - c], b = be[i - c];
-            pp += s * (a * c1[i] + b * c2[i]);
-            qq += s * (a * p_.r[i]);
-        }
-        part[0] += pp;
-        part[1] += qq;
+#ifdef PYSCALE_PHILOX_AVX2
+    if (B_ == 1 && normals_.wide()) {
+        project_avx512(c, ce, part);
         return;
     }
+#endif
+    // Local non-aliasing pointers (the lanes are written, the rest only read).
+    const double* __restrict a = al;
+    const double* __restrict b = be;
+    const double* __restrict sl = sl_.data();
+    const double* __restrict c1 = c1_;
+    const double* __restrict c2 = c2_;
+    const double* __restrict r = p_.r;
+    double* __restrict ln = lanes;
+    const std::size_t B = B_;
+    std::fill(ln, ln + 2 * B * kLanes, 0.0);
     for (std::size_t i = c; i < ce; ++i) {
-        const double s = sl_[i];
-        const double* ai = al + (i - c) * B_;
-        const double* bi = be + (i - c) * B_;
-        for (std::size_t j = 0; j < B_; ++j) {
-            part[2 * j] += s * (ai[j] * c1[i] + bi[j] * c2[i]);
-            part[2 * j + 1] += s * (ai[j] * p_.r[i]);
+        const std::size_t l = (i - c) % kLanes;
+        const double s = sl[i];
+        const double* ai = a + (i - c) * B;
+        const double* bi = b + (i - c) * B;
+        for (std::size_t j = 0; j < B; ++j) {
+            const double x = ai[j] * c1[i], y = bi[j] * c2[i], z = ai[j] * r[i];
+            ln[(2 * j) * kLanes + l] += s * (x + y);
+            ln[(2 * j + 1) * kLanes + l] += s * z;
         }
     }
+    for (std::size_t j = 0; j < 2 * B; ++j) part[j] += lane_total(ln + j * kLanes);
 }
+
+#ifdef PYSCALE_PHILOX_AVX2
+// project_chunk's sums for batch 1, eight modes per AVX-512 operation: lane l of the
+// accumulators is the scalar path's lane l, and every product and sum is an explicitly
+// rounded operation in its order (never contracted into an FMA); a tail of fewer than
+// eight modes adds into its lanes only (the others keep their bits, -0 included).
+template <class Pair>
+__attribute__((target("avx512f,avx512dq"))) void ModeChainEngine<Pair>::project_avx512(
+    std::size_t c, std::size_t ce, double* part) {
+    static_assert(kLanes == 8, "project_avx512: one lane per double of a 512-bit register");
+    constexpr int R = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+    const double* __restrict al = alpha_.data() + c;
+    const double* __restrict be = beta_.data() + c;
+    const double* __restrict sl = sl_.data() + c;
+    const double* __restrict c1 = c1_ + c;
+    const double* __restrict c2 = c2_ + c;
+    const double* __restrict r = p_.r + c;
+    const std::size_t n = ce - c;
+    __m512d pp = _mm512_setzero_pd(), qq = _mm512_setzero_pd();
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m512d a = _mm512_loadu_pd(al + i), s = _mm512_loadu_pd(sl + i);
+        const __m512d x = _mm512_mul_round_pd(a, _mm512_loadu_pd(c1 + i), R);
+        const __m512d y = _mm512_mul_round_pd(_mm512_loadu_pd(be + i), _mm512_loadu_pd(c2 + i), R);
+        const __m512d z = _mm512_mul_round_pd(a, _mm512_loadu_pd(r + i), R);
+        pp = _mm512_add_round_pd(pp, _mm512_mul_round_pd(s, _mm512_add_round_pd(x, y, R), R), R);
+        qq = _mm512_add_round_pd(qq, _mm512_mul_round_pd(s, z, R), R);
+    }
+    if (i < n) {
+        const __mmask8 k = static_cast<__mmask8>((1u << (n - i)) - 1u);
+        const __m512d a = _mm512_maskz_loadu_pd(k, al + i), s = _mm512_maskz_loadu_pd(k, sl + i);
+        const __m512d x = _mm512_mul_round_pd(a, _mm512_maskz_loadu_pd(k, c1 + i), R);
+        const __m512d y = _mm512_mul_round_pd(_mm512_maskz_loadu_pd(k, be + i),
+                                              _mm512_maskz_loadu_pd(k, c2 + i), R);
+        const __m512d z = _mm512_mul_round_pd(a, _mm512_maskz_loadu_pd(k, r + i), R);
+        pp = _mm512_mask_add_round_pd(pp, k, pp,
+                                      _mm512_mul_round_pd(s, _mm512_add_round_pd(x, y, R), R), R);
+        qq = _mm512_mask_add_round_pd(qq, k, qq, _mm512_mul_round_pd(s, z, R), R);
+    }
+    alignas(64) double lanes[2 * kLanes];
+    _mm512_store_pd(lanes, pp);
+    _mm512_store_pd(lanes + kLanes, qq);
+    part[0] += lane_total(lanes);
+    part[1] += lane_total(lanes + kLanes);
+}
+#endif
 
 // The pending update on modes [c, ce) (its chi-squares drawn here); adds s, u of the
 // updated modes to acc.
