@@ -19,11 +19,35 @@ Each name is imported on first use (``import pyscale`` itself loads nothing heav
 ``pyscale`` command answers Ctrl-C from its first moment); ``pyscale.X`` is then the very
 object of its module.
 """
-from __future__ import annotations
+import _signal  # type: ignore[import-not-found, unused-ignore]  # built in, loaded: costs no import
+import sys as _sys
 
-import importlib
 
-from ._source_tree import package_path
+def _starts_the_pyscale_command() -> bool:
+    """Whether this import starts the ``pyscale`` command (``python -m pyscale`` or the
+    console script) rather than being a program's ``import pyscale``."""
+    if _sys.argv[:1] == ["-m"]:  # under -m, argv[0] is "-m" while the module is located
+        orig = list(getattr(_sys, "orig_argv", ()))
+        return "-m" in orig and orig[orig.index("-m") + 1:][:1] == ["pyscale"]
+    main = str(getattr(_sys.modules.get("__main__"), "__file__", None) or "")
+    if main.replace("\\", "/").rsplit("/", 1)[-1] not in ("pyscale", "pyscale-script.py"):
+        return False
+    try:  # the console script that pip writes: it imports and calls pyscale.__main__.run
+        with open(main, encoding="utf-8", errors="replace") as script:
+            return "from pyscale.__main__ import run" in script.read(4096)
+    except OSError:
+        return False
+
+
+if hasattr(_signal, "pthread_sigmask") and _starts_the_pyscale_command():
+    # The command's first moments: a Ctrl-C from here on is held by the kernel and
+    # delivered inside the command's guard (pyscale.__main__.run releases it), rather than
+    # ending the command as a traceback while the package loads.
+    _signal.pthread_sigmask(_signal.SIG_BLOCK, {_signal.SIGINT})
+
+import importlib  # noqa: E402  (after the hold: an import can take a Ctrl-C)
+
+from ._source_tree import package_path  # noqa: E402
 
 TYPE_CHECKING = False  # (not `typing`'s: `import pyscale` stays as light as can be)
 

@@ -155,3 +155,41 @@ def test_events_survive_save_and_load(tmp_path):
         np.testing.assert_array_equal(a.times, b.times)
         for key in a.records:
             np.testing.assert_array_equal(a.records[key], b.records[key])
+
+
+_MASK = ("import signal, pyscale; print(hasattr(signal, 'pthread_sigmask') and "
+         "signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []))")
+
+
+def test_a_program_importing_pyscale_keeps_ctrl_c(tmp_path):
+    """Only the command holds Ctrl-C while it loads: ``import pyscale`` in a program (even
+    one whose file is named pyscale) leaves SIGINT deliverable."""
+    script = tmp_path / "pyscale"
+    script.write_text(_MASK + "\n")
+    for command in ([sys.executable, "-c", _MASK], [sys.executable, str(script)]):
+        out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        assert out.strip() == "False", (command, out)
+
+
+def test_ctrl_c_inside_a_lazy_import_is_the_interrupt_line(monkeypatch, capsys):
+    """A Ctrl-C inside a compiled module's initialisation surfaces as an error raised from
+    the KeyboardInterrupt: the command still ends in its one line, status 130."""
+    from pyscale.app import cli
+
+    def interrupted_import(argv):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as err:
+            raise ImportError("initialization failed") from err
+
+    monkeypatch.setattr(cli, "_main", interrupted_import)
+    assert cli.main(["simulate"]) == 130
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "interrupted" in err, err
+
+    def broken(argv):
+        raise ImportError("a real failure")
+
+    monkeypatch.setattr(cli, "_main", broken)
+    with pytest.raises(ImportError, match="a real failure"):
+        cli.main(["simulate"])

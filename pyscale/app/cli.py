@@ -844,11 +844,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     command = _command_of(argv)
     try:
         return _main(argv)
+    except Exception as err:
+        # The command loads its modules on first use: a Ctrl-C inside a compiled module's
+        # initialisation or a class body surfaces as an error raised from it.
+        if not signals.caused_by_ctrl_c(err):
+            raise
+        return _stopped_line(command)
     except KeyboardInterrupt:
-        prefix = f"pyscale {command}" if command else "pyscale"
-        print(f"{prefix}: {signals.describe()}; nothing more was saved (outputs are written "
-              f"atomically: no partial files)", file=sys.stderr)
-        return signals.exit_status()
+        return _stopped_line(command)
+
+
+def _stopped_line(command: str) -> int:
+    """The one line (and status) of a command ended by Ctrl-C or SIGTERM."""
+    from . import signals
+    prefix = f"pyscale {command}" if command else "pyscale"
+    print(f"{prefix}: {signals.describe()}; nothing more was saved (outputs are written "
+          f"atomically: no partial files)", file=sys.stderr)
+    return signals.exit_status()
 
 
 def _main(argv: Optional[Sequence[str]]) -> int:
