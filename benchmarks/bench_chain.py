@@ -25,7 +25,7 @@
   (``track_step_over_draws``, goal ≤ 1.2).
 
 ``python -m benchmarks.bench_chain`` prints the same figures (best of 3, CPU time, one
-thread).
+thread; the step/draws ratios are the median of 5 pairs timed back to back).
 """
 import time
 
@@ -86,6 +86,19 @@ def _draw_seconds(modes):
         quantiles = np.quantile(shapes, (np.arange(16) + 0.5) / 16)
         draws += chis * float(np.mean([_gamma_time(a, 2 * 10**5) for a in quantiles]))
     return draws
+
+
+def _step_over_draws(problem, steps, pairs=5):
+    """The chain's step on `problem` over the bare draws of that step: the median over
+    `pairs` pairs of (step, draws) timed one right after the other. (This machine's speed
+    shifts by up to 1.6x for seconds at a time, both for the step and for the bare loops;
+    a ratio of two measurements taken far apart reads that shift, a pair does not.)"""
+    modes = modes_of(problem)
+    ratios = []
+    for _ in range(pairs):
+        step = _best(lambda: _steps(problem, steps)) / steps
+        ratios.append(step / _draw_seconds(modes))
+    return float(np.median(ratios))
 
 
 def _steps(problem, steps, seed=SEED):
@@ -170,8 +183,7 @@ class ChainDraws:
     track_gammas_per_second.unit = "1/s"
 
     def track_step_over_draws(self):
-        step = _best(lambda: _steps(self.problem, 200)) / 200
-        return step / _draw_seconds(self.modes)
+        return _step_over_draws(self.problem, 200)
     track_step_over_draws.unit = "x"
 
 
@@ -199,8 +211,7 @@ class ChainHorizonRun:
     track_speedup_over_uniform.unit = "x"
 
     def track_step_over_draws(self):
-        step = _best(lambda: _steps(self.problem, 2000)) / 2000
-        return step / _draw_seconds(modes_of(self.problem))
+        return _step_over_draws(self.problem, 2000)
     track_step_over_draws.unit = "x"
 
     def track_modes(self):
@@ -226,7 +237,7 @@ def main():
     draws = dr.gaussians * g + dr.chis * c
     print(f"draws per step: {dr.gaussians} Gaussians ({1 / g / 1e6:.0f} M/s), {dr.chis} χ² "
           f"({1 / c / 1e6:.0f} M/s, shape {dr.shape:.3g}): {draws * 1e6:.1f} µs; the step is "
-          f"{chain9 / draws:.2f}x its draws")
+          f"{dr.track_step_over_draws():.2f}x its draws")
     hz = ChainHorizonRun()
     hz.setup()
     print(f"d = 10^9, δ = 10^-3, horizon 10^4 ({hz.track_modes()} modes): "

@@ -176,12 +176,22 @@ def test_threads_do_not_change_the_bits(big, batch):
     assert one.s[-1] == pytest.approx(ref["s"], rel=1e-12)
 
 
+# First layout: modes of 1, 2, 3 and many coordinates, a chunk of single coordinates only
+# (no chi-square) and counts that leave a tail of fewer than eight modes to the scalar loops
+# (the update's, and the 8-lane sums p, q: 644 modes, chunks of 512 and 132). Second: runs
+# of single coordinates before, inside and after the modes of several, starting and ending
+# off the groups of eight (the vector paths skip the beta term there), and a last chunk
+# with such runs and a tail. Third: a last chunk of single coordinates only, with a tail.
+LAYOUTS = [np.r_[np.ones(600), [2, 3, 1, 2], np.arange(3, 40), [2, 1, 1]],
+           np.r_[np.ones(3), [2, 5, 2], np.ones(13), np.arange(3, 30), [2], np.ones(45),
+                 [7, 1, 3], np.ones(430), np.arange(3, 12), np.ones(21)],
+           np.r_[np.arange(3, 40), np.ones(500)]]
+
+
+@pytest.mark.parametrize("layout", [0, 1, 2])
 @pytest.mark.parametrize("batch", [1, 2, 4])
-def test_vector_and_scalar_paths_give_the_same_bits(batch):
-    # Modes of 1, 2, 3 and many coordinates, a chunk of single coordinates only (no
-    # chi-square) and counts that leave a tail of fewer than eight modes to the scalar
-    # loops (the update's, and the 8-lane sums p, q: 644 modes, chunks of 512 and 132).
-    counts = np.r_[np.ones(600), [2, 3, 1, 2], np.arange(3, 40), [2, 1, 1]]
+def test_vector_and_scalar_paths_give_the_same_bits(batch, layout):
+    counts = LAYOUTS[layout]
     lam = 1.0 / (1.0 + np.arange(counts.size)) ** 1.5
     lam /= lam @ counts
     rng = np.random.default_rng(5)

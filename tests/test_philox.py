@@ -72,7 +72,8 @@ def _philox4x32_numpy(g, c1, c2, c3, key):
     return out
 
 
-@pytest.mark.parametrize("m", [77, 101, 300])  # the widest loop, the AVX2 one, the tail
+# the widest loop, the AVX2 one, the tail; groups of eight counters and a last partial one
+@pytest.mark.parametrize("m", [77, 101, 300, 1, 7, 8, 9, 33, 40, 63])
 @pytest.mark.parametrize("simd", [True, False])
 def test_bulk_words_match_independent_implementation(simd, m):
     key, g0 = (0x12345678, 0x9ABCDEF0), 4_000_000_000

@@ -16,6 +16,7 @@
 // are in normal.hpp.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -194,8 +195,39 @@ __attribute__((target("avx2"))) inline void philox4x32_words_avx2(
             _mm256_storeu_si256(o + 3, _mm256_permute2x128_si256(u2, u3, 0x31));
         }
     }
-    philox4x32_words_scalar(key, g0 + static_cast<std::uint32_t>(k), c1, c2, c3, m - k,
-                            out + 2 * k);
+    // The rest eight counters at a time, the last group through a buffer (its counters past
+    // m are computed and dropped): a fill of any length costs about its share of full groups.
+    for (; k < m; k += 8) {
+        __m256i x0 = _mm256_add_epi32(
+            _mm256_set1_epi32(static_cast<int>(g0 + static_cast<std::uint32_t>(k))), lane);
+        __m256i x1 = _mm256_set1_epi32(static_cast<int>(c1));
+        __m256i x2 = _mm256_set1_epi32(static_cast<int>(c2));
+        __m256i x3 = _mm256_set1_epi32(static_cast<int>(c3));
+        std::uint32_t a = key[0], b = key[1];
+        for (int r = 0; r < 10; ++r) {
+            __m256i h0, l0, h1, l1;
+            detail::mulhilo_avx2(x0, M0, h0, l0);
+            detail::mulhilo_avx2(x2, M1, h1, l1);
+            x0 = _mm256_xor_si256(_mm256_xor_si256(h1, x1), _mm256_set1_epi32(static_cast<int>(a)));
+            x1 = l1;
+            x2 = _mm256_xor_si256(_mm256_xor_si256(h0, x3), _mm256_set1_epi32(static_cast<int>(b)));
+            x3 = l0;
+            a += 0x9E3779B9u;
+            b += 0xBB67AE85u;
+        }
+        const __m256i t0 = _mm256_unpacklo_epi32(x0, x1), t1 = _mm256_unpackhi_epi32(x0, x1);
+        const __m256i t2 = _mm256_unpacklo_epi32(x2, x3), t3 = _mm256_unpackhi_epi32(x2, x3);
+        const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
+        const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
+        alignas(32) std::uint64_t buf[16];
+        const bool whole = k + 8 <= m;
+        __m256i* o = reinterpret_cast<__m256i*>(whole ? out + 2 * k : buf);
+        _mm256_storeu_si256(o, _mm256_permute2x128_si256(u0, u1, 0x20));
+        _mm256_storeu_si256(o + 1, _mm256_permute2x128_si256(u2, u3, 0x20));
+        _mm256_storeu_si256(o + 2, _mm256_permute2x128_si256(u0, u1, 0x31));
+        _mm256_storeu_si256(o + 3, _mm256_permute2x128_si256(u2, u3, 0x31));
+        if (!whole) std::copy(buf, buf + 2 * (m - k), out + 2 * k);
+    }
 }
 
 // The same words sixteen counters per AVX-512 register (four registers in flight), on

@@ -28,9 +28,12 @@
 //
 // One sweep per step, over fixed blocks of kBlock modes (parallel.hpp; partial sums added
 // in block order), on the shared step loop (step_loop.hpp) as online SGD's engine: per
-// chunk, the pending update of step k - 1 (its chi-squares drawn, (c1, c2) updated, s and u
+// chunk, the pending update of step k - 1 (its chi-squares drawn, (c1, c2) updated, s
 // accumulated for the divergence check), then step k's alpha, beta (kept for its update)
-// and p, q; then the B scalars g_j (detail::ModeChainEngine).
+// and p, q; then the B scalars g_j (detail::ModeChainEngine). For batch 1 the update and the
+// sums run in vector paths (AVX-512, or AVX2: there the update and the sums of a chunk are
+// one pass, the new alpha, beta drawn first into scratch), and the modes of one coordinate
+// outside a chunk's modes of several skip the beta terms; every path gives the same bits.
 // Cost: about 2 B Gaussians per mode with n_m >= 2 (B for n_m = 1) plus one gamma draw
 // per mode with n_m >= 3 (~1 Gaussian + 1 uniform, rejections < 5%); beta and the
 // chi-squares are drawn only on the modes that use them. The sums p_j, q_j are added in 8
@@ -124,12 +127,12 @@ inline int chain_threads(std::size_t m, int requested) {
 #endif
 }
 
-// Bytes run_mode_chain allocates: sqrt(lambda), kappa, the gamma shapes, alpha and beta
+// Bytes run_mode_chain allocates: sqrt(lambda), the gamma shapes, alpha and beta
 // (B per mode each), chunk flags, block partials and the p, q sums' lanes (8 per sum).
 inline std::size_t mode_chain_workspace_bytes(std::size_t m, int batch) {
     const std::size_t b = static_cast<std::size_t>(batch);
     const std::size_t chunks = (m + NormalStream::kChunk - 1) / NormalStream::kChunk;
-    return m * (2 * sizeof(double) + GammaShapeTable::bytes_per_shape()) +
+    return m * (sizeof(double) + GammaShapeTable::bytes_per_shape()) +
            2 * b * m * sizeof(double) + chunks * 4 * sizeof(std::size_t) +
            block_count(m) * (2 * b * 9 + 2) * sizeof(double);
 }
@@ -163,8 +166,8 @@ namespace detail {
 // fused into step k + 1's sweep over the modes — per chunk: apply the pending update (and
 // draw its chi-squares), then draw step k + 1's alpha, beta and accumulate p, q on the
 // updated modes. One sweep per step; the update is applied on its own (flush) only where
-// the state itself is needed: records, progress checks and the end. s and u of the
-// updated state come with the update at no extra cost, so the divergence test runs every
+// the state itself is needed: records, progress checks and the end. s of the
+// updated state comes with the update at no extra cost, so the divergence test runs every
 // step: a state found diverged in the sweep of step k is that of step k - 1.
 template <class Pair>
 class ModeChainEngine {
@@ -181,7 +184,6 @@ public:
         const std::size_t m = p.m, chunks = (m + kC - 1) / kC;
         try {
             sl_.resize(m);
-            kappa_.resize(m);
             shapes_ = GammaShapeTable(m);
             alpha_.resize(B_ * m);
             beta_.resize(B_ * m);
@@ -189,7 +191,7 @@ public:
             chis_.assign(chunks, ModeRange{});
             pq_part_.resize(nb_ * 2 * B_);
             lanes_.resize(nb_ * 2 * B_ * kLanes);
-            su_part_.resize(nb_ * 2);
+            s_part_.resize(nb_);
             pq_.resize(2 * B_);
             g_.resize(B_);
         } catch (const std::bad_alloc&) {
@@ -199,7 +201,6 @@ public:
         }
         for (std::size_t i = 0; i < m; ++i) {
             sl_[i] = std::sqrt(p.lambda[i]);
-            kappa_[i] = (lr / static_cast<double>(B_)) * sl_[i];
             const double n = p.count[i];
             if (n >= 3.0) shapes_.set(i, GammaShape::chi_square(n - 2.0));
             if (n >= 2.0) pairs_[i / kC].add(i);
@@ -235,13 +236,28 @@ private:
         std::uint64_t sample;
     };
     void sweep(const Sweep& plan);
-    bool state_ok();  // s, u of the state the last update left: finite and s <= limit
+    bool state_ok();  // s of the state the last update left: finite and <= limit
     void project_chunk(std::uint64_t sample, std::size_t c, std::size_t ce, double* part,
                        double* lanes);
     void update_chunk(std::size_t c, std::size_t ce, double* acc);
+    const double* draw_chis(std::size_t c, std::size_t ce, double* chi);
+    void project_scalar(std::size_t c, std::size_t from, std::size_t to, double* lanes);
+    void finish_lanes(double* part, const double* lanes) const {
+        for (std::size_t j = 0; j < 2 * B_; ++j) part[j] += lane_total(lanes + j * kLanes);
+    }
+    void update_scalar(std::size_t c, std::size_t from, std::size_t to, const double* chi,
+                       double* acc);
 #ifdef PYSCALE_PHILOX_AVX2
     void project_avx512(std::size_t c, std::size_t ce, double* part);
     std::size_t update_avx512(std::size_t c, std::size_t ce, const double* chi, double* acc);
+    void project_avx2(bool single, std::size_t from, std::size_t to, double* lanes);
+    std::size_t update_avx2(bool single, std::size_t c, std::size_t from, std::size_t to,
+                            const double* chi, double* acc);
+    void fused_chunk(std::uint64_t sample, std::size_t c, std::size_t ce, double* part,
+                     double* lanes, double* acc);
+    void fused_avx2(bool single, std::size_t c, std::size_t from, std::size_t to,
+                    const double* an, const double* bn, const double* chi, double* lanes,
+                    double* acc);
 #endif
     // y_j = tau(q_j) + sigma_noise xi_j.
     double label(std::uint64_t sample, std::size_t j, double q) const {
@@ -271,7 +287,7 @@ private:
     bool pending_ = false;             // an update computed but not yet applied
     std::uint64_t pending_sample_ = 0;  // its samples' index (step - 1)
     double G_ = 0.0;                    // its sum_j g_j^2
-    std::vector<double> sl_, kappa_, alpha_, beta_, pq_part_, lanes_, su_part_, pq_, g_;
+    std::vector<double> sl_, alpha_, beta_, pq_part_, lanes_, s_part_, pq_, g_;
     GammaShapeTable shapes_;  // per mode: chi-square(n - 2) / 2 (n >= 3)
     // Per chunk, the modes [lo, hi) that need beta (n >= 2) / a chi-square (n >= 3): the
     // draws outside are skipped (in compressed power laws n grows along the modes, so the
@@ -338,12 +354,11 @@ void ModeChainEngine<Pair>::record(std::size_t row, long long k) {
 
 template <class Pair>
 bool ModeChainEngine<Pair>::state_ok() {
-    double s = 0.0, u = 0.0;
-    for (std::size_t bl = 0; bl < nb_; ++bl) {
-        s += su_part_[2 * bl];
-        u += su_part_[2 * bl + 1];
-    }
-    return std::isfinite(s) && std::isfinite(u) && !(s > limit_);
+    // s finite bounds every lambda c^2, hence u = sum lambda c1 r too (|u| <= sqrt(s s*)):
+    // s alone decides.
+    double s = 0.0;
+    for (std::size_t bl = 0; bl < nb_; ++bl) s += s_part_[bl];
+    return std::isfinite(s) && !(s > limit_);
 }
 
 // One sweep over fixed blocks of modes (partial sums kept per block, added in block order).
@@ -353,15 +368,20 @@ void ModeChainEngine<Pair>::sweep(const Sweep& plan) {
         double* part = pq_part_.data() + bl * 2 * B_;
         double* lanes = lanes_.data() + bl * 2 * B_ * kLanes;
         std::fill(part, part + 2 * B_, 0.0);
-        double acc[2] = {0.0, 0.0};
+        double acc = 0.0;
         const std::size_t lo = bl * kBlock, hi = std::min(p_.m, lo + kBlock);
         for (std::size_t c = lo; c < hi; c += kC) {
             const std::size_t ce = std::min(hi, c + kC);
-            if (plan.update) update_chunk(c, ce, acc);
+#ifdef PYSCALE_PHILOX_AVX2
+            if (plan.update && plan.draw && B_ == 1 && normals_.simd() && !normals_.wide()) {
+                fused_chunk(plan.sample, c, ce, part, lanes, &acc);
+                continue;
+            }
+#endif
+            if (plan.update) update_chunk(c, ce, &acc);
             if (plan.draw) project_chunk(plan.sample, c, ce, part, lanes);
         }
-        su_part_[2 * bl] = acc[0];
-        su_part_[2 * bl + 1] = acc[1];
+        s_part_[bl] = acc;
     });
 }
 
@@ -376,29 +396,49 @@ void ModeChainEngine<Pair>::project_chunk(std::uint64_t sample, std::size_t c, s
     double* al = alpha_.data() + c * B_;
     double* be = beta_.data() + c * B_;
     normals_.fill(sample, kChainAlphaDomain, c * B_, ce * B_, al);
-    // beta only where n >= 2; 0 on modes of one coordinate (c2 = 0 there: beta unused)
+    // beta only where n >= 2: outside that range it keeps the 0 it was allocated with
+    // (never written; c2 = 0 there, so beta is unused)
     const ModeRange pr = pairs_[c / kC];
-    const std::size_t blo = pr.empty() ? ce : pr.lo, bhi = pr.empty() ? ce : pr.hi;
-    std::fill(be, be + (blo - c) * B_, 0.0);
-    if (bhi > blo) normals_.fill(sample, kChainBetaDomain, blo * B_, bhi * B_, be + (blo - c) * B_);
-    std::fill(be + (bhi - c) * B_, be + (ce - c) * B_, 0.0);
+    const std::size_t plo = pr.empty() ? ce : pr.lo, phi = pr.empty() ? ce : pr.hi;
+    if (phi > plo) normals_.fill(sample, kChainBetaDomain, plo * B_, phi * B_, be + (plo - c) * B_);
+    std::fill(lanes, lanes + 2 * B_ * kLanes, 0.0);
+    std::size_t i = c;
 #ifdef PYSCALE_PHILOX_AVX2
     if (B_ == 1 && normals_.wide()) {
         project_avx512(c, ce, part);
         return;
     }
+    if (B_ == 1 && normals_.simd()) {
+        // Whole groups of eight (lanes 0-7) with AVX2: those of modes of one coordinate
+        // before and after the pair range without the beta term, the rest in full.
+        const std::size_t n8 = c + ((ce - c) & ~std::size_t(7));
+        const std::size_t a = c + ((plo - c) & ~std::size_t(7));
+        const std::size_t b = std::min(n8, c + ((phi - c + 7) & ~std::size_t(7)));
+        project_avx2(true, c, a, lanes);
+        project_avx2(false, a, b, lanes);
+        project_avx2(true, b, n8, lanes);
+        i = n8;
+    }
 #endif
+    project_scalar(c, i, ce, lanes);
+    finish_lanes(part, lanes);
+}
+
+// The scalar path of project_chunk on modes [from, to) of the chunk starting at c: mode i's
+// products added to lane (i - c) mod kLanes of `lanes`.
+template <class Pair>
+void ModeChainEngine<Pair>::project_scalar(std::size_t c, std::size_t from, std::size_t to,
+                                           double* lanes) {
     // Local non-aliasing pointers (the lanes are written, the rest only read).
-    const double* __restrict a = al;
-    const double* __restrict b = be;
+    const double* __restrict a = alpha_.data() + c * B_;
+    const double* __restrict b = beta_.data() + c * B_;
     const double* __restrict sl = sl_.data();
     const double* __restrict c1 = c1_;
     const double* __restrict c2 = c2_;
     const double* __restrict r = p_.r;
     double* __restrict ln = lanes;
     const std::size_t B = B_;
-    std::fill(ln, ln + 2 * B * kLanes, 0.0);
-    for (std::size_t i = c; i < ce; ++i) {
+    for (std::size_t i = from; i < to; ++i) {
         const std::size_t l = (i - c) % kLanes;
         const double s = sl[i];
         const double* ai = a + (i - c) * B;
@@ -409,7 +449,6 @@ void ModeChainEngine<Pair>::project_chunk(std::uint64_t sample, std::size_t c, s
             ln[(2 * j + 1) * kLanes + l] += s * z;
         }
     }
-    for (std::size_t j = 0; j < 2 * B; ++j) part[j] += lane_total(ln + j * kLanes);
 }
 
 #ifdef PYSCALE_PHILOX_AVX2
@@ -458,16 +497,106 @@ __attribute__((target("avx512f,avx512dq"))) void ModeChainEngine<Pair>::project_
 }
 #endif
 
-// The pending update on modes [c, ce) (its chi-squares drawn here); adds s, u of the
-// updated modes to acc.
+#ifdef PYSCALE_PHILOX_AVX2
+// project_chunk's sums for batch 1 with AVX2 on modes [from, to), a whole number of groups
+// of eight starting at lane 0: lanes 0-3 in one register, 4-7 in another, loaded from and
+// stored back to `lanes` (2 kLanes doubles: p's, then q's). Every product and sum is a
+// separate AVX2 operation in the scalar path's order (this target has no FMA, so nothing
+// is contracted), so lane l is the scalar path's lane l. `single`: modes of one coordinate
+// only, whose beta term b c2 is a zero (c2 = 0) and is left out: p's lane gets s (a c1)
+// instead of s (a c1 + 0), the same bits (the two differ at most in the sign of a zero, and
+// a lane, starting at +0, is never -0, so adding either zero leaves it unchanged).
+template <class Pair>
+__attribute__((target("avx2"))) void ModeChainEngine<Pair>::project_avx2(
+    bool single, std::size_t from, std::size_t to, double* lanes) {
+    static_assert(kLanes == 8, "project_avx2: eight lanes in two 256-bit registers");
+    if (from >= to) return;
+    const double* __restrict al = alpha_.data();
+    const double* __restrict be = beta_.data();
+    const double* __restrict sl = sl_.data();
+    const double* __restrict c1 = c1_;
+    const double* __restrict c2 = c2_;
+    const double* __restrict r = p_.r;
+    __m256d p0 = _mm256_loadu_pd(lanes), p1 = _mm256_loadu_pd(lanes + 4);
+    __m256d q0 = _mm256_loadu_pd(lanes + kLanes), q1 = _mm256_loadu_pd(lanes + kLanes + 4);
+    if (single) {
+        for (std::size_t i = from; i < to; i += 8) {
+            const __m256d a0 = _mm256_loadu_pd(al + i), a1 = _mm256_loadu_pd(al + i + 4);
+            const __m256d s0 = _mm256_loadu_pd(sl + i), s1 = _mm256_loadu_pd(sl + i + 4);
+            const __m256d x0 = _mm256_mul_pd(a0, _mm256_loadu_pd(c1 + i));
+            const __m256d x1 = _mm256_mul_pd(a1, _mm256_loadu_pd(c1 + i + 4));
+            const __m256d z0 = _mm256_mul_pd(a0, _mm256_loadu_pd(r + i));
+            const __m256d z1 = _mm256_mul_pd(a1, _mm256_loadu_pd(r + i + 4));
+            p0 = _mm256_add_pd(p0, _mm256_mul_pd(s0, x0));
+            p1 = _mm256_add_pd(p1, _mm256_mul_pd(s1, x1));
+            q0 = _mm256_add_pd(q0, _mm256_mul_pd(s0, z0));
+            q1 = _mm256_add_pd(q1, _mm256_mul_pd(s1, z1));
+        }
+    } else {
+        for (std::size_t i = from; i < to; i += 8) {
+            const __m256d a0 = _mm256_loadu_pd(al + i), a1 = _mm256_loadu_pd(al + i + 4);
+            const __m256d s0 = _mm256_loadu_pd(sl + i), s1 = _mm256_loadu_pd(sl + i + 4);
+            const __m256d x0 = _mm256_mul_pd(a0, _mm256_loadu_pd(c1 + i));
+            const __m256d x1 = _mm256_mul_pd(a1, _mm256_loadu_pd(c1 + i + 4));
+            const __m256d y0 = _mm256_mul_pd(_mm256_loadu_pd(be + i), _mm256_loadu_pd(c2 + i));
+            const __m256d y1 =
+                _mm256_mul_pd(_mm256_loadu_pd(be + i + 4), _mm256_loadu_pd(c2 + i + 4));
+            const __m256d z0 = _mm256_mul_pd(a0, _mm256_loadu_pd(r + i));
+            const __m256d z1 = _mm256_mul_pd(a1, _mm256_loadu_pd(r + i + 4));
+            p0 = _mm256_add_pd(p0, _mm256_mul_pd(s0, _mm256_add_pd(x0, y0)));
+            p1 = _mm256_add_pd(p1, _mm256_mul_pd(s1, _mm256_add_pd(x1, y1)));
+            q0 = _mm256_add_pd(q0, _mm256_mul_pd(s0, z0));
+            q1 = _mm256_add_pd(q1, _mm256_mul_pd(s1, z1));
+        }
+    }
+    _mm256_storeu_pd(lanes, p0);
+    _mm256_storeu_pd(lanes + 4, p1);
+    _mm256_storeu_pd(lanes + kLanes, q0);
+    _mm256_storeu_pd(lanes + kLanes + 4, q1);
+}
+#endif
+
+// The pending update on modes [c, ce) (its chi-squares drawn here); adds s of the updated
+// modes to acc.
 template <class Pair>
 void ModeChainEngine<Pair>::update_chunk(std::size_t c, std::size_t ce, double* acc) {
     double chi[kC];
-    const ModeRange cr = chis_[c / kC];
-    if (!cr.empty()) {  // chi-squares where n >= 3 (0 elsewhere: unused)
-        std::fill(chi, chi + (ce - c), 0.0);
-        gammas_.fill(shapes_, cr.lo, pending_sample_, cr.lo, cr.hi, chi + (cr.lo - c));
+    const double* chis = draw_chis(c, ce, chi);
+#ifdef PYSCALE_PHILOX_AVX2
+    if (B_ == 1 && normals_.wide()) {
+        update_scalar(c, update_avx512(c, ce, chis, acc), ce, chi, acc);
+        return;
     }
+    if (B_ == 1 && normals_.simd()) {
+        // the modes of one coordinate before and after the pair range need c1 only
+        const ModeRange pr = pairs_[c / kC];
+        const std::size_t plo = pr.empty() ? ce : pr.lo, phi = pr.empty() ? ce : pr.hi;
+        update_scalar(c, update_avx2(true, c, c, plo, chis, acc), plo, chi, acc);
+        update_scalar(c, update_avx2(false, c, plo, phi, chis, acc), phi, chi, acc);
+        update_scalar(c, update_avx2(true, c, phi, ce, chis, acc), ce, chi, acc);
+        return;
+    }
+#endif
+    update_scalar(c, c, ce, chi, acc);
+}
+
+// The chi-squares of the pending update on modes [c, ce) into chi[0 .. ce - c) where n >= 3
+// (0 elsewhere: unused); returns chi, or nullptr when the chunk has no mode of n >= 3.
+template <class Pair>
+const double* ModeChainEngine<Pair>::draw_chis(std::size_t c, std::size_t ce, double* chi) {
+    const ModeRange cr = chis_[c / kC];
+    if (cr.empty()) return nullptr;
+    std::fill(chi, chi + (cr.lo - c), 0.0);
+    gammas_.fill(shapes_, cr.lo, pending_sample_, cr.lo, cr.hi, chi + (cr.lo - c));
+    std::fill(chi + (cr.hi - c), chi + (ce - c), 0.0);
+    return chi;
+}
+
+// The pending update on modes [from, to) of the chunk starting at c (chi: its chi-squares,
+// read only on modes of n >= 3), one mode at a time; adds s of the updated modes to acc.
+template <class Pair>
+void ModeChainEngine<Pair>::update_scalar(std::size_t c, std::size_t from, std::size_t to,
+                                          const double* chi, double* acc) {
     // Local non-aliasing pointers: the state is written, the constants only read (else the
     // compiler reloads every array pointer per mode).
     const double* __restrict al = alpha_.data() + c * B_;
@@ -475,19 +604,13 @@ void ModeChainEngine<Pair>::update_chunk(std::size_t c, std::size_t ce, double* 
     const double* __restrict g = g_.data();
     const double* __restrict lam = p_.lambda;
     const double* __restrict cnt = p_.count;
-    const double* __restrict r = p_.r;
-    const double* __restrict kap = kappa_.data();
+    const double* __restrict sl = sl_.data();
     double* __restrict c1 = c1_;
     double* __restrict c2 = c2_;
-    const double G = G_;
+    const double G = G_, step = lr_ / static_cast<double>(B_);  // kappa_m = step sl_m
     const std::size_t B = B_;
-    double s = 0.0, u = 0.0;
-    std::size_t i = c;
-#ifdef PYSCALE_PHILOX_AVX2
-    if (B == 1 && normals_.wide())
-        i = update_avx512(c, ce, cr.empty() ? nullptr : chi, acc);
-#endif
-    for (; i < ce; ++i) {
+    double s = 0.0;
+    for (std::size_t i = from; i < to; ++i) {
         const double* ai = al + (i - c) * B;
         const double* bi = be + (i - c) * B;
         double ga = 0.0, gb = 0.0;
@@ -495,7 +618,7 @@ void ModeChainEngine<Pair>::update_chunk(std::size_t c, std::size_t ce, double* 
             ga += g[j] * ai[j];
             gb += g[j] * bi[j];
         }
-        const double k = kap[i], n = cnt[i];
+        const double k = step * sl[i], n = cnt[i];
         const double x1 = c1[i] - k * ga;
         double x2 = 0.0;
         if (n >= 3.0) {
@@ -507,16 +630,14 @@ void ModeChainEngine<Pair>::update_chunk(std::size_t c, std::size_t ce, double* 
         c1[i] = x1;
         c2[i] = x2;
         s += lam[i] * (x1 * x1 + x2 * x2);
-        u += lam[i] * x1 * r[i];
     }
     acc[0] += s;
-    acc[1] += u;
 }
 
 #ifdef PYSCALE_PHILOX_AVX2
 // update_chunk for batch 1, eight modes at a time: the same (c1, c2) bits (each product,
 // sum and square root an explicitly rounded AVX-512 operation in the scalar loop's order:
-// never contracted into an FMA), with s and u summed in eight lanes (they only feed the
+// never contracted into an FMA), with s summed in eight lanes (it only feeds the
 // divergence test). chi: the chunk's chi-squares, or nullptr when it has no mode of n >= 3.
 // Returns the first mode left to the scalar loop.
 template <class Pair>
@@ -526,17 +647,17 @@ __attribute__((target("avx512f,avx512dq"))) std::size_t ModeChainEngine<Pair>::u
     const __m512d zero = _mm512_setzero_pd(), two = _mm512_set1_pd(2.0);
     const __m512d three = _mm512_set1_pd(3.0);
     const __m512d g = _mm512_set1_pd(g_[0]), G = _mm512_set1_pd(G_);
+    const __m512d step = _mm512_set1_pd(lr_);  // kappa_m = lr sl_m (batch 1)
     // Local non-aliasing pointers, as in update_chunk (else every member pointer is
     // reloaded after each store).
     const double* __restrict al = alpha_.data() + c;
     const double* __restrict be = beta_.data() + c;
-    const double* __restrict kap = kappa_.data();
+    const double* __restrict sl = sl_.data();
     const double* __restrict cnt = p_.count;
     const double* __restrict lamp = p_.lambda;
-    const double* __restrict rp = p_.r;
     double* __restrict c1 = c1_;
     double* __restrict c2 = c2_;
-    __m512d s = zero, u = zero;
+    __m512d s = zero;
     std::size_t i = c;
     for (; i + 8 <= ce; i += 8) {
         // ga = 0 + g alpha, as the scalar loop's sum over one sample (-0 becomes +0)
@@ -544,7 +665,7 @@ __attribute__((target("avx512f,avx512dq"))) std::size_t ModeChainEngine<Pair>::u
             zero, _mm512_mul_round_pd(g, _mm512_loadu_pd(al + (i - c)), R), R);
         const __m512d gb = _mm512_add_round_pd(
             zero, _mm512_mul_round_pd(g, _mm512_loadu_pd(be + (i - c)), R), R);
-        const __m512d k = _mm512_loadu_pd(kap + i);
+        const __m512d k = _mm512_mul_round_pd(step, _mm512_loadu_pd(sl + i), R);
         const __m512d n = _mm512_loadu_pd(cnt + i);
         const __m512d x1 =
             _mm512_sub_round_pd(_mm512_loadu_pd(c1 + i), _mm512_mul_round_pd(k, ga, R), R);
@@ -565,11 +686,191 @@ __attribute__((target("avx512f,avx512dq"))) std::size_t ModeChainEngine<Pair>::u
         const __m512d lam = _mm512_loadu_pd(lamp + i);
         s = _mm512_add_pd(s, _mm512_mul_pd(lam, _mm512_add_pd(_mm512_mul_pd(x1, x1),
                                                               _mm512_mul_pd(x2, x2))));
-        u = _mm512_add_pd(u, _mm512_mul_pd(_mm512_mul_pd(lam, x1), _mm512_loadu_pd(rp + i)));
     }
     acc[0] += _mm512_reduce_add_pd(s);
-    acc[1] += _mm512_reduce_add_pd(u);
     return i;
+}
+#endif
+
+#ifdef PYSCALE_PHILOX_AVX2
+// update_chunk for batch 1 with AVX2, four modes at a time: the same (c1, c2) bits (each
+// product, sum and square root a separate AVX2 operation in the scalar loop's order; this
+// target has no FMA, so nothing is contracted), with s summed in four lanes (it only feeds
+// the divergence test). chi as for update_avx512. Returns the first mode left to the
+// scalar loop.
+template <class Pair>
+__attribute__((target("avx2"))) std::size_t ModeChainEngine<Pair>::update_avx2(
+    bool single, std::size_t c, std::size_t from, std::size_t to, const double* chi,
+    double* acc) {
+    const __m256d zero = _mm256_setzero_pd(), two = _mm256_set1_pd(2.0);
+    const __m256d three = _mm256_set1_pd(3.0), sign = _mm256_set1_pd(-0.0);
+    const __m256d g = _mm256_set1_pd(g_[0]), G = _mm256_set1_pd(G_);
+    const __m256d step = _mm256_set1_pd(lr_);  // kappa_m = lr sl_m (batch 1)
+    // Local non-aliasing pointers, as in update_chunk.
+    const double* __restrict al = alpha_.data() + c;
+    const double* __restrict be = beta_.data() + c;
+    const double* __restrict sl = sl_.data();
+    const double* __restrict cnt = p_.count;
+    const double* __restrict lamp = p_.lambda;
+    double* __restrict c1 = c1_;
+    double* __restrict c2 = c2_;
+    __m256d s = zero;
+    std::size_t i = from;
+    if (single) {  // n = 1: c1 only (c2 = 0; x2 = 0 leaves the scalar loop's s unchanged)
+        for (; i + 4 <= to; i += 4) {
+            const __m256d ga =
+                _mm256_add_pd(zero, _mm256_mul_pd(g, _mm256_loadu_pd(al + (i - c))));
+            const __m256d k = _mm256_mul_pd(step, _mm256_loadu_pd(sl + i));
+            const __m256d x1 = _mm256_sub_pd(_mm256_loadu_pd(c1 + i), _mm256_mul_pd(k, ga));
+            _mm256_storeu_pd(c1 + i, x1);
+            _mm256_storeu_pd(c2 + i, zero);
+            const __m256d lam = _mm256_loadu_pd(lamp + i);
+            s = _mm256_add_pd(s, _mm256_mul_pd(lam, _mm256_mul_pd(x1, x1)));
+        }
+        to = i;  // the full loop below has nothing left
+    }
+    for (; i + 4 <= to; i += 4) {
+        // ga = 0 + g alpha, as the scalar loop's sum over one sample (-0 becomes +0)
+        const __m256d ga = _mm256_add_pd(zero, _mm256_mul_pd(g, _mm256_loadu_pd(al + (i - c))));
+        const __m256d gb = _mm256_add_pd(zero, _mm256_mul_pd(g, _mm256_loadu_pd(be + (i - c))));
+        const __m256d k = _mm256_mul_pd(step, _mm256_loadu_pd(sl + i));
+        const __m256d n = _mm256_loadu_pd(cnt + i);
+        const __m256d x1 = _mm256_sub_pd(_mm256_loadu_pd(c1 + i), _mm256_mul_pd(k, ga));
+        const __m256d v = _mm256_sub_pd(_mm256_loadu_pd(c2 + i), _mm256_mul_pd(k, gb));
+        // n = 2: |v|; n = 1: 0
+        __m256d x2 = _mm256_and_pd(_mm256_cmp_pd(n, two, _CMP_GE_OQ), _mm256_andnot_pd(sign, v));
+        const __m256d rest = _mm256_cmp_pd(n, three, _CMP_GE_OQ);
+        if (chi && _mm256_movemask_pd(rest)) {
+            const __m256d e = _mm256_mul_pd(_mm256_mul_pd(_mm256_mul_pd(k, k), G),
+                                            _mm256_mul_pd(two, _mm256_loadu_pd(chi + (i - c))));
+            x2 = _mm256_blendv_pd(x2, _mm256_sqrt_pd(_mm256_add_pd(_mm256_mul_pd(v, v), e)), rest);
+        }
+        _mm256_storeu_pd(c1 + i, x1);
+        _mm256_storeu_pd(c2 + i, x2);
+        const __m256d lam = _mm256_loadu_pd(lamp + i);
+        s = _mm256_add_pd(s, _mm256_mul_pd(lam, _mm256_add_pd(_mm256_mul_pd(x1, x1),
+                                                              _mm256_mul_pd(x2, x2))));
+    }
+    alignas(32) double sv[4];
+    _mm256_store_pd(sv, s);
+    acc[0] += (sv[0] + sv[2]) + (sv[1] + sv[3]);
+    return i;
+}
+#endif
+
+#ifdef PYSCALE_PHILOX_AVX2
+// update_chunk then project_chunk on modes [c, ce) for batch 1 with AVX2, in one pass over
+// the modes: the new alpha, beta are drawn into the chunk's scratch first (the update still
+// reads the pending ones), then each group of eight modes is updated, projected with the
+// new draws and has them stored for its own update. Every value is computed by the same
+// operations as in the two separate passes, so the bits are theirs.
+template <class Pair>
+void ModeChainEngine<Pair>::fused_chunk(std::uint64_t sample, std::size_t c, std::size_t ce,
+                                        double* part, double* lanes, double* acc) {
+    alignas(32) double an[kC], bn[kC], chi[kC];
+    normals_.fill(sample, kChainAlphaDomain, c, ce, an);
+    const ModeRange pr = pairs_[c / kC];
+    const std::size_t plo = pr.empty() ? ce : pr.lo, phi = pr.empty() ? ce : pr.hi;
+    const std::size_t n8 = c + ((ce - c) & ~std::size_t(7));
+    const std::size_t a = c + ((plo - c) & ~std::size_t(7));
+    const std::size_t b = std::min(n8, c + ((phi - c + 7) & ~std::size_t(7)));
+    // beta: drawn on the pair range, 0 on the rest of the full pass and the tail (as in
+    // beta_ there, which keeps its 0)
+    std::fill(bn + (a - c), bn + (plo - c), 0.0);
+    if (phi > plo) normals_.fill(sample, kChainBetaDomain, plo, phi, bn + (plo - c));
+    std::fill(bn + (phi - c), bn + (std::max(b, ce) - c), 0.0);
+    const double* chis = draw_chis(c, ce, chi);
+    std::fill(lanes, lanes + 2 * kLanes, 0.0);
+    fused_avx2(true, c, c, a, an, bn, chis, lanes, acc);
+    fused_avx2(false, c, a, b, an, bn, chis, lanes, acc);
+    fused_avx2(true, c, b, n8, an, bn, chis, lanes, acc);
+    // the tail of fewer than eight modes: update, then store its draws and project
+    update_scalar(c, n8, ce, chi, acc);
+    std::copy(an + (n8 - c), an + (ce - c), alpha_.data() + n8);
+    std::copy(bn + (n8 - c), bn + (ce - c), beta_.data() + n8);
+    project_scalar(c, n8, ce, lanes);
+    finish_lanes(part, lanes);
+}
+
+// One group of four modes m .. m + 3 of fused_chunk (lanes l .. l + 3 in pp, qq).
+__attribute__((target("avx2"), always_inline)) inline void chain_fused4(
+    bool single, std::size_t m, std::size_t o, __m256d g, __m256d G, __m256d step,
+    const double* al, const double* be, const double* sl, const double* cnt,
+    const double* lam, const double* r, const double* an, const double* bn, const double* chi,
+    double* c1, double* c2, double* aw, double* bw, __m256d& s, __m256d& pp, __m256d& qq) {
+    const __m256d zero = _mm256_setzero_pd(), two = _mm256_set1_pd(2.0);
+    const __m256d three = _mm256_set1_pd(3.0), sign = _mm256_set1_pd(-0.0);
+    // the update with the pending draws (update_avx2's operations)
+    const __m256d sq = _mm256_loadu_pd(sl + m);
+    const __m256d k = _mm256_mul_pd(step, sq);
+    const __m256d ga = _mm256_add_pd(zero, _mm256_mul_pd(g, _mm256_loadu_pd(al + m)));
+    const __m256d x1 = _mm256_sub_pd(_mm256_loadu_pd(c1 + m), _mm256_mul_pd(k, ga));
+    __m256d x2 = zero;
+    if (!single) {
+        const __m256d gb = _mm256_add_pd(zero, _mm256_mul_pd(g, _mm256_loadu_pd(be + m)));
+        const __m256d n = _mm256_loadu_pd(cnt + m);
+        const __m256d v = _mm256_sub_pd(_mm256_loadu_pd(c2 + m), _mm256_mul_pd(k, gb));
+        x2 = _mm256_and_pd(_mm256_cmp_pd(n, two, _CMP_GE_OQ), _mm256_andnot_pd(sign, v));
+        const __m256d rest = _mm256_cmp_pd(n, three, _CMP_GE_OQ);
+        if (chi && _mm256_movemask_pd(rest)) {
+            const __m256d e = _mm256_mul_pd(_mm256_mul_pd(_mm256_mul_pd(k, k), G),
+                                            _mm256_mul_pd(two, _mm256_loadu_pd(chi + o)));
+            x2 = _mm256_blendv_pd(x2, _mm256_sqrt_pd(_mm256_add_pd(_mm256_mul_pd(v, v), e)),
+                                  rest);
+        }
+    }
+    _mm256_storeu_pd(c1 + m, x1);
+    _mm256_storeu_pd(c2 + m, x2);
+    const __m256d lm = _mm256_loadu_pd(lam + m);
+    s = _mm256_add_pd(s, single ? _mm256_mul_pd(lm, _mm256_mul_pd(x1, x1))
+                                : _mm256_mul_pd(lm, _mm256_add_pd(_mm256_mul_pd(x1, x1),
+                                                                  _mm256_mul_pd(x2, x2))));
+    // the projection with the new draws (project_avx2's operations), which are stored
+    const __m256d a = _mm256_loadu_pd(an + o);
+    const __m256d x = _mm256_mul_pd(a, x1);
+    if (single) {
+        pp = _mm256_add_pd(pp, _mm256_mul_pd(sq, x));
+    } else {
+        const __m256d b = _mm256_loadu_pd(bn + o);
+        pp = _mm256_add_pd(pp, _mm256_mul_pd(sq, _mm256_add_pd(x, _mm256_mul_pd(b, x2))));
+        _mm256_storeu_pd(bw + m, b);
+    }
+    qq = _mm256_add_pd(qq, _mm256_mul_pd(sq, _mm256_mul_pd(a, _mm256_loadu_pd(r + m))));
+    _mm256_storeu_pd(aw + m, a);
+}
+
+// fused_chunk's pass over [from, to), whole groups of eight from lane 0 (single: modes of
+// one coordinate, as in update_avx2 and project_avx2).
+template <class Pair>
+__attribute__((target("avx2"))) void ModeChainEngine<Pair>::fused_avx2(
+    bool single, std::size_t c, std::size_t from, std::size_t to, const double* an,
+    const double* bn, const double* chi, double* lanes, double* acc) {
+    if (from >= to) return;
+    const __m256d g = _mm256_set1_pd(g_[0]), G = _mm256_set1_pd(G_);
+    const __m256d step = _mm256_set1_pd(lr_);  // kappa_m = lr sl_m (batch 1)
+    double* al = alpha_.data();  // read (pending) and written (new) at the same modes
+    double* be = beta_.data();
+    const double* sl = sl_.data();
+    const double* cnt = p_.count;
+    const double* lam = p_.lambda;
+    const double* r = p_.r;
+    __m256d p0 = _mm256_loadu_pd(lanes), p1 = _mm256_loadu_pd(lanes + 4);
+    __m256d q0 = _mm256_loadu_pd(lanes + kLanes), q1 = _mm256_loadu_pd(lanes + kLanes + 4);
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0;  // two chains: not bound by the adder's latency
+    for (std::size_t i = from; i < to; i += 8) {
+        chain_fused4(single, i, i - c, g, G, step, al, be, sl, cnt, lam, r, an, bn, chi, c1_,
+                     c2_, al, be, s0, p0, q0);
+        chain_fused4(single, i + 4, i + 4 - c, g, G, step, al, be, sl, cnt, lam, r, an, bn,
+                     chi, c1_, c2_, al, be, s1, p1, q1);
+    }
+    const __m256d s = _mm256_add_pd(s0, s1);
+    _mm256_storeu_pd(lanes, p0);
+    _mm256_storeu_pd(lanes + 4, p1);
+    _mm256_storeu_pd(lanes + kLanes, q0);
+    _mm256_storeu_pd(lanes + kLanes + 4, q1);
+    alignas(32) double sv[4];
+    _mm256_store_pd(sv, s);
+    acc[0] += (sv[0] + sv[2]) + (sv[1] + sv[3]);
 }
 #endif
 
